@@ -1,0 +1,69 @@
+"""Turn a database's IntegrityError into a ValidationError that names the constraint."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Index, Table
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.schema import ColumnCollectionConstraint
+
+from setwise.dialects import IntegrityFacts, Strategy
+from setwise.errors import Problem, ValidationError
+
+
+def integrity_to_validation(
+    error: DBAPIError,
+    table: Table,
+    strategy: Strategy,
+    values: Mapping[str, Any],
+) -> ValidationError:
+    """A ValidationError naming the violated constraint, its columns and the values sent."""
+    facts = strategy.describe_integrity_error(error.orig)
+    name, columns = _complete(facts, table, set(values))
+    label = f"{facts.kind} constraint {name!r}" if name else f"a {facts.kind} constraint"
+    if columns:
+        label += f" on ({', '.join(columns)})"
+    reason = f"violates {label}"
+    column = columns[0] if len(columns) == 1 else (", ".join(columns) or None)
+    if len(columns) == 1:
+        value = values.get(columns[0])
+    else:
+        value = {c: values[c] for c in columns if c in values} or None
+    problem = Problem(column=column, value=value, reason=reason)
+    return ValidationError(table.fullname, [problem], constraint=name)
+
+
+def _complete(
+    facts: IntegrityFacts, table: Table, sent: set[str]
+) -> tuple[str | None, tuple[str, ...]]:
+    """Fill in the constraint's name from its columns, or its columns from its name.
+
+    When the database said neither (SQLite's "FOREIGN KEY constraint failed"), the
+    constraint of that kind over the columns the call sent is the one, if it is alone.
+    """
+    name, columns = facts.constraint, facts.columns
+    candidates: list[ColumnCollectionConstraint | Index] = [
+        c for c in table.constraints if isinstance(c, ColumnCollectionConstraint)
+    ]
+    candidates += [index for index in table.indexes if index.unique]
+    if name and not columns:
+        for candidate in candidates:
+            if candidate.name == name:
+                columns = tuple(column.name for column in candidate.columns)
+        if not columns and name in table.columns:
+            # MariaDB names an unnamed UNIQUE after its first column.
+            columns = (name,)
+    if not name and not columns and facts.kind == "foreign key":
+        suspects = [
+            fk for fk in table.foreign_key_constraints if {c.name for c in fk.columns} <= sent
+        ]
+        if len(suspects) == 1:
+            columns = tuple(column.name for column in suspects[0].columns)
+    if columns and not name:
+        for candidate in candidates:
+            candidate_columns = tuple(column.name for column in candidate.columns)
+            if candidate_columns == columns and isinstance(candidate.name, str):
+                name = candidate.name
+    return name, columns

@@ -1,0 +1,56 @@
+"""MySQL and MariaDB through PyMySQL. MariaDB is MySQL with a few more features."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from sqlalchemy.exc import DBAPIError
+
+from setwise.dialects.base import IntegrityFacts, Strategy
+
+# 1062: "Duplicate entry '978-0' for key 'isbn'" (MySQL 8 writes 'books.isbn')
+_DUPLICATE = re.compile(r"for key '(?:[^'.]+\.)?([^']+)'")
+# 1451/1452: "... CONSTRAINT `fk_author` FOREIGN KEY (`author_id`) REFERENCES ..."
+_FOREIGN_KEY = re.compile(r"CONSTRAINT `([^`]+)` FOREIGN KEY \(([^)]+)\)")
+# 4025 (MariaDB) "CONSTRAINT `ck_price` failed for ..."; 3819 (MySQL) "Check constraint 'ck' is"
+_CHECK = re.compile(r"CONSTRAINT `([^`]+)` failed|Check constraint '([^']+)'")
+# 1048: "Column 'title' cannot be null"
+_NOT_NULL = re.compile(r"Column '([^']+)' cannot be null")
+
+
+_CHECK_CODES = (4025, 3819)
+
+
+class MySQLStrategy(Strategy):
+    name: ClassVar[str] = "mysql"
+    # The binary protocol counts parameters in a 16-bit integer.
+    max_bind_params: ClassVar[int] = 65535
+    rowcount_is_matched: ClassVar[bool] = True
+
+    def is_integrity_error(self, error: DBAPIError) -> bool:
+        # PyMySQL raises a failed CHECK (MariaDB 4025, MySQL 3819) as OperationalError.
+        return super().is_integrity_error(error) or self.error_code(error.orig) in _CHECK_CODES
+
+    def error_code(self, error: BaseException | None) -> Any:
+        args = error.args if error is not None else ()
+        return args[0] if args and isinstance(args[0], int) else None
+
+    def describe_integrity_error(self, error: BaseException | None) -> IntegrityFacts:
+        args = error.args if error is not None else ()
+        message = str(args[1]) if len(args) > 1 else str(error)
+        code = self.error_code(error)
+        if code == 1062 and (match := _DUPLICATE.search(message)):
+            return IntegrityFacts(kind="unique", constraint=match.group(1))
+        if code in (1451, 1452) and (match := _FOREIGN_KEY.search(message)):
+            columns = tuple(part.strip().strip("`") for part in match.group(2).split(","))
+            return IntegrityFacts(kind="foreign key", constraint=match.group(1), columns=columns)
+        if match := _CHECK.search(message):
+            return IntegrityFacts(kind="check", constraint=match.group(1) or match.group(2))
+        if match := _NOT_NULL.search(message):
+            return IntegrityFacts(kind="not null", columns=(match.group(1),))
+        return IntegrityFacts(kind="constraint")
+
+
+class MariaDBStrategy(MySQLStrategy):
+    name: ClassVar[str] = "mariadb"

@@ -1,0 +1,43 @@
+"""SQLite through the standard library's sqlite3 module (pysqlite)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from sqlalchemy import Connection
+
+from setwise.dialects.base import IntegrityFacts, Strategy
+
+# "UNIQUE constraint failed: books.isbn, books.title"
+_COLUMNS_FAILED = re.compile(r"^(UNIQUE|NOT NULL) constraint failed: (.+)$")
+# "CHECK constraint failed: ck_books_price" (the name, or the expression when unnamed)
+_CHECK_FAILED = re.compile(r"^CHECK constraint failed: (.+)$")
+
+
+class SQLiteStrategy(Strategy):
+    name: ClassVar[str] = "sqlite"
+    # SQLITE_MAX_VARIABLE_NUMBER has defaulted to 32766 since SQLite 3.32 (2020);
+    # Debian's and Python's builds keep that default.
+    max_bind_params: ClassVar[int] = 32766
+
+    def prepare_savepoint(self, connection: Connection) -> None:
+        # pysqlite delays BEGIN until the first INSERT/UPDATE/DELETE. A SAVEPOINT sent
+        # before that opens a transaction of its own, and releasing it would commit
+        # behind the caller's back. Emitting the BEGIN now makes the savepoint nest
+        # inside the caller's transaction, which the caller still commits or rolls back.
+        raw: Any = connection.connection.dbapi_connection
+        if raw is not None and not raw.in_transaction:
+            raw.execute("BEGIN")
+
+    def describe_integrity_error(self, error: BaseException | None) -> IntegrityFacts:
+        message = str(error.args[0]) if error is not None and error.args else str(error)
+        if match := _COLUMNS_FAILED.match(message):
+            kind = "unique" if match.group(1) == "UNIQUE" else "not null"
+            columns = tuple(part.strip().rpartition(".")[2] for part in match.group(2).split(","))
+            return IntegrityFacts(kind=kind, columns=columns)
+        if match := _CHECK_FAILED.match(message):
+            return IntegrityFacts(kind="check", constraint=match.group(1))
+        if message.startswith("FOREIGN KEY"):
+            return IntegrityFacts(kind="foreign key")
+        return IntegrityFacts(kind="constraint")

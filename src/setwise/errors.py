@@ -1,0 +1,173 @@
+"""Every error setwise raises, importable from ``setwise``.
+
+    SetwiseError
+    ├── UnboundedUpdateError   an UPDATE with no WHERE clause and no ``all_rows=True``
+    ├── TooManyRowsError       more rows would change than ``max_rows`` allows
+    ├── NotFoundError          a row that must exist does not, or fewer rows matched than required
+    ├── ConflictError          a version moved under an optimistic lock
+    ├── ValidationError        values that do not fit their columns; carries every ``Problem``
+    └── SchemaError            an unknown table, column or key
+
+Errors carry data (the table, the key, the versions, the problems) as attributes,
+so a program can act on them without parsing the message.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+#: How many problems a ValidationError lists in its message; all are kept in ``problems``
+#: up to ``MAX_PROBLEMS``. Twenty lines fit on a screen and show the pattern of a bad file.
+SHOWN_PROBLEMS = 20
+
+#: Longest value shown in a problem's message; the full value stays in ``Problem.value``.
+SHOWN_VALUE_CHARS = 60
+
+#: Problems kept in memory for one error: a million-row file of bad dates must not build a
+#: million-entry list. The true total is kept in ``ValidationError.total``.
+MAX_PROBLEMS = 1000
+
+
+class SetwiseError(Exception):
+    """Base of every error setwise raises."""
+
+
+class UnboundedUpdateError(SetwiseError):
+    """An UPDATE without a WHERE clause, refused because ``all_rows=True`` was not given."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        super().__init__(
+            f"refusing to UPDATE every row of {table!r}: the statement has no WHERE clause. "
+            "Add .where(...) or pass all_rows=True if you mean every row."
+        )
+
+
+class TooManyRowsError(SetwiseError):
+    """More rows would change than the caller's ``max_rows`` allows; nothing was written."""
+
+    def __init__(self, table: str, *, limit: int, would_change: int) -> None:
+        self.table = table
+        self.limit = limit
+        self.would_change = would_change
+        super().__init__(
+            f"refusing to change {would_change} rows of {table!r}: max_rows is {limit}. "
+            "Narrow the WHERE clause or raise max_rows; nothing was written."
+        )
+
+
+class NotFoundError(SetwiseError):
+    """A row that must exist is missing, or fewer rows matched than the caller required."""
+
+    def __init__(
+        self,
+        table: str,
+        *,
+        key: Any = None,
+        expected: int | None = None,
+        matched: int | None = None,
+    ) -> None:
+        self.table = table
+        self.key = key
+        self.expected = expected
+        self.matched = matched
+        if expected is not None:
+            message = (
+                f"expected at least {expected} row(s) of {table!r} to match, found {matched}; "
+                "nothing was changed"
+            )
+        else:
+            message = f"no row of {table!r} has key {key!r}"
+        super().__init__(message)
+
+
+class ConflictError(SetwiseError):
+    """The row's version moved since the caller read it (optimistic locking)."""
+
+    def __init__(
+        self,
+        table: str,
+        *,
+        key: Any,
+        expected_version: Any,
+        current_version: Any,
+    ) -> None:
+        self.table = table
+        self.key = key
+        self.expected_version = expected_version
+        self.current_version = current_version
+        super().__init__(
+            f"row {key!r} of {table!r} is at version {current_version!r}, "
+            f"not the expected {expected_version!r}: someone changed it since you read it. "
+            "Reload the row and apply your change again."
+        )
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One value that cannot be written: where it is, what it is, and why not."""
+
+    column: str | None
+    value: Any
+    reason: str
+    row: int | None = None
+
+    def __str__(self) -> str:
+        where = f"row {self.row}, " if self.row is not None else ""
+        column = f"column {self.column!r}" if self.column is not None else "the row"
+        value = repr(self.value)
+        if len(value) > SHOWN_VALUE_CHARS:
+            value = value[: SHOWN_VALUE_CHARS - 5] + "…" + value[-4:]
+        return f"{where}{column}, value {value}: {self.reason}"
+
+
+class ValidationError(SetwiseError):
+    """Values that do not fit their columns. ``problems`` holds every one found (bounded)."""
+
+    def __init__(
+        self,
+        table: str,
+        problems: Sequence[Problem],
+        total: int | None = None,
+        *,
+        constraint: str | None = None,
+    ) -> None:
+        self.table = table
+        self.constraint = constraint
+        """The violated constraint's name, when the database refused the values."""
+        self.problems: tuple[Problem, ...] = tuple(problems[:MAX_PROBLEMS])
+        self.total = total if total is not None else len(problems)
+        lines = [f"{self.total} problem(s) in the values for {table!r}; nothing was written:"]
+        lines += [f"  - {problem}" for problem in self.problems[:SHOWN_PROBLEMS]]
+        if self.total > SHOWN_PROBLEMS:
+            lines.append(f"  ... and {self.total - SHOWN_PROBLEMS} more")
+        super().__init__("\n".join(lines))
+
+
+class SchemaError(SetwiseError):
+    """An unknown table, column or key, with the closest valid name when there is one."""
+
+    def __init__(self, message: str, *, name: str | None = None, suggestion: str | None = None):
+        self.name = name
+        self.suggestion = suggestion
+        if suggestion:
+            message = f"{message}. Did you mean {suggestion!r}?"
+        super().__init__(message)
+
+    @classmethod
+    def unknown(cls, kind: str, name: str, candidates: Iterable[str], where: str) -> SchemaError:
+        """An unknown ``kind`` (table, column, key) called ``name`` in ``where``."""
+        return cls(
+            f"unknown {kind} {name!r} in {where}",
+            name=name,
+            suggestion=closest(name, candidates),
+        )
+
+
+def closest(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate closest to ``name``, if any is close enough to be a likely typo."""
+    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return matches[0] if matches else None

@@ -1,0 +1,161 @@
+"""Build the statements a run sends. A dry run builds the same ones and does not send them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Select,
+    Table,
+    Update,
+    and_,
+    case,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+    tuple_,
+    types,
+)
+from sqlalchemy import update as sql_update
+from sqlalchemy.orm import Mapper
+from sqlalchemy.sql.elements import BindParameter, ClauseElement
+
+from setwise.errors import SchemaError
+from setwise.target import Target, resolve_target
+
+
+@dataclass(frozen=True)
+class SetUpdate:
+    """A set-based UPDATE taken apart: which table, which assignments, which rows.
+
+    ``assignments`` are the caller's SET clauses; ``bumps`` are columns setwise
+    maintains itself (an integer version column), written only on rows that change.
+    """
+
+    target: Target
+    assignments: dict[Column[Any], ColumnElement[Any]]
+    where: ColumnElement[bool] | None
+    bumps: dict[Column[Any], ColumnElement[Any]] = field(default_factory=dict)
+
+    @classmethod
+    def from_statement(cls, statement: Update) -> SetUpdate:
+        """Read an ORM (``update(Book)``) or Core (``update(books)``) UPDATE."""
+        entity = statement.table._annotations.get("parententity")
+        found = getattr(entity, "mapper", None)
+        mapper = found if isinstance(found, Mapper) else None
+        if mapper is not None:
+            target = resolve_target(mapper.class_)
+        elif isinstance(statement.table, Table):
+            target = resolve_target(statement.table)
+        else:
+            raise SchemaError(f"setwise.update needs a single table, got {statement.table!r}")
+        table = target.table
+
+        assignments: dict[Column[Any], ColumnElement[Any]] = {}
+        for key, value in (statement._values or {}).items():
+            column = _column_of(target, key)
+            assignments[column] = _typed(column, value)
+        if not assignments:
+            raise SchemaError(f"the UPDATE of {table.fullname!r} sets no columns")
+
+        where = statement.whereclause
+        if mapper is not None and mapper.single and mapper._single_table_criterion is not None:
+            # Core execution skips the discriminator filter the ORM adds for subclasses.
+            where = and_(mapper._single_table_criterion, where if where is not None else true())
+
+        bumps: dict[Column[Any], ColumnElement[Any]] = {}
+        version = target.version
+        if (
+            version is not None
+            and version not in assignments
+            and isinstance(version.type, types.Integer)
+        ):
+            bumps[version] = version + 1
+        return cls(target=target, assignments=assignments, where=where, bumps=bumps)
+
+    @property
+    def table(self) -> Table:
+        return self.target.table
+
+    def changes_row(self) -> ColumnElement[bool]:
+        """True for rows where some assignment gives a value the row does not hold yet."""
+        return or_(*(column.is_distinct_from(value) for column, value in self.assignments.items()))
+
+    def criteria(self, *extra: ColumnElement[bool]) -> list[ColumnElement[bool]]:
+        base = [self.where] if self.where is not None else []
+        return [*base, *extra]
+
+    def tally(self) -> Select[Any]:
+        """One scan: rows matched, and how many of them would change."""
+        changes = case((self.changes_row(), 1), else_=0)
+        return select(func.count(), func.coalesce(func.sum(changes), 0)).where(*self.criteria())
+
+    def update(self) -> Update:
+        """The UPDATE of every matched row that would change."""
+        return (
+            sql_update(self.table)
+            .where(*self.criteria(self.changes_row()))
+            .values({**self.assignments, **self.bumps})
+        )
+
+    def locked_keys(self) -> Select[Any]:
+        """The keys of the rows that would change, locked until the transaction ends."""
+        key = self.target.key
+        return (
+            select(*key).where(*self.criteria(self.changes_row())).order_by(*key).with_for_update()
+        )
+
+    def locked_unchanged(self, columns: Sequence[Column[Any]]) -> Select[Any]:
+        """The matched rows that would not change, locked so that they stay as read."""
+        return (
+            select(*columns)
+            .where(*self.criteria(not_(self.changes_row())))
+            .order_by(*self.target.key)
+            .with_for_update()
+        )
+
+    def update_keys(self, keys: Sequence[tuple[Any, ...]]) -> Update:
+        """The UPDATE of exactly the rows with these keys (already locked)."""
+        return (
+            sql_update(self.table)
+            .where(key_in(self.target.key, keys))
+            .values({**self.assignments, **self.bumps})
+        )
+
+
+def key_in(key: Sequence[Column[Any]], keys: Sequence[tuple[Any, ...]]) -> ColumnElement[bool]:
+    """``key IN (...)`` for a single or composite key."""
+    if len(key) == 1:
+        return key[0].in_([values[0] for values in keys])
+    return tuple_(*key).in_(list(keys))
+
+
+def _column_of(target: Target, key: Any) -> Column[Any]:
+    """The table column a SET key names: a column, an ORM attribute, or a name."""
+    if isinstance(key, str):
+        if target.mapper is not None and key in target.mapper.attrs:
+            prop = target.mapper.attrs[key]
+            columns = getattr(prop, "columns", None)
+            if columns:
+                return target.column(columns[0].name)
+        return target.column(key)
+    name = getattr(key, "name", None)
+    if isinstance(name, str):
+        return target.column(name)
+    raise SchemaError(f"cannot tell which column of {target.name!r} {key!r} sets")
+
+
+def _typed(column: Column[Any], value: Any) -> ColumnElement[Any]:
+    """A SET value whose literal is bound with the column's type (Decimal stays exact)."""
+    if isinstance(value, BindParameter) and isinstance(value.type, types.NullType):
+        return literal(value.value, column.type)
+    if isinstance(value, ClauseElement):
+        return value  # type: ignore[return-value]
+    return literal(value, column.type)

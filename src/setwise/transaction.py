@@ -1,0 +1,77 @@
+"""One context manager owns every transaction setwise opens.
+
+The rule, for every public call that writes:
+
+- given an ``Engine``, setwise opens a connection and a transaction, and commits it;
+- given a ``Session`` or ``Connection`` with no transaction open and nothing pending,
+  setwise begins a transaction and commits it, so no change is left waiting for a
+  commit that never comes;
+- given a ``Session`` or ``Connection`` already in a transaction (or a Session with
+  pending changes), setwise works inside a SAVEPOINT: on success the savepoint is
+  released and the caller still decides whether to commit; on failure only setwise's
+  own work is rolled back and the caller's transaction stays usable.
+
+Any exception, KeyboardInterrupt included, rolls back what setwise began.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session
+
+from setwise.dialects import Strategy, get_strategy
+
+Bind = Session | Engine | Connection
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The connection to run statements on, and the Session to keep in sync, if any."""
+
+    connection: Connection
+    session: Session | None
+    strategy: Strategy
+    owns_transaction: bool
+
+
+def dialect_of(bind: Bind) -> Strategy:
+    """The strategy for the database behind ``bind``, without opening a transaction."""
+    if isinstance(bind, Session):
+        engine = bind.get_bind()
+        return get_strategy(engine.dialect)
+    return get_strategy(bind.dialect)
+
+
+@contextmanager
+def atomic(bind: Bind) -> Iterator[Scope]:
+    """Run the block in a transaction of its own, or a savepoint in the caller's."""
+    strategy = dialect_of(bind)
+    if isinstance(bind, Engine):
+        with bind.connect() as connection, connection.begin():
+            yield Scope(connection, None, strategy, owns_transaction=True)
+    elif isinstance(bind, Connection):
+        if bind.in_transaction():
+            strategy.prepare_savepoint(bind)
+            with bind.begin_nested():
+                yield Scope(bind, None, strategy, owns_transaction=False)
+        else:
+            with bind.begin():
+                yield Scope(bind, None, strategy, owns_transaction=True)
+    elif _caller_has_work(bind):
+        bind.flush()
+        strategy.prepare_savepoint(bind.connection())
+        with bind.begin_nested():
+            # The Session emits SAVEPOINT only when the nested transaction first asks
+            # for its connection: ask now, and run everything on that connection.
+            yield Scope(bind.connection(), bind, strategy, owns_transaction=False)
+    else:
+        with bind.begin():
+            yield Scope(bind.connection(), bind, strategy, owns_transaction=True)
+
+
+def _caller_has_work(session: Session) -> bool:
+    return session.in_transaction() or bool(session.new or session.dirty or session.deleted)

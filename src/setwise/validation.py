@@ -1,0 +1,168 @@
+"""Check values against their columns before any statement is sent.
+
+The database would refuse most of these too, but one at a time, after a round trip,
+and some not at all: SQLite stores a string in an INTEGER column, and every database
+silently rounds a Decimal with more places than the column's scale. Checking here
+finds every problem at once and names the column, the value and the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Column, types
+from sqlalchemy.sql.elements import BindParameter, ClauseElement, Null
+from sqlalchemy.sql.visitors import iterate
+
+from setwise.errors import Problem
+
+# Inclusive ranges of the integer column types, as the three databases store them.
+_INTEGER_RANGES: tuple[tuple[type[types.TypeEngine[Any]], int, int], ...] = (
+    (types.SmallInteger, -(2**15), 2**15 - 1),
+    (types.BigInteger, -(2**63), 2**63 - 1),
+    (types.Integer, -(2**31), 2**31 - 1),
+)
+
+
+def check_value(column: Column[Any], value: Any) -> str | None:
+    """Why ``value`` cannot be written to ``column``, or None when it can."""
+    if value is None:
+        if not column.nullable:
+            return "NULL in a NOT NULL column"
+        return None
+    kind = column.type
+    if isinstance(kind, types.Boolean):
+        return None if isinstance(value, bool) else f"expected a boolean, got {_kind(value)}"
+    if isinstance(kind, types.Integer):
+        return _check_integer(kind, value)
+    if isinstance(kind, types.Numeric):
+        return _check_numeric(kind, value)
+    if isinstance(kind, types.Enum):
+        return _check_enum(kind, value)
+    if isinstance(kind, types.String):
+        if not isinstance(value, str):
+            return f"expected text, got {_kind(value)}"
+        if kind.length is not None and len(value) > kind.length:
+            return f"{len(value)} characters, longer than the column's {kind.length}"
+        return None
+    if isinstance(kind, types.DateTime):
+        if not isinstance(value, dt.datetime):
+            return f"expected a datetime, got {_kind(value)}"
+        return None
+    if isinstance(kind, types.Date):
+        if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
+            return f"expected a date, got {_kind(value)}"
+        return None
+    return None
+
+
+def check_values(values: Mapping[Column[Any], Any], row: int | None = None) -> list[Problem]:
+    """Every problem with writing ``values`` (column → value) to their columns."""
+    problems = []
+    for column, value in values.items():
+        reason = check_value(column, value)
+        if reason is not None:
+            problems.append(Problem(column=column.name, value=value, reason=reason, row=row))
+    return problems
+
+
+def check_assignments(assignments: Mapping[Column[Any], ClauseElement]) -> list[Problem]:
+    """Problems with the literal values in the SET clause of an UPDATE.
+
+    A plain literal is checked like any value. Inside an expression such as
+    ``price * 1.10`` only floats are checked: combining an exact numeric column with
+    a float makes the database compute in floating point.
+    """
+    problems = []
+    for column, expression in assignments.items():
+        if isinstance(expression, Null):
+            reason = check_value(column, None)
+            if reason:
+                problems.append(Problem(column=column.name, value=None, reason=reason))
+        elif isinstance(expression, BindParameter) and not expression.callable:
+            reason = check_value(column, expression.value)
+            if reason:
+                problems.append(Problem(column=column.name, value=expression.value, reason=reason))
+        elif _is_exact(column.type):
+            problems.extend(
+                Problem(
+                    column=column.name,
+                    value=value,
+                    reason="a float in an expression on an exact numeric column is computed "
+                    f"in floating point; use Decimal({str(value)!r})",
+                )
+                for value in _float_literals(expression)
+            )
+    return problems
+
+
+def _float_literals(expression: ClauseElement) -> Iterable[float]:
+    for element in iterate(expression):
+        if isinstance(element, BindParameter) and isinstance(element.value, float):
+            yield element.value
+
+
+def _is_exact(kind: types.TypeEngine[Any]) -> bool:
+    return (
+        isinstance(kind, types.Numeric)
+        and not isinstance(kind, types.Float)
+        and bool(kind.asdecimal)
+    )
+
+
+def _check_integer(kind: types.Integer, value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        return f"expected an integer, got {_kind(value)}"
+    if isinstance(value, Decimal):
+        if value != value.to_integral_value():
+            return "has a fractional part; the column holds integers"
+        value = int(value)
+    for integer_type, low, high in _INTEGER_RANGES:
+        if isinstance(kind, integer_type):
+            if not low <= value <= high:
+                return f"out of range for {kind.__class__.__name__} ({low} to {high})"
+            return None
+    return None
+
+
+def _check_numeric(kind: types.Numeric[Any], value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return f"expected a number, got {_kind(value)}"
+    if isinstance(kind, types.Float) or not kind.asdecimal:
+        return None
+    if isinstance(value, float):
+        return f"a float is inexact for a NUMERIC column; pass Decimal({str(value)!r})"
+    return check_decimal_fits(kind, Decimal(value))
+
+
+def check_decimal_fits(kind: types.Numeric[Any], value: Decimal) -> str | None:
+    """Why ``value`` does not fit NUMERIC(precision, scale), or None."""
+    if not value.is_finite():
+        return "not a finite number"
+    _, digits, raw_exponent = value.as_tuple()
+    exponent = int(raw_exponent)  # an int for every finite Decimal
+    places = max(0, -exponent)
+    if kind.scale is not None and places > kind.scale:
+        return f"has {places} decimal places; the column keeps {kind.scale} and would round it"
+    if kind.precision is not None:
+        scale = kind.scale or 0
+        integer_digits = max(0, len(digits) + exponent)
+        if integer_digits > kind.precision - scale:
+            return f"too large for NUMERIC({kind.precision}, {scale})"
+    return None
+
+
+def _check_enum(kind: types.Enum, value: Any) -> str | None:
+    allowed = list(kind.enums)
+    name = value.name if isinstance(value, enum.Enum) else value
+    if name not in allowed:
+        return f"not one of {allowed}"
+    return None
+
+
+def _kind(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"

@@ -1,0 +1,63 @@
+"""The ``backend`` and ``engine`` fixtures: every behaviour test runs on real databases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from tests import backends
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lines = []
+    for name in backends.NAMES:
+        found = backends.availability(name)
+        state = found.detail if found.ok else f"NOT AVAILABLE ({found.detail})"
+        lines.append(f"setwise backend {name}: {state}")
+    if backends.in_ci():
+        lines.append("CI=true: a backend that is not available fails the run")
+    return lines
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("backends")
+        names = marker.args if marker else backends.NAMES
+        metafunc.parametrize("backend", names, scope="session")
+
+
+def backend_available(name: str) -> None:
+    found = backends.availability(name)
+    if found.ok:
+        return
+    message = f"{name} server not available: {found.detail}"
+    if backends.in_ci():
+        pytest.fail(f"{message} (CI=true requires every backend)", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def engine(backend: str, tmp_path: Path) -> Iterator[Engine]:
+    """An engine on a fresh, empty database of the test's backend."""
+    backend_available(backend)
+    with backends.fresh_database(backend, tmp_path) as engine:
+        yield engine
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    counts = dict.fromkeys(backends.NAMES, 0)
+    for report in terminalreporter.stats.get("passed", []):
+        for name in backends.NAMES:
+            if f"[{name}" in report.nodeid or f"-{name}]" in report.nodeid:
+                counts[name] += 1
+    summary = ", ".join(f"{name} {count}" for name, count in counts.items())
+    terminalreporter.write_line(f"setwise: tests passed per backend: {summary}")
+    missing = [name for name in backends.NAMES if not backends.availability(name).ok]
+    for name in missing:
+        terminalreporter.write_line(
+            f"NOTICE: backend {name} was not tested: {backends.availability(name).detail}",
+            yellow=True,
+        )
