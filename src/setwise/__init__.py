@@ -1,5 +1,6 @@
 """setwise: fast, safe, set-based UPDATEs for programs that use SQLAlchemy."""
 
+from setwise.changesets import apply
 from setwise.errors import (
     ConflictError,
     NotFoundError,
@@ -24,6 +25,7 @@ __all__ = [
     "TooManyRowsError",
     "UnboundedUpdateError",
     "ValidationError",
+    "apply",
     "patch",
     "update",
 ]

@@ -6,7 +6,8 @@
     ├── NotFoundError          a row that must exist does not, or fewer rows matched than required
     ├── ConflictError          a version moved under an optimistic lock
     ├── ValidationError        values that do not fit their columns; carries every ``Problem``
-    └── SchemaError            an unknown table, column or key
+    ├── SchemaError            an unknown table, column or key
+    └── SQLTextError           ``--where`` / ``--set`` text refused; points at the token
 
 Errors carry data (the table, the key, the versions, the problems) as attributes,
 so a program can act on them without parsing the message.
@@ -165,6 +166,44 @@ class SchemaError(SetwiseError):
             name=name,
             suggestion=closest(name, candidates),
         )
+
+
+class SQLTextError(SetwiseError):
+    """SQL text (a ``--where`` filter or a ``--set`` assignment) that setwise refuses to run.
+
+    ``position`` and ``end`` are the 0-based offsets of the offending token in ``text``;
+    the message shows the text with a caret under that token.
+    """
+
+    def __init__(
+        self,
+        text: str,
+        reason: str,
+        *,
+        position: int,
+        end: int | None = None,
+        label: str = "SQL text",
+        suggestion: str | None = None,
+    ) -> None:
+        self.text = text
+        self.reason = reason
+        self.position = max(0, min(position, len(text)))
+        self.end = max(self.position, end if end is not None else self.position)
+        self.label = label
+        self.suggestion = suggestion
+        if suggestion:
+            reason = f"{reason}. Did you mean {suggestion!r}?"
+        line_start = text.rfind("\n", 0, self.position) + 1
+        line_end = text.find("\n", self.position)
+        line = text[line_start : line_end if line_end >= 0 else len(text)]
+        width = max(1, min(self.end, line_start + len(line) - 1) - self.position + 1)
+        caret = " " * (self.position - line_start) + "^" * width
+        super().__init__(f"{label}: {reason}\n  {line}\n  {caret}")
+
+    @property
+    def token(self) -> str:
+        """The offending text."""
+        return self.text[self.position : self.end + 1]
 
 
 def closest(name: str, candidates: Iterable[str]) -> str | None:

@@ -73,5 +73,38 @@ def atomic(bind: Bind) -> Iterator[Scope]:
             yield Scope(bind.connection(), bind, strategy, owns_transaction=True)
 
 
+@contextmanager
+def peek(bind: Bind) -> Iterator[Scope]:
+    """Run reads that must leave no trace (a plan): whatever the block did is rolled
+    back, and a caller's transaction is left exactly as it was."""
+    if isinstance(bind, Session) and not _caller_has_work(bind):
+        # Nothing pending: the committed state is what the caller sees, so read it on a
+        # connection of our own and leave the Session (and its loaded objects) alone.
+        bind = bind.get_bind()
+    strategy = dialect_of(bind)
+    if isinstance(bind, Engine):
+        with bind.connect() as connection:  # closing it rolls back
+            yield Scope(connection, None, strategy, owns_transaction=True)
+        return
+    if isinstance(bind, Connection) and not bind.in_transaction():
+        transaction = bind.begin()
+        try:
+            yield Scope(bind, None, strategy, owns_transaction=True)
+        finally:
+            transaction.rollback()
+        return
+    if isinstance(bind, Session):
+        bind.flush()  # as any query of the Session would: reads see its pending changes
+        connection = bind.connection()
+    else:
+        connection = bind
+    strategy.prepare_savepoint(connection)
+    savepoint = connection.begin_nested()
+    try:
+        yield Scope(connection, None, strategy, owns_transaction=False)
+    finally:
+        savepoint.rollback()
+
+
 def _caller_has_work(session: Session) -> bool:
     return session.in_transaction() or bool(session.new or session.dirty or session.deleted)

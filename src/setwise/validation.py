@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
+from functools import lru_cache, partial
 from typing import Any
 
 from sqlalchemy import Column, types
@@ -28,35 +29,68 @@ _INTEGER_RANGES: tuple[tuple[type[types.TypeEngine[Any]], int, int], ...] = (
 )
 
 
+Checker = Callable[[Any], str | None]
+"""Takes a value; returns why it cannot be written to the column, or None."""
+
+
 def check_value(column: Column[Any], value: Any) -> str | None:
     """Why ``value`` cannot be written to ``column``, or None when it can."""
-    if value is None:
-        if not column.nullable:
-            return "NULL in a NOT NULL column"
-        return None
-    kind = column.type
+    return checker_for(column)(value)
+
+
+@lru_cache(maxsize=4096)
+def checker_for(column: Column[Any]) -> Checker:
+    """The check for one column, with the type dispatch done once, not per value."""
+    check = _checker_for_type(column.type)
+    nullable = column.nullable
+
+    def checked(value: Any) -> str | None:
+        if value is None:
+            return None if nullable else "NULL in a NOT NULL column"
+        return check(value)
+
+    return checked
+
+
+def _checker_for_type(kind: types.TypeEngine[Any]) -> Checker:
     if isinstance(kind, types.Boolean):
-        return None if isinstance(value, bool) else f"expected a boolean, got {_kind(value)}"
+        return lambda v: None if isinstance(v, bool) else f"expected a boolean, got {_kind(v)}"
     if isinstance(kind, types.Integer):
-        return _check_integer(kind, value)
+        return partial(_check_integer, kind)
     if isinstance(kind, types.Numeric):
-        return _check_numeric(kind, value)
+        return partial(_check_numeric, kind)
     if isinstance(kind, types.Enum):
-        return _check_enum(kind, value)
+        return partial(_check_enum, kind)
     if isinstance(kind, types.String):
-        if not isinstance(value, str):
-            return f"expected text, got {_kind(value)}"
-        if kind.length is not None and len(value) > kind.length:
-            return f"{len(value)} characters, longer than the column's {kind.length}"
-        return None
+        return partial(_check_string, kind.length)
     if isinstance(kind, types.DateTime):
-        if not isinstance(value, dt.datetime):
-            return f"expected a datetime, got {_kind(value)}"
-        return None
+        return partial(_check_datetime, bool(kind.timezone))
     if isinstance(kind, types.Date):
-        if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
-            return f"expected a date, got {_kind(value)}"
-        return None
+        return _check_date
+    if isinstance(kind, types.Time):
+        return lambda v: None if isinstance(v, dt.time) else f"expected a time, got {_kind(v)}"
+    return lambda v: None
+
+
+def _check_string(length: int | None, value: Any) -> str | None:
+    if not isinstance(value, str):
+        return f"expected text, got {_kind(value)}"
+    if length is not None and len(value) > length:
+        return f"{len(value)} characters, longer than the column's {length}"
+    return None
+
+
+def _check_datetime(aware: bool, value: Any) -> str | None:
+    if not isinstance(value, dt.datetime):
+        return f"expected a datetime, got {_kind(value)}"
+    if aware and value.tzinfo is None:
+        return "no time zone, and the column stores one; give an offset such as +00:00"
+    return None
+
+
+def _check_date(value: Any) -> str | None:
+    if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
+        return f"expected a date, got {_kind(value)}"
     return None
 
 

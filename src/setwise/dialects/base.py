@@ -7,12 +7,17 @@ Everything else is written once, here or above, against the flags.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.schema import DropTable
+from sqlalchemy.sql.elements import ClauseElement
+
+from setwise.dialects.explain import Explain
 
 
 @dataclass(frozen=True)
@@ -43,8 +48,38 @@ class Strategy:
     """True when an UPDATE's rowcount counts rows matched rather than rows changed
     (SQLAlchemy's MySQL drivers ask for CLIENT_FOUND_ROWS)."""
 
+    sqlglot_dialect: ClassVar[str] = ""
+    """The sqlglot dialect that reads this database's SQL text (``--where``, ``--set``);
+    "" is sqlglot's generic SQL."""
+
+    explain_prefix: ClassVar[str | None] = None
+    """What asks this database for a statement's plan without running it; None when
+    setwise does not know, and plans then carry no EXPLAIN."""
+
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
+
+    def explain(self, connection: Connection, statement: ClauseElement) -> tuple[str, ...]:
+        """The database's plan for ``statement``, as lines of text; nothing is run."""
+        if self.explain_prefix is None:
+            return ()
+        result = connection.execute(Explain(statement, self.explain_prefix))
+        return self.format_explain(tuple(result.keys()), result.all())
+
+    def format_explain(
+        self, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> tuple[str, ...]:
+        """One line per EXPLAIN row: the text of a one-column plan, else name=value pairs."""
+        if len(columns) == 1:
+            return tuple(str(row[0]) for row in rows)
+        return tuple(
+            " ".join(
+                f"{name}={value}"
+                for name, value in zip(columns, row, strict=True)
+                if value not in (None, "")
+            )
+            for row in rows
+        )
 
     @property
     def supports_update_returning(self) -> bool:
@@ -55,6 +90,27 @@ class Strategy:
     def supports_sane_rowcount(self) -> bool:
         """The rowcount of an UPDATE can be trusted at all."""
         return bool(self.dialect.supports_sane_rowcount)
+
+    @property
+    def supports_update_from(self) -> bool:
+        """UPDATE target … FROM staging (or MySQL's multi-table UPDATE) is available, so a
+        changeset merges in one statement; without it rows are updated by key."""
+        return False
+
+    def stage_rows(
+        self, connection: Connection, table: Table, rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Load ``rows`` (tuples in the order of ``table``'s columns) into the staging table."""
+        names = [column.name for column in table.columns]
+        connection.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
+
+    stage_schema: ClassVar[str | None] = None
+    """The schema that holds this session's temporary tables, named so that dropping a
+    staging table can never reach a user's table of the same name."""
+
+    def drop_stage(self, connection: Connection, table: Table) -> None:
+        """Drop the staging table if a run left it on this connection."""
+        connection.execute(DropTable(table, if_exists=True))
 
     def prepare_savepoint(self, connection: Connection) -> None:
         """Make sure a real transaction is open before a SAVEPOINT is emitted."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
+from sqlalchemy import Connection, Table
 from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects.base import IntegrityFacts, Strategy
@@ -27,6 +28,20 @@ class MySQLStrategy(Strategy):
     # The binary protocol counts parameters in a 16-bit integer.
     max_bind_params: ClassVar[int] = 65535
     rowcount_is_matched: ClassVar[bool] = True
+    sqlglot_dialect: ClassVar[str] = "mysql"
+    # EXPLAIN of an UPDATE arrived in MySQL 5.6.3 and MariaDB 10.0.5.
+    explain_prefix: ClassVar[str | None] = "EXPLAIN"
+
+    @property
+    def supports_update_from(self) -> bool:
+        # SQLAlchemy renders UPDATE … FROM as MySQL's multi-table UPDATE t, s SET … WHERE …
+        return True
+
+    def drop_stage(self, connection: Connection, table: Table) -> None:
+        # TEMPORARY: never a real table of the same name. A temporary table survives a
+        # rollback here, so a failed run's staging table is dropped by the next run.
+        name = connection.dialect.identifier_preparer.format_table(table)
+        connection.exec_driver_sql(f"DROP TEMPORARY TABLE IF EXISTS {name}")
 
     def is_integrity_error(self, error: DBAPIError) -> bool:
         # PyMySQL raises a failed CHECK (MariaDB 4025, MySQL 3819) as OperationalError.

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, ClassVar
+
+from sqlalchemy import Connection, Table
 
 from setwise.dialects.base import IntegrityFacts, Strategy
 
@@ -22,6 +25,27 @@ class PostgreSQLStrategy(Strategy):
     name: ClassVar[str] = "postgresql"
     # The wire protocol counts parameters in a 16-bit integer.
     max_bind_params: ClassVar[int] = 65535
+    sqlglot_dialect: ClassVar[str] = "postgres"
+    explain_prefix: ClassVar[str | None] = "EXPLAIN"
+    stage_schema: ClassVar[str | None] = "pg_temp"
+
+    @property
+    def supports_update_from(self) -> bool:
+        return True
+
+    def stage_rows(
+        self, connection: Connection, table: Table, rows: Sequence[Sequence[Any]]
+    ) -> None:
+        # COPY is PostgreSQL's bulk path: one stream, no statement per row.
+        preparer = connection.dialect.identifier_preparer
+        columns = ", ".join(preparer.quote(column.name) for column in table.columns)
+        raw: Any = connection.connection.dbapi_connection
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
 
     def error_code(self, error: BaseException | None) -> Any:
         return getattr(error, "sqlstate", None)

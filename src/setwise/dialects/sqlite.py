@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from sqlalchemy import Connection
@@ -20,6 +21,27 @@ class SQLiteStrategy(Strategy):
     # SQLITE_MAX_VARIABLE_NUMBER has defaulted to 32766 since SQLite 3.32 (2020);
     # Debian's and Python's builds keep that default.
     max_bind_params: ClassVar[int] = 32766
+    sqlglot_dialect: ClassVar[str] = "sqlite"
+    # Plain EXPLAIN lists bytecode; EXPLAIN QUERY PLAN is the readable plan.
+    explain_prefix: ClassVar[str | None] = "EXPLAIN QUERY PLAN"
+    stage_schema: ClassVar[str | None] = "temp"
+
+    @property
+    def supports_update_from(self) -> bool:
+        # UPDATE … FROM arrived in SQLite 3.33 (2020-08).
+        version = getattr(self.dialect.dbapi, "sqlite_version_info", (0, 0, 0))
+        return tuple(version) >= (3, 33, 0)
+
+    def format_explain(
+        self, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> tuple[str, ...]:
+        # Rows are (id, parent, notused, detail): indent each step under its parent.
+        depth: dict[Any, int] = {0: 0}
+        lines = []
+        for node, parent, _, detail in rows:
+            depth[node] = depth.get(parent, 0) + 1
+            lines.append("  " * (depth[node] - 1) + str(detail))
+        return tuple(lines)
 
     def prepare_savepoint(self, connection: Connection) -> None:
         # pysqlite delays BEGIN until the first INSERT/UPDATE/DELETE. A SAVEPOINT sent

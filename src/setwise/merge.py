@@ -1,0 +1,234 @@
+"""The statements that merge a staged changeset into its target table.
+
+A changeset is loaded into a temporary staging table (one row per input row, with
+its row number), then counted and merged with set-based statements that join the
+staging table to the target on the key:
+
+- ``tally``: matched, would change, version conflicts, and total, in one scan;
+- ``missing_keys`` / ``conflict_keys`` / ``duplicate_rows``: bounded samples;
+- ``merge``: one UPDATE … FROM (MySQL: multi-table UPDATE) of the rows that change.
+
+When some rows leave some columns out (JSONL, mappings), a bit mask per row says
+which columns it carries, and an absent column keeps the target's value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ColumnElement,
+    Connection,
+    MetaData,
+    Select,
+    String,
+    Table,
+    Update,
+    and_,
+    case,
+    false,
+    func,
+    or_,
+    select,
+    true,
+    types,
+    update,
+)
+
+from setwise.dialects import Strategy
+from setwise.target import Target
+
+ROW = "setwise_row"
+PRESENT = "setwise_present"
+STAGE_NAME = "setwise_stage"
+
+#: The presence mask is a BIGINT: one bit per column, 63 usable bits.
+MAX_SPARSE_COLUMNS = 63
+
+
+@dataclass(frozen=True)
+class Merge:
+    """A changeset's staging table and the statements that read and merge it."""
+
+    target: Target
+    stage: Table
+    columns: tuple[Column[Any], ...]
+    """Target columns the changeset sets, in the order of the presence bits."""
+    expects_version: bool
+    """Rows carry the version they were read at; a row whose version moved is a conflict."""
+    sparse: bool
+    """Rows may leave columns out; ``setwise_present`` says which they carry."""
+
+    @classmethod
+    def create(
+        cls,
+        connection: Connection,
+        strategy: Strategy,
+        target: Target,
+        columns: Sequence[Column[Any]],
+        *,
+        expects_version: bool,
+        sparse: bool,
+    ) -> Merge:
+        """Create the (temporary) staging table on ``connection``."""
+        staged = [Column(ROW, BigInteger)]
+        if sparse:
+            staged.append(Column(PRESENT, BigInteger))
+        staged += [Column(c.name, _staging_type(c.type)) for c in target.key]
+        staged += [Column(c.name, _staging_type(c.type)) for c in columns]
+        if expects_version and target.version is not None:
+            staged.append(Column(target.version.name, _staging_type(target.version.type)))
+        stage = Table(
+            STAGE_NAME,
+            MetaData(),
+            *staged,
+            prefixes=["TEMPORARY"],
+            schema=strategy.stage_schema,
+        )
+        strategy.drop_stage(connection, stage)
+        stage.create(connection)
+        return cls(target, stage, tuple(columns), expects_version, sparse)
+
+    def drop(self, connection: Connection, strategy: Strategy) -> None:
+        strategy.drop_stage(connection, self.stage)
+
+    # -- pieces ---------------------------------------------------------------
+
+    @property
+    def table(self) -> Table:
+        return self.target.table
+
+    def _joined(self) -> ColumnElement[bool]:
+        return and_(*(column == self.stage.c[column.name] for column in self.target.key))
+
+    def _present(self, index: int) -> ColumnElement[bool]:
+        if not self.sparse:
+            return true()
+        return self.stage.c[PRESENT].op("&")(1 << index) != 0
+
+    def _differs(self) -> ColumnElement[bool]:
+        """The target row lacks at least one value the staged row carries."""
+        return or_(
+            false(),
+            *(
+                and_(self._present(i), column.is_distinct_from(self.stage.c[column.name]))
+                for i, column in enumerate(self.columns)
+            ),
+        )
+
+    def _version_ok(self) -> ColumnElement[bool]:
+        version = self.target.version
+        if not self.expects_version or version is None:
+            return true()
+        return version == self.stage.c[version.name]
+
+    def _found(self) -> ColumnElement[bool]:
+        return self.target.key[0].is_not(None)
+
+    def _new_value(self, index: int, column: Column[Any]) -> ColumnElement[Any]:
+        staged = self.stage.c[column.name]
+        if not self.sparse:
+            return staged
+        return case((self._present(index), staged), else_=column)
+
+    def _assignments(self) -> dict[Column[Any], ColumnElement[Any]]:
+        values = {column: self._new_value(i, column) for i, column in enumerate(self.columns)}
+        version = self.target.version
+        if (
+            version is not None
+            and version not in values
+            and isinstance(version.type, types.Integer)
+        ):
+            values[version] = version + 1
+        return values
+
+    def staged_key(self) -> list[Column[Any]]:
+        return [self.stage.c[column.name] for column in self.target.key]
+
+    # -- statements -----------------------------------------------------------
+
+    def tally(self) -> Select[Any]:
+        """One scan: (matched, would change, version conflicts, staged rows)."""
+        found = self._found()
+        changes = and_(found, self._differs(), self._version_ok())
+        conflicts = and_(found, ~self._version_ok())
+        return select(
+            func.count(self.target.key[0]),
+            func.coalesce(func.sum(case((changes, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((conflicts, 1), else_=0)), 0),
+            func.count(),
+        ).select_from(self.stage.outerjoin(self.table, self._joined()))
+
+    def missing_keys(self, limit: int) -> Select[Any]:
+        """Staged keys with no target row, in input order."""
+        return (
+            select(*self.staged_key())
+            .select_from(self.stage.outerjoin(self.table, self._joined()))
+            .where(~self._found())
+            .order_by(self.stage.c[ROW])
+            .limit(limit)
+        )
+
+    def conflict_keys(self, limit: int) -> Select[Any]:
+        """Staged keys whose target version moved, in input order."""
+        return (
+            select(*self.staged_key())
+            .select_from(self.stage.join(self.table, self._joined()))
+            .where(~self._version_ok())
+            .order_by(self.stage.c[ROW])
+            .limit(limit)
+        )
+
+    def duplicate_rows(self, limit: int) -> Select[Any]:
+        """(row, first row with that key, key…) for every repeat of a key, in input order."""
+        key = self.staged_key()
+        first = (
+            select(*key, func.min(self.stage.c[ROW]).label("first_row"))
+            .group_by(*key)
+            .having(func.count() > 1)
+            .subquery()
+        )
+        repeats = self.stage.join(first, and_(*(k == first.c[k.name] for k in key)))
+        return (
+            select(self.stage.c[ROW], first.c.first_row, *key)
+            .select_from(repeats)
+            .where(self.stage.c[ROW] != first.c.first_row)
+            .order_by(self.stage.c[ROW])
+            .limit(limit)
+        )
+
+    def merge(self) -> Update:
+        """The UPDATE of every target row whose staged values differ and whose version holds."""
+        return (
+            update(self.table)
+            .where(self._joined(), self._differs(), self._version_ok())
+            .values(self._assignments())
+        )
+
+    def changed_rows(self) -> Select[Any]:
+        """Staged rows that would change their target row, in key order (keyed fallback)."""
+        return (
+            select(self.stage)
+            .select_from(self.stage.join(self.table, self._joined()))
+            .where(self._differs(), self._version_ok())
+            .order_by(*self.staged_key())
+        )
+
+    def matched_rows(self, columns: Sequence[Column[Any]]) -> Select[Any]:
+        """Target columns of every row the changeset matched, in key order."""
+        return (
+            select(*columns)
+            .select_from(self.table.join(self.stage, self._joined()))
+            .order_by(*self.target.key)
+        )
+
+
+def _staging_type(kind: types.TypeEngine[Any]) -> types.TypeEngine[Any]:
+    # A database ENUM type would need a CREATE TYPE; its values stage fine as text.
+    if isinstance(kind, types.Enum):
+        return String(max((len(v) for v in kind.enums), default=1))
+    return kind

@@ -1,0 +1,390 @@
+"""setwise.apply on every backend: keys, sources, no-op rows, problems, text, NULLs."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import Engine, Integer, String, select, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+import setwise
+from setwise.dialects.base import Strategy
+from tests.models import Base, Book, book_row, create_books, snapshot
+
+
+class Stock(Base):
+    """A table with a composite primary key."""
+
+    __tablename__ = "stock"
+
+    warehouse: Mapped[str] = mapped_column(String(10), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(20), primary_key=True)
+    qty: Mapped[int] = mapped_column(Integer)
+
+
+@pytest.fixture
+def books(engine: Engine) -> Engine:
+    create_books(engine, 20)
+    return engine
+
+
+def column(engine: Engine, name: str) -> dict[int, Any]:
+    with engine.connect() as connection:
+        return dict(connection.execute(select(Book.id, getattr(Book, name))).all())  # type: ignore[arg-type]
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def test_changes_by_primary_key_with_exact_counts(books: Engine) -> None:
+    changes = [
+        {"id": 1, "price": Decimal("1.50")},
+        {"id": 2, "price": book_row(2)["price"]},  # already so: matched, not written
+        {"id": 3, "price": Decimal("3.50"), "stock": 0},  # stock present in one row only
+        {"id": 404, "price": Decimal("4.04")},
+        {"id": 405, "price": Decimal("4.05")},
+    ]
+    report = setwise.apply(books, Book, changes)
+    assert (report.matched, report.changed, report.unchanged) == (3, 2, 1)
+    assert (report.missing, report.missing_keys) == (2, (404, 405))
+    prices, stock = column(books, "price"), column(books, "stock")
+    assert prices[1] == Decimal("1.50") and prices[3] == Decimal("3.50")
+    assert stock[1] == book_row(1)["stock"]  # absent from row 1: untouched
+    assert stock[3] == 0
+    versions = column(books, "version")
+    assert (versions[1], versions[2], versions[3]) == (2, 1, 2)
+
+
+def test_rows_that_would_not_change_are_never_written(books: Engine, backend: str) -> None:
+    with books.begin() as connection:
+        connection.execute(text("CREATE TABLE hits (n INTEGER)"))
+        connection.execute(text("INSERT INTO hits VALUES (0)"))
+        if backend == "sqlite":
+            connection.execute(
+                text(
+                    "CREATE TRIGGER count_updates AFTER UPDATE ON books "
+                    "BEGIN UPDATE hits SET n = n + 1; END"
+                )
+            )
+        elif backend == "postgresql":
+            connection.execute(
+                text(
+                    "CREATE FUNCTION count_update() RETURNS trigger AS "
+                    "$$ BEGIN UPDATE hits SET n = n + 1; RETURN NEW; END $$ LANGUAGE plpgsql"
+                )
+            )
+            connection.execute(
+                text(
+                    "CREATE TRIGGER count_updates AFTER UPDATE ON books "
+                    "FOR EACH ROW EXECUTE FUNCTION count_update()"
+                )
+            )
+        else:
+            connection.execute(
+                text(
+                    "CREATE TRIGGER count_updates AFTER UPDATE ON books "
+                    "FOR EACH ROW UPDATE hits SET n = n + 1"
+                )
+            )
+    changes = [{"id": i, "title": f"Book {i}", "genre": book_row(i)["genre"]} for i in range(1, 11)]
+    changes[0]["title"] = "Changed"
+    changes[1]["genre"] = None  # book 2 was "science"
+    changes[3]["genre"] = "fiction"  # book 4 is fiction already
+    report = setwise.apply(books, Book, changes)
+    with books.connect() as connection:
+        hits = connection.scalar(text("SELECT n FROM hits"))
+    assert (report.matched, report.changed, report.unchanged) == (10, 2, 8)
+    assert hits == 2
+
+
+def test_a_natural_text_key(books: Engine) -> None:
+    report = setwise.apply(books, Book, [{"isbn": "978-000007", "stock": 70}], key="isbn")
+    assert report.changed == 1
+    assert column(books, "stock")[7] == 70
+
+
+def test_a_composite_key(engine: Engine) -> None:
+    Base.metadata.create_all(engine, tables=[Stock.__table__])  # type: ignore[list-item]
+    with Session(engine) as session:
+        session.add_all(
+            [Stock(warehouse=w, sku=s, qty=1) for w in ("north", "south") for s in ("a", "b")]
+        )
+        session.commit()
+    report = setwise.apply(
+        engine,
+        Stock,
+        [
+            {"warehouse": "south", "sku": "a", "qty": 5},
+            {"warehouse": "north", "sku": "b", "qty": 7},
+            {"warehouse": "east", "sku": "a", "qty": 9},
+        ],
+    )
+    assert (report.changed, report.missing_keys) == (2, (("east", "a"),))
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(Stock.warehouse, Stock.sku, Stock.qty).order_by(Stock.warehouse, Stock.sku)
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("north", "a", 1),
+        ("north", "b", 7),
+        ("south", "a", 5),
+        ("south", "b", 1),
+    ]
+
+
+def test_a_table_name_is_reflected_from_the_database(books: Engine) -> None:
+    report = setwise.apply(books, "books", [{"id": 5, "title": "Reflected"}])
+    assert report.changed == 1 and report.table == "books"
+    assert column(books, "title")[5] == "Reflected"
+
+
+def test_an_unknown_table_suggests_the_closest(books: Engine) -> None:
+    with pytest.raises(setwise.SchemaError, match="Did you mean 'books'"):
+        setwise.apply(books, "bookz", [{"id": 5, "title": "x"}])
+
+
+EXPECTED_FROM_FILES = {
+    1: ("Tab\there", Decimal("0.10"), None, dt.date(2024, 2, 29)),
+    2: ('Quote " and \\ backslash', Decimal("12345678.91"), "fiction", None),
+    3: ("Line\nbreak, comma; ünïcødé ✓ 😀", Decimal("0.00"), "travel", dt.date(1999, 12, 31)),
+}
+
+
+def assert_from_files(engine: Engine) -> None:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(Book.id, Book.title, Book.price, Book.genre, Book.published)
+            .where(Book.id <= 3)
+            .order_by(Book.id)
+        ).all()
+    assert {row[0]: tuple(row[1:]) for row in rows} == EXPECTED_FROM_FILES
+
+
+def test_csv_with_awkward_text_empty_cells_as_null(books: Engine, tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "changes.csv",
+        ["id", "title", "price", "genre", "published"],
+        [
+            [i, title, str(price), genre or "", published.isoformat() if published else ""]
+            for i, (title, price, genre, published) in EXPECTED_FROM_FILES.items()
+        ],
+    )
+    report = setwise.apply(books, Book, path)
+    assert report.changed == 3
+    assert_from_files(books)
+
+
+def test_csv_null_marker_keeps_empty_text(books: Engine, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "c.csv", ["id", "title", "genre"], [[1, "", r"\N"]])
+    setwise.apply(books, Book, path, csv_null=r"\N")
+    assert column(books, "title")[1] == ""
+    assert column(books, "genre")[1] is None
+
+
+def test_jsonl_absent_field_is_untouched_and_null_is_null(books: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "changes.jsonl"
+    lines = [
+        {"id": 1, "title": "Tab\there", "price": 0.10, "genre": None, "published": "2024-02-29"},
+        {"id": 2, "title": 'Quote " and \\ backslash', "price": 12345678.91, "published": None},
+        {"id": 3, "title": "Line\nbreak, comma; ünïcødé ✓ 😀", "price": 0, "genre": "travel"},
+    ]
+    path.write_text("\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n")
+    setwise.apply(books, Book, path)
+    with books.connect() as connection:
+        rows = connection.execute(
+            select(Book.id, Book.genre, Book.published, Book.price).where(Book.id <= 3)
+        ).all()
+    by_id = {row[0]: tuple(row[1:]) for row in rows}
+    assert by_id[1] == (None, dt.date(2024, 2, 29), Decimal("0.10"))
+    assert by_id[2] == ("science", None, Decimal("12345678.91"))  # genre absent: kept
+    assert by_id[3] == ("travel", book_row(3)["published"], Decimal("0.00"))  # published kept
+
+
+def arrow_changes() -> pa.Table:
+    ids, titles, prices, genres, published = zip(
+        *[(i, *values) for i, values in EXPECTED_FROM_FILES.items()], strict=True
+    )
+    return pa.table(
+        {
+            "id": pa.array(ids, pa.int64()),
+            "title": pa.array(titles),
+            "price": pa.array(prices, pa.decimal128(10, 2)),
+            "genre": pa.array(genres),
+            "published": pa.array(published, pa.date32()),
+        }
+    )
+
+
+def test_parquet_file(books: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "changes.parquet"
+    pq.write_table(arrow_changes(), path)
+    assert setwise.apply(books, Book, path).changed == 3
+    assert_from_files(books)
+
+
+def test_arrow_table(books: Engine) -> None:
+    assert setwise.apply(books, Book, arrow_changes()).changed == 3
+    assert_from_files(books)
+
+
+def test_pandas_dataframe_with_float_prices(books: Engine) -> None:
+    frame = pd.DataFrame({"id": [1, 2], "price": [0.1, 12345678.91], "stock": [5, 6]})
+    assert setwise.apply(books, Book, frame).changed == 2
+    assert column(books, "price")[1] == Decimal("0.10")
+    assert column(books, "price")[2] == Decimal("12345678.91")
+
+
+def test_polars_dataframe(books: Engine) -> None:
+    frame = pl.DataFrame({"id": [4, 5], "title": ["P4", "P5"], "genre": [None, "poetry"]})
+    assert setwise.apply(books, Book, frame).changed == 2
+    assert column(books, "title")[4] == "P4" and column(books, "genre")[5] == "poetry"
+    assert column(books, "genre")[4] is None
+
+
+def test_orm_objects(books: Engine) -> None:
+    detached = [Book(id=6, title="From an object"), Book(id=7, stock=0)]
+    assert setwise.apply(books, Book, detached).changed == 2
+    assert column(books, "title")[6] == "From an object"
+    assert column(books, "stock")[7] == 0
+    assert column(books, "title")[7] == "Book 7"
+
+
+def test_every_problem_is_reported_and_nothing_is_written(books: Engine, tmp_path: Path) -> None:
+    before = snapshot(books)
+    path = write_csv(
+        tmp_path / "bad.csv",
+        ["id", "price", "title", "stok"],
+        [
+            [1, "1.50", "fine", "1"],
+            [2, "cheap", "fine", "1"],
+            [3, "1.999", "", "1"],
+            [1, "2.00", "dup", "1"],
+            ["", "2.00", "no key", "1"],
+            [5, "2.00", "x" * 201, "1"],
+        ],
+    )
+    with pytest.raises(setwise.ValidationError) as caught:
+        setwise.apply(books, Book, path, csv_null="NULL")
+    found = {(p.row, p.column): p.reason for p in caught.value.problems}
+    assert "did you mean 'stock'" in found[(2, "stok")]
+    assert found[(3, "price")].startswith("not a number")
+    assert "3 decimal places" in found[(4, "price")]
+    assert found[(6, "id")].startswith("not an integer")
+    assert "longer than the column's 200" in found[(7, "title")]
+    assert caught.value.total == 5  # the duplicate is found once the values are clean
+    assert snapshot(books) == before
+
+    with pytest.raises(setwise.ValidationError) as duplicate:
+        setwise.apply(books, Book, [{"id": 1, "stock": 1}, {"id": 2}, {"id": 1, "stock": 2}])
+    assert [(p.row, p.column, p.value) for p in duplicate.value.problems] == [(3, "id", 1)]
+    assert "also in row 1" in duplicate.value.problems[0].reason
+    assert snapshot(books) == before
+
+
+def test_null_for_a_not_null_column_is_refused(books: Engine) -> None:
+    with pytest.raises(setwise.ValidationError, match="NOT NULL"):
+        setwise.apply(books, Book, [{"id": 1, "title": None}])
+
+
+def test_mappings_are_strict_about_floats_for_exact_columns(books: Engine) -> None:
+    with pytest.raises(setwise.ValidationError, match=r"Decimal\('1.5'\)"):
+        setwise.apply(books, Book, [{"id": 1, "price": 1.5}])
+
+
+def test_null_to_value_and_value_to_null(books: Engine) -> None:
+    report = setwise.apply(
+        books, Book, [{"id": 3, "genre": "found"}, {"id": 4, "genre": None}]
+    )  # book 3 has no genre; book 4 is fiction
+    assert report.changed == 2
+    genres = column(books, "genre")
+    assert (genres[3], genres[4]) == ("found", None)
+    again = setwise.apply(books, Book, [{"id": 3, "genre": "found"}, {"id": 4, "genre": None}])
+    assert (again.changed, again.unchanged) == (0, 2)
+
+
+def test_rows_whose_version_moved_are_conflicts_and_not_written(books: Engine) -> None:
+    setwise.apply(books, Book, [{"id": 2, "stock": 0}])  # book 2 moves to version 2
+    report = setwise.apply(
+        books,
+        Book,
+        [{"id": 1, "stock": 11, "version": 1}, {"id": 2, "stock": 22, "version": 1}],
+    )
+    assert report.conflicts == (2,)
+    assert (report.matched, report.changed) == (2, 1)
+    stock = column(books, "stock")
+    assert (stock[1], stock[2]) == (11, 0)
+    assert column(books, "version")[1] == 2
+
+
+def test_loaded_objects_are_refreshed(books: Engine) -> None:
+    with Session(books) as session:
+        book = session.get(Book, 8)
+        assert book is not None
+        setwise.apply(session, Book, [{"id": 8, "title": "Fresh"}])
+        assert book.title == "Fresh" and book.version == 2
+        session.commit()
+
+
+def test_returning_gives_matched_rows_in_key_order(books: Engine) -> None:
+    report = setwise.apply(
+        books, Book, [{"id": 9, "stock": 9}, {"id": 3, "stock": 3}], returning=["id", "stock"]
+    )
+    assert report.rows == ({"id": 3, "stock": 3}, {"id": 9, "stock": 9})
+
+
+def test_guards(books: Engine) -> None:
+    before = snapshot(books)
+    with pytest.raises(setwise.TooManyRowsError):
+        setwise.apply(books, Book, [{"id": i, "stock": -i} for i in (1, 2, 3)], max_rows=2)
+    with pytest.raises(setwise.NotFoundError):
+        setwise.apply(books, Book, [{"id": 1, "stock": 0}, {"id": 999, "stock": 0}], expect_rows=2)
+    assert snapshot(books) == before
+
+
+def test_a_constraint_violation_names_the_constraint(books: Engine) -> None:
+    before = snapshot(books)
+    with pytest.raises(setwise.ValidationError) as caught:
+        setwise.apply(books, Book, [{"id": 1, "isbn": "978-000002"}])
+    assert caught.value.constraint == "uq_books_isbn"
+    assert snapshot(books) == before
+
+
+def test_the_keyed_path_for_databases_without_update_from(
+    books: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Strategy, "supports_update_from", property(lambda self: False))
+    for cls in Strategy.__subclasses__():
+        monkeypatch.setattr(cls, "supports_update_from", property(lambda self: False))
+    report = setwise.apply(
+        books,
+        Book,
+        [
+            {"id": 1, "stock": 100},
+            {"id": 2, "title": "Two"},
+            {"id": 3, "stock": book_row(3)["stock"]},
+        ],
+    )
+    assert "by key" in report.strategy
+    assert (report.matched, report.changed, report.unchanged) == (3, 2, 1)
+    assert column(books, "stock")[1] == 100 and column(books, "title")[2] == "Two"
+    assert column(books, "stock")[2] == book_row(2)["stock"]
+
+
+def test_an_empty_changeset_does_nothing(books: Engine) -> None:
+    report = setwise.apply(books, Book, [])
+    assert (report.matched, report.changed) == (0, 0)
