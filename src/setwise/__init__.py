@@ -7,19 +7,24 @@ from setwise.errors import (
     Problem,
     SchemaError,
     SetwiseError,
+    SQLTextError,
     TooManyRowsError,
     UnboundedUpdateError,
     ValidationError,
 )
 from setwise.orm import patch
-from setwise.report import Report
+from setwise.planner import plan
+from setwise.report import Plan, Report
 from setwise.setbased import update
+from setwise.watch import watch
 
 __all__ = [
     "ConflictError",
     "NotFoundError",
+    "Plan",
     "Problem",
     "Report",
+    "SQLTextError",
     "SchemaError",
     "SetwiseError",
     "TooManyRowsError",
@@ -27,5 +32,7 @@ __all__ = [
     "ValidationError",
     "apply",
     "patch",
+    "plan",
     "update",
+    "watch",
 ]

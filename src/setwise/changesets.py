@@ -10,42 +10,30 @@ set-based UPDATE that skips rows already holding the new values.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from itertools import islice
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Column, Connection, bindparam, select
-from sqlalchemy import update as sql_update
+from sqlalchemy import Column, Connection
 from sqlalchemy.exc import DBAPIError
 
 from setwise.coerce import Coercer, Unfit, coercer_for
 from setwise.constraints import integrity_to_validation
 from setwise.dialects import Strategy
-from setwise.errors import (
-    MAX_PROBLEMS,
-    NotFoundError,
-    Problem,
-    SchemaError,
-    TooManyRowsError,
-    ValidationError,
-    closest,
-)
-from setwise.merge import MAX_SPARSE_COLUMNS, PRESENT, Merge
-from setwise.orm import loaded_objects, synchronize
-from setwise.plan import key_in
+from setwise.errors import MAX_PROBLEMS, Problem, SchemaError, ValidationError, closest
+from setwise.executor import ProgressCallback, RunOptions
+from setwise.merge import MAX_SPARSE_COLUMNS, Merge
 from setwise.report import Report
+from setwise.runner import run
 from setwise.sources import Row, Unreadable, open_source
+from setwise.stamps import stamp_values
 from setwise.target import Target, TargetLike, resolve_target
-from setwise.transaction import Bind, atomic, dialect_of
+from setwise.transaction import Bind, dialect_of, reading_connection
 
 #: Rows converted and staged per round trip. 5,000 rows keeps the Python objects of
 #: one batch to a few MB whatever the width, and larger batches staged no faster
 #: (benchmarks/bench_apply.py).
 STAGE_BATCH_ROWS = 5_000
-
-#: Keys listed in ``Report.missing_keys`` and ``Report.conflicts``; the counts are exact.
-KEY_SAMPLE = 1_000
 
 
 def apply(
@@ -59,6 +47,17 @@ def apply(
     max_rows: int | None = None,
     version_column: str | None = None,
     csv_null: str | None = "",
+    chunk_rows: int | Literal["auto"] | None = None,
+    chunk_seconds: float = 0.5,
+    throttle_seconds: float = 0.0,
+    journal: bool = True,
+    journal_prefix: str = "setwise_",
+    retries: int = 5,
+    progress: ProgressCallback | None = None,
+    resume: str | None = None,
+    actor: str | None = None,
+    stamp_column: str | None = None,
+    actor_column: str | None = None,
 ) -> Report:
     """Apply per-row ``changes`` to ``target``, matching rows by ``key``.
 
@@ -67,37 +66,50 @@ def apply(
     ``setwise.sources``. Only the columns present in the changes are written, and only
     on rows where a value differs. With a version column on the target and versions in
     the rows, a row whose version moved is not written and is listed in ``conflicts``.
+    Chunking, journal, resume, progress and stamps work as for ``setwise.update``; a
+    resumed changeset is read again from ``changes`` and continues after the checkpoint.
     """
-    started = time.perf_counter()
     key_names = (key,) if isinstance(key, str) else key
-    source = open_source(changes, csv_null=csv_null)
-    strategy = dialect_of(bind)
-    with atomic(bind) as scope:
-        connection = scope.connection
+    with reading_connection(bind) as connection:
         resolved = resolve_target(target, connection, key=key_names, version_column=version_column)
-        if not resolved.key:
-            raise SchemaError(f"{resolved.name!r} has no primary key: pass key=")
-        try:
-            merge = _stage(connection, strategy, resolved, source.rows, source.lenient)
-            if merge is None:
-                return _empty_report(resolved, started)
-            report = _merge(
-                connection,
-                strategy,
-                merge,
-                returning=returning,
-                expect_rows=expect_rows,
-                max_rows=max_rows,
-                started=started,
-            )
-        except DBAPIError as exc:
-            if not strategy.is_integrity_error(exc):
-                raise
-            raise integrity_to_validation(exc, resolved.table, strategy, {}) from exc
-        if scope.session is not None:
-            _sync_session(connection, scope.session, merge)
-        merge.drop(connection, strategy)
-        return report
+    if not resolved.key:
+        raise SchemaError(f"{resolved.name!r} has no primary key: pass key=")
+    source = open_source(changes, csv_null=csv_null)
+    options = RunOptions(
+        chunk_rows=chunk_rows,
+        chunk_seconds=chunk_seconds,
+        throttle_seconds=throttle_seconds,
+        journal=journal,
+        journal_prefix=journal_prefix,
+        retries=retries,
+        progress=progress,
+        resume=resume,
+        actor=actor,
+        expect_rows=expect_rows,
+        max_rows=max_rows,
+        stamps=stamp_values(resolved, stamp_column, actor_column, actor),
+        arguments={"key": [c.name for c in resolved.key]},
+    )
+    returned = [resolved.column(_name_of(ref)) for ref in returning]
+    if returned and options.chunked:
+        raise SchemaError("returning rows needs a single-transaction run; drop chunk_rows")
+
+    def build(connection: Connection, strategy: Strategy) -> Merge | None:
+        merge = _stage(connection, strategy, resolved, source.rows, source.lenient)
+        if merge is not None and options.chunked:
+            merge.index_stage(connection)
+        return merge
+
+    def cleanup(connection: Connection, strategy: Strategy, writer: Any) -> None:
+        writer.drop(connection, strategy)
+
+    strategy = dialect_of(bind)
+    try:
+        return run(bind, resolved, build, options, returning=returned, cleanup=cleanup)
+    except DBAPIError as exc:
+        if not strategy.is_integrity_error(exc):
+            raise
+        raise integrity_to_validation(exc, resolved.table, strategy, {}) from exc
 
 
 class _Intake:
@@ -261,118 +273,5 @@ def _find_duplicates(connection: Connection, merge: Merge, intake: _Intake) -> N
         intake.problem(row, ", ".join(names), value, f"duplicate key: also in row {first_row}")
 
 
-def _merge(
-    connection: Connection,
-    strategy: Strategy,
-    merge: Merge,
-    *,
-    returning: Sequence[Any],
-    expect_rows: int | None,
-    max_rows: int | None,
-    started: float,
-) -> Report:
-    target = merge.target
-    matched, would_change, conflicted, staged = (
-        int(n) for n in connection.execute(merge.tally()).one()
-    )
-    if max_rows is not None and would_change > max_rows:
-        raise TooManyRowsError(target.name, limit=max_rows, would_change=would_change)
-    if expect_rows is not None and matched < expect_rows:
-        raise NotFoundError(target.name, expected=expect_rows, matched=matched)
-    missing = staged - matched
-    missing_keys = _keys(connection, merge.missing_keys(KEY_SAMPLE)) if missing else ()
-    conflicts = _keys(connection, merge.conflict_keys(KEY_SAMPLE)) if conflicted else ()
-
-    if strategy.supports_update_from:
-        changed = connection.execute(merge.merge()).rowcount
-        name = f"{strategy.name}: stage + UPDATE … FROM"
-    else:
-        changed = _merge_by_key(connection, merge)
-        name = f"{strategy.name}: stage + UPDATE by key"
-
-    rows: tuple[dict[str, Any], ...] = ()
-    if returning:
-        columns = [target.column(_name_of(ref)) for ref in returning]
-        result = connection.execute(merge.matched_rows(columns))
-        rows = tuple(dict(zip([c.name for c in columns], row, strict=True)) for row in result)
-    return Report(
-        table=target.name,
-        strategy=name,
-        matched=matched,
-        changed=changed,
-        unchanged=matched - changed - conflicted,
-        missing=missing,
-        missing_keys=missing_keys,
-        conflicts=conflicts,
-        elapsed_s=time.perf_counter() - started,
-        rows=rows,
-    )
-
-
-def _merge_by_key(connection: Connection, merge: Merge) -> int:
-    """For databases without UPDATE … FROM: read the rows that change, in key order,
-    and update them by key with one executemany per set of columns present."""
-    target = merge.target
-    groups: dict[int, list[dict[str, Any]]] = {}
-    for row in connection.execute(merge.changed_rows()).mappings():
-        params = {f"k_{c.name}": row[c.name] for c in target.key}
-        present = row[PRESENT] if merge.sparse else (1 << len(merge.columns)) - 1
-        params |= {f"v_{c.name}": row[c.name] for c in merge.columns}
-        if merge.expects_version and target.version is not None:
-            params["k_version"] = row[target.version.name]
-        groups.setdefault(present, []).append(params)
-    changed = 0
-    for present, rows in groups.items():
-        statement = sql_update(target.table).where(
-            *(c == bindparam(f"k_{c.name}") for c in target.key)
-        )
-        if merge.expects_version and target.version is not None:
-            statement = statement.where(target.version == bindparam("k_version"))
-        values: dict[Column[Any], Any] = {
-            c: bindparam(f"v_{c.name}") for i, c in enumerate(merge.columns) if present & (1 << i)
-        }
-        if target.version is not None and target.version not in values:
-            values[target.version] = target.version + 1
-        connection.execute(statement.values(values), rows)
-        changed += len(rows)
-    return changed
-
-
-def _sync_session(connection: Connection, session: Any, merge: Merge) -> None:
-    """Give objects loaded in the session the values their rows hold now."""
-    loaded = loaded_objects(session, merge.target)
-    if not loaded:
-        return
-    target = merge.target
-    columns = [*target.key, *merge.columns]
-    if target.version is not None and target.version not in columns:
-        columns.append(target.version)
-    keys = list(loaded)
-    written = []
-    for start in range(0, len(keys), 500):
-        batch = keys[start : start + 500]
-        result = connection.execute(select(*columns).where(key_in(target.key, batch)))
-        names = [c.name for c in columns]
-        written += [dict(zip(names, row, strict=True)) for row in result]
-    synchronize(loaded, target, written)
-
-
-def _keys(connection: Connection, statement: Any) -> tuple[Any, ...]:
-    rows = connection.execute(statement).all()
-    return tuple(row[0] if len(row) == 1 else tuple(row) for row in rows)
-
-
 def _name_of(ref: Any) -> str:
     return ref if isinstance(ref, str) else str(getattr(ref, "name", None) or ref.key)
-
-
-def _empty_report(target: Target, started: float) -> Report:
-    return Report(
-        table=target.name,
-        strategy="nothing to apply",
-        matched=0,
-        changed=0,
-        unchanged=0,
-        elapsed_s=time.perf_counter() - started,
-        chunks=0,
-    )

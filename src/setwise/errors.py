@@ -4,7 +4,8 @@
     ├── UnboundedUpdateError   an UPDATE with no WHERE clause and no ``all_rows=True``
     ├── TooManyRowsError       more rows would change than ``max_rows`` allows
     ├── NotFoundError          a row that must exist does not, or fewer rows matched than required
-    ├── ConflictError          a version moved under an optimistic lock
+    ├── ConflictError          a version moved under an optimistic lock, or rows changed since a run
+    ├── RunError               a chunk failed: that chunk was rolled back, earlier ones are kept
     ├── ValidationError        values that do not fit their columns; carries every ``Problem``
     ├── SchemaError            an unknown table, column or key
     └── SQLTextError           ``--where`` / ``--set`` text refused; points at the token
@@ -85,26 +86,75 @@ class NotFoundError(SetwiseError):
         super().__init__(message)
 
 
+@dataclass(frozen=True)
+class RowConflict:
+    """A row changed by someone else since a run wrote it."""
+
+    key: Any
+    column: str
+    written: Any
+    """The value the run wrote."""
+    now: Any
+    """The value the row holds now."""
+
+
 class ConflictError(SetwiseError):
-    """The row's version moved since the caller read it (optimistic locking)."""
+    """Rows moved under the caller: a version changed since it was read (optimistic
+    locking), or rows a run wrote were changed since (``conflicts``, on revert)."""
 
     def __init__(
         self,
         table: str,
         *,
-        key: Any,
-        expected_version: Any,
-        current_version: Any,
+        key: Any = None,
+        expected_version: Any = None,
+        current_version: Any = None,
+        conflicts: Sequence[RowConflict] = (),
+        total: int | None = None,
     ) -> None:
         self.table = table
         self.key = key
         self.expected_version = expected_version
         self.current_version = current_version
-        super().__init__(
-            f"row {key!r} of {table!r} is at version {current_version!r}, "
-            f"not the expected {expected_version!r}: someone changed it since you read it. "
-            "Reload the row and apply your change again."
-        )
+        self.conflicts = tuple(conflicts)
+        self.total = total if total is not None else len(self.conflicts)
+        if self.conflicts:
+            lines = [
+                f"{self.total} row(s) of {table!r} changed since the run wrote them; nothing "
+                "was reverted. Pass force=True (--force) to overwrite them anyway:"
+            ]
+            lines += [
+                f"  - key {c.key!r}, {c.column}: the run wrote {c.written!r}, now {c.now!r}"
+                for c in self.conflicts[:SHOWN_PROBLEMS]
+            ]
+            if self.total > SHOWN_PROBLEMS:
+                lines.append(f"  ... and {self.total - SHOWN_PROBLEMS} more")
+            message = "\n".join(lines)
+        else:
+            message = (
+                f"row {key!r} of {table!r} is at version {current_version!r}, "
+                f"not the expected {expected_version!r}: someone changed it since you read it. "
+                "Reload the row and apply your change again."
+            )
+        super().__init__(message)
+
+
+class RunError(SetwiseError):
+    """A chunk of a run failed. That chunk was rolled back; earlier chunks are committed
+    and journaled, so the run can be resumed or reverted."""
+
+    def __init__(self, run_id: str | None, chunk: int, cause: BaseException) -> None:
+        self.run_id = run_id
+        self.chunk = chunk
+        self.cause = cause
+        reason = str(getattr(cause, "orig", None) or cause).strip().splitlines()
+        message = f"chunk {chunk} failed and was rolled back: {reason[0] if reason else cause!r}"
+        if run_id is not None and chunk > 1:
+            message += (
+                f". Chunks 1 to {chunk - 1} of run {run_id} are committed: resume with "
+                f"resume={run_id!r} or undo them with revert({run_id!r})"
+            )
+        super().__init__(message)
 
 
 @dataclass(frozen=True)

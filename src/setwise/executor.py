@@ -1,127 +1,553 @@
-"""Run the statements a plan built, and count what they did."""
+"""Run a writer: in one transaction, or chunk by chunk, with a journal, retries and progress.
+
+A *writer* (``plan.SetUpdate``, ``merge.Merge``, ``revert.Reversal``) builds the
+statements for a span of keys; the executor decides the spans and the transactions.
+
+Each chunk writes its rows with two set-based statements in one transaction:
+
+1. ``INSERT INTO journal SELECT key, old, new … ORDER BY key FOR UPDATE``: locks the
+   rows in key order (two runs never deadlock each other) and records exactly the
+   values it is about to overwrite, as they are under the lock;
+2. ``UPDATE target … FROM journal``: writes exactly what the journal recorded.
+
+So the journal and the data never disagree. Without a journal the writer's own
+UPDATE runs instead. Chunks are keyset ranges of the key (never OFFSET); their size
+is fixed or adapts to a time target; deadlocks, serialization failures and lock
+timeouts retry the chunk with backoff; the run's checkpoint moves in the chunk's
+transaction, so a killed run resumes after its last committed chunk.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Protocol
 
-from sqlalchemy import Column, Connection, select
+from sqlalchemy import Column, Connection, Select, Table, Update, bindparam, insert, literal
+from sqlalchemy import update as sql_update
+from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects import Strategy
-from setwise.errors import SetwiseError, TooManyRowsError
-from setwise.plan import SetUpdate, key_in
+from setwise.errors import NotFoundError, RunError, SetwiseError, TooManyRowsError
+from setwise.journal import Journal, key_column, new_column, new_run_id, old_column
+from setwise.plan import EVERYTHING, Span, key_in
+from setwise.target import Target
+
+log = logging.getLogger("setwise")
+
+#: First chunk of an "auto" run: small enough to stay far under any sensible time target
+#: on a slow or busy table, so the first measurement is cheap.
+AUTO_START_ROWS = 1_000
+#: Smallest "auto" chunk: below this, per-chunk overhead (two statements and a commit)
+#: outweighs the work.
+AUTO_MIN_ROWS = 100
+#: Largest "auto" chunk: bounds the memory of one chunk's keys (a few MB) whatever the target.
+AUTO_MAX_ROWS = 1_000_000
+#: An "auto" chunk shrinks to this share of the size that would just meet the target,
+#: leaving room for noise; it grows (doubling) only while a chunk takes under half of it.
+AUTO_SAFETY = 0.8
+#: Keys listed in ``Report.missing_keys`` and ``Report.conflicts``; the counts are exact.
+KEY_SAMPLE = 1_000
+#: Backoff before retry n is BACKOFF_S * 2**n (plus up to 50% jitter): 0.05, 0.1, 0.2 …
+BACKOFF_S = 0.05
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run is, for a progress bar: rows done of rows total (when known)."""
+
+    rows_done: int
+    rows_total: int | None
+    changed: int
+    chunk: int
+    chunk_rows: int
+    chunk_seconds: float
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: chunking, journal, retries, guards. See ``setwise.update``."""
+
+    chunk_rows: int | Literal["auto"] | None = None
+    chunk_seconds: float = 0.5
+    throttle_seconds: float = 0.0
+    journal: bool = True
+    journal_prefix: str = "setwise_"
+    retries: int = 5
+    progress: ProgressCallback | None = None
+    resume: str | None = None
+    actor: str | None = None
+    expect_rows: int | None = None
+    max_rows: int | None = None
+    stamps: dict[Column[Any], Any] = field(default_factory=dict)
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def chunked(self) -> bool:
+        return self.chunk_rows is not None or self.resume is not None
+
+
+class Writer(Protocol):
+    """What the executor needs of a set-based update, a changeset or a revert."""
+
+    @property
+    def target(self) -> Target: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    def written_columns(self) -> list[Column[Any]]: ...
+    def range_key(self) -> list[Column[Any]]: ...
+    def keys_after(self, after: tuple[Any, ...] | None, limit: int) -> Select[Any]: ...
+    def counts(self, span: Span) -> Select[Any]: ...
+    def journal_rows(self, span: Span) -> Select[Any]: ...
+    def direct_update(self, span: Span, stamps: dict[Column[Any], Any]) -> Update: ...
+    def matched_keys(self, span: Span) -> Select[Any]: ...
+    def missing_keys(self, span: Span, limit: int) -> Select[Any] | None: ...
+    def conflict_keys(self, span: Span, limit: int) -> Select[Any] | None: ...
 
 
 @dataclass
-class Outcome:
-    """What one run of a set-based UPDATE did."""
+class Totals:
+    """Counts accumulated over a run's chunks."""
 
-    strategy: str
-    matched: int
-    changed: int
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    """Every matched row's requested columns, unchanged and changed alike, in key order."""
-    written: list[dict[str, Any]] = field(default_factory=list)
-    """The rows written, with their key and the new values of every written column."""
+    matched: int = 0
+    changed: int = 0
+    conflicted: int = 0
+    missing: int = 0
+    missing_keys: list[Any] = field(default_factory=list)
+    conflicts: list[Any] = field(default_factory=list)
+    chunks: int = 0
+    retries: int = 0
+    rollbacks: int = 0
+    slowest_s: float = 0.0
 
     @property
     def unchanged(self) -> int:
-        return self.matched - self.changed
+        return self.matched - self.changed - self.conflicted
 
 
-def run_set_update(
-    connection: Connection,
-    strategy: Strategy,
-    plan: SetUpdate,
-    *,
-    returning: Sequence[Column[Any]] = (),
-    want_written: bool = False,
-    max_rows: int | None = None,
-) -> Outcome:
-    """Run ``plan`` as one UPDATE (or one lock and one keyed UPDATE where needed)."""
-    matched, would_change = (int(n) for n in connection.execute(plan.tally()).one())
-    if max_rows is not None and would_change > max_rows:
-        raise TooManyRowsError(plan.table.fullname, limit=max_rows, would_change=would_change)
-    unchanged = matched - would_change
-
-    if not returning and not want_written:
-        result = connection.execute(plan.update())
-        # With the "changes something" filter in the WHERE clause, rows matched by this
-        # statement are rows changed, even where rowcount counts matched rows (MySQL).
-        return Outcome("update", matched=unchanged + result.rowcount, changed=result.rowcount)
-
-    key = list(plan.target.key)
-    written_columns = _unique([*key, *plan.assignments, *plan.bumps, *_maintained(plan)])
-    unchanged_rows: list[dict[str, Any]] = []
-    if returning:
-        read = _unique([*key, *returning])
-        unchanged_rows = _dicts(connection.execute(plan.locked_unchanged(read)).all(), read)
-        unchanged = len(unchanged_rows)
-    back = _unique([*written_columns, *returning])
-
-    if strategy.supports_update_returning:
-        written = _dicts(connection.execute(plan.update().returning(*back)).all(), back)
-        name = "update-returning"
-    else:
-        written = _locked_update(connection, strategy, plan, back)
-        name = "locked-update"
-
-    key_names = [column.name for column in key]
-    matched_rows = sorted(
-        [*unchanged_rows, *written], key=lambda row: tuple(row[name] for name in key_names)
-    )
-    names = [column.name for column in returning]
-    rows = [{name: row[name] for name in names} for row in matched_rows] if returning else []
-    return Outcome(
-        name,
-        matched=unchanged + len(written),
-        changed=len(written),
-        rows=rows,
-        written=written,
-    )
+@dataclass(frozen=True)
+class ChunkResult:
+    matched: int
+    changed: int
+    conflicted: int
+    missing: int
+    rows: int
 
 
-def _locked_update(
-    connection: Connection, strategy: Strategy, plan: SetUpdate, back: Sequence[Column[Any]]
-) -> list[dict[str, Any]]:
-    """Without UPDATE … RETURNING: lock the rows that will change, update them by key,
-    and read them back. The lock keeps anyone else from writing in between."""
-    key = plan.target.key
-    keys = [tuple(row) for row in connection.execute(plan.locked_keys()).all()]
-    written: list[dict[str, Any]] = []
-    per_batch = max(1, strategy.max_bind_params // (len(key) + len(plan.assignments) + 1))
-    for batch in _batches(keys, per_batch):
-        result = connection.execute(plan.update_keys(batch))
-        if strategy.supports_sane_rowcount and result.rowcount != len(batch):
-            raise SetwiseError(
-                f"the database reported {result.rowcount} row(s) updated in {plan.table.fullname!r}"
-                f" for {len(batch)} locked key(s); the transaction was rolled back"
+class Executor:
+    """Runs one writer with one set of options on one database."""
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        writer: Writer,
+        options: RunOptions,
+        journal: Journal,
+        journal_table: Table | None,
+    ) -> None:
+        self.strategy = strategy
+        self.writer = writer
+        self.options = options
+        self.journal = journal
+        self.journal_table = journal_table
+        self.totals = Totals()
+        self.run_id: str | None = None
+        self.write_by_key = False
+        """Write the journal and the rows by key from Python, never reading the journal
+        table back: for a caller's transaction that cannot see a journal table created
+        after it began (MySQL's REPEATABLE READ, error 1412)."""
+
+    # -- one transaction ------------------------------------------------------
+
+    def run_once(
+        self, connection: Connection, *, lock_matched: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """Write every row in the caller's transaction, as chunk 1 of a run.
+
+        Returns the matched keys (locked before writing) when ``lock_matched``.
+        """
+        counted = self._count(connection, EVERYTHING)
+        self._guard(*counted[:2])
+        matched_keys: list[tuple[Any, ...]] = []
+        if lock_matched:
+            statement = self.strategy.lock_rows(
+                self.writer.matched_keys(EVERYTHING), self.writer.target.table
             )
-        rows = connection.execute(select(*back).where(key_in(key, batch)).order_by(*key)).all()
-        written.extend(_dicts(rows, back))
-    return written
+            matched_keys = [tuple(row) for row in connection.execute(statement)]
+        if self.journal_table is not None:
+            self.run_id = new_run_id()
+        started = time.perf_counter()
+        result = self._write_chunk(connection, EVERYTHING, 1, counted)
+        seconds = time.perf_counter() - started
+        run_id, self.run_id = self.run_id, None  # record once, below: nothing is read back
+        self._finish_chunk(connection, 1, None, result, seconds, 0)
+        self.run_id = run_id
+        if run_id is not None:
+            totals = self.totals
+            self._start(
+                connection,
+                run_id=run_id,
+                status="done",
+                counts={
+                    "matched": totals.matched,
+                    "changed": totals.changed,
+                    "unchanged": totals.unchanged,
+                    "missing": totals.missing,
+                    "conflicts": totals.conflicted,
+                    "chunks": 1,
+                },
+            )
+            self.journal.record_chunk(
+                connection, run_id, 1, result.rows, result.changed, seconds, 0
+            )
+        return matched_keys
+
+    # -- chunk by chunk ---------------------------------------------------------
+
+    def run_chunked(self, connection: Connection, total_rows: int | None = None) -> None:
+        """Write chunk by chunk on ``connection`` (not in a transaction), each chunk
+        committed on its own; resume after the checkpoint of ``options.resume``."""
+        after: tuple[Any, ...] | None = None
+        chunk = 0
+        if self.options.resume is not None:
+            after, chunk = self._resume(connection)
+        else:
+            with connection.begin():
+                matched, would_change, *_ = self._count(connection, EVERYTHING)
+                self._guard(matched, would_change)
+                total_rows = total_rows if total_rows is not None else matched
+                self.run_id = self._start(connection)
+        sizer = ChunkSizer(self.options.chunk_rows, self.options.chunk_seconds)
+        done = 0
+        while True:
+            chunk += 1
+            span, result, seconds, _ = self._chunk_with_retries(
+                connection, after, sizer.rows, chunk
+            )
+            sizer.record(result.rows, seconds)
+            done += result.rows
+            self._report_progress(done, total_rows, chunk, result, seconds)
+            if span.upper is None:
+                return
+            after = span.upper
+            if self.options.throttle_seconds:
+                time.sleep(self.options.throttle_seconds)
+
+    def _chunk_with_retries(
+        self, connection: Connection, after: tuple[Any, ...] | None, rows: int, chunk: int
+    ) -> tuple[Span, ChunkResult, float, int]:
+        attempt = 0
+        while True:
+            started = time.perf_counter()
+            try:
+                with connection.begin():
+                    keys = [
+                        tuple(k) for k in connection.execute(self.writer.keys_after(after, rows))
+                    ]
+                    upper = keys[-1] if len(keys) == rows else None
+                    span = Span(after, upper)
+                    counted = self._count(connection, span)
+                    result = self._write_chunk(connection, span, chunk, counted)
+                    seconds = time.perf_counter() - started
+                    checkpoint = upper if upper is not None else (keys[-1] if keys else after)
+                    self._finish_chunk(connection, chunk, checkpoint, result, seconds, attempt)
+                    if upper is None and self.run_id is not None:
+                        self.journal.set_status(connection, self.run_id, "done")
+                self._log_chunk(chunk, result, seconds)
+                return span, result, seconds, attempt
+            except DBAPIError as exc:
+                self.totals.rollbacks += 1
+                if self.strategy.is_retryable(exc) and attempt < self.options.retries:
+                    attempt += 1
+                    self.totals.retries += 1
+                    delay = BACKOFF_S * 2**attempt * (1 + random.random() / 2)
+                    log.warning(
+                        "chunk %d of run %s rolled back (%s); retry %d of %d in %.2f s",
+                        chunk,
+                        self.run_id,
+                        _first_line(exc),
+                        attempt,
+                        self.options.retries,
+                        delay,
+                    )
+                    time.sleep(delay)
+                    continue
+                self._mark(connection, "failed", error=_first_line(exc))
+                raise RunError(self.run_id, chunk, exc) from exc
+            except SetwiseError:
+                self.totals.rollbacks += 1
+                self._mark(connection, "failed")
+                raise
+            except KeyboardInterrupt as exc:
+                self.totals.rollbacks += 1
+                self._mark(connection, "interrupted")
+                hint = f"run {self.run_id} interrupted in chunk {chunk}, which was rolled back"
+                if self.run_id is not None:
+                    hint += f"; resume it with resume={self.run_id!r}"
+                log.warning(hint)
+                exc.add_note(hint)
+                raise
+
+    # -- one chunk --------------------------------------------------------------
+
+    def _count(self, connection: Connection, span: Span) -> tuple[int, int, int, int]:
+        row = connection.execute(self.writer.counts(span)).one()
+        matched, would_change, conflicted, total = (int(n) for n in row)
+        return matched, would_change, conflicted, total
+
+    def _guard(self, matched: int, would_change: int) -> None:
+        target = self.writer.target.name
+        if self.options.max_rows is not None and would_change > self.options.max_rows:
+            raise TooManyRowsError(target, limit=self.options.max_rows, would_change=would_change)
+        if self.options.expect_rows is not None and matched < self.options.expect_rows:
+            raise NotFoundError(target, expected=self.options.expect_rows, matched=matched)
+
+    def _write_chunk(
+        self, connection: Connection, span: Span, chunk: int, counted: tuple[int, int, int, int]
+    ) -> ChunkResult:
+        matched, _would_change, conflicted, total = counted
+        # Samples first: once written, a row's version no longer shows what it was.
+        if total > matched:
+            self._sample(connection, self.writer.missing_keys(span, KEY_SAMPLE), "missing_keys")
+        if conflicted:
+            self._sample(connection, self.writer.conflict_keys(span, KEY_SAMPLE), "conflicts")
+        if self.journal_table is not None:
+            changed = self._write_journaled(connection, span, chunk)
+        elif self.strategy.supports_update_from:
+            changed = connection.execute(
+                self.writer.direct_update(span, self.options.stamps)
+            ).rowcount
+        else:
+            changed = self._write_by_key(connection, self._locked_rows(connection, span))
+        return ChunkResult(matched, changed, conflicted, total - matched, total)
+
+    def _write_journaled(self, connection: Connection, span: Span, chunk: int) -> int:
+        table = self.journal_table
+        assert table is not None and self.run_id is not None
+        target = self.writer.target
+        columns = self.writer.written_columns()
+        names = [key_column(c.name) for c in target.key]
+        names += [name for c in columns for name in (old_column(c.name), new_column(c.name))]
+        if self.write_by_key or not self.strategy.supports_update_from:
+            rows = self._locked_rows(connection, span)
+            if rows:
+                params = [dict(zip(names, row, strict=True)) for row in rows]
+                connection.execute(insert(table).values(run_id=self.run_id, chunk=chunk), params)
+            return self._write_by_key(connection, rows)
+        source = self._locked(self.writer.journal_rows(span)).add_columns(
+            literal(self.run_id), literal(chunk)
+        )
+        copy_rows = insert(table).from_select([*names, "run_id", "chunk"], source)
+        # SQLAlchemy keeps an INSERT's rowcount only when asked to.
+        inserted = connection.execute(copy_rows.execution_options(preserve_rowcount=True)).rowcount
+        written = connection.execute(self._update_from_journal(chunk)).rowcount
+        if self.strategy.supports_sane_rowcount and written != inserted:
+            raise SetwiseError(
+                f"chunk {chunk}: the journal holds {inserted} row(s) but the database reported "
+                f"{written} updated in {target.name!r}; the chunk was rolled back"
+            )
+        return inserted
+
+    def _update_from_journal(self, chunk: int) -> Update:
+        table = self.journal_table
+        assert table is not None
+        target = self.writer.target
+        values: dict[Column[Any], Any] = {
+            c: table.c[new_column(c.name)] for c in self.writer.written_columns()
+        }
+        return (
+            sql_update(target.table)
+            .where(
+                table.c.run_id == self.run_id,
+                table.c.chunk == chunk,
+                *(c == table.c[key_column(c.name)] for c in target.key),
+            )
+            .values({**values, **self.options.stamps})
+        )
+
+    def _locked(self, statement: Select[Any]) -> Select[Any]:
+        return self.strategy.lock_rows(statement, self.writer.target.table)
+
+    def _locked_rows(self, connection: Connection, span: Span) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in connection.execute(self._locked(self.writer.journal_rows(span)))]
+
+    def _write_by_key(self, connection: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Without UPDATE … FROM: one executemany by key of the rows' new values."""
+        if not rows:
+            return 0
+        target = self.writer.target
+        columns = self.writer.written_columns()
+        width = len(target.key)
+        statement = (
+            sql_update(target.table)
+            .where(*(c == bindparam(f"k_{c.name}") for c in target.key))
+            .values({c: bindparam(f"v_{c.name}") for c in columns} | dict(self.options.stamps))
+        )
+        params = []
+        for row in rows:
+            keys = {f"k_{c.name}": row[i] for i, c in enumerate(target.key)}
+            news = {f"v_{c.name}": row[width + 2 * i + 1] for i, c in enumerate(columns)}
+            params.append(keys | news)
+        connection.execute(statement, params)
+        return len(rows)
+
+    def _sample(self, connection: Connection, statement: Select[Any] | None, into: str) -> None:
+        found: list[Any] = getattr(self.totals, into)
+        if statement is None or len(found) >= KEY_SAMPLE:
+            return
+        for row in connection.execute(statement.limit(KEY_SAMPLE - len(found))):
+            found.append(row[0] if len(row) == 1 else tuple(row))
+
+    # -- the run's record -------------------------------------------------------
+
+    def _start(self, connection: Connection, **recorded: Any) -> str:
+        return self.journal.start(
+            connection,
+            **recorded,
+            target=self.writer.target,
+            kind=self.writer.kind,
+            columns=[c.name for c in self.writer.written_columns()],
+            arguments=self.options.arguments,
+            actor=self.options.actor,
+            reverts=self.options.arguments.get("reverts"),
+        )
+
+    def _finish_chunk(
+        self,
+        connection: Connection,
+        chunk: int,
+        checkpoint: tuple[Any, ...] | None,
+        result: ChunkResult,
+        seconds: float,
+        retries: int,
+    ) -> None:
+        totals = self.totals
+        totals.matched += result.matched
+        totals.changed += result.changed
+        totals.conflicted += result.conflicted
+        totals.missing += result.missing
+        totals.chunks += 1
+        totals.slowest_s = max(totals.slowest_s, seconds)
+        if self.run_id is None:
+            return
+        self.journal.finish_chunk(
+            connection,
+            self.run_id,
+            chunk=chunk,
+            checkpoint=checkpoint,
+            matched=result.matched,
+            changed=result.changed,
+            unchanged=result.matched - result.changed - result.conflicted,
+            missing=result.missing,
+            conflicts=result.conflicted,
+            seconds=seconds,
+            retries=retries,
+        )
+
+    def _resume(self, connection: Connection) -> tuple[tuple[Any, ...] | None, int]:
+        run_id = self.options.resume
+        assert run_id is not None
+        with connection.begin():
+            info = self.journal.get(connection, run_id)
+            if info.status == "done":
+                raise SetwiseError(f"run {run_id} is finished; there is nothing to resume")
+            if info.table != self.writer.target.name or info.kind != self.writer.kind:
+                raise SetwiseError(
+                    f"run {run_id} was a {info.kind} of {info.table!r}, not a "
+                    f"{self.writer.kind} of {self.writer.target.name!r}"
+                )
+            if info.arguments != _comparable(self.options.arguments):
+                raise SetwiseError(
+                    f"run {run_id} ran with other arguments ({info.arguments}); resume it "
+                    "with the same statement or changes"
+                )
+            self.journal.set_status(connection, run_id, "running")
+        self.run_id = run_id
+        totals = self.totals
+        totals.matched, totals.changed = info.matched, info.changed
+        totals.conflicted, totals.missing = info.conflicts, info.missing
+        totals.chunks, totals.retries = info.chunks, info.retries
+        checkpoint = info.checkpoint
+        if checkpoint is not None:
+            keys = self.writer.target.key
+            checkpoint = tuple(_decode(c, v) for c, v in zip(keys, checkpoint, strict=True))
+        log.info("resuming run %s after chunk %d (key %r)", run_id, info.chunks, checkpoint)
+        return checkpoint, info.chunks
+
+    def _mark(self, connection: Connection, status: str, error: str | None = None) -> None:
+        if self.run_id is None:
+            return
+        try:
+            if connection.in_transaction():
+                connection.rollback()
+            with connection.begin():
+                self.journal.set_status(connection, self.run_id, status, error=error)
+        except Exception:  # the run's own error is what the caller needs to see
+            log.exception("could not mark run %s %s", self.run_id, status)
+
+    def _log_chunk(self, chunk: int, result: ChunkResult, seconds: float) -> None:
+        log.debug(
+            "chunk %d: %d rows, %d changed, %.3f s", chunk, result.rows, result.changed, seconds
+        )
+        target = self.options.chunk_seconds
+        if self.options.chunk_rows == "auto" and seconds > 2 * target:
+            log.warning(
+                "chunk %d took %.2f s, over twice the %.2f s target", chunk, seconds, target
+            )
+
+    def _report_progress(
+        self, done: int, total: int | None, chunk: int, result: ChunkResult, seconds: float
+    ) -> None:
+        if self.options.progress is not None:
+            self.options.progress(
+                Progress(done, total, self.totals.changed, chunk, result.rows, seconds)
+            )
 
 
-def _maintained(plan: SetUpdate) -> list[Column[Any]]:
-    """Columns the database or SQLAlchemy sets on UPDATE by themselves (``onupdate``)."""
-    return [
-        c for c in plan.table.columns if c.onupdate is not None or c.server_onupdate is not None
-    ]
+class ChunkSizer:
+    """A fixed chunk size, or one that adapts so each chunk takes about ``seconds``."""
+
+    def __init__(self, rows: int | Literal["auto"] | None, seconds: float) -> None:
+        self.auto = rows == "auto" or rows is None
+        self.rows = AUTO_START_ROWS if self.auto else int(rows)  # type: ignore[arg-type]
+        self.seconds = seconds
+        if not self.auto and self.rows < 1:
+            raise SetwiseError(f"chunk_rows must be a positive number or 'auto', not {rows!r}")
+
+    def record(self, rows: int, seconds: float) -> None:
+        """Grow while chunks are fast; shrink at once when one is slow."""
+        if not self.auto or rows < self.rows or seconds <= 0:
+            return
+        if seconds > self.seconds:
+            fitted = self.rows * self.seconds / seconds * AUTO_SAFETY
+            self.rows = max(AUTO_MIN_ROWS, int(fitted))
+        elif seconds < self.seconds / 2:
+            self.rows = min(AUTO_MAX_ROWS, self.rows * 2)
 
 
-def _dicts(rows: Sequence[Any], columns: Sequence[Column[Any]]) -> list[dict[str, Any]]:
-    names = [column.name for column in columns]
-    return [dict(zip(names, row, strict=True)) for row in rows]
+def _decode(column: Column[Any], value: Any) -> Any:
+    from setwise.coerce import coercer_for
+
+    return coercer_for(column, lenient=True)(value)
 
 
-def _unique(columns: Sequence[Column[Any]]) -> list[Column[Any]]:
-    seen: dict[str, Column[Any]] = {}
-    for column in columns:
-        seen.setdefault(column.name, column)
-    return list(seen.values())
+def _comparable(arguments: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    return dict(json.loads(json.dumps(arguments, default=str)))
 
 
-def _batches(items: Sequence[tuple[Any, ...]], size: int) -> Iterator[Sequence[tuple[Any, ...]]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "orig", None) or error)
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
+__all__ = ["Executor", "Progress", "ProgressCallback", "RunOptions", "Writer", "key_in"]

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
+    Index,
     MetaData,
     Select,
     String,
@@ -40,6 +41,7 @@ from sqlalchemy import (
 )
 
 from setwise.dialects import Strategy
+from setwise.plan import Span
 from setwise.target import Target
 
 ROW = "setwise_row"
@@ -78,10 +80,10 @@ class Merge:
         staged = [Column(ROW, BigInteger)]
         if sparse:
             staged.append(Column(PRESENT, BigInteger))
-        staged += [Column(c.name, _staging_type(c.type)) for c in target.key]
-        staged += [Column(c.name, _staging_type(c.type)) for c in columns]
+        staged += [Column(c.name, staging_type(c.type)) for c in target.key]
+        staged += [Column(c.name, staging_type(c.type)) for c in columns]
         if expects_version and target.version is not None:
-            staged.append(Column(target.version.name, _staging_type(target.version.type)))
+            staged.append(Column(target.version.name, staging_type(target.version.type)))
         stage = Table(
             STAGE_NAME,
             MetaData(),
@@ -95,6 +97,10 @@ class Merge:
 
     def drop(self, connection: Connection, strategy: Strategy) -> None:
         strategy.drop_stage(connection, self.stage)
+
+    def index_stage(self, connection: Connection) -> None:
+        """Index the staged keys, so that each chunk finds its key range without a sort."""
+        Index(f"{STAGE_NAME}_key", *self.staged_key()).create(connection)
 
     # -- pieces ---------------------------------------------------------------
 
@@ -149,6 +155,45 @@ class Merge:
     def staged_key(self) -> list[Column[Any]]:
         return [self.stage.c[column.name] for column in self.target.key]
 
+    # -- the writer interface the executor runs (see executor.Writer) ------------
+
+    kind = "apply"
+
+    def written_columns(self) -> list[Column[Any]]:
+        return list(self._assignments())
+
+    def range_key(self) -> list[Column[Any]]:
+        return self.staged_key()
+
+    def keys_after(self, after: tuple[Any, ...] | None, limit: int) -> Select[Any]:
+        key = self.staged_key()
+        return select(*key).where(*Span(after).criteria(key)).order_by(*key).limit(limit)
+
+    def counts(self, span: Span) -> Select[Any]:
+        """(matched, would change, version conflicts, staged rows) in the span."""
+        return self.tally().where(*span.criteria(self.staged_key()))
+
+    def journal_rows(self, span: Span) -> Select[Any]:
+        new = self._assignments()
+        pairs = [part for column in self.written_columns() for part in (column, new[column])]
+        return (
+            select(*self.target.key, *pairs)
+            .select_from(self.stage.join(self.table, self._joined()))
+            .where(self._differs(), self._version_ok(), *span.criteria(self.staged_key()))
+            .order_by(*self.target.key)
+        )
+
+    def direct_update(self, span: Span, stamps: dict[Column[Any], Any]) -> Update:
+        return self.merge().where(*span.criteria(self.staged_key())).values(stamps)
+
+    def matched_keys(self, span: Span) -> Select[Any]:
+        return (
+            select(*self.target.key)
+            .select_from(self.stage.join(self.table, self._joined()))
+            .where(*span.criteria(self.staged_key()))
+            .order_by(*self.target.key)
+        )
+
     # -- statements -----------------------------------------------------------
 
     def tally(self) -> Select[Any]:
@@ -163,22 +208,22 @@ class Merge:
             func.count(),
         ).select_from(self.stage.outerjoin(self.table, self._joined()))
 
-    def missing_keys(self, limit: int) -> Select[Any]:
+    def missing_keys(self, span: Span, limit: int) -> Select[Any]:
         """Staged keys with no target row, in input order."""
         return (
             select(*self.staged_key())
             .select_from(self.stage.outerjoin(self.table, self._joined()))
-            .where(~self._found())
+            .where(~self._found(), *span.criteria(self.staged_key()))
             .order_by(self.stage.c[ROW])
             .limit(limit)
         )
 
-    def conflict_keys(self, limit: int) -> Select[Any]:
+    def conflict_keys(self, span: Span, limit: int) -> Select[Any]:
         """Staged keys whose target version moved, in input order."""
         return (
             select(*self.staged_key())
             .select_from(self.stage.join(self.table, self._joined()))
-            .where(~self._version_ok())
+            .where(~self._version_ok(), *span.criteria(self.staged_key()))
             .order_by(self.stage.c[ROW])
             .limit(limit)
         )
@@ -227,7 +272,7 @@ class Merge:
         )
 
 
-def _staging_type(kind: types.TypeEngine[Any]) -> types.TypeEngine[Any]:
+def staging_type(kind: types.TypeEngine[Any]) -> types.TypeEngine[Any]:
     # A database ENUM type would need a CREATE TYPE; its values stage fine as text.
     if isinstance(kind, types.Enum):
         return String(max((len(v) for v in kind.enums), default=1))

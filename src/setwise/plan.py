@@ -105,6 +105,66 @@ class SetUpdate:
             .values({**self.assignments, **self.bumps})
         )
 
+    # -- the writer interface the executor runs (see executor.Writer) ------------
+
+    kind = "update"
+
+    def written_columns(self) -> list[Column[Any]]:
+        """Columns a changed row gets new values for: the journal keeps old and new."""
+        return [*self.assignments, *self.bumps]
+
+    def range_key(self) -> list[Column[Any]]:
+        return list(self.target.key)
+
+    def keys_after(self, after: tuple[Any, ...] | None, limit: int) -> Select[Any]:
+        """The next ``limit`` keys of rows that would change, after ``after``, in order."""
+        key = self.target.key
+        return (
+            select(*key)
+            .where(*self.criteria(self.changes_row()), *Span(after).criteria(key))
+            .order_by(*key)
+            .limit(limit)
+        )
+
+    def counts(self, span: Span) -> Select[Any]:
+        """(matched, would change, conflicts, rows) in the span, in one scan."""
+        changes = case((self.changes_row(), 1), else_=0)
+        return select(
+            func.count(),
+            func.coalesce(func.sum(changes), 0),
+            literal(0),
+            func.count(),
+        ).where(*self.criteria(), *span.criteria(self.target.key))
+
+    def journal_rows(self, span: Span) -> Select[Any]:
+        """Key, then (old, new) for each written column, of the rows that change, in key order."""
+        new = {**self.assignments, **self.bumps}
+        pairs = [part for column in self.written_columns() for part in (column, new[column])]
+        return (
+            select(*self.target.key, *pairs)
+            .where(*self.criteria(self.changes_row()), *span.criteria(self.target.key))
+            .order_by(*self.target.key)
+        )
+
+    def direct_update(self, span: Span, stamps: dict[Column[Any], Any]) -> Update:
+        """The span's UPDATE without a journal."""
+        return (
+            sql_update(self.table)
+            .where(*self.criteria(self.changes_row()), *span.criteria(self.target.key))
+            .values({**self.assignments, **self.bumps, **stamps})
+        )
+
+    def matched_keys(self, span: Span) -> Select[Any]:
+        """Keys of every matched row in the span, in key order."""
+        key = self.target.key
+        return select(*key).where(*self.criteria(), *span.criteria(key)).order_by(*key)
+
+    def missing_keys(self, span: Span, limit: int) -> None:
+        return None
+
+    def conflict_keys(self, span: Span, limit: int) -> None:
+        return None
+
     def locked_keys(self) -> Select[Any]:
         """The keys of the rows that would change, locked until the transaction ends."""
         key = self.target.key
@@ -128,6 +188,31 @@ class SetUpdate:
             .where(key_in(self.target.key, keys))
             .values({**self.assignments, **self.bumps})
         )
+
+
+@dataclass(frozen=True)
+class Span:
+    """A chunk's keys: after ``lower`` (exclusive) up to ``upper`` (inclusive); None is open."""
+
+    lower: tuple[Any, ...] | None = None
+    upper: tuple[Any, ...] | None = None
+
+    def criteria(self, key: Sequence[ColumnElement[Any]]) -> list[ColumnElement[bool]]:
+        """The conditions that keep ``key`` inside the span (row values for composite keys)."""
+        found: list[ColumnElement[bool]] = []
+        row = key[0] if len(key) == 1 else tuple_(*key)
+        if self.lower is not None:
+            found.append(row > _row_value(self.lower))
+        if self.upper is not None:
+            found.append(row <= _row_value(self.upper))
+        return found
+
+
+EVERYTHING = Span()
+
+
+def _row_value(values: tuple[Any, ...]) -> Any:
+    return values[0] if len(values) == 1 else tuple_(*(literal(v) for v in values))
 
 
 def key_in(key: Sequence[Column[Any]], keys: Sequence[tuple[Any, ...]]) -> ColumnElement[bool]:

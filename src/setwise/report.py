@@ -27,4 +27,41 @@ class Report:
     missing_keys: tuple[Any, ...] = ()
     conflicts: tuple[Any, ...] = ()
     chunks: int = 1
+    retries: int = 0
+    """Chunks run again after a deadlock, serialization failure or lock timeout."""
+    rollbacks: int = 0
+    slowest_chunk_s: float = 0.0
     rows: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class PlanWarning:
+    """Something a careful engineer would point out before the run."""
+
+    kind: str
+    """A stable name for programs: "no-where", "unindexed-filter", "unique-column",
+    "large-share"."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What ``update`` would do, found without writing anything.
+
+    ``matched`` rows satisfy the filter; ``would_change`` of them hold a value the run
+    would replace, the other ``unchanged`` are left alone. ``sql`` holds the statements
+    a chunk sends to find and write its rows, compiled for the database with
+    placeholders where values go; ``explain`` is the database's own plan for the last
+    of them, the UPDATE.
+    """
+
+    table: str
+    strategy: str
+    matched: int
+    would_change: int
+    unchanged: int
+    sql: tuple[str, ...]
+    explain: tuple[str, ...] = ()
+    warnings: tuple[PlanWarning, ...] = ()
+    chunks: int = 1

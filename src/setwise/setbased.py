@@ -1,23 +1,24 @@
-"""``setwise.update``: one set-based UPDATE, with guardrails and session sync."""
+"""``setwise.update``: one set-based UPDATE, with guardrails, a journal and session sync."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Column, Update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.visitors import iterate
 
 from setwise.constraints import integrity_to_validation
-from setwise.errors import NotFoundError, UnboundedUpdateError, ValidationError
-from setwise.executor import run_set_update
-from setwise.orm import loaded_objects, synchronize
+from setwise.errors import SchemaError, UnboundedUpdateError, ValidationError
+from setwise.executor import ProgressCallback, RunOptions
 from setwise.plan import SetUpdate
 from setwise.report import Report
+from setwise.runner import run
+from setwise.stamps import stamp_values
 from setwise.target import Target
-from setwise.transaction import Bind, atomic, dialect_of
+from setwise.transaction import Bind, dialect_of
 from setwise.validation import check_assignments
 
 ColumnRef = str | Column[Any] | Any
@@ -31,8 +32,19 @@ def update(
     returning: Sequence[ColumnRef] = (),
     expect_rows: int | None = None,
     max_rows: int | None = None,
+    chunk_rows: int | Literal["auto"] | None = None,
+    chunk_seconds: float = 0.5,
+    throttle_seconds: float = 0.0,
+    journal: bool = True,
+    journal_prefix: str = "setwise_",
+    retries: int = 5,
+    progress: ProgressCallback | None = None,
+    resume: str | None = None,
+    actor: str | None = None,
+    stamp_column: str | None = None,
+    actor_column: str | None = None,
 ) -> Report:
-    """Run ``statement`` (an ORM or Core UPDATE) as one set-based statement.
+    """Run ``statement`` (an ORM or Core UPDATE) as set-based SQL.
 
     Refuses an UPDATE without WHERE unless ``all_rows=True``. Literal values are
     checked against their columns first; every problem is raised together in a
@@ -40,33 +52,37 @@ def update(
     ``expect_rows`` is the fewest rows that must match (else ``NotFoundError``);
     ``max_rows`` the most that may change (else ``TooManyRowsError``, before any write).
     ``returning`` names columns to hand back for every matched row in ``Report.rows``.
-    With a Session, loaded objects of changed rows get the new values. See
-    ``setwise.transaction`` for who commits.
-    """
-    started = time.perf_counter()
-    plan = SetUpdate.from_statement(statement)
-    target = plan.target
-    if plan.where is None and not all_rows:
-        raise UnboundedUpdateError(target.name)
-    problems = check_assignments(plan.assignments)
-    if problems:
-        raise ValidationError(target.name, problems)
-    returned = [_returning_column(target, ref) for ref in returning]
+    With a Session, loaded objects of changed rows get the new values.
 
+    Without ``chunk_rows`` the update is one transaction (see ``setwise.transaction``
+    for who commits). With ``chunk_rows=N`` or ``"auto"`` (chunks of about
+    ``chunk_seconds``), it runs in key ranges, each committed on its own, resumable
+    with ``resume=run_id``. ``journal`` (on by default) keeps the old values so that
+    ``setwise.revert(bind, report.run_id)`` can undo the run. ``stamp_column`` is set
+    to the run's start time and ``actor_column`` to ``actor`` on every row written.
+    """
+    plan = prepare(statement, all_rows=all_rows)
+    target = plan.target
+    returned = [_returning_column(target, ref) for ref in returning]
+    options = RunOptions(
+        chunk_rows=chunk_rows,
+        chunk_seconds=chunk_seconds,
+        throttle_seconds=throttle_seconds,
+        journal=journal,
+        journal_prefix=journal_prefix,
+        retries=retries,
+        progress=progress,
+        resume=resume,
+        actor=actor,
+        expect_rows=expect_rows,
+        max_rows=max_rows,
+        stamps=stamp_values(target, stamp_column, actor_column, actor),
+        arguments=_arguments(plan, bind),
+    )
+    if options.chunked:
+        _check_chunkable(plan, returned)
     try:
-        with atomic(bind) as scope:
-            loaded = loaded_objects(scope.session, target) if scope.session is not None else {}
-            outcome = run_set_update(
-                scope.connection,
-                scope.strategy,
-                plan,
-                returning=returned,
-                want_written=bool(loaded),
-                max_rows=max_rows,
-            )
-            if expect_rows is not None and outcome.matched < expect_rows:
-                raise NotFoundError(target.name, expected=expect_rows, matched=outcome.matched)
-            synchronize(loaded, target, outcome.written)
+        return run(bind, target, lambda _connection, _strategy: plan, options, returning=returned)
     except DBAPIError as exc:
         strategy = dialect_of(bind)
         if not strategy.is_integrity_error(exc):
@@ -78,15 +94,58 @@ def update(
         }
         raise integrity_to_validation(exc, target.table, strategy, literals) from exc
 
-    return Report(
-        table=target.name,
-        strategy=outcome.strategy,
-        matched=outcome.matched,
-        changed=outcome.changed,
-        unchanged=outcome.unchanged,
-        elapsed_s=time.perf_counter() - started,
-        rows=tuple(outcome.rows),
-    )
+
+def prepare(statement: Update, *, all_rows: bool) -> SetUpdate:
+    """``statement`` taken apart and checked before anything is sent: refused without
+    WHERE unless ``all_rows``, and every literal value checked against its column."""
+    plan = SetUpdate.from_statement(statement)
+    if plan.where is None and not all_rows:
+        raise UnboundedUpdateError(plan.target.name)
+    problems = check_assignments(plan.assignments)
+    if problems:
+        raise ValidationError(plan.target.name, problems)
+    return plan
+
+
+def _check_chunkable(plan: SetUpdate, returning: Sequence[Column[Any]]) -> None:
+    """Refuse what chunks could not do exactly as the single statement would."""
+    name = plan.target.name
+    if returning:
+        raise SchemaError(
+            f"returning rows needs a single-transaction run; drop chunk_rows ({name})"
+        )
+    if not plan.target.key:
+        raise SchemaError(f"{name!r} has no primary key to chunk by")
+    keys = {c.name for c in plan.target.key}
+    moved = [c.name for c in plan.assignments if c.name in keys]
+    if moved:
+        raise SchemaError(
+            f"the UPDATE changes the key column(s) {moved} of {name!r}, which chunks are "
+            "ranged over; run it without chunk_rows"
+        )
+    expressions = [*plan.assignments.values(), *([plan.where] if plan.where is not None else [])]
+    for expression in expressions:
+        for element in iterate(expression):
+            if getattr(element, "is_selectable", False) and plan.table in _tables_read(element):
+                raise SchemaError(
+                    f"the UPDATE reads {name!r} itself through a subquery: each chunk would "
+                    "see the changes of the chunks before it, unlike one statement. Run it "
+                    "without chunk_rows"
+                )
+
+
+def _tables_read(element: Any) -> set[Any]:
+    from sqlalchemy import Table
+
+    return {e for e in iterate(element) if isinstance(e, Table)}
+
+
+def _arguments(plan: SetUpdate, bind: Bind) -> dict[str, Any]:
+    """What identifies the run's statement, so that a resume can check it is the same."""
+    dialect = dialect_of(bind).dialect
+    compiled = plan.update().compile(dialect=dialect)
+    params = {name: repr(value) for name, value in sorted(compiled.params.items())}
+    return {"sql": str(compiled), "params": params}
 
 
 def _returning_column(target: Target, ref: ColumnRef) -> Column[Any]:

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from setwise.dialects import Strategy, get_strategy
+from setwise.errors import SetwiseError
 
 Bind = Session | Engine | Connection
 
@@ -104,6 +105,55 @@ def peek(bind: Bind) -> Iterator[Scope]:
         yield Scope(connection, None, strategy, owns_transaction=False)
     finally:
         savepoint.rollback()
+
+
+@contextmanager
+def owned_connection(bind: Bind) -> Iterator[tuple[Connection, Session | None]]:
+    """A connection outside any transaction, that setwise may commit on chunk by chunk.
+
+    Refused when the caller has a transaction open: committing chunks inside it would
+    commit the caller's own work behind its back.
+    """
+    if isinstance(bind, Engine):
+        with bind.connect() as connection:
+            yield connection, None
+        return
+    if isinstance(bind, Connection):
+        if bind.in_transaction():
+            raise SetwiseError(_CHUNKED_INSIDE)
+        yield bind, None
+        return
+    if _caller_has_work(bind):
+        raise SetwiseError(_CHUNKED_INSIDE)
+    engine = bind.get_bind()
+    with engine.connect() as connection:  # type: ignore[union-attr]
+        yield connection, bind
+
+
+_CHUNKED_INSIDE = (
+    "a chunked run commits chunk by chunk, so it cannot run inside your open transaction: "
+    "pass an Engine, or commit first; or leave chunk_rows unset to run in one transaction"
+)
+
+
+@contextmanager
+def reading_connection(bind: Bind) -> Iterator[Connection]:
+    """A connection to read the schema or the journal on, leaving the caller's transaction
+    state as it was: an idle Session or Connection stays idle."""
+    if isinstance(bind, Engine) or (isinstance(bind, Session) and not _caller_has_work(bind)):
+        engine = bind if isinstance(bind, Engine) else bind.get_bind()
+        with engine.connect() as connection:  # type: ignore[union-attr]
+            yield connection
+        return
+    if isinstance(bind, Session):
+        yield bind.connection()
+        return
+    was_idle = not bind.in_transaction()
+    try:
+        yield bind
+    finally:
+        if was_idle and bind.in_transaction():
+            bind.rollback()
 
 
 def _caller_has_work(session: Session) -> bool:

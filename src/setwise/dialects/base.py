@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Connection, Select, Table, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.schema import DropTable
@@ -111,6 +111,27 @@ class Strategy:
     def drop_stage(self, connection: Connection, table: Table) -> None:
         """Drop the staging table if a run left it on this connection."""
         connection.execute(DropTable(table, if_exists=True))
+
+    journal_ddl_apart: ClassVar[bool] = True
+    """Create journal tables on a connection of their own, so that DDL never ends or
+    disturbs the caller's transaction (MySQL commits implicitly before DDL)."""
+
+    sees_tables_created_later: ClassVar[bool] = True
+    """A transaction can read a table created after it began. MySQL's REPEATABLE READ
+    cannot (error 1412 / InnoDB 159), so a journal table created during a caller's open
+    transaction is only written there, never read back."""
+
+    retryable_codes: ClassVar[frozenset[Any]] = frozenset()
+    """Error codes (``error_code``) worth retrying: deadlocks, serialization failures and
+    lock timeouts. The chunk is rolled back whole, so a retry starts from clean state."""
+
+    def is_retryable(self, error: DBAPIError) -> bool:
+        """True when running the chunk again may succeed."""
+        return self.error_code(error.orig) in self.retryable_codes
+
+    def lock_rows(self, statement: Select[Any], table: Table) -> Select[Any]:
+        """``statement`` locking the rows it reads from ``table`` until the transaction ends."""
+        return statement.with_for_update()
 
     def prepare_savepoint(self, connection: Connection) -> None:
         """Make sure a real transaction is open before a SAVEPOINT is emitted."""

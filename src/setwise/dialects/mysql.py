@@ -28,6 +28,9 @@ class MySQLStrategy(Strategy):
     # The binary protocol counts parameters in a 16-bit integer.
     max_bind_params: ClassVar[int] = 65535
     rowcount_is_matched: ClassVar[bool] = True
+    sees_tables_created_later: ClassVar[bool] = False
+    # ER_LOCK_DEADLOCK (also Galera's certification failure), ER_LOCK_WAIT_TIMEOUT
+    retryable_codes: ClassVar[frozenset[Any]] = frozenset({1213, 1205})
     sqlglot_dialect: ClassVar[str] = "mysql"
     # EXPLAIN of an UPDATE arrived in MySQL 5.6.3 and MariaDB 10.0.5.
     explain_prefix: ClassVar[str | None] = "EXPLAIN"

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Select, Table
 
 from setwise.dialects.base import IntegrityFacts, Strategy
 
@@ -28,6 +28,12 @@ class PostgreSQLStrategy(Strategy):
     sqlglot_dialect: ClassVar[str] = "postgres"
     explain_prefix: ClassVar[str | None] = "EXPLAIN"
     stage_schema: ClassVar[str | None] = "pg_temp"
+    # deadlock_detected, serialization_failure, lock_not_available
+    retryable_codes: ClassVar[frozenset[Any]] = frozenset({"40P01", "40001", "55P03"})
+
+    def lock_rows(self, statement: Select[Any], table: Table) -> Select[Any]:
+        # OF: lock the target's rows only, not the staging or journal rows joined to them.
+        return statement.with_for_update(of=table)
 
     @property
     def supports_update_from(self) -> bool:

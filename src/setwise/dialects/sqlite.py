@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects.base import IntegrityFacts, Strategy
 
@@ -25,6 +26,13 @@ class SQLiteStrategy(Strategy):
     # Plain EXPLAIN lists bytecode; EXPLAIN QUERY PLAN is the readable plan.
     explain_prefix: ClassVar[str | None] = "EXPLAIN QUERY PLAN"
     stage_schema: ClassVar[str | None] = "temp"
+    # A second connection could not write the journal tables while this one holds the
+    # database's write lock, and SQLite's DDL is transactional: create them in place.
+    journal_ddl_apart: ClassVar[bool] = False
+
+    def is_retryable(self, error: DBAPIError) -> bool:
+        # SQLITE_BUSY / SQLITE_LOCKED surface as "database is locked" / "... table is locked".
+        return "locked" in str(error.orig) or "busy" in str(error.orig)
 
     @property
     def supports_update_from(self) -> bool:

@@ -1,0 +1,348 @@
+"""What every benchmark shares: databases, timing, memory, the table, the saved results.
+
+A benchmark script parses its options with ``arguments()``, opens a fresh database per
+backend with ``fresh_database()``, times its cases with ``time_rounds()``, prints them
+with ``print_table()`` and writes them with ``save_results()`` to
+``benchmarks/results/<name>.json`` (figures, parameters, machine, versions, date) and
+``<name>.txt`` (the table as printed). Both files are overwritten on each run, so the
+latest figures can be committed and diffed.
+
+Server URLs follow the tests' convention, without importing them:
+
+    SETWISE_TEST_POSTGRESQL  postgresql+psycopg://root@127.0.0.1:5432/test
+    SETWISE_TEST_MARIADB     mariadb+pymysql://root@127.0.0.1:3306/test
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import tempfile
+import time
+import tracemalloc
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine, create_engine, event, make_url, text
+
+BACKENDS = ("sqlite", "postgresql", "mariadb")
+RESULTS = Path(__file__).resolve().parent / "results"
+
+DEFAULT_URLS = {
+    "postgresql": "postgresql+psycopg://root@127.0.0.1:5432/test",
+    "mariadb": "mariadb+pymysql://root@127.0.0.1:3306/test",
+}
+
+# Wide enough for a table of a dozen columns; fixed so the saved .txt does not depend
+# on the terminal that ran the benchmark.
+TABLE_WIDTH = 140
+
+T = TypeVar("T")
+
+
+def server_url(name: str) -> str:
+    """The server a backend's benchmarks run on (the same variables as the tests)."""
+    return os.environ.get(f"SETWISE_TEST_{name.upper()}", DEFAULT_URLS[name])
+
+
+def arguments(description: str, *, rows: int, repeats: int) -> argparse.ArgumentParser:
+    """The options every benchmark takes; a script may add its own before parsing."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--rows", type=int, default=rows, help=f"table size (default {rows})")
+    parser.add_argument(
+        "--backends",
+        default=",".join(BACKENDS),
+        help=f"comma-separated, from {', '.join(BACKENDS)} (default: all)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=repeats,
+        help=f"timed runs per case; the median is reported (default {repeats})",
+    )
+    parser.add_argument(
+        "--no-save", action="store_true", help="print the table, do not write benchmarks/results/"
+    )
+    return parser
+
+
+def chosen_backends(option: str) -> list[str]:
+    names = [name.strip() for name in option.split(",") if name.strip()]
+    unknown = [name for name in names if name not in BACKENDS]
+    if unknown:
+        raise SystemExit(f"unknown backend(s) {unknown}; choose from {', '.join(BACKENDS)}")
+    return names
+
+
+# -- databases -----------------------------------------------------------------------------
+
+
+def server_version(name: str) -> str | None:
+    """The backend's version, or None (with a notice printed) when it does not answer."""
+    if name == "sqlite":
+        return f"SQLite {sqlite3.sqlite_version}"
+    engine = create_engine(server_url(name), connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as connection:
+            return str(connection.execute(text("SELECT version()")).scalar_one()).split(" on ")[0]
+    except Exception as exc:
+        reason = str(exc).splitlines()[0]
+        print(f"NOTICE: skipping {name}: {make_url(server_url(name)).render_as_string()}: {reason}")
+        return None
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def fresh_database(name: str) -> Iterator[Engine]:
+    """An engine on an empty database of its own (a file, a schema, a database), dropped
+    afterwards."""
+    if name == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="setwise-bench-") as folder:
+            engine = create_engine(f"sqlite:///{Path(folder) / 'bench.db'}")
+            try:
+                yield engine
+            finally:
+                engine.dispose()
+        return
+
+    label = f"swbench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url(name), isolation_level="AUTOCOMMIT")
+    create, drop = (
+        (f"CREATE SCHEMA {label}", f"DROP SCHEMA {label} CASCADE")
+        if name == "postgresql"
+        else (f"CREATE DATABASE {label}", f"DROP DATABASE {label}")
+    )
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(create))
+        if name == "postgresql":
+            engine = create_engine(
+                server_url(name), connect_args={"options": f"-csearch_path={label}"}
+            )
+        else:
+            engine = create_engine(make_url(server_url(name)).set(database=label))
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+            with admin.connect() as connection:
+                connection.execute(text(drop))
+    finally:
+        admin.dispose()
+
+
+# -- timing and memory ---------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """One way of doing the work: ``setup`` (untimed, e.g. reset the table) then ``run``."""
+
+    run: Callable[[], object]
+    setup: Callable[[], object] | None = None
+    repeats: int | None = None
+    """Timed runs for this case; None takes the benchmark's ``--repeats``."""
+
+
+@dataclass
+class Timing:
+    """The wall-clock seconds of every timed run of one case, and the CPU seconds when
+    they could be measured."""
+
+    samples: list[float] = field(default_factory=list)
+    cpu_samples: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def cpu(self) -> float | None:
+        return statistics.median(self.cpu_samples) if self.cpu_samples else None
+
+    @property
+    def spread(self) -> float:
+        """(max - min) / median: how noisy the runs were."""
+        return (max(self.samples) - min(self.samples)) / self.median
+
+
+def time_rounds(
+    cases: Mapping[str, Case], repeats: int, cpu: Callable[[], float | None] | None = None
+) -> dict[str, Timing]:
+    """Time every case ``repeats`` times (or its own count), round-robin.
+
+    Round-robin rather than case after case: a slow patch on a shared machine (another
+    process, a checkpoint, a cache flush) then lands on every case alike instead of
+    skewing one of them, and the medians stay comparable. ``cpu`` (a ``CpuClock``)
+    adds the CPU seconds of each run.
+    """
+    timings = {name: Timing() for name in cases}
+    rounds = max(case.repeats or repeats for case in cases.values())
+    for round_number in range(rounds):
+        for name, case in cases.items():
+            if round_number >= (case.repeats or repeats):
+                continue
+            if case.setup is not None:
+                case.setup()
+            gc.collect()
+            cpu_started = cpu() if cpu is not None else None
+            started = time.perf_counter()
+            case.run()
+            timings[name].samples.append(time.perf_counter() - started)
+            cpu_ended = cpu() if cpu is not None else None
+            if cpu_started is not None and cpu_ended is not None:
+                timings[name].cpu_samples.append(cpu_ended - cpu_started)
+    return timings
+
+
+class CpuClock:
+    """CPU seconds used so far by this process and by the server processes serving it.
+
+    Wall-clock time on a shared machine swings with whatever else runs; the CPU spent
+    on the work itself swings far less, so ratios of CPU time show a few percent of
+    overhead that wall-clock medians cannot. Counted: this process (Python, and
+    SQLite, which runs inside it) and, for PostgreSQL on this machine, the backend
+    process of every connection the engine opened (from Linux's /proc/PID/schedstat).
+    Not counted: server background work (WAL writer, checkpointer), and MariaDB,
+    whose connections are threads that cannot be told apart without
+    performance_schema. ``__call__`` returns None where the count would be partial.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.backends: set[int] = set()
+        self.usable = engine.dialect.name == "sqlite" or (
+            engine.dialect.name == "postgresql"
+            and engine.url.host in (None, "", "localhost", "127.0.0.1", "::1")
+            and Path("/proc/self/schedstat").exists()
+        )
+        if engine.dialect.name == "postgresql":
+            event.listen(engine, "connect", self._record_backend)
+
+    def _record_backend(self, dbapi_connection: Any, _record: object) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT pg_backend_pid()")
+        self.backends.add(int(cursor.fetchone()[0]))
+        cursor.close()
+
+    def __call__(self) -> float | None:
+        if not self.usable:
+            return None
+        used = time.process_time()
+        for pid in self.backends:
+            try:
+                used += int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+            except (OSError, ValueError, IndexError):
+                continue  # a backend that has gone has nothing more to count
+        return used
+
+
+def peak_memory(run: Callable[[], T]) -> tuple[T, int]:
+    """``run()``'s result and the most Python memory (bytes) it held at once."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        result = run()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return result, peak
+
+
+# -- output --------------------------------------------------------------------------------
+
+
+def print_table(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], caption: str = ""
+) -> str:
+    """Print the table with Rich and return it as plain text (for the saved .txt)."""
+    table = Table(title=title, caption=caption or None, caption_justify="left")
+    for number, column in enumerate(columns):
+        table.add_column(column, justify="left" if number < 2 else "right")
+    for row in rows:
+        table.add_row(*row)
+    console = Console(record=True, width=TABLE_WIDTH)
+    console.print(table)
+    return console.export_text()
+
+
+def save_results(
+    name: str,
+    *,
+    parameters: Mapping[str, Any],
+    servers: Mapping[str, str],
+    results: Sequence[Mapping[str, Any]],
+    table: str,
+) -> Path:
+    """Write ``results/<name>.json`` and ``results/<name>.txt``; return the JSON path."""
+    RESULTS.mkdir(exist_ok=True)
+    document = {
+        "benchmark": name,
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "parameters": dict(parameters),
+        "machine": machine(),
+        "versions": {**versions(), **servers},
+        "results": list(results),
+    }
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    (RESULTS / f"{name}.txt").write_text(table)
+    return path
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory_gb = None
+    if hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
+        memory_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": memory_gb,
+        "python": platform.python_version(),
+    }
+
+
+def versions() -> dict[str, str]:
+    """Versions of setwise and the libraries between it and the databases."""
+    found = {}
+    for package in ("setwise", "sqlalchemy", "psycopg", "pymysql"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    found["sqlite3 library"] = sqlite3.sqlite_version
+    return found
+
+
+def seconds(value: float) -> str:
+    return f"{value:.3f}" if value < 10 else f"{value:.1f}"
+
+
+def per_second(count: int, elapsed: float) -> str:
+    return f"{count / elapsed:,.0f}"
+
+
+def ratio(numerator: float, denominator: float) -> str:
+    return f"{numerator / denominator:.2f}x"

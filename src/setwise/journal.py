@@ -1,0 +1,402 @@
+"""The journal: a record of every run, and the old and new values of every row it changed.
+
+Tables, created on first use (or by ``setwise.init``) with a configurable prefix:
+
+- ``{prefix}runs``: one row per run: table, kind, arguments, actor, times, status,
+  counts, checkpoint (the last key of the last finished chunk);
+- ``{prefix}chunks``: one row per finished chunk: rows, seconds, retries;
+- ``{prefix}journal_{table}``: per changed row, the run, the chunk, the key, and the
+  old and new value of every column the run wrote, typed like the target's columns
+  so that every value comes back exactly.
+
+A chunk's journal rows, its ``chunks`` row and the run's checkpoint are written in the
+same transaction as the chunk's change, so the data and the journal never disagree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import secrets
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    inspect,
+    select,
+    update,
+)
+
+from setwise.dialects import Strategy
+from setwise.errors import NotFoundError
+from setwise.merge import staging_type
+from setwise.target import Target
+
+DEFAULT_PREFIX = "setwise_"
+
+#: PostgreSQL truncates identifiers at 63 bytes and MySQL refuses more than 64.
+MAX_IDENTIFIER = 63
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One run as the journal records it."""
+
+    run_id: str
+    table: str
+    kind: str
+    status: str
+    actor: str | None
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    matched: int
+    changed: int
+    unchanged: int
+    missing: int
+    conflicts: int
+    chunks: int
+    retries: int
+    columns: tuple[str, ...]
+    checkpoint: tuple[Any, ...] | None
+    arguments: dict[str, Any]
+    reverts: str | None
+    reverted_by: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class ChunkInfo:
+    chunk: int
+    rows: int
+    changed: int
+    seconds: float
+    retries: int
+
+
+class Journal:
+    """The journal tables of one database, under one prefix."""
+
+    def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
+        self.prefix = prefix
+        self.metadata = MetaData()
+        self.runs = Table(
+            f"{prefix}runs",
+            self.metadata,
+            Column("run_id", String(40), primary_key=True),
+            Column("table_name", String(255), nullable=False),
+            Column("kind", String(16), nullable=False),
+            Column("status", String(16), nullable=False),
+            Column("actor", String(255)),
+            Column("started_at", DateTime, nullable=False),
+            Column("finished_at", DateTime),
+            Column("matched", BigInteger, nullable=False, default=0),
+            Column("changed", BigInteger, nullable=False, default=0),
+            Column("unchanged", BigInteger, nullable=False, default=0),
+            Column("missing", BigInteger, nullable=False, default=0),
+            Column("conflicts", BigInteger, nullable=False, default=0),
+            Column("chunks", Integer, nullable=False, default=0),
+            Column("retries", Integer, nullable=False, default=0),
+            Column("columns", Text, nullable=False),
+            Column("checkpoint", Text),
+            Column("arguments", Text, nullable=False),
+            Column("reverts", String(40)),
+            Column("reverted_by", String(40)),
+            Column("error", Text),
+        )
+        self.chunks = Table(
+            f"{prefix}chunks",
+            self.metadata,
+            Column("run_id", String(40), nullable=False),
+            Column("chunk", Integer, nullable=False),
+            Column("rows", BigInteger, nullable=False),
+            Column("changed", BigInteger, nullable=False),
+            Column("seconds", Float, nullable=False),
+            Column("retries", Integer, nullable=False),
+            PrimaryKeyConstraint("run_id", "chunk"),
+        )
+
+    # -- tables ---------------------------------------------------------------
+
+    def changes_table(self, target: Target) -> Table:
+        """The journal table for ``target``: run, chunk, key, and old/new of every column."""
+        name = _identifier(f"{self.prefix}journal_{target.table.name}")
+        existing = self.metadata.tables.get(_qualified(name, target.table.schema))
+        if existing is not None:
+            return existing
+        key_names = {column.name for column in target.key}
+        columns: list[Column[Any]] = [
+            Column("run_id", String(40), nullable=False),
+            Column("chunk", Integer, nullable=False),
+        ]
+        columns += [Column(key_column(c.name), staging_type(c.type)) for c in target.key]
+        for column in target.table.columns:
+            if column.name not in key_names:
+                columns.append(Column(old_column(column.name), staging_type(column.type)))
+                columns.append(Column(new_column(column.name), staging_type(column.type)))
+        key = [key_column(c.name) for c in target.key]
+        return Table(
+            name,
+            self.metadata,
+            *columns,
+            PrimaryKeyConstraint("run_id", *key),
+            Index(_identifier(f"{name}_chunk"), "run_id", "chunk"),
+            schema=target.table.schema,
+        )
+
+    def ensure(self, bind: Engine | Connection, strategy: Strategy, target: Target) -> bool:
+        """Create the journal tables that do not exist yet, and return the target's.
+
+        Where DDL would end the caller's transaction (MySQL commits implicitly), the
+        tables are created on a connection of their own; SQLite creates them inside
+        the current transaction, which a second connection could not write beside.
+        Returns True when it created a table.
+        """
+        tables = [self.runs, self.chunks, self.changes_table(target)]
+        if isinstance(bind, Connection) and strategy.journal_ddl_apart:
+            bind = bind.engine
+        engine = bind if isinstance(bind, Engine) else bind.engine
+        known = {t.fullname for t in tables}
+        if known <= _EXISTING.get(engine, set()):
+            return False
+        if isinstance(bind, Engine):
+            with bind.begin() as connection:
+                created = self._create(connection, tables)
+        else:
+            created = self._create(bind, tables)
+        _EXISTING.setdefault(engine, set()).update(known)
+        return created
+
+    def _create(self, connection: Connection, tables: Sequence[Table]) -> bool:
+        inspector = inspect(connection)
+        missing = [t for t in tables if not inspector.has_table(t.name, schema=t.schema)]
+        for table in missing:
+            table.create(connection, checkfirst=True)
+        return bool(missing)
+
+    # -- runs -----------------------------------------------------------------
+
+    def start(
+        self,
+        connection: Connection,
+        *,
+        target: Target,
+        kind: str,
+        columns: Iterable[str],
+        arguments: dict[str, Any],
+        actor: str | None,
+        reverts: str | None = None,
+        run_id: str | None = None,
+        status: str = "running",
+        counts: dict[str, int] | None = None,
+    ) -> str:
+        """Record a run, and return its id. A run that ends in the same transaction is
+        recorded once, with its final status and ``counts``: nothing reads the table back."""
+        run_id = run_id or new_run_id()
+        now = _now()
+        tally = dict.fromkeys(_COUNTS, 0) | (counts or {})
+        connection.execute(
+            self.runs.insert().values(
+                run_id=run_id,
+                table_name=target.name,
+                kind=kind,
+                status=status,
+                actor=actor if actor is not None else default_actor(),
+                started_at=now,
+                finished_at=now if status != "running" else None,
+                columns=json.dumps(list(columns)),
+                arguments=json.dumps(arguments, default=str),
+                reverts=reverts,
+                **tally,
+            )
+        )
+        return run_id
+
+    def record_chunk(
+        self,
+        connection: Connection,
+        run_id: str,
+        chunk: int,
+        rows: int,
+        changed: int,
+        seconds: float,
+        retries: int,
+    ) -> None:
+        connection.execute(
+            self.chunks.insert().values(
+                run_id=run_id,
+                chunk=chunk,
+                rows=rows,
+                changed=changed,
+                seconds=seconds,
+                retries=retries,
+            )
+        )
+
+    def finish_chunk(
+        self,
+        connection: Connection,
+        run_id: str,
+        *,
+        chunk: int,
+        checkpoint: tuple[Any, ...] | None,
+        matched: int,
+        changed: int,
+        unchanged: int,
+        missing: int,
+        conflicts: int,
+        seconds: float,
+        retries: int,
+    ) -> None:
+        """Record a finished chunk and move the run's checkpoint, in the chunk's transaction."""
+        self.record_chunk(connection, run_id, chunk, matched + missing, changed, seconds, retries)
+        runs = self.runs.c
+        connection.execute(
+            update(self.runs)
+            .where(runs.run_id == run_id)
+            .values(
+                checkpoint=_encode_key(checkpoint),
+                chunks=chunk,
+                matched=runs.matched + matched,
+                changed=runs.changed + changed,
+                unchanged=runs.unchanged + unchanged,
+                missing=runs.missing + missing,
+                conflicts=runs.conflicts + conflicts,
+                retries=runs.retries + retries,
+            )
+        )
+
+    def set_status(
+        self,
+        connection: Connection,
+        run_id: str,
+        status: str,
+        *,
+        error: str | None = None,
+        reverted_by: str | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"status": status}
+        if status in ("done", "failed", "interrupted"):
+            values["finished_at"] = _now()
+        if error is not None:
+            values["error"] = error
+        if reverted_by is not None:
+            values["reverted_by"] = reverted_by
+        connection.execute(update(self.runs).where(self.runs.c.run_id == run_id).values(values))
+
+    def get(self, connection: Connection, run_id: str) -> RunInfo:
+        row = connection.execute(select(self.runs).where(self.runs.c.run_id == run_id)).first()
+        if row is None:
+            raise NotFoundError(self.runs.name, key=run_id)
+        return _run_info(row._mapping)
+
+    def recent(self, connection: Connection, limit: int = 100) -> list[RunInfo]:
+        if not inspect(connection).has_table(self.runs.name):
+            return []
+        statement = (
+            select(self.runs)
+            .order_by(self.runs.c.started_at.desc(), self.runs.c.run_id.desc())
+            .limit(limit)
+        )
+        return [_run_info(row._mapping) for row in connection.execute(statement)]
+
+    def chunk_list(self, connection: Connection, run_id: str) -> list[ChunkInfo]:
+        chunks = self.chunks.c
+        statement = select(self.chunks).where(chunks.run_id == run_id).order_by(chunks.chunk)
+        return [
+            ChunkInfo(row.chunk, row.rows, row.changed, row.seconds, row.retries)
+            for row in connection.execute(statement)
+        ]
+
+
+#: Journal tables known to exist, per engine: checked once, not on every run. Keyed by the
+#: engine itself, since two engines with one URL may see different schemas (search_path).
+_EXISTING: weakref.WeakKeyDictionary[Engine, set[str]] = weakref.WeakKeyDictionary()
+
+_COUNTS = ("matched", "changed", "unchanged", "missing", "conflicts", "chunks", "retries")
+
+
+def key_column(name: str) -> str:
+    return _identifier(f"k_{name}")
+
+
+def old_column(name: str) -> str:
+    return _identifier(f"o_{name}")
+
+
+def new_column(name: str) -> str:
+    return _identifier(f"n_{name}")
+
+
+def new_run_id() -> str:
+    """A run id that sorts by start time: UTC timestamp and 6 random hex digits."""
+    return f"{_now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def default_actor() -> str:
+    """Who is running: the operating-system user, as the journal's default actor."""
+    for variable in ("SETWISE_ACTOR", "USER", "USERNAME", "LOGNAME"):
+        if os.environ.get(variable):
+            return os.environ[variable]
+    return "unknown"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _identifier(name: str) -> str:
+    if len(name) <= MAX_IDENTIFIER:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    return f"{name[: MAX_IDENTIFIER - 9]}_{digest}"
+
+
+def _qualified(name: str, schema: str | None) -> str:
+    return f"{schema}.{name}" if schema else name
+
+
+def _encode_key(key: tuple[Any, ...] | None) -> str | None:
+    return None if key is None else json.dumps(list(key), default=str)
+
+
+def _run_info(row: Any) -> RunInfo:
+    checkpoint = json.loads(row["checkpoint"]) if row["checkpoint"] else None
+    return RunInfo(
+        run_id=row["run_id"],
+        table=row["table_name"],
+        kind=row["kind"],
+        status=row["status"],
+        actor=row["actor"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        matched=int(row["matched"]),
+        changed=int(row["changed"]),
+        unchanged=int(row["unchanged"]),
+        missing=int(row["missing"]),
+        conflicts=int(row["conflicts"]),
+        chunks=int(row["chunks"]),
+        retries=int(row["retries"]),
+        columns=tuple(json.loads(row["columns"])),
+        checkpoint=tuple(checkpoint) if checkpoint is not None else None,
+        arguments=json.loads(row["arguments"]),
+        reverts=row["reverts"],
+        reverted_by=row["reverted_by"],
+        error=row["error"],
+    )

@@ -1,0 +1,208 @@
+"""Run a writer end to end: journal tables, transactions, returning rows, session sync.
+
+``update``, ``apply`` and ``revert`` each build a writer and hand it here with their
+options. A run without ``chunk_rows`` happens in one transaction under the rules of
+``setwise.transaction``; a chunked run needs a connection setwise may commit on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Column, Connection, select
+from sqlalchemy.orm import Session
+
+from setwise.dialects import Strategy
+from setwise.executor import Executor, RunOptions, Writer
+from setwise.journal import Journal
+from setwise.orm import loaded_objects, synchronize
+from setwise.plan import key_in
+from setwise.report import Report
+from setwise.target import Target
+from setwise.transaction import Bind, atomic, dialect_of, owned_connection
+
+Build = Callable[[Connection, Strategy], Writer | None]
+"""Prepares the writer on the run's connection (staging a changeset, say); None: no rows."""
+
+Cleanup = Callable[[Connection, Strategy, Writer], None]
+
+#: Keys per SELECT when reading rows back by key: far below every bind-parameter limit.
+READ_BACK_KEYS = 500
+
+
+def run(
+    bind: Bind,
+    target: Target,
+    build: Build,
+    options: RunOptions,
+    *,
+    returning: Sequence[Column[Any]] = (),
+    cleanup: Cleanup | None = None,
+) -> Report:
+    """Run the writer ``build`` makes, and report what happened."""
+    started = time.perf_counter()
+    strategy = dialect_of(bind)
+    journal = Journal(options.journal_prefix)
+    keeps_record = options.journal or options.chunked
+    created = False
+    if keeps_record and strategy.journal_ddl_apart:
+        created = journal.ensure(_engine(bind), strategy, target)
+    if options.chunked:
+        executor = _run_chunked(bind, target, build, options, strategy, journal, cleanup)
+        return _report(target, executor, started, rows=())
+    executor, rows = _run_once(
+        bind, target, build, options, strategy, journal, returning, cleanup, created
+    )
+    return _report(target, executor, started, rows=rows)
+
+
+def _run_once(
+    bind: Bind,
+    target: Target,
+    build: Build,
+    options: RunOptions,
+    strategy: Strategy,
+    journal: Journal,
+    returning: Sequence[Column[Any]],
+    cleanup: Cleanup | None,
+    journal_just_created: bool,
+) -> tuple[Executor | None, tuple[dict[str, Any], ...]]:
+    with atomic(bind) as scope:
+        connection = scope.connection
+        journal_table = None
+        if options.journal:
+            if not strategy.journal_ddl_apart:
+                journal.ensure(connection, strategy, target)
+            journal_table = journal.changes_table(target)
+        writer = build(connection, strategy)
+        if writer is None:
+            return None, ()
+        loaded = loaded_objects(scope.session, target) if scope.session is not None else {}
+        executor = Executor(strategy, writer, options, journal, journal_table)
+        executor.write_by_key = (
+            journal_just_created
+            and not scope.owns_transaction
+            and not strategy.sees_tables_created_later
+        )
+        keys = executor.run_once(connection, lock_matched=bool(returning or loaded))
+        rows: tuple[dict[str, Any], ...] = ()
+        if returning:
+            rows = tuple(_read_back(connection, target, keys, list(returning)))
+        if loaded:
+            _sync(connection, target, loaded, [k for k in keys if k in loaded])
+        if cleanup is not None:
+            cleanup(connection, strategy, writer)
+        return executor, rows
+
+
+def _run_chunked(
+    bind: Bind,
+    target: Target,
+    build: Build,
+    options: RunOptions,
+    strategy: Strategy,
+    journal: Journal,
+    cleanup: Cleanup | None,
+) -> Executor | None:
+    with owned_connection(bind) as (connection, session):
+        with connection.begin():
+            if not strategy.journal_ddl_apart:
+                journal.ensure(connection, strategy, target)
+            journal_table = journal.changes_table(target)
+            writer = build(connection, strategy)
+        if writer is None:
+            return None
+        executor = Executor(
+            strategy, writer, options, journal, journal_table if options.journal else None
+        )
+        executor.run_chunked(connection)
+        if cleanup is not None:
+            with connection.begin():
+                cleanup(connection, strategy, writer)
+        if session is not None:
+            loaded = loaded_objects(session, target)
+            if loaded:
+                with connection.begin():
+                    _sync(connection, target, loaded, list(loaded))
+        return executor
+
+
+def _read_back(
+    connection: Connection,
+    target: Target,
+    keys: Sequence[tuple[Any, ...]],
+    columns: list[Column[Any]],
+) -> list[dict[str, Any]]:
+    """``columns`` of the rows with ``keys``, as they are now, in key order."""
+    wanted = _unique([*target.key, *columns])
+    found: list[dict[str, Any]] = []
+    names = [c.name for c in wanted]
+    for start in range(0, len(keys), READ_BACK_KEYS):
+        batch = keys[start : start + READ_BACK_KEYS]
+        statement = select(*wanted).where(key_in(target.key, batch)).order_by(*target.key)
+        found += [dict(zip(names, row, strict=True)) for row in connection.execute(statement)]
+    found.sort(key=lambda row: tuple(row[c.name] for c in target.key))
+    return [{c.name: row[c.name] for c in columns} for row in found]
+
+
+def _sync(
+    connection: Connection,
+    target: Target,
+    loaded: dict[tuple[Any, ...], Any],
+    keys: Sequence[tuple[Any, ...]],
+) -> None:
+    """Give the loaded objects of ``keys`` the values their rows hold now."""
+    rows = _read_back(connection, target, keys, list(target.table.columns))
+    synchronize(loaded, target, rows)
+
+
+def _report(
+    target: Target,
+    executor: Executor | None,
+    started: float,
+    rows: tuple[dict[str, Any], ...],
+) -> Report:
+    elapsed = time.perf_counter() - started
+    if executor is None:
+        return Report(target.name, "nothing to do", 0, 0, 0, elapsed, chunks=0)
+    totals = executor.totals
+    return Report(
+        table=target.name,
+        strategy=_strategy_name(executor),
+        matched=totals.matched,
+        changed=totals.changed,
+        unchanged=totals.unchanged,
+        elapsed_s=elapsed,
+        run_id=executor.run_id,
+        missing=totals.missing,
+        missing_keys=tuple(totals.missing_keys),
+        conflicts=tuple(totals.conflicts),
+        chunks=totals.chunks,
+        retries=totals.retries,
+        rollbacks=totals.rollbacks,
+        slowest_chunk_s=totals.slowest_s,
+        rows=rows,
+    )
+
+
+def _strategy_name(executor: Executor) -> str:
+    parts = [executor.strategy.name, executor.writer.kind]
+    parts.append("journaled" if executor.journal_table is not None else "no journal")
+    if not executor.strategy.supports_update_from:
+        parts.append("by key")
+    return " / ".join(parts)
+
+
+def _engine(bind: Bind) -> Any:
+    if isinstance(bind, Session):
+        return bind.get_bind()
+    return getattr(bind, "engine", bind)
+
+
+def _unique(columns: Sequence[Column[Any]]) -> list[Column[Any]]:
+    seen: dict[str, Column[Any]] = {}
+    for column in columns:
+        seen.setdefault(column.name, column)
+    return list(seen.values())

@@ -1,0 +1,226 @@
+"""--where / --set text: parsed in each database's dialect, bound, and refused when hostile."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, select, update
+
+import setwise
+from setwise.sqltext import parse_assignment, parse_update, parse_where
+from tests.models import Book, book_row, create_books, snapshot
+
+BOOKS = Book.__table__
+IDS = range(1, 21)
+
+
+@pytest.fixture
+def books(engine: Engine) -> Engine:
+    create_books(engine, 20)
+    return engine
+
+
+def ids_where(engine: Engine, text: str) -> set[int]:
+    """The ids of the books the filter text selects, run on the database."""
+    condition = parse_where(text, BOOKS, engine.dialect)
+    with engine.connect() as connection:
+        return set(connection.scalars(select(Book.id).where(condition)))
+
+
+def expected(predicate: Callable[[dict[str, Any]], bool]) -> set[int]:
+    return {i for i in IDS if predicate(book_row(i))}
+
+
+FILTERS: list[tuple[str, Callable[[dict[str, Any]], bool]]] = [
+    ("genre = 'fiction'", lambda r: r["genre"] == "fiction"),
+    ("price > 20.50 AND stock < 40", lambda r: r["price"] > Decimal("20.50") and r["stock"] < 40),
+    ("published >= '2010-01-01'", lambda r: str(r["published"]) >= "2010-01-01"),
+    ("genre IS NULL OR id = 1", lambda r: r["genre"] is None or r["id"] == 1),
+    (
+        "genre IN ('history', 'science') AND NOT id BETWEEN 3 AND 7",
+        lambda r: r["genre"] in ("history", "science") and not 3 <= r["id"] <= 7,
+    ),
+    ("LOWER(title) LIKE 'book 1%'", lambda r: str(r["title"]).startswith("Book 1")),
+    ("COALESCE(genre, 'none') = 'none'", lambda r: r["genre"] is None),
+    ("stock % 2 = 0 AND -stock < -30", lambda r: r["stock"] % 2 == 0 and r["stock"] > 30),
+    ("CASE WHEN stock > 30 THEN 1 ELSE 0 END = 1", lambda r: r["stock"] > 30),
+    (
+        "author_id IN (SELECT id FROM authors WHERE name = 'Author 2')",
+        lambda r: r["author_id"] == 2,
+    ),
+    (
+        "EXISTS (SELECT 1 FROM authors a WHERE a.id = books.author_id AND a.name LIKE '%3')",
+        lambda r: r["author_id"] == 3,
+    ),
+    (
+        "price = (SELECT MAX(b.price) FROM books b WHERE b.author_id = books.author_id)",
+        lambda r: r["id"] in (18, 19, 20),
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "predicate"), FILTERS, ids=[text for text, _ in FILTERS])
+def test_where_selects_the_rows_the_text_describes(
+    books: Engine, text: str, predicate: Callable[[dict[str, Any]], bool]
+) -> None:
+    assert ids_where(books, text) == expected(predicate)
+
+
+def test_literals_become_bound_parameters_and_decimals_stay_exact(engine: Engine) -> None:
+    condition = parse_where(
+        "genre = 'o''Brien; DROP' AND price * 1.10 > 12.345", BOOKS, engine.dialect
+    )
+    compiled = condition.compile(dialect=engine.dialect)
+    sql = str(compiled)
+    assert "Brien" not in sql and "1.10" not in sql and "12.345" not in sql
+    values = list(compiled.params.values())
+    assert "o'Brien; DROP" in values
+    assert Decimal("1.10") in values and Decimal("12.345") in values
+    assert all(not isinstance(value, float) for value in values)
+
+
+def test_set_multiplies_an_exact_column_exactly(books: Engine) -> None:
+    statement = parse_update(books, "books", ["price = price * 1.10"], "genre = 'fiction'")
+    report = setwise.update(books, statement)
+    assert report.changed == 5
+    with books.connect() as connection:
+        prices = dict(connection.execute(select(Book.id, Book.price)).all())
+    for i in IDS:
+        before = Decimal(str(book_row(i)["price"]))
+        want = (before * Decimal("1.10")).quantize(Decimal("0.01")) if i % 4 == 0 else before
+        assert prices[i] == want, i
+
+
+def test_set_values_are_bound_with_the_column_type(books: Engine) -> None:
+    statement = parse_update(
+        books,
+        "books",
+        ["published = '2021-03-04'", "genre = COALESCE(genre, 'unknown')", "stock = NULL"],
+        "id IN (3, 4)",
+    )
+    # stock is NOT NULL: the plain NULL is checked like any value, before anything runs
+    with pytest.raises(setwise.ValidationError, match="NULL in a NOT NULL column"):
+        setwise.update(books, statement)
+    statement = parse_update(
+        books,
+        "books",
+        ["published = '2021-03-04'", "genre = COALESCE(genre, 'unknown')"],
+        "id IN (3, 4)",
+    )
+    setwise.update(books, statement)
+    with books.connect() as connection:
+        rows = connection.execute(
+            select(Book.id, Book.published, Book.genre).where(Book.id.in_([3, 4]))
+        )
+        assert sorted((i, str(day), genre) for i, day, genre in rows) == [
+            (3, "2021-03-04", "unknown"),
+            (4, "2021-03-04", "fiction"),
+        ]
+
+
+def test_a_set_value_that_does_not_fit_its_column_fails_validation(books: Engine) -> None:
+    before = snapshot(books)
+    statement = parse_update(books, "books", ["price = 1.005", "stock = 'many'"], "id = 1")
+    with pytest.raises(setwise.ValidationError) as caught:
+        setwise.update(books, statement)
+    reasons = {problem.column: problem.reason for problem in caught.value.problems}
+    assert "3 decimal places" in reasons["price"]
+    assert "expected an integer" in reasons["stock"]
+    assert snapshot(books) == before
+
+
+def test_quoted_text_in_a_date_column_must_be_a_date(engine: Engine) -> None:
+    with pytest.raises(setwise.SQLTextError, match="not an ISO 8601 date") as caught:
+        parse_where("published > 'last tuesday'", BOOKS, engine.dialect)
+    assert caught.value.token == "'last tuesday'"
+
+
+HOSTILE_WHERE = [
+    ("1=1; DROP TABLE books", "second statement", ";"),
+    ("DROP TABLE books", "DROP is not allowed", "DROP"),
+    ("authors.name = 'Author 1'", "column of another table", "authors.name"),
+    ("genre = 'fiction", "unterminated ' quote", "'fiction"),
+    ("pg_sleep(5) IS NULL", "function PG_SLEEP is not allowed", "pg_sleep"),
+    ("LOAD_FILE('/etc/passwd') IS NOT NULL", "function LOAD_FILE is not allowed", "LOAD_FILE"),
+    (
+        "id IN (WITH gone AS (DELETE FROM books RETURNING id) SELECT id FROM gone)",
+        "WITH is not allowed",
+        "WITH",
+    ),
+    ("id IN (SELECT id FROM authors FOR UPDATE)", "UPDATE is not allowed", "UPDATE"),
+    ("id = (DELETE FROM authors RETURNING id)", "DELETE is not allowed", "DELETE"),
+    ("price > ?", "parameters are not allowed", "?"),
+    ("prise > 10", "Did you mean 'price'", "prise"),
+    ("id IN (SELECT id FROM authorz)", "Did you mean 'authors'", "authorz"),
+    ("COUNT(*) > 1", "aggregate", "COUNT"),
+    ("price > 10 10", "cannot read this", "10"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "reason", "token"), HOSTILE_WHERE, ids=[text for text, _, _ in HOSTILE_WHERE]
+)
+def test_hostile_where_is_refused_before_any_statement_runs(
+    books: Engine, text: str, reason: str, token: str
+) -> None:
+    before = snapshot(books)
+    sent = statements_sent(books)
+    with pytest.raises(setwise.SQLTextError, match=reason) as caught:
+        parse_update(books, "books", ["stock = 0"], text)
+    error = caught.value
+    assert error.token.startswith(token)
+    assert text[error.position :].startswith(token)
+    # the message shows the text with a caret under the offending token
+    lines = str(error).splitlines()
+    assert lines[-1].index("^") - 2 == error.position
+    assert all(
+        statement.lstrip().upper().startswith(("SELECT", "PRAGMA", "SHOW")) for statement in sent
+    )
+    assert snapshot(books) == before
+
+
+HOSTILE_SET = [
+    ("price = 1; DROP TABLE books", "second statement", ";"),
+    ("authors.name = 'x'", "column of another table", "authors.name"),
+    ("price = (SELECT price FROM books FOR UPDATE)", "UPDATE is not allowed", "UPDATE"),
+    ("price + 1 = 2", "expected an assignment", "price"),
+    ("price := 2", "cannot read this", ":"),
+    ("title = LOWER(SLEEP(1))", "function SLEEP is not allowed", "SLEEP"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "reason", "token"), HOSTILE_SET, ids=[t for t, _, _ in HOSTILE_SET]
+)
+def test_hostile_set_is_refused(books: Engine, text: str, reason: str, token: str) -> None:
+    before = snapshot(books)
+    with pytest.raises(setwise.SQLTextError, match=reason) as caught:
+        parse_update(books, "books", [text], "id = 1")
+    assert text[caught.value.position :].startswith(token)
+    assert snapshot(books) == before
+
+
+def test_a_column_set_twice_is_refused(engine: Engine) -> None:
+    create_books(engine, 2)
+    with pytest.raises(setwise.SQLTextError, match="'stock' is set twice"):
+        parse_update(engine, "books", ["stock = 1", "stock = 2"], "id = 1")
+
+
+def test_only_a_column_of_the_table_can_be_set(engine: Engine) -> None:
+    column, value = parse_assignment("books.stock = stock + 1", BOOKS, engine.dialect)
+    assert column is BOOKS.c.stock
+    sql = str(update(BOOKS).values({column: value}).compile(dialect=engine.dialect))
+    assert sql.startswith("UPDATE books SET stock=(books.stock + ")
+
+
+def statements_sent(engine: Engine) -> list[str]:
+    sent: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def record(*args: object) -> None:
+        sent.append(str(args[2]))
+
+    return sent
