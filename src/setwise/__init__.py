@@ -5,6 +5,8 @@ from setwise.errors import (
     ConflictError,
     NotFoundError,
     Problem,
+    RowConflict,
+    RunError,
     SchemaError,
     SetwiseError,
     SQLTextError,
@@ -12,18 +14,27 @@ from setwise.errors import (
     UnboundedUpdateError,
     ValidationError,
 )
+from setwise.executor import Progress
+from setwise.history import init, run_details, runs
+from setwise.journal import ChunkInfo, RunInfo
 from setwise.orm import patch
 from setwise.planner import plan
 from setwise.report import Plan, Report
+from setwise.revert import revert
 from setwise.setbased import update
 from setwise.watch import watch
 
 __all__ = [
+    "ChunkInfo",
     "ConflictError",
     "NotFoundError",
     "Plan",
     "Problem",
+    "Progress",
     "Report",
+    "RowConflict",
+    "RunError",
+    "RunInfo",
     "SQLTextError",
     "SchemaError",
     "SetwiseError",
@@ -31,8 +42,12 @@ __all__ = [
     "UnboundedUpdateError",
     "ValidationError",
     "apply",
+    "init",
     "patch",
     "plan",
+    "revert",
+    "run_details",
+    "runs",
     "update",
     "watch",
 ]

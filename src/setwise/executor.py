@@ -29,6 +29,7 @@ from typing import Any, Literal, Protocol
 from sqlalchemy import Column, Connection, Select, Table, Update, bindparam, insert, literal
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.expression import Executable
 
 from setwise.dialects import Strategy
 from setwise.errors import NotFoundError, RunError, SetwiseError, TooManyRowsError
@@ -330,31 +331,47 @@ class Executor:
         return ChunkResult(matched, changed, conflicted, total - matched, total)
 
     def _write_journaled(self, connection: Connection, span: Span, chunk: int) -> int:
-        table = self.journal_table
-        assert table is not None and self.run_id is not None
-        target = self.writer.target
-        columns = self.writer.written_columns()
-        names = [key_column(c.name) for c in target.key]
-        names += [name for c in columns for name in (old_column(c.name), new_column(c.name))]
+        assert self.journal_table is not None and self.run_id is not None
         if self.write_by_key or not self.strategy.supports_update_from:
             rows = self._locked_rows(connection, span)
             if rows:
+                names = self._journal_names()[:-2]
                 params = [dict(zip(names, row, strict=True)) for row in rows]
-                connection.execute(insert(table).values(run_id=self.run_id, chunk=chunk), params)
+                insert_rows = insert(self.journal_table).values(run_id=self.run_id, chunk=chunk)
+                connection.execute(insert_rows, params)
             return self._write_by_key(connection, rows)
-        source = self._locked(self.writer.journal_rows(span)).add_columns(
-            literal(self.run_id), literal(chunk)
-        )
-        copy_rows = insert(table).from_select([*names, "run_id", "chunk"], source)
+        copy_rows, apply_rows = self.chunk_statements(span, chunk)
         # SQLAlchemy keeps an INSERT's rowcount only when asked to.
         inserted = connection.execute(copy_rows.execution_options(preserve_rowcount=True)).rowcount
-        written = connection.execute(self._update_from_journal(chunk)).rowcount
+        written = connection.execute(apply_rows).rowcount
         if self.strategy.supports_sane_rowcount and written != inserted:
             raise SetwiseError(
                 f"chunk {chunk}: the journal holds {inserted} row(s) but the database reported "
-                f"{written} updated in {target.name!r}; the chunk was rolled back"
+                f"{written} updated in {self.writer.target.name!r}; the chunk was rolled back"
             )
         return inserted
+
+    def chunk_statements(self, span: Span, chunk: int) -> list[Executable]:
+        """The statements one chunk sends, in order: what a run executes and what a plan
+        shows (a keyed path sends the locked SELECT, then an executemany UPDATE by key)."""
+        if self.write_by_key or not self.strategy.supports_update_from:
+            return [self._locked(self.writer.journal_rows(span)), self._update_by_key()]
+        if self.journal_table is None:
+            return [self.writer.direct_update(span, self.options.stamps)]
+        source = self._locked(self.writer.journal_rows(span)).add_columns(
+            literal(self.run_id), literal(chunk)
+        )
+        copy_rows = insert(self.journal_table).from_select(self._journal_names(), source)
+        return [copy_rows, self._update_from_journal(chunk)]
+
+    @property
+    def strategy_name(self) -> str:
+        """How the run writes, for reports: database, kind, journal, keyed or not."""
+        parts = [self.strategy.name, self.writer.kind]
+        parts.append("journaled" if self.journal_table is not None else "no journal")
+        if self.write_by_key or not self.strategy.supports_update_from:
+            parts.append("by key")
+        return " / ".join(parts)
 
     def _update_from_journal(self, chunk: int) -> Update:
         table = self.journal_table
@@ -373,11 +390,32 @@ class Executor:
             .values({**values, **self.options.stamps})
         )
 
+    def _journal_names(self) -> list[str]:
+        target = self.writer.target
+        names = [key_column(c.name) for c in target.key]
+        names += [
+            name
+            for c in self.writer.written_columns()
+            for name in (old_column(c.name), new_column(c.name))
+        ]
+        return [*names, "run_id", "chunk"]
+
     def _locked(self, statement: Select[Any]) -> Select[Any]:
         return self.strategy.lock_rows(statement, self.writer.target.table)
 
     def _locked_rows(self, connection: Connection, span: Span) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in connection.execute(self._locked(self.writer.journal_rows(span)))]
+
+    def _update_by_key(self) -> Update:
+        target = self.writer.target
+        return (
+            sql_update(target.table)
+            .where(*(c == bindparam(f"k_{c.name}") for c in target.key))
+            .values(
+                {c: bindparam(f"v_{c.name}") for c in self.writer.written_columns()}
+                | dict(self.options.stamps)
+            )
+        )
 
     def _write_by_key(self, connection: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
         """Without UPDATE … FROM: one executemany by key of the rows' new values."""
@@ -386,17 +424,12 @@ class Executor:
         target = self.writer.target
         columns = self.writer.written_columns()
         width = len(target.key)
-        statement = (
-            sql_update(target.table)
-            .where(*(c == bindparam(f"k_{c.name}") for c in target.key))
-            .values({c: bindparam(f"v_{c.name}") for c in columns} | dict(self.options.stamps))
-        )
         params = []
         for row in rows:
             keys = {f"k_{c.name}": row[i] for i, c in enumerate(target.key)}
             news = {f"v_{c.name}": row[width + 2 * i + 1] for i, c in enumerate(columns)}
             params.append(keys | news)
-        connection.execute(statement, params)
+        connection.execute(self._update_by_key(), params)
         return len(rows)
 
     def _sample(self, connection: Connection, statement: Select[Any] | None, into: str) -> None:
@@ -415,7 +448,7 @@ class Executor:
             target=self.writer.target,
             kind=self.writer.kind,
             columns=[c.name for c in self.writer.written_columns()],
-            arguments=self.options.arguments,
+            arguments={**self.options.arguments, "journal": self.journal_table is not None},
             actor=self.options.actor,
             reverts=self.options.arguments.get("reverts"),
         )
@@ -464,7 +497,8 @@ class Executor:
                     f"run {run_id} was a {info.kind} of {info.table!r}, not a "
                     f"{self.writer.kind} of {self.writer.target.name!r}"
                 )
-            if info.arguments != _comparable(self.options.arguments):
+            recorded = {k: v for k, v in info.arguments.items() if k != "journal"}
+            if recorded != _comparable(self.options.arguments):
                 raise SetwiseError(
                     f"run {run_id} ran with other arguments ({info.arguments}); resume it "
                     "with the same statement or changes"

@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Column, Connection, select
-from sqlalchemy.orm import Session
 
 from setwise.dialects import Strategy
 from setwise.executor import Executor, RunOptions, Writer
@@ -21,7 +20,7 @@ from setwise.orm import loaded_objects, synchronize
 from setwise.plan import key_in
 from setwise.report import Report
 from setwise.target import Target
-from setwise.transaction import Bind, atomic, dialect_of, owned_connection
+from setwise.transaction import Bind, atomic, dialect_of, engine_of, owned_connection
 
 Build = Callable[[Connection, Strategy], Writer | None]
 """Prepares the writer on the run's connection (staging a changeset, say); None: no rows."""
@@ -48,7 +47,7 @@ def run(
     keeps_record = options.journal or options.chunked
     created = False
     if keeps_record and strategy.journal_ddl_apart:
-        created = journal.ensure(_engine(bind), strategy, target)
+        created = journal.ensure(engine_of(bind), strategy, target)
     if options.chunked:
         executor = _run_chunked(bind, target, build, options, strategy, journal, cleanup)
         return _report(target, executor, started, rows=())
@@ -170,7 +169,7 @@ def _report(
     totals = executor.totals
     return Report(
         table=target.name,
-        strategy=_strategy_name(executor),
+        strategy=executor.strategy_name,
         matched=totals.matched,
         changed=totals.changed,
         unchanged=totals.unchanged,
@@ -185,20 +184,6 @@ def _report(
         slowest_chunk_s=totals.slowest_s,
         rows=rows,
     )
-
-
-def _strategy_name(executor: Executor) -> str:
-    parts = [executor.strategy.name, executor.writer.kind]
-    parts.append("journaled" if executor.journal_table is not None else "no journal")
-    if not executor.strategy.supports_update_from:
-        parts.append("by key")
-    return " / ".join(parts)
-
-
-def _engine(bind: Bind) -> Any:
-    if isinstance(bind, Session):
-        return bind.get_bind()
-    return getattr(bind, "engine", bind)
 
 
 def _unique(columns: Sequence[Column[Any]]) -> list[Column[Any]]:

@@ -39,6 +39,16 @@ class Scope:
     owns_transaction: bool
 
 
+def engine_of(bind: Bind) -> Engine:
+    """The Engine behind ``bind``."""
+    if isinstance(bind, Session):
+        engine = bind.get_bind()
+        if not isinstance(engine, Engine):
+            engine = engine.engine
+        return engine
+    return bind if isinstance(bind, Engine) else bind.engine
+
+
 def dialect_of(bind: Bind) -> Strategy:
     """The strategy for the database behind ``bind``, without opening a transaction."""
     if isinstance(bind, Session):

@@ -1,0 +1,278 @@
+"""``setwise.revert``: put back the values a run overwrote, as a run of its own.
+
+A revert reads the run's journal, joined to the table on the key, and writes each
+row's old values back: it is a changeset whose source is the journal. It is chunked
+and journaled like any run, so a revert can be reverted. A row someone changed after
+the run (any column the run wrote no longer holds what the run wrote) is a conflict:
+the revert refuses before writing anything, unless ``force=True``, and skips such
+rows under the lock in any case when not forced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    MetaData,
+    Select,
+    Table,
+    Update,
+    and_,
+    case,
+    false,
+    func,
+    or_,
+    select,
+    true,
+    types,
+)
+from sqlalchemy import update as sql_update
+
+from setwise.errors import ConflictError, RowConflict, SetwiseError
+from setwise.executor import ProgressCallback, RunOptions
+from setwise.journal import Journal, RunInfo, key_column, new_column, old_column
+from setwise.plan import Span
+from setwise.report import Report
+from setwise.runner import run
+from setwise.target import Target, resolve_target
+from setwise.transaction import Bind, atomic, reading_connection
+
+#: Conflicting rows listed in a ConflictError; the count is exact.
+CONFLICT_SAMPLE = 1_000
+
+
+@dataclass(frozen=True)
+class Reversal:
+    """The writer of a revert: target rows joined to the run's journal rows."""
+
+    target: Target
+    journal: Table
+    run: RunInfo
+    columns: tuple[Column[Any], ...]
+    force: bool
+
+    kind = "revert"
+
+    # -- pieces -----------------------------------------------------------------
+
+    def _journal_key(self) -> list[Column[Any]]:
+        return [self.journal.c[key_column(c.name)] for c in self.target.key]
+
+    def _joined(self) -> ColumnElement[bool]:
+        return and_(*(c == j for c, j in zip(self.target.key, self._journal_key(), strict=True)))
+
+    def _of_run(self) -> ColumnElement[bool]:
+        return self.journal.c.run_id == self.run.run_id
+
+    def _restored(self) -> list[Column[Any]]:
+        """Columns whose old values come back (the version column moves on instead)."""
+        return [c for c in self.columns if c is not self.target.version]
+
+    def _moved(self) -> ColumnElement[bool]:
+        """The row no longer holds what the run wrote."""
+        return or_(
+            false(),
+            *(c.is_distinct_from(self.journal.c[new_column(c.name)]) for c in self.columns),
+        )
+
+    def _differs(self) -> ColumnElement[bool]:
+        """Reverting would change the row."""
+        return or_(
+            false(),
+            *(c.is_distinct_from(self.journal.c[old_column(c.name)]) for c in self._restored()),
+        )
+
+    def _allowed(self) -> ColumnElement[bool]:
+        return true() if self.force else ~self._moved()
+
+    def _new_values(self) -> dict[Column[Any], ColumnElement[Any]]:
+        values: dict[Column[Any], ColumnElement[Any]] = {
+            c: self.journal.c[old_column(c.name)] for c in self._restored()
+        }
+        version = self.target.version
+        if version is not None and version in self.columns:
+            if isinstance(version.type, types.Integer):
+                values[version] = version + 1
+            else:
+                values[version] = self.journal.c[old_column(version.name)]
+        return values
+
+    # -- the writer interface ---------------------------------------------------
+
+    def written_columns(self) -> list[Column[Any]]:
+        return list(self._new_values())
+
+    def range_key(self) -> list[Column[Any]]:
+        return self._journal_key()
+
+    def keys_after(self, after: tuple[Any, ...] | None, limit: int) -> Select[Any]:
+        key = self._journal_key()
+        return (
+            select(*key)
+            .where(self._of_run(), *Span(after).criteria(key))
+            .order_by(*key)
+            .limit(limit)
+        )
+
+    def counts(self, span: Span) -> Select[Any]:
+        found = self.target.key[0].is_not(None)
+        changes = and_(found, self._differs(), self._allowed())
+        conflicts = and_(found, ~self._allowed())
+        return (
+            select(
+                func.count(self.target.key[0]),
+                func.coalesce(func.sum(case((changes, 1), else_=0)), 0),
+                func.coalesce(func.sum(case((conflicts, 1), else_=0)), 0),
+                func.count(),
+            )
+            .select_from(self.journal.outerjoin(self.target.table, self._joined()))
+            .where(self._of_run(), *span.criteria(self._journal_key()))
+        )
+
+    def journal_rows(self, span: Span) -> Select[Any]:
+        new = self._new_values()
+        pairs = [part for column in new for part in (column, new[column])]
+        return (
+            select(*self.target.key, *pairs)
+            .select_from(self.journal.join(self.target.table, self._joined()))
+            .where(
+                self._of_run(),
+                self._differs(),
+                self._allowed(),
+                *span.criteria(self._journal_key()),
+            )
+            .order_by(*self.target.key)
+        )
+
+    def direct_update(self, span: Span, stamps: dict[Column[Any], Any]) -> Update:
+        return (
+            sql_update(self.target.table)
+            .where(
+                self._joined(),
+                self._of_run(),
+                self._differs(),
+                self._allowed(),
+                *span.criteria(self._journal_key()),
+            )
+            .values({**self._new_values(), **stamps})
+        )
+
+    def matched_keys(self, span: Span) -> Select[Any]:
+        return (
+            select(*self.target.key)
+            .select_from(self.journal.join(self.target.table, self._joined()))
+            .where(self._of_run(), *span.criteria(self._journal_key()))
+            .order_by(*self.target.key)
+        )
+
+    def missing_keys(self, span: Span, limit: int) -> Select[Any]:
+        key = self._journal_key()
+        return (
+            select(*key)
+            .select_from(self.journal.outerjoin(self.target.table, self._joined()))
+            .where(self._of_run(), self.target.key[0].is_(None), *span.criteria(key))
+            .order_by(*key)
+            .limit(limit)
+        )
+
+    def conflict_keys(self, span: Span, limit: int) -> Select[Any]:
+        key = self._journal_key()
+        return (
+            select(*key)
+            .select_from(self.journal.join(self.target.table, self._joined()))
+            .where(self._of_run(), ~self._allowed(), *span.criteria(key))
+            .order_by(*key)
+            .limit(limit)
+        )
+
+    def conflict_details(self, limit: int | None) -> Select[Any]:
+        """Key, then (written, now) for each column, of rows changed since the run."""
+        pairs = [part for c in self.columns for part in (self.journal.c[new_column(c.name)], c)]
+        return (
+            select(*self._journal_key(), *pairs)
+            .select_from(self.journal.join(self.target.table, self._joined()))
+            .where(self._of_run(), self._moved())
+            .order_by(*self._journal_key())
+            .limit(limit)
+        )
+
+
+def revert(
+    bind: Bind,
+    run_id: str,
+    *,
+    force: bool = False,
+    chunk_rows: int | Literal["auto"] | None = None,
+    chunk_seconds: float = 0.5,
+    throttle_seconds: float = 0.0,
+    journal_prefix: str = "setwise_",
+    retries: int = 5,
+    progress: ProgressCallback | None = None,
+    actor: str | None = None,
+) -> Report:
+    """Restore the values run ``run_id`` overwrote; returns the revert's own Report.
+
+    Rows changed by someone else since the run raise ``ConflictError`` listing them
+    (key, column, the value the run wrote, the value now) and nothing is written,
+    unless ``force=True``. The revert is journaled: revert its ``run_id`` to redo.
+    """
+    journal = Journal(journal_prefix)
+    with reading_connection(bind) as connection:
+        info = journal.get(connection, run_id)
+        if info.reverted_by is not None:
+            raise SetwiseError(
+                f"run {run_id} was already reverted by run {info.reverted_by}; "
+                f"revert {info.reverted_by} to apply it again"
+            )
+        if info.arguments.get("journal") is False:
+            raise SetwiseError(
+                f"run {run_id} kept no journal (journal=False): it cannot be reverted"
+            )
+        target = resolve_target(info.table, connection)
+        name = journal.changes_table(target).name
+        table = Table(name, MetaData(), autoload_with=connection, schema=target.table.schema)
+        reversal = Reversal(
+            target=target,
+            journal=table,
+            run=info,
+            columns=tuple(target.column(c) for c in info.columns),
+            force=force,
+        )
+        if not force:
+            _refuse_conflicts(connection, reversal)
+    options = RunOptions(
+        chunk_rows=chunk_rows,
+        chunk_seconds=chunk_seconds,
+        throttle_seconds=throttle_seconds,
+        journal=True,
+        journal_prefix=journal_prefix,
+        retries=retries,
+        progress=progress,
+        actor=actor,
+        arguments={"reverts": run_id, "force": force},
+    )
+    report = run(bind, target, lambda _connection, _strategy: reversal, options)
+    with atomic(bind) as scope:
+        journal.set_status(scope.connection, run_id, "reverted", reverted_by=report.run_id)
+    return report
+
+
+def _refuse_conflicts(connection: Any, reversal: Reversal) -> None:
+    rows = connection.execute(reversal.conflict_details(CONFLICT_SAMPLE)).all()
+    if not rows:
+        return
+    width = len(reversal.target.key)
+    conflicts: list[RowConflict] = []
+    for row in rows:
+        key = row[0] if width == 1 else tuple(row[:width])
+        for i, column in enumerate(reversal.columns):
+            written, now = row[width + 2 * i], row[width + 2 * i + 1]
+            if written != now:
+                conflicts.append(RowConflict(key=key, column=column.name, written=written, now=now))
+    total = connection.execute(
+        select(func.count()).select_from(reversal.conflict_details(None).subquery())
+    ).scalar_one()
+    raise ConflictError(reversal.target.name, conflicts=conflicts, total=int(total))
