@@ -221,26 +221,58 @@ class Executor:
         if self.options.resume is not None:
             after, chunk = self._resume(connection)
         else:
-            with connection.begin():
-                matched, would_change, *_ = self._count(connection, EVERYTHING)
-                self._guard(matched, would_change)
-                total_rows = total_rows if total_rows is not None else matched
-                self.run_id = self._start(connection)
+            total_rows = self._open_run(connection, total_rows)
         sizer = ChunkSizer(self.options.chunk_rows, self.options.chunk_seconds)
         done = 0
+        try:
+            while True:
+                chunk += 1
+                span, result, seconds, _ = self._chunk_with_retries(
+                    connection, after, sizer.rows, chunk
+                )
+                sizer.record(result.rows, seconds)
+                done += result.rows
+                self._report_progress(done, total_rows, chunk, result, seconds)
+                if span.upper is None:
+                    return
+                after = span.upper
+                if self.options.throttle_seconds:
+                    time.sleep(self.options.throttle_seconds)
+        except KeyboardInterrupt as exc:
+            # Inside a chunk, its transaction was rolled back; between chunks, all
+            # committed chunks stand. Either way the run can go on from its checkpoint.
+            self._mark(connection, "interrupted")
+            hint = f"run {self.run_id} interrupted after {self.totals.chunks} chunk(s)"
+            hint += f"; resume it with resume={self.run_id!r}"
+            log.warning(hint)
+            exc.add_note(hint)
+            raise
+
+    def _open_run(self, connection: Connection, total_rows: int | None) -> int | None:
+        """Count, guard and record the run, retrying like a chunk when the database is busy."""
+        attempt = 0
         while True:
-            chunk += 1
-            span, result, seconds, _ = self._chunk_with_retries(
-                connection, after, sizer.rows, chunk
-            )
-            sizer.record(result.rows, seconds)
-            done += result.rows
-            self._report_progress(done, total_rows, chunk, result, seconds)
-            if span.upper is None:
-                return
-            after = span.upper
-            if self.options.throttle_seconds:
-                time.sleep(self.options.throttle_seconds)
+            try:
+                with connection.begin():
+                    matched, would_change, *_ = self._count(connection, EVERYTHING)
+                    self._guard(matched, would_change)
+                    self.run_id = self._start(connection)
+                return total_rows if total_rows is not None else matched
+            except DBAPIError as exc:
+                if not self.strategy.is_retryable(exc) or attempt >= self.options.retries:
+                    raise
+                attempt += 1
+                self.totals.retries += 1
+                self.totals.rollbacks += 1
+                delay = _backoff(attempt)
+                log.warning(
+                    "starting the run was rolled back (%s); retry %d of %d in %.2f s",
+                    _first_line(exc),
+                    attempt,
+                    self.options.retries,
+                    delay,
+                )
+                time.sleep(delay)
 
     def _chunk_with_retries(
         self, connection: Connection, after: tuple[Any, ...] | None, rows: int, chunk: int
@@ -250,10 +282,10 @@ class Executor:
             started = time.perf_counter()
             try:
                 with connection.begin():
-                    keys = [
-                        tuple(k) for k in connection.execute(self.writer.keys_after(after, rows))
-                    ]
-                    upper = keys[-1] if len(keys) == rows else None
+                    # One key past the chunk tells whether this chunk is the last.
+                    query = self.writer.keys_after(after, rows + 1)
+                    keys = [tuple(k) for k in connection.execute(query)]
+                    upper = keys[rows - 1] if len(keys) > rows else None
                     span = Span(after, upper)
                     counted = self._count(connection, span)
                     result = self._write_chunk(connection, span, chunk, counted)
@@ -269,7 +301,7 @@ class Executor:
                 if self.strategy.is_retryable(exc) and attempt < self.options.retries:
                     attempt += 1
                     self.totals.retries += 1
-                    delay = BACKOFF_S * 2**attempt * (1 + random.random() / 2)
+                    delay = _backoff(attempt)
                     log.warning(
                         "chunk %d of run %s rolled back (%s); retry %d of %d in %.2f s",
                         chunk,
@@ -287,14 +319,8 @@ class Executor:
                 self.totals.rollbacks += 1
                 self._mark(connection, "failed")
                 raise
-            except KeyboardInterrupt as exc:
+            except KeyboardInterrupt:
                 self.totals.rollbacks += 1
-                self._mark(connection, "interrupted")
-                hint = f"run {self.run_id} interrupted in chunk {chunk}, which was rolled back"
-                if self.run_id is not None:
-                    hint += f"; resume it with resume={self.run_id!r}"
-                log.warning(hint)
-                exc.add_note(hint)
                 raise
 
     # -- one chunk --------------------------------------------------------------
@@ -565,6 +591,10 @@ class ChunkSizer:
             self.rows = max(AUTO_MIN_ROWS, int(fitted))
         elif seconds < self.seconds / 2:
             self.rows = min(AUTO_MAX_ROWS, self.rows * 2)
+
+
+def _backoff(attempt: int) -> float:
+    return float(BACKOFF_S * 2**attempt * (1 + random.random() / 2))
 
 
 def _decode(column: Column[Any], value: Any) -> Any:

@@ -171,16 +171,15 @@ class Journal:
         tables = [self.runs, self.chunks, self.changes_table(target)]
         if isinstance(bind, Connection) and strategy.journal_ddl_apart:
             bind = bind.engine
-        engine = bind if isinstance(bind, Engine) else bind.engine
+        if not isinstance(bind, Engine):
+            # In the caller's transaction: a rollback may take the tables away again.
+            return self._create(bind, tables)
         known = {t.fullname for t in tables}
-        if known <= _EXISTING.get(engine, set()):
+        if known <= _EXISTING.get(bind, set()):
             return False
-        if isinstance(bind, Engine):
-            with bind.begin() as connection:
-                created = self._create(connection, tables)
-        else:
-            created = self._create(bind, tables)
-        _EXISTING.setdefault(engine, set()).update(known)
+        with bind.begin() as connection:
+            created = self._create(connection, tables)
+        _EXISTING.setdefault(bind, set()).update(known)
         return created
 
     def _create(self, connection: Connection, tables: Sequence[Table]) -> bool:

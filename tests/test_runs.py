@@ -1,0 +1,329 @@
+"""Chunked, journaled, resumable runs and revert, on every backend."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, func, select, text, update
+from sqlalchemy.orm import Session
+
+import setwise
+from setwise.journal import Journal
+from tests.models import Book, book_row, create_books, snapshot
+
+
+@pytest.fixture
+def books(engine: Engine) -> Engine:
+    create_books(engine, 40)
+    return engine
+
+
+def journal_rows(engine: Engine, run_id: str) -> list[tuple[Any, ...]]:
+    """The run's journal: key, and old/new of stock and price, in key order."""
+    table = Journal().changes_table(setwise.target.resolve_target(Book))
+    columns = [table.c.k_id, table.c.o_stock, table.c.n_stock, table.c.o_price, table.c.n_price]
+    with engine.connect() as connection:
+        statement = select(*columns).where(table.c.run_id == run_id).order_by(table.c.k_id)
+        return [tuple(row) for row in connection.execute(statement)]
+
+
+def stocks(engine: Engine) -> dict[int, int]:
+    with engine.connect() as connection:
+        return dict(connection.execute(select(Book.id, Book.stock)).all())  # type: ignore[arg-type]
+
+
+def test_chunks_give_the_table_one_statement_gives(books: Engine) -> None:
+    # The SET changes the column the WHERE reads: each row must move exactly once.
+    before = stocks(books)
+    report = setwise.update(
+        books,
+        update(Book).where(Book.stock < 60).values(stock=Book.stock + 25),
+        chunk_rows=3,
+    )
+    expected = {i: s + 25 if s < 60 else s for i, s in before.items()}
+    assert stocks(books) == expected
+    assert report.changed == sum(1 for s in before.values() if s < 60) == 19
+    assert report.chunks == 7  # 19 rows in chunks of 3
+    _, chunks = setwise.run_details(books, report.run_id or "")
+    assert [c.chunk for c in chunks] == list(range(1, 8))
+
+
+def test_a_chunked_update_that_reads_its_own_table_is_refused(books: Engine) -> None:
+    average = select(func.avg(Book.stock)).scalar_subquery()
+    with pytest.raises(setwise.SchemaError, match="reads 'books' itself"):
+        setwise.update(
+            books, update(Book).where(Book.stock > average).values(stock=0), chunk_rows=5
+        )
+    with pytest.raises(setwise.SchemaError, match="key column"):
+        setwise.update(
+            books, update(Book).where(Book.id > 30).values(id=Book.id + 100), chunk_rows=5
+        )
+
+
+def test_the_journal_holds_old_and_new_values_exactly(books: Engine) -> None:
+    changes = [{"id": i, "stock": 1000 + i, "price": Decimal("0.01") * i} for i in (3, 7, 11)]
+    report = setwise.apply(books, Book, changes, chunk_rows=2)
+    assert report.chunks == 2 and report.changed == 3
+    rows = journal_rows(books, report.run_id or "")
+    assert rows == [
+        (i, book_row(i)["stock"], 1000 + i, book_row(i)["price"], Decimal("0.01") * i)
+        for i in (3, 7, 11)
+    ]
+    info, _ = setwise.run_details(books, report.run_id or "")
+    assert (info.kind, info.status, info.changed, info.chunks) == ("apply", "done", 3, 2)
+    assert set(info.columns) == {"stock", "price", "version"}
+
+
+def test_revert_restores_exactly_and_can_itself_be_reverted(books: Engine) -> None:
+    original = snapshot(books)
+    run = setwise.update(
+        books,
+        update(Book).where(Book.genre == "fiction").values(price=Book.price * Decimal("1.10")),
+    )
+    changed = snapshot(books)
+    undo = setwise.revert(books, run.run_id or "")
+    assert undo.changed == run.changed == 10
+    # Values come back exactly; the version column moves on (2 → 3), it does not go back.
+    assert [row[:8] for row in snapshot(books)] == [row[:8] for row in original]
+    redo = setwise.revert(books, undo.run_id or "")
+    assert redo.changed == 10
+    assert [row[:8] for row in snapshot(books)] == [row[:8] for row in changed]
+    statuses = {r.run_id: r.status for r in setwise.runs(books)}
+    assert statuses[run.run_id or ""] == "reverted" and statuses[undo.run_id or ""] == "reverted"
+
+
+def test_revert_refuses_rows_changed_since_unless_forced(books: Engine) -> None:
+    run = setwise.apply(books, Book, [{"id": i, "stock": 0} for i in (1, 2, 3)])
+    with books.begin() as connection:  # someone else changes row 2 after the run
+        connection.execute(update(Book).where(Book.id == 2).values(stock=77))
+    after_writer = snapshot(books)
+    with pytest.raises(setwise.ConflictError) as caught:
+        setwise.revert(books, run.run_id or "")
+    stock = next(c for c in caught.value.conflicts if c.column == "stock")
+    assert (stock.key, stock.written, stock.now) == (2, 0, 77)
+    assert caught.value.total == 1
+    assert snapshot(books) == after_writer  # nothing reverted
+    forced = setwise.revert(books, run.run_id or "", force=True)
+    assert forced.changed == 3
+    assert stocks(books)[2] == book_row(2)["stock"]
+
+
+def test_a_writer_between_chunks_loses_nothing(books: Engine) -> None:
+    writer_done: list[int] = []
+
+    def meddle(progress: setwise.Progress) -> None:
+        if progress.chunk == 1:
+            with books.begin() as connection:
+                # Row 2 is done (chunk 1 covered 1..4); row 30 is still ahead.
+                connection.execute(update(Book).where(Book.id.in_([2, 30])).values(stock=5000))
+            writer_done.append(progress.chunk)
+
+    run = setwise.update(
+        books,
+        update(Book).where(Book.id > 0).values(stock=Book.stock + 1),
+        chunk_rows=4,
+        progress=meddle,
+    )
+    assert writer_done == [1]
+    now = stocks(books)
+    assert now[2] == 5000  # written after the run passed it: kept
+    assert now[30] == 5001  # written before the run reached it: the run built on it
+    journal = {row[0]: row[1:3] for row in journal_rows(books, run.run_id or "")}
+    assert journal[30] == (5000, 5001)  # the journal holds what the run overwrote
+    assert journal[2] == (book_row(2)["stock"], book_row(2)["stock"] + 1)
+    with pytest.raises(setwise.ConflictError) as caught:
+        setwise.revert(books, run.run_id or "")
+    assert {c.key for c in caught.value.conflicts} == {2}
+
+
+def lock_timeouts(engine: Engine, backend: str) -> None:
+    """Make lock waits fail fast, as a busy production database would, to provoke retries."""
+
+    @event.listens_for(engine, "connect")
+    def short_waits(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        if backend == "postgresql":
+            cursor.execute("SET SESSION lock_timeout = '300ms'")
+        elif backend == "mariadb":
+            cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
+        else:
+            cursor.execute("PRAGMA busy_timeout = 100")
+        cursor.close()
+        dbapi_connection.commit()  # psycopg runs SET in a transaction: keep it
+
+
+def test_a_locked_chunk_is_retried_and_the_run_completes(books: Engine, backend: str) -> None:
+    setwise.init(books, Book)  # journal tables first: the lock below blocks DDL on SQLite
+    books.dispose()
+    lock_timeouts(books, backend)
+    holder = books.connect()
+    holder.begin()
+    if backend == "sqlite":
+        holder.execute(text("UPDATE books SET stock = stock WHERE id = 9"))  # the write lock
+    else:
+        holder.execute(select(Book.id).where(Book.id == 9).with_for_update())
+
+    class ReleaseOnRetry(logging.Handler):
+        """Lets go of the lock once setwise says it will retry: no timing involved."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if "retry" in record.getMessage() and holder.in_transaction():
+                holder.rollback()
+
+    handler = ReleaseOnRetry(level=logging.WARNING)
+    logging.getLogger("setwise").addHandler(handler)
+    try:
+        report = setwise.apply(
+            books, Book, [{"id": i, "stock": -i} for i in range(1, 21)], chunk_rows=5, retries=8
+        )
+    finally:
+        logging.getLogger("setwise").removeHandler(handler)
+        holder.close()
+    assert report.retries >= 1 and report.rollbacks >= 1
+    assert report.changed == 20
+    assert all(stocks(books)[i] == -i for i in range(1, 21))
+
+
+def test_a_failing_chunk_is_rolled_back_and_named(books: Engine) -> None:
+    changes = [{"id": i, "price": Decimal(i)} for i in range(1, 21)]
+    changes[12]["price"] = Decimal("-1")  # id 13: violates the CHECK constraint, chunk 3
+    with pytest.raises(setwise.RunError) as caught:
+        setwise.apply(books, Book, changes, chunk_rows=5)
+    assert caught.value.chunk == 3
+    with books.connect() as connection:
+        prices = dict(connection.execute(select(Book.id, Book.price)).all())  # type: ignore[arg-type]
+    assert all(prices[i] == Decimal(i) for i in range(1, 11))  # chunks 1 and 2 committed
+    assert all(prices[i] == book_row(i)["price"] for i in range(11, 21))  # chunk 3 rolled back
+    info = setwise.runs(books)[0]
+    assert (info.status, info.chunks, info.run_id) == ("failed", 2, caught.value.run_id)
+
+
+def test_ctrl_c_marks_the_run_interrupted_and_it_resumes(books: Engine) -> None:
+    def interrupt(progress: setwise.Progress) -> None:
+        if progress.chunk == 2:
+            raise KeyboardInterrupt
+
+    statement = update(Book).where(Book.id > 0).values(stock=Book.stock * 2)
+    with pytest.raises(KeyboardInterrupt) as caught:
+        setwise.update(books, statement, chunk_rows=10, progress=interrupt)
+    info = setwise.runs(books)[0]
+    assert (info.status, info.chunks) == ("interrupted", 2)
+    assert any(f"resume={info.run_id!r}" in note for note in caught.value.__notes__)
+    report = setwise.update(books, statement, chunk_rows=10, resume=info.run_id)
+    assert report.run_id == info.run_id and report.changed == 40 and report.chunks == 4
+    assert stocks(books) == {i: book_row(i)["stock"] * 2 for i in range(1, 41)}  # type: ignore[operator]
+
+
+def test_resume_refuses_a_different_statement(books: Engine) -> None:
+    def interrupt(progress: setwise.Progress) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        setwise.update(
+            books,
+            update(Book).where(Book.id > 0).values(stock=0),
+            chunk_rows=10,
+            progress=interrupt,
+        )
+    run_id = setwise.runs(books)[0].run_id
+    with pytest.raises(setwise.SetwiseError, match="other arguments"):
+        setwise.update(
+            books, update(Book).where(Book.id > 0).values(stock=1), chunk_rows=10, resume=run_id
+        )
+
+
+def test_auto_chunks_grow_while_fast(books: Engine) -> None:
+    seen: list[int] = []
+    setwise.update(
+        books,
+        update(Book).where(Book.id > 0).values(stock=Book.stock + 1),
+        chunk_rows="auto",
+        progress=lambda p: seen.append(p.chunk_rows),
+    )
+    assert seen == [40]  # 40 rows fit in the first chunk of 1,000
+    sizer = setwise.executor.ChunkSizer("auto", 0.5)
+    sizes = []
+    for seconds in (0.01, 0.01, 0.9, 0.3):
+        sizes.append(sizer.rows)
+        sizer.record(sizer.rows, seconds)
+    assert sizes == [1000, 2000, 4000, int(4000 * 0.5 / 0.9 * 0.8)]
+
+
+def test_progress_counts_every_row(books: Engine) -> None:
+    seen: list[setwise.Progress] = []
+    setwise.apply(
+        books,
+        Book,
+        [{"id": i, "stock": 0} for i in range(1, 26)],
+        chunk_rows=10,
+        progress=seen.append,
+    )
+    assert [(p.rows_done, p.rows_total, p.chunk) for p in seen] == [
+        (10, 25, 1),
+        (20, 25, 2),
+        (25, 25, 3),
+    ]
+
+
+def test_a_journaled_run_inside_an_open_caller_transaction(books: Engine) -> None:
+    before = snapshot(books)
+    with Session(books) as session:
+        session.get(Book, 1)  # the caller's transaction (and snapshot) begins here
+        report = setwise.apply(session, Book, [{"id": 1, "stock": 0}, {"id": 2, "stock": 0}])
+        assert report.run_id is not None and report.changed == 2
+        session.rollback()
+    assert snapshot(books) == before  # the caller's rollback took data and record with it
+    assert setwise.runs(books) == []
+    with Session(books) as session:
+        session.get(Book, 1)
+        report = setwise.apply(session, Book, [{"id": 1, "stock": 0}])
+        session.commit()
+    assert [r.run_id for r in setwise.runs(books)] == [report.run_id]
+    assert stocks(books)[1] == 0
+
+
+def test_a_chunked_run_inside_an_open_transaction_is_refused(books: Engine) -> None:
+    with books.connect() as connection:
+        connection.execute(select(1))
+        with pytest.raises(setwise.SetwiseError, match="commits chunk by chunk"):
+            setwise.update(
+                connection, update(Book).where(Book.id > 0).values(stock=0), chunk_rows=5
+            )
+
+
+def test_stamps_and_actor_are_written_on_changed_rows_only(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE items (id INTEGER PRIMARY KEY, qty INTEGER, "
+                "updated_at TIMESTAMP NULL, updated_by VARCHAR(40))"
+            )
+        )
+        connection.execute(text("INSERT INTO items (id, qty) VALUES (1, 1), (2, 2), (3, 3)"))
+    started = time.time()
+    report = setwise.apply(
+        engine,
+        "items",
+        [{"id": 1, "qty": 10}, {"id": 2, "qty": 2}],
+        stamp_column="updated_at",
+        actor_column="updated_by",
+        actor="ops-bot",
+    )
+    assert report.changed == 1
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT id, updated_at, updated_by FROM items ORDER BY id")
+        ).all()
+    stamped = rows[0][1]
+    if isinstance(stamped, str):  # SQLite hands back text for a raw query
+        stamped = dt.datetime.fromisoformat(stamped)
+    assert rows[0][2] == "ops-bot"
+    assert abs(stamped.replace(tzinfo=dt.UTC).timestamp() - started) < 60  # written as UTC
+    assert rows[1][1:] == (None, None) and rows[2][1:] == (None, None)
+    info = setwise.runs(engine)[0]
+    assert info.actor == "ops-bot"
