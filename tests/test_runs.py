@@ -141,15 +141,16 @@ def test_a_writer_between_chunks_loses_nothing(books: Engine) -> None:
     assert {c.key for c in caught.value.conflicts} == {2}
 
 
-def lock_timeouts(engine: Engine, backend: str) -> None:
+def lock_timeouts(engine: Engine) -> None:
     """Make lock waits fail fast, as a busy production database would, to provoke retries."""
+    dialect = engine.dialect.name
 
     @event.listens_for(engine, "connect")
     def short_waits(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        if backend == "postgresql":
+        if dialect == "postgresql":
             cursor.execute("SET SESSION lock_timeout = '300ms'")
-        elif backend == "mariadb":
+        elif dialect in ("mysql", "mariadb"):
             cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
         else:
             cursor.execute("PRAGMA busy_timeout = 100")
@@ -157,13 +158,13 @@ def lock_timeouts(engine: Engine, backend: str) -> None:
         dbapi_connection.commit()  # psycopg runs SET in a transaction: keep it
 
 
-def test_a_locked_chunk_is_retried_and_the_run_completes(books: Engine, backend: str) -> None:
+def test_a_locked_chunk_is_retried_and_the_run_completes(books: Engine) -> None:
     setwise.init(books, Book)  # journal tables first: the lock below blocks DDL on SQLite
     books.dispose()
-    lock_timeouts(books, backend)
+    lock_timeouts(books)
     holder = books.connect()
     holder.begin()
-    if backend == "sqlite":
+    if books.dialect.name == "sqlite":
         holder.execute(text("UPDATE books SET stock = stock WHERE id = 9"))  # the write lock
     else:
         holder.execute(select(Book.id).where(Book.id == 9).with_for_update())

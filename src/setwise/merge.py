@@ -33,6 +33,7 @@ from sqlalchemy import (
     case,
     false,
     func,
+    literal,
     or_,
     select,
     true,
@@ -169,9 +170,10 @@ class Merge:
         key = self.staged_key()
         return select(*key).where(*Span(after).criteria(key)).order_by(*key).limit(limit)
 
-    def counts(self, span: Span) -> Select[Any]:
-        """(matched, would change, version conflicts, staged rows) in the span."""
-        return self.tally().where(*span.criteria(self.staged_key()))
+    def counts(self, span: Span, *, would_change: bool = True) -> Select[Any]:
+        """(matched, would change, version conflicts, staged rows) in the span; without
+        ``would_change`` that count is 0 and the scan cheaper (see ``tally``)."""
+        return self.tally(would_change=would_change).where(*span.criteria(self.staged_key()))
 
     def journal_rows(self, span: Span) -> Select[Any]:
         new = self._assignments()
@@ -196,15 +198,19 @@ class Merge:
 
     # -- statements -----------------------------------------------------------
 
-    def tally(self) -> Select[Any]:
-        """One scan: (matched, would change, version conflicts, staged rows)."""
+    def tally(self, *, would_change: bool = True) -> Select[Any]:
+        """One scan: (matched, would change, version conflicts, staged rows).
+
+        The CASEs are left out where their count is known or not needed: conflicts
+        without versions in the rows, would-change unless asked (a ``max_rows`` guard)."""
         found = self._found()
         changes = and_(found, self._differs(), self._version_ok())
         conflicts = and_(found, ~self._version_ok())
+        versioned = self.expects_version and self.target.version is not None
         return select(
             func.count(self.target.key[0]),
-            func.coalesce(func.sum(case((changes, 1), else_=0)), 0),
-            func.coalesce(func.sum(case((conflicts, 1), else_=0)), 0),
+            _count_where(changes) if would_change else literal(0),
+            _count_where(conflicts) if versioned else literal(0),
             func.count(),
         ).select_from(self.stage.outerjoin(self.table, self._joined()))
 
@@ -254,22 +260,9 @@ class Merge:
             .values(self._assignments())
         )
 
-    def changed_rows(self) -> Select[Any]:
-        """Staged rows that would change their target row, in key order (keyed fallback)."""
-        return (
-            select(self.stage)
-            .select_from(self.stage.join(self.table, self._joined()))
-            .where(self._differs(), self._version_ok())
-            .order_by(*self.staged_key())
-        )
 
-    def matched_rows(self, columns: Sequence[Column[Any]]) -> Select[Any]:
-        """Target columns of every row the changeset matched, in key order."""
-        return (
-            select(*columns)
-            .select_from(self.table.join(self.stage, self._joined()))
-            .order_by(*self.target.key)
-        )
+def _count_where(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
 def staging_type(kind: types.TypeEngine[Any]) -> types.TypeEngine[Any]:

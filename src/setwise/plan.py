@@ -16,7 +16,6 @@ from sqlalchemy import (
     case,
     func,
     literal,
-    not_,
     or_,
     select,
     true,
@@ -92,11 +91,6 @@ class SetUpdate:
         base = [self.where] if self.where is not None else []
         return [*base, *extra]
 
-    def tally(self) -> Select[Any]:
-        """One scan: rows matched, and how many of them would change."""
-        changes = case((self.changes_row(), 1), else_=0)
-        return select(func.count(), func.coalesce(func.sum(changes), 0)).where(*self.criteria())
-
     def update(self) -> Update:
         """The UPDATE of every matched row that would change."""
         return (
@@ -126,15 +120,20 @@ class SetUpdate:
             .limit(limit)
         )
 
-    def counts(self, span: Span) -> Select[Any]:
-        """(matched, would change, conflicts, rows) in the span, in one scan."""
-        changes = case((self.changes_row(), 1), else_=0)
-        return select(
-            func.count(),
-            func.coalesce(func.sum(changes), 0),
-            literal(0),
-            func.count(),
-        ).where(*self.criteria(), *span.criteria(self.target.key))
+    def counts(self, span: Span, *, would_change: bool = True) -> Select[Any]:
+        """(matched, would change, conflicts, rows) in the span, in one scan.
+
+        Without ``would_change`` its count is 0 and the scan a plain ``count(*)``: only
+        a ``max_rows`` guard needs it, and the CASE over every assignment costs a
+        seventh of the scan (benchmarks/README.md)."""
+        changes = (
+            func.coalesce(func.sum(case((self.changes_row(), 1), else_=0)), 0)
+            if would_change
+            else literal(0)
+        )
+        return select(func.count(), changes, literal(0), func.count()).where(
+            *self.criteria(), *span.criteria(self.target.key)
+        )
 
     def journal_rows(self, span: Span) -> Select[Any]:
         """Key, then (old, new) for each written column, of the rows that change, in key order."""
@@ -164,30 +163,6 @@ class SetUpdate:
 
     def conflict_keys(self, span: Span, limit: int) -> None:
         return None
-
-    def locked_keys(self) -> Select[Any]:
-        """The keys of the rows that would change, locked until the transaction ends."""
-        key = self.target.key
-        return (
-            select(*key).where(*self.criteria(self.changes_row())).order_by(*key).with_for_update()
-        )
-
-    def locked_unchanged(self, columns: Sequence[Column[Any]]) -> Select[Any]:
-        """The matched rows that would not change, locked so that they stay as read."""
-        return (
-            select(*columns)
-            .where(*self.criteria(not_(self.changes_row())))
-            .order_by(*self.target.key)
-            .with_for_update()
-        )
-
-    def update_keys(self, keys: Sequence[tuple[Any, ...]]) -> Update:
-        """The UPDATE of exactly the rows with these keys (already locked)."""
-        return (
-            sql_update(self.table)
-            .where(key_in(self.target.key, keys))
-            .values({**self.assignments, **self.bumps})
-        )
 
 
 @dataclass(frozen=True)

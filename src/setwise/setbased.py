@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from sqlalchemy import Column, Update
+from sqlalchemy import Column, Table, Update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import iterate
@@ -135,8 +135,6 @@ def _check_chunkable(plan: SetUpdate, returning: Sequence[Column[Any]]) -> None:
 
 
 def _tables_read(element: Any) -> set[Any]:
-    from sqlalchemy import Table
-
     return {e for e in iterate(element) if isinstance(e, Table)}
 
 
