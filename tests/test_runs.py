@@ -328,3 +328,22 @@ def test_stamps_and_actor_are_written_on_changed_rows_only(engine: Engine) -> No
     assert rows[1][1:] == (None, None) and rows[2][1:] == (None, None)
     info = setwise.runs(engine)[0]
     assert info.actor == "ops-bot"
+
+
+def test_runs_with_different_keys_share_the_journal(books: Engine) -> None:
+    first = setwise.apply(books, Book, [{"id": 1, "stock": 11}])
+    with Session(books) as session:
+        loaded = session.get(Book, 2)
+        assert loaded is not None
+        session.commit()
+        by_isbn = setwise.apply(session, Book, [{"isbn": "978-000002", "stock": 22}], key="isbn")
+        assert loaded.stock == 22  # the loaded object is found by its primary key
+    assert by_isbn.changed == 1 and first.changed == 1
+    setwise.revert(books, by_isbn.run_id or "")
+    assert stocks(books)[2] == book_row(2)["stock"]
+    assert stocks(books)[1] == 11
+
+
+def test_show_on_a_database_without_a_journal_is_not_found(engine: Engine) -> None:
+    with pytest.raises(setwise.NotFoundError, match="nope"):
+        setwise.run_details(engine, "nope")

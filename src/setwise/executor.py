@@ -411,14 +411,14 @@ class Executor:
             .where(
                 table.c.run_id == self.run_id,
                 table.c.chunk == chunk,
-                *(c == table.c[key_column(c.name)] for c in target.key),
+                *(c == table.c[key_column(c.name)] for c in target.identity),
             )
             .values({**values, **self.options.stamps})
         )
 
     def _journal_names(self) -> list[str]:
         target = self.writer.target
-        names = [key_column(c.name) for c in target.key]
+        names = [key_column(c.name) for c in target.identity]
         names += [
             name
             for c in self.writer.written_columns()
@@ -436,7 +436,7 @@ class Executor:
         target = self.writer.target
         return (
             sql_update(target.table)
-            .where(*(c == bindparam(f"k_{c.name}") for c in target.key))
+            .where(*(c == bindparam(f"k_{c.name}") for c in target.identity))
             .values(
                 {c: bindparam(f"v_{c.name}") for c in self.writer.written_columns()}
                 | dict(self.options.stamps)
@@ -449,10 +449,10 @@ class Executor:
             return 0
         target = self.writer.target
         columns = self.writer.written_columns()
-        width = len(target.key)
+        width = len(target.identity)
         params = []
         for row in rows:
-            keys = {f"k_{c.name}": row[i] for i, c in enumerate(target.key)}
+            keys = {f"k_{c.name}": row[i] for i, c in enumerate(target.identity)}
             news = {f"v_{c.name}": row[width + 2 * i + 1] for i, c in enumerate(columns)}
             params.append(keys | news)
         connection.execute(self._update_by_key(), params)

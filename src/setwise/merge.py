@@ -179,10 +179,10 @@ class Merge:
         new = self._assignments()
         pairs = [part for column in self.written_columns() for part in (column, new[column])]
         return (
-            select(*self.target.key, *pairs)
+            select(*self.target.identity, *pairs)
             .select_from(self.stage.join(self.table, self._joined()))
             .where(self._differs(), self._version_ok(), *span.criteria(self.staged_key()))
-            .order_by(*self.target.key)
+            .order_by(*self.target.identity)
         )
 
     def direct_update(self, span: Span, stamps: dict[Column[Any], Any]) -> Update:
@@ -190,10 +190,10 @@ class Merge:
 
     def matched_keys(self, span: Span) -> Select[Any]:
         return (
-            select(*self.target.key)
+            select(*self.target.identity)
             .select_from(self.stage.join(self.table, self._joined()))
             .where(*span.criteria(self.staged_key()))
-            .order_by(*self.target.key)
+            .order_by(*self.target.identity)
         )
 
     # -- statements -----------------------------------------------------------

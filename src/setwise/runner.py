@@ -105,7 +105,7 @@ def _run_chunked(
     journal: Journal,
     cleanup: Cleanup | None,
 ) -> Executor | None:
-    with owned_connection(bind) as (connection, session):
+    with owned_connection(bind) as (connection, session), strategy.causal_reads(connection):
         with connection.begin():
             if not strategy.journal_ddl_apart:
                 journal.ensure(connection, strategy, target)
@@ -135,14 +135,14 @@ def _read_back(
     columns: list[Column[Any]],
 ) -> list[dict[str, Any]]:
     """``columns`` of the rows with ``keys``, as they are now, in key order."""
-    wanted = _unique([*target.key, *columns])
+    wanted = _unique([*target.identity, *columns])
     found: list[dict[str, Any]] = []
     names = [c.name for c in wanted]
     for start in range(0, len(keys), READ_BACK_KEYS):
         batch = keys[start : start + READ_BACK_KEYS]
-        statement = select(*wanted).where(key_in(target.key, batch)).order_by(*target.key)
+        statement = select(*wanted).where(key_in(target.identity, batch)).order_by(*target.identity)
         found += [dict(zip(names, row, strict=True)) for row in connection.execute(statement)]
-    found.sort(key=lambda row: tuple(row[c.name] for c in target.key))
+    found.sort(key=lambda row: tuple(row[c.name] for c in target.identity))
     return [{c.name: row[c.name] for c in columns} for row in found]
 
 

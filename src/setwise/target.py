@@ -28,6 +28,12 @@ class Target:
     def name(self) -> str:
         return self.table.fullname
 
+    @property
+    def identity(self) -> tuple[Column[Any], ...]:
+        """The columns that identify a row for good: the primary key, whatever ``key`` a
+        run matches by (the journal and the Session use these); the key without one."""
+        return tuple(self.table.primary_key.columns) or self.key
+
     def column(self, name: str) -> Column[Any]:
         """The column called ``name``, or a SchemaError that suggests the closest one."""
         column = self.table.columns.get(name)
