@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test test-galera lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,21 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# With CI=true the Galera cluster backend is started first and stopped afterwards
+# (.ci/galera.sh; ../shared/galera beside the clone); without it, a cluster that is
+# not running is a visible skip.
 test: lint typecheck
+ifeq ($(CI),true)
+	bash .ci/galera.sh up
+	$(BIN)/pytest; status=$$?; bash .ci/galera.sh down; exit $$status
+else
 	$(BIN)/pytest
+endif
+
+# The behaviour tests on the Galera cluster only, starting and stopping it as CI does.
+test-galera: $(STAMP)
+	bash .ci/galera.sh up
+	$(BIN)/pytest -k galera; status=$$?; bash .ci/galera.sh down; exit $$status
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -316,6 +316,11 @@ def machine() -> dict[str, Any]:
     if hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
         memory_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     return {
+        # How busy the machine was (1, 5, 15 minutes): figures from a busy machine are
+        # slower and noisier, whatever the code does.
+        "load_average": [round(load, 2) for load in os.getloadavg()]
+        if hasattr(os, "getloadavg")
+        else None,
         "platform": platform.platform(),
         "cpu": cpu,
         "cores": os.cpu_count(),

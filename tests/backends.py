@@ -4,7 +4,11 @@ URLs come from the environment, defaulting to the local servers:
 
     SETWISE_TEST_POSTGRESQL  postgresql+psycopg://root@127.0.0.1:5432/test
     SETWISE_TEST_MARIADB     mariadb+pymysql://root@127.0.0.1:3306/test
+    SETWISE_TEST_GALERA      mariadb+pymysql://galera:galera@127.0.0.1:4306/test
+    SETWISE_TEST_GALERA_READER  the same cluster through another node (default port 4308)
 
+The Galera cluster (``../shared/galera/up.sh``) is written through one node and read
+back through another: ``reader(engine)`` gives the engine checks should read through.
 SQLite needs no server. A backend whose server does not answer is skipped with the
 reason shown, or fails the run when CI=true: a green CI means every backend ran.
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import os
 import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,12 +26,26 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, make_url, text
 
-NAMES = ("sqlite", "postgresql", "mariadb")
+NAMES = ("sqlite", "postgresql", "mariadb", "galera")
 
 DEFAULT_URLS = {
     "postgresql": "postgresql+psycopg://root@127.0.0.1:5432/test",
     "mariadb": "mariadb+pymysql://root@127.0.0.1:3306/test",
+    "galera": "mariadb+pymysql://galera:galera@127.0.0.1:4306/test",
+    "galera_reader": "mariadb+pymysql://galera:galera@127.0.0.1:4308/test",
 }
+
+#: Reads through another node wait until that node has applied every earlier commit;
+#: without it a check right after a commit may see the row as it was.
+CAUSAL_READS = {"init_command": "SET SESSION wsrep_sync_wait = 1"}
+
+#: The engine checks read through, per engine a test writes through (Galera's third node).
+_READERS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def reader(engine: Engine) -> Engine:
+    """The engine to check ``engine``'s writes through: another node on Galera."""
+    return _READERS.get(engine, engine)
 
 
 def server_url(name: str) -> str:
@@ -50,12 +69,17 @@ def availability(name: str) -> Availability:
         import sqlite3
 
         return Availability(True, f"SQLite {sqlite3.sqlite_version}")
-    url = server_url(name)
+    url = _admin_url(name)
     engine = create_engine(url, connect_args=_timeout_args(name))
     try:
         with engine.connect() as connection:
-            version = connection.execute(text("SELECT version()")).scalar_one()
-        return Availability(True, str(version).split(" on ")[0])
+            version = str(connection.execute(text("SELECT version()")).scalar_one())
+            if name == "galera":
+                size = connection.execute(text(_CLUSTER_SIZE)).scalar()
+                if size is None:
+                    return Availability(False, f"{version} is not a Galera node")
+                version += f", Galera cluster of {size} node(s)"
+        return Availability(True, version.split(" on ")[0])
     except Exception as exc:
         reason = str(exc).splitlines()[0]
         return Availability(False, f"{make_url(url).render_as_string()}: {reason}")
@@ -63,8 +87,22 @@ def availability(name: str) -> Availability:
         engine.dispose()
 
 
+_CLUSTER_SIZE = (
+    "SELECT variable_value FROM information_schema.global_status "
+    "WHERE variable_name = 'WSREP_CLUSTER_SIZE'"
+)
+
+
 def _timeout_args(name: str) -> dict[str, int]:
     return {"connect_timeout": 3}
+
+
+def _admin_url(name: str) -> str:
+    """Galera's user starts with no database of its own: connect to none."""
+    url = server_url(name)
+    if name == "galera":
+        return make_url(url)._replace(database=None).render_as_string(hide_password=False)
+    return url
 
 
 @contextmanager
@@ -80,7 +118,7 @@ def fresh_database(name: str, tmp_path: Path) -> Iterator[Engine]:
         return
 
     label = f"sw_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server_url(name), isolation_level="AUTOCOMMIT")
+    admin = create_engine(_admin_url(name), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
             if name == "postgresql":
@@ -93,9 +131,14 @@ def fresh_database(name: str, tmp_path: Path) -> Iterator[Engine]:
             )
         else:
             engine = create_engine(make_url(server_url(name)).set(database=label))
+        if name == "galera":
+            read_url = make_url(server_url("galera_reader")).set(database=label)
+            _READERS[engine] = create_engine(read_url, connect_args=CAUSAL_READS)
         try:
             yield engine
         finally:
+            if engine in _READERS:
+                _READERS.pop(engine).dispose()
             engine.dispose()
             with admin.connect() as connection:
                 if name == "postgresql":

@@ -17,6 +17,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from tests.backends import reader
+
 
 class Base(DeclarativeBase):
     pass
@@ -75,6 +77,7 @@ def create_books(engine: Engine, count: int = 20) -> None:
 
 
 def snapshot(engine: Engine) -> list[tuple[object, ...]]:
-    """Every book row, in key order: the table as a user would compare it."""
-    with engine.connect() as connection:
+    """Every book row, in key order: the table as a user would compare it (on Galera,
+    read through another node than the one written through)."""
+    with reader(engine).connect() as connection:
         return [tuple(row) for row in connection.execute(select(Book.__table__).order_by(Book.id))]

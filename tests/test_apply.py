@@ -14,11 +14,12 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import Engine, Integer, String, select, text
+from sqlalchemy import Engine, Integer, String, create_engine, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 import setwise
 from setwise.dialects.base import Strategy
+from setwise.dialects.mysql_load import load_data_allowed
 from tests.models import Base, Book, book_row, create_books, snapshot
 
 
@@ -189,6 +190,38 @@ def test_csv_with_awkward_text_empty_cells_as_null(books: Engine, tmp_path: Path
     assert_from_files(books)
 
 
+@pytest.mark.backends("mariadb")
+def test_load_data_local_stages_awkward_text_exactly(books: Engine) -> None:
+    """A connection allowed LOCAL INFILE stages through LOAD DATA: escapes and NULLs."""
+    loading = create_engine(books.url, connect_args={"local_infile": True})
+    try:
+        with loading.connect() as connection:
+            assert load_data_allowed(connection)
+        changes = [
+            {"id": i, "title": title, "price": price, "genre": genre, "published": published}
+            for i, (title, price, genre, published) in EXPECTED_FROM_FILES.items()
+        ]
+        changes.append(
+            {
+                "id": 4,
+                "title": "\\N and a NUL\0 byte",
+                "price": Decimal("0.01"),
+                "genre": None,
+                "published": None,
+            }
+        )
+        report = setwise.apply(loading, Book, changes)
+        assert report.changed == 4
+        assert_from_files(books)
+        with books.connect() as connection:
+            row = connection.execute(
+                select(Book.title, Book.price, Book.genre).where(Book.id == 4)
+            ).one()
+        assert tuple(row) == ("\\N and a NUL\0 byte", Decimal("0.01"), None)
+    finally:
+        loading.dispose()
+
+
 def test_csv_null_marker_keeps_empty_text(books: Engine, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "c.csv", ["id", "title", "genre"], [[1, "", r"\N"]])
     setwise.apply(books, Book, path, csv_null=r"\N")
@@ -262,6 +295,32 @@ def test_orm_objects(books: Engine) -> None:
     assert column(books, "title")[6] == "From an object"
     assert column(books, "stock")[7] == 0
     assert column(books, "title")[7] == "Book 7"
+
+
+@pytest.mark.backends("sqlite", "postgresql")
+def test_problems_deep_in_a_large_changeset_are_all_found(engine: Engine) -> None:
+    """Batches are converted column by column; a bad value or a repeated key in a later
+    batch still fails the whole changeset, by row, and nothing is written."""
+    create_books(engine, 12_000)
+    before = snapshot(engine)
+    rows: list[dict[str, Any]] = [
+        {"id": i, "price": Decimal("5.00"), "stock": 1} for i in range(1, 12_001)
+    ]
+    bad_value = [dict(row) for row in rows]
+    bad_value[7_000]["price"] = Decimal("1.001")
+    repeated_key = [dict(row) for row in rows]
+    repeated_key[9_000]["id"] = 2
+    with pytest.raises(setwise.ValidationError) as caught:
+        setwise.apply(engine, Book, bad_value)
+    assert [(p.row, p.column) for p in caught.value.problems] == [(7_001, "price")]
+    assert "3 decimal places" in caught.value.problems[0].reason
+    with pytest.raises(setwise.ValidationError) as caught:
+        setwise.apply(engine, Book, repeated_key)
+    assert [(p.row, p.column) for p in caught.value.problems] == [(9_001, "id")]
+    assert "duplicate key: also in row 2" in caught.value.problems[0].reason
+    assert snapshot(engine) == before
+    report = setwise.apply(engine, Book, rows[:7_000])
+    assert (report.changed, report.missing) == (7_000, 0)
 
 
 def test_every_problem_is_reported_and_nothing_is_written(books: Engine, tmp_path: Path) -> None:

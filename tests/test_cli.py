@@ -5,15 +5,20 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
+import signal
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, make_url, select, text
+from sqlalchemy import Engine, inspect, make_url, select, text
 
+from setwise.cli import app, sparkline
 from tests.models import Book, book_row, create_books, snapshot
+from tests.test_planner import write_changes
 
 SETWISE = Path(sys.executable).parent / "setwise"
 FICTION = {i for i in range(1, 21) if book_row(i)["genre"] == "fiction"}
@@ -68,8 +73,9 @@ def test_plan_shows_counts_sql_explain_and_what_would_change(books: Engine) -> N
     output = done.stdout
     assert output.rstrip().endswith("Would change 5 rows in 1 chunk.")
     sql = output.split("SQL, each chunk:")[1].split("EXPLAIN:")[0]
-    assert sql.strip().startswith("SELECT books.id, books.price")
-    assert "\n  UPDATE books SET price=" in sql
+    assert sql.strip().startswith("INSERT INTO setwise_journal_books")
+    assert "SELECT books.id, books.price" in sql
+    assert "\n  UPDATE books" in sql
     assert "fiction" not in sql and "1.10" not in sql
     assert "EXPLAIN:" in output
     assert "no index of 'books' starts with genre" in output
@@ -82,7 +88,7 @@ def test_plan_json_is_for_programs(books: Engine) -> None:
     found = json.loads(done.stdout)
     assert (found["matched"], found["would_change"], found["unchanged"]) == (5, 5, 0)
     assert found["chunks"] == 1 and found["explain"]
-    assert found["sql"][-1].startswith("UPDATE books SET price=")
+    assert found["sql"][-1].startswith("UPDATE books")
     assert [w["kind"] for w in found["warnings"]] == ["unindexed-filter"]
 
 
@@ -253,5 +259,275 @@ def test_on_a_terminal_apply_shows_the_plan_and_asks(books: Engine) -> None:
 def test_help_lists_every_command() -> None:
     done = setwise("--help")
     assert done.returncode == 0
-    for command in ("plan", "apply", "demo"):
+    for command in COMMANDS:
         assert command in done.stdout
+
+
+COMMANDS = ("plan", "apply", "runs", "show", "revert", "init", "bench", "demo")
+
+
+# -- changesets from files ------------------------------------------------------------
+
+#: Ten corrections: 1-3 already hold their values, 4-8 change, 404 and 405 are unknown.
+CORRECTIONS = [
+    {"id": i, "price": str(book_row(i)["price"]), "stock": book_row(i)["stock"]} for i in (1, 2, 3)
+] + [{"id": i, "price": f"{i}.25", "stock": 1000 + i} for i in range(4, 9)]
+CORRECTIONS += [{"id": 404, "price": "1.00", "stock": 1}, {"id": 405, "price": "1.00", "stock": 1}]
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl", "parquet"])
+def test_plan_then_apply_from_a_file(books: Engine, tmp_path: Path, kind: str) -> None:
+    changes = write_changes(tmp_path, kind, CORRECTIONS)
+    before = snapshot(books)
+    planned = setwise("plan", "books", "--from", str(changes), "--json", "--db", cli_url(books))
+    assert planned.returncode == 0, planned.stderr
+    found = json.loads(planned.stdout)
+    assert snapshot(books) == before
+    done = setwise("apply", "books", "--from", str(changes), "-y", "--json", "--db", cli_url(books))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    counts = ("matched", "unchanged", "missing", "missing_keys", "strategy")
+    assert {k: found[k] for k in counts} == {k: report[k] for k in counts}
+    assert found["would_change"] == report["changed"] == 5
+    assert report["missing_keys"] == [404, 405]
+    after = prices(books)
+    assert after[4] == Decimal("4.25") and after[1] == before[0][4]
+
+
+def test_plan_from_a_file_in_tables_ends_with_what_would_change(
+    books: Engine, tmp_path: Path
+) -> None:
+    changes = write_changes(tmp_path, "csv", CORRECTIONS)
+    args = ["--from", str(changes), "--chunk-rows", "3", "--db", cli_url(books)]
+    done = setwise("plan", "books", *args)
+    assert done.returncode == 0, done.stderr
+    assert "Keys not in 'books': 404, 405" in done.stdout
+    assert "SQL of the first chunk:" in done.stdout
+    assert done.stdout.rstrip().endswith("Would change 5 rows in 4 chunks.")
+    auto = setwise(
+        "plan", "books", "--from", str(changes), "--chunk-rows", "auto", "--db", cli_url(books)
+    )
+    assert auto.stdout.rstrip().endswith("Would change 5 rows in about 1 chunk.")
+
+
+def test_apply_from_stdin_keyed_by_another_column(books: Engine) -> None:
+    lines = "isbn,title\n978-000002,Second\n978-000003,Third\n"
+    done = subprocess.run(
+        [
+            str(SETWISE),
+            "apply",
+            "books",
+            "--from",
+            "-",
+            "--key",
+            "isbn",
+            "--yes",
+            "--db",
+            cli_url(books),
+        ],
+        input=lines,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Changed 2 rows in 1 chunk" in done.stdout
+    with books.connect() as connection:
+        titles = dict(connection.execute(select(Book.id, Book.title).where(Book.id <= 3)).all())
+    assert titles == {1: "Book 1", 2: "Second", 3: "Third"}
+
+
+def test_csv_null_marks_null_cells(books: Engine, tmp_path: Path) -> None:
+    changes = tmp_path / "genres.csv"
+    changes.write_text("id,genre\n1,NULL\n2,\n")
+    args = ["--from", str(changes), "--csv-null", "NULL", "-y", "--db", cli_url(books)]
+    done = setwise("apply", "books", *args)
+    assert done.returncode == 0, done.stderr
+    with books.connect() as connection:
+        genres = dict(connection.execute(select(Book.id, Book.genre).where(Book.id <= 2)).all())
+    assert genres == {1: None, 2: ""}
+
+
+def run_id_of(output: str) -> str:
+    found = re.search(r"Run (\S+): undo it", output)
+    assert found, output
+    return found.group(1)
+
+
+def test_chunked_apply_then_runs_show_and_revert(books: Engine, tmp_path: Path) -> None:
+    before = snapshot(books)
+    changes = write_changes(tmp_path, "csv", CORRECTIONS)
+    db = ["--db", cli_url(books)]
+    done = setwise("apply", "books", "--from", str(changes), "--chunk-rows", "3", "-y", *db)
+    assert done.returncode == 0, done.stderr
+    assert "Changed 5 rows in 4 chunks" in done.stdout
+    run_id = run_id_of(done.stdout)
+
+    listed = setwise("runs", "--json", *db)
+    assert listed.returncode == 0, listed.stderr
+    (run,) = json.loads(listed.stdout)
+    assert (run["run_id"], run["status"], run["changed"], run["chunks"]) == (run_id, "done", 5, 4)
+    assert run_id in setwise("runs", *db).stdout
+
+    shown = setwise("show", run_id, *db)
+    assert shown.returncode == 0, shown.stderr
+    assert f"Run {run_id}: apply of 'books', done" in shown.stdout
+    assert "columns      price, stock" in shown.stdout
+    (spark,) = re.findall(r"Seconds per chunk: (\S+)", shown.stdout)
+    assert len(spark) == 4 and set(spark) <= set("▁▂▃▄▅▆▇█")
+    details = json.loads(setwise("show", run_id, "--json", *db).stdout)
+    assert [c["chunk"] for c in details["chunks"]] == [1, 2, 3, 4]
+    assert sum(c["changed"] for c in details["chunks"]) == 5
+
+    undone = setwise("revert", run_id, "--yes", *db)
+    assert undone.returncode == 0, undone.stderr
+    assert "Changed 5 rows" in undone.stdout
+    assert snapshot(books) == before
+
+
+def test_revert_over_rows_changed_since_lists_them_and_exits_1(
+    books: Engine, tmp_path: Path
+) -> None:
+    db = ["--db", cli_url(books)]
+    done = setwise("apply", "books", "--set", "stock = 7", "--where", "id <= 2", "-y", *db)
+    run_id = run_id_of(done.stdout)
+    with books.begin() as connection:
+        connection.execute(text("UPDATE books SET stock = 99 WHERE id = 2"))
+    refused = setwise("revert", run_id, "--yes", *db)
+    assert refused.returncode == 1
+    assert "key 2, stock: the run wrote 7, now 99" in refused.stderr
+    assert "--force" in refused.stderr
+    with books.connect() as connection:
+        assert connection.scalar(text("SELECT stock FROM books WHERE id = 1")) == 7
+    forced = setwise("revert", run_id, "--force", "--yes", *db)
+    assert forced.returncode == 0, forced.stderr
+    with books.connect() as connection:
+        stocks = connection.execute(text("SELECT stock FROM books WHERE id <= 2 ORDER BY id"))
+        assert [s for (s,) in stocks] == [3, 6]
+
+
+def test_a_failed_chunk_names_itself_and_how_to_resume(books: Engine, tmp_path: Path) -> None:
+    rows = [{"id": i, "price": f"{i}.50"} for i in range(1, 7)]
+    rows[4]["price"] = "-1.00"  # chunk 3 breaks ck_books_price_positive
+    changes = write_changes(tmp_path, "csv", rows)
+    db = ["--db", cli_url(books)]
+    failed = setwise("apply", "books", "--from", str(changes), "--chunk-rows", "2", "-y", *db)
+    assert failed.returncode == 1
+    assert "chunk 3 failed and was rolled back" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    (command,) = re.findall(r"Resume with:\n  (.+)", failed.stderr)
+    assert "--resume" in command and "--chunk-rows 2" in command
+    assert prices(books)[4] == Decimal("4.50") and prices(books)[5] != Decimal("5.50")
+
+
+@pytest.mark.backends("sqlite")
+def test_ctrl_c_during_apply_says_how_to_resume_and_resume_finishes(
+    books: Engine, tmp_path: Path
+) -> None:
+    rows = [{"id": i, "stock": 500 + i} for i in range(1, 21)]
+    changes = write_changes(tmp_path, "csv", rows)
+    args = ["apply", "books", "--from", str(changes), "--chunk-rows", "2", "--throttle", "0.3"]
+    process = subprocess.Popen(
+        [str(SETWISE), *args, "-y", "--db", cli_url(books)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    time.sleep(3)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Interrupted" in stderr and "Traceback" not in stderr
+    (command,) = re.findall(r"Resume with:\n  (.+)", stderr)
+    with books.connect() as connection:
+        written = connection.scalar(text("SELECT COUNT(*) FROM books WHERE stock > 500"))
+    assert 0 < written < 20
+    path = f"{SETWISE.parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    resumed = subprocess.run(
+        command, shell=True, capture_output=True, text=True, check=False, env={"PATH": path}
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    with books.connect() as connection:
+        assert connection.scalar(text("SELECT COUNT(*) FROM books WHERE stock > 500")) == 20
+
+
+CHANGESET_FAILURES = [
+    (["--key", "isbm"], 2, "Did you mean 'isbn'?"),
+    (["--set", "stock = 0"], 2, "not both"),
+    (["--chunk-rows", "lots"], 2, "--chunk-rows takes a positive number or auto"),
+    (["--resume", "nope"], 1, "nope"),
+]
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "message"), CHANGESET_FAILURES, ids=[m for _, _, m in CHANGESET_FAILURES]
+)
+def test_changeset_failures_exit_with_their_code_and_a_message(
+    books: Engine, tmp_path: Path, extra: list[str], code: int, message: str
+) -> None:
+    changes = write_changes(tmp_path, "csv", CORRECTIONS)
+    before = snapshot(books)
+    done = setwise("apply", "books", "--from", str(changes), *extra, "-y", "--db", cli_url(books))
+    assert done.returncode == code, done.stdout + done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert snapshot(books) == before
+
+
+def test_bad_values_in_a_file_are_all_named_with_their_lines(books: Engine, tmp_path: Path) -> None:
+    changes = tmp_path / "bad.csv"
+    changes.write_text("id,price,stock\n1,cheap,3\n2,1.00,many\n1,2.00,4\n")
+    done = setwise("plan", "books", "--from", str(changes), "--db", cli_url(books))
+    assert done.returncode == 1
+    assert "row 2, column 'price', value 'cheap'" in done.stderr
+    assert "row 3, column 'stock', value 'many'" in done.stderr
+
+
+@pytest.mark.backends("sqlite")
+def test_missing_file_and_revert_without_terminal_are_usage_errors(books: Engine) -> None:
+    db = ["--db", cli_url(books)]
+    missing = setwise("plan", "books", "--from", "nowhere.csv", *db)
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    refused = setwise("revert", "20260101-000000-abcdef12", *db)
+    assert refused.returncode == 2 and "pass --yes" in refused.stderr
+    setwise("init", *db)
+    unknown = setwise("show", "20260101-000000-abcdef12", *db)
+    assert unknown.returncode == 1 and "20260101-000000-abcdef12" in unknown.stderr
+
+
+def test_init_creates_the_journal_tables(books: Engine) -> None:
+    done = setwise("init", "books", "--db", cli_url(books))
+    assert done.returncode == 0, done.stderr
+    with books.connect() as connection:
+        names = set(inspect(connection).get_table_names())
+    assert {"setwise_runs", "setwise_chunks", "setwise_journal_books"} <= names
+    assert setwise("runs", "--db", cli_url(books)).stdout.strip() == "No runs yet."
+
+
+def test_bench_prints_rows_per_second_and_writes_a_chart(engine: Engine, tmp_path: Path) -> None:
+    chart = tmp_path / "bench.png"
+    done = setwise("bench", "--rows", "300", "--chart", str(chart), "--db", cli_url(engine))
+    assert done.returncode == 0, done.stderr
+    for case in ("ORM loop", "ORM bulk UPDATE", "Core executemany", "setwise.apply, journaled"):
+        assert case in done.stdout
+    assert chart.read_bytes().startswith(b"\x89PNG")
+    with engine.connect() as connection:
+        assert not [n for n in inspect(connection).get_table_names() if "bench" in n]
+
+
+def test_sparkline_scales_to_the_slowest_and_fits_its_width() -> None:
+    assert sparkline([1.0, 2.0, 4.0, 8.0]) == "▂▃▅█"
+    assert len(sparkline([0.1] * 500)) == 60
+    assert sparkline([]) == ""
+
+
+def test_every_command_has_help_and_is_in_the_readme() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    names = {command.name or command.callback.__name__ for command in app.registered_commands}  # type: ignore[union-attr]
+    assert names == set(COMMANDS)
+    for command in app.registered_commands:
+        assert command.callback is not None and command.callback.__doc__
+        name = command.name or command.callback.__name__
+        assert f"setwise {name}" in readme, name

@@ -11,6 +11,7 @@ from setwise.errors import (
     SetwiseError,
     SQLTextError,
     TooManyRowsError,
+    TransactionTooLargeError,
     UnboundedUpdateError,
     ValidationError,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "SchemaError",
     "SetwiseError",
     "TooManyRowsError",
+    "TransactionTooLargeError",
     "UnboundedUpdateError",
     "ValidationError",
     "apply",

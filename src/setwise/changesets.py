@@ -11,12 +11,14 @@ set-based UPDATE that skips rows already holding the new values.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from itertools import islice
-from typing import Any, Literal
+from itertools import islice, repeat
+from operator import lt
+from typing import Any, Literal, cast
 
-from sqlalchemy import Column, Connection
+from sqlalchemy import Column, Connection, types
 from sqlalchemy.exc import DBAPIError
 
+from setwise.batches import column_converter
 from setwise.coerce import Coercer, Unfit, coercer_for
 from setwise.constraints import integrity_to_validation
 from setwise.dialects import Strategy
@@ -69,11 +71,8 @@ def apply(
     Chunking, journal, resume, progress and stamps work as for ``setwise.update``; a
     resumed changeset is read again from ``changes`` and continues after the checkpoint.
     """
-    key_names = (key,) if isinstance(key, str) else key
     with reading_connection(bind) as connection:
-        resolved = resolve_target(target, connection, key=key_names, version_column=version_column)
-    if not resolved.key:
-        raise SchemaError(f"{resolved.name!r} has no primary key: pass key=")
+        resolved = resolve_changes_target(connection, target, key, version_column)
     source = open_source(changes, csv_null=csv_null)
     options = RunOptions(
         chunk_rows=chunk_rows,
@@ -95,7 +94,7 @@ def apply(
         raise SchemaError("returning rows needs a single-transaction run; drop chunk_rows")
 
     def build(connection: Connection, strategy: Strategy) -> Merge | None:
-        merge = _stage(connection, strategy, resolved, source.rows, source.lenient)
+        merge = stage(connection, strategy, resolved, source.rows, source.lenient)
         if merge is not None and options.chunked:
             merge.index_stage(connection)
         return merge
@@ -110,6 +109,20 @@ def apply(
         if not strategy.is_integrity_error(exc):
             raise
         raise integrity_to_validation(exc, resolved.table, strategy, {}) from exc
+
+
+def resolve_changes_target(
+    connection: Connection,
+    target: TargetLike,
+    key: Sequence[str] | str | None,
+    version_column: str | None,
+) -> Target:
+    """The target of a changeset, keyed by ``key`` (default: its primary key)."""
+    key_names = (key,) if isinstance(key, str) else key
+    resolved = resolve_target(target, connection, key=key_names, version_column=version_column)
+    if not resolved.key:
+        raise SchemaError(f"{resolved.name!r} has no primary key: pass key=")
+    return resolved
 
 
 class _Intake:
@@ -136,14 +149,41 @@ class _Intake:
             if column.name not in {c.name for c in self.columns}:
                 self.columns.append(column)
         self.coercers: dict[str, Coercer] = {
-            c.name: coercer_for(c, lenient=lenient)
-            for c in [
-                *self.key,
-                *self.columns,
-                *([self.version] if self.version is not None else []),
-            ]
+            c.name: coercer_for(c, lenient=lenient) for c in self.ordered
         }
         self.sparse = False
+        self.names = [c.name for c in self.ordered]
+        self.fields = frozenset(self.names)
+        required = {c.name for c in self.key}
+        if self.version is not None:
+            required.add(self.version.name)
+        self.batch_converters = [
+            column_converter(c, lenient=lenient, required=c.name in required) for c in self.ordered
+        ]
+
+    @property
+    def ordered(self) -> list[Column[Any]]:
+        """The columns of a staging tuple after its row number and mask."""
+        return [*self.key, *self.columns, *([self.version] if self.version is not None else [])]
+
+    def convert_batch(self, batch: Sequence[Row]) -> list[tuple[Any, ...] | None]:
+        """The staging tuples of ``batch``: column by column when every row carries
+        every column and every value is plainly fine, else row by row."""
+        fields = self.fields
+        if all(type(f) is dict and f.keys() == fields for _, f in batch):
+            rows = cast(list[dict[str, Any]], [f for _, f in batch])
+            columns = [[f[name] for f in rows] for name in self.names]
+            converted = []
+            for convert, values in zip(self.batch_converters, columns, strict=True):
+                found = convert(values)
+                if found is None:
+                    break
+                converted.append(found)
+            else:
+                mask = (1 << len(self.columns)) - 1
+                numbers = [number for number, _ in batch]
+                return list(zip(numbers, repeat(mask), *converted, strict=False))
+        return [self.convert(number, row) for number, row in batch]
 
     def _known(self, field: str) -> Column[Any] | None:
         """The target column a field names: a column name, or an ORM attribute."""
@@ -224,7 +264,7 @@ class _Intake:
         return True
 
 
-def _stage(
+def stage(
     connection: Connection,
     strategy: Strategy,
     target: Target,
@@ -242,7 +282,7 @@ def _stage(
     intake = _Intake(target, lenient, list(fields))
     if len(intake.columns) > MAX_SPARSE_COLUMNS:
         raise SchemaError(f"a changeset may set at most {MAX_SPARSE_COLUMNS} columns at once")
-    converted = [intake.convert(number, row) for number, row in first]
+    converted = intake.convert_batch(first)
     merge = Merge.create(
         connection,
         strategy,
@@ -252,18 +292,47 @@ def _stage(
         sparse=True,
     )
     batch: list[tuple[Any, ...] | None] = converted
+    order = _KeyOrder(target)
     while batch:
         staged = [row for row in batch if row is not None]
         if staged and not intake.total_problems:
+            order.see(staged)
             strategy.stage_rows(connection, merge.stage, staged)
-        batch = [intake.convert(number, row) for number, row in islice(rows, STAGE_BATCH_ROWS)]
-    if not intake.total_problems:
+        batch = intake.convert_batch(list(islice(rows, STAGE_BATCH_ROWS)))
+    if not intake.total_problems and not order.increasing:
         _find_duplicates(connection, merge, intake)
     if intake.total_problems:
         raise ValidationError(target.name, intake.problems, intake.total_problems)
     if not intake.sparse:
         merge = Merge(merge.target, merge.stage, merge.columns, merge.expects_version, False)
     return merge
+
+
+class _KeyOrder:
+    """Whether the staged keys came strictly increasing, so that none can repeat and the
+    database need not look for duplicates (a GROUP BY over the staged rows).
+
+    Only for integer keys: two texts Python tells apart may be one key to the database
+    (a case-insensitive collation), two integers never are.
+    """
+
+    def __init__(self, target: Target) -> None:
+        self.width = len(target.key)
+        self.increasing = all(isinstance(c.type, types.Integer) for c in target.key)
+        self.last: Any = None
+
+    def see(self, staged: Sequence[tuple[Any, ...]]) -> None:
+        if not self.increasing:
+            return
+        # Staging tuples start (row number, mask, key…).
+        if self.width == 1:
+            keys: list[Any] = [row[2] for row in staged]
+        else:
+            keys = [row[2 : 2 + self.width] for row in staged]
+        if self.last is not None:
+            keys.insert(0, self.last)
+        self.increasing = all(map(lt, keys, islice(keys, 1, None)))
+        self.last = keys[-1]
 
 
 def _find_duplicates(connection: Connection, merge: Merge, intake: _Intake) -> None:

@@ -14,32 +14,49 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shlex
+import statistics
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Annotated, Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table as RichTable
+from rich.text import Text
 from sqlalchemy import Engine, Update, create_engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 import setwise
-from setwise.errors import SchemaError, SetwiseError, SQLTextError
-from setwise.sqltext import parse_update
+from setwise.errors import ConflictError, RunError, SchemaError, SetwiseError, SQLTextError
 
 DEFAULT_DB = "sqlite:///setwise.db"
 
 app = typer.Typer(
     name="setwise",
-    help="Fast, safe UPDATEs: see what a change would do, then do it.",
+    help="Fast, safe UPDATEs: see what a change would do, then do it, and undo it.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 
-out = Console(highlight=False)
+#: Output width when stdout is not a terminal: wide enough that no table column or SQL
+#: line is cut for a script or a log (Rich would assume 80 columns).
+PIPE_WIDTH = 200
+
+out = Console(highlight=False, width=None if sys.stdout.isatty() else PIPE_WIDTH)
 err = Console(stderr=True, highlight=False)
 
 Db = Annotated[
@@ -53,8 +70,9 @@ Db = Annotated[
 Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for programs, not tables.")]
 TableName = Annotated[str, typer.Argument(help="The table, as the database names it.")]
+RunId = Annotated[str, typer.Argument(help="A run id, as `setwise runs` lists them.")]
 Sets = Annotated[
-    list[str],
+    list[str] | None,
     typer.Option("--set", help='An assignment, "price = price * 1.10"; repeat for more columns.'),
 ]
 Where = Annotated[
@@ -64,13 +82,66 @@ Where = Annotated[
     ),
 ]
 AllRows = Annotated[bool, typer.Option("--all-rows", help="Every row of the table (no --where).")]
+From = Annotated[
+    str | None,
+    typer.Option(
+        "--from",
+        help="A file of changes, one row per key: .csv, .jsonl or .parquet; - reads CSV "
+        "from standard input.",
+    ),
+]
+Keys = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--key",
+        help="The column that finds each row (default: the primary key); repeat it "
+        "for a composite key.",
+    ),
+]
+CsvNull = Annotated[
+    str, typer.Option("--csv-null", help="The CSV cell text that means NULL (default: empty).")
+]
+ChunkRows = Annotated[
+    str | None,
+    typer.Option(
+        "--chunk-rows",
+        metavar="N|auto",
+        help="Write in chunks of N rows, each its own short transaction; auto sizes them "
+        "to --chunk-seconds.",
+    ),
+]
+ChunkSeconds = Annotated[
+    float, typer.Option("--chunk-seconds", help="The time an auto chunk aims at.")
+]
+Throttle = Annotated[float, typer.Option("--throttle", help="Seconds to pause between chunks.")]
+NoJournal = Annotated[
+    bool,
+    typer.Option(
+        "--no-journal", help="Keep no old values: faster, but the run cannot be reverted."
+    ),
+]
+Resume = Annotated[
+    str | None,
+    typer.Option("--resume", metavar="RUN", help="Go on with an interrupted or failed run."),
+]
+Actor = Annotated[
+    str | None, typer.Option("--actor", help="Who runs this, for the journal (default: you).")
+]
 Yes = Annotated[
-    bool, typer.Option("--yes", "-y", help="Apply without showing the plan and asking.")
+    bool, typer.Option("--yes", "-y", help="Go ahead without showing the plan and asking.")
 ]
 
 
 class UsageError(Exception):
     """Options that do not make sense together; exit code 2."""
+
+
+class _Interrupted(Exception):
+    """Ctrl-C during a run: the chunk in progress was rolled back."""
+
+    def __init__(self, run_id: str | None) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
 
 
 # -- commands -------------------------------------------------------------------------
@@ -80,51 +151,183 @@ class UsageError(Exception):
 def plan(
     table: TableName,
     *,
-    sets: Sets,
+    sets: Sets = None,
     where: Where = None,
     all_rows: AllRows = False,
+    source: From = None,
+    keys: Keys = None,
+    csv_null: CsvNull = "",
+    chunk_rows: ChunkRows = None,
+    chunk_seconds: ChunkSeconds = 0.5,
+    no_journal: NoJournal = False,
     as_json: AsJson = False,
     db: Db = DEFAULT_DB,
     debug: Debug = False,
 ) -> None:
-    """Show what an update would change, its SQL and the database's plan; writes nothing."""
+    """Show what a change would do (counts, SQL, the database's plan, warnings); writes nothing."""
     with _errors(debug, db), _engine(db) as engine:
-        statement = _set_based(engine, table, sets, where, all_rows)
-        _show_plan(setwise.plan(engine, statement, all_rows=all_rows), db, as_json)
+        job = _job(engine, table, sets, where, all_rows, source, keys, csv_null)
+        options = _run_options(chunk_rows, chunk_seconds, 0.0, no_journal, None, None)
+        _show_plan(job.plan(engine, options), db, as_json)
 
 
 @app.command()
 def apply(
     table: TableName,
     *,
-    sets: Sets,
+    sets: Sets = None,
     where: Where = None,
     all_rows: AllRows = False,
+    source: From = None,
+    keys: Keys = None,
+    csv_null: CsvNull = "",
+    chunk_rows: ChunkRows = None,
+    chunk_seconds: ChunkSeconds = 0.5,
+    throttle: Throttle = 0.0,
+    no_journal: NoJournal = False,
+    resume: Resume = None,
+    actor: Actor = None,
     yes: Yes = False,
     as_json: AsJson = False,
     db: Db = DEFAULT_DB,
     debug: Debug = False,
 ) -> None:
-    """Apply an update. Without --yes, shows the plan and asks first."""
+    """Make a change, with a progress bar. Without --yes, shows the plan and asks first."""
     with _errors(debug, db):
+        options = _run_options(chunk_rows, chunk_seconds, throttle, no_journal, resume, actor)
+        if not yes and source == "-":
+            raise UsageError("--from - reads the changes from standard input: pass --yes")
         if not yes and not sys.stdin.isatty():
             raise UsageError("no terminal to confirm on: pass --yes to apply without asking")
         with _engine(db) as engine:
-            statement = _set_based(engine, table, sets, where, all_rows)
+            job = _job(engine, table, sets, where, all_rows, source, keys, csv_null)
             if not yes:
-                _show_plan(setwise.plan(engine, statement, all_rows=all_rows), db, as_json=False)
-                if not typer.confirm("Apply this change?", default=False):
-                    err.print("Cancelled; nothing was changed.")
-                    raise typer.Exit(1)
-            _show_report(setwise.update(engine, statement, all_rows=all_rows), as_json)
+                _show_plan(job.plan(engine, options), db, as_json=False)
+                _confirm("Apply this change?")
+            with _progress_bar(enabled=not as_json) as progress:
+                options["progress"] = progress
+                report = _interruptible(engine, table, lambda: job.run(engine, options))
+            _show_report(report, as_json)
 
 
 @app.command()
-def demo() -> None:
+def runs(
+    limit: Annotated[int, typer.Option("--limit", help="How many runs to list.")] = 20,
+    as_json: AsJson = False,
+    db: Db = DEFAULT_DB,
+    debug: Debug = False,
+) -> None:
+    """List past runs, newest first."""
+    with _errors(debug, db), _engine(db) as engine:
+        found = setwise.runs(engine, limit=limit)
+        if as_json:
+            _print_json([dataclasses.asdict(run) for run in found])
+            return
+        if not found:
+            out.print("No runs yet.")
+            return
+        listing = _table("run", "table", "kind", "status", "started", "changed", "chunks")
+        for run in found:
+            listing.add_row(
+                run.run_id,
+                run.table,
+                run.kind,
+                run.status,
+                f"{run.started_at:%Y-%m-%d %H:%M:%S}",
+                f"{run.changed:,}",
+                f"{run.chunks:,}",
+            )
+        out.print(listing)
+
+
+@app.command()
+def show(
+    run_id: RunId,
+    as_json: AsJson = False,
+    db: Db = DEFAULT_DB,
+    debug: Debug = False,
+) -> None:
+    """One run: its counts, its chunks and their timings."""
+    with _errors(debug, db), _engine(db) as engine:
+        info, chunks = setwise.run_details(engine, run_id)
+        if as_json:
+            _print_json(
+                {"run": dataclasses.asdict(info), "chunks": [dataclasses.asdict(c) for c in chunks]}
+            )
+            return
+        _show_run(info, chunks)
+
+
+@app.command()
+def revert(
+    run_id: RunId,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite rows changed since the run, too.")
+    ] = False,
+    yes: Yes = False,
+    as_json: AsJson = False,
+    db: Db = DEFAULT_DB,
+    debug: Debug = False,
+) -> None:
+    """Undo a run: put back the values it overwrote (refused if rows changed since)."""
+    with _errors(debug, db):
+        if not yes and not sys.stdin.isatty():
+            raise UsageError("no terminal to confirm on: pass --yes to revert without asking")
+        with _engine(db) as engine:
+            if not yes:
+                info, chunks = setwise.run_details(engine, run_id)
+                _show_run(info, chunks)
+                _confirm(f"Revert run {run_id}?")
+            with _progress_bar(enabled=not as_json) as progress:
+                report = setwise.revert(engine, run_id, force=force, progress=progress)
+            _show_report(report, as_json)
+
+
+@app.command()
+def init(
+    tables: Annotated[
+        list[str] | None, typer.Argument(help="Tables whose journals to create as well.")
+    ] = None,
+    db: Db = DEFAULT_DB,
+    debug: Debug = False,
+) -> None:
+    """Create the journal tables now, rather than on the first run."""
+    with _errors(debug, db), _engine(db) as engine:
+        setwise.init(engine, *(tables or ()))
+        out.print(f"Journal tables ready on {_safe_url(db)}.", markup=False, soft_wrap=True)
+
+
+@app.command()
+def bench(
+    rows: Annotated[int, typer.Option("--rows", help="Rows in the bench table.")] = 20_000,
+    chart: Annotated[Path, typer.Option("--chart", help="Where to write the PNG chart.")] = Path(
+        "setwise-bench.png"
+    ),
+    db: Db = DEFAULT_DB,
+    debug: Debug = False,
+) -> None:
+    """Compare setwise with the ORM and Core ways on this database: a table and a chart."""
+    from setwise import bench as measure
+
+    with _errors(debug, db), _engine(db) as engine:
+        if rows < 1:
+            raise UsageError("--rows must be at least 1")
+        results = measure.run(engine, rows, on_case=lambda name: err.print(f"timing {name} …"))
+        _show_bench(results, rows, db)
+        measure.chart(results, rows, _safe_url(db), chart)
+        out.print(f"Chart: {chart}", markup=False)
+
+
+@app.command()
+def demo(
+    path: Annotated[Path, typer.Option("--path", help="The SQLite file to build.")] = Path(
+        "setwise.db"
+    ),
+) -> None:
     """Build a demo database (setwise.db, SQLite) and walk through setwise on it."""
     from setwise import demo as walkthrough
 
-    walkthrough.main()
+    walkthrough.main(str(path))
 
 
 def main() -> None:
@@ -144,14 +347,149 @@ def _engine(db: str) -> Iterator[Engine]:
         engine.dispose()
 
 
-def _set_based(
-    engine: Engine, table: str, sets: Sequence[str], where: str | None, all_rows: bool
-) -> Update:
+@dataclass
+class _Job:
+    """One change, as the arguments of ``plan`` and of ``update`` or ``apply``."""
+
+    statement: Update | None = None
+    all_rows: bool = False
+    table: str = ""
+    source: str = ""
+    keys: list[str] = field(default_factory=list)
+    csv_null: str = ""
+
+    def plan(self, engine: Engine, options: dict[str, Any]) -> setwise.Plan:
+        if self.statement is not None:
+            return setwise.plan(engine, self.statement, all_rows=self.all_rows, **options)
+        return setwise.plan(
+            engine, self.table, self.source, self.keys or None, csv_null=self.csv_null, **options
+        )
+
+    def run(self, engine: Engine, options: dict[str, Any]) -> setwise.Report:
+        if self.statement is not None:
+            return setwise.update(engine, self.statement, all_rows=self.all_rows, **options)
+        return setwise.apply(
+            engine, self.table, self.source, self.keys or None, csv_null=self.csv_null, **options
+        )
+
+
+def _job(
+    engine: Engine,
+    table: str,
+    sets: Sequence[str] | None,
+    where: str | None,
+    all_rows: bool,
+    source: str | None,
+    keys: Sequence[str] | None,
+    csv_null: str,
+) -> _Job:
+    if source is not None:
+        if sets or where is not None or all_rows:
+            raise UsageError("give --from FILE, or --set with --where/--all-rows, not both")
+        if source != "-" and not Path(source).is_file():
+            raise UsageError(f"--from {source}: no such file")
+        return _Job(table=table, source=source, keys=list(keys or ()), csv_null=csv_null)
+    if keys:
+        raise UsageError("--key goes with --from FILE; --where says which rows --set changes")
+    if not sets:
+        raise UsageError('say what to change: --set "col = expr", or --from FILE')
     if where is not None and all_rows:
         raise UsageError("give --where or --all-rows, not both")
     if where is None and not all_rows:
         raise UsageError("say which rows: --where EXPR, or --all-rows for every row")
-    return parse_update(engine, table, sets, where)
+    from setwise.sqltext import parse_update  # sqlglot loads only for --set
+
+    return _Job(statement=parse_update(engine, table, sets, where), all_rows=all_rows)
+
+
+def _run_options(
+    chunk_rows: str | None,
+    chunk_seconds: float,
+    throttle: float,
+    no_journal: bool,
+    resume: str | None,
+    actor: str | None,
+) -> dict[str, Any]:
+    """The keyword arguments every run takes, from their options."""
+    rows: int | Literal["auto"] | None = None
+    if chunk_rows is not None:
+        if chunk_rows.strip().lower() == "auto":
+            rows = "auto"
+        elif chunk_rows.strip().isdigit() and int(chunk_rows) > 0:
+            rows = int(chunk_rows)
+        else:
+            raise UsageError(f"--chunk-rows takes a positive number or auto, not {chunk_rows!r}")
+    if chunk_seconds <= 0:
+        raise UsageError(f"--chunk-seconds must be more than 0, not {chunk_seconds:g}")
+    options: dict[str, Any] = {
+        "chunk_rows": rows,
+        "chunk_seconds": chunk_seconds,
+        "throttle_seconds": throttle,
+        "journal": not no_journal,
+    }
+    if resume is not None:
+        options["resume"] = resume
+    if actor is not None:
+        options["actor"] = actor
+    return options
+
+
+def _confirm(question: str) -> None:
+    """Ask on the terminal; a no ends the command with exit code 1, nothing changed."""
+    if not typer.confirm(question, default=False):
+        err.print("Cancelled; nothing was changed.")
+        raise typer.Exit(1)
+
+
+def _interruptible(engine: Engine, table: str, run: Callable[[], setwise.Report]) -> Any:
+    """Run, and on Ctrl-C find the run the journal marked interrupted, to resume it."""
+    try:
+        return run()
+    except KeyboardInterrupt:
+        found = [r for r in setwise.runs(engine, limit=5) if r.status == "interrupted"]
+        raise _Interrupted(found[0].run_id if found else None) from None
+
+
+# -- progress ---------------------------------------------------------------------------
+
+
+class _RateColumn(ProgressColumn):
+    """Rows per second over the recent chunks."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} rows/s" if speed else "", style="cyan")
+
+
+@contextmanager
+def _progress_bar(
+    *, enabled: bool, label: str = "rows"
+) -> Iterator[Callable[[setwise.Progress], None] | None]:
+    """A ``progress=`` callback drawing a bar with rate and ETA, when stdout is a terminal."""
+    if not enabled or not out.is_terminal:
+        yield None
+        return
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TimeRemainingColumn(),
+        console=out,
+        transient=True,
+    )
+    task = bar.add_task(label, total=None)
+
+    def advance(step: setwise.Progress) -> None:
+        bar.update(
+            task,
+            total=step.rows_total,
+            completed=step.rows_done,
+            description=f"{label}, chunk {step.chunk}",
+        )
+
+    with bar:
+        yield advance
 
 
 # -- results to output ----------------------------------------------------------------
@@ -162,44 +500,147 @@ def _show_plan(found: setwise.Plan, db: str, as_json: bool) -> None:
         _print_json(found)
         return
     out.print(f"Plan for {found.table!r} on {_safe_url(db)}", markup=False, soft_wrap=True)
-    counts = _table("matched", "would change", "unchanged", "strategy", "chunks")
-    counts.add_row(
-        f"{found.matched:,}",
-        f"{found.would_change:,}",
-        f"{found.unchanged:,}",
-        found.strategy,
-        f"{found.chunks:,}",
-    )
-    out.print(counts)
-    _section("SQL, each chunk", found.sql)
+    counts = {"matched": found.matched, "would change": found.would_change}
+    counts["unchanged"] = found.unchanged
+    if found.staged:
+        counts |= {"missing": found.missing, "conflicts": len(found.conflicts)}
+        counts["rows read"] = found.staged
+    listing = _table("rows", "count")
+    for name, number in counts.items():
+        listing.add_row(name, f"{number:,}")
+    out.print(listing)
+    out.print(f"Strategy: {found.strategy}; {_chunk_count(found)}", markup=False)
+    if found.missing_keys:
+        shown = ", ".join(repr(k) for k in found.missing_keys[:10])
+        more = f" and {found.missing - 10:,} more" if found.missing > 10 else ""
+        out.print(f"Keys not in {found.table!r}: {shown}{more}", markup=False, soft_wrap=True)
+    _section("SQL of the first chunk" if found.chunks > 1 else "SQL, each chunk", found.sql)
     _section("EXPLAIN", found.explain)
     _section("Warnings", [f"! {warning.message}" for warning in found.warnings], style="yellow")
-    out.print(
-        f"Would change {_count(found.would_change, 'row')} in {_count(found.chunks, 'chunk')}."
-    )
+    out.print(f"Would change {_count(found.would_change, 'row')} in {_chunk_count(found)}.")
+
+
+def _chunk_count(found: setwise.Plan) -> str:
+    return f"{'about ' if found.chunks_estimated else ''}{_count(found.chunks, 'chunk')}"
 
 
 def _show_report(report: setwise.Report, as_json: bool) -> None:
     if as_json:
         _print_json(report)
         return
-    counts = _table("matched", "changed", "unchanged", "strategy")
+    counts = _table("matched", "changed", "unchanged", "missing", "strategy")
     counts.add_row(
-        f"{report.matched:,}", f"{report.changed:,}", f"{report.unchanged:,}", report.strategy
+        f"{report.matched:,}",
+        f"{report.changed:,}",
+        f"{report.unchanged:,}",
+        f"{report.missing:,}",
+        report.strategy,
     )
     out.print(counts)
+    if report.conflicts:
+        keys = ", ".join(repr(k) for k in report.conflicts[:10])
+        out.print(f"Not written, version moved: {keys}", markup=False, style="yellow")
     if report.run_id is not None:
-        out.print(f"Run {report.run_id}", markup=False)
+        out.print(
+            f"Run {report.run_id}: undo it with `setwise revert {report.run_id}`", markup=False
+        )
     out.print(
         f"Changed {_count(report.changed, 'row')} in {_count(report.chunks, 'chunk')} "
         f"({report.elapsed_s:.2f} s)."
     )
 
 
+def _show_run(info: setwise.RunInfo, chunks: Sequence[setwise.ChunkInfo]) -> None:
+    out.print(f"Run {info.run_id}: {info.kind} of {info.table!r}, {info.status}", markup=False)
+    facts = [
+        ("started", f"{info.started_at:%Y-%m-%d %H:%M:%S}"),
+        ("finished", f"{info.finished_at:%Y-%m-%d %H:%M:%S}" if info.finished_at else "-"),
+        ("actor", info.actor or "-"),
+        ("columns", ", ".join(info.columns)),
+    ]
+    if info.reverts:
+        facts.append(("reverts", info.reverts))
+    if info.reverted_by:
+        facts.append(("reverted by", info.reverted_by))
+    if info.error:
+        facts.append(("error", info.error))
+    for name, value in facts:
+        out.print(f"  {name:<12} {value}", markup=False, soft_wrap=True)
+    counts = _table("matched", "changed", "unchanged", "missing", "conflicts", "chunks", "retries")
+    counts.add_row(
+        *(
+            f"{n:,}"
+            for n in (
+                info.matched,
+                info.changed,
+                info.unchanged,
+                info.missing,
+                info.conflicts,
+                info.chunks,
+                info.retries,
+            )
+        )
+    )
+    out.print(counts)
+    if chunks:
+        seconds = [c.seconds for c in chunks]
+        rows = sum(c.rows for c in chunks)
+        out.print(
+            f"Chunks: {len(chunks):,}, {sum(seconds):.2f} s in all, median "
+            f"{statistics.median(seconds):.3f} s, slowest {max(seconds):.3f} s "
+            f"({rows / sum(seconds):,.0f} rows/s)"
+            if sum(seconds)
+            else f"Chunks: {len(chunks):,}"
+        )
+        out.print(f"Seconds per chunk: {sparkline(seconds)}", markup=False)
+
+
+#: Block characters of rising height, for a sparkline.
+BLOCKS = "▁▂▃▄▅▆▇█"
+#: Widest sparkline: more chunks than this are shown as the slowest of each group, so
+#: the line fits an 80-column terminal beside its label.
+SPARK_WIDTH = 60
+
+
+def sparkline(values: Sequence[float], width: int = SPARK_WIDTH) -> str:
+    """``values`` as block characters, lowest to highest; groups keep their maximum."""
+    if not values:
+        return ""
+    if len(values) > width:
+        size = len(values) / width
+        values = [
+            max(values[int(i * size) : max(int(i * size) + 1, int((i + 1) * size))])
+            for i in range(width)
+        ]
+    top = max(values)
+    if top <= 0:
+        return BLOCKS[0] * len(values)
+    return "".join(BLOCKS[min(len(BLOCKS) - 1, int(v / top * len(BLOCKS)))] for v in values)
+
+
+def _show_bench(results: Sequence[Any], rows: int, db: str) -> None:
+    from setwise.bench import baseline
+
+    base = baseline(results)
+    listing = _table("case", "seconds", "rows/s", f"vs {base.name if base else 'ORM'}")
+    listing.title = f"{rows:,} rows changed by key on {_safe_url(db)}"
+    for result in results:
+        if result.seconds is None:
+            listing.add_row(result.name, "-", "-", result.note)
+            continue
+        listing.add_row(
+            result.name,
+            f"{result.seconds:.3f}",
+            f"{result.rows_per_second:,.0f}",
+            f"{result.ratio:.1f}x" if result.ratio else "-",
+        )
+    out.print(listing)
+
+
 def _table(*headers: str) -> RichTable:
     table = RichTable()
     for header in headers:
-        if header == "strategy":
+        if header in ("strategy", "run", "table", "kind", "status", "started", "case", "rows"):
             table.add_column(header, no_wrap=True)
         else:
             table.add_column(header, justify="right")
@@ -220,7 +661,9 @@ def _section(title: str, entries: Sequence[str], style: str | None = None) -> No
 
 
 def _print_json(result: Any) -> None:
-    typer.echo(json.dumps(dataclasses.asdict(result), indent=2, default=str))
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        result = dataclasses.asdict(result)
+    typer.echo(json.dumps(result, indent=2, default=str))
 
 
 def _count(number: int, noun: str) -> str:
@@ -234,6 +677,21 @@ def _safe_url(db: str) -> str:
         return "the --db URL"
 
 
+def _again(run_id: str, db: str) -> str:
+    """This very command line, resuming ``run_id`` (the password, if any, hidden)."""
+    words = ["setwise"]
+    skip = False
+    for word in sys.argv[1:]:
+        if skip:
+            skip = False
+            continue
+        if word in ("--resume", "--yes", "-y"):
+            skip = word == "--resume"
+            continue
+        words.append(_safe_url(word) if word == db else word)
+    return shlex.join([*words, "--resume", run_id, "--yes"])
+
+
 # -- errors to exit codes: the one place ----------------------------------------------
 
 
@@ -244,10 +702,17 @@ def _errors(debug: bool, db: str) -> Iterator[None]:
         yield
     except (typer.Exit, typer.Abort):
         raise
-    except KeyboardInterrupt:
-        if debug:
+    except (KeyboardInterrupt, _Interrupted) as exc:
+        if debug and isinstance(exc, KeyboardInterrupt):
             raise
-        err.print("Interrupted; the transaction in progress was rolled back.")
+        message = "Interrupted; the transaction in progress was rolled back."
+        run_id = exc.run_id if isinstance(exc, _Interrupted) else None
+        if run_id is not None:
+            message += (
+                f" The chunks before it are committed. Resume with:\n  {_again(run_id, db)}"
+                f"\nor undo them with:\n  setwise revert {run_id}"
+            )
+        err.print(message, markup=False, soft_wrap=True)
         raise typer.Exit(130) from None
     except Exception as exc:
         if debug:
@@ -261,6 +726,13 @@ def _explain(exc: Exception, db: str) -> tuple[int, str]:
     """The exit code and the message for ``exc``."""
     if isinstance(exc, UsageError | SQLTextError | SchemaError):
         return 2, str(exc)
+    if isinstance(exc, RunError) and exc.run_id is not None:
+        return 1, (
+            f"{exc}\nResume with:\n  {_again(exc.run_id, db)}\n"
+            f"or undo the committed chunks with:\n  setwise revert {exc.run_id}"
+        )
+    if isinstance(exc, ConflictError) and exc.conflicts:
+        return 1, str(exc).replace("force=True (--force)", "--force")
     if isinstance(exc, SetwiseError):
         return 1, str(exc)
     if isinstance(exc, ArgumentError):

@@ -1,30 +1,36 @@
-"""A walk through setwise on a demo SQLite database: ``python -m setwise.demo``."""
+"""``setwise demo`` (or ``python -m setwise.demo``): the command line, step by step.
+
+Builds a bookshop on a SQLite file (200,000 books, prices as exact decimals) and a
+file of 20,000 price and stock corrections, then runs the very ``setwise`` commands
+a person would type, in this process, printing each before its output: plan and
+apply of a set-based change, apply of the corrections with a progress bar, the run
+listing, one run in detail, and its revert. It ends with the commands to try by hand.
+"""
 
 from __future__ import annotations
 
+import csv
 import random
+import shlex
 import time
 from decimal import Decimal
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table as RichTable
-from sqlalchemy import (
-    Engine,
-    ForeignKey,
-    Numeric,
-    String,
-    create_engine,
-    func,
-    insert,
-    select,
-    update,
-)
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy import Engine, Numeric, String, create_engine, insert
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 import setwise
 
 DEMO_ROWS = 200_000
+CORRECTIONS = 20_000
+#: Corrections that repeat what the table holds already (a re-sent line of a
+#: supplier's file, say): setwise matches them and writes nothing.
+NO_OP_SHARE = 0.1
+#: Corrections for books the shop does not have: listed as missing, never an error.
+UNKNOWN_KEYS = 5
+#: Rows per INSERT while building: one batch stays a few MB of Python objects.
+BUILD_BATCH = 20_000
 GENRES = ("fiction", "history", "science", "poetry", "travel")
 
 
@@ -32,128 +38,126 @@ class DemoBase(DeclarativeBase):
     pass
 
 
-class Author(DemoBase):
-    __tablename__ = "authors"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(100))
-
-
 class Book(DemoBase):
     __tablename__ = "books"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     isbn: Mapped[str] = mapped_column(String(20), unique=True)
     title: Mapped[str] = mapped_column(String(200))
-    genre: Mapped[str] = mapped_column(String(30), index=True)
+    author: Mapped[str] = mapped_column(String(100))
+    genre: Mapped[str] = mapped_column(String(30))
     price: Mapped[Decimal] = mapped_column(Numeric(10, 2))
     stock: Mapped[int]
-    author_id: Mapped[int] = mapped_column(ForeignKey("authors.id"))
-    version: Mapped[int] = mapped_column(default=1)
 
-    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+def book(i: int, chooser: random.Random) -> dict[str, object]:
+    return {
+        "id": i,
+        "isbn": isbn(i),
+        "title": f"Book {i}",
+        "author": f"Author {1 + i % 5_000}",
+        "genre": GENRES[i % len(GENRES)],
+        "price": Decimal(chooser.randrange(499, 4999)) / 100,
+        "stock": chooser.randrange(0, 200),
+    }
+
+
+def isbn(i: int) -> str:
+    return f"978-{i:09d}"
 
 
 def build(engine: Engine, rows: int = DEMO_ROWS) -> None:
-    """Create the demo tables afresh and fill them with ``rows`` books."""
-    DemoBase.metadata.drop_all(engine)
+    """Create the demo table afresh (and no journal) and fill it with ``rows`` books."""
+    with engine.begin() as connection:
+        for name in ("books", "setwise_runs", "setwise_chunks", "setwise_journal_books"):
+            connection.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
     DemoBase.metadata.create_all(engine)
     chooser = random.Random(42)
     with engine.begin() as connection:
-        connection.execute(
-            insert(Author), [{"id": i, "name": f"Author {i}"} for i in range(1, 501)]
-        )
-        batch = []
-        for i in range(1, rows + 1):
-            batch.append(
-                {
-                    "id": i,
-                    "isbn": f"978-{i:09d}",
-                    "title": f"Book {i}",
-                    "genre": GENRES[i % len(GENRES)],
-                    "price": Decimal(chooser.randrange(499, 4999)) / 100,
-                    "stock": chooser.randrange(0, 200),
-                    "author_id": 1 + i % 500,
-                    "version": 1,
-                }
-            )
-            if len(batch) == 20_000:
-                connection.execute(insert(Book), batch)
-                batch.clear()
-        if batch:
-            connection.execute(insert(Book), batch)
+        for start in range(1, rows + 1, BUILD_BATCH):
+            batch = range(start, min(rows, start + BUILD_BATCH - 1) + 1)
+            connection.execute(insert(Book), [book(i, chooser) for i in batch])
+
+
+def write_corrections(path: Path, rows: int = DEMO_ROWS, count: int = CORRECTIONS) -> None:
+    """A CSV of new prices and stock by book id: mostly changes, some lines that repeat
+    what the shop has, a few ids the shop never had."""
+    chooser = random.Random(7)
+    current = random.Random(42)
+    books = [book(i, current) for i in range(1, rows + 1)]
+    with path.open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["id", "price", "stock"])
+        for i in sorted(chooser.sample(range(1, rows + 1), count - UNKNOWN_KEYS)):
+            row = books[i - 1]
+            if chooser.random() < NO_OP_SHARE:
+                writer.writerow([i, row["price"], row["stock"]])
+            else:
+                price = Decimal(chooser.randrange(499, 4999)) / 100
+                writer.writerow([i, price, chooser.randrange(0, 200)])
+        for i in range(UNKNOWN_KEYS):
+            writer.writerow([rows + 1 + i, "9.99", 1])
 
 
 def main(path: str = "setwise.db") -> None:
-    console = Console()
-    url = f"sqlite:///{Path(path)}"
+    """Build the demo database at ``path`` and walk through the command line on it."""
+    from setwise.cli import app
+
+    console = Console(highlight=False)
+    database = Path(path)
+    url = f"sqlite:///{database}"
+    db = [] if path == "setwise.db" else ["--db", url]
+    corrections = database.with_name("corrections.csv")
     engine = create_engine(url)
     started = time.perf_counter()
     console.rule("[bold]setwise demo")
-    console.print(f"Building {DEMO_ROWS:,} books in {url} …")
+    console.print(f"Building {DEMO_ROWS:,} books in {database} …")
     build(engine)
-    console.print(f"  built in {time.perf_counter() - started:.1f} s\n")
-
-    def fiction_total() -> Decimal:
-        with engine.connect() as connection:
-            total = connection.scalar(select(func.sum(Book.price)).where(Book.genre == "fiction"))
-            return Decimal(total or 0)
-
-    console.rule("1. A set-based price rise: one UPDATE, not 40,000")
-    before = fiction_total()
-    report = setwise.update(
-        engine,
-        update(Book).where(Book.genre == "fiction").values(price=Book.price * Decimal("1.10")),
+    write_corrections(corrections)
+    console.print(
+        f"  done in {time.perf_counter() - started:.1f} s; {CORRECTIONS:,} corrections "
+        f"by id in {corrections}\n"
     )
-    _show(console, report)
-    console.print(f"  fiction prices summed: {before:,.2f} → {fiction_total():,.2f}\n")
 
-    console.rule("2. Guardrails: an UPDATE without WHERE is refused")
-    try:
-        setwise.update(engine, update(Book).values(stock=0))
-    except setwise.UnboundedUpdateError as exc:
-        console.print(f"  [yellow]UnboundedUpdateError[/]: {exc}\n")
+    typed: list[str] = []
 
-    console.rule("3. Bad values are all named before anything runs")
-    try:
-        setwise.update(
-            engine,
-            update(Book).where(Book.id == 1).values(price=12.5, stock="lots", title="x" * 300),
-        )
-    except setwise.ValidationError as exc:
-        console.print(f"  [yellow]ValidationError[/]: {exc}\n")
+    def step(title: str, *args: str) -> None:
+        command = " ".join(quoted(word) for word in ["setwise", *args, *db])
+        typed.append(command)
+        console.rule(f"[bold]{title}")
+        console.print(f"$ {command}", style="bold cyan", markup=False, soft_wrap=True)
+        code = app([*args, *db], prog_name="setwise", standalone_mode=False)
+        if code not in (None, 0):
+            raise SystemExit(code)
+        console.print()
 
-    console.rule("4. A loaded object sees the change without a refresh")
-    with Session(engine) as session:
-        book = session.get(Book, 7)
-        assert book is not None
-        console.print(f"  book 7 before: stock={book.stock}, version={book.version}")
-        setwise.update(session, update(Book).where(Book.id == 7).values(stock=0))
-        console.print(f"  book 7 after:  stock={book.stock}, version={book.version}")
-        session.commit()
-    console.print()
+    rise = ["--set", "price = price * 1.10", "--where", "genre = 'fiction'"]
+    step("1. What would a 10% rise for fiction do? (writes nothing)", "plan", "books", *rise)
+    step("2. Do it: one set-based UPDATE, journaled", "apply", "books", *rise, "--yes")
+    fix = ["--from", str(corrections)]
+    fix += ["--chunk-rows", "auto"]
+    step("3. A file of corrections: what would it do?", "plan", "books", *fix)
+    step("4. Apply it in short transactions", "apply", "books", *fix, "--yes")
+    last = setwise.runs(engine, limit=1)[0].run_id
+    step("5. Every run is in the journal", "runs")
+    step("6. One run: counts, chunks, timings", "show", last)
+    step("7. Undo the corrections", "revert", last, "--yes")
+    engine.dispose()
 
-    console.rule("5. PATCH one record with an optimistic lock")
-    with Session(engine) as session:
-        patched = setwise.patch(session, Book, 9, {"price": Decimal("9.99")}, expected_version=1)
-        console.print(f"  patched book 9: price={patched.price}, version={patched.version}")
-        try:
-            setwise.patch(session, Book, 9, {"price": Decimal("8.99")}, expected_version=1)
-        except setwise.ConflictError as exc:
-            console.print(f"  [yellow]ConflictError[/]: {exc}")
-    console.print(f"\nDone in {time.perf_counter() - started:.1f} s. The database is {path}.")
-
-
-def _show(console: Console, report: setwise.Report) -> None:
-    table = RichTable("matched", "changed", "unchanged", "strategy", "seconds")
-    table.add_row(
-        f"{report.matched:,}",
-        f"{report.changed:,}",
-        f"{report.unchanged:,}",
-        report.strategy,
-        f"{report.elapsed_s:.3f}",
+    console.rule("[bold]Try it by hand")
+    for command in typed:
+        console.print(f"  {command}", markup=False, soft_wrap=True)
+    console.print(
+        f"\nDone in {time.perf_counter() - started:.1f} s. The database is {database}; "
+        "run `setwise --help` for every command."
     )
-    console.print(table)
+
+
+def quoted(word: str) -> str:
+    """``word`` as a shell reads it, in double quotes when it holds single quotes."""
+    if "'" in word and not any(c in word for c in '"$`\\!'):
+        return f'"{word}"'
+    return shlex.quote(word)
 
 
 if __name__ == "__main__":

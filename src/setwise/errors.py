@@ -3,6 +3,7 @@
     SetwiseError
     ├── UnboundedUpdateError   an UPDATE with no WHERE clause and no ``all_rows=True``
     ├── TooManyRowsError       more rows would change than ``max_rows`` allows
+    ├── TransactionTooLargeError  one transaction would pass the server's cap (Galera's write set)
     ├── NotFoundError          a row that must exist does not, or fewer rows matched than required
     ├── ConflictError          a version moved under an optimistic lock, or rows changed since a run
     ├── RunError               a chunk failed: that chunk was rolled back, earlier ones are kept
@@ -58,6 +59,25 @@ class TooManyRowsError(SetwiseError):
         super().__init__(
             f"refusing to change {would_change} rows of {table!r}: max_rows is {limit}. "
             "Narrow the WHERE clause or raise max_rows; nothing was written."
+        )
+
+
+class TransactionTooLargeError(SetwiseError):
+    """An unchunked run would change more rows than one transaction may on this server
+    (a Galera node's ``wsrep_max_ws_rows`` / ``wsrep_max_ws_size``); nothing was written."""
+
+    def __init__(
+        self, table: str, *, would_change: int, fits: int, setting: str, basis: str
+    ) -> None:
+        self.table = table
+        self.would_change = would_change
+        self.fits = fits
+        self.setting = setting
+        super().__init__(
+            f"refusing to change {would_change} rows of {table!r} in one transaction: the "
+            f"server caps a transaction's write set ({setting}), and at most {fits} changed "
+            f"rows fit in one ({basis}). Pass chunk_rows={fits} or chunk_rows='auto' to "
+            "write in chunks that fit; nothing was written."
         )
 
 

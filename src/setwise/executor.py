@@ -19,20 +19,39 @@ transaction, so a killed run resumes after its last committed chunk.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import Column, Connection, Select, Table, Update, bindparam, insert, literal
+from sqlalchemy import (
+    Column,
+    Connection,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import Executable
 
-from setwise.dialects import Strategy
-from setwise.errors import NotFoundError, RunError, SetwiseError, TooManyRowsError
+from setwise.coerce import coercer_for
+from setwise.dialects import RowCap, Strategy
+from setwise.errors import (
+    NotFoundError,
+    RunError,
+    SetwiseError,
+    TooManyRowsError,
+    TransactionTooLargeError,
+)
 from setwise.journal import Journal, key_column, new_column, new_run_id, old_column
 from setwise.plan import EVERYTHING, Span, key_in
 from setwise.target import Target
@@ -106,7 +125,7 @@ class Writer(Protocol):
     def written_columns(self) -> list[Column[Any]]: ...
     def range_key(self) -> list[Column[Any]]: ...
     def keys_after(self, after: tuple[Any, ...] | None, limit: int) -> Select[Any]: ...
-    def counts(self, span: Span) -> Select[Any]: ...
+    def counts(self, span: Span, *, would_change: bool = True) -> Select[Any]: ...
     def journal_rows(self, span: Span) -> Select[Any]: ...
     def direct_update(self, span: Span, stamps: dict[Column[Any], Any]) -> Update: ...
     def matched_keys(self, span: Span) -> Select[Any]: ...
@@ -132,6 +151,10 @@ class Totals:
     @property
     def unchanged(self) -> int:
         return self.matched - self.changed - self.conflicted
+
+    def copy(self) -> Totals:
+        """A copy that later chunks do not change."""
+        return replace(self, missing_keys=list(self.missing_keys), conflicts=list(self.conflicts))
 
 
 @dataclass(frozen=True)
@@ -175,8 +198,10 @@ class Executor:
 
         Returns the matched keys (locked before writing) when ``lock_matched``.
         """
-        counted = self._count(connection, EVERYTHING)
+        cap = self._cap(connection)
+        counted = self._count(connection, EVERYTHING, would_change=cap is not None)
         self._guard(*counted[:2])
+        self._fits_one_transaction(cap, would_change=counted[1])
         matched_keys: list[tuple[Any, ...]] = []
         if lock_matched:
             statement = self.strategy.lock_rows(
@@ -222,7 +247,9 @@ class Executor:
             after, chunk = self._resume(connection)
         else:
             total_rows = self._open_run(connection, total_rows)
-        sizer = ChunkSizer(self.options.chunk_rows, self.options.chunk_seconds)
+        sizer = ChunkSizer(
+            self.options.chunk_rows, self.options.chunk_seconds, cap=self._row_cap(connection)
+        )
         done = 0
         try:
             while True:
@@ -280,6 +307,9 @@ class Executor:
         attempt = 0
         while True:
             started = time.perf_counter()
+            # An attempt counts its rows before its COMMIT; one rolled back, even at the
+            # COMMIT itself (Galera's certification), must leave the totals as they were.
+            before = self.totals.copy()
             try:
                 with connection.begin():
                     # One key past the chunk tells whether this chunk is the last.
@@ -294,9 +324,11 @@ class Executor:
                     self._finish_chunk(connection, chunk, checkpoint, result, seconds, attempt)
                     if upper is None and self.run_id is not None:
                         self.journal.set_status(connection, self.run_id, "done")
+                self._confirm_committed(connection, chunk)
                 self._log_chunk(chunk, result, seconds)
                 return span, result, seconds, attempt
             except DBAPIError as exc:
+                self.totals = before
                 self.totals.rollbacks += 1
                 if self.strategy.is_retryable(exc) and attempt < self.options.retries:
                     attempt += 1
@@ -316,19 +348,84 @@ class Executor:
                 self._mark(connection, "failed", error=_first_line(exc))
                 raise RunError(self.run_id, chunk, exc) from exc
             except SetwiseError:
+                self.totals = before
                 self.totals.rollbacks += 1
                 self._mark(connection, "failed")
                 raise
             except KeyboardInterrupt:
+                self.totals = before
                 self.totals.rollbacks += 1
                 raise
 
+    # -- the server's cap on a transaction ------------------------------------------
+
+    def _cap(self, connection: Connection) -> RowCap | None:
+        return self.strategy.max_chunk_rows(
+            connection, self.writer.target.table, journaled=self.journal_table is not None
+        )
+
+    def _row_cap(self, connection: Connection) -> int | None:
+        """The most rows a chunk may hold on this server (Galera's write-set caps)."""
+        cap = self._cap(connection)
+        if cap is None:
+            return None
+        if isinstance(self.options.chunk_rows, int) and self.options.chunk_rows > cap.rows:
+            log.warning(
+                "chunk_rows=%d lowered to %d: %s (%s)",
+                self.options.chunk_rows,
+                cap.rows,
+                cap.setting,
+                cap.basis,
+            )
+        return cap.rows
+
+    def _fits_one_transaction(self, cap: RowCap | None, *, would_change: int) -> None:
+        """Refuse, before writing, a run too large for one transaction on this server."""
+        if cap is not None and would_change > cap.rows:
+            raise TransactionTooLargeError(
+                self.writer.target.name,
+                would_change=would_change,
+                fits=cap.rows,
+                setting=cap.setting,
+                basis=cap.basis,
+            )
+
+    def _confirm_committed(self, connection: Connection, chunk: int) -> None:
+        """Where a COMMIT may report success having committed nothing (Galera, after a
+        statement passed the write-set cap and its error went unseen), check that the
+        chunk's record, written in its transaction, is there."""
+        if self.run_id is None or not self.strategy.confirms_commits(connection):
+            return
+        chunks = self.journal.chunks
+        recorded = (
+            select(func.count())
+            .select_from(chunks)
+            .where(chunks.c.run_id == self.run_id, chunks.c.chunk == chunk)
+        )
+        try:
+            with connection.begin():
+                found = connection.execute(recorded).scalar_one()
+        except DBAPIError as exc:  # the chunk committed (or not): never run it again
+            raise RunError(self.run_id, chunk, exc) from exc
+        if not found:
+            lost = SetwiseError(
+                "the database reported the chunk committed, but its journal record is not "
+                "there: the transaction was rolled back (on Galera, past wsrep_max_ws_rows "
+                "or wsrep_max_ws_size)"
+            )
+            raise RunError(self.run_id, chunk, lost)
+
     # -- one chunk --------------------------------------------------------------
 
-    def _count(self, connection: Connection, span: Span) -> tuple[int, int, int, int]:
-        row = connection.execute(self.writer.counts(span)).one()
-        matched, would_change, conflicted, total = (int(n) for n in row)
-        return matched, would_change, conflicted, total
+    def _count(
+        self, connection: Connection, span: Span, *, would_change: bool = False
+    ) -> tuple[int, int, int, int]:
+        # Only the max_rows guard and a server's cap on a transaction need the would-change
+        # count: without it the scan is a plain count (no CASE over every assignment).
+        needed = would_change or self.options.max_rows is not None
+        asked = self.writer.counts(span, would_change=needed)
+        matched, changes, conflicted, total = (int(n) for n in connection.execute(asked).one())
+        return matched, changes, conflicted, total
 
     def _guard(self, matched: int, would_change: int) -> None:
         target = self.writer.target.name
@@ -388,7 +485,7 @@ class Executor:
             literal(self.run_id), literal(chunk)
         )
         copy_rows = insert(self.journal_table).from_select(self._journal_names(), source)
-        return [copy_rows, self._update_from_journal(chunk)]
+        return [copy_rows, self._update_from_journal(span, chunk)]
 
     @property
     def strategy_name(self) -> str:
@@ -399,19 +496,23 @@ class Executor:
             parts.append("by key")
         return " / ".join(parts)
 
-    def _update_from_journal(self, chunk: int) -> Update:
+    def _update_from_journal(self, span: Span, chunk: int) -> Update:
         table = self.journal_table
         assert table is not None
         target = self.writer.target
         values: dict[Column[Any], Any] = {
             c: table.c[new_column(c.name)] for c in self.writer.written_columns()
         }
+        journal_key = [table.c[key_column(c.name)] for c in target.identity]
         return (
             sql_update(target.table)
             .where(
                 table.c.run_id == self.run_id,
+                # The span finds the chunk's rows by the journal's primary key (run, key…):
+                # no index of its own on (run, chunk) to keep up on every journal row.
+                *span.criteria(journal_key),
                 table.c.chunk == chunk,
-                *(c == table.c[key_column(c.name)] for c in target.identity),
+                *(c == k for c, k in zip(target.identity, journal_key, strict=True)),
             )
             .values({**values, **self.options.stamps})
         )
@@ -575,12 +676,18 @@ class Executor:
 class ChunkSizer:
     """A fixed chunk size, or one that adapts so each chunk takes about ``seconds``."""
 
-    def __init__(self, rows: int | Literal["auto"] | None, seconds: float) -> None:
+    def __init__(
+        self, rows: int | Literal["auto"] | None, seconds: float, cap: int | None = None
+    ) -> None:
         self.auto = rows == "auto" or rows is None
         self.rows = AUTO_START_ROWS if self.auto else int(rows)  # type: ignore[arg-type]
         self.seconds = seconds
         if not self.auto and self.rows < 1:
             raise SetwiseError(f"chunk_rows must be a positive number or 'auto', not {rows!r}")
+        self.cap = cap
+        """The most rows a chunk may hold: the server's cap on a transaction, if any."""
+        if cap is not None:
+            self.rows = min(self.rows, cap)
 
     def record(self, rows: int, seconds: float) -> None:
         """Grow while chunks are fast; shrink at once when one is slow."""
@@ -591,6 +698,8 @@ class ChunkSizer:
             self.rows = max(AUTO_MIN_ROWS, int(fitted))
         elif seconds < self.seconds / 2:
             self.rows = min(AUTO_MAX_ROWS, self.rows * 2)
+        if self.cap is not None:
+            self.rows = min(self.rows, self.cap)
 
 
 def _backoff(attempt: int) -> float:
@@ -598,14 +707,10 @@ def _backoff(attempt: int) -> float:
 
 
 def _decode(column: Column[Any], value: Any) -> Any:
-    from setwise.coerce import coercer_for
-
     return coercer_for(column, lenient=True)(value)
 
 
 def _comparable(arguments: dict[str, Any]) -> dict[str, Any]:
-    import json
-
     return dict(json.loads(json.dumps(arguments, default=str)))
 
 

@@ -25,7 +25,7 @@ def init(bind: Bind, *targets: TargetLike, journal_prefix: str = "setwise_") -> 
 
 def runs(bind: Bind, *, limit: int = 100, journal_prefix: str = "setwise_") -> list[RunInfo]:
     """The most recent runs, newest first."""
-    with reading_connection(bind) as connection:
+    with reading_connection(bind) as connection, dialect_of(bind).causal_reads(connection):
         return Journal(journal_prefix).recent(connection, limit)
 
 
@@ -34,5 +34,5 @@ def run_details(
 ) -> tuple[RunInfo, list[ChunkInfo]]:
     """One run and its chunks, in order (``NotFoundError`` for an unknown id)."""
     journal = Journal(journal_prefix)
-    with reading_connection(bind) as connection:
+    with reading_connection(bind) as connection, dialect_of(bind).causal_reads(connection):
         return journal.get(connection, run_id), journal.chunk_list(connection, run_id)

@@ -43,6 +43,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects import Strategy
 from setwise.errors import NotFoundError
@@ -179,8 +180,14 @@ class Journal:
         known = {t.fullname for t in tables}
         if known <= _EXISTING.get(bind, set()):
             return False
-        with bind.begin() as connection:
-            created = self._create(connection, tables)
+        try:
+            with bind.begin() as connection:
+                created = self._create(connection, tables)
+        except DBAPIError:
+            # Another run (another process, another node of a cluster) created a table
+            # between the check and the CREATE: look again. A real failure fails again.
+            with bind.begin() as connection:
+                created = self._create(connection, tables)
         _EXISTING.setdefault(bind, set()).update(known)
         return created
 

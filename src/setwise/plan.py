@@ -131,8 +131,10 @@ class SetUpdate:
             if would_change
             else literal(0)
         )
-        return select(func.count(), changes, literal(0), func.count()).where(
-            *self.criteria(), *span.criteria(self.target.key)
+        return (
+            select(func.count(), changes, literal(0), func.count())
+            .select_from(self.table)
+            .where(*self.criteria(), *span.criteria(self.target.key))
         )
 
     def journal_rows(self, span: Span) -> Select[Any]:

@@ -1,33 +1,52 @@
 """``setwise.plan``: what a run would do, found without writing anything.
 
-A dry run is the real run, not sent: the statement is taken apart and checked by the
-same code as ``update`` (``setbased.prepare``), counted with the same tally, and the
-very UPDATE a run would send is compiled for the database (placeholders, never
-values) and handed to the database's EXPLAIN. All of it runs in a transaction that
-is rolled back (``transaction.peek``).
+A dry run is the real run, not sent: a set-based statement is taken apart and checked
+by the same code as ``update`` (``setbased.prepare``); a changeset is read, checked
+and staged by the same code as ``apply`` (``changesets.stage``). Both are counted
+with the run's own tally, and an ``Executor`` built with the run's options gives the
+very statements its first chunk would send (compiled with placeholders, never
+values) and the strategy name its Report would carry. All of it runs in a
+transaction that is rolled back (``transaction.peek``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Connection, Table, Update, func, inspect, select
+from sqlalchemy import Column, Connection, Select, Table, Update, func, inspect, select
 from sqlalchemy.sql.elements import ClauseElement, ColumnClause
+from sqlalchemy.sql.expression import Executable
 from sqlalchemy.sql.selectable import ScalarSelect, SelectBase, TableClause
 
-from setwise.dialects import Strategy
+from setwise.changesets import resolve_changes_target, stage
 from setwise.errors import NotFoundError, SetwiseError, TooManyRowsError
-from setwise.plan import EVERYTHING, SetUpdate
+from setwise.executor import KEY_SAMPLE, ChunkSizer, Executor, ProgressCallback, RunOptions, Writer
+from setwise.journal import Journal
+from setwise.plan import EVERYTHING, SetUpdate, Span
 from setwise.report import Plan, PlanWarning
 from setwise.setbased import prepare
-from setwise.transaction import Bind, peek
+from setwise.sources import open_source
+from setwise.stamps import stamp_values
+from setwise.target import Target, TargetLike
+from setwise.transaction import Bind, Scope, peek
 
 #: Share of the table past which a plan warns that a run changes most of it. Half:
 #: a filter that catches more than that is more often a mistake than a targeted fix,
 #: and one UPDATE over most of a table locks most of it.
 DEFAULT_WARN_SHARE = 0.5
+
+#: Rows per second a journaled run writes, for estimates made before anything runs: how
+#: long one transaction would hold its locks, and how many chunks an "auto" run takes.
+#: 50,000 is about the slowest journaled rate benchmarks/bench_update.py measured
+#: (PostgreSQL, 46,000 rows changed/s on the 2-core VM under load), so an estimate
+#: errs towards a longer lock rather than a shorter one.
+ESTIMATED_ROWS_PER_SECOND = 50_000
+
+#: Stands in for the run's id in a plan's SQL: the id is a bound value, so the text
+#: shows a placeholder whatever it is.
+PLANNED_RUN_ID = "planned"
 
 
 @dataclass(frozen=True)
@@ -41,105 +60,163 @@ class _Index:
 
 def plan(
     bind: Bind,
-    statement: Update,
+    statement: Update | TargetLike,
+    changes: Any = None,
+    key: Sequence[str] | str | None = None,
     *,
     all_rows: bool = False,
+    returning: Sequence[Any] = (),
     expect_rows: int | None = None,
     max_rows: int | None = None,
+    version_column: str | None = None,
+    csv_null: str | None = "",
+    chunk_rows: int | Literal["auto"] | None = None,
+    chunk_seconds: float = 0.5,
+    throttle_seconds: float = 0.0,
     journal: bool = True,
+    journal_prefix: str = "setwise_",
+    retries: int = 5,
+    progress: ProgressCallback | None = None,
+    resume: str | None = None,
+    actor: str | None = None,
+    stamp_column: str | None = None,
+    actor_column: str | None = None,
     warn_share: float | None = DEFAULT_WARN_SHARE,
 ) -> Plan:
-    """What ``setwise.update(bind, statement, ...)`` would do; nothing is written.
+    """What ``update(bind, statement, ...)`` or ``apply(bind, target, changes, key, ...)``
+    would do; nothing is written.
 
-    Takes the options of ``update`` and raises what it would raise before writing
-    (``UnboundedUpdateError``, ``ValidationError``, ``TooManyRowsError``,
-    ``NotFoundError``). ``warn_share``: warn when more than this share of the table
-    would change (None: never).
+    Takes the arguments of ``update`` or ``apply`` (``returning``,
+    ``throttle_seconds``, ``retries``, ``progress`` and ``resume`` only steer a run as
+    it goes and change nothing here) and raises what the run would raise before
+    writing: ``UnboundedUpdateError``, ``ValidationError`` (bad values, duplicate
+    keys), ``TooManyRowsError``, ``NotFoundError``, ``SchemaError``. ``warn_share``:
+    warn when more than this share of the table would change (None: never).
     """
-    if not isinstance(statement, Update):
-        raise SetwiseError(
-            f"setwise.plan takes a SQLAlchemy UPDATE statement, got {type(statement).__name__}; "
-            "plans of changesets (rows keyed by id) are not available yet"
-        )
-    return _plan_update(
-        bind,
-        prepare(statement, all_rows=all_rows),
+    del returning, throttle_seconds, retries, progress, resume
+    options = RunOptions(
+        chunk_rows=chunk_rows,
+        chunk_seconds=chunk_seconds,
+        journal=journal,
+        journal_prefix=journal_prefix,
         expect_rows=expect_rows,
         max_rows=max_rows,
-        journal=journal,
-        warn_share=warn_share,
     )
-
-
-def _plan_update(
-    bind: Bind,
-    update: SetUpdate,
-    *,
-    expect_rows: int | None,
-    max_rows: int | None,
-    journal: bool,
-    warn_share: float | None,
-) -> Plan:
-    table = update.table
+    stamps = (stamp_column, actor_column, actor)
+    if isinstance(statement, Update):
+        update = prepare(statement, all_rows=all_rows)
+        options.stamps.update(stamp_values(update.target, *stamps))
+        with peek(bind) as scope:
+            return _plan(scope, update, options, warn_share)
+    if changes is None:
+        raise SetwiseError(
+            "setwise.plan takes a SQLAlchemy UPDATE statement, or a target and its changes "
+            f"as setwise.apply does, not a {type(statement).__name__} alone"
+        )
+    source = open_source(changes, csv_null=csv_null)
     with peek(bind) as scope:
         connection, strategy = scope.connection, scope.strategy
-        # The very statements a run sends for a chunk of every row: the read of the rows
-        # that change, with old and new values, under lock (the journal's record), and
-        # the UPDATE that writes them.
-        statements = [
-            strategy.lock_rows(update.journal_rows(EVERYTHING), table),
-            update.direct_update(EVERYTHING, {}),
-        ]
-        counted = connection.execute(update.counts(EVERYTHING)).one()
-        matched, would_change = int(counted[0]), int(counted[1])
-        if max_rows is not None and would_change > max_rows:
-            raise TooManyRowsError(table.fullname, limit=max_rows, would_change=would_change)
-        if expect_rows is not None and matched < expect_rows:
-            raise NotFoundError(table.fullname, expected=expect_rows, matched=matched)
-        explain = strategy.explain(connection, statements[-1])
-        indexes = _indexes(connection, table)
-        total = matched
-        if update.where is not None and warn_share is not None and would_change:
-            total = int(connection.execute(select(func.count()).select_from(table)).scalar_one())
-        sql = tuple(
-            str(
-                statement.compile(
-                    dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
-                )
-            )
-            for statement in statements
-        )
+        target = resolve_changes_target(connection, statement, key, version_column)
+        options.stamps.update(stamp_values(target, *stamps))
+        merge = stage(connection, strategy, target, source.rows, source.lenient)
+        if merge is None:
+            return Plan(target.name, "nothing to do", 0, 0, 0, (), chunks=0)
+        try:
+            if options.chunked:
+                merge.index_stage(connection)
+            return _plan(scope, merge, options, warn_share)
+        finally:
+            merge.drop(connection, strategy)
 
+
+def _plan(scope: Scope, writer: Writer, options: RunOptions, warn_share: float | None) -> Plan:
+    """The plan of ``writer`` run with ``options``, on the scope's connection."""
+    connection, target = scope.connection, writer.target
+    matched, would_change, conflicted, staged = (
+        int(n) for n in connection.execute(writer.counts(EVERYTHING)).one()
+    )
+    if options.max_rows is not None and would_change > options.max_rows:
+        raise TooManyRowsError(target.name, limit=options.max_rows, would_change=would_change)
+    if options.expect_rows is not None and matched < options.expect_rows:
+        raise NotFoundError(target.name, expected=options.expect_rows, matched=matched)
+    journal = Journal(options.journal_prefix)
+    journal_table = journal.changes_table(target) if options.journal else None
+    executor = Executor(scope.strategy, writer, options, journal, journal_table)
+    executor.run_id = PLANNED_RUN_ID
+    statements = executor.chunk_statements(_first_span(connection, writer, options), 1)
+    explain = scope.strategy.explain(connection, writer.direct_update(EVERYTHING, options.stamps))
+    indexes = _indexes(connection, target.table)
+    total = int(connection.execute(select(func.count()).select_from(target.table)).scalar_one())
+    set_based = isinstance(writer, SetUpdate)
+    # A set-based run's chunks range over the rows that change; a changeset's over its keys.
+    chunks, estimated = _chunks(would_change if set_based else staged, options)
     warnings = [
-        *_filter_warnings(update, indexes),
-        *_unique_warnings(update, indexes),
+        *(_filter_warnings(writer, indexes) if isinstance(writer, SetUpdate) else []),
+        *([] if set_based else _key_warnings(target, indexes)),
+        *_unique_warnings(writer, indexes),
+        *_share_warnings(target, would_change, total, warn_share),
+        *_lock_warnings(target, would_change, options),
     ]
-    if warn_share is not None and total and would_change > warn_share * total:
-        warnings.append(
-            PlanWarning(
-                "large-share",
-                f"would change {would_change:,} of the {total:,} rows of {table.fullname!r} "
-                f"({would_change / total:.0%}), more than {warn_share:.0%}",
-            )
-        )
     return Plan(
-        table=table.fullname,
-        strategy=_strategy_name(strategy, update.kind, journal),
+        table=target.name,
+        strategy=executor.strategy_name,
         matched=matched,
         would_change=would_change,
-        unchanged=matched - would_change,
-        sql=sql,
+        unchanged=matched - would_change - conflicted,
+        sql=tuple(_compiled(connection, statement) for statement in statements),
         explain=explain,
         warnings=tuple(warnings),
+        chunks=chunks,
+        chunks_estimated=estimated,
+        staged=0 if set_based else staged,
+        missing=staged - matched,
+        missing_keys=_keys(connection, writer.missing_keys(EVERYTHING, KEY_SAMPLE)),
+        conflicts=_keys(connection, writer.conflict_keys(EVERYTHING, KEY_SAMPLE)),
     )
 
 
-def _strategy_name(strategy: Strategy, kind: str, journal: bool) -> str:
-    """The name ``Report.strategy`` gives a one-transaction run (see ``runner``)."""
-    parts = [strategy.name, kind, "journaled" if journal else "no journal"]
-    if not strategy.supports_update_from:
-        parts.append("by key")
-    return " / ".join(parts)
+def _first_span(connection: Connection, writer: Writer, options: RunOptions) -> Span:
+    """The keys the run's first chunk covers, found as the executor finds them (one key
+    past the chunk says whether another follows), so that its statements are exactly
+    the first chunk's. Every row, when the run is not chunked."""
+    if not options.chunked:
+        return EVERYTHING
+    rows = ChunkSizer(options.chunk_rows, options.chunk_seconds).rows
+    keys = [tuple(k) for k in connection.execute(writer.keys_after(None, rows + 1))]
+    return Span(None, keys[rows - 1] if len(keys) > rows else None)
+
+
+def _chunks(rows: int, options: RunOptions) -> tuple[int, bool]:
+    """How many chunks a run ranging over ``rows`` keys takes, and whether that is an
+    estimate: exact for a fixed size; for "auto", the executor's own sizer fed the
+    times ``ESTIMATED_ROWS_PER_SECOND`` predicts."""
+    if not options.chunked:
+        return 1, False
+    sizer = ChunkSizer(options.chunk_rows, options.chunk_seconds)
+    chunks, left = 0, rows
+    while True:
+        chunks += 1
+        taken = min(left, sizer.rows)
+        sizer.record(taken, taken / ESTIMATED_ROWS_PER_SECOND)
+        left -= taken
+        if left <= 0:
+            return chunks, sizer.auto
+
+
+def _compiled(connection: Connection, statement: Executable) -> str:
+    compiled = statement.compile(  # type: ignore[attr-defined]
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    return str(compiled)
+
+
+def _keys(connection: Connection, statement: Select[Any] | None) -> tuple[Any, ...]:
+    if statement is None:
+        return ()
+    return tuple(row[0] if len(row) == 1 else tuple(row) for row in connection.execute(statement))
+
+
+# -- warnings -------------------------------------------------------------------------
 
 
 def _filter_warnings(update: SetUpdate, indexes: Iterable[_Index]) -> list[PlanWarning]:
@@ -160,20 +237,68 @@ def _filter_warnings(update: SetUpdate, indexes: Iterable[_Index]) -> list[PlanW
     return [PlanWarning("unindexed-filter", message)]
 
 
-def _unique_warnings(update: SetUpdate, indexes: Iterable[_Index]) -> list[PlanWarning]:
+def _key_warnings(target: Target, indexes: Iterable[_Index]) -> list[PlanWarning]:
+    """A changeset's key with no unique index behind it may match several rows each."""
+    key = {column.name for column in target.key}
+    if any(index.unique and set(index.columns) <= key for index in indexes):
+        return []
+    names = ", ".join(column.name for column in target.key)
+    return [
+        PlanWarning(
+            "key-not-unique",
+            f"no primary key or unique index of {target.name!r} is on ({names}): a key may "
+            "match several rows, and each of them would be written",
+        )
+    ]
+
+
+def _unique_warnings(writer: Writer, indexes: Iterable[_Index]) -> list[PlanWarning]:
     warnings = []
-    for column in update.assignments:
+    key = {column.name for column in writer.target.key}
+    columns: list[Column[Any]] = writer.written_columns()
+    for column in columns:
         for index in indexes:
-            if index.unique and column.name in index.columns:
+            if index.unique and column.name in index.columns and column.name not in key:
                 warnings.append(
                     PlanWarning(
                         "unique-column",
                         f"{column.name!r} is in the unique {index.name} "
                         f"({', '.join(index.columns)}): if two rows end up equal, "
-                        "the whole update fails",
+                        "the whole run fails",
                     )
                 )
     return warnings
+
+
+def _share_warnings(
+    target: Target, would_change: int, total: int, warn_share: float | None
+) -> list[PlanWarning]:
+    if warn_share is None or not total or would_change <= warn_share * total:
+        return []
+    return [
+        PlanWarning(
+            "large-share",
+            f"would change {would_change:,} of the {total:,} rows of {target.name!r} "
+            f"({would_change / total:.0%}), more than {warn_share:.0%}",
+        )
+    ]
+
+
+def _lock_warnings(target: Target, would_change: int, options: RunOptions) -> list[PlanWarning]:
+    """One transaction holds the lock of every row it writes until it commits: its
+    length is estimated from the rows it writes at ``ESTIMATED_ROWS_PER_SECOND``."""
+    seconds = would_change / ESTIMATED_ROWS_PER_SECOND
+    if options.chunked or seconds <= options.chunk_seconds:
+        return []
+    return [
+        PlanWarning(
+            "long-lock",
+            f"one transaction would write {would_change:,} rows of {target.name!r}, holding "
+            f"their locks for about {seconds:.1f} s (at {ESTIMATED_ROWS_PER_SECOND:,} rows/s), "
+            f"over the {options.chunk_seconds:g} s chunk target: chunk the run "
+            "(chunk_rows='auto', --chunk-rows auto) to keep each lock short",
+        )
+    ]
 
 
 def _indexes(connection: Connection, table: Table) -> list[_Index]:

@@ -40,20 +40,22 @@ class PlanWarning:
 
     kind: str
     """A stable name for programs: "no-where", "unindexed-filter", "unique-column",
-    "large-share"."""
+    "key-not-unique", "large-share", "long-lock"."""
 
     message: str
 
 
 @dataclass(frozen=True)
 class Plan:
-    """What ``update`` would do, found without writing anything.
+    """What ``update`` or ``apply`` would do, found without writing anything.
 
-    ``matched`` rows satisfy the filter; ``would_change`` of them hold a value the run
-    would replace, the other ``unchanged`` are left alone. ``sql`` holds the statements
-    a chunk sends to find and write its rows, compiled for the database with
-    placeholders where values go; ``explain`` is the database's own plan for the last
-    of them, the UPDATE.
+    ``matched`` rows satisfy the filter (or have a key in the changeset);
+    ``would_change`` of them hold a value the run would replace, the other
+    ``unchanged`` are left alone (``conflicts``: keys whose version moved, not
+    written). ``sql`` holds the statements the first chunk sends, compiled for the
+    database with placeholders where values go; ``explain`` is the database's own plan
+    for the UPDATE of every row. ``chunks`` is exact for a fixed ``chunk_rows`` and an
+    estimate (``chunks_estimated``) for "auto".
     """
 
     table: str
@@ -65,3 +67,11 @@ class Plan:
     explain: tuple[str, ...] = ()
     warnings: tuple[PlanWarning, ...] = ()
     chunks: int = 1
+    chunks_estimated: bool = False
+    staged: int = 0
+    """Rows read from the changeset (0 for a set-based update)."""
+    missing: int = 0
+    missing_keys: tuple[Any, ...] = ()
+    """Keys of the changeset with no row in the table (a bounded sample; ``missing``
+    is the exact count)."""
+    conflicts: tuple[Any, ...] = ()

@@ -38,7 +38,7 @@ from setwise.plan import Span
 from setwise.report import Report
 from setwise.runner import run
 from setwise.target import Target, resolve_target
-from setwise.transaction import Bind, atomic, reading_connection
+from setwise.transaction import Bind, atomic, dialect_of, reading_connection
 
 #: Conflicting rows listed in a ConflictError; the count is exact.
 CONFLICT_SAMPLE = 1_000
@@ -117,7 +117,7 @@ class Reversal:
             .limit(limit)
         )
 
-    def counts(self, span: Span) -> Select[Any]:
+    def counts(self, span: Span, *, would_change: bool = True) -> Select[Any]:
         found = self.target.key[0].is_not(None)
         changes = and_(found, self._differs(), self._allowed())
         conflicts = and_(found, ~self._allowed())
@@ -220,7 +220,8 @@ def revert(
     unless ``force=True``. The revert is journaled: revert its ``run_id`` to redo.
     """
     journal = Journal(journal_prefix)
-    with reading_connection(bind) as connection:
+    # Causal reads: the run may have written through another node of a cluster.
+    with reading_connection(bind) as connection, dialect_of(bind).causal_reads(connection):
         info = journal.get(connection, run_id)
         if info.reverted_by is not None:
             raise SetwiseError(

@@ -380,14 +380,29 @@ def _origin() -> Origin | None:
     """The first frame outside SQLAlchemy and setwise; None when setwise sent the statement."""
     frame = sys._getframe(2)
     while frame is not None:
-        filename = frame.f_code.co_filename
-        if filename.startswith(_SETWISE):
-            if filename not in _HOOKS:
-                return None
-        elif not filename.startswith(_PLUMBING):
-            return (filename, frame.f_lineno or 0, frame.f_code.co_name)
+        code = frame.f_code
+        kind = _FILES.get(code.co_filename) or _classify(code.co_filename)
+        if kind is _PROGRAM:
+            return (code.co_filename, frame.f_lineno or 0, code.co_name)
+        if kind is _SETWISE_OWN:
+            return None
         frame = frame.f_back  # type: ignore[assignment]
     return ("<unknown>", 0, "<unknown>")
+
+
+_PROGRAM, _SETWISE_OWN, _PASSED = "program", "setwise", "passed"
+# What each source file is, asked once per file: the walk runs for every single-row
+# statement, and a dictionary lookup per frame is several times cheaper than the tests.
+_FILES: dict[str, str] = {}
+
+
+def _classify(filename: str) -> str:
+    if filename.startswith(_SETWISE):
+        kind = _PASSED if filename in _HOOKS else _SETWISE_OWN
+    else:
+        kind = _PASSED if filename.startswith(_PLUMBING) else _PROGRAM
+    _FILES[filename] = kind
+    return kind
 
 
 def _where(origin: Origin) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Dialect
 
-from setwise.dialects.base import IntegrityFacts, Strategy
+from setwise.dialects.base import IntegrityFacts, RowCap, Strategy
 from setwise.dialects.mysql import MariaDBStrategy, MySQLStrategy
 from setwise.dialects.postgresql import PostgreSQLStrategy
 from setwise.dialects.sqlite import SQLiteStrategy
@@ -28,4 +28,4 @@ def get_strategy(dialect: Dialect) -> Strategy:
     return _STRATEGIES.get(dialect.name, Strategy)(dialect)
 
 
-__all__ = ["IntegrityFacts", "Strategy", "get_strategy"]
+__all__ = ["IntegrityFacts", "RowCap", "Strategy", "get_strategy"]

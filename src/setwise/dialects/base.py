@@ -7,7 +7,8 @@ Everything else is written once, here or above, against the flags.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -32,6 +33,18 @@ class IntegrityFacts:
 
     columns: tuple[str, ...] = ()
     """The columns involved, when the database reports them."""
+
+
+@dataclass(frozen=True)
+class RowCap:
+    """The most rows one transaction may change on a server, and the setting behind it."""
+
+    rows: int
+    setting: str
+    """The setting and its value, as a person would look it up: "wsrep_max_ws_rows = 1000"."""
+
+    basis: str
+    """How ``rows`` follows from the setting, in words."""
 
 
 class Strategy:
@@ -104,6 +117,35 @@ class Strategy:
         names = [column.name for column in table.columns]
         connection.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
 
+    def driver_rows(
+        self, table: Table, rows: Sequence[Sequence[Any]]
+    ) -> list[tuple[Any, ...]] | Sequence[Sequence[Any]]:
+        """``rows`` as the driver takes them: each column through its type's bind
+        processor (SQLite: Decimal to float, datetime to text), column by column."""
+        processors = [
+            column.type.dialect_impl(self.dialect).bind_processor(self.dialect)
+            for column in table.columns
+        ]
+        if not any(processors) or not rows:
+            return rows
+        columns = [
+            list(values) if process is None else list(map(process, values))
+            for process, values in zip(processors, zip(*rows, strict=True), strict=True)
+        ]
+        return list(zip(*columns, strict=True))
+
+    def insert_many(
+        self, connection: Connection, table: Table, rows: Sequence[Sequence[Any]], marker: str
+    ) -> None:
+        """One executemany of a plain INSERT with ``marker`` as the driver's positional
+        placeholder: no SQLAlchemy parameter processing per row, so ``rows`` must be
+        ``driver_rows`` already."""
+        preparer = connection.dialect.identifier_preparer
+        names = ", ".join(preparer.quote(column.name) for column in table.columns)
+        markers = ", ".join([marker] * len(table.columns))
+        statement = f"INSERT INTO {preparer.format_table(table)} ({names}) VALUES ({markers})"
+        connection.exec_driver_sql(statement, list(rows))
+
     stage_schema: ClassVar[str | None] = None
     """The schema that holds this session's temporary tables, named so that dropping a
     staging table can never reach a user's table of the same name."""
@@ -128,6 +170,25 @@ class Strategy:
     def is_retryable(self, error: DBAPIError) -> bool:
         """True when running the chunk again may succeed."""
         return self.error_code(error.orig) in self.retryable_codes
+
+    def max_chunk_rows(
+        self, connection: Connection, table: Table, *, journaled: bool
+    ) -> RowCap | None:
+        """The most rows of ``table`` one transaction may change on this server, counting
+        the journal rows written beside them; None when the server sets no such cap."""
+        return None
+
+    def confirms_commits(self, connection: Connection) -> bool:
+        """True when a COMMIT that reports success may still have committed nothing
+        (Galera, after a statement passed the write-set cap), so the executor checks that
+        each chunk's record is there after its commit."""
+        return False
+
+    @contextmanager
+    def causal_reads(self, connection: Connection) -> Iterator[None]:
+        """Within the block, reads see every write committed before them anywhere (on a
+        cluster, through any node): for the journal, checkpoints and revert checks."""
+        yield
 
     def lock_rows(self, statement: Select[Any], table: Table) -> Select[Any]:
         """``statement`` locking the rows it reads from ``table`` until the transaction ends."""

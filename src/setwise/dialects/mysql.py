@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.exc import DBAPIError
 
-from setwise.dialects.base import IntegrityFacts, Strategy
+from setwise.dialects import galera
+from setwise.dialects.base import IntegrityFacts, RowCap, Strategy
+from setwise.dialects.mysql_load import load_data, load_data_allowed
 
 # 1062: "Duplicate entry '978-0' for key 'isbn'" (MySQL 8 writes 'books.isbn')
 _DUPLICATE = re.compile(r"for key '(?:[^'.]+\.)?([^']+)'")
@@ -39,6 +43,30 @@ class MySQLStrategy(Strategy):
     def supports_update_from(self) -> bool:
         # SQLAlchemy renders UPDATE … FROM as MySQL's multi-table UPDATE t, s SET … WHERE …
         return True
+
+    # A MariaDB server may be a Galera node: probed per connection (dialects/galera.py).
+
+    def max_chunk_rows(
+        self, connection: Connection, table: Table, *, journaled: bool
+    ) -> RowCap | None:
+        return galera.row_cap(connection, table, journaled=journaled)
+
+    def confirms_commits(self, connection: Connection) -> bool:
+        return galera.is_galera(connection)
+
+    @contextmanager
+    def causal_reads(self, connection: Connection) -> Iterator[None]:
+        with galera.causal_reads(connection):
+            yield
+
+    def stage_rows(
+        self, connection: Connection, table: Table, rows: Sequence[Sequence[Any]]
+    ) -> None:
+        rows = self.driver_rows(table, rows)
+        if load_data_allowed(connection) and load_data(connection, table, rows):
+            return
+        # PyMySQL sends an executemany INSERT … VALUES as multi-row INSERTs of up to 1 MB.
+        self.insert_many(connection, table, rows, "%s")
 
     def drop_stage(self, connection: Connection, table: Table) -> None:
         # TEMPORARY: never a real table of the same name. A temporary table survives a

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table
 from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects.base import IntegrityFacts, Strategy
@@ -29,6 +29,11 @@ class SQLiteStrategy(Strategy):
     # A second connection could not write the journal tables while this one holds the
     # database's write lock, and SQLite's DDL is transactional: create them in place.
     journal_ddl_apart: ClassVar[bool] = False
+
+    def stage_rows(
+        self, connection: Connection, table: Table, rows: Sequence[Sequence[Any]]
+    ) -> None:
+        self.insert_many(connection, table, self.driver_rows(table, rows), "?")
 
     def is_retryable(self, error: DBAPIError) -> bool:
         # SQLITE_BUSY / SQLITE_LOCKED surface as "database is locked" / "... table is locked".

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from setwise.errors import SchemaError
-from setwise.sources.arrow import from_arrow, from_dataframe, read_parquet
 from setwise.sources.csv import read_csv
 from setwise.sources.jsonl import read_jsonl
 from setwise.sources.memory import read_memory
@@ -48,8 +47,12 @@ def open_source(changes: Any, *, csv_null: str | None = "") -> Source:
         return _open_path(str(changes), csv_null)
     module = type(changes).__module__.split(".")[0]
     if module == "pyarrow":
+        from setwise.sources.arrow import from_arrow
+
         return Source(from_arrow(changes, ARROW_BATCH_ROWS), True, "an Arrow table")
     if module in ("pandas", "polars"):
+        from setwise.sources.arrow import from_dataframe
+
         return Source(from_dataframe(changes, ARROW_BATCH_ROWS), True, f"a {module} DataFrame")
     if isinstance(changes, Iterable) and not isinstance(changes, bytes | dict):
         return Source(read_memory(changes), False, "the rows given")
@@ -66,6 +69,9 @@ def _open_path(path: str, csv_null: str | None) -> Source:
     if suffix in (".jsonl", ".ndjson"):
         return Source(read_jsonl(path), True, path)
     if suffix == ".parquet":
+        # pyarrow takes a fifth of a second to import: only when a Parquet file is read.
+        from setwise.sources.arrow import read_parquet
+
         return Source(read_parquet(path, ARROW_BATCH_ROWS), True, path)
     raise SchemaError(
         f"cannot tell the format of {path!r} from its name: use .csv, .jsonl or .parquet"

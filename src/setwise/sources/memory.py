@@ -14,6 +14,9 @@ from setwise.sources.rows import Row, Unreadable
 def read_memory(items: Iterable[Any]) -> Iterator[Row]:
     """Rows of mappings (field → value) or ORM objects (their loaded column attributes)."""
     for number, item in enumerate(items, start=1):
+        if type(item) is dict:  # the common case, without the Mapping ABC's slow check
+            yield number, item  # read, never changed: no copy needed
+            continue
         if isinstance(item, Mapping):
             yield number, dict(item)
             continue

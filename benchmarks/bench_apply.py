@@ -1,0 +1,560 @@
+"""A changeset keyed by id, applied every way there is, on every backend and size.
+
+    python benchmarks/bench_apply.py [--sizes 10000,100000,1000000] [--backends sqlite]
+
+The changeset gives half the books (the even ids) a new title, price and stock; a
+tenth of those rows (ids divisible by 20) carry the values the row already holds, so
+45% of the table changes. Cases, each on a freshly reset table, round-robin:
+
+- loop:         ``session.get``, set the attributes, one commit (skipped above
+                ``--loop-max`` rows: it runs at a few thousand rows/s);
+- ORM bulk:     ``session.execute(update(Book), list_of_dicts)``: SQLAlchemy's bulk
+                UPDATE by primary key;
+- executemany:  Core ``connection.execute(update(...).where(id == bindparam), dicts)``;
+- CASE WHEN:    one ``UPDATE … SET col = CASE id WHEN … END WHERE id IN (…)`` per
+                1,000 rows (Django's ``bulk_update``; skipped above ``--case-max``);
+- raw:          the database's bulk path driven through the driver, without setwise
+                (PostgreSQL: COPY into a temporary table + UPDATE … FROM; SQLite:
+                executemany into a temporary table + UPDATE … FROM, and a plain
+                executemany UPDATE; MariaDB: multi-row INSERT staging + UPDATE … JOIN,
+                and LOAD DATA LOCAL INFILE + UPDATE … JOIN); the best is "raw best";
+- setwise.apply with ``journal=False`` and as called by default (journaled).
+
+Every case starts from the same list of mappings (the raw paths build their driver
+tuples from it inside the timing). Every raw UPDATE skips rows already holding their
+values (NULL-safe), as setwise does, so both write the same rows. An untimed first
+round checks that each case changed exactly the expected rows and records its peak
+Python memory (tracemalloc); a case run once is timed in that round instead. Then, on
+each backend at the largest size of at least ``--csv-rows``, ``setwise.apply`` of a
+``--csv-rows``-row CSV file runs in a process of its own, whose peak resident memory
+(``ru_maxrss``) is reported.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, case, create_engine, update
+from sqlalchemy.orm import Session
+
+import setwise
+from books import Book, book_row, changed_rows, reset, seed
+from common import (
+    Case,
+    CpuClock,
+    Timing,
+    arguments,
+    chosen_backends,
+    fresh_database,
+    peak_memory,
+    per_second,
+    print_table,
+    save_results,
+    seconds,
+    server_version,
+    time_rounds,
+)
+
+NAME = "apply"
+SIZES = (10_000, 100_000, 1_000_000)
+# The naive loop runs at a few thousand rows/s: 1,000,000 rows would take many minutes.
+LOOP_MAX_ROWS = 100_000
+# CASE WHEN runs at 2,000-5,000 rows/s here (PostgreSQL plans each 1,000-branch CASE
+# anew): 1,000,000 rows would take 4-5 minutes a run on each backend.
+CASE_MAX_ROWS = 100_000
+# Rows per CASE WHEN statement: Django's usual batch size for bulk_update.
+CASE_BATCH = 1_000
+# Above this size the slow baselines (ORM bulk, executemany, CASE WHEN) run once: they
+# are 3-10x off the fast paths, so their spread cannot change a conclusion, and each
+# run takes a minute on MariaDB.
+SLOW_ONCE_ABOVE = 100_000
+CSV_ROWS = 1_000_000
+STAGE = "raw_stage"
+FAST = ("raw best", "setwise, no journal", "setwise")
+
+
+def changes(rows: int) -> list[dict[str, Any]]:
+    """The changeset: every even id; ids divisible by 20 keep their values (no-ops)."""
+    found = []
+    for i in range(2, rows + 1, 2):
+        row = book_row(i)
+        if i % 20:
+            row = {
+                "id": i,
+                "title": f"Book {i} (2nd edition)",
+                "price": row["price"] + Decimal("1.00"),
+                "stock": row["stock"] + 1,
+            }
+        else:
+            row = {name: row[name] for name in ("id", "title", "price", "stock")}
+        found.append(row)
+    return found
+
+
+def expected_changes(rows: int) -> int:
+    return len(range(2, rows + 1, 2)) - len(range(20, rows + 1, 20))
+
+
+# -- the cases ------------------------------------------------------------------------------
+
+
+def run_loop(engine: Engine, dicts: Sequence[dict[str, Any]]) -> None:
+    with Session(engine) as session:
+        for row in dicts:
+            book = session.get(Book, row["id"])
+            assert book is not None
+            book.title, book.price, book.stock = row["title"], row["price"], row["stock"]
+        session.commit()
+
+
+def run_orm_bulk(engine: Engine, dicts: Sequence[dict[str, Any]]) -> None:
+    with Session(engine) as session:
+        session.execute(update(Book), list(dicts))
+        session.commit()
+
+
+def run_executemany(engine: Engine, dicts: Sequence[dict[str, Any]]) -> None:
+    books = Book.__table__
+    statement = (
+        update(books)
+        .where(books.c.id == bindparam("b_id"))
+        .values(title=bindparam("title"), price=bindparam("price"), stock=bindparam("stock"))
+    )
+    params = [
+        {"b_id": r["id"], "title": r["title"], "price": r["price"], "stock": r["stock"]}
+        for r in dicts
+    ]
+    with engine.begin() as connection:
+        connection.execute(statement, params)
+
+
+def run_case_when(engine: Engine, dicts: Sequence[dict[str, Any]]) -> None:
+    books = Book.__table__
+    with engine.begin() as connection:
+        for start in range(0, len(dicts), CASE_BATCH):
+            batch = dicts[start : start + CASE_BATCH]
+            ids = [r["id"] for r in batch]
+            values = {
+                name: case({r["id"]: r[name] for r in batch}, value=books.c.id)
+                for name in ("title", "price", "stock")
+            }
+            connection.execute(update(books).where(books.c.id.in_(ids)).values(values))
+
+
+def run_setwise(engine: Engine, dicts: Sequence[dict[str, Any]], journal: bool) -> None:
+    report = setwise.apply(engine, Book, dicts, journal=journal)
+    expected = sum(1 for r in dicts if r["id"] % 20)
+    if report.changed != expected or report.unchanged != len(dicts) - expected:
+        raise SystemExit(f"setwise.apply reported {report}, expected {expected} changed")
+
+
+# -- raw paths, through the driver ------------------------------------------------------------
+
+SET_COLUMNS = ("title", "price", "stock")
+
+
+def raw_postgresql_copy(driver: Any, tuples: Sequence[tuple[Any, ...]]) -> None:
+    with driver.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE {STAGE} (id integer, title varchar(200),"
+            " price numeric(10, 2), stock integer)"
+        )
+        with cursor.copy(f"COPY {STAGE} (id, title, price, stock) FROM STDIN") as copy:
+            for row in tuples:
+                copy.write_row(row)
+        differs = " OR ".join(f"books.{c} IS DISTINCT FROM s.{c}" for c in SET_COLUMNS)
+        sets = ", ".join(f"{c} = s.{c}" for c in SET_COLUMNS)
+        cursor.execute(
+            f"UPDATE books SET {sets} FROM {STAGE} s WHERE books.id = s.id AND ({differs})"
+        )
+        cursor.execute(f"DROP TABLE {STAGE}")
+    driver.commit()
+
+
+def raw_sqlite_stage(driver: Any, tuples: Sequence[tuple[Any, ...]]) -> None:
+    cursor = driver.cursor()
+    cursor.execute(
+        f"CREATE TEMP TABLE {STAGE} (id INTEGER, title VARCHAR(200), price NUMERIC(10, 2),"
+        " stock INTEGER)"
+    )
+    cursor.executemany(f"INSERT INTO {STAGE} VALUES (?, ?, ?, ?)", tuples)
+    differs = " OR ".join(f"books.{c} IS NOT s.{c}" for c in SET_COLUMNS)
+    sets = ", ".join(f"{c} = s.{c}" for c in SET_COLUMNS)
+    cursor.execute(f"UPDATE books SET {sets} FROM {STAGE} s WHERE books.id = s.id AND ({differs})")
+    driver.commit()
+    cursor.execute(f"DROP TABLE {STAGE}")
+    cursor.close()
+
+
+def raw_sqlite_executemany(driver: Any, tuples: Sequence[tuple[Any, ...]]) -> None:
+    cursor = driver.cursor()
+    cursor.executemany(
+        "UPDATE books SET title = ?, price = ?, stock = ? WHERE id = ?",
+        [(title, price, stock, i) for i, title, price, stock in tuples],
+    )
+    driver.commit()
+    cursor.close()
+
+
+def _mysql_merge(cursor: Any) -> None:
+    same = " AND ".join(f"books.{c} <=> s.{c}" for c in SET_COLUMNS)
+    sets = ", ".join(f"books.{c} = s.{c}" for c in SET_COLUMNS)
+    cursor.execute(f"UPDATE books JOIN {STAGE} s ON books.id = s.id SET {sets} WHERE NOT ({same})")
+    cursor.execute(f"DROP TEMPORARY TABLE {STAGE}")
+
+
+MYSQL_STAGE = (
+    f"CREATE TEMPORARY TABLE {STAGE} (id INTEGER, title VARCHAR(200), price NUMERIC(10, 2),"
+    " stock INTEGER)"
+)
+
+
+def raw_mysql_insert(driver: Any, tuples: Sequence[tuple[Any, ...]]) -> None:
+    with driver.cursor() as cursor:
+        cursor.execute(MYSQL_STAGE)
+        # PyMySQL sends an executemany INSERT … VALUES as multi-row INSERTs of up to 1 MB.
+        cursor.executemany(f"INSERT INTO {STAGE} VALUES (%s, %s, %s, %s)", tuples)
+        _mysql_merge(cursor)
+    driver.commit()
+
+
+def raw_mysql_load_data(driver: Any, tuples: Sequence[tuple[Any, ...]]) -> None:
+    with tempfile.NamedTemporaryFile("w", suffix=".tsv", encoding="utf-8") as file:
+        # The titles hold no tab, newline or backslash: no escaping needed here.
+        file.writelines(f"{i}\t{title}\t{price}\t{stock}\n" for i, title, price, stock in tuples)
+        file.flush()
+        with driver.cursor() as cursor:
+            cursor.execute(MYSQL_STAGE)
+            cursor.execute(
+                f"LOAD DATA LOCAL INFILE '{file.name}' INTO TABLE {STAGE}"
+                " CHARACTER SET utf8mb4 (id, title, price, stock)"
+            )
+            _mysql_merge(cursor)
+        driver.commit()
+
+
+def raw_paths(engine: Engine) -> dict[str, Callable[[Any, Sequence[tuple[Any, ...]]], None]]:
+    name = engine.dialect.name
+    if name == "postgresql":
+        return {"raw COPY + UPDATE FROM": raw_postgresql_copy}
+    if name == "sqlite":
+        return {
+            "raw stage + UPDATE FROM": raw_sqlite_stage,
+            "raw executemany UPDATE": raw_sqlite_executemany,
+        }
+    return {
+        "raw INSERT stage + JOIN": raw_mysql_insert,
+        "raw LOAD DATA + JOIN": raw_mysql_load_data,
+    }
+
+
+def driver_connection(engine: Engine) -> Any:
+    """The driver's own connection, outside SQLAlchemy's pool (MariaDB: allowed LOCAL
+    INFILE, which the server must allow too)."""
+    if engine.dialect.name in ("mysql", "mariadb"):
+        engine = create_engine(engine.url, connect_args={"local_infile": True})
+    pooled = engine.raw_connection()
+    driver = pooled.driver_connection
+    pooled.detach()
+    return driver
+
+
+def as_tuples(engine: Engine, dicts: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """The rows as the driver takes them (SQLite stores NUMERIC as REAL, as SQLAlchemy does)."""
+    convert: Callable[[Decimal], Any] = float if engine.dialect.name == "sqlite" else Decimal
+    return [(r["id"], r["title"], convert(r["price"]), r["stock"]) for r in dicts]
+
+
+# -- one backend, one size --------------------------------------------------------------------
+
+
+def measure(
+    engine: Engine,
+    rows: int,
+    repeats: int,
+    loop_max: int,
+    case_max: int,
+    baselines: bool = True,
+) -> tuple[dict[str, Timing], dict[str, int], list[str]]:
+    """Timings and peak memory per case, after a round that checks their work."""
+    clock = CpuClock(engine)
+    seed(engine, rows)
+    dicts = changes(rows)
+    driver = driver_connection(engine)
+    notes: list[str] = []
+
+    def fresh() -> None:
+        reset(engine)
+
+    slow = 1 if rows > SLOW_ONCE_ABOVE else None
+    cases: dict[str, Case] = {}
+    if not baselines:
+        pass
+    elif rows <= loop_max:
+        cases["loop"] = Case(lambda: run_loop(engine, dicts), fresh, 1)
+    else:
+        notes.append(f"loop skipped above {loop_max:,} rows")
+    if baselines:
+        cases["ORM bulk by PK"] = Case(lambda: run_orm_bulk(engine, dicts), fresh, slow)
+        cases["Core executemany"] = Case(lambda: run_executemany(engine, dicts), fresh, slow)
+    if baselines and rows <= case_max:
+        cases["CASE WHEN x1000"] = Case(lambda: run_case_when(engine, dicts), fresh, slow)
+    elif baselines:
+        notes.append(f"CASE WHEN skipped above {case_max:,} rows")
+    for label, path in raw_paths(engine).items():
+        # From the same mappings as every other case: building the driver's tuples is
+        # part of the raw path's work.
+        cases[label] = Case(lambda path=path: path(driver, as_tuples(engine, dicts)), fresh)
+    order = list(cases)
+    cases["setwise, no journal"] = Case(lambda: run_setwise(engine, dicts, False), fresh)
+    cases["setwise"] = Case(lambda: run_setwise(engine, dicts, True), fresh)
+
+    expected = expected_changes(rows)
+    memory: dict[str, int] = {}
+    once: dict[str, Timing] = {}
+    for name, each in list(cases.items()):
+        fresh()
+        try:
+            if each.repeats == 1:
+                # Run once: this run is the timed one, without tracemalloc's slowdown.
+                started = time.perf_counter()
+                each.run()
+                once[name] = Timing([time.perf_counter() - started])
+                del cases[name]
+            else:
+                _, memory[name] = peak_memory(each.run)
+        except Exception as exc:  # LOAD DATA refused by the server, say
+            notes.append(f"{name} failed and is left out: {str(exc).splitlines()[0]}")
+            cases.pop(name, None)
+            driver.rollback()
+            continue
+        wrote = changed_rows(engine)
+        if wrote != expected:
+            raise SystemExit(f"{name} changed {wrote} rows, expected {expected}")
+    measured = once | time_rounds(cases, repeats, clock)
+    timings = {
+        name: measured[name]
+        for name in [*order, "setwise, no journal", "setwise"]
+        if name in measured
+    }
+    driver.close()
+    raws = [name for name in timings if name.startswith("raw")]
+    best = min(raws, key=lambda name: timings[name].median)
+    timings["raw best"] = timings[best]
+    memory["raw best"] = memory[best]
+    notes.append(f"raw best = {best}")
+    return timings, memory, notes
+
+
+# -- the CSV file, in a process of its own ---------------------------------------------------
+
+
+def write_csv(path: Path, rows: int) -> None:
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["id", "title", "price", "stock"])
+        for i in range(1, rows + 1):
+            row = book_row(i)
+            writer.writerow([i, f"Book {i} (csv)", row["price"] + 1, row["stock"]])
+
+
+def csv_child(url: str, connect_args: str, path: str) -> None:
+    """Run in a subprocess: apply the CSV file, print seconds, peak RSS and counts as JSON."""
+    engine = create_engine(url, connect_args=json.loads(connect_args))
+    started = time.perf_counter()
+    report = setwise.apply(engine, "books", path)
+    elapsed = time.perf_counter() - started
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": elapsed, "peak_mb": peak_kb / 1024, "changed": report.changed}))
+
+
+def measure_csv(engine: Engine, rows: int) -> dict[str, Any]:
+    reset(engine)
+    with tempfile.TemporaryDirectory(prefix="setwise-bench-csv-") as folder:
+        path = Path(folder) / "changes.csv"
+        write_csv(path, rows)
+        connect_args = _pg_options(engine) if engine.dialect.name == "postgresql" else {}
+        url = engine.url.render_as_string(hide_password=False)
+        output = subprocess.run(
+            [sys.executable, __file__, "--csv-child", url, json.dumps(connect_args), str(path)],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
+        ).stdout
+    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    if result["changed"] != rows:
+        raise SystemExit(f"the CSV apply changed {result['changed']} rows, expected {rows}")
+    return result
+
+
+def _pg_options(engine: Engine) -> dict[str, str]:
+    with engine.connect() as connection:
+        schema = connection.exec_driver_sql("SELECT current_schema()").scalar_one()
+    return {"options": f"-csearch_path={schema}"}
+
+
+# -- the table --------------------------------------------------------------------------------
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--csv-child":
+        csv_child(*sys.argv[2:5])
+        return
+    parser = arguments(__doc__.splitlines()[0], rows=SIZES[-1], repeats=3)
+    parser.add_argument(
+        "--sizes",
+        default=",".join(str(n) for n in SIZES),
+        help="comma-separated table sizes (default 10000,100000,1000000); overrides --rows",
+    )
+    parser.add_argument(
+        "--loop-max",
+        type=int,
+        default=LOOP_MAX_ROWS,
+        help=f"largest table the naive loop runs on (default {LOOP_MAX_ROWS:,})",
+    )
+    parser.add_argument(
+        "--case-max",
+        type=int,
+        default=CASE_MAX_ROWS,
+        help=f"largest table the CASE WHEN case runs on (default {CASE_MAX_ROWS:,})",
+    )
+    parser.add_argument(
+        "--csv-rows",
+        type=int,
+        default=CSV_ROWS,
+        help=f"rows of the CSV memory test, 0 to skip (default {CSV_ROWS:,})",
+    )
+    parser.add_argument(
+        "--fast-only",
+        action="store_true",
+        help="only the raw paths and setwise (leave out the loop, ORM bulk, executemany, CASE)",
+    )
+    options = parser.parse_args()
+    sizes = [int(n) for n in options.sizes.split(",") if n.strip()]
+
+    servers: dict[str, str] = {}
+    results: list[dict[str, Any]] = []
+    lines: list[list[str]] = []
+    notes: list[str] = []
+    csv_lines: list[list[str]] = []
+    for backend in chosen_backends(options.backends):
+        version = server_version(backend)
+        if version is None:
+            continue
+        servers[backend] = version
+        for rows in sizes:
+            with fresh_database(backend) as engine:
+                timings, memory, found = measure(
+                    engine,
+                    rows,
+                    options.repeats,
+                    options.loop_max,
+                    options.case_max,
+                    not options.fast_only,
+                )
+                csv_size = options.csv_rows and rows >= options.csv_rows and rows == max(sizes)
+                csv_result = measure_csv(engine, options.csv_rows) if csv_size else None
+            notes += [f"{backend} {rows:,}: {note}" for note in found]
+            changed = expected_changes(rows)
+            raw = timings["raw best"].median
+            raw_cpu = timings["raw best"].cpu
+            shown = [n for n in timings if n != "raw best"]
+            shown.insert(shown.index("setwise, no journal"), "raw best")
+            for number, case_name in enumerate(shown):
+                timing = timings[case_name]
+                cpu_ratio = timing.cpu / raw_cpu if timing.cpu is not None and raw_cpu else None
+                lines.append(
+                    [
+                        backend if number == 0 else "",
+                        f"{rows:,}" if number == 0 else "",
+                        case_name,
+                        seconds(timing.median),
+                        f"{timing.spread:.0%}" if len(timing.samples) > 1 else "-",
+                        per_second(changed, timing.median),
+                        f"{raw / timing.median:.2f}",
+                        f"{cpu_ratio:.2f}x" if cpu_ratio is not None else "-",
+                        f"{memory[case_name] / 2**20:,.1f}" if case_name in memory else "-",
+                    ]
+                )
+                results.append(
+                    {
+                        "backend": backend,
+                        "rows": rows,
+                        "case": case_name,
+                        "changed": changed,
+                        "median_s": timing.median,
+                        "rows_per_s": changed / timing.median,
+                        "throughput_vs_raw_best": raw / timing.median,
+                        "cpu_s": timing.cpu,
+                        "cpu_case_over_raw": cpu_ratio,
+                        "peak_python_mb": memory[case_name] / 2**20
+                        if case_name in memory
+                        else None,
+                        "samples_s": timing.samples,
+                        "cpu_samples_s": timing.cpu_samples,
+                    }
+                )
+            if csv_result is not None:
+                csv_lines.append(
+                    [
+                        backend,
+                        f"{options.csv_rows:,}",
+                        seconds(csv_result["seconds"]),
+                        per_second(options.csv_rows, csv_result["seconds"]),
+                        f"{csv_result['peak_mb']:,.0f}",
+                    ]
+                )
+                results.append({"backend": backend, "case": "csv file", **csv_result})
+
+    columns = [
+        "backend",
+        "rows",
+        "case",
+        "seconds",
+        "spread",
+        "rows changed/s",
+        "throughput vs raw best",
+        "CPU case/raw",
+        "peak MB",
+    ]
+    caption = (
+        "Changeset: half the rows (even ids), a tenth of them no-ops; 45% of the table changes."
+        f" Median of {options.repeats} runs (the loop once; ORM bulk, executemany and CASE"
+        f" once above {SLOW_ONCE_ABOVE:,} rows), each on a freshly reset table. peak MB: most"
+        " Python memory held during the run (tracemalloc), the changeset itself not counted."
+        " CPU: this process and the PostgreSQL backends serving it. "
+        + " ".join(note + "." for note in notes)
+    )
+    table = print_table("setwise.apply vs the other ways", columns, lines, caption)
+    if csv_lines:
+        table += print_table(
+            "setwise.apply of a CSV file, in a process of its own",
+            ["backend", "rows", "seconds", "rows/s", "peak RSS MB"],
+            csv_lines,
+            "Peak resident memory of the whole process (ru_maxrss): Python, SQLAlchemy, driver.",
+        )
+    if not options.no_save:
+        path = save_results(
+            NAME,
+            parameters={"sizes": sizes, "repeats": options.repeats, "csv_rows": options.csv_rows},
+            servers=servers,
+            results=results,
+            table=table,
+        )
+        print(f"saved {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""Staging rows on MySQL and MariaDB: LOAD DATA LOCAL INFILE when the connection may,
+else multi-row INSERTs.
+
+LOAD DATA reads a tab-separated file in one statement, the server's bulk path, and
+stages about a fifth faster than PyMySQL's multi-row INSERTs (benchmarks/README.md).
+It needs both ends to allow it: the client connected with ``local_infile=True``
+and the server's ``local_infile`` on. Only plain values go that way (numbers, text,
+booleans, naive dates and times, NULL); a batch with anything else is INSERTed.
+The server turns a LOAD DATA LOCAL error into a warning and goes on, so a load that
+reports a warning or a row count other than the file's fails instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+import weakref
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Table
+
+from setwise.errors import SetwiseError
+
+#: pymysql.constants.CLIENT.LOCAL_FILES: the client asked to send local files.
+_LOCAL_FILES = 128
+
+#: Whether each DBAPI connection may LOAD DATA LOCAL: asked once per connection.
+_ALLOWED: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def load_data_allowed(connection: Connection) -> bool:
+    """The client asked for LOCAL INFILE and the server allows it."""
+    raw: Any = connection.connection.dbapi_connection
+    if raw is None or not getattr(raw, "client_flag", 0) & _LOCAL_FILES:
+        return False
+    if raw not in _ALLOWED:
+        setting = connection.exec_driver_sql("SELECT @@local_infile").scalar()
+        _ALLOWED[raw] = str(setting).upper() in ("1", "ON")
+    return _ALLOWED[raw]
+
+
+def load_data(connection: Connection, table: Table, rows: Sequence[Sequence[Any]]) -> bool:
+    """Stage ``rows`` with LOAD DATA LOCAL INFILE; False (nothing sent) when a value is
+    not one this path writes exactly."""
+    lines = []
+    for row in rows:
+        fields = []
+        for value in row:
+            text = _field(value)
+            if text is None:
+                return False
+            fields.append(text)
+        lines.append("\t".join(fields))
+    preparer = connection.dialect.identifier_preparer
+    names = ", ".join(preparer.quote(column.name) for column in table.columns)
+    descriptor, path = tempfile.mkstemp(prefix="setwise-stage-", suffix=".tsv")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as file:
+            file.write("\n".join(lines))
+            file.write("\n")
+        # The path is setwise's own temporary file; its quote-free name is checked below.
+        if "'" in path or "\\" in path:
+            raise SetwiseError(f"cannot name the staging file {path!r} in LOAD DATA")
+        cursor: Any = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            loaded = cursor.execute(
+                f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE {preparer.format_table(table)} "
+                f"CHARACTER SET utf8mb4 ({names})"
+            )
+            warnings = cursor.connection.show_warnings() if cursor.warning_count else ()
+        finally:
+            cursor.close()
+    finally:
+        os.unlink(path)
+    if loaded != len(rows) or warnings:
+        detail = "; ".join(str(w[2]) for w in warnings[:3])
+        raise SetwiseError(
+            f"LOAD DATA staged {loaded} of {len(rows)} rows into {table.name!r}: {detail}"
+        )
+    return True
+
+
+def _escaped(text: str) -> str:
+    # LOAD DATA's defaults: fields end at a tab, lines at a newline, backslash escapes.
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\0", "\\0")
+
+
+def _decimal(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def _boolean(value: bool) -> str:
+    return "1" if value else "0"
+
+
+def _naive_datetime(value: dt.datetime) -> str | None:
+    return None if value.tzinfo is not None else value.isoformat(sep=" ")
+
+
+def _naive_time(value: dt.time) -> str | None:
+    return None if value.tzinfo is not None else value.isoformat()
+
+
+_FORMATS: dict[type, Callable[[Any], str | None]] = {
+    int: str,
+    str: _escaped,
+    Decimal: _decimal,
+    bool: _boolean,
+    float: repr,
+    dt.date: dt.date.isoformat,
+    dt.datetime: _naive_datetime,
+    dt.time: _naive_time,
+}
+
+
+def _field(value: Any) -> str | None:
+    if value is None:
+        return "\\N"
+    form = _FORMATS.get(type(value))
+    return form(value) if form is not None else None
