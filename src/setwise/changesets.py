@@ -97,6 +97,7 @@ def apply(
         merge = stage(connection, strategy, resolved, source.rows, source.lenient)
         if merge is not None and options.chunked:
             merge.index_stage(connection)
+            strategy.analyze_stage(connection, merge.stage)
         return merge
 
     def cleanup(connection: Connection, strategy: Strategy, writer: Any) -> None:

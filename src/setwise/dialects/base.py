@@ -146,6 +146,9 @@ class Strategy:
         statement = f"INSERT INTO {preparer.format_table(table)} ({names}) VALUES ({markers})"
         connection.exec_driver_sql(statement, list(rows))
 
+    def analyze_stage(self, connection: Connection, table: Table) -> None:
+        """Give the planner statistics of a loaded staging table, where it has none."""
+
     stage_schema: ClassVar[str | None] = None
     """The schema that holds this session's temporary tables, named so that dropping a
     staging table can never reach a user's table of the same name."""
