@@ -60,7 +60,7 @@ from common import (
     peak_memory,
     per_second,
     print_table,
-    save_results,
+    publish,
     seconds,
     server_version,
     time_rounds,
@@ -558,15 +558,14 @@ def main() -> None:
             csv_lines,
             "Peak resident memory of the whole process (VmHWM): Python, SQLAlchemy, driver.",
         )
-    if not options.no_save:
-        path = save_results(
-            NAME,
-            parameters={"sizes": sizes, "repeats": options.repeats, "csv_rows": options.csv_rows},
-            servers=servers,
-            results=results,
-            table=table,
-        )
-        print(f"saved {path}")
+    publish(
+        options,
+        NAME,
+        parameters={"sizes": sizes, "repeats": options.repeats, "csv_rows": options.csv_rows},
+        servers=servers,
+        results=results,
+        table=table,
+    )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from common import (
     chosen_backends,
     fresh_database,
     print_table,
-    save_results,
+    publish,
     seconds,
     server_version,
     time_rounds,
@@ -183,19 +183,18 @@ def main() -> None:
         " chunked/one <= 1.5, journal/none <= 1.5."
     )
     table = print_table("Chunked and journaled runs", columns, lines, caption)
-    if not options.no_save:
-        path = save_results(
-            NAME,
-            parameters={
-                "rows": options.rows,
-                "repeats": options.repeats,
-                "chunk_seconds": target,
-            },
-            servers=servers,
-            results=results,
-            table=table,
-        )
-        print(f"saved {path}")
+    publish(
+        options,
+        NAME,
+        parameters={
+            "rows": options.rows,
+            "repeats": options.repeats,
+            "chunk_seconds": target,
+        },
+        servers=servers,
+        results=results,
+        table=table,
+    )
 
 
 if __name__ == "__main__":

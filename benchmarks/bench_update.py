@@ -34,8 +34,8 @@ from common import (
     fresh_database,
     per_second,
     print_table,
+    publish,
     ratio,
-    save_results,
     seconds,
     server_version,
     time_rounds,
@@ -192,21 +192,20 @@ def main() -> None:
         " PostgreSQL backends serving it (- where it cannot be told apart)."
     )
     table = print_table("setwise.update vs ORM loop vs raw SQL", columns, lines, caption)
-    if not options.no_save:
-        path = save_results(
-            NAME,
-            parameters={
-                "rows": options.rows,
-                "changed": changed,
-                "repeats": options.repeats,
-                "loop_repeats": options.loop_repeats,
-                "raw_sql": RAW_SQL,
-            },
-            servers=servers,
-            results=results,
-            table=table,
-        )
-        print(f"saved {path}")
+    publish(
+        options,
+        NAME,
+        parameters={
+            "rows": options.rows,
+            "changed": changed,
+            "repeats": options.repeats,
+            "loop_repeats": options.loop_repeats,
+            "raw_sql": RAW_SQL,
+        },
+        servers=servers,
+        results=results,
+        table=table,
+    )
 
 
 if __name__ == "__main__":

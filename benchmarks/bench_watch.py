@@ -52,7 +52,7 @@ from common import (
     chosen_backends,
     fresh_database,
     print_table,
-    save_results,
+    publish,
     seconds,
     server_version,
 )
@@ -228,20 +228,19 @@ def main() -> None:
         f" added per statement (best runs); overhead = added / unwatched. {verdict}"
     )
     table = print_table("setwise.watch overhead", columns, lines, caption)
-    if not options.no_save:
-        path = save_results(
-            NAME,
-            parameters={
-                "statements": options.statements,
-                "rows": options.rows,
-                "repeats": options.repeats,
-                "target_overhead": TARGET,
-            },
-            servers=servers,
-            results=results,
-            table=table,
-        )
-        print(f"saved {path}")
+    publish(
+        options,
+        NAME,
+        parameters={
+            "statements": options.statements,
+            "rows": options.rows,
+            "repeats": options.repeats,
+            "target_overhead": TARGET,
+        },
+        servers=servers,
+        results=results,
+        table=table,
+    )
 
 
 if __name__ == "__main__":

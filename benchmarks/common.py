@@ -279,6 +279,23 @@ def print_table(
     return console.export_text()
 
 
+def publish(
+    options: Any,
+    name: str,
+    *,
+    parameters: Mapping[str, Any],
+    servers: Mapping[str, str],
+    results: Sequence[Mapping[str, Any]],
+    table: str,
+) -> None:
+    """Save the results, unless ``--no-save`` was given, and say where."""
+    if not options.no_save:
+        path = save_results(
+            name, parameters=parameters, servers=servers, results=results, table=table
+        )
+        print(f"saved {path}")
+
+
 def save_results(
     name: str,
     *,
