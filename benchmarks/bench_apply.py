@@ -18,7 +18,9 @@ tenth of those rows (ids divisible by 20) carry the values the row already holds
                 executemany into a temporary table + UPDATE … FROM, and a plain
                 executemany UPDATE; MariaDB: multi-row INSERT staging + UPDATE … JOIN,
                 and LOAD DATA LOCAL INFILE + UPDATE … JOIN); the best is "raw best";
-- setwise.apply with ``journal=False`` and as called by default (journaled).
+- setwise.apply with ``journal=False`` and as called by default (journaled); on
+  MariaDB also ``journal=False`` through an engine connected with ``local_infile=True``
+  (the raw LOAD DATA path's own client option), where setwise stages by LOAD DATA.
 
 Every case starts from the same list of mappings (the raw paths build their driver
 tuples from it inside the timing). Every raw UPDATE skips rows already holding their
@@ -82,6 +84,9 @@ SLOW_ONCE_ABOVE = 100_000
 CSV_ROWS = 1_000_000
 STAGE = "raw_stage"
 FAST = ("raw best", "setwise, no journal", "setwise")
+# MariaDB: setwise.apply(journal=False) through an engine made with
+# connect_args={"local_infile": True}, as the raw LOAD DATA path connects.
+LOCAL_INFILE = "setwise, no journal, local_infile"
 
 
 def changes(rows: int) -> list[dict[str, Any]]:
@@ -318,6 +323,11 @@ def measure(
         cases[label] = Case(lambda path=path: path(driver, as_tuples(engine, dicts)), fresh)
     order = list(cases)
     cases["setwise, no journal"] = Case(lambda: run_setwise(engine, dicts, False), fresh)
+    loading = None
+    if engine.dialect.name in ("mysql", "mariadb"):
+        # The client option the raw LOAD DATA path uses: setwise then stages by LOAD DATA.
+        loading = create_engine(engine.url, connect_args={"local_infile": True})
+        cases[LOCAL_INFILE] = Case(lambda: run_setwise(loading, dicts, False), fresh)
     cases["setwise"] = Case(lambda: run_setwise(engine, dicts, True), fresh)
 
     expected = expected_changes(rows)
@@ -345,10 +355,12 @@ def measure(
     measured = once | time_rounds(cases, repeats, clock)
     timings = {
         name: measured[name]
-        for name in [*order, "setwise, no journal", "setwise"]
+        for name in [*order, "setwise, no journal", LOCAL_INFILE, "setwise"]
         if name in measured
     }
     driver.close()
+    if loading is not None:
+        loading.dispose()
     raws = [name for name in timings if name.startswith("raw")]
     best = min(raws, key=lambda name: timings[name].median)
     timings["raw best"] = timings[best]

@@ -222,6 +222,40 @@ def test_load_data_local_stages_awkward_text_exactly(books: Engine) -> None:
         loading.dispose()
 
 
+def test_mappings_stage_awkward_values_exactly(books: Engine, backend: str) -> None:
+    """Text that looks like staging syntax, decimals written with exponents, and a
+    column mixing values and NULLs arrive as they were (COPY text, LOAD DATA, INSERT)."""
+    titles = {
+        1: "\\N",
+        2: "back\\slash\tand tab",
+        3: "carriage\r\nreturn",
+        4: "100% \\t literal",
+        5: "",
+    }
+    prices = {1: "1E+1", 2: "0.1E-1", 3: "-0", 4: "7", 5: "5.5"}
+    changes = [
+        {"id": i, "title": titles[i], "price": Decimal(prices[i]), "genre": None} for i in titles
+    ]
+    changes[4]["genre"] = "travel"
+    # MariaDB: through LOAD DATA LOCAL INFILE (the default engine INSERTs).
+    loading = create_engine(books.url, connect_args={"local_infile": True})
+    try:
+        bind = loading if backend == "mariadb" else books
+        report = setwise.apply(bind, Book, changes, journal=False)
+    finally:
+        loading.dispose()
+    assert report.matched == 5
+    assert {i: column(books, "title")[i] for i in titles} == titles
+    assert [column(books, "price")[i] for i in titles] == [
+        Decimal("10.00"),
+        Decimal("0.01"),
+        Decimal("0.00"),
+        Decimal("7.00"),
+        Decimal("5.50"),
+    ]
+    assert [column(books, "genre")[i] for i in titles] == [None, None, None, None, "travel"]
+
+
 def test_csv_null_marker_keeps_empty_text(books: Engine, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "c.csv", ["id", "title", "genre"], [[1, "", r"\N"]])
     setwise.apply(books, Book, path, csv_null=r"\N")

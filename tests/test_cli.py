@@ -256,6 +256,39 @@ def test_on_a_terminal_apply_shows_the_plan_and_asks(books: Engine) -> None:
     assert snapshot(books) != before
 
 
+def shown_on_terminal(args: list[str]) -> tuple[int, str]:
+    """Run the command with a terminal as stdin and stdout; its exit code and all the text
+    it drew (colours and cursor moves left out)."""
+    main, attached = pty.openpty()
+    environment = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120"}
+    process = subprocess.Popen(
+        [str(SETWISE), *args], stdin=attached, stdout=attached, stderr=attached, env=environment
+    )
+    os.close(attached)
+    drawn = b""
+    try:
+        while chunk := os.read(main, 65536):
+            drawn += chunk
+    except OSError:  # Linux reports the end of a pty whose writers all closed as EIO
+        pass
+    finally:
+        os.close(main)
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn.decode(errors="replace"))
+    return process.wait(timeout=120), shown
+
+
+@pytest.mark.backends("sqlite")
+def test_on_a_terminal_a_chunked_run_draws_a_progress_bar(books: Engine) -> None:
+    args = ["apply", "books", *RAISE_FICTION, "--chunk-rows", "1", "--throttle", "0.3"]
+    code, drawn = shown_on_terminal([*args, "--yes", "--db", cli_url(books)])
+    assert code == 0, drawn
+    # The bar is redrawn while the five one-row chunks run, then cleared for the report.
+    assert re.search(r"rows, chunk [2-5]", drawn), drawn
+    assert re.search(r"\b[1-5]/5\b", drawn), drawn
+    assert "rows/s" in drawn
+    assert "Changed 5 rows in 5 chunks" in drawn
+
+
 def test_help_lists_every_command() -> None:
     done = setwise("--help")
     assert done.returncode == 0
@@ -380,10 +413,12 @@ def test_chunked_apply_then_runs_show_and_revert(books: Engine, tmp_path: Path) 
     assert [c["chunk"] for c in details["chunks"]] == [1, 2, 3, 4]
     assert sum(c["changed"] for c in details["chunks"]) == 5
 
-    undone = setwise("revert", run_id, "--yes", *db)
+    undone = setwise("revert", run_id, "--chunk-rows", "2", "--actor", "ops", "--yes", *db)
     assert undone.returncode == 0, undone.stderr
-    assert "Changed 5 rows" in undone.stdout
+    assert "Changed 5 rows in 3 chunks" in undone.stdout
     assert snapshot(books) == before
+    (revert, _) = json.loads(setwise("runs", "--json", *db).stdout)
+    assert (revert["kind"], revert["actor"], revert["chunks"]) == ("revert", "ops", 3)
 
 
 def test_revert_over_rows_changed_since_lists_them_and_exits_1(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -30,16 +30,22 @@ FITS = 498
 
 
 @contextmanager
-def max_ws_rows(engine: Engine, rows: int) -> Iterator[None]:
-    """Set node 1's ``wsrep_max_ws_rows`` for the block, and put the old value back."""
+def wsrep_cap(engine: Engine, setting: str, value: int) -> Iterator[None]:
+    """Set node 1's ``setting`` (a ``wsrep_max_ws_*`` cap) for the block, and put the old
+    value back."""
+    assert setting in ("wsrep_max_ws_rows", "wsrep_max_ws_size")
     with engine.connect() as connection:
-        before = connection.execute(text("SELECT @@global.wsrep_max_ws_rows")).scalar_one()
-        connection.execute(text("SET GLOBAL wsrep_max_ws_rows = :rows"), {"rows": rows})
+        before = connection.execute(text(f"SELECT @@global.{setting}")).scalar_one()
+        connection.execute(text(f"SET GLOBAL {setting} = :value"), {"value": value})
     try:
         yield
     finally:
         with engine.connect() as connection:
-            connection.execute(text("SET GLOBAL wsrep_max_ws_rows = :rows"), {"rows": before})
+            connection.execute(text(f"SET GLOBAL {setting} = :value"), {"value": before})
+
+
+def max_ws_rows(engine: Engine, rows: int) -> AbstractContextManager[None]:
+    return wsrep_cap(engine, "wsrep_max_ws_rows", rows)
 
 
 def node(engine: Engine, port: int) -> Engine:
@@ -116,6 +122,25 @@ def test_without_a_journal_twice_as_many_rows_fit(engine: Engine) -> None:
         report = setwise.update(engine, statement, journal=False)
     assert report.changed == 900  # under (1000 - 3) // 1 = 997
     assert [row[5] for row in snapshot(engine)] == [i * 3 + 1 for i in range(1, 901)]
+
+
+def test_a_changeset_past_the_size_cap_is_applied_in_chunks_that_fit(engine: Engine) -> None:
+    # Rows of about 50 bytes get titles of 190 characters: the 2,000 changed rows write
+    # about 1.1 MB of journaled write set, 17 times a 64 KiB wsrep_max_ws_size. The
+    # chunks are sized from the rows' measured length; one over the cap would fail
+    # with "Maximum writeset size exceeded" and the run with it.
+    create_books(engine, 2000)
+    before = snapshot(engine)
+    title = "a long title, " * 13 + "the end"
+    changes = [{"id": i, "title": title} for i in range(1, 2001)]
+    with wsrep_cap(engine, "wsrep_max_ws_size", 64 * 1024):
+        report = setwise.apply(engine, Book, changes, chunk_rows="auto")
+
+    assert report.changed == 2000
+    assert report.chunks > 17
+    assert report.retries == 0
+    assert snapshot(engine) == [(*row[:2], title, *row[3:8], 2) for row in before]
+    assert len(journal_of(reader(engine), report.run_id or "")) == 2000
 
 
 def test_two_runs_on_two_nodes_over_the_same_rows_both_finish(engine: Engine) -> None:

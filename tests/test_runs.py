@@ -79,6 +79,24 @@ def test_the_journal_holds_old_and_new_values_exactly(books: Engine) -> None:
     assert set(info.columns) == {"stock", "price", "version"}
 
 
+@pytest.mark.parametrize("chunk_rows", [None, 7])
+def test_the_journal_holds_the_values_a_random_set_wrote(
+    books: Engine, chunk_rows: int | None
+) -> None:
+    # Two evaluations of random() differ: the journal must hold the values the UPDATE
+    # wrote, not a second draw of them.
+    name = books.dialect.name
+    draw = func.rand() if name in ("mysql", "mariadb") else func.random()
+    value = func.abs(draw % 1000) if name == "sqlite" else func.floor(draw * 1000)
+    statement = update(Book).where(Book.id > 0).values(stock=value)
+    report = setwise.update(books, statement, chunk_rows=chunk_rows)
+    journal = {row[0]: row[1:3] for row in journal_rows(books, report.run_id or "")}
+    now = stocks(books)
+    assert len(journal) == report.changed > 30
+    assert all(new == now[key] for key, (_, new) in journal.items())
+    assert all(old == book_row(key)["stock"] for key, (old, _) in journal.items())
+
+
 def test_revert_restores_exactly_and_can_itself_be_reverted(books: Engine) -> None:
     original = snapshot(books)
     run = setwise.update(

@@ -290,12 +290,28 @@ def test_reads_are_not_findings(shop: Engine) -> None:
 def test_setwise_own_statements_are_never_findings(shop: Engine) -> None:
     with setwise.watch(shop, threshold=2) as seen:
         with Session(shop) as session:
-            for i in range(1, 21):  # setwise.patch writes one row per call, by design
-                setwise.patch(session, Book, i, {"stock": i})
+            setwise.patch(session, Book, 1, {"stock": 1})
+            session.commit()
         setwise.update(shop, update(Book).where(Book.genre == "history").values(stock=0))
         setwise.apply(shop, Book, [{"id": i, "title": f"Applied {i}"} for i in range(1, 21)])
     assert seen.findings == []
     assert [row[2] for row in snapshot(shop)[:20]] == [f"Applied {i}" for i in range(1, 21)]
+
+
+def test_a_loop_of_patch_calls_is_the_callers_loop(shop: Engine) -> None:
+    # patch writes one record per call by design; twenty calls in a loop are twenty
+    # single-row UPDATEs, reported at the line that calls patch, with apply suggested.
+    with setwise.watch(shop) as seen, Session(shop) as session:
+        for i in range(1, 21):
+            setwise.patch(session, Book, i, {"stock": i})  # the loop's line
+        session.commit()
+    finding = only(seen.findings)
+    assert finding.count == 20
+    assert finding.table == "books"
+    assert "test_watch.py" in finding.location
+    assert "in test_a_loop_of_patch_calls_is_the_callers_loop" in finding.location
+    assert finding.suggestion.startswith("setwise.apply(")
+    assert [row[5] for row in snapshot(shop)[:20]] == list(range(1, 21))
 
 
 def test_nothing_is_counted_after_the_block(shop: Engine) -> None:

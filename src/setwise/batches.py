@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from decimal import Decimal, Inexact, InvalidOperation, localcontext
+from itertools import repeat
+from operator import is_
 from typing import Any
 
 from sqlalchemy import Column, types
@@ -49,7 +51,7 @@ class _NullsKept:
         self.convert = convert
 
     def __call__(self, values: Sequence[Any]) -> list[Any] | None:
-        if None not in values:
+        if not _has_none(values):
             return self.convert(list(values))
         if not self.nullable:
             return None
@@ -140,12 +142,17 @@ class _EachValue:
         self.nullable = nullable
 
     def __call__(self, values: Sequence[Any]) -> list[Any] | None:
-        if not self.nullable and None in values:
+        if not self.nullable and _has_none(values):
             return None
         try:
             return list(map(self.coerce, values))
         except Unfit:
             return None
+
+
+def _has_none(values: Sequence[Any]) -> bool:
+    # By identity: ``None in values`` compares every value with ==, slow for Decimals.
+    return any(map(is_, values, repeat(None)))
 
 
 def _integer_range(kind: types.Integer) -> tuple[int, int]:

@@ -10,9 +10,9 @@ set-based UPDATE that skips rows already holding the new values.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from itertools import islice, repeat
-from operator import lt
+from collections.abc import Callable, Iterator, Sequence
+from itertools import chain, islice
+from operator import itemgetter, lt
 from typing import Any, Literal, cast
 
 from sqlalchemy import Column, Connection, types
@@ -167,24 +167,32 @@ class _Intake:
         """The columns of a staging tuple after its row number and mask."""
         return [*self.key, *self.columns, *([self.version] if self.version is not None else [])]
 
-    def convert_batch(self, batch: Sequence[Row]) -> list[tuple[Any, ...] | None]:
-        """The staging tuples of ``batch``: column by column when every row carries
-        every column and every value is plainly fine, else row by row."""
-        fields = self.fields
-        if all(type(f) is dict and f.keys() == fields for _, f in batch):
-            rows = cast(list[dict[str, Any]], [f for _, f in batch])
-            columns = [[f[name] for f in rows] for name in self.names]
+    def convert_batch(self, numbers: Sequence[int], rows: Sequence[Fields]) -> list[list[Any]]:
+        """The staging columns (row numbers, masks, key, values…) of the rows without
+        problems: column by column when every row is a dict of exactly the fields and
+        every value is plainly fine, else row by row."""
+        if not rows:
+            return []
+        names = self.names
+        # Every row a dict of exactly the fields: as many keys as fields, and each field
+        # found (itemgetter raises KeyError otherwise). Faster than comparing key sets.
+        dicts = cast(Sequence[dict[str, Any]], rows)
+        if set(map(type, rows)) == {dict} and set(map(len, dicts)) == {len(names)}:
+            try:
+                values = [list(map(itemgetter(name), dicts)) for name in names]
+            except KeyError:
+                values = []
             converted = []
-            for convert, values in zip(self.batch_converters, columns, strict=True):
-                found = convert(values)
+            for convert, column in zip(self.batch_converters, values, strict=False):
+                found = convert(column)
                 if found is None:
                     break
                 converted.append(found)
-            else:
+            if values and len(converted) == len(names):
                 mask = (1 << len(self.columns)) - 1
-                numbers = [number for number, _ in batch]
-                return list(zip(numbers, repeat(mask), *converted, strict=False))
-        return [self.convert(number, row) for number, row in batch]
+                return [list(numbers), [mask] * len(numbers), *converted]
+        staged = [row for row in map(self.convert, numbers, rows) if row is not None]
+        return [list(column) for column in zip(*staged, strict=True)]
 
     def _known(self, field: str) -> Column[Any] | None:
         """The target column a field names: a column name, or an ORM attribute."""
@@ -273,17 +281,17 @@ def stage(
     lenient: bool,
 ) -> Merge | None:
     """Read, check and stage every row. Raises ValidationError listing every problem."""
-    first = list(islice(rows, STAGE_BATCH_ROWS))
-    if not first:
+    batches = _batches(rows, STAGE_BATCH_ROWS)
+    first = next(batches, None)
+    if first is None:
         return None
     fields: dict[str, None] = {}
-    for _, row in first:
+    for row in first[1]:
         if isinstance(row, dict):
             fields.update(dict.fromkeys(row))
     intake = _Intake(target, lenient, list(fields))
     if len(intake.columns) > MAX_SPARSE_COLUMNS:
         raise SchemaError(f"a changeset may set at most {MAX_SPARSE_COLUMNS} columns at once")
-    converted = intake.convert_batch(first)
     merge = Merge.create(
         connection,
         strategy,
@@ -292,14 +300,12 @@ def stage(
         expects_version=intake.expects_version,
         sparse=True,
     )
-    batch: list[tuple[Any, ...] | None] = converted
     order = _KeyOrder(target)
-    while batch:
-        staged = [row for row in batch if row is not None]
-        if staged and not intake.total_problems:
-            order.see(staged)
-            strategy.stage_rows(connection, merge.stage, staged)
-        batch = intake.convert_batch(list(islice(rows, STAGE_BATCH_ROWS)))
+    for numbers, batch in chain([first], batches):
+        columns = intake.convert_batch(numbers, batch)
+        if columns and not intake.total_problems:
+            order.see(columns)
+            strategy.stage_columns(connection, merge.stage, columns)
     if not intake.total_problems and not order.increasing:
         _find_duplicates(connection, merge, intake)
     if intake.total_problems:
@@ -307,6 +313,26 @@ def stage(
     if not intake.sparse:
         merge = Merge(merge.target, merge.stage, merge.columns, merge.expects_version, False)
     return merge
+
+
+Fields = dict[str, Any] | Unreadable
+
+
+def _batches(rows: Iterator[Row], size: int) -> Iterator[tuple[Sequence[int], Sequence[Fields]]]:
+    """(row numbers, fields) of up to ``size`` rows at a time, until the rows run out;
+    through the reader's own ``take`` where it has one (no tuple per row)."""
+    take: Callable[[int], tuple[Sequence[int], Sequence[Fields]]] | None
+    take = getattr(rows, "take", None)
+    while True:
+        if take is not None:
+            numbers, found = take(size)
+        else:
+            batch = list(islice(rows, size))
+            numbers = [number for number, _ in batch]
+            found = [fields for _, fields in batch]
+        if not found:
+            return
+        yield numbers, found
 
 
 class _KeyOrder:
@@ -322,14 +348,14 @@ class _KeyOrder:
         self.increasing = all(isinstance(c.type, types.Integer) for c in target.key)
         self.last: Any = None
 
-    def see(self, staged: Sequence[tuple[Any, ...]]) -> None:
+    def see(self, columns: Sequence[Sequence[Any]]) -> None:
         if not self.increasing:
             return
-        # Staging tuples start (row number, mask, key…).
+        # Staging columns start (row numbers, masks, key…).
         if self.width == 1:
-            keys: list[Any] = [row[2] for row in staged]
+            keys: list[Any] = list(columns[2])
         else:
-            keys = [row[2 : 2 + self.width] for row in staged]
+            keys = list(zip(*columns[2 : 2 + self.width], strict=True))
         if self.last is not None:
             keys.insert(0, self.last)
         self.increasing = all(map(lt, keys, islice(keys, 1, None)))

@@ -264,6 +264,10 @@ def revert(
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite rows changed since the run, too.")
     ] = False,
+    chunk_rows: ChunkRows = None,
+    chunk_seconds: ChunkSeconds = 0.5,
+    throttle: Throttle = 0.0,
+    actor: Actor = None,
     yes: Yes = False,
     as_json: AsJson = False,
     db: Db = DEFAULT_DB,
@@ -271,6 +275,9 @@ def revert(
 ) -> None:
     """Undo a run: put back the values it overwrote (refused if rows changed since)."""
     with _errors(debug, db):
+        options = _chunk_options(chunk_rows, chunk_seconds, throttle)
+        if actor is not None:
+            options["actor"] = actor
         if not yes and not sys.stdin.isatty():
             raise UsageError("no terminal to confirm on: pass --yes to revert without asking")
         with _engine(db) as engine:
@@ -279,7 +286,7 @@ def revert(
                 _show_run(info, chunks)
                 _confirm(f"Revert run {run_id}?")
             with _progress_bar(enabled=not as_json) as progress:
-                report = setwise.revert(engine, run_id, force=force, progress=progress)
+                report = setwise.revert(engine, run_id, force=force, progress=progress, **options)
             _show_report(report, as_json)
 
 
@@ -411,6 +418,17 @@ def _run_options(
     actor: str | None,
 ) -> dict[str, Any]:
     """The keyword arguments every run takes, from their options."""
+    options = _chunk_options(chunk_rows, chunk_seconds, throttle)
+    options["journal"] = not no_journal
+    if resume is not None:
+        options["resume"] = resume
+    if actor is not None:
+        options["actor"] = actor
+    return options
+
+
+def _chunk_options(chunk_rows: str | None, chunk_seconds: float, throttle: float) -> dict[str, Any]:
+    """How a run is cut into transactions, from --chunk-rows, --chunk-seconds, --throttle."""
     rows: int | Literal["auto"] | None = None
     if chunk_rows is not None:
         if chunk_rows.strip().lower() == "auto":
@@ -421,17 +439,9 @@ def _run_options(
             raise UsageError(f"--chunk-rows takes a positive number or auto, not {chunk_rows!r}")
     if chunk_seconds <= 0:
         raise UsageError(f"--chunk-seconds must be more than 0, not {chunk_seconds:g}")
-    options: dict[str, Any] = {
-        "chunk_rows": rows,
-        "chunk_seconds": chunk_seconds,
-        "throttle_seconds": throttle,
-        "journal": not no_journal,
-    }
-    if resume is not None:
-        options["resume"] = resume
-    if actor is not None:
-        options["actor"] = actor
-    return options
+    if throttle < 0:
+        raise UsageError(f"--throttle must be 0 or more, not {throttle:g}")
+    return {"chunk_rows": rows, "chunk_seconds": chunk_seconds, "throttle_seconds": throttle}
 
 
 def _confirm(question: str) -> None:

@@ -64,6 +64,7 @@ def update(
     plan = prepare(statement, all_rows=all_rows)
     target = plan.target
     returned = [_returning_column(target, ref) for ref in returning]
+    chunked = chunk_rows is not None or resume is not None
     options = RunOptions(
         chunk_rows=chunk_rows,
         chunk_seconds=chunk_seconds,
@@ -77,7 +78,8 @@ def update(
         expect_rows=expect_rows,
         max_rows=max_rows,
         stamps=stamp_values(target, stamp_column, actor_column, actor),
-        arguments=_arguments(plan, bind),
+        # What a run's record keeps: no compiling for a run that keeps none.
+        arguments=_arguments(plan, bind) if journal or chunked else {},
     )
     if options.chunked:
         _check_chunkable(plan, returned)

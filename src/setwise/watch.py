@@ -22,6 +22,8 @@ DELETE whose WHERE clause pins a primary or unique key by equality. How it count
 - Statements sent from inside setwise (a setwise frame between SQLAlchemy and the
   caller) are never counted: they are setwise's own, already as set-based as they get.
   This includes a caller's pending changes that setwise flushes before it starts.
+  The exception is ``setwise.patch``, which writes one record per call by design: a
+  loop of calls is the caller's row-by-row loop, counted where the caller calls it.
 - For ``text()`` and driver SQL the table's keys are unknown in the hook; they are
   reflected once per table when findings are computed, at the end of the block.
 
@@ -39,7 +41,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 import sqlalchemy
@@ -70,6 +72,8 @@ logger = logging.getLogger(__name__)
 
 _SETWISE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _HOOKS = frozenset({os.path.abspath(__file__), os.path.join(_SETWISE, "pytest_plugin.py")})
+# setwise's entry points that write one row per call: their statements belong to the caller.
+_ONE_ROW_ENTRY_POINTS = frozenset({(os.path.join(_SETWISE, "orm.py"), "patch")})
 # SQLAlchemy's own files, the functions it generates at run time, and contextlib.
 _PLUMBING = (os.path.dirname(sqlalchemy.__file__) + os.sep, "<sqlalchemy", contextlib.__file__)
 
@@ -381,13 +385,27 @@ def _origin() -> Origin | None:
     frame = sys._getframe(2)
     while frame is not None:
         code = frame.f_code
-        kind = _FILES.get(code.co_filename) or _classify(code.co_filename)
+        kind = _kind(code.co_filename)
         if kind is _PROGRAM:
             return (code.co_filename, frame.f_lineno or 0, code.co_name)
         if kind is _SETWISE_OWN:
-            return None
+            entry = _entry_point(frame)
+            if (entry.f_code.co_filename, entry.f_code.co_name) not in _ONE_ROW_ENTRY_POINTS:
+                return None
+            frame = entry
         frame = frame.f_back  # type: ignore[assignment]
     return ("<unknown>", 0, "<unknown>")
+
+
+def _entry_point(frame: FrameType) -> FrameType:
+    """The outermost of the setwise frames from ``frame`` up: what the program called."""
+    while frame.f_back is not None and _kind(frame.f_back.f_code.co_filename) is _SETWISE_OWN:
+        frame = frame.f_back
+    return frame
+
+
+def _kind(filename: str) -> str:
+    return _FILES.get(filename) or _classify(filename)
 
 
 _PROGRAM, _SETWISE_OWN, _PASSED = "program", "setwise", "passed"

@@ -110,36 +110,33 @@ class Strategy:
         changeset merges in one statement; without it rows are updated by key."""
         return False
 
-    def stage_rows(
-        self, connection: Connection, table: Table, rows: Sequence[Sequence[Any]]
+    def stage_columns(
+        self, connection: Connection, table: Table, columns: Sequence[Sequence[Any]]
     ) -> None:
-        """Load ``rows`` (tuples in the order of ``table``'s columns) into the staging table."""
+        """Load a batch into the staging table: one sequence of values per column of
+        ``table``, in order, all of one length."""
         names = [column.name for column in table.columns]
+        rows = zip(*columns, strict=True)
         connection.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
 
-    def driver_rows(
-        self, table: Table, rows: Sequence[Sequence[Any]]
-    ) -> list[tuple[Any, ...]] | Sequence[Sequence[Any]]:
-        """``rows`` as the driver takes them: each column through its type's bind
-        processor (SQLite: Decimal to float, datetime to text), column by column."""
+    def driver_columns(self, table: Table, columns: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
+        """``columns`` as the driver takes them: each through its type's bind processor
+        (SQLite: Decimal to float, datetime to text), a column at a time."""
         processors = [
             column.type.dialect_impl(self.dialect).bind_processor(self.dialect)
             for column in table.columns
         ]
-        if not any(processors) or not rows:
-            return rows
-        columns = [
-            list(values) if process is None else list(map(process, values))
-            for process, values in zip(processors, zip(*rows, strict=True), strict=True)
+        return [
+            values if process is None else list(map(process, values))
+            for process, values in zip(processors, columns, strict=True)
         ]
-        return list(zip(*columns, strict=True))
 
     def insert_many(
         self, connection: Connection, table: Table, rows: Sequence[Sequence[Any]], marker: str
     ) -> None:
         """One executemany of a plain INSERT with ``marker`` as the driver's positional
-        placeholder: no SQLAlchemy parameter processing per row, so ``rows`` must be
-        ``driver_rows`` already."""
+        placeholder: no SQLAlchemy parameter processing per row, so ``rows`` must hold
+        ``driver_columns`` values already."""
         preparer = connection.dialect.identifier_preparer
         names = ", ".join(preparer.quote(column.name) for column in table.columns)
         markers = ", ".join([marker] * len(table.columns))
@@ -165,6 +162,12 @@ class Strategy:
     """A transaction can read a table created after it began. MySQL's REPEATABLE READ
     cannot (error 1412 / InnoDB 159), so a journal table created during a caller's open
     transaction is only written there, never read back."""
+
+    single_writer: ClassVar[bool] = False
+    """One transaction at a time writes to the database, from its first write to its
+    commit (SQLite): rows a transaction has written beside cannot change under it, so a
+    journaled chunk may write the rows with the writer's own UPDATE, which then finds
+    exactly the rows its journal INSERT recorded, instead of joining the journal."""
 
     retryable_codes: ClassVar[frozenset[Any]] = frozenset()
     """Error codes (``error_code``) worth retrying: deadlocks, serialization failures and

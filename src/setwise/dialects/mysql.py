@@ -59,14 +59,14 @@ class MySQLStrategy(Strategy):
         with galera.causal_reads(connection):
             yield
 
-    def stage_rows(
-        self, connection: Connection, table: Table, rows: Sequence[Sequence[Any]]
+    def stage_columns(
+        self, connection: Connection, table: Table, columns: Sequence[Sequence[Any]]
     ) -> None:
-        rows = self.driver_rows(table, rows)
-        if load_data_allowed(connection) and load_data(connection, table, rows):
+        columns = self.driver_columns(table, columns)
+        if load_data_allowed(connection) and load_data(connection, table, columns):
             return
         # PyMySQL sends an executemany INSERT … VALUES as multi-row INSERTs of up to 1 MB.
-        self.insert_many(connection, table, rows, "%s")
+        self.insert_many(connection, table, list(zip(*columns, strict=True)), "%s")
 
     def drop_stage(self, connection: Connection, table: Table) -> None:
         # TEMPORARY: never a real table of the same name. A temporary table survives a

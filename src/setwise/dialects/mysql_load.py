@@ -5,23 +5,23 @@ LOAD DATA reads a tab-separated file in one statement, the server's bulk path, a
 stages about a fifth faster than PyMySQL's multi-row INSERTs (benchmarks/README.md).
 It needs both ends to allow it: the client connected with ``local_infile=True``
 and the server's ``local_infile`` on. Only plain values go that way (numbers, text,
-booleans, naive dates and times, NULL); a batch with anything else is INSERTed.
+booleans, naive dates and times, NULL; ``bulktext``); a batch with anything else is
+INSERTed.
 The server turns a LOAD DATA LOCAL error into a warning and goes on, so a load that
 reports a warning or a row count other than the file's fails instead.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import tempfile
 import weakref
-from collections.abc import Callable, Sequence
-from decimal import Decimal
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table
 
+from setwise.dialects.bulktext import MYSQL
 from setwise.errors import SetwiseError
 
 #: pymysql.constants.CLIENT.LOCAL_FILES: the client asked to send local files.
@@ -42,25 +42,19 @@ def load_data_allowed(connection: Connection) -> bool:
     return _ALLOWED[raw]
 
 
-def load_data(connection: Connection, table: Table, rows: Sequence[Sequence[Any]]) -> bool:
-    """Stage ``rows`` with LOAD DATA LOCAL INFILE; False (nothing sent) when a value is
-    not one this path writes exactly."""
-    lines = []
-    for row in rows:
-        fields = []
-        for value in row:
-            text = _field(value)
-            if text is None:
-                return False
-            fields.append(text)
-        lines.append("\t".join(fields))
+def load_data(connection: Connection, table: Table, columns: Sequence[Sequence[Any]]) -> bool:
+    """Stage ``columns`` (one sequence of values per column of ``table``) with LOAD DATA
+    LOCAL INFILE; False (nothing sent) when a value is not one this path writes exactly."""
+    text = MYSQL.block(columns)
+    if text is None:
+        return False
+    count = len(columns[0]) if columns else 0
     preparer = connection.dialect.identifier_preparer
     names = ", ".join(preparer.quote(column.name) for column in table.columns)
     descriptor, path = tempfile.mkstemp(prefix="setwise-stage-", suffix=".tsv")
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as file:
-            file.write("\n".join(lines))
-            file.write("\n")
+            file.write(text)
         # The path is setwise's own temporary file; its quote-free name is checked below.
         if "'" in path or "\\" in path:
             raise SetwiseError(f"cannot name the staging file {path!r} in LOAD DATA")
@@ -75,49 +69,9 @@ def load_data(connection: Connection, table: Table, rows: Sequence[Sequence[Any]
             cursor.close()
     finally:
         os.unlink(path)
-    if loaded != len(rows) or warnings:
+    if loaded != count or warnings:
         detail = "; ".join(str(w[2]) for w in warnings[:3])
         raise SetwiseError(
-            f"LOAD DATA staged {loaded} of {len(rows)} rows into {table.name!r}: {detail}"
+            f"LOAD DATA staged {loaded} of {count} rows into {table.name!r}: {detail}"
         )
     return True
-
-
-def _escaped(text: str) -> str:
-    # LOAD DATA's defaults: fields end at a tab, lines at a newline, backslash escapes.
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\0", "\\0")
-
-
-def _decimal(value: Decimal) -> str:
-    return format(value, "f")
-
-
-def _boolean(value: bool) -> str:
-    return "1" if value else "0"
-
-
-def _naive_datetime(value: dt.datetime) -> str | None:
-    return None if value.tzinfo is not None else value.isoformat(sep=" ")
-
-
-def _naive_time(value: dt.time) -> str | None:
-    return None if value.tzinfo is not None else value.isoformat()
-
-
-_FORMATS: dict[type, Callable[[Any], str | None]] = {
-    int: str,
-    str: _escaped,
-    Decimal: _decimal,
-    bool: _boolean,
-    float: repr,
-    dt.date: dt.date.isoformat,
-    dt.datetime: _naive_datetime,
-    dt.time: _naive_time,
-}
-
-
-def _field(value: Any) -> str | None:
-    if value is None:
-        return "\\N"
-    form = _FORMATS.get(type(value))
-    return form(value) if form is not None else None

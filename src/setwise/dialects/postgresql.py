@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from sqlalchemy import Connection, Select, Table
 
 from setwise.dialects.base import IntegrityFacts, Strategy
+from setwise.dialects.bulktext import POSTGRESQL
 
 # The DETAIL of unique and foreign-key violations: "Key (isbn)=(978-0) already exists."
 _KEY_DETAIL = re.compile(r"Key \((.+?)\)=")
@@ -39,18 +40,24 @@ class PostgreSQLStrategy(Strategy):
     def supports_update_from(self) -> bool:
         return True
 
-    def stage_rows(
-        self, connection: Connection, table: Table, rows: Sequence[Sequence[Any]]
+    def stage_columns(
+        self, connection: Connection, table: Table, columns: Sequence[Sequence[Any]]
     ) -> None:
-        # COPY is PostgreSQL's bulk path: one stream, no statement per row.
+        # COPY is PostgreSQL's bulk path: one stream, no statement per row. The batch goes
+        # as one block of text formatted a column at a time (bulktext), or, holding a value
+        # that module does not format, row by row through psycopg's own adapters.
         preparer = connection.dialect.identifier_preparer
-        columns = ", ".join(preparer.quote(column.name) for column in table.columns)
+        names = ", ".join(preparer.quote(column.name) for column in table.columns)
         raw: Any = connection.connection.dbapi_connection
+        text = POSTGRESQL.block(columns)
         with (
             raw.cursor() as cursor,
-            cursor.copy(f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN") as copy,
+            cursor.copy(f"COPY {preparer.format_table(table)} ({names}) FROM STDIN") as copy,
         ):
-            for row in rows:
+            if text is not None:
+                copy.write(text)
+                return
+            for row in zip(*columns, strict=True):
                 copy.write_row(row)
 
     def analyze_stage(self, connection: Connection, table: Table) -> None:

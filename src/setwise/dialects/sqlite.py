@@ -29,11 +29,14 @@ class SQLiteStrategy(Strategy):
     # A second connection could not write the journal tables while this one holds the
     # database's write lock, and SQLite's DDL is transactional: create them in place.
     journal_ddl_apart: ClassVar[bool] = False
+    # The database's write lock is held from a transaction's first write to its commit.
+    single_writer: ClassVar[bool] = True
 
-    def stage_rows(
-        self, connection: Connection, table: Table, rows: Sequence[Sequence[Any]]
+    def stage_columns(
+        self, connection: Connection, table: Table, columns: Sequence[Sequence[Any]]
     ) -> None:
-        self.insert_many(connection, table, self.driver_rows(table, rows), "?")
+        rows = zip(*self.driver_columns(table, columns), strict=True)
+        self.insert_many(connection, table, list(rows), "?")
 
     def is_retryable(self, error: DBAPIError) -> bool:
         # SQLITE_BUSY / SQLITE_LOCKED surface as "database is locked" / "... table is locked".

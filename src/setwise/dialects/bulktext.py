@@ -1,0 +1,116 @@
+"""Staging columns as one block of tab-separated text: PostgreSQL's COPY text format and
+MySQL's LOAD DATA defaults (fields end at a tab, lines at a newline, backslash escapes,
+``\\N`` for NULL).
+
+A column of one plain type goes as it is (a text column checked for characters that
+need escaping all at once): 50,000 rows of
+six columns take ~20 ms (one ``%`` format per row), against ~60-80 ms through
+psycopg's ``write_row`` and ~180 ms with a Python function per value
+(benchmarks/README.md). A column holding any
+value this module does not format exactly makes the whole block None, and the caller
+stages that batch its other way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+NULL = "\\N"
+
+Format = Callable[[Any], "str | None"]
+"""One value as text, or None when the value cannot go this way."""
+
+#: Characters that always need a backslash escape. A NUL is escaped for MySQL
+#: (``\\0``) and refused for PostgreSQL, whose text cannot hold it.
+_SPECIAL = ("\\", "\t", "\n", "\r")
+
+
+def _decimal(value: Decimal) -> str | None:
+    return format(value, "f") if value.is_finite() else None
+
+
+def _naive_datetime(value: dt.datetime) -> str | None:
+    return None if value.tzinfo is not None else value.isoformat(sep=" ")
+
+
+def _naive_time(value: dt.time) -> str | None:
+    return None if value.tzinfo is not None else value.isoformat()
+
+
+def _float(value: float) -> str | None:
+    return repr(value) if math.isfinite(value) else None
+
+
+class TextFormat:
+    """How one database reads tab-separated staging text."""
+
+    def __init__(self, *, true: str, false: str, nul: str | None) -> None:
+        self.nul = nul
+        """The escape of a NUL character; None: a text with a NUL cannot go this way."""
+        self.forms: dict[type, Format] = {
+            int: int.__repr__,
+            str: self.escaped,
+            Decimal: _decimal,
+            bool: lambda value: true if value else false,
+            float: _float,
+            dt.date: dt.date.isoformat,
+            dt.datetime: _naive_datetime,
+            dt.time: _naive_time,
+        }
+
+    def escaped(self, text: str) -> str | None:
+        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+        text = text.replace("\r", "\\r")
+        if "\0" in text:
+            return None if self.nul is None else text.replace("\0", self.nul)
+        return text
+
+    def column(self, values: Sequence[Any]) -> tuple[str, Sequence[Any]] | None:
+        """One column as a printf conversion and the values it formats, or None when a
+        value cannot go this way."""
+        kinds = set(map(type, values))
+        if kinds == {int}:
+            return "%d", values
+        if kinds == {str}:
+            joined = "".join(values)
+            if "\0" not in joined and not any(c in joined for c in _SPECIAL):
+                return "%s", values
+        if kinds == {Decimal}:
+            # str() is plain notation unless an exponent, NaN or Infinity shows up.
+            texts = list(map(str, values))
+            if not any(c in "".join(texts) for c in "EIN"):
+                return "%s", texts
+        forms = self.forms
+        found: list[str] = []
+        for value in values:
+            if value is None:
+                found.append(NULL)
+                continue
+            form = forms.get(type(value))
+            text = form(value) if form is not None else None
+            if text is None:
+                return None
+            found.append(text)
+        return "%s", found
+
+    def block(self, columns: Sequence[Sequence[Any]]) -> str | None:
+        """The rows of ``columns`` as lines of tab-separated fields, each line ended by a
+        newline; None when any value cannot go this way. One printf per row, in C."""
+        specs = []
+        fields = []
+        for values in columns:
+            found = self.column(values)
+            if found is None:
+                return None
+            specs.append(found[0])
+            fields.append(found[1])
+        line = "\t".join(specs) + "\n"
+        return "".join(map(line.__mod__, zip(*fields, strict=True)))
+
+
+POSTGRESQL = TextFormat(true="t", false="f", nul=None)
+MYSQL = TextFormat(true="1", false="0", nul="\\0")

@@ -1,0 +1,60 @@
+"""The statements setwise runs on a PostgreSQL-family engine, built without a server.
+
+Each compile-only dialect test renders these with its engine's own SQLAlchemy dialect
+and pins the SQL, so a change in what setwise sends shows up per engine.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Integer, MetaData, Numeric, Table, update
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.expression import ClauseElement, Executable
+
+from setwise.dialects.postgresql import PostgreSQLStrategy
+from setwise.executor import Executor, RunOptions
+from setwise.journal import Journal
+from setwise.merge import ROW, STAGE_NAME, Merge
+from setwise.plan import SetUpdate, Span
+from setwise.target import resolve_target
+from tests.models import Book
+
+DOUBLE_FICTION = SetUpdate.from_statement(
+    update(Book).where(Book.genre == "fiction").values(price=Book.price * 2)
+)
+
+
+def sql(statement: ClauseElement, dialect: Dialect) -> str:
+    """The statement as ``dialect`` writes it, on one line."""
+    return " ".join(str(statement.compile(dialect=dialect)).split())
+
+
+def merge_from_stage() -> ClauseElement:
+    """A changeset's merge of ``price`` from its temporary stage, keyed by ``id``."""
+    target = resolve_target(Book)
+    stage = Table(
+        STAGE_NAME,
+        MetaData(),
+        Column(ROW, BigInteger),
+        Column("id", Integer),
+        Column("price", Numeric(10, 2)),
+        prefixes=["TEMPORARY"],
+        schema="pg_temp",
+    )
+    return Merge(target, stage, (target.column("price"),), False, False).merge()
+
+
+def journaled_chunk(dialect: Dialect) -> list[Executable]:
+    """The statements of chunk 1 (keys up to 100) of a journaled DOUBLE_FICTION run, as
+    the PostgreSQL strategy builds them: the journal INSERT, the UPDATE that follows it,
+    and the UPDATE from the journal that replaces it when rows changed in between."""
+    journal = Journal()
+    executor = Executor(
+        PostgreSQLStrategy(dialect),
+        DOUBLE_FICTION,
+        RunOptions(chunk_rows=100),
+        journal,
+        journal.changes_table(resolve_target(Book)),
+    )
+    executor.run_id = "run-1"
+    span = Span(None, (100,))
+    return [*executor.chunk_statements(span, chunk=1), executor.update_from_journal(span, 1)]
