@@ -301,11 +301,12 @@ def stage(
         sparse=True,
     )
     order = _KeyOrder(target)
-    for numbers, batch in chain([first], batches):
-        columns = intake.convert_batch(numbers, batch)
-        if columns and not intake.total_problems:
-            order.see(columns)
-            strategy.stage_columns(connection, merge.stage, columns)
+    with strategy.stage_loader(connection, merge.stage) as load:
+        for numbers, batch in chain([first], batches):
+            columns = intake.convert_batch(numbers, batch)
+            if columns and not intake.total_problems:
+                order.see(columns)
+                load(columns)
     if not intake.total_problems and not order.increasing:
         _find_duplicates(connection, merge, intake)
     if intake.total_problems:

@@ -7,9 +7,10 @@ Everything else is written once, here or above, against the flags.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
 
 from sqlalchemy import Connection, Select, Table, insert
@@ -19,6 +20,9 @@ from sqlalchemy.schema import DropTable
 from sqlalchemy.sql.elements import ClauseElement
 
 from setwise.dialects.explain import Explain
+
+StageLoader = Callable[[Sequence[Sequence[Any]]], None]
+"""Loads one batch into a staging table: one sequence of values per column, in order."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,12 @@ class Strategy:
         """UPDATE target … FROM staging (or MySQL's multi-table UPDATE) is available, so a
         changeset merges in one statement; without it rows are updated by key."""
         return False
+
+    @contextmanager
+    def stage_loader(self, connection: Connection, table: Table) -> Iterator[StageLoader]:
+        """A loader for the staging table, called once per batch; every row is in the
+        table when the block ends, and the connection takes other statements again."""
+        yield partial(self.stage_columns, connection, table)
 
     def stage_columns(
         self, connection: Connection, table: Table, columns: Sequence[Sequence[Any]]

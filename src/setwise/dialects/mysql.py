@@ -5,14 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any, ClassVar
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects import galera
-from setwise.dialects.base import IntegrityFacts, RowCap, Strategy
-from setwise.dialects.mysql_load import load_data, load_data_allowed
+from setwise.dialects.base import IntegrityFacts, RowCap, StageLoader, Strategy
+from setwise.dialects.mysql_load import load_data_allowed, load_data_file
 
 # 1062: "Duplicate entry '978-0' for key 'isbn'" (MySQL 8 writes 'books.isbn')
 _DUPLICATE = re.compile(r"for key '(?:[^'.]+\.)?([^']+)'")
@@ -59,12 +60,30 @@ class MySQLStrategy(Strategy):
         with galera.causal_reads(connection):
             yield
 
+    @contextmanager
+    def stage_loader(self, connection: Connection, table: Table) -> Iterator[StageLoader]:
+        if not load_data_allowed(connection):
+            yield partial(self._insert, connection, table)
+            return
+        with load_data_file(connection, table) as file:
+
+            def load(columns: Sequence[Sequence[Any]]) -> None:
+                columns = self.driver_columns(table, columns)
+                if not file.write(columns):
+                    self.insert_many(connection, table, list(zip(*columns, strict=True)), "%s")
+
+            yield load
+
     def stage_columns(
         self, connection: Connection, table: Table, columns: Sequence[Sequence[Any]]
     ) -> None:
+        with self.stage_loader(connection, table) as load:
+            load(columns)
+
+    def _insert(
+        self, connection: Connection, table: Table, columns: Sequence[Sequence[Any]]
+    ) -> None:
         columns = self.driver_columns(table, columns)
-        if load_data_allowed(connection) and load_data(connection, table, columns):
-            return
         # PyMySQL sends an executemany INSERT … VALUES as multi-row INSERTs of up to 1 MB.
         self.insert_many(connection, table, list(zip(*columns, strict=True)), "%s")
 

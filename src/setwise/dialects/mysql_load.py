@@ -6,7 +6,7 @@ stages about a fifth faster than PyMySQL's multi-row INSERTs (benchmarks/README.
 It needs both ends to allow it: the client connected with ``local_infile=True``
 and the server's ``local_infile`` on. Only plain values go that way (numbers, text,
 booleans, naive dates and times, NULL; ``bulktext``); a batch with anything else is
-INSERTed.
+INSERTed. The batches of a changeset go to one file, loaded by one statement at the end.
 The server turns a LOAD DATA LOCAL error into a warning and goes on, so a load that
 reports a warning or a row count other than the file's fails instead.
 """
@@ -16,8 +16,9 @@ from __future__ import annotations
 import os
 import tempfile
 import weakref
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TextIO
 
 from sqlalchemy import Connection, Table
 
@@ -42,36 +43,56 @@ def load_data_allowed(connection: Connection) -> bool:
     return _ALLOWED[raw]
 
 
-def load_data(connection: Connection, table: Table, columns: Sequence[Sequence[Any]]) -> bool:
-    """Stage ``columns`` (one sequence of values per column of ``table``) with LOAD DATA
-    LOCAL INFILE; False (nothing sent) when a value is not one this path writes exactly."""
-    text = MYSQL.block(columns)
-    if text is None:
-        return False
-    count = len(columns[0]) if columns else 0
-    preparer = connection.dialect.identifier_preparer
-    names = ", ".join(preparer.quote(column.name) for column in table.columns)
+@contextmanager
+def load_data_file(connection: Connection, table: Table) -> Iterator[LoadDataFile]:
+    """A file the block writes batches to, loaded into ``table`` with one LOAD DATA LOCAL
+    INFILE when the block ends without an error; deleted either way."""
     descriptor, path = tempfile.mkstemp(prefix="setwise-stage-", suffix=".tsv")
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
-        # The path is setwise's own temporary file; its quote-free name is checked below.
-        if "'" in path or "\\" in path:
-            raise SetwiseError(f"cannot name the staging file {path!r} in LOAD DATA")
-        cursor: Any = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            loaded = cursor.execute(
-                f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE {preparer.format_table(table)} "
-                f"CHARACTER SET utf8mb4 ({names})"
-            )
-            warnings = cursor.connection.show_warnings() if cursor.warning_count else ()
-        finally:
-            cursor.close()
+            staged = LoadDataFile(file)
+            yield staged
+        if staged.rows:
+            _load(connection, table, path, staged.rows)
     finally:
         os.unlink(path)
+
+
+class LoadDataFile:
+    """Batches as LOAD DATA's tab-separated text, in one file."""
+
+    def __init__(self, file: TextIO) -> None:
+        self.file = file
+        self.rows = 0
+
+    def write(self, columns: Sequence[Sequence[Any]]) -> bool:
+        """Add a batch (one sequence of values per column of the table); False (nothing
+        written) when a value is not one this path writes exactly."""
+        text = MYSQL.block(columns)
+        if text is None:
+            return False
+        self.file.write(text)
+        self.rows += len(columns[0]) if columns else 0
+        return True
+
+
+def _load(connection: Connection, table: Table, path: str, count: int) -> None:
+    # The path is setwise's own temporary file; its quote-free name is checked here.
+    if "'" in path or "\\" in path:
+        raise SetwiseError(f"cannot name the staging file {path!r} in LOAD DATA")
+    preparer = connection.dialect.identifier_preparer
+    names = ", ".join(preparer.quote(column.name) for column in table.columns)
+    cursor: Any = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        loaded = cursor.execute(
+            f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE {preparer.format_table(table)} "
+            f"CHARACTER SET utf8mb4 ({names})"
+        )
+        warnings = cursor.connection.show_warnings() if cursor.warning_count else ()
+    finally:
+        cursor.close()
     if loaded != count or warnings:
         detail = "; ".join(str(w[2]) for w in warnings[:3])
         raise SetwiseError(
             f"LOAD DATA staged {loaded} of {count} rows into {table.name!r}: {detail}"
         )
-    return True

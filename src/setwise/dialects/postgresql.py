@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from sqlalchemy import Connection, Select, Table
 
-from setwise.dialects.base import IntegrityFacts, Strategy
+from setwise.dialects.base import IntegrityFacts, StageLoader, Strategy
 from setwise.dialects.bulktext import POSTGRESQL
 
 # The DETAIL of unique and foreign-key violations: "Key (isbn)=(978-0) already exists."
@@ -40,25 +41,36 @@ class PostgreSQLStrategy(Strategy):
     def supports_update_from(self) -> bool:
         return True
 
-    def stage_columns(
-        self, connection: Connection, table: Table, columns: Sequence[Sequence[Any]]
-    ) -> None:
-        # COPY is PostgreSQL's bulk path: one stream, no statement per row. The batch goes
-        # as one block of text formatted a column at a time (bulktext), or, holding a value
-        # that module does not format, row by row through psycopg's own adapters.
+    @contextmanager
+    def stage_loader(self, connection: Connection, table: Table) -> Iterator[StageLoader]:
+        # COPY is PostgreSQL's bulk path: one stream for the whole changeset, so the server
+        # parses one batch while Python converts the next (the two cores work at once;
+        # a COPY per batch waited for each). A batch goes as one block of text formatted a
+        # column at a time (bulktext), or, holding a value that module does not format,
+        # row by row through psycopg's own adapters.
         preparer = connection.dialect.identifier_preparer
         names = ", ".join(preparer.quote(column.name) for column in table.columns)
         raw: Any = connection.connection.dbapi_connection
-        text = POSTGRESQL.block(columns)
         with (
             raw.cursor() as cursor,
             cursor.copy(f"COPY {preparer.format_table(table)} ({names}) FROM STDIN") as copy,
         ):
-            if text is not None:
-                copy.write(text)
-                return
-            for row in zip(*columns, strict=True):
-                copy.write_row(row)
+
+            def load(columns: Sequence[Sequence[Any]]) -> None:
+                text = POSTGRESQL.block(columns)
+                if text is not None:
+                    copy.write(text)
+                    return
+                for row in zip(*columns, strict=True):
+                    copy.write_row(row)
+
+            yield load
+
+    def stage_columns(
+        self, connection: Connection, table: Table, columns: Sequence[Sequence[Any]]
+    ) -> None:
+        with self.stage_loader(connection, table) as load:
+            load(columns)
 
     def analyze_stage(self, connection: Connection, table: Table) -> None:
         # Autovacuum never analyzes a temporary table. Without statistics the planner
