@@ -118,12 +118,12 @@ class Strategy:
     def stage_loader(self, connection: Connection, table: Table) -> Iterator[StageLoader]:
         """A loader for the staging table, called once per batch; every row is in the
         table when the block ends, and the connection takes other statements again."""
-        yield partial(self.stage_columns, connection, table)
+        yield partial(self.insert_batch, connection, table)
 
-    def stage_columns(
+    def insert_batch(
         self, connection: Connection, table: Table, columns: Sequence[Sequence[Any]]
     ) -> None:
-        """Load a batch into the staging table: one sequence of values per column of
+        """INSERT a batch into the staging table: one sequence of values per column of
         ``table``, in order, all of one length."""
         names = [column.name for column in table.columns]
         rows = zip(*columns, strict=True)

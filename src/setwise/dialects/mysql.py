@@ -63,7 +63,7 @@ class MySQLStrategy(Strategy):
     @contextmanager
     def stage_loader(self, connection: Connection, table: Table) -> Iterator[StageLoader]:
         if not load_data_allowed(connection):
-            yield partial(self._insert, connection, table)
+            yield partial(self.insert_batch, connection, table)
             return
         with load_data_file(connection, table) as file:
 
@@ -74,13 +74,7 @@ class MySQLStrategy(Strategy):
 
             yield load
 
-    def stage_columns(
-        self, connection: Connection, table: Table, columns: Sequence[Sequence[Any]]
-    ) -> None:
-        with self.stage_loader(connection, table) as load:
-            load(columns)
-
-    def _insert(
+    def insert_batch(
         self, connection: Connection, table: Table, columns: Sequence[Sequence[Any]]
     ) -> None:
         columns = self.driver_columns(table, columns)

@@ -66,12 +66,6 @@ class PostgreSQLStrategy(Strategy):
 
             yield load
 
-    def stage_columns(
-        self, connection: Connection, table: Table, columns: Sequence[Sequence[Any]]
-    ) -> None:
-        with self.stage_loader(connection, table) as load:
-            load(columns)
-
     def analyze_stage(self, connection: Connection, table: Table) -> None:
         # Autovacuum never analyzes a temporary table. Without statistics the planner
         # takes the last chunk's open range (key > x) for a third of the staged rows and

@@ -32,7 +32,7 @@ class SQLiteStrategy(Strategy):
     # The database's write lock is held from a transaction's first write to its commit.
     single_writer: ClassVar[bool] = True
 
-    def stage_columns(
+    def insert_batch(
         self, connection: Connection, table: Table, columns: Sequence[Sequence[Any]]
     ) -> None:
         rows = zip(*self.driver_columns(table, columns), strict=True)
