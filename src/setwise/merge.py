@@ -42,7 +42,7 @@ from sqlalchemy import (
 )
 
 from setwise.dialects import Strategy
-from setwise.plan import Span
+from setwise.plan import EVERYTHING, Span
 from setwise.target import Target
 
 ROW = "setwise_row"
@@ -109,8 +109,11 @@ class Merge:
     def table(self) -> Table:
         return self.target.table
 
-    def _joined(self) -> ColumnElement[bool]:
-        return and_(*(column == self.stage.c[column.name] for column in self.target.key))
+    def _joined(self, span: Span = EVERYTHING) -> ColumnElement[bool]:
+        """Staged row and target row by key, both inside ``span``: the same rows either
+        way, but a chunk's planner then reads the target by a key range, not whole."""
+        equal = [column == self.stage.c[column.name] for column in self.target.key]
+        return and_(*equal, *span.criteria(self.target.key))
 
     def _present(self, index: int) -> ColumnElement[bool]:
         if not self.sparse:
@@ -173,32 +176,33 @@ class Merge:
     def counts(self, span: Span, *, would_change: bool = True) -> Select[Any]:
         """(matched, would change, version conflicts, staged rows) in the span; without
         ``would_change`` that count is 0 and the scan cheaper (see ``tally``)."""
-        return self.tally(would_change=would_change).where(*span.criteria(self.staged_key()))
+        tally = self.tally(span, would_change=would_change)
+        return tally.where(*span.criteria(self.staged_key()))
 
     def journal_rows(self, span: Span) -> Select[Any]:
         new = self._assignments()
         pairs = [part for column in self.written_columns() for part in (column, new[column])]
         return (
             select(*self.target.identity, *pairs)
-            .select_from(self.stage.join(self.table, self._joined()))
+            .select_from(self.stage.join(self.table, self._joined(span)))
             .where(self._differs(), self._version_ok(), *span.criteria(self.staged_key()))
             .order_by(*self.target.identity)
         )
 
     def direct_update(self, span: Span, stamps: dict[Column[Any], Any]) -> Update:
-        return self.merge().where(*span.criteria(self.staged_key())).values(stamps)
+        return self.merge(span).where(*span.criteria(self.staged_key())).values(stamps)
 
     def matched_keys(self, span: Span) -> Select[Any]:
         return (
             select(*self.target.identity)
-            .select_from(self.stage.join(self.table, self._joined()))
+            .select_from(self.stage.join(self.table, self._joined(span)))
             .where(*span.criteria(self.staged_key()))
             .order_by(*self.target.identity)
         )
 
     # -- statements -----------------------------------------------------------
 
-    def tally(self, *, would_change: bool = True) -> Select[Any]:
+    def tally(self, span: Span = EVERYTHING, *, would_change: bool = True) -> Select[Any]:
         """One scan: (matched, would change, version conflicts, staged rows).
 
         The CASEs are left out where their count is known or not needed: conflicts
@@ -212,13 +216,13 @@ class Merge:
             _count_where(changes) if would_change else literal(0),
             _count_where(conflicts) if versioned else literal(0),
             func.count(),
-        ).select_from(self.stage.outerjoin(self.table, self._joined()))
+        ).select_from(self.stage.outerjoin(self.table, self._joined(span)))
 
     def missing_keys(self, span: Span, limit: int) -> Select[Any]:
         """Staged keys with no target row, in input order."""
         return (
             select(*self.staged_key())
-            .select_from(self.stage.outerjoin(self.table, self._joined()))
+            .select_from(self.stage.outerjoin(self.table, self._joined(span)))
             .where(~self._found(), *span.criteria(self.staged_key()))
             .order_by(self.stage.c[ROW])
             .limit(limit)
@@ -228,7 +232,7 @@ class Merge:
         """Staged keys whose target version moved, in input order."""
         return (
             select(*self.staged_key())
-            .select_from(self.stage.join(self.table, self._joined()))
+            .select_from(self.stage.join(self.table, self._joined(span)))
             .where(~self._version_ok(), *span.criteria(self.staged_key()))
             .order_by(self.stage.c[ROW])
             .limit(limit)
@@ -252,11 +256,12 @@ class Merge:
             .limit(limit)
         )
 
-    def merge(self) -> Update:
-        """The UPDATE of every target row whose staged values differ and whose version holds."""
+    def merge(self, span: Span = EVERYTHING) -> Update:
+        """The UPDATE of every target row in ``span`` whose staged values differ and whose
+        version holds."""
         return (
             update(self.table)
-            .where(self._joined(), self._differs(), self._version_ok())
+            .where(self._joined(span), self._differs(), self._version_ok())
             .values(self._assignments())
         )
 

@@ -34,7 +34,7 @@ from sqlalchemy import update as sql_update
 from setwise.errors import ConflictError, RowConflict, SetwiseError
 from setwise.executor import ProgressCallback, RunOptions
 from setwise.journal import Journal, RunInfo, key_column, new_column, old_column
-from setwise.plan import Span
+from setwise.plan import EVERYTHING, Span
 from setwise.report import Report
 from setwise.runner import run
 from setwise.target import Target, resolve_target
@@ -61,8 +61,10 @@ class Reversal:
     def _journal_key(self) -> list[Column[Any]]:
         return [self.journal.c[key_column(c.name)] for c in self.target.key]
 
-    def _joined(self) -> ColumnElement[bool]:
-        return and_(*(c == j for c, j in zip(self.target.key, self._journal_key(), strict=True)))
+    def _joined(self, span: Span = EVERYTHING) -> ColumnElement[bool]:
+        """Journal row and target row by key, both inside ``span`` (see ``Merge._joined``)."""
+        equal = [c == j for c, j in zip(self.target.key, self._journal_key(), strict=True)]
+        return and_(*equal, *span.criteria(self.target.key))
 
     def _of_run(self) -> ColumnElement[bool]:
         return self.journal.c.run_id == self.run.run_id
@@ -128,7 +130,7 @@ class Reversal:
                 func.coalesce(func.sum(case((conflicts, 1), else_=0)), 0),
                 func.count(),
             )
-            .select_from(self.journal.outerjoin(self.target.table, self._joined()))
+            .select_from(self.journal.outerjoin(self.target.table, self._joined(span)))
             .where(self._of_run(), *span.criteria(self._journal_key()))
         )
 
@@ -137,7 +139,7 @@ class Reversal:
         pairs = [part for column in new for part in (column, new[column])]
         return (
             select(*self.target.key, *pairs)
-            .select_from(self.journal.join(self.target.table, self._joined()))
+            .select_from(self.journal.join(self.target.table, self._joined(span)))
             .where(
                 self._of_run(),
                 self._differs(),
@@ -151,7 +153,7 @@ class Reversal:
         return (
             sql_update(self.target.table)
             .where(
-                self._joined(),
+                self._joined(span),
                 self._of_run(),
                 self._differs(),
                 self._allowed(),
@@ -163,7 +165,7 @@ class Reversal:
     def matched_keys(self, span: Span) -> Select[Any]:
         return (
             select(*self.target.key)
-            .select_from(self.journal.join(self.target.table, self._joined()))
+            .select_from(self.journal.join(self.target.table, self._joined(span)))
             .where(self._of_run(), *span.criteria(self._journal_key()))
             .order_by(*self.target.key)
         )
@@ -172,7 +174,7 @@ class Reversal:
         key = self._journal_key()
         return (
             select(*key)
-            .select_from(self.journal.outerjoin(self.target.table, self._joined()))
+            .select_from(self.journal.outerjoin(self.target.table, self._joined(span)))
             .where(self._of_run(), self.target.key[0].is_(None), *span.criteria(key))
             .order_by(*key)
             .limit(limit)
@@ -182,7 +184,7 @@ class Reversal:
         key = self._journal_key()
         return (
             select(*key)
-            .select_from(self.journal.join(self.target.table, self._joined()))
+            .select_from(self.journal.join(self.target.table, self._joined(span)))
             .where(self._of_run(), ~self._allowed(), *span.criteria(key))
             .order_by(*key)
             .limit(limit)
