@@ -8,9 +8,16 @@ Each chunk writes its rows with two set-based statements in one transaction:
 1. ``INSERT INTO journal SELECT key, old, new … ORDER BY key FOR UPDATE``: locks the
    rows in key order (two runs never deadlock each other) and records exactly the
    values it is about to overwrite, as they are under the lock;
-2. ``UPDATE target … FROM journal``: writes exactly what the journal recorded. Where
-   one transaction at a time can write (SQLite), the writer's own UPDATE runs instead:
-   nothing can change the rows between the two statements.
+2. the writer's own UPDATE, which finds those rows again and writes the same values,
+   when it reads nothing else that could have changed in between; otherwise (or when
+   its row count says it wrote other rows) ``UPDATE target … FROM journal``, which
+   writes exactly what the journal recorded.
+
+Where one transaction at a time can write (SQLite), nothing changes between the two
+statements. Where a chunk's transaction can run on one snapshot whose UPDATE fails on a
+row changed since (PostgreSQL's REPEATABLE READ, ``Strategy.snapshot_chunks``), the
+INSERT reads without locking and both statements see the same rows; a conflict is a
+serialization failure, and the chunk is retried.
 
 So the journal and the data never disagree. Without a journal the writer's own
 UPDATE runs instead. Chunks are keyset ranges of the key, each ending at the key its
@@ -326,6 +333,8 @@ class Executor:
             before = self.totals.copy()
             try:
                 with connection.begin():
+                    if self._on_snapshot:
+                        connection.exec_driver_sql(self.strategy.snapshot_chunks or "")
                     upper = self._upper(connection, after, rows)
                     span = Span(after, upper)
                     counted = self._count(connection, span)
@@ -487,7 +496,8 @@ class Executor:
                 connection.execute(insert_rows, params)
             return self._write_by_key(connection, rows)
         copy_rows, apply_rows = self.chunk_statements(span, chunk)
-        if isinstance(apply_rows, Update) and not self.strategy.single_writer:
+        consistent = self.strategy.single_writer or self._on_snapshot
+        if isinstance(apply_rows, Update) and not consistent:
             # The rows the INSERT locked still match, so the UPDATE writes all of them;
             # it writes more only when another writer made new rows match in between.
             # Then the savepoint takes both statements back and the journal join runs.
@@ -540,11 +550,13 @@ class Executor:
 
         It must compute the same rows and values again (no now(), random(), unknown
         SQL), and read nothing another writer could change in between: on a database
-        with one writer at a time nothing can; elsewhere the INSERT locked the rows it
-        read, so the UPDATE may read only those (no other table, no subquery)."""
+        with one writer at a time nothing can, and on a chunk's snapshot both read the
+        same data (a row changed since fails the UPDATE); elsewhere the INSERT locked
+        the rows it read, so the UPDATE may read only those (no other table, no
+        subquery)."""
         if not _repeatable(direct):
             return False
-        if self.strategy.single_writer:
+        if self.strategy.single_writer or self._on_snapshot:
             return True
         target, private = self.writer.target.table, self.strategy.stage_schema
         for element in iterate(direct):
@@ -599,7 +611,15 @@ class Executor:
         ]
         return [*names, "run_id", "chunk"]
 
+    @property
+    def _on_snapshot(self) -> bool:
+        """Chunks run on a snapshot (``Strategy.snapshot_chunks``): their own
+        transactions, which retry when a row they write changed since the snapshot."""
+        return self.options.chunked and self.strategy.snapshot_chunks is not None
+
     def _locked(self, statement: Select[Any]) -> Select[Any]:
+        if self._on_snapshot:
+            return statement
         return self.strategy.lock_rows(statement, self.writer.target.table)
 
     def _locked_rows(self, connection: Connection, span: Span) -> list[tuple[Any, ...]]:

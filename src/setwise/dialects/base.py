@@ -173,6 +173,13 @@ class Strategy:
     cannot (error 1412 / InnoDB 159), so a journal table created during a caller's open
     transaction is only written there, never read back."""
 
+    snapshot_chunks: ClassVar[str | None] = None
+    """The statement that starts a chunk's transaction on one snapshot in which an
+    UPDATE of a row changed since fails with a serialization error (retried like a
+    deadlock) instead of writing over the change; None where an UPDATE writes the
+    newest version whatever the snapshot (MySQL), so chunks lock what they journal.
+    On such a snapshot a journaled chunk reads the old values without locking them."""
+
     single_writer: ClassVar[bool] = False
     """One transaction at a time writes to the database, from its first write to its
     commit (SQLite): rows a transaction has written beside cannot change under it, so a
