@@ -14,12 +14,26 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import Engine, Integer, String, create_engine, select, text
+from sqlalchemy import (
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 import setwise
+from setwise.dialects import get_strategy
 from setwise.dialects.base import Strategy
 from setwise.dialects.mysql_load import load_data_allowed
+from setwise.merge import STAGE_NAME
 from tests.models import Base, Book, book_row, create_books, snapshot
 
 
@@ -355,6 +369,31 @@ def test_problems_deep_in_a_large_changeset_are_all_found(engine: Engine) -> Non
     assert snapshot(engine) == before
     report = setwise.apply(engine, Book, rows[:7_000])
     assert (report.changed, report.missing) == (7_000, 0)
+
+
+def test_a_chunked_changeset_stages_in_short_transactions(engine: Engine) -> None:
+    """A chunked run commits its staging on the way (no long transaction before the
+    first chunk); a problem found late still writes nothing and leaves no staging table."""
+    create_books(engine, 12_000)
+    before = snapshot(engine)
+    rows: list[dict[str, Any]] = [{"id": i, "stock": 7} for i in range(1, 12_001)]
+    rows[11_000]["stock"] = "seven"
+    commits: list[int] = []
+    with engine.connect() as connection:
+        event.listen(connection, "commit", lambda _conn: commits.append(1))
+        with pytest.raises(setwise.ValidationError) as caught:
+            # chunk_seconds near 0: a commit after every batch of 5,000 rows
+            setwise.apply(connection, Book, rows, chunk_rows=1_000, chunk_seconds=1e-6)
+        assert [(p.row, p.column) for p in caught.value.problems] == [(11_001, "stock")]
+        assert len(commits) >= 3  # journal tables, then each staged batch, then the drop
+        stage = Table(STAGE_NAME, MetaData(), schema=get_strategy(engine.dialect).stage_schema)
+        with pytest.raises(DBAPIError):
+            connection.execute(select(func.count()).select_from(stage))
+        connection.rollback()
+    assert snapshot(engine) == before
+    rows[11_000]["stock"] = 7
+    report = setwise.apply(engine, Book, rows, chunk_rows=1_000, chunk_seconds=1e-6)
+    assert report.changed == 12_000 and report.chunks >= 12
 
 
 def test_every_problem_is_reported_and_nothing_is_written(books: Engine, tmp_path: Path) -> None:

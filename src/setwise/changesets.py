@@ -10,7 +10,9 @@ set-based UPDATE that skips rows already holding the new values.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from itertools import chain, islice
 from operator import itemgetter, lt
 from typing import Any, Literal, cast
@@ -94,9 +96,21 @@ def apply(
         raise SchemaError("returning rows needs a single-transaction run; drop chunk_rows")
 
     def build(connection: Connection, strategy: Strategy) -> Merge | None:
-        merge = stage(connection, strategy, resolved, source.rows, source.lenient)
-        if merge is not None and options.chunked:
+        if not options.chunked:
+            return stage(connection, strategy, resolved, source.rows, source.lenient)
+        # Chunked: staged in transactions of about a chunk's time each, committed on the
+        # way (the temporary table keeps its rows), then indexed for the chunks' ranges.
+        merge = stage(
+            connection,
+            strategy,
+            resolved,
+            source.rows,
+            source.lenient,
+            commit_seconds=options.chunk_seconds,
+        )
+        if merge is not None:
             merge.index_stage(connection)
+            connection.commit()
             strategy.analyze_stage(connection, merge.stage)
         return merge
 
@@ -279,8 +293,13 @@ def stage(
     target: Target,
     rows: Iterator[Row],
     lenient: bool,
+    *,
+    commit_seconds: float | None = None,
 ) -> Merge | None:
-    """Read, check and stage every row. Raises ValidationError listing every problem."""
+    """Read, check and stage every row. Raises ValidationError listing every problem.
+
+    With ``commit_seconds``, the staging commits whenever its transaction has run that
+    long; if the staging then fails, the staging table is dropped again."""
     batches = _batches(rows, STAGE_BATCH_ROWS)
     first = next(batches, None)
     if first is None:
@@ -300,17 +319,32 @@ def stage(
         expects_version=intake.expects_version,
         sparse=True,
     )
-    order = _KeyOrder(target)
-    with strategy.stage_loader(connection, merge.stage) as load:
-        for numbers, batch in chain([first], batches):
-            columns = intake.convert_batch(numbers, batch)
-            if columns and not intake.total_problems:
+    try:
+        order = _KeyOrder(target)
+        with ExitStack() as loading:
+            load = loading.enter_context(strategy.stage_loader(connection, merge.stage))
+            began = time.perf_counter()
+            for numbers, batch in chain([first], batches):
+                columns = intake.convert_batch(numbers, batch)
+                if not columns or intake.total_problems:
+                    continue
                 order.see(columns)
                 load(columns)
-    if not intake.total_problems and not order.increasing:
-        _find_duplicates(connection, merge, intake)
-    if intake.total_problems:
-        raise ValidationError(target.name, intake.problems, intake.total_problems)
+                if commit_seconds is not None and time.perf_counter() - began > commit_seconds:
+                    loading.close()
+                    connection.commit()
+                    load = loading.enter_context(strategy.stage_loader(connection, merge.stage))
+                    began = time.perf_counter()
+        if not intake.total_problems and not order.increasing:
+            _find_duplicates(connection, merge, intake)
+        if intake.total_problems:
+            raise ValidationError(target.name, intake.problems, intake.total_problems)
+    except BaseException:
+        if commit_seconds is not None:  # rows committed on the way: take the table away
+            connection.rollback()
+            merge.drop(connection, strategy)
+            connection.commit()
+        raise
     if not intake.sparse:
         merge = Merge(merge.target, merge.stage, merge.columns, merge.expects_version, False)
     return merge

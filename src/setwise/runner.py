@@ -23,7 +23,9 @@ from setwise.target import Target
 from setwise.transaction import Bind, atomic, dialect_of, engine_of, owned_connection
 
 Build = Callable[[Connection, Strategy], Writer | None]
-"""Prepares the writer on the run's connection (staging a changeset, say); None: no rows."""
+"""Prepares the writer on the run's connection (staging a changeset, say); None: no rows.
+In a chunked run the connection is setwise's own, and ``build`` may commit on it, so that
+preparing a large writer holds no long transaction either."""
 
 Cleanup = Callable[[Connection, Strategy, Writer], None]
 
@@ -110,7 +112,12 @@ def _run_chunked(
             if not strategy.journal_ddl_apart:
                 journal.ensure(connection, strategy, target)
             journal_table = journal.changes_table(target)
-            writer = build(connection, strategy)
+        try:
+            writer = build(connection, strategy)  # may commit as it goes: short transactions
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
         if writer is None:
             return None
         executor = Executor(
