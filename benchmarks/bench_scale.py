@@ -17,7 +17,8 @@ Three legs, each on a freshly seeded ``books`` table (ids 1..N, as ``books.book_
 Each leg times the unchunked references on a fresh table: the raw statement(s) a
 person would type (one transaction) and setwise in one transaction without the
 journal, in a process of its own. The raw result is kept as ``books_expected``. Then
-setwise runs as ``chunk_rows="auto", chunk_seconds=0.5`` with the journal, in a child
+setwise runs as ``chunk_rows="auto", chunk_seconds=0.5``, with the journal and without
+(``--journal``), in a child
 process that is killed with SIGKILL once its progress passes ``--kill-at`` of the
 rows, and is resumed with ``resume=run_id`` in a second child. Reported: the total
 (killed child + resumed child, wall clock, process start included) against each
@@ -415,8 +416,9 @@ class Leg:
     cap: Callable[[], Any] | None = None
 
 
-def run_leg(leg: Leg, engine: Engine, kill_at: float) -> dict[str, Any]:
-    """References, then the killed and resumed chunked run, then the check."""
+def run_leg(leg: Leg, engine: Engine, kill_at: float, journals: list[bool]) -> list[dict[str, Any]]:
+    """References, then for each journal setting the killed and resumed chunked run,
+    then the check."""
     print(f"[{leg.name}] seeding {leg.rows:,} rows", flush=True)
     seeded = leg.seed(engine, leg.rows)
     print(f"[{leg.name}] seeded in {seeded:.1f} s; raw reference: {leg.raw_label}", flush=True)
@@ -427,10 +429,22 @@ def run_leg(leg: Leg, engine: Engine, kill_at: float) -> dict[str, Any]:
     print(f"[{leg.name}] raw {raw_s:.1f} s; setwise in one transaction", flush=True)
     one = run_child(leg.spec | {"chunked": False, "journal": False})
     one_diff = differences(leg.checker)
+    references = {"seed_s": seeded, "raw_s": raw_s, "one": one, "one_diff": one_diff}
+    return [run_chunked(leg, engine, kill_at, journal, references) for journal in journals]
 
+
+def run_chunked(
+    leg: Leg, engine: Engine, kill_at: float, journal: bool, references: dict[str, Any]
+) -> dict[str, Any]:
+    """The chunked run, killed at ``kill_at`` of its rows and resumed, against the
+    references ``run_leg`` measured."""
+    one, raw_s = references["one"], references["raw_s"]
     leg.seed(engine, leg.rows)
-    print(f"[{leg.name}] setwise one tx {one.seconds:.1f} s; chunked, killed at {kill_at:.0%}")
-    chunked = leg.spec | {"chunked": True, "journal": True, "resume": None}
+    kind = "journal" if journal else "no journal"
+    print(
+        f"[{leg.name}] setwise one tx {one.seconds:.1f} s; chunked, {kind}, killed at {kill_at:.0%}"
+    )
+    chunked = leg.spec | {"chunked": True, "journal": journal, "resume": None}
     with leg.cap() if leg.cap is not None else _nothing():
         killed = run_child(chunked, kill_at)
         run = setwise.runs(engine)[0]
@@ -452,18 +466,19 @@ def run_leg(leg: Leg, engine: Engine, kill_at: float) -> dict[str, Any]:
     report = resumed.report
     print(f"[{leg.name}] resumed in {resumed.seconds:.1f} s; {diff} rows differ", flush=True)
     return {
+        "journal": journal,
         "leg": leg.name,
         "backend": leg.backend,
         "rows": leg.rows,
         "changeset_rows": leg.changed if leg.kind == "changeset" else None,
         "changed": report.get("changed"),
-        "seed_s": seeded,
+        "seed_s": references["seed_s"],
         "raw_label": leg.raw_label,
         "raw_s": raw_s,
         "setwise_one_tx_s": one.seconds,
         "setwise_one_tx_peak_mb": one.peak_mb,
         "setwise_one_tx_longest_tx_s": max(one.transactions(True), default=0.0),
-        "setwise_one_tx_identical": one_diff == 0,
+        "setwise_one_tx_identical": references["one_diff"] == 0,
         "killed_s": killed.seconds,
         "killed_after_chunks": run.chunks,
         "killed_after_rows": killed_rows,
@@ -690,7 +705,7 @@ def table_lines(results: list[dict[str, Any]]) -> list[list[str]]:
         )
         lines.append(
             [
-                r["leg"],
+                r["leg"] + (" + journal" if r.get("journal", True) else ""),
                 work,
                 seconds(r["raw_s"]),
                 seconds(r["setwise_one_tx_s"]),
@@ -735,7 +750,14 @@ def main() -> None:
         default=KILL_AT,
         help=f"share of the rows after which the chunked run is killed (default {KILL_AT})",
     )
+    parser.add_argument(
+        "--journal",
+        choices=("on", "off", "both"),
+        default="both",
+        help="the chunked run with the journal, without, or both in turn (default both)",
+    )
     options = parser.parse_args()
+    journals = {"on": [True], "off": [False], "both": [True, False]}[options.journal]
     legs = [name.strip() for name in options.legs.split(",") if name.strip()]
     if unknown := [name for name in legs if name not in LEGS]:
         raise SystemExit(f"unknown leg(s) {unknown}; choose from {', '.join(LEGS)}")
@@ -761,7 +783,7 @@ def main() -> None:
             servers["postgresql"] = version
             with fresh_database("postgresql") as engine:
                 for leg in postgresql_legs(engine, pg_legs, rows, changeset_rows, csv):
-                    results.append(run_leg(leg, engine, options.kill_at))
+                    results += run_leg(leg, engine, options.kill_at, journals)
         if "galera" in legs and (version := galera_version()) is not None:
             servers["galera"] = version
             # The same changeset as on PostgreSQL, cut to the Galera table's size.
@@ -772,7 +794,7 @@ def main() -> None:
                 write_csv(galera_csv, galera_changes)
             with galera_database() as (writer, reader):
                 leg = galera_leg(writer, reader, galera_rows, galera_changes, galera_csv)
-                results.append(run_leg(leg, writer, options.kill_at))
+                results += run_leg(leg, writer, options.kill_at, journals)
 
     columns = [
         "leg",
@@ -795,7 +817,8 @@ def main() -> None:
     for r in results:
         over = r["write_transactions_over_1s"]
         notes.append(
-            f"{r['leg']}: raw = {r['raw_label']}; killed after {r['killed_after_chunks']} chunks"
+            f"{r['leg']}{' + journal' if r['journal'] else ''}: raw = {r['raw_label']};"
+            f" killed after {r['killed_after_chunks']} chunks"
             f" ({r['killed_after_rows']:,} rows); {r['write_transactions']} write transactions,"
             f" {len(over)} over 1 s {over[:5]}; other transactions over 1 s:"
             f" {r['other_transactions_over_1s'][:5]}; time in write/other/no tx (killed +"
@@ -805,7 +828,8 @@ def main() -> None:
             f" {'yes' if r['setwise_one_tx_identical'] else 'NO'}"
         )
     caption = (
-        f"chunk_rows='auto', chunk_seconds={CHUNK_SECONDS}, journal on; the chunked run is"
+        f"chunk_rows='auto', chunk_seconds={CHUNK_SECONDS}, with the journal (+ journal) or"
+        " without; the chunked run is"
         f" killed with SIGKILL after {options.kill_at:.0%} of its rows and resumed with"
         " resume=run_id. raw: one statement (one transaction) through the driver; setwise 1"
         " tx: setwise without chunks or journal, in a process of its own. total: both"
@@ -838,6 +862,7 @@ def main() -> None:
             "legs": legs,
             "chunk_seconds": CHUNK_SECONDS,
             "kill_at": options.kill_at,
+            "journal": options.journal,
             "galera_max_ws_rows": GALERA_MAX_WS_ROWS,
             "load_average_before": load,
             "setwise_source": str(Path(setwise.__file__).parent),
