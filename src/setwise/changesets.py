@@ -333,6 +333,11 @@ def stage(
                 if commit_seconds is not None and time.perf_counter() - began > commit_seconds:
                     loading.close()
                     connection.commit()
+                    # Begun here, not on the loader's first statement: a loader that
+                    # writes through the driver (COPY, LOAD DATA) would leave the
+                    # Connection unaware of the driver's transaction, and the next
+                    # commit() a no-op.
+                    connection.begin()
                     load = loading.enter_context(strategy.stage_loader(connection, merge.stage))
                     began = time.perf_counter()
         if not intake.total_problems and not order.increasing:
