@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
-from itertools import chain, islice
+from itertools import chain, compress, islice
 from operator import itemgetter, lt
 from typing import Any, Literal, cast
 
@@ -24,8 +24,16 @@ from setwise.batches import column_converter
 from setwise.coerce import Coercer, Unfit, coercer_for
 from setwise.constraints import integrity_to_validation
 from setwise.dialects import Strategy
-from setwise.errors import MAX_PROBLEMS, Problem, SchemaError, ValidationError, closest
+from setwise.errors import (
+    MAX_PROBLEMS,
+    Problem,
+    SchemaError,
+    SetwiseError,
+    ValidationError,
+    closest,
+)
 from setwise.executor import ProgressCallback, RunOptions
+from setwise.journal import Journal
 from setwise.merge import MAX_SPARSE_COLUMNS, Merge
 from setwise.report import Report
 from setwise.runner import run
@@ -71,10 +79,14 @@ def apply(
     on rows where a value differs. With a version column on the target and versions in
     the rows, a row whose version moved is not written and is listed in ``conflicts``.
     Chunking, journal, resume, progress and stamps work as for ``setwise.update``; a
-    resumed changeset is read again from ``changes`` and continues after the checkpoint.
+    resumed changeset is read (and checked) again from ``changes`` and continues after
+    the checkpoint; with an integer key, the rows up to it are not staged again.
     """
     with reading_connection(bind) as connection:
         resolved = resolve_changes_target(connection, target, key, version_column)
+        done_through = None
+        if resume is not None:
+            done_through = _resumed_through(connection, journal_prefix, resume, resolved)
     source = open_source(changes, csv_null=csv_null)
     options = RunOptions(
         chunk_rows=chunk_rows,
@@ -107,6 +119,7 @@ def apply(
             source.rows,
             source.lenient,
             commit_seconds=options.chunk_seconds,
+            done_through=done_through,
         )
         if merge is not None:
             merge.index_stage(connection)
@@ -295,11 +308,13 @@ def stage(
     lenient: bool,
     *,
     commit_seconds: float | None = None,
+    done_through: tuple[Any, ...] | None = None,
 ) -> Merge | None:
     """Read, check and stage every row. Raises ValidationError listing every problem.
 
     With ``commit_seconds``, the staging commits whenever its transaction has run that
-    long; if the staging then fails, the staging table is dropped again."""
+    long; if the staging then fails, the staging table is dropped again. Rows keyed up
+    to ``done_through`` (a resumed run's checkpoint) are checked but not staged."""
     batches = _batches(rows, STAGE_BATCH_ROWS)
     first = next(batches, None)
     if first is None:
@@ -326,6 +341,8 @@ def stage(
             began = time.perf_counter()
             for numbers, batch in chain([first], batches):
                 columns = intake.convert_batch(numbers, batch)
+                if done_through is not None and columns:
+                    columns = _keyed_after(columns, done_through, len(target.key))
                 if not columns or intake.total_problems:
                     continue
                 order.see(columns)
@@ -373,6 +390,38 @@ def _batches(rows: Iterator[Row], size: int) -> Iterator[tuple[Sequence[int], Se
         if not found:
             return
         yield numbers, found
+
+
+def _keyed_after(
+    columns: list[list[Any]], done_through: tuple[Any, ...], width: int
+) -> list[list[Any]]:
+    """The staging columns (row numbers, masks, key…) of the rows keyed after
+    ``done_through``; empty when none is."""
+    keys = zip(*columns[2 : 2 + width], strict=True)
+    keep = [key > done_through for key in keys]
+    if all(keep):
+        return columns
+    kept = [list(compress(column, keep)) for column in columns]
+    return kept if kept[0] else []
+
+
+def _resumed_through(
+    connection: Connection, prefix: str, run_id: str, target: Target
+) -> tuple[Any, ...] | None:
+    """The checkpoint of the changeset run being resumed, when its rows up to there need
+    not be staged again: integer keys only, whose order Python and the database agree
+    on (see ``_KeyOrder``). None otherwise, or when the run is not such a run: the
+    executor then says what is wrong with it."""
+    if not all(isinstance(column.type, types.Integer) for column in target.key):
+        return None
+    try:
+        info = Journal(prefix).get(connection, run_id)
+    except SetwiseError:
+        return None
+    same_key = info.arguments.get("key") == [column.name for column in target.key]
+    if info.kind != Merge.kind or info.table != target.name or not same_key:
+        return None
+    return info.checkpoint_of(target.key)
 
 
 class _KeyOrder:

@@ -56,7 +56,6 @@ from sqlalchemy.sql.expression import Executable
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import iterate
 
-from setwise.coerce import coercer_for
 from setwise.dialects import RowCap, Strategy
 from setwise.errors import (
     NotFoundError,
@@ -731,10 +730,7 @@ class Executor:
         totals.matched, totals.changed = info.matched, info.changed
         totals.conflicted, totals.missing = info.conflicts, info.missing
         totals.chunks, totals.retries = info.chunks, info.retries
-        checkpoint = info.checkpoint
-        if checkpoint is not None:
-            keys = self.writer.target.key
-            checkpoint = tuple(_decode(c, v) for c, v in zip(keys, checkpoint, strict=True))
+        checkpoint = info.checkpoint_of(self.writer.target.key)
         log.info("resuming run %s after chunk %d (key %r)", run_id, info.chunks, checkpoint)
         return checkpoint, info.chunks
 
@@ -821,10 +817,6 @@ def _repeatable(statement: Update) -> bool:
 
 def _backoff(attempt: int) -> float:
     return float(BACKOFF_S * 2**attempt * (1 + random.random() / 2))
-
-
-def _decode(column: Column[Any], value: Any) -> Any:
-    return coercer_for(column, lenient=True)(value)
 
 
 def _comparable(arguments: dict[str, Any]) -> dict[str, Any]:

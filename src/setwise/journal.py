@@ -46,6 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 
+from setwise.coerce import coercer_for
 from setwise.dialects import Strategy
 from setwise.errors import NotFoundError
 from setwise.merge import staging_type
@@ -81,6 +82,13 @@ class RunInfo:
     reverts: str | None
     reverted_by: str | None
     error: str | None
+
+    def checkpoint_of(self, key: Sequence[Column[Any]]) -> tuple[Any, ...] | None:
+        """The checkpoint as values of ``key``'s types (the journal keeps it as JSON)."""
+        if self.checkpoint is None:
+            return None
+        pairs = zip(key, self.checkpoint, strict=True)
+        return tuple(coercer_for(column, lenient=True)(value) for column, value in pairs)
 
 
 @dataclass(frozen=True)
