@@ -205,6 +205,30 @@ def test_csv_with_awkward_text_empty_cells_as_null(books: Engine, tmp_path: Path
     assert_from_files(books)
 
 
+def test_csv_problems_name_the_line_they_are_on(books: Engine, tmp_path: Path) -> None:
+    """Row numbers are file lines: a quoted cell over two lines and a blank line count."""
+    path = tmp_path / "changes.csv"
+    path.write_text(
+        "id,title,price\n"  # line 1
+        '1,"Two\nlines",1.00\n'  # lines 2-3
+        "\n"  # line 4, blank: skipped
+        "2,Fine,2.00\n"  # line 5
+        "3,Bad price,three\n"  # line 6
+        "4,Short\n",  # line 7: two fields of three
+        encoding="utf-8",
+    )
+    before = snapshot(books)
+    with pytest.raises(setwise.ValidationError) as caught:
+        setwise.apply(books, Book, path)
+    problems = [(p.row, p.column, p.value) for p in caught.value.problems]
+    assert problems == [(6, "price", "three"), (7, None, None)]
+    assert "2 fields where the header has 3" in caught.value.problems[1].reason
+    assert snapshot(books) == before
+    path.write_text('id,title,price\n1,"Two\nlines",1.00\n\n2,Fine,2.00\n', encoding="utf-8")
+    assert setwise.apply(books, Book, path).changed == 2
+    assert column(books, "title")[1] == "Two\nlines"
+
+
 @pytest.mark.backends("mariadb")
 def test_load_data_local_stages_awkward_text_exactly(books: Engine) -> None:
     """A connection allowed LOCAL INFILE stages through LOAD DATA: escapes and NULLs."""

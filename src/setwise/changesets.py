@@ -38,6 +38,7 @@ from setwise.merge import MAX_SPARSE_COLUMNS, Merge
 from setwise.report import Report
 from setwise.runner import run
 from setwise.sources import Row, Unreadable, open_source
+from setwise.sources.rows import FieldColumns, Fields
 from setwise.stamps import stamp_values
 from setwise.target import Target, TargetLike, resolve_target
 from setwise.transaction import Bind, dialect_of, reading_connection
@@ -201,14 +202,21 @@ class _Intake:
         if not rows:
             return []
         names = self.names
-        # Every row a dict of exactly the fields: as many keys as fields, and each field
-        # found (itemgetter raises KeyError otherwise). Faster than comparing key sets.
-        dicts = cast(Sequence[dict[str, Any]], rows)
-        if set(map(type, rows)) == {dict} and set(map(len, dicts)) == {len(names)}:
-            try:
-                values = [list(map(itemgetter(name), dicts)) for name in names]
-            except KeyError:
-                values = []
+        values: list[list[Any]] = []
+        if isinstance(rows, FieldColumns):
+            # Columns already: every row has every field of the batch.
+            if len(rows.names) == len(names) and set(rows.names) == self.fields:
+                values = [rows.column(name) for name in names]
+        elif set(map(type, rows)) == {dict}:
+            # Every row a dict of exactly the fields: as many keys as fields, and each
+            # field found (itemgetter raises KeyError otherwise). Faster than comparing
+            # key sets.
+            dicts = cast(Sequence[dict[str, Any]], rows)
+            if set(map(len, dicts)) == {len(names)}:
+                try:
+                    values = [list(map(itemgetter(name), dicts)) for name in names]
+                except KeyError:
+                    values = []
             converted = []
             for convert, column in zip(self.batch_converters, values, strict=False):
                 found = convert(column)
@@ -370,9 +378,6 @@ def stage(
     if not intake.sparse:
         merge = Merge(merge.target, merge.stage, merge.columns, merge.expects_version, False)
     return merge
-
-
-Fields = dict[str, Any] | Unreadable
 
 
 def _batches(rows: Iterator[Row], size: int) -> Iterator[tuple[Sequence[int], Sequence[Fields]]]:

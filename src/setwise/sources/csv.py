@@ -4,46 +4,93 @@ from __future__ import annotations
 
 import csv
 import sys
-from collections.abc import Iterator
-from contextlib import nullcontext
+from collections.abc import Sequence
+from itertools import islice
+from operator import itemgetter
 from typing import IO, Any
 
-from setwise.sources.rows import Row, Unreadable
+from setwise.sources.rows import FieldColumns, Fields, Row, Unreadable
 
 
-def read_csv(path: str, null: str | None = "") -> Iterator[Row]:
+def read_csv(path: str, null: str | None = "") -> CsvRows:
     """Rows of the CSV file at ``path`` (``"-"``: standard input), by line number.
 
     A cell equal to ``null`` is NULL (default: the empty cell); ``null=None`` reads
     every cell as text. The encoding is UTF-8; a byte-order mark is skipped.
     """
-    opened: Any = (
-        nullcontext(sys.stdin) if path == "-" else open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115 - closed by with
-    )
-    with opened as stream:
-        yield from _rows(stream, null)
+    if path == "-":
+        return CsvRows(sys.stdin, null, close=False)
+    return CsvRows(open(path, newline="", encoding="utf-8-sig"), null, close=True)
 
 
-def _rows(stream: IO[str], null: str | None) -> Iterator[Row]:
-    reader = csv.reader(stream)
-    header = next(reader, None)
-    if header is None:
-        return
-    width = len(header)
-    for record in reader:
-        if not record:
-            continue
+class CsvRows:
+    """The rows of one CSV stream, numbered by the line each ends on. ``take`` reads a
+    batch as columns (``FieldColumns``), without a dict per row, unless a record has
+    another number of fields than the header."""
+
+    def __init__(self, stream: IO[str], null: str | None, *, close: bool) -> None:
+        self.stream = stream
+        self.null = null
+        self.close_when_done = close
+        self.reader = csv.reader(stream)
+        self.finished = False
+        self.header: list[str] = next(self.reader, [])
+        if not self.header:
+            self._done()
+
+    def __iter__(self) -> CsvRows:
+        return self
+
+    def __next__(self) -> Row:
+        if not self.finished:
+            for record in self.reader:
+                if record:
+                    return self.reader.line_num, self._fields(record)
+            self._done()
+        raise StopIteration
+
+    def take(self, count: int) -> tuple[list[int], Sequence[Fields]]:
+        """The next ``count`` rows (fewer at the end; blank lines skipped)."""
+        if self.finished:
+            return [], []
+        reader = self.reader
+        numbers: list[int] = []
+        records: list[list[str]] = []
+        read = 0
+        for record in islice(reader, count):
+            read += 1
+            if record:
+                numbers.append(reader.line_num)
+                records.append(record)
+        if read < count:
+            self._done()
+        if not records:
+            return numbers, []
+        width = len(self.header)
+        if set(map(len, records)) == {width}:
+            # itemgetter, not zip(*records): no tuple per row, whose allocations set off
+            # the garbage collector (reading 1,000,000 rows: 2.0 s with zip, 1.3 s so).
+            columns = [self._nulls(list(map(itemgetter(i), records))) for i in range(width)]
+            return numbers, FieldColumns(self.header, columns)
+        return numbers, [self._fields(record) for record in records]
+
+    def _nulls(self, column: list[str]) -> list[Any]:
+        null = self.null
+        if null is None or null not in column:
+            return column
+        return [None if cell == null else cell for cell in column]
+
+    def _fields(self, record: list[str]) -> Fields:
+        width = len(self.header)
         if len(record) != width:
-            reason = f"{len(record)} fields where the header has {width}"
-            yield reader.line_num, Unreadable(reason)
-            continue
-        if null is None:
-            yield reader.line_num, dict(zip(header, record, strict=True))
-        else:
-            yield (
-                reader.line_num,
-                {
-                    name: None if cell == null else cell
-                    for name, cell in zip(header, record, strict=True)
-                },
-            )
+            return Unreadable(f"{len(record)} fields where the header has {width}")
+        null = self.null
+        return {
+            name: None if null is not None and cell == null else cell
+            for name, cell in zip(self.header, record, strict=True)
+        }
+
+    def _done(self) -> None:
+        self.finished = True
+        if self.close_when_done:
+            self.stream.close()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 
 @dataclass(frozen=True)
@@ -13,5 +14,39 @@ class Unreadable:
     reason: str
 
 
-Row = tuple[int, dict[str, Any] | Unreadable]
+Fields = dict[str, Any] | Unreadable
+"""One row: field → value, or why it could not be read."""
+
+Row = tuple[int, Fields]
 """(row number, field → value), or (row number, Unreadable)."""
+
+
+class FieldColumns(Sequence[Fields]):
+    """A batch of rows kept as columns, one list per field, every field in every row:
+    read as rows (a dict each) only when asked, so a reader that has columns builds no
+    dict per row."""
+
+    def __init__(self, names: Sequence[str], columns: Sequence[list[Any]]) -> None:
+        self.names = list(names)
+        self.columns = list(columns)
+        # A repeated name: the last column wins, as in a dict built from the row.
+        self._index = {name: i for i, name in enumerate(self.names)}
+
+    def column(self, name: str) -> list[Any]:
+        """Every row's value of the field ``name``."""
+        return self.columns[self._index[name]]
+
+    def __len__(self) -> int:
+        return len(self.columns[0]) if self.columns else 0
+
+    @overload
+    def __getitem__(self, index: int) -> Fields: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Fields]: ...
+    def __getitem__(self, index: int | slice) -> Fields | Sequence[Fields]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return {name: self.columns[i][index] for name, i in self._index.items()}
+
+    def __iter__(self) -> Iterator[Fields]:
+        return (self[i] for i in range(len(self)))
