@@ -43,15 +43,16 @@ def merge_from_stage() -> ClauseElement:
     return Merge(target, stage, (target.column("price"),), False, False).merge()
 
 
-def journaled_chunk(dialect: Dialect) -> list[Executable]:
+def journaled_chunk(dialect: Dialect, *, chunked: bool) -> list[Executable]:
     """The statements of chunk 1 (keys up to 100) of a journaled DOUBLE_FICTION run, as
     the PostgreSQL strategy builds them: the journal INSERT, the UPDATE that follows it,
-    and the UPDATE from the journal that replaces it when rows changed in between."""
+    and the UPDATE from the journal that replaces it when rows changed in between. A
+    chunked run reads on its chunk's snapshot; a run in one transaction locks."""
     journal = Journal()
     executor = Executor(
         PostgreSQLStrategy(dialect),
         DOUBLE_FICTION,
-        RunOptions(chunk_rows=100),
+        RunOptions(chunk_rows=100 if chunked else None),
         journal,
         journal.changes_table(resolve_target(Book)),
     )
