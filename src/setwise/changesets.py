@@ -197,8 +197,8 @@ class _Intake:
 
     def convert_batch(self, numbers: Sequence[int], rows: Sequence[Fields]) -> list[list[Any]]:
         """The staging columns (row numbers, masks, key, values…) of the rows without
-        problems: column by column when every row is a dict of exactly the fields and
-        every value is plainly fine, else row by row."""
+        problems: column by column when every row carries exactly the fields (columns
+        already, or dicts) and every value is plainly fine, else row by row."""
         if not rows:
             return []
         names = self.names
@@ -217,15 +217,15 @@ class _Intake:
                     values = [list(map(itemgetter(name), dicts)) for name in names]
                 except KeyError:
                     values = []
-            converted = []
-            for convert, column in zip(self.batch_converters, values, strict=False):
-                found = convert(column)
-                if found is None:
-                    break
-                converted.append(found)
-            if values and len(converted) == len(names):
-                mask = (1 << len(self.columns)) - 1
-                return [list(numbers), [mask] * len(numbers), *converted]
+        converted = []
+        for convert, column in zip(self.batch_converters, values, strict=False):
+            found = convert(column)
+            if found is None:
+                break
+            converted.append(found)
+        if values and len(converted) == len(names):
+            mask = (1 << len(self.columns)) - 1
+            return [list(numbers), [mask] * len(numbers), *converted]
         staged = [row for row in map(self.convert, numbers, rows) if row is not None]
         return [list(column) for column in zip(*staged, strict=True)]
 
@@ -351,10 +351,12 @@ def stage(
                 columns = intake.convert_batch(numbers, batch)
                 if done_through is not None and columns:
                     columns = _keyed_after(columns, done_through, len(target.key))
-                if not columns or intake.total_problems:
-                    continue
-                order.see(columns)
-                load(columns)
+                if columns and not intake.total_problems:
+                    order.see(columns)
+                    load(columns)
+                # Whether or not the batch was staged: a resumed run reads the rows up
+                # to its checkpoint without staging them, and must not hold its
+                # transaction open while it does.
                 if commit_seconds is not None and time.perf_counter() - began > commit_seconds:
                     loading.close()
                     connection.commit()
