@@ -299,10 +299,14 @@ def test_auto_chunks_grow_while_fast(books: Engine) -> None:
     assert seen == [40]  # 40 rows fit in the first chunk of 1,000
     sizer = setwise.executor.ChunkSizer("auto", 0.5)
     sizes = []
-    for seconds in (0.01, 0.01, 0.9, 0.3):
+    for seconds in (0.01, 0.01, 0.9, 0.2, 0.3):
         sizes.append(sizer.rows)
         sizer.record(sizer.rows, seconds)
-    assert sizes == [1000, 2000, 4000, int(4000 * 0.5 / 0.9 * 0.8)]
+    safety = setwise.executor.AUTO_SAFETY
+    slowed = int(4000 * 0.5 / 0.9 * safety)  # shrunk at once to fit the target
+    # Fast again: grows, but only towards the share of the target it aims at.
+    assert sizes == [1000, 2000, 4000, slowed, int(slowed * 0.5 / 0.2 * safety)]
+    assert sizer.rows == sizes[-1]  # 0.3 s is neither slow nor under half the target
 
 
 def test_progress_counts_every_row(books: Engine) -> None:
