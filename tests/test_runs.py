@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event, func, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 import setwise
@@ -206,6 +207,22 @@ def lock_timeouts(engine: Engine) -> None:
             cursor.execute("PRAGMA busy_timeout = 100")
         cursor.close()
         dbapi_connection.commit()  # psycopg runs SET in a transaction: keep it
+
+
+@pytest.mark.backends("mariadb", "galera")
+def test_a_savepoint_lost_with_its_transaction_retries_the_chunk(books: Engine) -> None:
+    # A deadlock or a Galera certification abort between a chunk's statements rolls the
+    # whole transaction back; the chunk then fails on its savepoint (1305), not on 1213.
+    strategy = get_strategy(books.dialect)
+    with books.connect() as connection, connection.begin():
+        savepoint = connection.begin_nested()
+        connection.exec_driver_sql("ROLLBACK")  # what the server's abort does
+        with pytest.raises(DBAPIError) as lost:
+            savepoint.commit()
+    assert "SAVEPOINT" in str(lost.value) and strategy.is_retryable(lost.value)
+    with books.connect() as connection, pytest.raises(DBAPIError) as other:
+        connection.exec_driver_sql("SELECT * FROM no_such_table")
+    assert not strategy.is_retryable(other.value)
 
 
 def test_a_locked_chunk_is_retried_and_the_run_completes(books: Engine) -> None:

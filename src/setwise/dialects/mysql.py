@@ -26,6 +26,8 @@ _NOT_NULL = re.compile(r"Column '([^']+)' cannot be null")
 
 
 _CHECK_CODES = (4025, 3819)
+#: ER_SP_DOES_NOT_EXIST, also raised for a savepoint that is gone.
+_NO_SAVEPOINT = 1305
 
 
 class MySQLStrategy(Strategy):
@@ -86,6 +88,15 @@ class MySQLStrategy(Strategy):
         # rollback here, so a failed run's staging table is dropped by the next run.
         name = connection.dialect.identifier_preparer.format_table(table)
         connection.exec_driver_sql(f"DROP TEMPORARY TABLE IF EXISTS {name}")
+
+    def is_retryable(self, error: DBAPIError) -> bool:
+        # A deadlock, or on Galera a certification abort by another node's commit, rolls
+        # back the whole transaction; when that lands between a chunk's statements, the
+        # next one to fail is the release of (or the rollback to) its savepoint, with
+        # 1305 "SAVEPOINT ... does not exist" instead of 1213.
+        if self.error_code(error.orig) == _NO_SAVEPOINT and "SAVEPOINT" in str(error.orig):
+            return True
+        return super().is_retryable(error)
 
     def is_integrity_error(self, error: DBAPIError) -> bool:
         # PyMySQL raises a failed CHECK (MariaDB 4025, MySQL 3819) as OperationalError.
