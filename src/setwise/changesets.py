@@ -10,9 +10,11 @@ set-based UPDATE that skips rows already holding the new values.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
+from dataclasses import replace
 from itertools import chain, compress, islice
 from operator import itemgetter, lt
 from typing import Any, Literal, cast
@@ -33,7 +35,7 @@ from setwise.errors import (
     closest,
 )
 from setwise.executor import ProgressCallback, RunOptions
-from setwise.journal import Journal
+from setwise.journal import Journal, new_run_id
 from setwise.merge import MAX_SPARSE_COLUMNS, Merge
 from setwise.report import Report
 from setwise.runner import run
@@ -42,6 +44,8 @@ from setwise.sources.rows import FieldColumns, Fields
 from setwise.stamps import stamp_values
 from setwise.target import Target, TargetLike, resolve_target
 from setwise.transaction import Bind, dialect_of, reading_connection
+
+log = logging.getLogger("setwise")
 
 #: Rows converted and staged per round trip. 5,000 rows keeps the Python objects of
 #: one batch to a few MB whatever the width, and larger batches staged no faster
@@ -79,9 +83,13 @@ def apply(
     ``setwise.sources``. Only the columns present in the changes are written, and only
     on rows where a value differs. With a version column on the target and versions in
     the rows, a row whose version moved is not written and is listed in ``conflicts``.
-    Chunking, journal, resume, progress and stamps work as for ``setwise.update``; a
-    resumed changeset is read (and checked) again from ``changes`` and continues after
-    the checkpoint; with an integer key, the rows up to it are not staged again.
+    Chunking, journal, resume, progress and stamps work as for ``setwise.update``. A
+    chunked run stages into a table named for the run (``{journal_prefix}stage_…``),
+    dropped when the run finishes, so a resumed run merges what its first run staged
+    without reading ``changes`` again. Where there is no such table (a Galera node
+    stages into a temporary one), a resumed changeset is read and checked again and
+    continues after the checkpoint; with an integer key, the rows up to it are not
+    staged again.
     """
     with reading_connection(bind) as connection:
         resolved = resolve_changes_target(connection, target, key, version_column)
@@ -103,7 +111,9 @@ def apply(
         max_rows=max_rows,
         stamps=stamp_values(resolved, stamp_column, actor_column, actor),
         arguments={"key": [c.name for c in resolved.key]},
+        run_id=new_run_id() if chunk_rows is not None and resume is None else None,
     )
+    journal_tables = Journal(journal_prefix)
     returned = [resolved.column(_name_of(ref)) for ref in returning]
     if returned and options.chunked:
         raise SchemaError("returning rows needs a single-transaction run; drop chunk_rows")
@@ -111,8 +121,14 @@ def apply(
     def build(connection: Connection, strategy: Strategy) -> Merge | None:
         if not options.chunked:
             return stage(connection, strategy, resolved, source.rows, source.lenient)
+        run_id = options.resume or options.run_id
+        assert run_id is not None
+        kept_name = journal_tables.stage_name(run_id)
+        if options.resume is not None and (kept := Merge.reopen(connection, resolved, kept_name)):
+            log.info("run %s: merging the changes it staged; not reading them again", run_id)
+            return kept
         # Chunked: staged in transactions of about a chunk's time each, committed on the
-        # way (the temporary table keeps its rows), then indexed for the chunks' ranges.
+        # way, then indexed for the chunks' ranges.
         merge = stage(
             connection,
             strategy,
@@ -121,6 +137,7 @@ def apply(
             source.lenient,
             commit_seconds=options.chunk_seconds,
             done_through=done_through,
+            kept_name=kept_name if strategy.keeps_stage(connection) else None,
         )
         if merge is not None:
             merge.index_stage(connection)
@@ -138,6 +155,8 @@ def apply(
         if not strategy.is_integrity_error(exc):
             raise
         raise integrity_to_validation(exc, resolved.table, strategy, {}) from exc
+    finally:
+        source.close()
 
 
 def resolve_changes_target(
@@ -317,12 +336,14 @@ def stage(
     *,
     commit_seconds: float | None = None,
     done_through: tuple[Any, ...] | None = None,
+    kept_name: str | None = None,
 ) -> Merge | None:
     """Read, check and stage every row. Raises ValidationError listing every problem.
 
     With ``commit_seconds``, the staging commits whenever its transaction has run that
     long; if the staging then fails, the staging table is dropped again. Rows keyed up
-    to ``done_through`` (a resumed run's checkpoint) are checked but not staged."""
+    to ``done_through`` (a resumed run's checkpoint) are checked but not staged. With
+    ``kept_name``, the staging table is a real table of that name (``Merge.create``)."""
     batches = _batches(rows, STAGE_BATCH_ROWS)
     first = next(batches, None)
     if first is None:
@@ -341,6 +362,7 @@ def stage(
         intake.columns,
         expects_version=intake.expects_version,
         sparse=True,
+        kept_name=kept_name,
     )
     try:
         order = _KeyOrder(target)
@@ -378,7 +400,7 @@ def stage(
             connection.commit()
         raise
     if not intake.sparse:
-        merge = Merge(merge.target, merge.stage, merge.columns, merge.expects_version, False)
+        merge = replace(merge, sparse=False)
     return merge
 
 

@@ -123,6 +123,8 @@ class RunOptions:
     max_rows: int | None = None
     stamps: dict[Column[Any], Any] = field(default_factory=dict)
     arguments: dict[str, Any] = field(default_factory=dict)
+    run_id: str | None = None
+    """The id a new chunked run records, when its writer was named for it beforehand."""
 
     @property
     def chunked(self) -> bool:
@@ -307,7 +309,7 @@ class Executor:
                         matched, would_change, *_ = self._count(connection, EVERYTHING)
                         self._guard(matched, would_change)
                         total_rows = total_rows if total_rows is not None else matched
-                    self.run_id = self._start(connection)
+                    self.run_id = self._start(connection, run_id=self.options.run_id)
                 return total_rows
             except DBAPIError as exc:
                 if not self.strategy.is_retryable(exc) or attempt >= self.options.retries:
@@ -561,10 +563,13 @@ class Executor:
             return False
         if self.strategy.single_writer or self._on_snapshot:
             return True
-        target, private = self.writer.target.table, self.strategy.stage_schema
+        # The writer's own tables: the target, and a staging table named for the run.
+        own = (self.writer.target.table, getattr(self.writer, "stage", None))
+        private = self.strategy.stage_schema
         for element in iterate(direct):
             if isinstance(element, Table):
-                if element._deannotate() is not target and element.schema != private:
+                table = element._deannotate()
+                if all(table is not mine for mine in own) and element.schema != private:
                     return False
             elif getattr(element, "is_selectable", False) and not isinstance(
                 element, FunctionElement

@@ -183,6 +183,11 @@ class Journal:
             schema=target.table.schema,
         )
 
+    def stage_name(self, run_id: str) -> str:
+        """The name of the staging table a chunked changeset run keeps until it finishes."""
+        # Room for the "_key" of its index.
+        return _identifier(f"{self.prefix}stage_{run_id.replace('-', '_')}", MAX_IDENTIFIER - 4)
+
     def ensure(self, bind: Engine | Connection, strategy: Strategy, target: Target) -> bool:
         """Create the journal tables that do not exist yet, and return the target's.
 
@@ -391,11 +396,11 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def _identifier(name: str) -> str:
-    if len(name) <= MAX_IDENTIFIER:
+def _identifier(name: str, limit: int = MAX_IDENTIFIER) -> str:
+    if len(name) <= limit:
         return name
     digest = hashlib.sha1(name.encode()).hexdigest()[:8]
-    return f"{name[: MAX_IDENTIFIER - 9]}_{digest}"
+    return f"{name[: limit - 9]}_{digest}"
 
 
 def _qualified(name: str, schema: str | None) -> str:

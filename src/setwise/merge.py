@@ -1,8 +1,9 @@
 """The statements that merge a staged changeset into its target table.
 
-A changeset is loaded into a temporary staging table (one row per input row, with
-its row number), then counted and merged with set-based statements that join the
-staging table to the target on the key:
+A changeset is loaded into a staging table (one row per input row, with its row
+number): a temporary table, or for a chunked run a table named for the run, which a
+resumed run merges without reading the changes again. It is then counted and merged
+with set-based statements that join the staging table to the target on the key:
 
 - ``tally``: matched, would change, version conflicts, and total, in one scan;
 - ``missing_keys`` / ``conflict_keys`` / ``duplicate_rows``: bounded samples;
@@ -15,7 +16,7 @@ which columns it carries, and an absent column keeps the target's value.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import (
@@ -33,6 +34,7 @@ from sqlalchemy import (
     case,
     false,
     func,
+    inspect,
     literal,
     or_,
     select,
@@ -40,6 +42,7 @@ from sqlalchemy import (
     types,
     update,
 )
+from sqlalchemy.schema import DropTable
 
 from setwise.dialects import Strategy
 from setwise.plan import EVERYTHING, Span
@@ -65,6 +68,9 @@ class Merge:
     """Rows carry the version they were read at; a row whose version moved is a conflict."""
     sparse: bool
     """Rows may leave columns out; ``setwise_present`` says which they carry."""
+    kept: bool = False
+    """The staging table is a real table named for its run, not a temporary one: it
+    outlives the process, so a resumed run merges it without reading the changes again."""
 
     @classmethod
     def create(
@@ -76,32 +82,73 @@ class Merge:
         *,
         expects_version: bool,
         sparse: bool,
+        kept_name: str | None = None,
     ) -> Merge:
-        """Create the (temporary) staging table on ``connection``."""
-        staged = [Column(ROW, BigInteger)]
-        if sparse:
-            staged.append(Column(PRESENT, BigInteger))
-        staged += [Column(c.name, staging_type(c.type)) for c in target.key]
-        staged += [Column(c.name, staging_type(c.type)) for c in columns]
-        if expects_version and target.version is not None:
-            staged.append(Column(target.version.name, staging_type(target.version.type)))
-        stage = Table(
-            STAGE_NAME,
-            MetaData(),
-            *staged,
-            prefixes=["TEMPORARY"],
-            schema=strategy.stage_schema,
-        )
-        strategy.drop_stage(connection, stage)
+        """Create the staging table on ``connection``: temporary, or with ``kept_name``
+        a table of that name beside the target, kept until the run drops it."""
+        staged = _staged_columns(target, columns, sparse=sparse, expects_version=expects_version)
+        if kept_name is not None:
+            stage = Table(
+                kept_name,
+                MetaData(),
+                *staged,
+                prefixes=list(strategy.kept_stage_prefixes),
+                schema=target.table.schema,
+            )
+            connection.execute(DropTable(stage, if_exists=True))
+        else:
+            stage = Table(
+                STAGE_NAME,
+                MetaData(),
+                *staged,
+                prefixes=["TEMPORARY"],
+                schema=strategy.stage_schema,
+            )
+            strategy.drop_stage(connection, stage)
         stage.create(connection)
-        return cls(target, stage, tuple(columns), expects_version, sparse)
+        return cls(target, stage, tuple(columns), expects_version, sparse, kept_name is not None)
+
+    @classmethod
+    def reopen(cls, connection: Connection, target: Target, kept_name: str) -> Merge | None:
+        """The kept staging table ``kept_name`` of an earlier run, or None if it is gone
+        or empty (a run stages at least one row; an unlogged table is emptied by a
+        server crash)."""
+        schema = target.table.schema
+        inspector = inspect(connection)
+        if not inspector.has_table(kept_name, schema=schema):
+            return None
+        # In the table's order, which is the order of the presence bits.
+        names = [column["name"] for column in inspector.get_columns(kept_name, schema=schema)]
+        version = target.version
+        expects_version = version is not None and version.name in names
+        skipped = {ROW, PRESENT, *(column.name for column in target.key)}
+        if version is not None:
+            skipped.add(version.name)
+        columns = [target.table.c[name] for name in names if name not in skipped]
+        sparse = PRESENT in names
+        staged = _staged_columns(target, columns, sparse=sparse, expects_version=expects_version)
+        stage = Table(kept_name, MetaData(), *staged, schema=schema)
+        if connection.execute(select(literal(1)).select_from(stage).limit(1)).first() is None:
+            return None
+        return cls(target, stage, tuple(columns), expects_version, sparse, kept=True)
+
+    def renamed(self, kept_name: str) -> Merge:
+        """This merge as a chunked run would send it, through a kept staging table of
+        that name (for a plan: the statements are shown, never run)."""
+        columns = [Column(c.name, c.type) for c in self.stage.columns]
+        stage = Table(kept_name, MetaData(), *columns, schema=self.target.table.schema)
+        return replace(self, stage=stage, kept=True)
 
     def drop(self, connection: Connection, strategy: Strategy) -> None:
-        strategy.drop_stage(connection, self.stage)
+        if self.kept:
+            connection.execute(DropTable(self.stage, if_exists=True))
+        else:
+            strategy.drop_stage(connection, self.stage)
 
     def index_stage(self, connection: Connection) -> None:
         """Index the staged keys, so that each chunk finds its key range without a sort."""
-        Index(f"{STAGE_NAME}_key", *self.staged_key()).create(connection)
+        # Named after the table: a kept table's index lives in the target's schema.
+        Index(f"{self.stage.name}_key", *self.staged_key()).create(connection)
 
     # -- pieces ---------------------------------------------------------------
 
@@ -268,6 +315,20 @@ class Merge:
 
 def _count_where(condition: ColumnElement[bool]) -> ColumnElement[Any]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _staged_columns(
+    target: Target, columns: Sequence[Column[Any]], *, sparse: bool, expects_version: bool
+) -> list[Column[Any]]:
+    """The staging table's columns: row number, presence mask, key, values, version."""
+    staged = [Column(ROW, BigInteger)]
+    if sparse:
+        staged.append(Column(PRESENT, BigInteger))
+    staged += [Column(c.name, staging_type(c.type)) for c in target.key]
+    staged += [Column(c.name, staging_type(c.type)) for c in columns]
+    if expects_version and target.version is not None:
+        staged.append(Column(target.version.name, staging_type(target.version.type)))
+    return staged
 
 
 def staging_type(kind: types.TypeEngine[Any]) -> types.TypeEngine[Any]:

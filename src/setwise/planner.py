@@ -121,16 +121,29 @@ def plan(
         merge = stage(connection, strategy, target, source.rows, source.lenient)
         if merge is None:
             return Plan(target.name, "nothing to do", 0, 0, 0, (), chunks=0)
+        shown: Writer = merge
+        if options.chunked and strategy.keeps_stage(connection):
+            # The run stages into a table named for it; the plan stages into a temporary
+            # one, and shows the statements as the run will send them.
+            shown = merge.renamed(Journal(options.journal_prefix).stage_name(PLANNED_RUN_ID))
         try:
             if options.chunked:
                 merge.index_stage(connection)
-            return _plan(scope, merge, options, warn_share)
+            return _plan(scope, merge, options, warn_share, shown=shown)
         finally:
             merge.drop(connection, strategy)
 
 
-def _plan(scope: Scope, writer: Writer, options: RunOptions, warn_share: float | None) -> Plan:
-    """The plan of ``writer`` run with ``options``, on the scope's connection."""
+def _plan(
+    scope: Scope,
+    writer: Writer,
+    options: RunOptions,
+    warn_share: float | None,
+    *,
+    shown: Writer | None = None,
+) -> Plan:
+    """The plan of ``writer`` run with ``options``, on the scope's connection; its SQL
+    as ``shown`` (the same writer by default) would send it."""
     connection, target = scope.connection, writer.target
     matched, would_change, conflicted, staged = (
         int(n) for n in connection.execute(writer.counts(EVERYTHING)).one()
@@ -141,7 +154,7 @@ def _plan(scope: Scope, writer: Writer, options: RunOptions, warn_share: float |
         raise NotFoundError(target.name, expected=options.expect_rows, matched=matched)
     journal = Journal(options.journal_prefix)
     journal_table = journal.changes_table(target) if options.journal else None
-    executor = Executor(scope.strategy, writer, options, journal, journal_table)
+    executor = Executor(scope.strategy, shown or writer, options, journal, journal_table)
     executor.run_id = PLANNED_RUN_ID
     statements = executor.chunk_statements(_first_span(connection, writer, options), 1)
     explain = scope.strategy.explain(connection, writer.direct_update(EVERYTHING, options.stamps))

@@ -164,6 +164,15 @@ class Strategy:
         """Drop the staging table if a run left it on this connection."""
         connection.execute(DropTable(table, if_exists=True))
 
+    def keeps_stage(self, connection: Connection) -> bool:
+        """True when a chunked changeset may stage into a real table named for its run,
+        which outlives the process (a resumed run merges it without reading the changes
+        again); False where only a temporary table costs nothing beyond the run."""
+        return True
+
+    kept_stage_prefixes: ClassVar[tuple[str, ...]] = ()
+    """``CREATE … TABLE`` prefixes of such a kept staging table."""
+
     journal_ddl_apart: ClassVar[bool] = True
     """Create journal tables on a connection of their own, so that DDL never ends or
     disturbs the caller's transaction (MySQL commits implicitly before DDL)."""

@@ -57,6 +57,11 @@ class MySQLStrategy(Strategy):
     def confirms_commits(self, connection: Connection) -> bool:
         return galera.is_galera(connection)
 
+    def keeps_stage(self, connection: Connection) -> bool:
+        # Galera replicates a real table's rows to every node, each staging transaction
+        # under the write-set cap; a temporary table stays on the node.
+        return not galera.is_galera(connection)
+
     @contextmanager
     def causal_reads(self, connection: Connection) -> Iterator[None]:
         with galera.causal_reads(connection):

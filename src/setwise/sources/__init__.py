@@ -39,6 +39,12 @@ class Source:
     label: str
     """What the rows come from, for messages."""
 
+    def close(self) -> None:
+        """Release the file behind the rows, read to the end or not."""
+        close = getattr(self.rows, "close", None)
+        if close is not None:
+            close()
+
 
 def open_source(changes: Any, *, csv_null: str | None = "") -> Source:
     """Open ``changes`` for reading. ``csv_null``: the CSV cell text that means NULL

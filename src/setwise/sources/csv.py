@@ -90,6 +90,11 @@ class CsvRows:
             for name, cell in zip(self.header, record, strict=True)
         }
 
+    def close(self) -> None:
+        """Stop reading; the file is closed (standard input is left open)."""
+        if not self.finished:
+            self._done()
+
     def _done(self) -> None:
         self.finished = True
         if self.close_when_done:
