@@ -288,6 +288,18 @@ def test_ctrl_c_marks_the_run_interrupted_and_it_resumes(books: Engine) -> None:
     assert stocks(books) == {i: book_row(i)["stock"] * 2 for i in range(1, 41)}  # type: ignore[operator]
 
 
+def apply_interrupted_after_two_chunks(books: Engine, changes: list[dict[str, Any]]) -> str:
+    """Apply ``changes`` in chunks of 10 rows, Ctrl-C after the second; the run's id."""
+
+    def interrupt(progress: setwise.Progress) -> None:
+        if progress.chunk == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        setwise.apply(books, Book, changes, chunk_rows=10, progress=interrupt)
+    return setwise.runs(books)[0].run_id
+
+
 def test_a_resumed_changeset_merges_the_rows_its_first_run_kept(
     books: Engine, backend: str
 ) -> None:
@@ -299,14 +311,7 @@ def test_a_resumed_changeset_merges_the_rows_its_first_run_kept(
         {"id": i, "stock": -i, **({} if i % 2 == 0 else {"title": f"Kept {i}"})}
         for i in range(1, 41)
     ]
-
-    def interrupt(progress: setwise.Progress) -> None:
-        if progress.chunk == 2:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        setwise.apply(books, Book, changes, chunk_rows=10, progress=interrupt)
-    run_id = setwise.runs(books)[0].run_id
+    run_id = apply_interrupted_after_two_chunks(books, changes)
     kept = Journal().stage_name(run_id)
     keeps = backend in ("postgresql", "mariadb")
     assert inspect(books).has_table(kept) == keeps
@@ -331,14 +336,7 @@ def test_a_kept_staging_table_found_empty_is_staged_again(books: Engine) -> None
     # A PostgreSQL server crash empties an unlogged table: the resumed run must then read
     # the changes again rather than merge nothing.
     changes = [{"id": i, "stock": -i} for i in range(1, 41)]
-
-    def interrupt(progress: setwise.Progress) -> None:
-        if progress.chunk == 2:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        setwise.apply(books, Book, changes, chunk_rows=10, progress=interrupt)
-    run_id = setwise.runs(books)[0].run_id
+    run_id = apply_interrupted_after_two_chunks(books, changes)
     with books.begin() as connection:
         connection.exec_driver_sql(f"DELETE FROM {Journal().stage_name(run_id)}")
     report = setwise.apply(books, Book, changes, chunk_rows=10, resume=run_id)
