@@ -344,6 +344,28 @@ def test_a_kept_staging_table_found_empty_is_staged_again(books: Engine) -> None
     assert stocks(books) == {i: -i for i in range(1, 41)}
 
 
+@pytest.mark.backends("postgresql", "mariadb")
+def test_reverting_an_interrupted_changeset_drops_the_rows_it_kept(books: Engine) -> None:
+    run_id = apply_interrupted_after_two_chunks(
+        books, [{"id": i, "stock": -i} for i in range(1, 41)]
+    )
+    assert inspect(books).has_table(Journal().stage_name(run_id))
+    revert = setwise.revert(books, run_id)
+    assert not inspect(books).has_table(Journal().stage_name(run_id))
+    assert stocks(books) == {i: book_row(i)["stock"] for i in range(1, 41)}
+    with pytest.raises(setwise.SetwiseError, match=f"reverted by run {revert.run_id}"):
+        setwise.apply(books, Book, [{"id": 1, "stock": 0}], chunk_rows=10, resume=run_id)
+
+
+def test_a_chunked_changeset_refused_by_a_guard_leaves_no_staging_table(books: Engine) -> None:
+    changes = [{"id": i, "stock": -i} for i in range(1, 41)]
+    with pytest.raises(setwise.TooManyRowsError):
+        setwise.apply(books, Book, changes, chunk_rows=10, max_rows=5)
+    names = inspect(books).get_table_names()
+    assert [name for name in names if name.startswith("setwise_stage")] == []
+    assert stocks(books) == {i: book_row(i)["stock"] for i in range(1, 41)}
+
+
 def test_resume_refuses_a_different_statement(books: Engine) -> None:
     def interrupt(progress: setwise.Progress) -> None:
         raise KeyboardInterrupt

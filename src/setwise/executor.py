@@ -719,6 +719,11 @@ class Executor:
             info = self.journal.get(connection, run_id)
             if info.status == "done":
                 raise SetwiseError(f"run {run_id} is finished; there is nothing to resume")
+            if info.reverted_by is not None:
+                raise SetwiseError(
+                    f"run {run_id} was reverted by run {info.reverted_by}; start it again "
+                    "instead of resuming it"
+                )
             if info.table != self.writer.target.name or info.kind != self.writer.kind:
                 raise SetwiseError(
                     f"run {run_id} was a {info.kind} of {info.table!r}, not a "

@@ -124,6 +124,8 @@ class Merge:
         skipped = {ROW, PRESENT, *(column.name for column in target.key)}
         if version is not None:
             skipped.add(version.name)
+        if any(name not in target.table.c for name in names if name not in skipped):
+            return None  # the target lost a column since: the rows no longer fit it
         columns = [target.table.c[name] for name in names if name not in skipped]
         sparse = PRESENT in names
         staged = _staged_columns(target, columns, sparse=sparse, expects_version=expects_version)

@@ -34,11 +34,12 @@ from sqlalchemy import update as sql_update
 from setwise.errors import ConflictError, RowConflict, SetwiseError
 from setwise.executor import ProgressCallback, RunOptions
 from setwise.journal import Journal, RunInfo, key_column, new_column, old_column
+from setwise.merge import Merge
 from setwise.plan import EVERYTHING, Span
 from setwise.report import Report
 from setwise.runner import run
 from setwise.target import Target, resolve_target
-from setwise.transaction import Bind, atomic, dialect_of, reading_connection
+from setwise.transaction import Bind, atomic, dialect_of, engine_of, reading_connection
 
 #: Conflicting rows listed in a ConflictError; the count is exact.
 CONFLICT_SAMPLE = 1_000
@@ -222,8 +223,9 @@ def revert(
     unless ``force=True``. The revert is journaled: revert its ``run_id`` to redo.
     """
     journal = Journal(journal_prefix)
+    strategy = dialect_of(bind)
     # Causal reads: the run may have written through another node of a cluster.
-    with reading_connection(bind) as connection, dialect_of(bind).causal_reads(connection):
+    with reading_connection(bind) as connection, strategy.causal_reads(connection):
         info = journal.get(connection, run_id)
         if info.reverted_by is not None:
             raise SetwiseError(
@@ -246,6 +248,7 @@ def revert(
         )
         if not force:
             _refuse_conflicts(connection, reversal)
+        kept = Merge.reopen(connection, target, journal.stage_name(run_id))
     options = RunOptions(
         chunk_rows=chunk_rows,
         chunk_seconds=chunk_seconds,
@@ -260,6 +263,12 @@ def revert(
     report = run(bind, target, lambda _connection, _strategy: reversal, options)
     with atomic(bind) as scope:
         journal.set_status(scope.connection, run_id, "reverted", reverted_by=report.run_id)
+    if kept is not None:
+        # An interrupted changeset run kept its staged rows for a resume that a revert
+        # makes pointless. Dropped on a connection of its own: DDL would end the
+        # caller's transaction on MySQL.
+        with engine_of(bind).begin() as connection:
+            kept.drop(connection, strategy)
     return report
 
 

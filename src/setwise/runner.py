@@ -7,6 +7,7 @@ options. A run without ``chunk_rows`` happens in one transaction under the rules
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,6 +22,8 @@ from setwise.plan import key_in
 from setwise.report import Report
 from setwise.target import Target
 from setwise.transaction import Bind, atomic, dialect_of, engine_of, owned_connection
+
+log = logging.getLogger("setwise")
 
 Build = Callable[[Connection, Strategy], Writer | None]
 """Prepares the writer on the run's connection (staging a changeset, say); None: no rows.
@@ -123,7 +126,19 @@ def _run_chunked(
         executor = Executor(
             strategy, writer, options, journal, journal_table if options.journal else None
         )
-        executor.run_chunked(connection)
+        try:
+            executor.run_chunked(connection)
+        except BaseException:
+            if executor.run_id is None and cleanup is not None:
+                # Refused before the run was recorded (a guard, a resume it cannot be):
+                # there is no run to resume, so nothing the writer prepared is kept.
+                try:
+                    connection.rollback()
+                    with connection.begin():
+                        cleanup(connection, strategy, writer)
+                except Exception:  # the refusal is what the caller needs to see
+                    log.exception("could not drop what the refused run had prepared")
+            raise
         if cleanup is not None:
             with connection.begin():
                 cleanup(connection, strategy, writer)
