@@ -14,11 +14,11 @@ Three legs, each on a freshly seeded ``books`` table (ids 1..N, as ``books.book_
   ``--galera-rows`` table), with ``wsrep_max_ws_rows`` set to 10,000 on every node for
   the chunked run only; the result is read back through node 3.
 
-Each leg times the unchunked references on a fresh table: the raw statement(s) a
-person would type (one transaction) and setwise in one transaction without the
-journal, in a process of its own. The raw result is kept as ``books_expected``. Then
-setwise runs as ``chunk_rows="auto", chunk_seconds=0.5``, with the journal and without
-(``--journal``), in a child
+Each leg times the unchunked references on a fresh table (``--repeats`` times each,
+the median kept): the raw statement(s) a person would type (one transaction) and
+setwise in one transaction without the journal, in a process of its own. The raw
+result is kept as ``books_expected``. Then setwise runs as ``chunk_rows="auto",
+chunk_seconds=0.5``, with the journal and without (``--journal``), in a child
 process that is killed with SIGKILL once its progress passes ``--kill-at`` of the
 rows, and is resumed with ``resume=run_id`` in a second child. Reported: the total
 (killed child + resumed child, wall clock, process start included) against each
@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -416,20 +417,37 @@ class Leg:
     cap: Callable[[], Any] | None = None
 
 
-def run_leg(leg: Leg, engine: Engine, kill_at: float, journals: list[bool]) -> list[dict[str, Any]]:
-    """References, then for each journal setting the killed and resumed chunked run,
-    then the check."""
+def run_leg(
+    leg: Leg, engine: Engine, kill_at: float, journals: list[bool], repeats: int
+) -> list[dict[str, Any]]:
+    """References (each timed ``repeats`` times on a fresh table, the median kept), then
+    for each journal setting the killed and resumed chunked run, then the check."""
     print(f"[{leg.name}] seeding {leg.rows:,} rows", flush=True)
     seeded = leg.seed(engine, leg.rows)
     print(f"[{leg.name}] seeded in {seeded:.1f} s; raw reference: {leg.raw_label}", flush=True)
-    raw_s = timed(leg.raw)
-    keep_expected(engine)
-
-    leg.seed(engine, leg.rows)
+    raw_samples = []
+    for attempt in range(repeats):
+        if attempt:
+            leg.seed(engine, leg.rows)
+        raw_samples.append(timed(leg.raw))
+        if not attempt:
+            keep_expected(engine)
+    raw_s = statistics.median(raw_samples)
     print(f"[{leg.name}] raw {raw_s:.1f} s; setwise in one transaction", flush=True)
-    one = run_child(leg.spec | {"chunked": False, "journal": False})
-    one_diff = differences(leg.checker)
-    references = {"seed_s": seeded, "raw_s": raw_s, "one": one, "one_diff": one_diff}
+    ones, one_diff = [], 0
+    for _ in range(repeats):
+        leg.seed(engine, leg.rows)
+        ones.append(run_child(leg.spec | {"chunked": False, "journal": False}))
+        one_diff += differences(leg.checker)
+    one = sorted(ones, key=lambda child: child.seconds)[len(ones) // 2]  # the median child
+    references = {
+        "seed_s": seeded,
+        "raw_s": raw_s,
+        "raw_samples_s": raw_samples,
+        "one": one,
+        "one_samples_s": [child.seconds for child in ones],
+        "one_diff": one_diff,
+    }
     return [run_chunked(leg, engine, kill_at, journal, references) for journal in journals]
 
 
@@ -475,7 +493,9 @@ def run_chunked(
         "seed_s": references["seed_s"],
         "raw_label": leg.raw_label,
         "raw_s": raw_s,
+        "raw_samples_s": references["raw_samples_s"],
         "setwise_one_tx_s": one.seconds,
+        "setwise_one_tx_samples_s": references["one_samples_s"],
         "setwise_one_tx_peak_mb": one.peak_mb,
         "setwise_one_tx_longest_tx_s": max(one.transactions(True), default=0.0),
         "setwise_one_tx_identical": references["one_diff"] == 0,
@@ -783,7 +803,7 @@ def main() -> None:
             servers["postgresql"] = version
             with fresh_database("postgresql") as engine:
                 for leg in postgresql_legs(engine, pg_legs, rows, changeset_rows, csv):
-                    results += run_leg(leg, engine, options.kill_at, journals)
+                    results += run_leg(leg, engine, options.kill_at, journals, options.repeats)
         if "galera" in legs and (version := galera_version()) is not None:
             servers["galera"] = version
             # The same changeset as on PostgreSQL, cut to the Galera table's size.
@@ -794,7 +814,7 @@ def main() -> None:
                 write_csv(galera_csv, galera_changes)
             with galera_database() as (writer, reader):
                 leg = galera_leg(writer, reader, galera_rows, galera_changes, galera_csv)
-                results += run_leg(leg, writer, options.kill_at, journals)
+                results += run_leg(leg, writer, options.kill_at, journals, options.repeats)
 
     columns = [
         "leg",
