@@ -83,11 +83,11 @@ def apply(
     ``setwise.sources``. Only the columns present in the changes are written, and only
     on rows where a value differs. With a version column on the target and versions in
     the rows, a row whose version moved is not written and is listed in ``conflicts``.
-    Chunking, journal, resume, progress and stamps work as for ``setwise.update``. A
-    chunked run stages into a table named for the run (``{journal_prefix}stage_…``),
-    dropped when the run finishes, so a resumed run merges what its first run staged
-    without reading ``changes`` again. Where there is no such table (a Galera node
-    stages into a temporary one), a resumed changeset is read and checked again and
+    Chunking, journal, resume, progress and stamps work as for ``setwise.update``. On
+    PostgreSQL a chunked run stages into a table named for the run
+    (``{journal_prefix}stage_…``), dropped when the run finishes, so a resumed run
+    merges what its first run staged without reading ``changes`` again. Elsewhere (a
+    temporary staging table), a resumed changeset is read and checked again and
     continues after the checkpoint; with an integer key, the rows up to it are not
     staged again.
     """

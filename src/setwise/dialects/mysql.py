@@ -58,9 +58,10 @@ class MySQLStrategy(Strategy):
         return galera.is_galera(connection)
 
     def keeps_stage(self, connection: Connection) -> bool:
-        # Galera replicates a real table's rows to every node, each staging transaction
-        # under the write-set cap; a temporary table stays on the node.
-        return not galera.is_galera(connection)
+        # A real table's rows go to the binary log, and so to every replica (on Galera,
+        # to every node, each staging transaction under the write-set cap); a temporary
+        # table's stay on the server.
+        return False
 
     @contextmanager
     def causal_reads(self, connection: Connection) -> Iterator[None]:
