@@ -6,7 +6,13 @@
 #   down: stop it, only if `up` started it (a cluster someone left running stays running).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The scripts live in ../shared beside the checkout; a clone made elsewhere (a temporary
+# directory) finds them beside the repository it was cloned from.
 GALERA=${GALERA_SCRIPTS:-../shared/galera}
+if [ ! -x "$GALERA/up.sh" ] && origin=$(git config --get remote.origin.url 2>/dev/null) \
+    && [ -x "$origin/../shared/galera/up.sh" ]; then
+  GALERA=$origin/../shared/galera
+fi
 MARK=${GALERA_BASE:-/tmp/galera}/.started-by-make-test
 
 answers() {  # do all three nodes take connections as the test user?
