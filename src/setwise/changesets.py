@@ -123,10 +123,14 @@ def apply(
             return stage(connection, strategy, resolved, source.rows, source.lenient)
         run_id = options.resume or options.run_id
         assert run_id is not None
-        kept_name = journal_tables.stage_name(run_id)
-        if options.resume is not None and (kept := Merge.reopen(connection, resolved, kept_name)):
-            log.info("run %s: merging the changes it staged; not reading them again", run_id)
-            return kept
+        kept_name = None
+        if strategy.kept_stage_prefixes is not None:
+            kept_name = journal_tables.stage_name(run_id)
+            if options.resume is not None and (
+                kept := Merge.reopen(connection, resolved, kept_name)
+            ):
+                log.info("run %s: merging the changes it staged; not reading them again", run_id)
+                return kept
         # Chunked: staged in transactions of about a chunk's time each, committed on the
         # way, then indexed for the chunks' ranges.
         merge = stage(
@@ -137,7 +141,7 @@ def apply(
             source.lenient,
             commit_seconds=options.chunk_seconds,
             done_through=done_through,
-            kept_name=kept_name if strategy.keeps_stage(connection) else None,
+            kept_name=kept_name,
         )
         if merge is not None:
             merge.index_stage(connection)

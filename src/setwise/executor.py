@@ -563,13 +563,10 @@ class Executor:
             return False
         if self.strategy.single_writer or self._on_snapshot:
             return True
-        # The writer's own tables: the target, and a staging table named for the run.
-        own = (self.writer.target.table, getattr(self.writer, "stage", None))
-        private = self.strategy.stage_schema
+        target, private = self.writer.target.table, self.strategy.stage_schema
         for element in iterate(direct):
             if isinstance(element, Table):
-                table = element._deannotate()
-                if all(table is not mine for mine in own) and element.schema != private:
+                if element._deannotate() is not target and element.schema != private:
                     return False
             elif getattr(element, "is_selectable", False) and not isinstance(
                 element, FunctionElement

@@ -92,7 +92,7 @@ class Merge:
                 kept_name,
                 MetaData(),
                 *staged,
-                prefixes=list(strategy.kept_stage_prefixes),
+                prefixes=list(strategy.kept_stage_prefixes or ()),
                 schema=target.table.schema,
             )
             connection.execute(DropTable(stage, if_exists=True))
@@ -143,7 +143,7 @@ class Merge:
 
     def drop(self, connection: Connection, strategy: Strategy) -> None:
         if self.kept:
-            connection.execute(DropTable(self.stage, if_exists=True))
+            drop_kept_stage(connection, self.target, self.stage.name)
         else:
             strategy.drop_stage(connection, self.stage)
 
@@ -317,6 +317,12 @@ class Merge:
 
 def _count_where(condition: ColumnElement[bool]) -> ColumnElement[Any]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def drop_kept_stage(connection: Connection, target: Target, kept_name: str) -> None:
+    """Drop the staging table ``kept_name`` a run kept beside ``target``, if it is there."""
+    stage = Table(kept_name, MetaData(), schema=target.table.schema)
+    connection.execute(DropTable(stage, if_exists=True))
 
 
 def _staged_columns(

@@ -122,7 +122,7 @@ def plan(
         if merge is None:
             return Plan(target.name, "nothing to do", 0, 0, 0, (), chunks=0)
         shown: Writer = merge
-        if options.chunked and strategy.keeps_stage(connection):
+        if options.chunked and strategy.kept_stage_prefixes is not None:
             # The run stages into a table named for it; the plan stages into a temporary
             # one, and shows the statements as the run will send them.
             shown = merge.renamed(Journal(options.journal_prefix).stage_name(PLANNED_RUN_ID))

@@ -34,7 +34,7 @@ from sqlalchemy import update as sql_update
 from setwise.errors import ConflictError, RowConflict, SetwiseError
 from setwise.executor import ProgressCallback, RunOptions
 from setwise.journal import Journal, RunInfo, key_column, new_column, old_column
-from setwise.merge import Merge
+from setwise.merge import Merge, drop_kept_stage
 from setwise.plan import EVERYTHING, Span
 from setwise.report import Report
 from setwise.runner import run
@@ -248,7 +248,6 @@ def revert(
         )
         if not force:
             _refuse_conflicts(connection, reversal)
-        kept = Merge.reopen(connection, target, journal.stage_name(run_id))
     options = RunOptions(
         chunk_rows=chunk_rows,
         chunk_seconds=chunk_seconds,
@@ -263,12 +262,11 @@ def revert(
     report = run(bind, target, lambda _connection, _strategy: reversal, options)
     with atomic(bind) as scope:
         journal.set_status(scope.connection, run_id, "reverted", reverted_by=report.run_id)
-    if kept is not None:
+    if info.kind == Merge.kind and strategy.kept_stage_prefixes is not None:
         # An interrupted changeset run kept its staged rows for a resume that a revert
-        # makes pointless. Dropped on a connection of its own: DDL would end the
-        # caller's transaction on MySQL.
+        # makes pointless. Dropped on a connection of its own, as DDL.
         with engine_of(bind).begin() as connection:
-            kept.drop(connection, strategy)
+            drop_kept_stage(connection, target, journal.stage_name(run_id))
     return report
 
 

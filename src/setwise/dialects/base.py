@@ -164,14 +164,12 @@ class Strategy:
         """Drop the staging table if a run left it on this connection."""
         connection.execute(DropTable(table, if_exists=True))
 
-    def keeps_stage(self, connection: Connection) -> bool:
-        """True when a chunked changeset may stage into a real table named for its run,
-        which outlives the process (a resumed run merges it without reading the changes
-        again); False where only a temporary table costs nothing beyond the run."""
-        return True
-
-    kept_stage_prefixes: ClassVar[tuple[str, ...]] = ()
-    """``CREATE … TABLE`` prefixes of such a kept staging table."""
+    kept_stage_prefixes: ClassVar[tuple[str, ...] | None] = None
+    """The ``CREATE … TABLE`` prefixes of a staging table a chunked changeset keeps for
+    its run: a real table that outlives the process, so that a resumed run merges it
+    without reading the changes again. None where only a temporary table costs nothing
+    beyond the run (SQLite: a real one shares the database's one write lock; MySQL: its
+    rows go to the binary log and every replica, on Galera under the write-set cap)."""
 
     journal_ddl_apart: ClassVar[bool] = True
     """Create journal tables on a connection of their own, so that DDL never ends or

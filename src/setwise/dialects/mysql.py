@@ -57,12 +57,6 @@ class MySQLStrategy(Strategy):
     def confirms_commits(self, connection: Connection) -> bool:
         return galera.is_galera(connection)
 
-    def keeps_stage(self, connection: Connection) -> bool:
-        # A real table's rows go to the binary log, and so to every replica (on Galera,
-        # to every node, each staging transaction under the write-set cap); a temporary
-        # table's stay on the server.
-        return False
-
     @contextmanager
     def causal_reads(self, connection: Connection) -> Iterator[None]:
         with galera.causal_reads(connection):

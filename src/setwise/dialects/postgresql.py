@@ -30,10 +30,10 @@ class PostgreSQLStrategy(Strategy):
     sqlglot_dialect: ClassVar[str] = "postgres"
     explain_prefix: ClassVar[str | None] = "EXPLAIN"
     stage_schema: ClassVar[str | None] = "pg_temp"
-    # Written without WAL, as a temporary table is: a logged one made staging 1,000,000
-    # rows 1.5x slower (benchmarks/README.md). A server crash empties it, and a resumed
-    # run then reads the changes again (merge.Merge.reopen).
-    kept_stage_prefixes: ClassVar[tuple[str, ...]] = ("UNLOGGED",)
+    # Written without WAL and not replicated, as a temporary table: staging 1,000,000
+    # rows took 3.7-4.2 s against 4.4-4.7 s (benchmarks/README.md). A server crash
+    # empties it, and a resumed run then reads the changes again (merge.Merge.reopen).
+    kept_stage_prefixes: ClassVar[tuple[str, ...] | None] = ("UNLOGGED",)
     # REPEATABLE READ: an UPDATE of a row committed after the snapshot fails with 40001.
     # Locking the rows a journaled chunk reads (SELECT … FOR UPDATE) wrote a lock into
     # every row, a tenth of a journaled 250,000-row update (benchmarks/README.md).

@@ -32,11 +32,6 @@ class SQLiteStrategy(Strategy):
     # The database's write lock is held from a transaction's first write to its commit.
     single_writer: ClassVar[bool] = True
 
-    def keeps_stage(self, connection: Connection) -> bool:
-        # A real table lives in the database file: staging it would take the database's
-        # write lock from every other writer, and the temporary database needs none.
-        return False
-
     def insert_batch(
         self, connection: Connection, table: Table, columns: Sequence[Sequence[Any]]
     ) -> None:
