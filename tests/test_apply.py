@@ -396,6 +396,36 @@ def test_problems_deep_in_a_large_changeset_are_all_found(engine: Engine) -> Non
     assert (report.changed, report.missing) == (7_000, 0)
 
 
+def test_a_changeset_over_many_staging_statements_arrives_whole(engine: Engine) -> None:
+    """Staging sends many rows per statement (SQLite: multi-row VALUES lists): a count
+    that fills no statement or batch evenly, with values that differ on every row, NULLs
+    among them, lands exactly, row for row."""
+    count = STAGE_BATCH_ROWS + 1_321
+    create_books(engine, count + 10)
+    rows = [
+        {
+            "id": i,
+            "title": f"it's row {i} \u00e9\t",
+            "price": Decimal(i % 1000) / 100,
+            "genre": None if i % 3 else f"g{i % 7}",
+        }
+        for i in range(3, count + 3)
+    ]
+    before = {row[0]: row for row in snapshot(engine)}
+    report = setwise.apply(engine, Book, rows, journal=False)
+    assert (report.matched, report.missing) == (count, 0)
+    after = {row[0]: row for row in snapshot(engine)}
+    changed = {row["id"]: row for row in rows}
+    with engine.connect() as connection:
+        stored = connection.execute(select(Book.id, Book.title, Book.price, Book.genre)).all()
+    for book_id, title, price, genre in stored:
+        if book_id in changed:
+            wanted = changed[book_id]
+            assert (title, price, genre) == (wanted["title"], wanted["price"], wanted["genre"])
+        else:
+            assert after[book_id] == before[book_id]
+
+
 def test_a_chunked_changeset_stages_in_short_transactions(engine: Engine) -> None:
     """A chunked run commits its staging on the way (no long transaction before the
     first chunk); a problem found late still writes nothing and leaves no staging table."""

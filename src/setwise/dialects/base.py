@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
+from itertools import chain
 from typing import Any, ClassVar
 
 from sqlalchemy import Connection, Select, Table, insert
@@ -152,6 +153,33 @@ class Strategy:
         markers = ", ".join([marker] * len(table.columns))
         statement = f"INSERT INTO {preparer.format_table(table)} ({names}) VALUES ({markers})"
         connection.exec_driver_sql(statement, list(rows))
+
+    def insert_rows_per_statement(
+        self,
+        connection: Connection,
+        table: Table,
+        columns: Sequence[Sequence[Any]],
+        marker: str,
+        rows_per_statement: int,
+    ) -> None:
+        """INSERT ``columns`` (``driver_columns`` values, one sequence per column of
+        ``table``) as multi-row ``VALUES`` lists of up to ``rows_per_statement`` rows, and
+        never more bound parameters than ``max_bind_params``: one statement step per list
+        instead of one per row, for a driver whose executemany steps once a row."""
+        width = len(columns)
+        per = max(1, min(rows_per_statement, self.max_bind_params // width))
+        preparer = connection.dialect.identifier_preparer
+        names = ", ".join(preparer.quote(column.name) for column in table.columns)
+        head = f"INSERT INTO {preparer.format_table(table)} ({names}) VALUES "
+        row = "(" + ", ".join([marker] * width) + ")"
+        full = head + ", ".join([row] * per)
+        count = len(columns[0])
+        for start in range(0, count, per):
+            part = [column[start : start + per] for column in columns]
+            size = len(part[0])
+            statement = full if size == per else head + ", ".join([row] * size)
+            rows = zip(*part, strict=True)
+            connection.exec_driver_sql(statement, tuple(chain.from_iterable(rows)))
 
     def analyze_stage(self, connection: Connection, table: Table) -> None:
         """Give the planner statistics of a loaded staging table, where it has none."""

@@ -15,6 +15,11 @@ from setwise.dialects.base import IntegrityFacts, Strategy
 _COLUMNS_FAILED = re.compile(r"^(UNIQUE|NOT NULL) constraint failed: (.+)$")
 # "CHECK constraint failed: ck_books_price" (the name, or the expression when unnamed)
 _CHECK_FAILED = re.compile(r"^CHECK constraint failed: (.+)$")
+# Rows per multi-row INSERT when staging. pysqlite's executemany steps the statement
+# once a row; a VALUES list of many rows steps once. 500,000 four-column rows into a
+# temporary table (sqlite3 module alone): executemany 0.60-0.66 s; 100 rows a
+# statement 0.30-0.33 s, 500 rows 0.27-0.32 s, 2,000 rows 0.26-0.32 s.
+STAGE_ROWS_PER_INSERT = 500
 
 
 class SQLiteStrategy(Strategy):
@@ -35,8 +40,8 @@ class SQLiteStrategy(Strategy):
     def insert_batch(
         self, connection: Connection, table: Table, columns: Sequence[Sequence[Any]]
     ) -> None:
-        rows = zip(*self.driver_columns(table, columns), strict=True)
-        self.insert_many(connection, table, list(rows), "?")
+        values = self.driver_columns(table, columns)
+        self.insert_rows_per_statement(connection, table, values, "?", STAGE_ROWS_PER_INSERT)
 
     def is_retryable(self, error: DBAPIError) -> bool:
         # SQLITE_BUSY / SQLITE_LOCKED surface as "database is locked" / "... table is locked".
