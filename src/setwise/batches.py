@@ -43,20 +43,27 @@ def column_converter(column: Column[Any], *, lenient: bool, required: bool) -> C
     return _EachValue(coercer_for(column, lenient=lenient), nullable)
 
 
+KindsConverter = Callable[[list[Any], set[type]], list[Any] | None]
+"""Takes the non-NULL values of a column and the set of their types (read once, in C,
+by the caller); returns them converted, or None: go row by row."""
+
+
 class _NullsKept:
     """Converts the non-NULL values of a column; NULLs stay NULL where allowed."""
 
-    def __init__(self, nullable: bool, convert: Callable[[list[Any]], list[Any] | None]):
+    def __init__(self, nullable: bool, convert: KindsConverter):
         self.nullable = nullable
         self.convert = convert
 
     def __call__(self, values: Sequence[Any]) -> list[Any] | None:
-        if not _has_none(values):
-            return self.convert(list(values))
+        kinds = set(map(type, values))
+        if _NONE not in kinds:
+            return self.convert(values if isinstance(values, list) else list(values), kinds)
         if not self.nullable:
             return None
         present = [v for v in values if v is not None]
-        converted = self.convert(present) if present else []
+        kinds.discard(_NONE)
+        converted = self.convert(present, kinds) if present else []
         if converted is None:
             return None
         found = iter(converted)
@@ -67,8 +74,7 @@ class _IntegerBatch:
     def __init__(self, low: int, high: int, lenient: bool) -> None:
         self.low, self.high, self.lenient = low, high, lenient
 
-    def __call__(self, values: list[Any]) -> list[Any] | None:
-        kinds = set(map(type, values))
+    def __call__(self, values: list[Any], kinds: set[type]) -> list[Any] | None:
         if kinds == {str} and self.lenient:
             try:
                 values = list(map(int, values))  # int() strips spaces, as the row path does
@@ -93,8 +99,7 @@ class _DecimalBatch:
         )
         self.lenient = lenient
 
-    def __call__(self, values: list[Any]) -> list[Any] | None:
-        kinds = set(map(type, values))
+    def __call__(self, values: list[Any], kinds: set[type]) -> list[Any] | None:
         try:
             if self.lenient and kinds == {str}:
                 values = list(map(Decimal, values))  # Decimal() strips spaces too
@@ -126,8 +131,8 @@ class _TextBatch:
     def __init__(self, length: int | None) -> None:
         self.length = length
 
-    def __call__(self, values: list[Any]) -> list[Any] | None:
-        if set(map(type, values)) != {str}:
+    def __call__(self, values: list[Any], kinds: set[type]) -> list[Any] | None:
+        if kinds != {str}:
             return None
         if self.length is not None and max(map(len, values)) > self.length:
             return None
