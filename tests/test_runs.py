@@ -402,13 +402,9 @@ def test_auto_chunks_grow_while_fast(books: Engine) -> None:
         sizes.append(sizer.rows)
         sizer.record(sizer.rows, seconds)
     safety = setwise.executor.AUTO_SAFETY
-    growth = setwise.executor.AUTO_GROWTH
-    # Fast: grows by the bound, though the rate (1,000 rows in 0.01 s) asked for more.
-    assert int(1000 * 0.5 / 0.01 * safety) > 1000 * growth
-    third = 1000 * growth * growth
-    slowed = int(third * 0.5 / 0.9 * safety)  # shrunk at once to fit the target
+    slowed = int(4000 * 0.5 / 0.9 * safety)  # shrunk at once to fit the target
     # Fast again: grows, but only towards the share of the target it aims at.
-    assert sizes == [1000, 1000 * growth, third, slowed, int(slowed * 0.5 / 0.2 * safety)]
+    assert sizes == [1000, 2000, 4000, slowed, int(slowed * 0.5 / 0.2 * safety)]
     assert sizer.rows == sizes[-1]  # 0.3 s is neither slow nor under half the target
 
 

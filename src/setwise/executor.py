@@ -80,19 +80,11 @@ AUTO_MIN_ROWS = 100
 AUTO_MAX_ROWS = 1_000_000
 #: An "auto" chunk aims at this share of the target, leaving room for the server's own
 #: stalls: it shrinks at once to the size that would take that long, and, while a chunk
-#: takes under half the target, grows towards it (by AUTO_GROWTH at most). In the 10,000,000-
+#: takes under half the target, grows towards it (at most doubling). In the 10,000,000-
 #: row scale run on PostgreSQL the chunk after each checkpoint (every ~1 GB of WAL, its
 #: full-page images) took 2.0-2.4x its neighbours: at 0.8 of a 0.5 s target those
 #: reached 1.0-1.2 s; at 0.6 they stay under 0.8 s (benchmarks/README.md).
 AUTO_SAFETY = 0.6
-#: How much an "auto" chunk may grow after a fast one, at most. Growth already aims at
-#: AUTO_SAFETY of the target from the last chunk's rate; this bounds the step in case a
-#: bigger chunk costs more per row (a different plan, a colder cache): after a chunk
-#: four times too small, the next is at most the size the rate asked for. At 2x (the
-#: earlier bound) a run reached a 0.5 s target only after ~9 chunks, and on SQLite,
-#: where a chunk's commit costs 15-40 ms of fsyncs, a set-based update of 250,000 rows
-#: that is done in 0.4 s paid 9 commits before its chunks were full.
-AUTO_GROWTH = 4
 #: Keys listed in ``Report.missing_keys`` and ``Report.conflicts``; the counts are exact.
 KEY_SAMPLE = 1_000
 #: Backoff before retry n is BACKOFF_S * 2**n (plus up to 50% jitter): 0.05, 0.1, 0.2 …
@@ -805,7 +797,7 @@ class ChunkSizer:
             self.rows = max(AUTO_MIN_ROWS, int(fitted))
         elif seconds < self.seconds / 2:
             fitted = self.rows * self.seconds / seconds * AUTO_SAFETY
-            self.rows = min(AUTO_MAX_ROWS, self.rows * AUTO_GROWTH, int(fitted))
+            self.rows = min(AUTO_MAX_ROWS, self.rows * 2, int(fitted))
         if self.cap is not None:
             self.rows = min(self.rows, self.cap)
 
