@@ -50,6 +50,7 @@ from setwise.coerce import coercer_for
 from setwise.dialects import Strategy
 from setwise.errors import NotFoundError
 from setwise.merge import staging_type
+from setwise.tables import column_shape, shared_table
 from setwise.target import Target
 
 DEFAULT_PREFIX = "setwise_"
@@ -105,17 +106,25 @@ class Journal:
 
     def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
         self.prefix = prefix
-        self.metadata = MetaData()
 
     # Built on first use: a run without a journal never touches them, and building
-    # them cost half a millisecond of every call (benchmarks/README.md).
+    # them cost half a millisecond of every call (benchmarks/README.md). One Table per
+    # prefix and shape for the whole process (``tables.shared_table``).
 
     @cached_property
     def runs(self) -> Table:
         """``{prefix}runs``: one row per run."""
+        return shared_table(("runs", self.prefix), self._build_runs)
+
+    @cached_property
+    def chunks(self) -> Table:
+        """``{prefix}chunks``: one row per finished chunk."""
+        return shared_table(("chunks", self.prefix), self._build_chunks)
+
+    def _build_runs(self) -> Table:
         return Table(
             f"{self.prefix}runs",
-            self.metadata,
+            MetaData(),
             Column("run_id", String(40), primary_key=True),
             Column("table_name", String(255), nullable=False),
             Column("kind", String(16), nullable=False),
@@ -138,12 +147,10 @@ class Journal:
             Column("error", Text),
         )
 
-    @cached_property
-    def chunks(self) -> Table:
-        """``{prefix}chunks``: one row per finished chunk."""
+    def _build_chunks(self) -> Table:
         return Table(
             f"{self.prefix}chunks",
-            self.metadata,
+            MetaData(),
             Column("run_id", String(40), nullable=False),
             Column("chunk", Integer, nullable=False),
             Column("rows", BigInteger, nullable=False),
@@ -158,23 +165,30 @@ class Journal:
     def changes_table(self, target: Target) -> Table:
         """The journal table for ``target``: run, chunk, key, and old/new of every column."""
         name = _identifier(f"{self.prefix}journal_{target.table.name}")
-        existing = self.metadata.tables.get(_qualified(name, target.table.schema))
-        if existing is not None:
-            return existing
         key_names = {column.name for column in target.identity}
+        values = [column for column in target.table.columns if column.name not in key_names]
+        shape = (
+            "journal",
+            name,
+            target.table.schema,
+            column_shape(target.identity),
+            column_shape(values),
+        )
+        return shared_table(shape, lambda: self._build_changes(name, target, values))
+
+    def _build_changes(self, name: str, target: Target, values: Sequence[Column[Any]]) -> Table:
         columns: list[Column[Any]] = [
             Column("run_id", String(40), nullable=False),
             Column("chunk", Integer, nullable=False),
         ]
         columns += [Column(key_column(c.name), staging_type(c.type)) for c in target.identity]
-        for column in target.table.columns:
-            if column.name not in key_names:
-                columns.append(Column(old_column(column.name), staging_type(column.type)))
-                columns.append(Column(new_column(column.name), staging_type(column.type)))
+        for column in values:
+            columns.append(Column(old_column(column.name), staging_type(column.type)))
+            columns.append(Column(new_column(column.name), staging_type(column.type)))
         key = [key_column(c.name) for c in target.identity]
         return Table(
             name,
-            self.metadata,
+            MetaData(),
             *columns,
             # No index on (run_id, chunk): a chunk's rows are found by key range within
             # the run, through this primary key, and the index cost a tenth of a
@@ -401,10 +415,6 @@ def _identifier(name: str, limit: int = MAX_IDENTIFIER) -> str:
         return name
     digest = hashlib.sha1(name.encode()).hexdigest()[:8]
     return f"{name[: limit - 9]}_{digest}"
-
-
-def _qualified(name: str, schema: str | None) -> str:
-    return f"{schema}.{name}" if schema else name
 
 
 def _encode_key(key: tuple[Any, ...] | None) -> str | None:

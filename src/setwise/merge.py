@@ -46,6 +46,7 @@ from sqlalchemy.schema import DropTable
 
 from setwise.dialects import Strategy
 from setwise.plan import EVERYTHING, Span
+from setwise.tables import column_shape, shared_table
 from setwise.target import Target
 
 ROW = "setwise_row"
@@ -97,12 +98,16 @@ class Merge:
             )
             connection.execute(DropTable(stage, if_exists=True))
         else:
-            stage = Table(
-                STAGE_NAME,
-                MetaData(),
-                *staged,
-                prefixes=["TEMPORARY"],
-                schema=strategy.stage_schema,
+            shape = ("stage", strategy.stage_schema, column_shape(staged))
+            stage = shared_table(
+                shape,
+                lambda: Table(
+                    STAGE_NAME,
+                    MetaData(),
+                    *staged,
+                    prefixes=["TEMPORARY"],
+                    schema=strategy.stage_schema,
+                ),
             )
             strategy.drop_stage(connection, stage)
         stage.create(connection)
@@ -150,7 +155,11 @@ class Merge:
     def index_stage(self, connection: Connection) -> None:
         """Index the staged keys, so that each chunk finds its key range without a sort."""
         # Named after the table: a kept table's index lives in the target's schema.
-        Index(f"{self.stage.name}_key", *self.staged_key()).create(connection)
+        # Built on a copy of the table: an Index on the shared Table would attach to it,
+        # and every later CREATE of that table would create the index too.
+        copy = self.stage.to_metadata(MetaData())
+        key = [copy.c[column.name] for column in self.target.key]
+        Index(f"{self.stage.name}_key", *key).create(connection)
 
     # -- pieces ---------------------------------------------------------------
 

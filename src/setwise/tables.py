@@ -1,0 +1,37 @@
+"""setwise's own tables (journal, runs, staging), described once per shape.
+
+SQLAlchemy's compiled cache keys a statement by the Table objects in it, by identity. A
+Table built anew on every call made every statement on it a cache miss, compiled again
+each time: 3-4 ms of a 10-row ``setwise.apply`` with its journal (benchmarks/README.md).
+Here one Table stands for each shape (its name, schema and columns' names and types), so
+statements built on it again are found in the cache. Two databases whose target tables
+share a name but not their columns get two Tables.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any
+
+from sqlalchemy import Column, Table
+
+_TABLES: dict[Hashable, Table] = {}
+_LOCK = threading.Lock()
+
+
+def shared_table(shape: Hashable, build: Callable[[], Table]) -> Table:
+    """The Table described by ``shape``: built by ``build`` the first time, the same
+    object every time after. ``shape`` must tell apart every Table ``build`` could make."""
+    found = _TABLES.get(shape)
+    if found is None:
+        with _LOCK:
+            found = _TABLES.get(shape)
+            if found is None:
+                found = _TABLES[shape] = build()
+    return found
+
+
+def column_shape(columns: Iterable[Column[Any]]) -> tuple[tuple[str, str], ...]:
+    """Columns by name and type, as far as a table built from them can differ."""
+    return tuple((column.name, repr(column.type)) for column in columns)
