@@ -7,10 +7,11 @@ import logging
 import time
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, func, inspect, select, text, update
+from sqlalchemy import Engine, create_engine, event, func, inspect, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -500,3 +501,41 @@ def test_runs_with_different_keys_share_the_journal(books: Engine) -> None:
 def test_show_on_a_database_without_a_journal_is_not_found(engine: Engine) -> None:
     with pytest.raises(setwise.NotFoundError, match="nope"):
         setwise.run_details(engine, "nope")
+
+
+def test_a_table_of_the_same_name_elsewhere_keeps_a_journal_of_its_own(
+    books: Engine, tmp_path: Path
+) -> None:
+    """setwise describes its journal and staging tables once per shape, for speed: a
+    ``books`` of other columns in another database gets journal tables of its shape, and
+    both runs revert."""
+    other = create_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        with other.begin() as connection:
+            connection.exec_driver_sql(
+                "CREATE TABLE books (id INTEGER PRIMARY KEY, shelf VARCHAR(10) NOT NULL)"
+            )
+            connection.exec_driver_sql("INSERT INTO books VALUES (1, 'A1'), (2, 'B2')")
+        before = snapshot(books)
+        ours = setwise.apply(books, "books", [{"id": 1, "stock": 99}, {"id": 2, "stock": 98}])
+        theirs = setwise.apply(other, "books", [{"id": 1, "shelf": "Z9"}, {"id": 2, "shelf": "Z8"}])
+        assert (ours.changed, theirs.changed) == (2, 2)
+        setwise.revert(books, ours.run_id or "")
+        setwise.revert(other, theirs.run_id or "")
+        assert snapshot(books) == before
+        with other.connect() as connection:
+            shelves = connection.exec_driver_sql("SELECT id, shelf FROM books ORDER BY id").all()
+        assert [tuple(row) for row in shelves] == [(1, "A1"), (2, "B2")]
+    finally:
+        other.dispose()
+
+
+def test_chunked_changesets_one_after_another_on_one_engine(books: Engine) -> None:
+    """The staging table (and the index a chunked run puts on it) is made again for each
+    run, whatever an earlier run on the same pooled connection made."""
+    for stock in (7, 8, 9):
+        report = setwise.apply(
+            books, Book, [{"id": i, "stock": stock} for i in range(1, 31)], chunk_rows=10
+        )
+        assert (report.changed, report.chunks) == (30, 3)
+    assert [stocks(books)[i] for i in range(1, 31)] == [9] * 30
