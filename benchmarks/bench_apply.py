@@ -22,8 +22,11 @@ tenth of those rows (ids divisible by 20) carry the values the row already holds
   MariaDB also ``journal=False`` through an engine connected with ``local_infile=True``
   (the raw LOAD DATA path's own client option), where setwise stages by LOAD DATA.
 
-Every case starts from the same list of mappings (the raw paths build their driver
-tuples from it inside the timing). Every raw UPDATE skips rows already holding their
+Every run of every case is a process of its own (a fresh interpreter that builds the
+mappings, opens its connections, then is timed), as a program that calls setwise
+once would be; the parent resets the table between runs. Every case starts from the
+same list of mappings (the raw paths build their driver tuples from it inside the
+timing). Every raw UPDATE skips rows already holding their
 values (NULL-safe), as setwise does, so both write the same rows; on SQLite the
 executemany UPDATE is also shown without that filter (writing the no-op rows too),
 but not counted as a raw path setwise is measured against. An untimed first
@@ -37,6 +40,7 @@ each backend at the largest size of at least ``--csv-rows``, ``setwise.apply`` o
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import os
 import resource
@@ -57,6 +61,7 @@ from books import Book, book_row, changed_rows, reset, seed
 from common import (
     Case,
     CpuClock,
+    Sample,
     Timing,
     arguments,
     chosen_backends,
@@ -267,20 +272,21 @@ def raw_mysql_load_data(driver: Any, tuples: Sequence[tuple[Any, ...]]) -> None:
         driver.commit()
 
 
-def raw_paths(engine: Engine) -> dict[str, Callable[[Any, Sequence[tuple[Any, ...]]], None]]:
-    name = engine.dialect.name
-    if name == "postgresql":
-        return {"raw COPY + UPDATE FROM": raw_postgresql_copy}
-    if name == "sqlite":
-        return {
-            "raw stage + UPDATE FROM": raw_sqlite_stage,
-            "raw executemany UPDATE": raw_sqlite_executemany,
-            EVERY_ROW: raw_sqlite_executemany_every_row,
-        }
-    return {
-        "raw INSERT stage + JOIN": raw_mysql_insert,
-        "raw LOAD DATA + JOIN": raw_mysql_load_data,
-    }
+_MYSQL_RAW = {
+    "raw INSERT stage + JOIN": raw_mysql_insert,
+    "raw LOAD DATA + JOIN": raw_mysql_load_data,
+}
+RAW_PATHS: dict[str, dict[str, Callable[[Any, Sequence[tuple[Any, ...]]], None]]] = {
+    "postgresql": {"raw COPY + UPDATE FROM": raw_postgresql_copy},
+    "sqlite": {
+        "raw stage + UPDATE FROM": raw_sqlite_stage,
+        "raw executemany UPDATE": raw_sqlite_executemany,
+        EVERY_ROW: raw_sqlite_executemany_every_row,
+    },
+    "mysql": _MYSQL_RAW,
+    "mariadb": _MYSQL_RAW,
+}
+"""The database's bulk path driven through the driver, per dialect name."""
 
 
 def driver_connection(engine: Engine) -> Any:
@@ -300,6 +306,103 @@ def as_tuples(engine: Engine, dicts: Sequence[dict[str, Any]]) -> list[tuple[Any
     return [(r["id"], r["title"], convert(r["price"]), r["stock"]) for r in dicts]
 
 
+# -- one case, one run, in a process of its own -------------------------------------------------
+
+
+def case_names(
+    dialect: str, rows: int, loop_max: int, case_max: int, baselines: bool
+) -> tuple[dict[str, int | None], list[str]]:
+    """The cases measured on this backend and size, each with its own number of timed
+    runs (None: the benchmark's ``--repeats``), and what was left out."""
+    slow = 1 if rows > SLOW_ONCE_ABOVE else None
+    cases: dict[str, int | None] = {}
+    notes: list[str] = []
+    if baselines:
+        if rows <= loop_max:
+            cases["loop"] = 1
+        else:
+            notes.append(f"loop skipped above {loop_max:,} rows")
+        cases["ORM bulk by PK"] = slow
+        cases["Core executemany"] = slow
+        if rows <= case_max:
+            cases["CASE WHEN x1000"] = slow
+        else:
+            notes.append(f"CASE WHEN skipped above {case_max:,} rows")
+    cases |= dict.fromkeys(RAW_PATHS[dialect])
+    cases["setwise, no journal"] = None
+    if dialect in ("mysql", "mariadb"):
+        cases[LOCAL_INFILE] = None
+    cases["setwise"] = None
+    return cases, notes
+
+
+def case_runner(name: str, engine: Engine, dicts: Sequence[dict[str, Any]]) -> Callable[[], None]:
+    """The work of case ``name``, ready to call: connections open, nothing timed yet."""
+    dialect = engine.dialect.name
+    if name in RAW_PATHS[dialect]:
+        path, driver = RAW_PATHS[dialect][name], driver_connection(engine)
+        # From the same mappings as every other case: building the driver's tuples is
+        # part of the raw path's work.
+        return lambda: path(driver, as_tuples(engine, dicts))
+    if name == LOCAL_INFILE:
+        # The client option the raw LOAD DATA path uses: setwise then stages by LOAD DATA.
+        engine = create_engine(engine.url, connect_args={"local_infile": True})
+    # The pool's first connection (and the dialect's first-connect queries) is not the
+    # work measured: the raw paths open theirs before the clock starts too.
+    engine.connect().close()
+    runners: dict[str, Callable[[], None]] = {
+        "loop": lambda: run_loop(engine, dicts),
+        "ORM bulk by PK": lambda: run_orm_bulk(engine, dicts),
+        "Core executemany": lambda: run_executemany(engine, dicts),
+        "CASE WHEN x1000": lambda: run_case_when(engine, dicts),
+        "setwise, no journal": lambda: run_setwise(engine, dicts, False),
+        LOCAL_INFILE: lambda: run_setwise(engine, dicts, False),
+        "setwise": lambda: run_setwise(engine, dicts, True),
+    }
+    return runners[name]
+
+
+def case_child(url: str, connect_args: str, name: str, rows: str, trace: str) -> None:
+    """Run in a subprocess: one run of one case, printed as JSON (seconds and CPU seconds,
+    or with ``trace`` the peak Python memory under tracemalloc)."""
+    engine = create_engine(url, connect_args=json.loads(connect_args))
+    clock = CpuClock(engine)
+    run = case_runner(name, engine, changes(int(rows)))
+    if trace == "1":
+        _, peak = peak_memory(run)
+        print(json.dumps({"peak_bytes": peak}))
+        return
+    gc.collect()
+    cpu_started = clock()
+    started = time.perf_counter()
+    run()
+    elapsed = time.perf_counter() - started
+    cpu_ended = clock()
+    cpu = cpu_ended - cpu_started if cpu_started is not None and cpu_ended is not None else None
+    print(json.dumps({"seconds": elapsed, "cpu": cpu}))
+
+
+def child(engine: Engine, flag: str, *arguments: str) -> dict[str, Any]:
+    """Run this script with ``flag`` in a fresh interpreter connected to ``engine``'s
+    database, and return the JSON it printed last."""
+    connect_args = _pg_options(engine) if engine.dialect.name == "postgresql" else {}
+    url = engine.url.render_as_string(hide_password=False)
+    output = subprocess.run(
+        [sys.executable, __file__, flag, url, json.dumps(connect_args), *arguments],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
+    ).stdout
+    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    return result
+
+
+def in_child(engine: Engine, name: str, rows: int, trace: bool = False) -> dict[str, Any]:
+    """One run of case ``name`` in a process of its own, and what it printed."""
+    return child(engine, "--case-child", name, str(rows), "1" if trace else "0")
+
+
 # -- one backend, one size --------------------------------------------------------------------
 
 
@@ -311,44 +414,25 @@ def measure(
     case_max: int,
     baselines: bool = True,
 ) -> tuple[dict[str, Timing], dict[str, int], list[str]]:
-    """Timings and peak memory per case, after a round that checks their work."""
-    clock = CpuClock(engine)
+    """Timings and peak memory per case, after a round that checks their work.
+
+    Every run of every case is a process of its own, as a program calling setwise once
+    would be: in one long process the slow baselines (gigabytes of ORM objects at
+    1,000,000 rows) changed the figures of the cases run after them.
+    """
     seed(engine, rows)
-    dicts = changes(rows)
-    driver = driver_connection(engine)
-    notes: list[str] = []
 
     def fresh() -> None:
         reset(engine)
 
-    slow = 1 if rows > SLOW_ONCE_ABOVE else None
-    cases: dict[str, Case] = {}
-    if not baselines:
-        pass
-    elif rows <= loop_max:
-        cases["loop"] = Case(lambda: run_loop(engine, dicts), fresh, 1)
-    else:
-        notes.append(f"loop skipped above {loop_max:,} rows")
-    if baselines:
-        cases["ORM bulk by PK"] = Case(lambda: run_orm_bulk(engine, dicts), fresh, slow)
-        cases["Core executemany"] = Case(lambda: run_executemany(engine, dicts), fresh, slow)
-    if baselines and rows <= case_max:
-        cases["CASE WHEN x1000"] = Case(lambda: run_case_when(engine, dicts), fresh, slow)
-    elif baselines:
-        notes.append(f"CASE WHEN skipped above {case_max:,} rows")
-    for label, path in raw_paths(engine).items():
-        # From the same mappings as every other case: building the driver's tuples is
-        # part of the raw path's work.
-        cases[label] = Case(lambda path=path: path(driver, as_tuples(engine, dicts)), fresh)
-    order = list(cases)
-    cases["setwise, no journal"] = Case(lambda: run_setwise(engine, dicts, False), fresh)
-    loading = None
-    if engine.dialect.name in ("mysql", "mariadb"):
-        # The client option the raw LOAD DATA path uses: setwise then stages by LOAD DATA.
-        loading = create_engine(engine.url, connect_args={"local_infile": True})
-        cases[LOCAL_INFILE] = Case(lambda: run_setwise(loading, dicts, False), fresh)
-    cases["setwise"] = Case(lambda: run_setwise(engine, dicts, True), fresh)
+    def timed(name: str) -> Sample:
+        result = in_child(engine, name, rows)
+        return Sample(result["seconds"], result["cpu"])
 
+    counts, notes = case_names(engine.dialect.name, rows, loop_max, case_max, baselines)
+    cases = {
+        name: Case(lambda name=name: timed(name), fresh, count) for name, count in counts.items()
+    }
     expected = expected_changes(rows)
     memory: dict[str, int] = {}
     once: dict[str, Timing] = {}
@@ -357,29 +441,21 @@ def measure(
         try:
             if each.repeats == 1:
                 # Run once: this run is the timed one, without tracemalloc's slowdown.
-                started = time.perf_counter()
-                each.run()
-                once[name] = Timing([time.perf_counter() - started])
+                sample = timed(name)
+                once[name] = Timing([sample.seconds], [] if sample.cpu is None else [sample.cpu])
                 del cases[name]
             else:
-                _, memory[name] = peak_memory(each.run)
-        except Exception as exc:  # LOAD DATA refused by the server, say
-            notes.append(f"{name} failed and is left out: {str(exc).splitlines()[0]}")
+                memory[name] = in_child(engine, name, rows, trace=True)["peak_bytes"]
+        except subprocess.CalledProcessError as exc:  # LOAD DATA refused by the server, say
+            reason = (exc.stderr or "").strip().splitlines() or ["no message"]
+            notes.append(f"{name} failed and is left out: {reason[-1]}")
             cases.pop(name, None)
-            driver.rollback()
             continue
         wrote = changed_rows(engine)
         if wrote != expected:
             raise SystemExit(f"{name} changed {wrote} rows, expected {expected}")
-    measured = once | time_rounds(cases, repeats, clock)
-    timings = {
-        name: measured[name]
-        for name in [*order, "setwise, no journal", LOCAL_INFILE, "setwise"]
-        if name in measured
-    }
-    driver.close()
-    if loading is not None:
-        loading.dispose()
+    measured = once | time_rounds(cases, repeats)
+    timings = {name: measured[name] for name in counts if name in measured}
     raws = [name for name in timings if name.startswith("raw") and name != EVERY_ROW]
     best = min(raws, key=lambda name: timings[name].median)
     timings["raw best"] = timings[best]
@@ -425,16 +501,7 @@ def measure_csv(engine: Engine, rows: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="setwise-bench-csv-") as folder:
         path = Path(folder) / "changes.csv"
         write_csv(path, rows)
-        connect_args = _pg_options(engine) if engine.dialect.name == "postgresql" else {}
-        url = engine.url.render_as_string(hide_password=False)
-        output = subprocess.run(
-            [sys.executable, __file__, "--csv-child", url, json.dumps(connect_args), str(path)],
-            check=True,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
-        ).stdout
-    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+        result = child(engine, "--csv-child", str(path))
     if result["changed"] != rows:
         raise SystemExit(f"the CSV apply changed {result['changed']} rows, expected {rows}")
     return result
@@ -452,6 +519,9 @@ def _pg_options(engine: Engine) -> dict[str, str]:
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--csv-child":
         csv_child(*sys.argv[2:5])
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--case-child":
+        case_child(*sys.argv[2:7])
         return
     parser = arguments(__doc__.splitlines()[0], rows=SIZES[-1], repeats=3)
     parser.add_argument(
@@ -578,7 +648,7 @@ def main() -> None:
         f" Median of {options.repeats} runs (the loop once; ORM bulk, executemany and CASE"
         f" once above {SLOW_ONCE_ABOVE:,} rows), each on a freshly reset table. peak MB: most"
         " Python memory held during the run (tracemalloc), the changeset itself not counted."
-        " CPU: this process and the PostgreSQL backends serving it. "
+        " CPU: the case's process and the PostgreSQL backends serving it. "
         + " ".join(note + "." for note in notes)
     )
     table = print_table("setwise.apply vs the other ways", columns, lines, caption)

@@ -159,6 +159,15 @@ class Case:
 
 
 @dataclass
+class Sample:
+    """One run timed where it ran (in a child process, say): what ``Case.run`` returns
+    when the wall clock around the call would count more than the work."""
+
+    seconds: float
+    cpu: float | None = None
+
+
+@dataclass
 class Timing:
     """The wall-clock seconds of every timed run of one case, and the CPU seconds when
     they could be measured."""
@@ -188,7 +197,8 @@ def time_rounds(
     Round-robin rather than case after case: a slow patch on a shared machine (another
     process, a checkpoint, a cache flush) then lands on every case alike instead of
     skewing one of them, and the medians stay comparable. ``cpu`` (a ``CpuClock``)
-    adds the CPU seconds of each run.
+    adds the CPU seconds of each run. A case whose ``run`` returns a ``Sample`` is
+    timed by that sample instead of the clock around the call.
     """
     timings = {name: Timing() for name in cases}
     rounds = max(case.repeats or repeats for case in cases.values())
@@ -201,9 +211,15 @@ def time_rounds(
             gc.collect()
             cpu_started = cpu() if cpu is not None else None
             started = time.perf_counter()
-            case.run()
-            timings[name].samples.append(time.perf_counter() - started)
+            result = case.run()
+            elapsed = time.perf_counter() - started
             cpu_ended = cpu() if cpu is not None else None
+            if isinstance(result, Sample):
+                timings[name].samples.append(result.seconds)
+                if result.cpu is not None:
+                    timings[name].cpu_samples.append(result.cpu)
+                continue
+            timings[name].samples.append(elapsed)
             if cpu_started is not None and cpu_ended is not None:
                 timings[name].cpu_samples.append(cpu_ended - cpu_started)
     return timings
