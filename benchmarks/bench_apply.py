@@ -40,7 +40,6 @@ each backend at the largest size of at least ``--csv-rows``, ``setwise.apply`` o
 from __future__ import annotations
 
 import csv
-import gc
 import json
 import os
 import resource
@@ -72,6 +71,7 @@ from common import (
     publish,
     seconds,
     server_version,
+    time_once,
     time_rounds,
 )
 
@@ -366,20 +366,14 @@ def case_child(url: str, connect_args: str, name: str, rows: str, trace: str) ->
     """Run in a subprocess: one run of one case, printed as JSON (seconds and CPU seconds,
     or with ``trace`` the peak Python memory under tracemalloc)."""
     engine = create_engine(url, connect_args=json.loads(connect_args))
-    clock = CpuClock(engine)
+    clock = CpuClock(engine)  # before any connection: it records each one's backend
     run = case_runner(name, engine, changes(int(rows)))
     if trace == "1":
         _, peak = peak_memory(run)
         print(json.dumps({"peak_bytes": peak}))
         return
-    gc.collect()
-    cpu_started = clock()
-    started = time.perf_counter()
-    run()
-    elapsed = time.perf_counter() - started
-    cpu_ended = clock()
-    cpu = cpu_ended - cpu_started if cpu_started is not None and cpu_ended is not None else None
-    print(json.dumps({"seconds": elapsed, "cpu": cpu}))
+    _, sample = time_once(run, clock)
+    print(json.dumps({"seconds": sample.seconds, "cpu": sample.cpu}))
 
 
 def child(engine: Engine, flag: str, *arguments: str) -> dict[str, Any]:
@@ -442,7 +436,8 @@ def measure(
             if each.repeats == 1:
                 # Run once: this run is the timed one, without tracemalloc's slowdown.
                 sample = timed(name)
-                once[name] = Timing([sample.seconds], [] if sample.cpu is None else [sample.cpu])
+                once[name] = Timing()
+                once[name].add(sample)
                 del cases[name]
             else:
                 memory[name] = in_child(engine, name, rows, trace=True)["peak_bytes"]

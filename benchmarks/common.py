@@ -175,6 +175,11 @@ class Timing:
     samples: list[float] = field(default_factory=list)
     cpu_samples: list[float] = field(default_factory=list)
 
+    def add(self, sample: Sample) -> None:
+        self.samples.append(sample.seconds)
+        if sample.cpu is not None:
+            self.cpu_samples.append(sample.cpu)
+
     @property
     def median(self) -> float:
         return statistics.median(self.samples)
@@ -208,21 +213,24 @@ def time_rounds(
                 continue
             if case.setup is not None:
                 case.setup()
-            gc.collect()
-            cpu_started = cpu() if cpu is not None else None
-            started = time.perf_counter()
-            result = case.run()
-            elapsed = time.perf_counter() - started
-            cpu_ended = cpu() if cpu is not None else None
-            if isinstance(result, Sample):
-                timings[name].samples.append(result.seconds)
-                if result.cpu is not None:
-                    timings[name].cpu_samples.append(result.cpu)
-                continue
-            timings[name].samples.append(elapsed)
-            if cpu_started is not None and cpu_ended is not None:
-                timings[name].cpu_samples.append(cpu_ended - cpu_started)
+            result, sample = time_once(case.run, cpu)
+            timings[name].add(result if isinstance(result, Sample) else sample)
     return timings
+
+
+def time_once(
+    run: Callable[[], T], cpu: Callable[[], float | None] | None = None
+) -> tuple[T, Sample]:
+    """``run()``'s result and its wall-clock (and, with ``cpu``, CPU) seconds, after a
+    garbage collection so that no earlier run's garbage is collected on its clock."""
+    gc.collect()
+    cpu_started = cpu() if cpu is not None else None
+    started = time.perf_counter()
+    result = run()
+    elapsed = time.perf_counter() - started
+    cpu_ended = cpu() if cpu is not None else None
+    used = cpu_ended - cpu_started if cpu_started is not None and cpu_ended is not None else None
+    return result, Sample(elapsed, used)
 
 
 class CpuClock:
