@@ -35,11 +35,13 @@ from setwise.errors import (
     closest,
 )
 from setwise.executor import ProgressCallback, RunOptions
+from setwise.filestage import stage_csv_file
 from setwise.journal import Journal, new_run_id
 from setwise.merge import MAX_SPARSE_COLUMNS, Merge
 from setwise.report import Report
 from setwise.runner import run
 from setwise.sources import Row, Unreadable, open_source
+from setwise.sources.csv import CsvRows
 from setwise.sources.rows import FieldColumns, Fields
 from setwise.stamps import stamp_values
 from setwise.target import Target, TargetLike, resolve_target
@@ -144,7 +146,7 @@ def apply(
             kept_name=kept_name,
         )
         if merge is not None:
-            merge.index_stage(connection)
+            merge = merge.index_stage(connection)
             connection.commit()
             strategy.analyze_stage(connection, merge.stage)
         return merge
@@ -347,7 +349,27 @@ def stage(
     With ``commit_seconds``, the staging commits whenever its transaction has run that
     long; if the staging then fails, the staging table is dropped again. Rows keyed up
     to ``done_through`` (a resumed run's checkpoint) are checked but not staged. With
-    ``kept_name``, the staging table is a real table of that name (``Merge.create``)."""
+    ``kept_name``, the staging table is a real table of that name (``Merge.create``).
+    A CSV file the database can read itself is staged by it (``filestage``)."""
+    if done_through is None and (file := _database_readable(rows, strategy)) is not None:
+        intake = _Intake(target, lenient, file.header)
+        named = [(field, intake._known(field)) for field in file.header]
+        if intake.columns and all(column is not None for _, column in named):
+            assert file.path is not None
+            merge = stage_csv_file(
+                connection,
+                strategy,
+                target,
+                file.path,
+                cast(list[tuple[str, Column[Any]]], named),
+                intake.columns,
+                expects_version=intake.expects_version,
+                commit_seconds=commit_seconds,
+                kept_name=kept_name,
+            )
+            if merge is not None:
+                file.close()  # read to its end, by the database
+                return merge
     batches = _batches(rows, STAGE_BATCH_ROWS)
     first = next(batches, None)
     if first is None:
@@ -406,6 +428,16 @@ def stage(
     if not intake.sparse:
         merge = replace(merge, sparse=False)
     return merge
+
+
+def _database_readable(rows: Iterator[Row], strategy: Strategy) -> CsvRows | None:
+    """The CSV file behind ``rows``, if the database could read it itself: a file, not
+    standard input, with the default NULL (the empty cell), not yet read past its header."""
+    if not strategy.reads_csv_files or not isinstance(rows, CsvRows):
+        return None
+    if rows.path is None or rows.null != "" or rows.finished or rows.reader.line_num > 1:
+        return None
+    return rows
 
 
 def _batches(rows: Iterator[Row], size: int) -> Iterator[tuple[Sequence[int], Sequence[Fields]]]:

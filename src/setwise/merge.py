@@ -24,6 +24,7 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
+    Identity,
     Index,
     MetaData,
     Select,
@@ -72,6 +73,8 @@ class Merge:
     kept: bool = False
     """The staging table is a real table named for its run, not a temporary one: it
     outlives the process, so a resumed run merges it without reading the changes again."""
+    indexed: bool = False
+    """The staged keys have their index (``index_stage``)."""
 
     @classmethod
     def create(
@@ -84,10 +87,15 @@ class Merge:
         expects_version: bool,
         sparse: bool,
         kept_name: str | None = None,
+        loose: bool = False,
     ) -> Merge:
         """Create the staging table on ``connection``: temporary, or with ``kept_name``
-        a table of that name beside the target, kept until the run drops it."""
-        staged = _staged_columns(target, columns, sparse=sparse, expects_version=expects_version)
+        a table of that name beside the target, kept until the run drops it. ``loose``:
+        for the database's own CSV reader, with ``loose_staging_type`` columns and row
+        numbers it counts itself."""
+        staged = _staged_columns(
+            target, columns, sparse=sparse, expects_version=expects_version, loose=loose
+        )
         if kept_name is not None:
             stage = Table(
                 kept_name,
@@ -98,7 +106,7 @@ class Merge:
             )
             connection.execute(DropTable(stage, if_exists=True))
         else:
-            shape = ("stage", strategy.stage_schema, column_shape(staged))
+            shape = ("stage", strategy.stage_schema, loose, column_shape(staged))
             stage = shared_table(
                 shape,
                 lambda: Table(
@@ -152,14 +160,19 @@ class Merge:
         else:
             strategy.drop_stage(connection, self.stage)
 
-    def index_stage(self, connection: Connection) -> None:
-        """Index the staged keys, so that each chunk finds its key range without a sort."""
+    def index_stage(self, connection: Connection, *, unique: bool = False) -> Merge:
+        """Index the staged keys, so that each chunk finds its key range without a sort;
+        ``unique``: a key staged twice raises IntegrityError. Returns the merge, marked
+        ``indexed``; a merge already indexed is returned as it is."""
+        if self.indexed:
+            return self
         # Named after the table: a kept table's index lives in the target's schema.
         # Built on a copy of the table: an Index on the shared Table would attach to it,
         # and every later CREATE of that table would create the index too.
         copy = self.stage.to_metadata(MetaData())
         key = [copy.c[column.name] for column in self.target.key]
-        Index(f"{self.stage.name}_key", *key).create(connection)
+        Index(f"{self.stage.name}_key", *key, unique=unique).create(connection)
+        return replace(self, indexed=True)
 
     # -- pieces ---------------------------------------------------------------
 
@@ -335,17 +348,36 @@ def drop_kept_stage(connection: Connection, target: Target, kept_name: str) -> N
 
 
 def _staged_columns(
-    target: Target, columns: Sequence[Column[Any]], *, sparse: bool, expects_version: bool
+    target: Target,
+    columns: Sequence[Column[Any]],
+    *,
+    sparse: bool,
+    expects_version: bool,
+    loose: bool = False,
 ) -> list[Column[Any]]:
     """The staging table's columns: row number, presence mask, key, values, version."""
-    staged = [Column(ROW, BigInteger)]
+    typed = loose_staging_type if loose else staging_type
+    # Loose: rows come in input order from a reader that numbers nothing.
+    staged = [Column(ROW, BigInteger, Identity()) if loose else Column(ROW, BigInteger)]
     if sparse:
         staged.append(Column(PRESENT, BigInteger))
-    staged += [Column(c.name, staging_type(c.type)) for c in target.key]
-    staged += [Column(c.name, staging_type(c.type)) for c in columns]
+    staged += [Column(c.name, typed(c.type)) for c in target.key]
+    staged += [Column(c.name, typed(c.type)) for c in columns]
     if expects_version and target.version is not None:
-        staged.append(Column(target.version.name, staging_type(target.version.type)))
+        staged.append(Column(target.version.name, typed(target.version.type)))
     return staged
+
+
+def loose_staging_type(kind: types.TypeEngine[Any]) -> types.TypeEngine[Any]:
+    """A staging type that keeps every value a database's CSV reader reads for ``kind``
+    as it was written: text of any length, decimals with all their places (a
+    NUMERIC(10, 2) column would round 1.005 on the way in), so that setwise's checks
+    can still see them (``Strategy.unfit_staged``)."""
+    if isinstance(kind, types.String) and not isinstance(kind, types.Enum):
+        return types.Text()
+    if isinstance(kind, types.Numeric) and not isinstance(kind, types.Integer | types.Float):
+        return types.Numeric(asdecimal=True)
+    return staging_type(kind)
 
 
 def staging_type(kind: types.TypeEngine[Any]) -> types.TypeEngine[Any]:

@@ -184,7 +184,8 @@ def check_decimal_fits(kind: types.Numeric[Any], value: Decimal) -> str | None:
         return f"has {places} decimal places; the column keeps {kind.scale} and would round it"
     if kind.precision is not None:
         scale = kind.scale or 0
-        integer_digits = max(0, len(digits) + exponent)
+        # Zero has no integer digits however it is written (0, 0.00, 0E+5).
+        integer_digits = 0 if not any(digits) else max(0, len(digits) + exponent)
         if integer_digits > kind.precision - scale:
             return f"too large for NUMERIC({kind.precision}, {scale})"
     return None

@@ -14,16 +14,25 @@ from functools import partial
 from itertools import chain
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, Select, Table, insert
+from sqlalchemy import Column, Connection, Select, Table, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.schema import DropTable
-from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.elements import ClauseElement, ColumnElement
 
 from setwise.dialects.explain import Explain
 
 StageLoader = Callable[[Sequence[Sequence[Any]]], None]
 """Loads one batch into a staging table: one sequence of values per column, in order."""
+
+FileLoader = Callable[[bytes], None]
+"""Loads one block of whole CSV records, as bytes, into a staging table."""
+
+
+class FileRefused(Exception):
+    """The database's own CSV reader would not read a file as setwise does, or refused a
+    value in it: the caller stages the file through Python instead, which names every
+    problem."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +129,26 @@ class Strategy:
         """A loader for the staging table, called once per batch; every row is in the
         table when the block ends, and the connection takes other statements again."""
         yield partial(self.insert_batch, connection, table)
+
+    reads_csv_files: ClassVar[bool] = False
+    """The database reads a CSV file's bytes itself (``csv_file_loader``), so a changeset
+    from a CSV file is not parsed in Python when its columns allow it."""
+
+    @contextmanager
+    def csv_file_loader(
+        self, connection: Connection, table: Table, names: Sequence[str]
+    ) -> Iterator[FileLoader]:
+        """A loader of strict CSV bytes into the columns ``names`` of ``table``, the
+        empty cell NULL, quoted or not; it raises ``FileRefused`` (also when the block
+        ends) for anything the database's reader could read otherwise than setwise's,
+        or would not read. Only where ``reads_csv_files``."""
+        raise NotImplementedError(f"{self.name} does not read CSV files itself")
+        yield  # a generator, for contextmanager
+
+    def unfit_staged(self, staged: Column[Any], column: Column[Any]) -> list[ColumnElement[bool]]:
+        """Conditions true for a value the database's CSV reader staged (into a column of
+        ``merge.loose_staging_type``) that setwise's own checks refuse for ``column``."""
+        return []
 
     def insert_batch(
         self, connection: Connection, table: Table, columns: Sequence[Sequence[Any]]

@@ -20,7 +20,8 @@ def read_csv(path: str, null: str | None = "") -> CsvRows:
     """
     if path == "-":
         return CsvRows(sys.stdin, null, close=False)
-    return CsvRows(open(path, newline="", encoding="utf-8-sig"), null, close=True)
+    stream = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115  # closed by CsvRows
+    return CsvRows(stream, null, close=True, path=path)
 
 
 class CsvRows:
@@ -28,8 +29,12 @@ class CsvRows:
     batch as columns (``FieldColumns``), without a dict per row, unless a record has
     another number of fields than the header."""
 
-    def __init__(self, stream: IO[str], null: str | None, *, close: bool) -> None:
+    def __init__(
+        self, stream: IO[str], null: str | None, *, close: bool, path: str | None = None
+    ) -> None:
         self.stream = stream
+        self.path = path
+        """The file read, which a database may read itself; None for standard input."""
         self.null = null
         self.close_when_done = close
         self.reader = csv.reader(stream)
