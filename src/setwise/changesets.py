@@ -145,7 +145,7 @@ def apply(
             done_through=done_through,
             kept_name=kept_name,
         )
-        if merge is not None:
+        if merge is not None and not merge.indexed:  # else staged, indexed and analyzed
             merge = merge.index_stage(connection)
             connection.commit()
             strategy.analyze_stage(connection, merge.stage)

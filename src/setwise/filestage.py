@@ -89,31 +89,43 @@ def stage_csv_file(
                 loose=True,
             )
             names = [column.name for column in named]
+            began = time.perf_counter()
+
+            def commit() -> None:
+                nonlocal savepoint, committed, began
+                savepoint.commit()
+                connection.commit()
+                committed = merge
+                connection.begin()
+                savepoint = connection.begin_nested()
+                began = time.perf_counter()
+
             loaded = False
             with ExitStack() as loading:
                 loader = strategy.csv_file_loader(connection, merge.stage, names)
                 load = loading.enter_context(loader)
-                began = time.perf_counter()
                 for block in blocks:
                     load(block)
                     loaded = True
                     if commit_seconds is not None and time.perf_counter() - began > commit_seconds:
                         loading.close()
-                        savepoint.commit()
-                        connection.commit()
-                        committed = merge
-                        connection.begin()
-                        savepoint = connection.begin_nested()
-                        loader = strategy.csv_file_loader(connection, merge.stage, names)
-                        load = loading.enter_context(loader)
-                        began = time.perf_counter()
+                        commit()
+                        load = loading.enter_context(
+                            strategy.csv_file_loader(connection, merge.stage, names)
+                        )
             if not loaded:
                 raise FileRefused("no rows after the header")
             # Unique: a key given twice fails it. The index and the statistics also give
             # the merge its plan: without them PostgreSQL joined 1,000,000 staged rows to a
             # 10,000,000-row table through a hash of the whole table (17 s, against 5 s).
+            # Each step its own transaction when they should be short: about 0.3 s each
+            # for 1,000,000 rows, 1.3 s together with the last COPY.
+            settle = commit if commit_seconds is not None else lambda: None
+            settle()
             merge = merge.index_stage(connection, unique=True)
+            settle()
             strategy.analyze_stage(connection, merge.stage)
+            settle()
             required = {*target.key, *([version] if version is not None else [])}
             if _any_unfit(connection, strategy, merge, columns, required, version):
                 raise FileRefused("a value setwise refuses")
