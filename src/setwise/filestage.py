@@ -19,6 +19,7 @@ from contextlib import ExitStack
 from typing import Any
 
 from sqlalchemy import Column, ColumnElement, Connection, and_, literal, or_, select, types
+from sqlalchemy.engine import NestedTransaction
 from sqlalchemy.exc import IntegrityError
 
 from setwise.dialects import Strategy
@@ -58,10 +59,11 @@ def stage_csv_file(
     the database cannot stage it as setwise would. With ``commit_seconds``, commits
     whenever its transaction has run that long, as ``changesets.stage`` does."""
     named = [column for _, column in fields]
+    names = [column.name for column in named]
     if not (
         strategy.reads_csv_files
-        and all(key in named for key in target.key)
-        and len({column.name for column in named}) == len(named)
+        and {key.name for key in target.key} <= set(names)
+        and len(set(names)) == len(names)
         and all(can_read(column) for column in named)
     ):
         return None
@@ -88,7 +90,6 @@ def stage_csv_file(
                 kept_name=kept_name,
                 loose=True,
             )
-            names = [column.name for column in named]
             began = time.perf_counter()
 
             def commit() -> None:
@@ -133,27 +134,30 @@ def stage_csv_file(
             # IntegrityError: the unique index found a key given twice.
             reason = "a key given twice" if isinstance(exc, IntegrityError) else exc
             log.info("%s: read in Python, not by the database: %s", path, reason)
-            savepoint.rollback()
-            _drop_committed(connection, strategy, committed)
+            _undo(connection, strategy, savepoint, committed)
+            if committed is not None:
+                connection.begin()  # as the Python staging expects after a commit
             return None
         except BaseException:
-            savepoint.rollback()
-            if committed is not None:
-                connection.rollback()
-                committed.drop(connection, strategy)
-                connection.commit()
+            _undo(connection, strategy, savepoint, committed)
             raise
         savepoint.commit()
     log.debug("%s: staged by the database's own CSV reader", path)
     return merge
 
 
-def _drop_committed(connection: Connection, strategy: Strategy, committed: Merge | None) -> None:
-    """Drop a staging table whose first rows were committed, and begin again."""
+def _undo(
+    connection: Connection,
+    strategy: Strategy,
+    savepoint: NestedTransaction,
+    committed: Merge | None,
+) -> None:
+    """Take back what was staged: the open savepoint, and a staging table whose first
+    rows were already committed."""
+    savepoint.rollback()
     if committed is not None:
         committed.drop(connection, strategy)
         connection.commit()
-        connection.begin()
 
 
 def _any_unfit(

@@ -141,8 +141,9 @@ class Strategy:
         """A loader of strict CSV bytes into the columns ``names`` of ``table``, the
         empty cell NULL, quoted or not; it raises ``FileRefused`` (also when the block
         ends) for anything the database's reader could read otherwise than setwise's,
-        or would not read. Only where ``reads_csv_files``."""
-        raise NotImplementedError(f"{self.name} does not read CSV files itself")
+        or would not read. A database without ``reads_csv_files`` refuses every file,
+        which is then read in Python."""
+        raise FileRefused(f"{self.name}: setwise has the database read no file itself")
         yield  # a generator, for contextmanager
 
     def unfit_staged(self, staged: Column[Any], column: Column[Any]) -> list[ColumnElement[bool]]:
