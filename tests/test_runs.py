@@ -410,19 +410,49 @@ def test_auto_chunks_grow_while_fast(books: Engine) -> None:
 
 
 def test_progress_counts_every_row(books: Engine) -> None:
+    # Ids 36..45: five of them are not in the table. They are rows of the changeset
+    # all the same: the total counts them, as the chunks do.
     seen: list[setwise.Progress] = []
-    setwise.apply(
+    report = setwise.apply(
         books,
         Book,
-        [{"id": i, "stock": 0} for i in range(1, 26)],
+        [{"id": i, "stock": 0} for i in range(21, 46)],
         chunk_rows=10,
         progress=seen.append,
     )
+    assert report.missing == 5
     assert [(p.rows_done, p.rows_total, p.chunk) for p in seen] == [
         (10, 25, 1),
         (20, 25, 2),
         (25, 25, 3),
     ]
+
+
+def test_a_resumed_run_reports_progress_from_where_it_stopped(books: Engine) -> None:
+    changes = [{"id": i, "stock": -i} for i in range(1, 46)]  # 41..45 are missing
+    run_id = apply_interrupted_after_two_chunks(books, changes)
+    seen: list[setwise.Progress] = []
+    setwise.apply(books, Book, changes, chunk_rows=10, resume=run_id, progress=seen.append)
+    assert [(p.rows_done, p.rows_total, p.chunk) for p in seen] == [
+        (30, 45, 3),
+        (40, 45, 4),
+        (45, 45, 5),
+    ]
+    statement = update(Book).where(Book.id > 10).values(stock=Book.stock - 1)
+
+    def interrupt(progress: setwise.Progress) -> None:
+        if progress.chunk == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        setwise.update(books, statement, chunk_rows=10, progress=interrupt)
+    seen.clear()
+    update_id = setwise.runs(books)[0].run_id
+    setwise.update(books, statement, chunk_rows=10, resume=update_id, progress=seen.append)
+    assert [(p.rows_done, p.rows_total) for p in seen] == [(20, 30), (30, 30)]
+    seen.clear()
+    setwise.revert(books, update_id, chunk_rows=25, progress=seen.append)  # 30 journal rows
+    assert [(p.rows_done, p.rows_total) for p in seen] == [(25, 30), (30, 30)]
 
 
 def test_a_journaled_run_inside_an_open_caller_transaction(books: Engine) -> None:

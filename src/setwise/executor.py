@@ -144,6 +144,11 @@ class Writer(Protocol):
     def range_key(self) -> list[Column[Any]]: ...
     def keys_after(self, after: tuple[Any, ...] | None, limit: int) -> Select[Any]: ...
     def counts(self, span: Span, *, would_change: bool = True) -> Select[Any]: ...
+    def rows_in(self, span: Span) -> Select[Any]:
+        """The number of rows the chunks of ``span`` go through (``ChunkResult.rows``),
+        as cheaply as the writer can count them: a progress bar's total."""
+        ...
+
     def journal_rows(self, span: Span) -> Select[Any]: ...
     def direct_update(self, span: Span, stamps: dict[Column[Any], Any]) -> Update: ...
     def matched_keys(self, span: Span) -> Select[Any]: ...
@@ -260,15 +265,19 @@ class Executor:
         """Write chunk by chunk on ``connection`` (not in a transaction), each chunk
         committed on its own; resume after the checkpoint of ``options.resume``."""
         after: tuple[Any, ...] | None = None
-        chunk = 0
+        chunk = done = 0
         if self.options.resume is not None:
             after, chunk = self._resume(connection)
+            # Rows the first run went through: matched or missing, as its chunks counted.
+            done = self.totals.matched + self.totals.missing
+            if self.options.progress is not None and total_rows is None:
+                with connection.begin():
+                    total_rows = done + self._rows_in(connection, Span(after))
         else:
             total_rows = self._open_run(connection, total_rows)
         sizer = ChunkSizer(
             self.options.chunk_rows, self.options.chunk_seconds, cap=self._row_cap(connection)
         )
-        done = 0
         try:
             while True:
                 chunk += 1
@@ -296,19 +305,22 @@ class Executor:
     def _open_run(self, connection: Connection, total_rows: int | None) -> int | None:
         """Count, guard and record the run, retrying like a chunk when the database is busy.
 
-        The count is a scan of every row the run covers: it is skipped when neither a
-        guard nor a progress callback needs it (each chunk counts its own rows)."""
+        A guard needs the count of every row the run matches, a scan that joins the
+        target; a progress callback alone needs only the rows the chunks will go through
+        (``rows_in``: a changeset's staged rows). Each chunk counts its own rows."""
         options = self.options
-        counting = options.progress is not None and total_rows is None
-        counting |= options.expect_rows is not None or options.max_rows is not None
+        guarded = options.expect_rows is not None or options.max_rows is not None
+        totalling = options.progress is not None and total_rows is None
         attempt = 0
         while True:
             try:
                 with connection.begin():
-                    if counting:
-                        matched, would_change, *_ = self._count(connection, EVERYTHING)
+                    if guarded:
+                        matched, would_change, _, covered = self._count(connection, EVERYTHING)
                         self._guard(matched, would_change)
-                        total_rows = total_rows if total_rows is not None else matched
+                        total_rows = total_rows if total_rows is not None else covered
+                    elif totalling:
+                        total_rows = self._rows_in(connection, EVERYTHING)
                     self.run_id = self._start(connection, run_id=self.options.run_id)
                 return total_rows
             except DBAPIError as exc:
@@ -463,6 +475,9 @@ class Executor:
         asked = self.writer.counts(span, would_change=needed)
         matched, changes, conflicted, total = (int(n) for n in connection.execute(asked).one())
         return matched, changes, conflicted, total
+
+    def _rows_in(self, connection: Connection, span: Span) -> int:
+        return int(connection.execute(self.writer.rows_in(span)).scalar_one())
 
     def _guard(self, matched: int, would_change: int) -> None:
         target = self.writer.target.name

@@ -250,6 +250,11 @@ class Merge:
         tally = self.tally(span, would_change=would_change)
         return tally.where(*span.criteria(self.staged_key()))
 
+    def rows_in(self, span: Span) -> Select[Any]:
+        """Staged rows in the span, found or not: no join with the target."""
+        key = self.staged_key()
+        return select(func.count()).select_from(self.stage).where(*span.criteria(key))
+
     def journal_rows(self, span: Span) -> Select[Any]:
         new = self._assignments()
         pairs = [part for column in self.written_columns() for part in (column, new[column])]

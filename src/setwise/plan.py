@@ -137,6 +137,14 @@ class SetUpdate:
             .where(*self.criteria(), *span.criteria(self.target.key))
         )
 
+    def rows_in(self, span: Span) -> Select[Any]:
+        """Rows the WHERE matches in the span."""
+        return (
+            select(func.count())
+            .select_from(self.table)
+            .where(*self.criteria(), *span.criteria(self.target.key))
+        )
+
     def journal_rows(self, span: Span) -> Select[Any]:
         """Key, then (old, new) for each written column, of the rows that change, in key order."""
         new = {**self.assignments, **self.bumps}

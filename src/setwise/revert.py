@@ -135,6 +135,11 @@ class Reversal:
             .where(self._of_run(), *span.criteria(self._journal_key()))
         )
 
+    def rows_in(self, span: Span) -> Select[Any]:
+        """The run's journal rows in the span, their target rows still there or not."""
+        key = self._journal_key()
+        return select(func.count()).where(self._of_run(), *span.criteria(key))
+
     def journal_rows(self, span: Span) -> Select[Any]:
         new = self._new_values()
         pairs = [part for column in new for part in (column, new[column])]
