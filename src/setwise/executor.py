@@ -64,7 +64,7 @@ from setwise.errors import (
     TooManyRowsError,
     TransactionTooLargeError,
 )
-from setwise.journal import Journal, key_column, new_column, new_run_id, old_column
+from setwise.journal import ChunkInfo, Journal, key_column, new_column, new_run_id, old_column
 from setwise.plan import EVERYTHING, Span, key_in
 from setwise.target import Target
 
@@ -266,8 +266,9 @@ class Executor:
         committed on its own; resume after the checkpoint of ``options.resume``."""
         after: tuple[Any, ...] | None = None
         chunk = done = 0
+        pace: ChunkInfo | None = None
         if self.options.resume is not None:
-            after, chunk = self._resume(connection)
+            after, chunk, pace = self._resume(connection)
             # Rows the first run went through: matched or missing, as its chunks counted.
             done = self.totals.matched + self.totals.missing
             if self.options.progress is not None and total_rows is None:
@@ -278,6 +279,8 @@ class Executor:
         sizer = ChunkSizer(
             self.options.chunk_rows, self.options.chunk_seconds, cap=self._row_cap(connection)
         )
+        if pace is not None:
+            sizer.start_from(pace.rows, pace.seconds)
         try:
             while True:
                 chunk += 1
@@ -724,7 +727,11 @@ class Executor:
             retries=retries,
         )
 
-    def _resume(self, connection: Connection) -> tuple[tuple[Any, ...] | None, int]:
+    def _resume(
+        self, connection: Connection
+    ) -> tuple[tuple[Any, ...] | None, int, ChunkInfo | None]:
+        """Take up run ``options.resume``: its checkpoint, its chunk count, and its last
+        chunk (the pace an automatic chunk size goes on from)."""
         run_id = self.options.resume
         assert run_id is not None
         with connection.begin():
@@ -748,6 +755,7 @@ class Executor:
                     "with the same statement or changes"
                 )
             self.journal.set_status(connection, run_id, "running")
+            last = self.journal.last_chunk(connection, run_id)
         self.run_id = run_id
         totals = self.totals
         totals.matched, totals.changed = info.matched, info.changed
@@ -755,7 +763,7 @@ class Executor:
         totals.chunks, totals.retries = info.chunks, info.retries
         checkpoint = info.checkpoint_of(self.writer.target.key)
         log.info("resuming run %s after chunk %d (key %r)", run_id, info.chunks, checkpoint)
-        return checkpoint, info.chunks
+        return checkpoint, info.chunks, last
 
     def _mark(self, connection: Connection, status: str, error: str | None = None) -> None:
         if self.run_id is None:
@@ -802,6 +810,13 @@ class ChunkSizer:
         """The most rows a chunk may hold: the server's cap on a transaction, if any."""
         if cap is not None:
             self.rows = min(self.rows, cap)
+
+    def start_from(self, rows: int, seconds: float) -> None:
+        """Go on at the pace of an earlier chunk (a resumed run's last one) instead of
+        starting small again."""
+        if self.auto and rows > 0:
+            self.rows = rows if self.cap is None else min(rows, self.cap)
+            self.record(self.rows, seconds)
 
     def record(self, rows: int, seconds: float) -> None:
         """Grow while chunks are fast; shrink at once when one is slow."""

@@ -361,6 +361,20 @@ class Journal:
         statement = select(self.runs).order_by(self.runs.c.run_id.desc()).limit(limit)
         return [_run_info(row._mapping) for row in connection.execute(statement)]
 
+    def last_chunk(self, connection: Connection, run_id: str) -> ChunkInfo | None:
+        """The run's latest recorded chunk, or None before its first."""
+        chunks = self.chunks.c
+        statement = (
+            select(self.chunks)
+            .where(chunks.run_id == run_id)
+            .order_by(chunks.chunk.desc())
+            .limit(1)
+        )
+        row = connection.execute(statement).first()
+        if row is None:
+            return None
+        return ChunkInfo(row.chunk, row.rows, row.changed, row.seconds, row.retries)
+
     def chunk_list(self, connection: Connection, run_id: str) -> list[ChunkInfo]:
         chunks = self.chunks.c
         statement = select(self.chunks).where(chunks.run_id == run_id).order_by(chunks.chunk)
