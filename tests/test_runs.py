@@ -370,6 +370,37 @@ def test_a_chunked_changeset_refused_by_a_guard_leaves_no_staging_table(books: E
     assert stocks(books) == {i: book_row(i)["stock"] for i in range(1, 41)}
 
 
+@pytest.mark.parametrize("journal", [True, False])
+def test_a_run_resumed_twice_at_once_writes_each_chunk_once(books: Engine, journal: bool) -> None:
+    # The outer resume lets a second resume of the same run finish it between two of
+    # its chunks: its next chunk must not be written again, and the run stays done.
+    statement = update(Book).where(Book.id > 0).values(stock=Book.stock + 100)
+
+    def interrupt(progress: setwise.Progress) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        setwise.update(books, statement, chunk_rows=10, journal=journal, progress=interrupt)
+    run_id = setwise.runs(books)[0].run_id
+    others: list[setwise.Report] = []
+
+    def other_process(progress: setwise.Progress) -> None:
+        if not others:
+            others.append(
+                setwise.update(books, statement, chunk_rows=10, journal=journal, resume=run_id)
+            )
+
+    with pytest.raises(setwise.RunInUseError, match=f"run {run_id} was taken on") as caught:
+        setwise.update(
+            books, statement, chunk_rows=10, journal=journal, resume=run_id, progress=other_process
+        )
+    assert (caught.value.run_id, caught.value.chunk) == (run_id, 3)
+    assert (others[0].changed, others[0].chunks) == (40, 4)  # the whole run's counts
+    assert stocks(books) == {i: book_row(i)["stock"] + 100 for i in range(1, 41)}  # type: ignore[operator]
+    info = setwise.runs(books)[0]
+    assert (info.status, info.chunks, info.changed, info.error) == ("done", 4, 40, None)
+
+
 def test_resume_refuses_a_different_statement(books: Engine) -> None:
     def interrupt(progress: setwise.Progress) -> None:
         raise KeyboardInterrupt

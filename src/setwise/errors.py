@@ -7,6 +7,7 @@
     ├── NotFoundError          a row that must exist does not, or fewer rows matched than required
     ├── ConflictError          a version moved under an optimistic lock, or rows changed since a run
     ├── RunError               a chunk failed: that chunk was rolled back, earlier ones are kept
+    ├── RunInUseError          another process went on with the same run (a second resume)
     ├── ValidationError        values that do not fit their columns; carries every ``Problem``
     ├── SchemaError            an unknown table, column or key
     └── SQLTextError           ``--where`` / ``--set`` text refused; points at the token
@@ -175,6 +176,21 @@ class RunError(SetwiseError):
                 f"resume={run_id!r} or undo them with revert({run_id!r})"
             )
         super().__init__(message)
+
+
+class RunInUseError(SetwiseError):
+    """Another process took the run further while this one was running it (the same
+    run resumed twice at once). This process's chunk was rolled back and it stopped;
+    the run is left as the other process leaves it."""
+
+    def __init__(self, run_id: str, chunk: int) -> None:
+        super().__init__(
+            f"run {run_id} was taken on by another process: it recorded chunk {chunk} or "
+            f"ended the run first (resumed twice at once?). This process rolled its chunk "
+            f"{chunk} back and stopped; `setwise show {run_id}` tells where the run is",
+        )
+        self.run_id = run_id
+        self.chunk = chunk
 
 
 @dataclass(frozen=True)

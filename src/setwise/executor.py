@@ -60,6 +60,7 @@ from setwise.dialects import RowCap, Strategy
 from setwise.errors import (
     NotFoundError,
     RunError,
+    RunInUseError,
     SetwiseError,
     TooManyRowsError,
     TransactionTooLargeError,
@@ -355,6 +356,10 @@ class Executor:
                 with connection.begin():
                     if self._on_snapshot:
                         connection.exec_driver_sql(self.strategy.snapshot_chunks or "")
+                    if self.run_id is not None and not self.journal.claim_chunk(
+                        connection, self.run_id, chunk
+                    ):
+                        raise RunInUseError(self.run_id, chunk)
                     upper = self._upper(connection, after, rows)
                     span = Span(after, upper)
                     counted = self._count(connection, span)
@@ -387,10 +392,11 @@ class Executor:
                     continue
                 self._mark(connection, "failed", error=_first_line(exc))
                 raise RunError(self.run_id, chunk, exc) from exc
-            except SetwiseError:
+            except SetwiseError as exc:
                 self.totals = before
                 self.totals.rollbacks += 1
-                self._mark(connection, "failed")
+                if not isinstance(exc, RunInUseError):  # the run is the other process's now
+                    self._mark(connection, "failed")
                 raise
             except KeyboardInterrupt:
                 self.totals = before

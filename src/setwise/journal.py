@@ -296,6 +296,19 @@ class Journal:
             )
         )
 
+    def claim_chunk(self, connection: Connection, run_id: str, chunk: int) -> bool:
+        """Take chunk ``chunk`` of a running run, first thing in its transaction: False
+        when the run is not at chunk ``chunk - 1`` any more (another process went on with
+        it). The row stays locked until the chunk commits, so two processes resuming one
+        run never both write a chunk."""
+        runs = self.runs.c
+        claimed = connection.execute(
+            update(self.runs)
+            .where(runs.run_id == run_id, runs.chunks == chunk - 1, runs.status == "running")
+            .values(chunks=chunk)
+        )
+        return claimed.rowcount == 1
+
     def finish_chunk(
         self,
         connection: Connection,

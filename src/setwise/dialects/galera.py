@@ -26,10 +26,10 @@ from setwise.dialects.base import RowCap
 
 log = logging.getLogger("setwise")
 
-#: Rows a chunk writes besides its changes: the ``chunks`` row, the run's checkpoint
-#: update and, on the last chunk, the run's status update (an unchunked run writes its
-#: ``runs`` row and its ``chunks`` row instead).
-BOOKKEEPING_ROWS = 3
+#: Rows a chunk writes besides its changes: the run's row claimed, the ``chunks`` row,
+#: the run's checkpoint update and, on the last chunk, the run's status update (an
+#: unchunked run writes its ``runs`` row and its ``chunks`` row instead).
+BOOKKEEPING_ROWS = 4
 
 #: Write-set bytes per changed row, as a multiple of its stored length plus
 #: ``ROW_OVERHEAD_BYTES``. Measured on the 3-node test cluster (wsrep_replicated_bytes
