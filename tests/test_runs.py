@@ -194,6 +194,34 @@ def test_a_writer_inside_a_chunk_before_its_journal_loses_nothing(books: Engine)
     assert stocks(books)[6] == 5000  # revert gives the writer's value back
 
 
+@pytest.mark.backends("postgresql", "mariadb", "galera")
+def test_a_writer_inside_a_one_transaction_run_loses_nothing(books: Engine) -> None:
+    # The same writer, against a run without chunks. PostgreSQL reads the run on a
+    # snapshot without locking what it journals: the UPDATE meets the change and the
+    # whole transaction runs again. MariaDB's locking read waits for and sees it.
+    # (SQLite: one writer, as above.)
+    journal_inserts: list[str] = []
+
+    @event.listens_for(books, "before_cursor_execute")
+    def meddle(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("INSERT INTO setwise_journal_books"):
+            journal_inserts.append(statement)
+            if len(journal_inserts) == 1:
+                with books.begin() as connection:
+                    connection.execute(update(Book).where(Book.id == 6).values(stock=5000))
+
+    run = setwise.update(books, update(Book).where(Book.id > 0).values(stock=Book.stock + 1))
+    event.remove(books, "before_cursor_execute", meddle)
+    assert stocks(books)[6] == 5001 and run.changed == 40
+    journal = {row[0]: row[1:3] for row in journal_rows(books, run.run_id or "")}
+    assert journal[6] == (5000, 5001) and len(journal) == 40
+    snapshot = get_strategy(books.dialect).snapshot_chunks is not None
+    assert (run.retries, len(journal_inserts)) == ((1, 2) if snapshot else (0, 1))
+    assert [r.run_id for r in setwise.runs(books)] == [run.run_id]  # the first try left none
+    setwise.revert(books, run.run_id or "")
+    assert stocks(books)[6] == 5000
+
+
 def lock_timeouts(engine: Engine) -> None:
     """Make lock waits fail fast, as a busy production database would, to provoke retries."""
     dialect = engine.dialect.name

@@ -209,6 +209,8 @@ class Executor:
         self.totals = Totals()
         self.run_id: str | None = None
         self.write_by_key = False
+        self.on_snapshot = False
+        """A one-transaction run reads on a snapshot: its runner retries it whole."""
         """Write the journal and the rows by key from Python, never reading the journal
         table back: for a caller's transaction that cannot see a journal table created
         after it began (MySQL's REPEATABLE READ, error 1412)."""
@@ -333,10 +335,10 @@ class Executor:
                 attempt += 1
                 self.totals.retries += 1
                 self.totals.rollbacks += 1
-                delay = _backoff(attempt)
+                delay = backoff(attempt)
                 log.warning(
                     "starting the run was rolled back (%s); retry %d of %d in %.2f s",
-                    _first_line(exc),
+                    first_line(exc),
                     attempt,
                     self.options.retries,
                     delay,
@@ -378,19 +380,19 @@ class Executor:
                 if self.strategy.is_retryable(exc) and attempt < self.options.retries:
                     attempt += 1
                     self.totals.retries += 1
-                    delay = _backoff(attempt)
+                    delay = backoff(attempt)
                     log.warning(
                         "chunk %d of run %s rolled back (%s); retry %d of %d in %.2f s",
                         chunk,
                         self.run_id,
-                        _first_line(exc),
+                        first_line(exc),
                         attempt,
                         self.options.retries,
                         delay,
                     )
                     time.sleep(delay)
                     continue
-                self._mark(connection, "failed", error=_first_line(exc))
+                self._mark(connection, "failed", error=first_line(exc))
                 raise RunError(self.run_id, chunk, exc) from exc
             except SetwiseError as exc:
                 self.totals = before
@@ -643,8 +645,11 @@ class Executor:
     @property
     def _on_snapshot(self) -> bool:
         """Chunks run on a snapshot (``Strategy.snapshot_chunks``): their own
-        transactions, which retry when a row they write changed since the snapshot."""
-        return self.options.chunked and self.strategy.snapshot_chunks is not None
+        transactions, which retry when a row they write changed since the snapshot. A
+        one-transaction run does when its runner set ``on_snapshot`` (and retries whole)."""
+        if self.strategy.snapshot_chunks is None:
+            return False
+        return self.options.chunked or self.on_snapshot
 
     def _locked(self, statement: Select[Any]) -> Select[Any]:
         if self._on_snapshot:
@@ -859,7 +864,8 @@ def _repeatable(statement: Update) -> bool:
     return True
 
 
-def _backoff(attempt: int) -> float:
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry ``attempt``: doubling, with jitter."""
     return float(BACKOFF_S * 2**attempt * (1 + random.random() / 2))
 
 
@@ -867,7 +873,8 @@ def _comparable(arguments: dict[str, Any]) -> dict[str, Any]:
     return dict(json.loads(json.dumps(arguments, default=str)))
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (the driver's, for a DBAPIError)."""
     text = str(getattr(error, "orig", None) or error)
     return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 

@@ -26,6 +26,7 @@ from setwise.executor import KEY_SAMPLE, ChunkSizer, Executor, ProgressCallback,
 from setwise.journal import Journal
 from setwise.plan import EVERYTHING, SetUpdate, Span
 from setwise.report import Plan, PlanWarning
+from setwise.runner import reads_on_snapshot
 from setwise.setbased import prepare
 from setwise.sources import open_source
 from setwise.stamps import stamp_values
@@ -107,7 +108,8 @@ def plan(
         update = prepare(statement, all_rows=all_rows)
         options.stamps.update(stamp_values(update.target, *stamps))
         with peek(bind) as scope:
-            return _plan(scope, update, options, warn_share)
+            snapshot = reads_on_snapshot(bind, scope.strategy, options, repeatable=True)
+            return _plan(scope, update, options, warn_share, snapshot=snapshot)
     if changes is None:
         raise SetwiseError(
             "setwise.plan takes a SQLAlchemy UPDATE statement, or a target and its changes "
@@ -141,9 +143,11 @@ def _plan(
     warn_share: float | None,
     *,
     shown: Writer | None = None,
+    snapshot: bool = False,
 ) -> Plan:
     """The plan of ``writer`` run with ``options``, on the scope's connection; its SQL
-    as ``shown`` (the same writer by default) would send it."""
+    as ``shown`` (the same writer by default) would send it, on a snapshot if
+    ``snapshot`` (``runner.reads_on_snapshot``)."""
     connection, target = scope.connection, writer.target
     matched, would_change, conflicted, staged = (
         int(n) for n in connection.execute(writer.counts(EVERYTHING)).one()
@@ -156,6 +160,7 @@ def _plan(
     journal_table = journal.changes_table(target) if options.journal else None
     executor = Executor(scope.strategy, shown or writer, options, journal, journal_table)
     executor.run_id = PLANNED_RUN_ID
+    executor.on_snapshot = snapshot
     statements = executor.chunk_statements(_first_span(connection, writer, options), 1)
     explain = scope.strategy.explain(connection, writer.direct_update(EVERYTHING, options.stamps))
     indexes = _indexes(connection, target.table)

@@ -264,7 +264,7 @@ def revert(
         actor=actor,
         arguments={"reverts": run_id, "force": force},
     )
-    report = run(bind, target, lambda _connection, _strategy: reversal, options)
+    report = run(bind, target, lambda _connection, _strategy: reversal, options, repeatable=True)
     with atomic(bind) as scope:
         journal.set_status(scope.connection, run_id, "reverted", reverted_by=report.run_id)
     if info.kind == Merge.kind and strategy.kept_stage_prefixes is not None:

@@ -12,10 +12,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, select
+from sqlalchemy import Column, Connection, Engine, select
+from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects import Strategy
-from setwise.executor import Executor, RunOptions, Writer
+from setwise.executor import Executor, RunOptions, Writer, backoff, first_line
 from setwise.journal import Journal
 from setwise.orm import loaded_objects, synchronize
 from setwise.plan import key_in
@@ -44,8 +45,14 @@ def run(
     *,
     returning: Sequence[Column[Any]] = (),
     cleanup: Cleanup | None = None,
+    repeatable: bool = False,
 ) -> Report:
-    """Run the writer ``build`` makes, and report what happened."""
+    """Run the writer ``build`` makes, and report what happened.
+
+    ``repeatable``: ``build`` makes the same writer again (it reads no source that is
+    gone once read). A one-transaction run in a transaction of setwise's own may then
+    read on a snapshot, as chunks do, and start again whole when a row it writes
+    changed under it, instead of locking every row it journals."""
     started = time.perf_counter()
     strategy = dialect_of(bind)
     journal = Journal(options.journal_prefix)
@@ -56,10 +63,57 @@ def run(
     if options.chunked:
         executor = _run_chunked(bind, target, build, options, strategy, journal, cleanup)
         return _report(target, executor, started, rows=())
-    executor, rows = _run_once(
-        bind, target, build, options, strategy, journal, returning, cleanup, created
+    if not reads_on_snapshot(bind, strategy, options, repeatable=repeatable):
+        executor, rows = _run_once(
+            bind, target, build, options, strategy, journal, returning, cleanup, created
+        )
+        return _report(target, executor, started, rows=rows)
+    attempt = 0
+    while True:
+        try:
+            executor, rows = _run_once(
+                bind,
+                target,
+                build,
+                options,
+                strategy,
+                journal,
+                returning,
+                cleanup,
+                created,
+                snapshot=True,
+            )
+            if executor is not None:
+                executor.totals.retries = executor.totals.rollbacks = attempt
+            return _report(target, executor, started, rows=rows)
+        except DBAPIError as exc:
+            if not strategy.is_retryable(exc) or attempt >= options.retries:
+                raise
+            attempt += 1
+            delay = backoff(attempt)
+            log.warning(
+                "the run's transaction was rolled back (%s); retry %d of %d in %.2f s",
+                first_line(exc),
+                attempt,
+                options.retries,
+                delay,
+            )
+            time.sleep(delay)
+
+
+def reads_on_snapshot(
+    bind: Bind, strategy: Strategy, options: RunOptions, *, repeatable: bool
+) -> bool:
+    """Whether a one-transaction journaled run reads on a snapshot (as chunks do where
+    the database has them) and starts again whole when a row changed under it: setwise
+    owns the transaction (an Engine), and the writer can be made again."""
+    return (
+        repeatable
+        and options.journal
+        and not options.chunked
+        and strategy.snapshot_chunks is not None
+        and isinstance(bind, Engine)
     )
-    return _report(target, executor, started, rows=rows)
 
 
 def _run_once(
@@ -72,9 +126,13 @@ def _run_once(
     returning: Sequence[Column[Any]],
     cleanup: Cleanup | None,
     journal_just_created: bool,
+    *,
+    snapshot: bool = False,
 ) -> tuple[Executor | None, tuple[dict[str, Any], ...]]:
     with atomic(bind) as scope:
         connection = scope.connection
+        if snapshot:  # first thing in the transaction: it sets the snapshot's isolation
+            connection.exec_driver_sql(strategy.snapshot_chunks or "")
         journal_table = None
         if options.journal:
             if not strategy.journal_ddl_apart:
@@ -85,6 +143,7 @@ def _run_once(
             return None, ()
         loaded = loaded_objects(scope.session, target) if scope.session is not None else {}
         executor = Executor(strategy, writer, options, journal, journal_table)
+        executor.on_snapshot = snapshot
         executor.write_by_key = (
             journal_just_created
             and not scope.owns_transaction

@@ -84,7 +84,14 @@ def update(
     if options.chunked:
         _check_chunkable(plan, returned)
     try:
-        return run(bind, target, lambda _connection, _strategy: plan, options, returning=returned)
+        return run(
+            bind,
+            target,
+            lambda _connection, _strategy: plan,
+            options,
+            returning=returned,
+            repeatable=True,
+        )
     except DBAPIError as exc:
         strategy = dialect_of(bind)
         if not strategy.is_integrity_error(exc):
