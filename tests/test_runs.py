@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -163,28 +164,35 @@ def test_a_writer_between_chunks_loses_nothing(books: Engine) -> None:
     assert {c.key for c in caught.value.conflicts} == {2}
 
 
+@contextmanager
+def a_writer_before_journal_insert(engine: Engine, nth: int) -> Iterator[list[str]]:
+    """Another connection sets book 6's stock to 5000, and commits, just before the
+    run's ``nth`` journal INSERT. Yields the journal INSERTs the run sends."""
+    journal_inserts: list[str] = []
+
+    def meddle(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("INSERT INTO setwise_journal_books"):
+            journal_inserts.append(statement)
+            if len(journal_inserts) == nth:
+                with engine.begin() as connection:
+                    connection.execute(update(Book).where(Book.id == 6).values(stock=5000))
+
+    event.listen(engine, "before_cursor_execute", meddle)
+    try:
+        yield journal_inserts
+    finally:
+        event.remove(engine, "before_cursor_execute", meddle)
+
+
 @pytest.mark.backends("postgresql", "mariadb", "galera")
 def test_a_writer_inside_a_chunk_before_its_journal_loses_nothing(books: Engine) -> None:
     # A row of chunk 2 changes after the chunk began and before it journals: PostgreSQL's
     # snapshot makes the chunk's UPDATE fail and the chunk run again; MariaDB's locking
     # read sees the change. Either way the journal holds what the run overwrote.
     # (SQLite has one writer: the meddler could not commit while the chunk reads.)
-    journal_inserts: list[str] = []
-
-    @event.listens_for(books, "before_cursor_execute")
-    def meddle(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.startswith("INSERT INTO setwise_journal_books"):
-            journal_inserts.append(statement)
-            if len(journal_inserts) == 2:  # chunk 2 (ids 5..8), before its first journal read
-                with books.begin() as connection:
-                    connection.execute(update(Book).where(Book.id == 6).values(stock=5000))
-
-    run = setwise.update(
-        books,
-        update(Book).where(Book.id > 0).values(stock=Book.stock + 1),
-        chunk_rows=4,
-    )
-    event.remove(books, "before_cursor_execute", meddle)
+    statement = update(Book).where(Book.id > 0).values(stock=Book.stock + 1)
+    with a_writer_before_journal_insert(books, 2):  # chunk 2 (ids 5..8)
+        run = setwise.update(books, statement, chunk_rows=4)
     assert stocks(books)[6] == 5001  # the run built on the writer's value
     journal = {row[0]: row[1:3] for row in journal_rows(books, run.run_id or "")}
     assert journal[6] == (5000, 5001)
@@ -199,19 +207,9 @@ def test_a_writer_inside_a_one_transaction_run_loses_nothing(books: Engine) -> N
     # The same writer, against a run without chunks. PostgreSQL reads the run on a
     # snapshot without locking what it journals: the UPDATE meets the change and the
     # whole transaction runs again. MariaDB's locking read waits for and sees it.
-    # (SQLite: one writer, as above.)
-    journal_inserts: list[str] = []
-
-    @event.listens_for(books, "before_cursor_execute")
-    def meddle(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.startswith("INSERT INTO setwise_journal_books"):
-            journal_inserts.append(statement)
-            if len(journal_inserts) == 1:
-                with books.begin() as connection:
-                    connection.execute(update(Book).where(Book.id == 6).values(stock=5000))
-
-    run = setwise.update(books, update(Book).where(Book.id > 0).values(stock=Book.stock + 1))
-    event.remove(books, "before_cursor_execute", meddle)
+    statement = update(Book).where(Book.id > 0).values(stock=Book.stock + 1)
+    with a_writer_before_journal_insert(books, 1) as journal_inserts:
+        run = setwise.update(books, statement)
     assert stocks(books)[6] == 5001 and run.changed == 40
     journal = {row[0]: row[1:3] for row in journal_rows(books, run.run_id or "")}
     assert journal[6] == (5000, 5001) and len(journal) == 40
