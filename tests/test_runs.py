@@ -218,6 +218,16 @@ def test_a_writer_inside_a_one_transaction_run_loses_nothing(books: Engine) -> N
     assert [r.run_id for r in setwise.runs(books)] == [run.run_id]  # the first try left none
     setwise.revert(books, run.run_id or "")
     assert stocks(books)[6] == 5000
+    # A changeset that can be read again (a list, a file, a DataFrame) runs the same way;
+    # one read from an iterator cannot start over, so it locks what it journals.
+    for changes, again in (([{"id": 6, "stock": 7}], True), (iter([{"id": 6, "stock": 7}]), False)):
+        with a_writer_before_journal_insert(books, 1) as journal_inserts:
+            run = setwise.apply(books, Book, changes)
+        assert stocks(books)[6] == 7
+        assert journal_rows(books, run.run_id or "")[0][1:3] == (5000, 7)
+        retried = snapshot and again
+        assert (run.retries, len(journal_inserts)) == ((1, 2) if retried else (0, 1))
+        setwise.revert(books, run.run_id or "")
 
 
 def lock_timeouts(engine: Engine) -> None:

@@ -120,7 +120,14 @@ def apply(
     if returned and options.chunked:
         raise SchemaError("returning rows needs a single-transaction run; drop chunk_rows")
 
+    reads = 0
+
     def build(connection: Connection, strategy: Strategy) -> Merge | None:
+        nonlocal source, reads
+        reads += 1
+        if reads > 1:  # the whole run again (``runner.reads_on_snapshot``): read them anew
+            source.close()
+            source = open_source(changes, csv_null=csv_null)
         if not options.chunked:
             return stage(connection, strategy, resolved, source.rows, source.lenient)
         run_id = options.resume or options.run_id
@@ -156,13 +163,26 @@ def apply(
 
     strategy = dialect_of(bind)
     try:
-        return run(bind, resolved, build, options, returning=returned, cleanup=cleanup)
+        return run(
+            bind,
+            resolved,
+            build,
+            options,
+            returning=returned,
+            cleanup=cleanup,
+            repeatable=readable_again(changes),
+        )
     except DBAPIError as exc:
         if not strategy.is_integrity_error(exc):
             raise
         raise integrity_to_validation(exc, resolved.table, strategy, {}) from exc
     finally:
         source.close()
+
+
+def readable_again(changes: Any) -> bool:
+    """Whether ``changes`` can be read a second time: not an iterator, not stdin."""
+    return not isinstance(changes, Iterator) and not (isinstance(changes, str) and changes == "-")
 
 
 def resolve_changes_target(

@@ -20,7 +20,7 @@ from sqlalchemy.sql.elements import ClauseElement, ColumnClause
 from sqlalchemy.sql.expression import Executable
 from sqlalchemy.sql.selectable import ScalarSelect, SelectBase, TableClause
 
-from setwise.changesets import resolve_changes_target, stage
+from setwise.changesets import readable_again, resolve_changes_target, stage
 from setwise.errors import NotFoundError, SetwiseError, TooManyRowsError
 from setwise.executor import KEY_SAMPLE, ChunkSizer, Executor, ProgressCallback, RunOptions, Writer
 from setwise.journal import Journal
@@ -131,7 +131,10 @@ def plan(
         try:
             if options.chunked:
                 merge.index_stage(connection)
-            return _plan(scope, merge, options, warn_share, shown=shown)
+            snapshot = reads_on_snapshot(
+                bind, strategy, options, repeatable=readable_again(changes)
+            )
+            return _plan(scope, merge, options, warn_share, shown=shown, snapshot=snapshot)
         finally:
             merge.drop(connection, strategy)
 
