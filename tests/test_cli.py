@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, inspect, make_url, select, text
 
+from setwise import Progress
+from setwise import apply as library_apply
 from setwise.cli import app, sparkline
 from tests.models import Book, book_row, create_books, snapshot
 from tests.test_planner import write_changes
@@ -296,7 +298,7 @@ def test_help_lists_every_command() -> None:
         assert command in done.stdout
 
 
-COMMANDS = ("plan", "apply", "runs", "show", "revert", "init", "bench", "demo")
+COMMANDS = ("plan", "apply", "runs", "show", "revert", "abandon", "init", "bench", "demo")
 
 
 # -- changesets from files ------------------------------------------------------------
@@ -419,6 +421,24 @@ def test_chunked_apply_then_runs_show_and_revert(books: Engine, tmp_path: Path) 
     assert snapshot(books) == before
     (revert, _) = json.loads(setwise("runs", "--json", *db).stdout)
     assert (revert["kind"], revert["actor"], revert["chunks"]) == ("revert", "ops", 3)
+
+
+def test_abandon_ends_an_interrupted_run_and_refuses_an_ended_one(books: Engine) -> None:
+    db = ["--db", cli_url(books)]
+
+    def interrupt(progress: Progress) -> None:
+        raise KeyboardInterrupt
+
+    changes = [{"id": i, "stock": 0} for i in range(1, 11)]
+    with pytest.raises(KeyboardInterrupt):
+        library_apply(books, Book, changes, chunk_rows=4, progress=interrupt)
+    run_id = json.loads(setwise("runs", "--json", *db).stdout)[0]["run_id"]
+    done = setwise("abandon", run_id, "--yes", *db)
+    assert done.returncode == 0, done.stderr
+    assert f"Run {run_id} abandoned after 1 chunk;" in done.stdout
+    again = setwise("abandon", run_id, "--yes", *db)
+    assert again.returncode == 1
+    assert f"run {run_id} is abandoned: there is nothing to abandon" in again.stderr
 
 
 def test_revert_over_rows_changed_since_lists_them_and_exits_1(

@@ -397,6 +397,39 @@ def test_reverting_an_interrupted_changeset_ends_it(books: Engine, backend: str)
     assert [name for name in names if name.startswith("setwise_stage")] == []
 
 
+def test_an_abandoned_run_keeps_its_chunks_and_cannot_be_resumed(
+    books: Engine, backend: str
+) -> None:
+    changes = [{"id": i, "stock": -i} for i in range(1, 41)]
+    run_id = apply_interrupted_after_two_chunks(books, changes)
+    kept = Journal().stage_name(run_id)
+    assert inspect(books).has_table(kept) == (backend == "postgresql")
+    info = setwise.abandon(books, run_id)
+    assert (info.status, info.chunks) == ("abandoned", 2) and info.finished_at is not None
+    assert not inspect(books).has_table(kept)
+    assert stocks(books) == {i: -i if i <= 20 else book_row(i)["stock"] for i in range(1, 41)}
+    with pytest.raises(setwise.SetwiseError, match="was abandoned"):
+        setwise.apply(books, Book, changes, chunk_rows=10, resume=run_id)
+    with pytest.raises(setwise.SetwiseError, match="is abandoned: there is nothing to abandon"):
+        setwise.abandon(books, run_id)
+    setwise.revert(books, run_id)  # its chunks can still be undone
+    assert stocks(books) == {i: book_row(i)["stock"] for i in range(1, 41)}
+
+
+def test_a_run_abandoned_while_it_runs_stops_before_its_next_chunk(books: Engine) -> None:
+    def abandon_it(progress: setwise.Progress) -> None:
+        if progress.chunk == 1:
+            setwise.abandon(books, setwise.runs(books)[0].run_id)
+
+    changes = [{"id": i, "stock": -i} for i in range(1, 41)]
+    with pytest.raises(setwise.RunInUseError) as caught:
+        setwise.apply(books, Book, changes, chunk_rows=10, progress=abandon_it)
+    assert caught.value.chunk == 2
+    info = setwise.runs(books)[0]
+    assert (info.status, info.chunks) == ("abandoned", 1)
+    assert stocks(books) == {i: -i if i <= 10 else book_row(i)["stock"] for i in range(1, 41)}
+
+
 def test_a_chunked_changeset_refused_by_a_guard_leaves_no_staging_table(books: Engine) -> None:
     changes = [{"id": i, "stock": -i} for i in range(1, 41)]
     with pytest.raises(setwise.TooManyRowsError):

@@ -17,7 +17,7 @@ from setwise.errors import (
     ValidationError,
 )
 from setwise.executor import Progress
-from setwise.history import init, run_details, runs
+from setwise.history import abandon, init, run_details, runs
 from setwise.journal import ChunkInfo, RunInfo
 from setwise.orm import patch
 from setwise.planner import plan
@@ -45,6 +45,7 @@ __all__ = [
     "TransactionTooLargeError",
     "UnboundedUpdateError",
     "ValidationError",
+    "abandon",
     "apply",
     "init",
     "patch",

@@ -291,6 +291,29 @@ def revert(
 
 
 @app.command()
+def abandon(
+    run_id: RunId,
+    yes: Yes = False,
+    db: Db = DEFAULT_DB,
+    debug: Debug = False,
+) -> None:
+    """End a run that will not be resumed: its committed chunks stay (revert undoes them)."""
+    with _errors(debug, db):
+        if not yes and not sys.stdin.isatty():
+            raise UsageError("no terminal to confirm on: pass --yes to abandon without asking")
+        with _engine(db) as engine:
+            if not yes:
+                info, chunks = setwise.run_details(engine, run_id)
+                _show_run(info, chunks)
+                _confirm(f"Abandon run {run_id}?")
+            info = setwise.abandon(engine, run_id)
+            out.print(
+                f"Run {run_id} abandoned after {_count(info.chunks, 'chunk')}; "
+                f"undo them with `setwise revert {run_id}`."
+            )
+
+
+@app.command()
 def init(
     tables: Annotated[
         list[str] | None, typer.Argument(help="Tables whose journals to create as well.")

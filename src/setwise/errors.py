@@ -185,9 +185,10 @@ class RunInUseError(SetwiseError):
 
     def __init__(self, run_id: str, chunk: int) -> None:
         super().__init__(
-            f"run {run_id} was taken on by another process: it recorded chunk {chunk} or "
-            f"ended the run first (resumed twice at once?). This process rolled its chunk "
-            f"{chunk} back and stopped; `setwise show {run_id}` tells where the run is",
+            f"run {run_id} was taken on by another process: it recorded chunk {chunk}, or "
+            f"ended or abandoned the run, first (resumed twice at once?). This process "
+            f"rolled its chunk {chunk} back and stopped; `setwise show {run_id}` tells "
+            "where the run is",
         )
         self.run_id = run_id
         self.chunk = chunk

@@ -749,6 +749,10 @@ class Executor:
             info = self.journal.get(connection, run_id)
             if info.status == "done":
                 raise SetwiseError(f"run {run_id} is finished; there is nothing to resume")
+            if info.status == "abandoned":
+                raise SetwiseError(
+                    f"run {run_id} was abandoned; start it again instead of resuming it"
+                )
             if info.reverted_by is not None:
                 raise SetwiseError(
                     f"run {run_id} was reverted by run {info.reverted_by}; start it again "

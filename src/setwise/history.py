@@ -1,8 +1,10 @@
-"""What the journal knows: create its tables, list runs, look at one run."""
+"""What the journal knows: create its tables, list runs, look at one run, end one."""
 
 from __future__ import annotations
 
+from setwise.errors import SetwiseError
 from setwise.journal import ChunkInfo, Journal, RunInfo
+from setwise.merge import Merge, drop_kept_stage
 from setwise.target import TargetLike, resolve_target
 from setwise.transaction import Bind, dialect_of, engine_of, reading_connection
 
@@ -36,3 +38,29 @@ def run_details(
     journal = Journal(journal_prefix)
     with reading_connection(bind) as connection, dialect_of(bind).causal_reads(connection):
         return journal.get(connection, run_id), journal.chunk_list(connection, run_id)
+
+
+def abandon(bind: Bind, run_id: str, *, journal_prefix: str = "setwise_") -> RunInfo:
+    """End run ``run_id`` for good without resuming it, and return its record.
+
+    The chunks it committed stay, as its journal does (``revert`` undoes them); what
+    it kept for a resume, a changeset's staging table, is dropped. A process still
+    running it stops before its next chunk with ``RunInUseError``. Refused for a run
+    that has ended: done, reverted or abandoned already.
+    """
+    journal = Journal(journal_prefix)
+    strategy = dialect_of(bind)
+    with engine_of(bind).begin() as connection, strategy.causal_reads(connection):
+        info = journal.get(connection, run_id)
+        if info.status in ("done", "abandoned") or info.reverted_by is not None:
+            ended = "reverted" if info.reverted_by is not None else info.status
+            raise SetwiseError(f"run {run_id} is {ended}: there is nothing to abandon")
+        journal.set_status(connection, run_id, "abandoned")
+        target = resolve_target(info.table, connection)
+        info = journal.get(connection, run_id)
+    if info.kind == Merge.kind and strategy.kept_stage_prefixes is not None:
+        # DDL, on a connection of its own; after the status, so that a process still
+        # running the run no longer takes a chunk from the table being dropped.
+        with engine_of(bind).begin() as connection:
+            drop_kept_stage(connection, target, journal.stage_name(run_id))
+    return info

@@ -352,7 +352,7 @@ class Journal:
         reverted_by: str | None = None,
     ) -> None:
         values: dict[str, Any] = {"status": status}
-        if status in ("done", "failed", "interrupted"):
+        if status in ("done", "failed", "interrupted", "abandoned"):
             values["finished_at"] = _now()
         if error is not None:
             values["error"] = error
