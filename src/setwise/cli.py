@@ -278,13 +278,8 @@ def revert(
         options = _chunk_options(chunk_rows, chunk_seconds, throttle)
         if actor is not None:
             options["actor"] = actor
-        if not yes and not sys.stdin.isatty():
-            raise UsageError("no terminal to confirm on: pass --yes to revert without asking")
         with _engine(db) as engine:
-            if not yes:
-                info, chunks = setwise.run_details(engine, run_id)
-                _show_run(info, chunks)
-                _confirm(f"Revert run {run_id}?")
+            _confirm_run(engine, run_id, "revert", yes)
             with _progress_bar(enabled=not as_json) as progress:
                 report = setwise.revert(engine, run_id, force=force, progress=progress, **options)
             _show_report(report, as_json)
@@ -298,19 +293,13 @@ def abandon(
     debug: Debug = False,
 ) -> None:
     """End a run that will not be resumed: its committed chunks stay (revert undoes them)."""
-    with _errors(debug, db):
-        if not yes and not sys.stdin.isatty():
-            raise UsageError("no terminal to confirm on: pass --yes to abandon without asking")
-        with _engine(db) as engine:
-            if not yes:
-                info, chunks = setwise.run_details(engine, run_id)
-                _show_run(info, chunks)
-                _confirm(f"Abandon run {run_id}?")
-            info = setwise.abandon(engine, run_id)
-            out.print(
-                f"Run {run_id} abandoned after {_count(info.chunks, 'chunk')}; "
-                f"undo them with `setwise revert {run_id}`."
-            )
+    with _errors(debug, db), _engine(db) as engine:
+        _confirm_run(engine, run_id, "abandon", yes)
+        info = setwise.abandon(engine, run_id)
+        out.print(
+            f"Run {run_id} abandoned after {_count(info.chunks, 'chunk')}; "
+            f"undo them with `setwise revert {run_id}`."
+        )
 
 
 @app.command()
@@ -465,6 +454,17 @@ def _chunk_options(chunk_rows: str | None, chunk_seconds: float, throttle: float
     if throttle < 0:
         raise UsageError(f"--throttle must be 0 or more, not {throttle:g}")
     return {"chunk_rows": rows, "chunk_seconds": chunk_seconds, "throttle_seconds": throttle}
+
+
+def _confirm_run(engine: Engine, run_id: str, verb: str, yes: bool) -> None:
+    """Unless ``yes``, show run ``run_id`` and ask before the ``verb`` goes on."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"no terminal to confirm on: pass --yes to {verb} without asking")
+    info, chunks = setwise.run_details(engine, run_id)
+    _show_run(info, chunks)
+    _confirm(f"{verb.capitalize()} run {run_id}?")
 
 
 def _confirm(question: str) -> None:
