@@ -56,11 +56,11 @@ def abandon(bind: Bind, run_id: str, *, journal_prefix: str = "setwise_") -> Run
             ended = "reverted" if info.reverted_by is not None else info.status
             raise SetwiseError(f"run {run_id} is {ended}: there is nothing to abandon")
         journal.set_status(connection, run_id, "abandoned")
-        target = resolve_target(info.table, connection)
         info = journal.get(connection, run_id)
     if info.kind == Merge.kind and strategy.kept_stage_prefixes is not None:
         # DDL, on a connection of its own; after the status, so that a process still
         # running the run no longer takes a chunk from the table being dropped.
         with engine_of(bind).begin() as connection:
+            target = resolve_target(info.table, connection)
             drop_kept_stage(connection, target, journal.stage_name(run_id))
     return info

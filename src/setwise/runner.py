@@ -63,11 +63,7 @@ def run(
     if options.chunked:
         executor = _run_chunked(bind, target, build, options, strategy, journal, cleanup)
         return _report(target, executor, started, rows=())
-    if not reads_on_snapshot(bind, strategy, options, repeatable=repeatable):
-        executor, rows = _run_once(
-            bind, target, build, options, strategy, journal, returning, cleanup, created
-        )
-        return _report(target, executor, started, rows=rows)
+    snapshot = reads_on_snapshot(bind, strategy, options, repeatable=repeatable)
     attempt = 0
     while True:
         try:
@@ -81,13 +77,11 @@ def run(
                 returning,
                 cleanup,
                 created,
-                snapshot=True,
+                snapshot=snapshot,
             )
-            if executor is not None:
-                executor.totals.retries = executor.totals.rollbacks = attempt
-            return _report(target, executor, started, rows=rows)
         except DBAPIError as exc:
-            if not strategy.is_retryable(exc) or attempt >= options.retries:
+            # Only a run on a snapshot starts again: any other holds its locks to the end.
+            if not snapshot or not strategy.is_retryable(exc) or attempt >= options.retries:
                 raise
             attempt += 1
             delay = backoff(attempt)
@@ -99,6 +93,10 @@ def run(
                 delay,
             )
             time.sleep(delay)
+            continue
+        if executor is not None and attempt:
+            executor.totals.retries = executor.totals.rollbacks = attempt
+        return _report(target, executor, started, rows=rows)
 
 
 def reads_on_snapshot(
