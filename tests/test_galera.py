@@ -55,7 +55,7 @@ def node(engine: Engine, port: int) -> Engine:
 
 def journal_of(engine: Engine, run_id: str) -> list[tuple[Any, ...]]:
     """Key, old and new price of every journaled row of the run, in key order."""
-    table = Journal().changes_table(resolve_target(Book))
+    table = Journal().changes_table(resolve_target(Book), get_strategy(engine.dialect))
     statement = (
         select(table.c.k_id, table.c.o_price, table.c.n_price)
         .where(table.c.run_id == run_id)

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import Engine, select, text, update
 
 import setwise
+from setwise.dialects import get_strategy
 from setwise.journal import Journal
 from setwise.target import resolve_target
 from tests import backends
@@ -36,7 +37,8 @@ def connection_args(engine: Engine, backend: str) -> tuple[str, str]:
 
 def journal_of(engine: Engine, run_id: str) -> list[tuple[Any, ...]]:
     """The run's journal rows without the run id: chunk, key, and every old/new value."""
-    table = Journal().changes_table(resolve_target(Book))
+    stored = Journal().changes_table(resolve_target(Book), get_strategy(engine.dialect))
+    table = Journal.changes(stored)
     columns = [c for c in table.columns if c.name != "run_id"]
     with engine.connect() as connection:
         statement = select(*columns).where(table.c.run_id == run_id).order_by(table.c.k_id)

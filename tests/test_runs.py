@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 import setwise
-from setwise.dialects import get_strategy
+from setwise.dialects import Strategy, get_strategy
 from setwise.journal import Journal
 from tests.models import Book, book_row, create_books, snapshot
 
@@ -30,7 +30,8 @@ def books(engine: Engine) -> Engine:
 
 def journal_rows(engine: Engine, run_id: str) -> list[tuple[Any, ...]]:
     """The run's journal: key, and old/new of stock and price, in key order."""
-    table = Journal().changes_table(setwise.target.resolve_target(Book))
+    target = setwise.target.resolve_target(Book)
+    table = Journal.changes(Journal().changes_table(target, get_strategy(engine.dialect)))
     columns = [table.c.k_id, table.c.o_stock, table.c.n_stock, table.c.o_price, table.c.n_price]
     with engine.connect() as connection:
         statement = select(*columns).where(table.c.run_id == run_id).order_by(table.c.k_id)
@@ -118,6 +119,55 @@ def test_revert_restores_exactly_and_can_itself_be_reverted(books: Engine) -> No
     assert [row[:8] for row in snapshot(books)] == [row[:8] for row in changed]
     statuses = {r.run_id: r.status for r in setwise.runs(books)}
     assert statuses[run.run_id or ""] == "reverted" and statuses[undo.run_id or ""] == "reverted"
+
+
+def test_a_chunked_revert_of_a_large_run_restores_it_and_refuses_conflicts(
+    engine: Engine,
+) -> None:
+    create_books(engine, 2_600)  # 2,500 changed rows: a PostgreSQL chunk packs 3 parts
+    original = snapshot(engine)
+    run = setwise.update(
+        engine,
+        update(Book).where(Book.id > 100).values(stock=Book.stock + 1),
+        chunk_rows=1_200,
+    )
+    assert run.changed == 2_500
+    with engine.begin() as connection:  # someone else changes row 1,500 after the run
+        connection.execute(update(Book).where(Book.id == 1_500).values(stock=-1))
+    with pytest.raises(setwise.ConflictError) as caught:
+        setwise.revert(engine, run.run_id or "", chunk_rows=700)
+    assert [(c.key, c.now) for c in caught.value.conflicts] == [(1_500, -1)]
+    undo = setwise.revert(engine, run.run_id or "", chunk_rows=700, force=True)
+    assert (undo.changed, undo.chunks) == (2_500, 4)
+    assert [row[:8] for row in snapshot(engine)] == [row[:8] for row in original]
+
+
+@pytest.mark.backends("postgresql")
+def test_the_journal_packs_each_chunk_into_parts_of_a_thousand_rows(engine: Engine) -> None:
+    create_books(engine, 2_600)
+    run = setwise.update(engine, update(Book).where(Book.id > 100).values(stock=Book.stock + 1))
+    table = Journal().changes_table(
+        setwise.target.resolve_target(Book), get_strategy(engine.dialect)
+    )
+    with engine.connect() as connection:
+        sizes = connection.execute(
+            select(func.cardinality(table.c.k_id)).where(table.c.run_id == run.run_id)
+        ).scalars()
+        assert sorted(sizes) == [500, 1_000, 1_000]
+    assert [key for key, *_ in journal_rows(engine, run.run_id or "")] == list(range(101, 2_601))
+
+
+@pytest.mark.backends("postgresql")
+def test_a_journal_table_of_the_other_layout_is_refused_before_the_run(books: Engine) -> None:
+    # A journal table an earlier setwise made, one row per changed row.
+    rows_layout = Journal().changes_table(
+        setwise.target.resolve_target(Book), Strategy(books.dialect)
+    )
+    rows_layout.create(books)
+    before = snapshot(books)
+    with pytest.raises(setwise.SetwiseError, match=r"one row per changed row.*rename it"):
+        setwise.update(books, update(Book).where(Book.id < 5).values(stock=0))
+    assert snapshot(books) == before
 
 
 def test_revert_refuses_rows_changed_since_unless_forced(books: Engine) -> None:

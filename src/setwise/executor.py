@@ -57,6 +57,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import iterate
 
 from setwise.dialects import RowCap, Strategy
+from setwise.dialects.packed import is_packed, pack, pack_values
 from setwise.errors import (
     NotFoundError,
     RunError,
@@ -209,11 +210,11 @@ class Executor:
         self.totals = Totals()
         self.run_id: str | None = None
         self.write_by_key = False
-        self.on_snapshot = False
-        """A one-transaction run reads on a snapshot: its runner retries it whole."""
         """Write the journal and the rows by key from Python, never reading the journal
         table back: for a caller's transaction that cannot see a journal table created
         after it began (MySQL's REPEATABLE READ, error 1412)."""
+        self.on_snapshot = False
+        """A one-transaction run reads on a snapshot: its runner retries it whole."""
 
     # -- one transaction ------------------------------------------------------
 
@@ -520,7 +521,11 @@ class Executor:
         assert self.journal_table is not None and self.run_id is not None
         if self.write_by_key or not self.strategy.supports_update_from:
             rows = self._locked_rows(connection, span)
-            if rows:
+            if rows and is_packed(self.journal_table):
+                names = self._journal_names()[:-2]
+                parts = pack_values(rows, names, self.run_id, chunk)
+                connection.execute(insert(self.journal_table), parts)
+            elif rows:
                 names = self._journal_names()[:-2]
                 params = [dict(zip(names, row, strict=True)) for row in rows]
                 insert_rows = insert(self.journal_table).values(run_id=self.run_id, chunk=chunk)
@@ -547,14 +552,16 @@ class Executor:
             )
         return inserted
 
-    @staticmethod
     def _copy_and_apply(
-        connection: Connection, copy_rows: Executable, apply_rows: Executable
+        self, connection: Connection, copy_rows: Executable, apply_rows: Executable
     ) -> tuple[int, int]:
-        """Run the journal INSERT and the UPDATE; their row counts."""
-        # SQLAlchemy keeps an INSERT's rowcount only when asked to.
-        copying = copy_rows.execution_options(preserve_rowcount=True)
-        inserted = connection.execute(copying).rowcount
+        """Run the journal INSERT and the UPDATE; the rows each wrote."""
+        assert self.journal_table is not None
+        if is_packed(self.journal_table):  # the INSERT returns the rows of each part
+            inserted = sum(connection.execute(copy_rows).scalars())
+        else:  # SQLAlchemy keeps an INSERT's rowcount only when asked to
+            copying = copy_rows.execution_options(preserve_rowcount=True)
+            inserted = connection.execute(copying).rowcount
         return inserted, connection.execute(apply_rows).rowcount
 
     def chunk_statements(self, span: Span, chunk: int) -> list[Executable]:
@@ -565,10 +572,14 @@ class Executor:
         direct = self.writer.direct_update(span, self.options.stamps)
         if self.journal_table is None:
             return [direct]
-        source = self._locked(self.writer.journal_rows(span)).add_columns(
-            literal(self.run_id), literal(chunk)
-        )
-        copy_rows = insert(self.journal_table).from_select(self._journal_names(), source)
+        rows = self._locked(self.writer.journal_rows(span))
+        if is_packed(self.journal_table):
+            assert self.run_id is not None
+            names = self._journal_names()[:-2]
+            copy_rows: Executable = pack(self.journal_table, rows, names, self.run_id, chunk)
+        else:
+            source = rows.add_columns(literal(self.run_id), literal(chunk))
+            copy_rows = insert(self.journal_table).from_select(self._journal_names(), source)
         if self._rewrites_journaled_rows(direct):
             return [copy_rows, direct]
         return [copy_rows, self.update_from_journal(span, chunk)]
@@ -612,8 +623,8 @@ class Executor:
     def update_from_journal(self, span: Span, chunk: int) -> Update:
         """The UPDATE that writes a chunk's rows from its journal rows: exactly what the
         journal recorded, whatever changed since the INSERT."""
-        table = self.journal_table
-        assert table is not None
+        assert self.journal_table is not None
+        table = Journal.changes(self.journal_table)
         target = self.writer.target
         values: dict[Column[Any], Any] = {
             c: table.c[new_column(c.name)] for c in self.writer.written_columns()

@@ -7,7 +7,9 @@ Tables, created on first use (or by ``setwise.init``) with a configurable prefix
 - ``{prefix}chunks``: one row per finished chunk: rows, seconds, retries;
 - ``{prefix}journal_{table}``: per changed row, the run, the chunk, the key, and the
   old and new value of every column the run wrote, typed like the target's columns
-  so that every value comes back exactly.
+  so that every value comes back exactly. Where the strategy ``packs_journal``
+  (PostgreSQL), the same values as arrays, a row per part of a chunk
+  (``dialects.packed``); ``Journal.changes`` reads either layout one row per change.
 
 A chunk's journal rows, its ``chunks`` row and the run's checkpoint are written in the
 same transaction as the chunk's change, so the data and the journal never disagree.
@@ -34,6 +36,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     Float,
+    FromClause,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -48,7 +51,8 @@ from sqlalchemy.exc import DBAPIError
 
 from setwise.coerce import coercer_for
 from setwise.dialects import Strategy
-from setwise.errors import NotFoundError
+from setwise.dialects.packed import can_pack, is_packed, packed_table, unpacked
+from setwise.errors import NotFoundError, SetwiseError
 from setwise.merge import staging_type
 from setwise.tables import column_shape, shared_table
 from setwise.target import Target
@@ -162,40 +166,51 @@ class Journal:
 
     # -- tables ---------------------------------------------------------------
 
-    def changes_table(self, target: Target) -> Table:
-        """The journal table for ``target``: run, chunk, key, and old/new of every column."""
+    def changes_table(self, target: Target, strategy: Strategy) -> Table:
+        """The journal table for ``target``: run, chunk, key, and old/new of every column;
+        as arrays, a part of a chunk per row, where ``strategy`` packs journals."""
         name = _identifier(f"{self.prefix}journal_{target.table.name}")
         key_names = {column.name for column in target.identity}
         values = [column for column in target.table.columns if column.name not in key_names]
+        packed = strategy.packs_journal and can_pack(target.table.columns)
         shape = (
             "journal",
             name,
             target.table.schema,
+            packed,
             column_shape(target.identity),
             column_shape(values),
         )
-        return shared_table(shape, lambda: self._build_changes(name, target, values))
+        return shared_table(shape, lambda: self._build_changes(name, target, values, packed))
 
-    def _build_changes(self, name: str, target: Target, values: Sequence[Column[Any]]) -> Table:
-        columns: list[Column[Any]] = [
-            Column("run_id", String(40), nullable=False),
-            Column("chunk", Integer, nullable=False),
-        ]
-        columns += [Column(key_column(c.name), staging_type(c.type)) for c in target.identity]
+    def _build_changes(
+        self, name: str, target: Target, values: Sequence[Column[Any]], packed: bool
+    ) -> Table:
+        columns = [(key_column(c.name), staging_type(c.type)) for c in target.identity]
         for column in values:
-            columns.append(Column(old_column(column.name), staging_type(column.type)))
-            columns.append(Column(new_column(column.name), staging_type(column.type)))
+            columns.append((old_column(column.name), staging_type(column.type)))
+            columns.append((new_column(column.name), staging_type(column.type)))
+        if packed:
+            return packed_table(name, target.table.schema, columns)
         key = [key_column(c.name) for c in target.identity]
         return Table(
             name,
             MetaData(),
-            *columns,
+            Column("run_id", String(40), nullable=False),
+            Column("chunk", Integer, nullable=False),
+            *(Column(n, kind) for n, kind in columns),
             # No index on (run_id, chunk): a chunk's rows are found by key range within
             # the run, through this primary key, and the index cost a tenth of a
             # journaled write (benchmarks/README.md).
             PrimaryKeyConstraint("run_id", *key),
             schema=target.table.schema,
         )
+
+    @staticmethod
+    def changes(table: Table) -> FromClause:
+        """The journal table ``table`` one row per changed row, whatever its layout:
+        ``run_id``, ``chunk``, then ``k_``, ``o_`` and ``n_`` columns."""
+        return unpacked(table) if is_packed(table) else table
 
     def stage_name(self, run_id: str) -> str:
         """The name of the staging table a chunked changeset run keeps until it finishes."""
@@ -210,31 +225,36 @@ class Journal:
         the current transaction, which a second connection could not write beside.
         Returns True when it created a table.
         """
-        tables = [self.runs, self.chunks, self.changes_table(target)]
+        changes = self.changes_table(target, strategy)
+        tables = [self.runs, self.chunks, changes]
         if isinstance(bind, Connection) and strategy.journal_ddl_apart:
             bind = bind.engine
         if not isinstance(bind, Engine):
             # In the caller's transaction: a rollback may take the tables away again.
-            return self._create(bind, tables)
+            return self._create(bind, tables, changes)
         known = {t.fullname for t in tables}
         if known <= _EXISTING.get(bind, set()):
             return False
         try:
             with bind.begin() as connection:
-                created = self._create(connection, tables)
+                created = self._create(connection, tables, changes)
         except DBAPIError:
             # Another run (another process, another node of a cluster) created a table
             # between the check and the CREATE: look again. A real failure fails again.
             with bind.begin() as connection:
-                created = self._create(connection, tables)
+                created = self._create(connection, tables, changes)
         _EXISTING.setdefault(bind, set()).update(known)
         return created
 
-    def _create(self, connection: Connection, tables: Sequence[Table]) -> bool:
+    def _create(
+        self, connection: Connection, tables: Sequence[Table], changes: Table | None = None
+    ) -> bool:
         inspector = inspect(connection)
         missing = [t for t in tables if not inspector.has_table(t.name, schema=t.schema)]
         for table in missing:
             table.create(connection, checkfirst=True)
+        if changes is not None and changes not in missing:
+            _check_layout(inspector, changes)
         return bool(missing)
 
     # -- runs -----------------------------------------------------------------
@@ -402,6 +422,20 @@ class Journal:
 _EXISTING: weakref.WeakKeyDictionary[Engine, set[str]] = weakref.WeakKeyDictionary()
 
 _COUNTS = ("matched", "changed", "unchanged", "missing", "conflicts", "chunks", "retries")
+
+
+def _check_layout(inspector: Any, changes: Table) -> None:
+    """Refuse a journal table whose layout is not the one setwise writes (one made by an
+    earlier setwise, rows rather than packed parts): writing to it would fail mid-run."""
+    found = {c["name"] for c in inspector.get_columns(changes.name, schema=changes.schema)}
+    if ("part" in found) != is_packed(changes):
+        wanted, other = ("packed", "one row per changed row")
+        if not is_packed(changes):
+            wanted, other = other, wanted
+        raise SetwiseError(
+            f"journal table {changes.name!r} keeps {other}, but setwise now keeps {wanted} "
+            f"there: rename it (its runs can still be read) or drop it, and run again"
+        )
 
 
 def key_column(name: str) -> str:

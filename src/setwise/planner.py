@@ -160,7 +160,7 @@ def _plan(
     if options.expect_rows is not None and matched < options.expect_rows:
         raise NotFoundError(target.name, expected=options.expect_rows, matched=matched)
     journal = Journal(options.journal_prefix)
-    journal_table = journal.changes_table(target) if options.journal else None
+    journal_table = journal.changes_table(target, scope.strategy) if options.journal else None
     executor = Executor(scope.strategy, shown or writer, options, journal, journal_table)
     executor.run_id = PLANNED_RUN_ID
     executor.on_snapshot = snapshot

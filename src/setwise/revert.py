@@ -10,13 +10,16 @@ rows under the lock in any case when not forced.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal, cast
 
 from sqlalchemy import (
     Column,
     ColumnElement,
+    Connection,
+    FromClause,
     MetaData,
+    PrimaryKeyConstraint,
     Select,
     Table,
     Update,
@@ -24,6 +27,7 @@ from sqlalchemy import (
     case,
     false,
     func,
+    insert,
     or_,
     select,
     true,
@@ -31,8 +35,10 @@ from sqlalchemy import (
 )
 from sqlalchemy import update as sql_update
 
+from setwise.dialects import Strategy
+from setwise.dialects.packed import is_packed
 from setwise.errors import ConflictError, RowConflict, SetwiseError
-from setwise.executor import ProgressCallback, RunOptions
+from setwise.executor import ProgressCallback, RunOptions, Writer
 from setwise.journal import Journal, RunInfo, key_column, new_column, old_column
 from setwise.merge import Merge, drop_kept_stage
 from setwise.plan import EVERYTHING, Span
@@ -44,13 +50,17 @@ from setwise.transaction import Bind, atomic, dialect_of, engine_of, reading_con
 #: Conflicting rows listed in a ConflictError; the count is exact.
 CONFLICT_SAMPLE = 1_000
 
+#: The temporary table a chunked revert unpacks a packed journal into.
+UNPACKED = "setwise_unpacked"
+
 
 @dataclass(frozen=True)
 class Reversal:
     """The writer of a revert: target rows joined to the run's journal rows."""
 
     target: Target
-    journal: Table
+    journal: FromClause
+    """The journal, one row per changed row (``Journal.changes``)."""
     run: RunInfo
     columns: tuple[Column[Any], ...]
     force: bool
@@ -60,7 +70,9 @@ class Reversal:
     # -- pieces -----------------------------------------------------------------
 
     def _journal_key(self) -> list[Column[Any]]:
-        return [self.journal.c[key_column(c.name)] for c in self.target.key]
+        # Columns of a table, or of the subquery that unpacks a packed journal: both
+        # have the name and type a checkpoint of the run's range key needs.
+        return [cast("Column[Any]", self.journal.c[key_column(c.name)]) for c in self.target.key]
 
     def _joined(self, span: Span = EVERYTHING) -> ColumnElement[bool]:
         """Journal row and target row by key, both inside ``span`` (see ``Merge._joined``)."""
@@ -242,11 +254,11 @@ def revert(
                 f"run {run_id} kept no journal (journal=False): it cannot be reverted"
             )
         target = resolve_target(info.table, connection)
-        name = journal.changes_table(target).name
+        name = journal.changes_table(target, strategy).name
         table = Table(name, MetaData(), autoload_with=connection, schema=target.table.schema)
         reversal = Reversal(
             target=target,
-            journal=table,
+            journal=Journal.changes(table),
             run=info,
             columns=tuple(target.column(c) for c in info.columns),
             force=force,
@@ -264,7 +276,19 @@ def revert(
         actor=actor,
         arguments={"reverts": run_id, "force": force},
     )
-    report = run(bind, target, lambda _connection, _strategy: reversal, options, repeatable=True)
+    unpack = chunk_rows is not None and is_packed(table)
+
+    def build(connection: Connection, strategy: Strategy) -> Reversal:
+        if not unpack:
+            return reversal
+        return replace(reversal, journal=_unpack(connection, strategy, reversal))
+
+    def cleanup(connection: Connection, strategy: Strategy, writer: Writer) -> None:
+        if unpack:
+            assert isinstance(writer, Reversal) and isinstance(writer.journal, Table)
+            strategy.drop_stage(connection, writer.journal)
+
+    report = run(bind, target, build, options, cleanup=cleanup, repeatable=True)
     with atomic(bind) as scope:
         journal.set_status(scope.connection, run_id, "reverted", reverted_by=report.run_id)
     if info.kind == Merge.kind and strategy.kept_stage_prefixes is not None:
@@ -273,6 +297,28 @@ def revert(
         with engine_of(bind).begin() as connection:
             drop_kept_stage(connection, target, journal.stage_name(run_id))
     return report
+
+
+def _unpack(connection: Connection, strategy: Strategy, reversal: Reversal) -> Table:
+    """The run's packed journal rows, unpacked into a temporary table keyed like the
+    target: each chunk of a revert finds its key range there through the index, where
+    the packed journal would unpack the whole run again for every chunk."""
+    rows = reversal.journal
+    key = [key_column(c.name) for c in reversal.target.key]
+    copy = Table(
+        UNPACKED,
+        MetaData(),
+        *(Column(c.name, c.type) for c in rows.c),
+        PrimaryKeyConstraint(*key),
+        prefixes=["TEMPORARY"],
+        schema=strategy.stage_schema,
+    )
+    strategy.drop_stage(connection, copy)
+    copy.create(connection)
+    run_rows = select(rows).where(rows.c.run_id == reversal.run.run_id)
+    connection.execute(insert(copy).from_select([c.name for c in rows.c], run_rows))
+    strategy.analyze_stage(connection, copy)
+    return copy
 
 
 def _refuse_conflicts(connection: Any, reversal: Reversal) -> None:

@@ -135,7 +135,7 @@ def _run_once(
         if options.journal:
             if not strategy.journal_ddl_apart:
                 journal.ensure(connection, strategy, target)
-            journal_table = journal.changes_table(target)
+            journal_table = journal.changes_table(target, strategy)
         writer = build(connection, strategy)
         if writer is None:
             return None, ()
@@ -171,7 +171,7 @@ def _run_chunked(
         with connection.begin():
             if not strategy.journal_ddl_apart:
                 journal.ensure(connection, strategy, target)
-            journal_table = journal.changes_table(target)
+            journal_table = journal.changes_table(target, strategy)
         try:
             writer = build(connection, strategy)  # may commit as it goes: short transactions
             connection.commit()

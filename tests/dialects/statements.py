@@ -49,12 +49,13 @@ def journaled_chunk(dialect: Dialect, *, chunked: bool) -> list[Executable]:
     and the UPDATE from the journal that replaces it when rows changed in between. A
     chunked run reads on its chunk's snapshot; a run in one transaction locks."""
     journal = Journal()
+    strategy = PostgreSQLStrategy(dialect)
     executor = Executor(
-        PostgreSQLStrategy(dialect),
+        strategy,
         DOUBLE_FICTION,
         RunOptions(chunk_rows=100 if chunked else None),
         journal,
-        journal.changes_table(resolve_target(Book)),
+        journal.changes_table(resolve_target(Book), strategy),
     )
     executor.run_id = "run-1"
     span = Span(None, (100,))

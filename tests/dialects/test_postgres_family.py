@@ -83,15 +83,32 @@ def test_a_journaled_chunk_journals_its_rows_in_key_order_then_updates_them(
     # In one transaction the rows are locked as they are journaled; a chunk of a
     # chunked run reads them on its REPEATABLE READ snapshot instead.
     lock = "" if chunked else " FOR UPDATE OF books"
-    assert sql(copy_rows, dialect) == typed(
-        "INSERT INTO setwise_journal_books (k_id, o_price, n_price, o_version, n_version, "
-        "run_id, chunk) SELECT books.id, books.price, books.price * %(price_1)s{int} "
-        "AS anon_1, books.version, books.version + %(version_1)s{int} AS anon_2, "
-        "%(param_1)s{str} AS anon_3, %(param_2)s{int} AS anon_4 FROM books "
-        "WHERE books.genre = %(genre_1)s{str} "
-        "AND books.price IS DISTINCT FROM books.price * %(price_1)s{int} "
-        "AND books.id <= %(id_1)s{int} ORDER BY books.id" + lock,
-        dialect,
+    copied = sql(copy_rows, dialect)
+    # The rows read, in key order, locked or not…
+    assert (
+        typed(
+            "FROM (SELECT books.id AS id, books.price AS price, books.price * %(price_1)s{int} "
+            "AS anon_3, books.version AS version, books.version + %(version_1)s{int} AS anon_4 "
+            "FROM books WHERE books.genre = %(genre_1)s{str} "
+            "AND books.price IS DISTINCT FROM books.price * %(price_1)s{int} "
+            "AND books.id <= %(id_1)s{int} ORDER BY books.id" + lock + ") AS journaled",
+            dialect,
+        )
+        in copied
+    )
+    # …packed as arrays, a table row per part of up to 1,000 of them (PostgreSQL's
+    # integer division; CockroachDB's "/" gives a DECIMAL, see docs/scaling.md).
+    assert copied.startswith(
+        "INSERT INTO setwise_journal_books (run_id, chunk, part, k_id, o_price, n_price, "
+        "o_version, n_version) SELECT "
+    )
+    assert (
+        typed("(row_number() OVER () - %(param_3)s{int}) / %(param_4)s{int} AS part", dialect)
+        in copied
+    )
+    assert "array_agg(CAST(numbered.anon_3 AS NUMERIC(10, 2)))" in copied
+    assert copied.endswith(
+        "GROUP BY numbered.part RETURNING cardinality(setwise_journal_books.k_id) AS cardinality_1"
     )
     # The statement reads only the rows the INSERT read: it runs again as it is.
     assert sql(apply_rows, dialect) == typed(
@@ -102,13 +119,23 @@ def test_a_journaled_chunk_journals_its_rows_in_key_order_then_updates_them(
         "AND books.id <= %(id_1)s{int}",
         dialect,
     )
-    # When it writes other rows than the journal holds, the chunk writes from the journal.
-    assert sql(from_journal, dialect) == typed(
-        "UPDATE books SET price=setwise_journal_books.n_price, "
-        "version=setwise_journal_books.n_version FROM setwise_journal_books "
-        "WHERE setwise_journal_books.run_id = %(run_id_1)s{str} "
-        "AND setwise_journal_books.k_id <= %(k_id_1)s{int} "
-        "AND setwise_journal_books.chunk = %(chunk_1)s{int} "
-        "AND books.id = setwise_journal_books.k_id",
-        dialect,
+    # When it writes other rows than the journal holds, the chunk writes from the journal,
+    # unpacked one row per changed row.
+    from_sql = sql(from_journal, dialect)
+    assert from_sql.startswith(
+        "UPDATE books SET price=setwise_journal_books_rows.n_price, "
+        "version=setwise_journal_books_rows.n_version FROM (SELECT "
+        "setwise_journal_books.run_id AS run_id, setwise_journal_books.chunk AS chunk, "
+        "changed.k_id AS k_id, "
+    )
+    assert "FROM setwise_journal_books JOIN unnest(setwise_journal_books.k_id, " in from_sql
+    assert from_sql.endswith(
+        typed(
+            "ON true) AS setwise_journal_books_rows "
+            "WHERE setwise_journal_books_rows.run_id = %(run_id_1)s{str} "
+            "AND setwise_journal_books_rows.k_id <= %(k_id_1)s{int} "
+            "AND setwise_journal_books_rows.chunk = %(chunk_1)s{int} "
+            "AND books.id = setwise_journal_books_rows.k_id",
+            dialect,
+        )
     )

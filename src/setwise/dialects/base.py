@@ -233,6 +233,10 @@ class Strategy:
     """Create journal tables on a connection of their own, so that DDL never ends or
     disturbs the caller's transaction (MySQL commits implicitly before DDL)."""
 
+    packs_journal: ClassVar[bool] = False
+    """Journal rows are kept as arrays, a table row per part of a chunk
+    (``dialects.packed``), instead of a table row per changed row."""
+
     sees_tables_created_later: ClassVar[bool] = True
     """A transaction can read a table created after it began. MySQL's REPEATABLE READ
     cannot (error 1412 / InnoDB 159), so a journal table created during a caller's open

@@ -55,6 +55,9 @@ class PostgreSQLStrategy(Strategy):
     # Locking the rows a journaled chunk reads (SELECT … FOR UPDATE) wrote a lock into
     # every row, a tenth of a journaled 250,000-row update (benchmarks/README.md).
     snapshot_chunks: ClassVar[str | None] = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"
+    # A heap tuple and an index entry per changed row were half a journaled backfill's
+    # time; arrays per part of a chunk cost a half to a third of that (dialects/packed.py).
+    packs_journal: ClassVar[bool] = True
     # deadlock_detected, serialization_failure, lock_not_available
     retryable_codes: ClassVar[frozenset[Any]] = frozenset({"40P01", "40001", "55P03"})
 
