@@ -664,7 +664,11 @@ class Executor:
 
     def _locked(self, statement: Select[Any]) -> Select[Any]:
         if self._on_snapshot:
-            return statement
+            # Nothing is locked, so nothing needs the key order that keeps two runs'
+            # locks from deadlocking: without it a run over the whole table reads it
+            # by a plain scan rather than its key index (0.36 s of 0.64 s at 1,000,000
+            # rows on PostgreSQL).
+            return statement.order_by(None)
         return self.strategy.lock_rows(statement, self.writer.target.table)
 
     def _locked_rows(self, connection: Connection, span: Span) -> list[tuple[Any, ...]]:

@@ -76,22 +76,23 @@ def test_a_changeset_merges_with_update_from_its_temporary_stage(dialect: Dialec
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["one transaction", "chunked"])
-def test_a_journaled_chunk_journals_its_rows_in_key_order_then_updates_them(
+def test_a_journaled_chunk_packs_the_rows_it_reads_then_updates_them(
     dialect: Dialect, chunked: bool
 ) -> None:
     copy_rows, apply_rows, from_journal = journaled_chunk(dialect, chunked=chunked)
-    # In one transaction the rows are locked as they are journaled; a chunk of a
-    # chunked run reads them on its REPEATABLE READ snapshot instead.
-    lock = "" if chunked else " FOR UPDATE OF books"
+    # In one transaction the rows are locked as they are journaled, in key order; a
+    # chunk of a chunked run reads them on its REPEATABLE READ snapshot instead, in any
+    # order, since it locks nothing.
+    lock = "" if chunked else " ORDER BY books.id FOR UPDATE OF books"
     copied = sql(copy_rows, dialect)
-    # The rows read, in key order, locked or not…
+    # The rows read…
     assert (
         typed(
             "FROM (SELECT books.id AS id, books.price AS price, books.price * %(price_1)s{int} "
             "AS anon_3, books.version AS version, books.version + %(version_1)s{int} AS anon_4 "
             "FROM books WHERE books.genre = %(genre_1)s{str} "
             "AND books.price IS DISTINCT FROM books.price * %(price_1)s{int} "
-            "AND books.id <= %(id_1)s{int} ORDER BY books.id" + lock + ") AS journaled",
+            "AND books.id <= %(id_1)s{int}" + lock + ") AS journaled",
             dialect,
         )
         in copied
