@@ -178,13 +178,21 @@ class Journal:
             name,
             target.table.schema,
             packed,
+            tuple(sorted(strategy.journal_table_options.items())),
             column_shape(target.identity),
             column_shape(values),
         )
-        return shared_table(shape, lambda: self._build_changes(name, target, values, packed))
+        return shared_table(
+            shape, lambda: self._build_changes(name, target, values, strategy, packed)
+        )
 
     def _build_changes(
-        self, name: str, target: Target, values: Sequence[Column[Any]], packed: bool
+        self,
+        name: str,
+        target: Target,
+        values: Sequence[Column[Any]],
+        strategy: Strategy,
+        packed: bool,
     ) -> Table:
         columns = [(key_column(c.name), staging_type(c.type)) for c in target.identity]
         for column in values:
@@ -204,6 +212,7 @@ class Journal:
             # journaled write (benchmarks/README.md).
             PrimaryKeyConstraint("run_id", *key),
             schema=target.table.schema,
+            **strategy.journal_table_options,
         )
 
     @staticmethod

@@ -233,6 +233,9 @@ class Strategy:
     """Create journal tables on a connection of their own, so that DDL never ends or
     disturbs the caller's transaction (MySQL commits implicitly before DDL)."""
 
+    journal_table_options: ClassVar[dict[str, Any]] = {}
+    """Dialect options of the journal table of changes (``Table`` keyword arguments)."""
+
     packs_journal: ClassVar[bool] = False
     """Journal rows are kept as arrays, a table row per part of a chunk
     (``dialects.packed``), instead of a table row per changed row."""

@@ -34,6 +34,10 @@ class SQLiteStrategy(Strategy):
     # A second connection could not write the journal tables while this one holds the
     # database's write lock, and SQLite's DDL is transactional: create them in place.
     journal_ddl_apart: ClassVar[bool] = False
+    # The journal's rows kept in its primary key's b-tree alone, rather than in a rowid
+    # table and an index beside it: a chunked journaled update of 250,000 rows took
+    # 0.68-0.69 s against 0.71-0.73 s (medians of 5 and 7; 0.46 s without the journal).
+    journal_table_options: ClassVar[dict[str, Any]] = {"sqlite_with_rowid": False}
     # The database's write lock is held from a transaction's first write to its commit.
     single_writer: ClassVar[bool] = True
 
