@@ -297,6 +297,41 @@ def lock_timeouts(engine: Engine) -> None:
         dbapi_connection.commit()  # psycopg runs SET in a transaction: keep it
 
 
+@pytest.mark.backends("postgresql")
+def test_a_row_that_comes_to_match_after_the_journal_is_journaled_before_it_is_written(
+    books: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Inside the caller's transaction the run locks what it journals, then runs its own
+    # UPDATE, which (READ COMMITTED) also finds book 5, made fiction by another writer
+    # in between. The chunk's savepoint takes both back and the chunk is written again
+    # through its journal, which now holds book 5 as well: the journal and the table agree.
+    def meddle(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("INSERT INTO setwise_journal_books") and not meddled:
+            meddled.append(statement)
+            with books.begin() as connection:
+                connection.execute(update(Book).where(Book.id == 5).values(genre="fiction"))
+
+    meddled: list[str] = []
+    statement = update(Book).where(Book.genre == "fiction").values(price=Book.price + 1)
+    event.listen(books, "after_cursor_execute", meddle)
+    try:
+        with books.connect() as connection, connection.begin(), caplog.at_level(logging.INFO):
+            run = setwise.update(connection, statement)
+    finally:
+        event.remove(books, "after_cursor_execute", meddle)
+    assert "chunk 1: rows changed under it; writing it through its journal" in caplog.text
+    fiction = [i for i in range(1, 41) if book_row(i)["genre"] == "fiction"]
+    assert meddled and run.changed == len(fiction) + 1 == 11
+    journal = {row[0]: row[3:5] for row in journal_rows(books, run.run_id or "")}
+    assert sorted(journal) == sorted([*fiction, 5])
+    old_price = book_row(5)["price"]
+    assert journal[5] == (old_price, old_price + 1)  # type: ignore[operator]
+    setwise.revert(books, run.run_id or "")
+    with books.connect() as connection:
+        prices = dict(connection.execute(select(Book.id, Book.price)).all())  # type: ignore[arg-type]
+    assert all(prices[i] == book_row(i)["price"] for i in range(1, 41))
+
+
 @pytest.mark.backends("mariadb", "galera")
 def test_a_savepoint_lost_with_its_transaction_retries_the_chunk(books: Engine) -> None:
     # A deadlock or a Galera certification abort between a chunk's statements rolls the
