@@ -12,7 +12,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, event, func, inspect, select, text, update
+from sqlalchemy import (
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -155,6 +169,37 @@ def test_the_journal_packs_each_chunk_into_parts_of_a_thousand_rows(engine: Engi
         ).scalars()
         assert sorted(sizes) == [500, 1_000, 1_000]
     assert [key for key, *_ in journal_rows(engine, run.run_id or "")] == list(range(101, 2_601))
+
+
+@pytest.mark.backends("postgresql")
+def test_a_table_with_an_array_column_is_journaled_a_row_per_change(engine: Engine) -> None:
+    # Arrays of arrays must be rectangular in PostgreSQL: such a table's journal keeps
+    # one row per changed row, and its runs revert like any other.
+    tagged = Table(
+        "tagged",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("tags", ARRAY(Integer)),
+    )
+    tagged.create(engine)
+    original = [(i, list(range(i % 4))) for i in range(1, 21)]
+    with engine.begin() as connection:
+        connection.execute(tagged.insert(), [{"id": i, "tags": tags} for i, tags in original])
+    run = setwise.update(
+        engine,
+        update(tagged).where(tagged.c.id > 5).values(tags=func.array_append(tagged.c.tags, 9)),
+        chunk_rows=4,
+    )
+    assert (run.changed, run.chunks) == (15, 4)
+    journal = Journal().changes_table(
+        setwise.target.resolve_target(tagged), get_strategy(engine.dialect)
+    )
+    assert "part" not in journal.c
+    setwise.revert(engine, run.run_id or "", chunk_rows=5)
+    with engine.connect() as connection:
+        assert [
+            tuple(row) for row in connection.execute(select(tagged).order_by(tagged.c.id))
+        ] == original
 
 
 @pytest.mark.backends("postgresql")
