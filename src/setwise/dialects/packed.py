@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     Column,
     Insert,
     Integer,
@@ -34,7 +35,6 @@ from sqlalchemy import (
     true,
     types,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 
 #: Changed rows per table row: small enough that no array nears PostgreSQL's 1 GB limit
 #: on a value, however wide the rows; large enough that a chunk writes few table rows.

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, ClassVar
 
-import psycopg
 from sqlalchemy import Column, ColumnElement, Connection, Select, Table, func, literal, types
 
 from setwise.dialects.base import FileLoader, FileRefused, IntegrityFacts, StageLoader, Strategy
@@ -107,6 +106,8 @@ class PostgreSQLStrategy(Strategy):
             f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN"
             f" (FORMAT csv, HEADER false, NULL '', FORCE_NULL ({columns}), ENCODING 'UTF8')"
         )
+        import psycopg  # loaded here: a program on another database never needs it
+
         raw: Any = connection.connection.dbapi_connection
         prefixed_integers = (connection.dialect.server_version_info or (0,)) >= (16,)
         try:
