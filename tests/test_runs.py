@@ -168,6 +168,13 @@ def test_the_journal_packs_each_chunk_into_parts_of_a_thousand_rows(engine: Engi
             select(func.cardinality(table.c.k_id)).where(table.c.run_id == run.run_id)
         ).scalars()
         assert sorted(sizes) == [500, 1_000, 1_000]
+        compression = connection.execute(
+            text(
+                "SELECT attcompression FROM pg_attribute WHERE attname = 'o_stock'"
+                " AND attrelid = 'setwise_journal_books'::regclass"
+            )
+        ).scalar_one()
+        assert compression == "l"  # lz4, where the server has it (PostgreSQL 14+)
     assert [key for key, *_ in journal_rows(engine, run.run_id or "")] == list(range(101, 2_601))
 
 

@@ -240,23 +240,27 @@ class Journal:
             bind = bind.engine
         if not isinstance(bind, Engine):
             # In the caller's transaction: a rollback may take the tables away again.
-            return self._create(bind, tables, changes)
+            return self._create(bind, tables, changes, strategy)
         known = {t.fullname for t in tables}
         if known <= _EXISTING.get(bind, set()):
             return False
         try:
             with bind.begin() as connection:
-                created = self._create(connection, tables, changes)
+                created = self._create(connection, tables, changes, strategy)
         except DBAPIError:
             # Another run (another process, another node of a cluster) created a table
             # between the check and the CREATE: look again. A real failure fails again.
             with bind.begin() as connection:
-                created = self._create(connection, tables, changes)
+                created = self._create(connection, tables, changes, strategy)
         _EXISTING.setdefault(bind, set()).update(known)
         return created
 
     def _create(
-        self, connection: Connection, tables: Sequence[Table], changes: Table | None = None
+        self,
+        connection: Connection,
+        tables: Sequence[Table],
+        changes: Table | None = None,
+        strategy: Strategy | None = None,
     ) -> bool:
         inspector = inspect(connection)
         missing = [t for t in tables if not inspector.has_table(t.name, schema=t.schema)]
@@ -264,6 +268,8 @@ class Journal:
             table.create(connection, checkfirst=True)
         if changes is not None and changes not in missing:
             _check_layout(inspector, changes)
+        elif changes is not None and strategy is not None:
+            strategy.journal_created(connection, changes)
         return bool(missing)
 
     # -- runs -----------------------------------------------------------------

@@ -240,6 +240,9 @@ class Strategy:
     """Journal rows are kept as arrays, a table row per part of a chunk
     (``dialects.packed``), instead of a table row per changed row."""
 
+    def journal_created(self, connection: Connection, table: Table) -> None:
+        """Tune the journal table of changes ``table``, just created on ``connection``."""
+
     sees_tables_created_later: ClassVar[bool] = True
     """A transaction can read a table created after it began. MySQL's REPEATABLE READ
     cannot (error 1412 / InnoDB 159), so a journal table created during a caller's open
