@@ -735,6 +735,26 @@ def test_a_journaled_run_inside_an_open_caller_transaction(books: Engine) -> Non
     assert stocks(books)[1] == 0
 
 
+@pytest.mark.backends("postgresql")
+def test_a_packed_journal_written_from_python_reads_back_and_reverts(
+    books: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The path MySQL takes inside a caller's transaction that predates the journal
+    # table (rows read, then journaled and written by key from Python), taken here by a
+    # strategy that packs its journal: the parts hold the rows the run wrote.
+    monkeypatch.setattr(get_strategy(books.dialect).__class__, "sees_tables_created_later", False)
+    original = snapshot(books)
+    with Session(books) as session:
+        session.get(Book, 1)
+        report = setwise.update(session, update(Book).where(Book.id <= 30).values(stock=0))
+        session.commit()
+    assert report.changed == 30 and "by key" in report.strategy
+    journal = journal_rows(books, report.run_id or "")
+    assert [row[:3] for row in journal] == [(i, book_row(i)["stock"], 0) for i in range(1, 31)]
+    setwise.revert(books, report.run_id or "")
+    assert [row[:8] for row in snapshot(books)] == [row[:8] for row in original]
+
+
 def test_a_chunked_run_inside_an_open_transaction_is_refused(books: Engine) -> None:
     with books.connect() as connection:
         connection.execute(select(1))

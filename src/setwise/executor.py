@@ -521,14 +521,14 @@ class Executor:
         assert self.journal_table is not None and self.run_id is not None
         if self.write_by_key or not self.strategy.supports_update_from:
             rows = self._locked_rows(connection, span)
-            if rows and is_packed(self.journal_table):
+            if rows:
                 names = self._journal_names()[:-2]
-                parts = pack_values(rows, names, self.run_id, chunk)
-                connection.execute(insert(self.journal_table), parts)
-            elif rows:
-                names = self._journal_names()[:-2]
-                params = [dict(zip(names, row, strict=True)) for row in rows]
-                insert_rows = insert(self.journal_table).values(run_id=self.run_id, chunk=chunk)
+                insert_rows = insert(self.journal_table)
+                if is_packed(self.journal_table):
+                    params = pack_values(rows, names, self.run_id, chunk)
+                else:
+                    params = [dict(zip(names, row, strict=True)) for row in rows]
+                    insert_rows = insert_rows.values(run_id=self.run_id, chunk=chunk)
                 connection.execute(insert_rows, params)
             return self._write_by_key(connection, rows)
         copy_rows, apply_rows = self.chunk_statements(span, chunk)
