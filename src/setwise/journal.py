@@ -443,13 +443,12 @@ def _check_layout(inspector: Any, changes: Table) -> None:
     """Refuse a journal table whose layout is not the one setwise writes (one made by an
     earlier setwise, rows rather than packed parts): writing to it would fail mid-run."""
     found = {c["name"] for c in inspector.get_columns(changes.name, schema=changes.schema)}
+    layouts = {True: "packed arrays", False: "one row per changed row"}
     if ("part" in found) != is_packed(changes):
-        wanted, other = ("packed", "one row per changed row")
-        if not is_packed(changes):
-            wanted, other = other, wanted
         raise SetwiseError(
-            f"journal table {changes.name!r} keeps {other}, but setwise now keeps {wanted} "
-            f"there: rename it (its runs can still be read) or drop it, and run again"
+            f"journal table {changes.name!r} keeps {layouts['part' in found]}, but setwise now"
+            f" keeps {layouts[is_packed(changes)]} there: rename it (its runs can still be"
+            " read) or drop it, and run again"
         )
 
 
