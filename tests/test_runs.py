@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 import setwise
 from setwise.dialects import Strategy, get_strategy
+from setwise.dialects.postgresql import PostgreSQLStrategy
 from setwise.journal import Journal
 from tests.models import Book, book_row, create_books, snapshot
 
@@ -217,9 +218,58 @@ def test_a_journal_table_of_the_other_layout_is_refused_before_the_run(books: En
     )
     rows_layout.create(books)
     before = snapshot(books)
-    with pytest.raises(setwise.SetwiseError, match=r"one row per changed row.*rename it"):
+    with pytest.raises(setwise.SetwiseError, match=r"one row per changed row.*setwise init"):
         setwise.update(books, update(Book).where(Book.id < 5).values(stock=0))
     assert snapshot(books) == before
+
+
+@pytest.mark.backends("postgresql")
+def test_init_packs_a_journal_kept_a_row_per_change_and_its_runs_still_revert(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_books(engine, 1_300)
+    original = snapshot(engine)
+    # Two runs journaled as an earlier setwise journaled them, one row per changed row.
+    monkeypatch.setattr(PostgreSQLStrategy, "packs_journal", False)
+    backfill = setwise.update(
+        engine, update(Book).where(Book.id > 100).values(stock=Book.stock + 1), chunk_rows=600
+    )
+    fix = setwise.apply(engine, Book, [{"id": 7, "price": Decimal("1.23"), "genre": None}])
+    rows_before = journal_rows(engine, backfill.run_id or "")
+    monkeypatch.undo()
+
+    setwise.init(engine, Book)
+
+    table = Journal().changes_table(
+        setwise.target.resolve_target(Book), get_strategy(engine.dialect)
+    )
+    with engine.connect() as connection:
+        parts = connection.execute(
+            select(table.c.chunk, func.cardinality(table.c.k_id))
+            .where(table.c.run_id == backfill.run_id)
+            .order_by(table.c.chunk, table.c.part)
+        ).all()
+    assert [tuple(part) for part in parts] == [(1, 600), (2, 600)]
+    assert journal_rows(engine, backfill.run_id or "") == rows_before
+    # Runs journaled after the change go into the same packed table.
+    later = setwise.update(engine, update(Book).where(Book.id < 4).values(stock=0))
+    for run in (later, fix, backfill):
+        setwise.revert(engine, run.run_id or "")
+    assert snapshot(engine) == original
+
+
+@pytest.mark.backends("postgresql")
+def test_init_will_not_pack_a_journal_holding_a_column_its_table_lost(books: Engine) -> None:
+    rows_layout = Journal().changes_table(
+        setwise.target.resolve_target(Book), Strategy(books.dialect)
+    )
+    rows_layout.create(books)
+    with books.begin() as connection:
+        connection.execute(text("ALTER TABLE setwise_journal_books ADD COLUMN o_gone integer"))
+    with pytest.raises(setwise.SetwiseError, match=r"o_gone.*no longer has"):
+        setwise.init(books, Book)
+    columns = {c["name"] for c in inspect(books).get_columns("setwise_journal_books")}
+    assert "o_gone" in columns and "part" not in columns  # left as it was
 
 
 def test_revert_refuses_rows_changed_since_unless_forced(books: Engine) -> None:

@@ -305,12 +305,14 @@ def abandon(
 @app.command()
 def init(
     tables: Annotated[
-        list[str] | None, typer.Argument(help="Tables whose journals to create as well.")
+        list[str] | None,
+        typer.Argument(help="Tables whose journals to create (or pack) as well."),
     ] = None,
     db: Db = DEFAULT_DB,
     debug: Debug = False,
 ) -> None:
-    """Create the journal tables now, rather than on the first run."""
+    """Create the journal tables now, rather than on the first run; pack a table's
+    journal that an earlier setwise kept one row per changed row (PostgreSQL)."""
     with _errors(debug, db), _engine(db) as engine:
         setwise.init(engine, *(tables or ()))
         out.print(f"Journal tables ready on {_safe_url(db)}.", markup=False, soft_wrap=True)

@@ -12,14 +12,18 @@ from setwise.transaction import Bind, dialect_of, engine_of, reading_connection
 def init(bind: Bind, *targets: TargetLike, journal_prefix: str = "setwise_") -> None:
     """Create the journal tables now (for ``targets``' journals too), so that no run
     creates them later: the way to journal runs inside transactions that began
-    before the tables existed (MySQL/MariaDB cannot read such tables, error 1412)."""
+    before the tables existed (MySQL/MariaDB cannot read such tables, error 1412).
+
+    A target's journal that an earlier setwise kept one row per changed row, where
+    setwise now packs it (PostgreSQL), is packed in one transaction, its runs kept
+    revertible; every run refuses the old layout until then."""
     journal = Journal(journal_prefix)
     strategy = dialect_of(bind)
     with reading_connection(bind) as connection:
         resolved = [resolve_target(t, connection) for t in targets]
     engine = engine_of(bind)
     for target in resolved:
-        journal.ensure(engine, strategy, target)
+        journal.ensure(engine, strategy, target, convert=True)
     if not resolved:
         with engine.begin() as connection:
             journal._create(connection, [journal.runs, journal.chunks])

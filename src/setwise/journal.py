@@ -21,6 +21,7 @@ import datetime as dt
 import getpass
 import hashlib
 import json
+import logging
 import os
 import secrets
 import weakref
@@ -43,6 +44,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    insert,
     inspect,
     select,
     update,
@@ -51,13 +53,15 @@ from sqlalchemy.exc import DBAPIError
 
 from setwise.coerce import coercer_for
 from setwise.dialects import Strategy
-from setwise.dialects.packed import can_pack, is_packed, packed_table, unpacked
+from setwise.dialects.packed import can_pack, is_packed, pack_rows, packed_table, unpacked
 from setwise.errors import NotFoundError, SetwiseError
 from setwise.merge import staging_type
 from setwise.tables import column_shape, shared_table
 from setwise.target import Target
 
 DEFAULT_PREFIX = "setwise_"
+
+log = logging.getLogger("setwise")
 
 #: PostgreSQL truncates identifiers at 63 bytes and MySQL refuses more than 64.
 MAX_IDENTIFIER = 63
@@ -226,13 +230,22 @@ class Journal:
         # Room for the "_key" of its index.
         return _identifier(f"{self.prefix}stage_{run_id.replace('-', '_')}", MAX_IDENTIFIER - 4)
 
-    def ensure(self, bind: Engine | Connection, strategy: Strategy, target: Target) -> bool:
+    def ensure(
+        self,
+        bind: Engine | Connection,
+        strategy: Strategy,
+        target: Target,
+        *,
+        convert: bool = False,
+    ) -> bool:
         """Create the journal tables that do not exist yet, and return the target's.
 
         Where DDL would end the caller's transaction (MySQL commits implicitly), the
         tables are created on a connection of their own; SQLite creates them inside
         the current transaction, which a second connection could not write beside.
-        Returns True when it created a table.
+        ``convert``: a journal table an earlier setwise kept one row per changed row is
+        packed where the strategy packs (else it is refused). Returns True when it
+        created a table.
         """
         changes = self.changes_table(target, strategy)
         tables = [self.runs, self.chunks, changes]
@@ -240,18 +253,18 @@ class Journal:
             bind = bind.engine
         if not isinstance(bind, Engine):
             # In the caller's transaction: a rollback may take the tables away again.
-            return self._create(bind, tables, changes, strategy)
+            return self._create(bind, tables, changes, strategy, convert=convert)
         known = {t.fullname for t in tables}
-        if known <= _EXISTING.get(bind, set()):
+        if known <= _EXISTING.get(bind, set()) and not convert:
             return False
         try:
             with bind.begin() as connection:
-                created = self._create(connection, tables, changes, strategy)
+                created = self._create(connection, tables, changes, strategy, convert=convert)
         except DBAPIError:
             # Another run (another process, another node of a cluster) created a table
             # between the check and the CREATE: look again. A real failure fails again.
             with bind.begin() as connection:
-                created = self._create(connection, tables, changes, strategy)
+                created = self._create(connection, tables, changes, strategy, convert=convert)
         _EXISTING.setdefault(bind, set()).update(known)
         return created
 
@@ -261,13 +274,18 @@ class Journal:
         tables: Sequence[Table],
         changes: Table | None = None,
         strategy: Strategy | None = None,
+        *,
+        convert: bool = False,
     ) -> bool:
         inspector = inspect(connection)
         missing = [t for t in tables if not inspector.has_table(t.name, schema=t.schema)]
         for table in missing:
             table.create(connection, checkfirst=True)
         if changes is not None and changes not in missing:
-            _check_layout(inspector, changes)
+            if convert and strategy is not None and _kept_in_rows(inspector, changes):
+                _pack_journal(connection, changes, strategy)
+            else:
+                _check_layout(inspector, changes)
         elif changes is not None and strategy is not None:
             strategy.journal_created(connection, changes)
         return bool(missing)
@@ -444,12 +462,53 @@ def _check_layout(inspector: Any, changes: Table) -> None:
     earlier setwise, rows rather than packed parts): writing to it would fail mid-run."""
     found = {c["name"] for c in inspector.get_columns(changes.name, schema=changes.schema)}
     layouts = {True: "packed arrays", False: "one row per changed row"}
-    if ("part" in found) != is_packed(changes):
-        raise SetwiseError(
-            f"journal table {changes.name!r} keeps {layouts['part' in found]}, but setwise now"
-            f" keeps {layouts[is_packed(changes)]} there: rename it (its runs can still be"
-            " read) or drop it, and run again"
+    if ("part" in found) == is_packed(changes):
+        return
+    if is_packed(changes):
+        remedy = (
+            "convert it with `setwise init TABLE` (setwise.init(bind, TABLE)), which packs"
+            " its runs in one transaction and keeps them revertible"
         )
+    else:
+        remedy = "rename it (its runs can still be read) or drop it, and run again"
+    raise SetwiseError(
+        f"journal table {changes.name!r} keeps {layouts['part' in found]}, but setwise now"
+        f" keeps {layouts[is_packed(changes)]} there: {remedy}"
+    )
+
+
+def _kept_in_rows(inspector: Any, changes: Table) -> bool:
+    """Whether ``changes`` is to be packed but its table keeps one row per changed row."""
+    found = {c["name"] for c in inspector.get_columns(changes.name, schema=changes.schema)}
+    return is_packed(changes) and "part" not in found
+
+
+def _pack_journal(connection: Connection, changes: Table, strategy: Strategy) -> None:
+    """Rebuild the journal table of ``changes``' name, kept one row per changed row, in
+    the packed layout, in the caller's transaction: its rows move through a temporary
+    table, the old table is dropped and the packed one created and filled."""
+    old = Table(changes.name, MetaData(), autoload_with=connection, schema=changes.schema)
+    lost = [c.name for c in old.columns if c.name not in changes.c]
+    if lost:
+        raise SetwiseError(
+            f"journal table {changes.name!r} keeps {', '.join(lost)}, which the table it"
+            " journals no longer has: it cannot be packed without losing them; rename it"
+            " (its runs can still be read) or drop it"
+        )
+    held = Table(
+        f"{changes.name}_held",
+        MetaData(),
+        *(Column(c.name, c.type) for c in old.columns),
+        prefixes=["TEMPORARY"],
+    )
+    held.create(connection)
+    connection.execute(insert(held).from_select(list(old.c.keys()), select(old)))
+    old.drop(connection)
+    changes.create(connection)
+    strategy.journal_created(connection, changes)
+    moved = pack_rows(connection, held, changes)
+    held.drop(connection)
+    log.info("journal table %s packed: %d row(s) of its runs", changes.name, moved)
 
 
 def key_column(name: str) -> str:

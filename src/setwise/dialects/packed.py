@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import (
     ARRAY,
     Column,
+    Connection,
     Insert,
     Integer,
     MetaData,
@@ -35,6 +36,7 @@ from sqlalchemy import (
     true,
     types,
 )
+from sqlalchemy.sql.elements import ColumnElement
 
 #: Changed rows per table row: small enough that no array nears PostgreSQL's 1 GB limit
 #: on a value, however wide the rows; large enough that a chunk writes few table rows.
@@ -88,21 +90,50 @@ def pack(table: Table, rows: Select[Any], names: Sequence[str], run_id: str, chu
     source = rows.subquery("journaled")
     # Parts are any PART_ROWS rows, not key ranges: numbering needs no sort, and the
     # arrays of one part are aggregated in one order, so their elements stay in step.
-    numbered = select(
-        *source.c,
-        # PostgreSQL divides integers as integers: (0..999) / 1000 is part 0.
-        (func.row_number().over() - 1).self_group().op("/")(PART_ROWS).label("part"),
-    ).subquery("numbered")
+    numbered = select(*source.c, _part(func.row_number().over())).subquery("numbered")
     values = list(numbered.c)[: len(names)]  # the last is the part
+    lead: list[ColumnElement[Any]] = [literal(run_id, String(40)), literal(chunk, Integer)]
+    return _insert_parts(table, lead, numbered.c.part, names, values, group=[numbered.c.part])
+
+
+def pack_rows(connection: Connection, rows: Table, table: Table) -> int:
+    """Copy a journal kept one row per changed row (``rows``: ``run_id``, ``chunk``,
+    then journal columns that ``table`` has too) into the packed ``table``: each
+    chunk's rows in parts of up to ``PART_ROWS``, in key order. Returns the rows copied."""
+    names = [c.name for c in rows.columns if c.name not in ("run_id", "chunk")]
+    keys = [rows.c[n] for n in names if n.startswith("k_")]
+    number = func.row_number().over(partition_by=[rows.c.run_id, rows.c.chunk], order_by=keys)
+    numbered = select(rows, _part(number)).subquery("numbered")
+    lead, part = [numbered.c.run_id, numbered.c.chunk], numbered.c.part
+    values = [numbered.c[n] for n in names]
+    copy = _insert_parts(table, lead, part, names, values, group=[*lead, part])
+    return sum(connection.execute(copy).scalars())
+
+
+def _part(row_number: ColumnElement[Any]) -> ColumnElement[Any]:
+    # PostgreSQL divides integers as integers: (0..999) / 1000 is part 0.
+    return (row_number - 1).self_group().op("/")(PART_ROWS).label("part")
+
+
+def _insert_parts(
+    table: Table,
+    lead: Sequence[ColumnElement[Any]],
+    part: ColumnElement[Any],
+    names: Sequence[str],
+    values: Sequence[ColumnElement[Any]],
+    *,
+    group: Sequence[ColumnElement[Any]],
+) -> Insert:
+    """INSERT … SELECT of ``lead`` (run id, chunk), ``part`` and an array of each of
+    ``values`` (into the arrays ``names``) per ``group``; it returns each part's rows."""
     packed = select(
-        literal(run_id, String(40)),
-        literal(chunk, Integer),
-        numbered.c.part,
+        *lead,
+        part,
         *(
             func.array_agg(cast(value, _element_type(table, name)))
             for name, value in zip(names, values, strict=True)
         ),
-    ).group_by(numbered.c.part)
+    ).group_by(*group)
     return (
         insert(table)
         .from_select(["run_id", "chunk", "part", *names], packed)
