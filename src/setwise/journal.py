@@ -9,7 +9,8 @@ Tables, created on first use (or by ``setwise.init``) with a configurable prefix
   old and new value of every column the run wrote, typed like the target's columns
   so that every value comes back exactly. Where the strategy ``packs_journal``
   (PostgreSQL), the same values as arrays, a row per part of a chunk
-  (``dialects.packed``); ``Journal.changes`` reads either layout one row per change.
+  (``dialects.packed``); ``Journal.changes`` reads either layout one row per change,
+  and ``setwise.init`` packs a journal an earlier setwise kept a row per change.
 
 A chunk's journal rows, its ``chunks`` row and the run's checkpoint are written in the
 same transaction as the chunk's change, so the data and the journal never disagree.
