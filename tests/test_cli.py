@@ -561,6 +561,35 @@ def test_init_creates_the_journal_tables(books: Engine) -> None:
     assert setwise("runs", "--db", cli_url(books)).stdout.strip() == "No runs yet."
 
 
+@pytest.mark.backends("postgresql")
+def test_init_packs_a_journal_an_earlier_setwise_kept_a_row_per_change(books: Engine) -> None:
+    db = ["--db", cli_url(books)]
+    with books.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE setwise_journal_books (run_id varchar(40) NOT NULL,"
+                " chunk integer NOT NULL, k_id integer NOT NULL, o_stock integer,"
+                " n_stock integer, PRIMARY KEY (run_id, k_id))"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO setwise_journal_books VALUES ('20260101-000000-000000aa', 1, 3, 5, 6)"
+            )
+        )
+    refused = setwise("apply", "books", "--set", "stock = 0", "--where", "id < 3", "--yes", *db)
+    assert refused.returncode == 1 and "setwise init books" in refused.stderr
+    done = setwise("init", "books", *db)
+    assert done.returncode == 0, done.stderr
+    with books.connect() as connection:
+        packed = connection.execute(
+            text("SELECT run_id, chunk, part, k_id, o_stock, n_stock FROM setwise_journal_books")
+        ).all()
+    assert [tuple(row) for row in packed] == [("20260101-000000-000000aa", 1, 0, [3], [5], [6])]
+    again = setwise("apply", "books", "--set", "stock = 0", "--where", "id < 3", "--yes", *db)
+    assert again.returncode == 0, again.stderr
+
+
 def test_bench_prints_rows_per_second_and_writes_a_chart(engine: Engine, tmp_path: Path) -> None:
     chart = tmp_path / "bench.png"
     done = setwise("bench", "--rows", "300", "--chart", str(chart), "--db", cli_url(engine))

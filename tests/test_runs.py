@@ -218,7 +218,8 @@ def test_a_journal_table_of_the_other_layout_is_refused_before_the_run(books: En
     )
     rows_layout.create(books)
     before = snapshot(books)
-    with pytest.raises(setwise.SetwiseError, match=r"one row per changed row.*setwise init"):
+    refused = r"one row per changed row.*`setwise init books`"
+    with pytest.raises(setwise.SetwiseError, match=refused):
         setwise.update(books, update(Book).where(Book.id < 5).values(stock=0))
     assert snapshot(books) == before
 

@@ -250,22 +250,28 @@ class Journal:
         """
         changes = self.changes_table(target, strategy)
         tables = [self.runs, self.chunks, changes]
+
+        def create(connection: Connection) -> bool:
+            return self._create(
+                connection, tables, changes, strategy, convert=convert, journals=target.name
+            )
+
         if isinstance(bind, Connection) and strategy.journal_ddl_apart:
             bind = bind.engine
         if not isinstance(bind, Engine):
             # In the caller's transaction: a rollback may take the tables away again.
-            return self._create(bind, tables, changes, strategy, convert=convert)
+            return create(bind)
         known = {t.fullname for t in tables}
         if known <= _EXISTING.get(bind, set()) and not convert:
             return False
         try:
             with bind.begin() as connection:
-                created = self._create(connection, tables, changes, strategy, convert=convert)
+                created = create(connection)
         except DBAPIError:
             # Another run (another process, another node of a cluster) created a table
             # between the check and the CREATE: look again. A real failure fails again.
             with bind.begin() as connection:
-                created = self._create(connection, tables, changes, strategy, convert=convert)
+                created = create(connection)
         _EXISTING.setdefault(bind, set()).update(known)
         return created
 
@@ -277,6 +283,7 @@ class Journal:
         strategy: Strategy | None = None,
         *,
         convert: bool = False,
+        journals: str = "TABLE",
     ) -> bool:
         inspector = inspect(connection)
         missing = [t for t in tables if not inspector.has_table(t.name, schema=t.schema)]
@@ -286,7 +293,7 @@ class Journal:
             if convert and strategy is not None and _kept_in_rows(inspector, changes):
                 _pack_journal(connection, changes, strategy)
             else:
-                _check_layout(inspector, changes)
+                _check_layout(inspector, changes, journals)
         elif changes is not None and strategy is not None:
             strategy.journal_created(connection, changes)
         return bool(missing)
@@ -458,17 +465,18 @@ _EXISTING: weakref.WeakKeyDictionary[Engine, set[str]] = weakref.WeakKeyDictiona
 _COUNTS = ("matched", "changed", "unchanged", "missing", "conflicts", "chunks", "retries")
 
 
-def _check_layout(inspector: Any, changes: Table) -> None:
-    """Refuse a journal table whose layout is not the one setwise writes (one made by an
-    earlier setwise, rows rather than packed parts): writing to it would fail mid-run."""
+def _check_layout(inspector: Any, changes: Table, journals: str) -> None:
+    """Refuse a journal table (of the table named ``journals``) whose layout is not the
+    one setwise writes (one made by an earlier setwise, rows rather than packed parts):
+    writing to it would fail mid-run."""
     found = {c["name"] for c in inspector.get_columns(changes.name, schema=changes.schema)}
     layouts = {True: "packed arrays", False: "one row per changed row"}
     if ("part" in found) == is_packed(changes):
         return
     if is_packed(changes):
         remedy = (
-            "convert it with `setwise init TABLE` (setwise.init(bind, TABLE)), which packs"
-            " its runs in one transaction and keeps them revertible"
+            f"convert it with `setwise init {journals}` (setwise.init(bind, {journals!r})),"
+            " which packs its runs in one transaction and keeps them revertible"
         )
     else:
         remedy = "rename it (its runs can still be read) or drop it, and run again"
