@@ -45,7 +45,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    insert,
     inspect,
     select,
     update,
@@ -57,7 +56,7 @@ from setwise.dialects import Strategy
 from setwise.dialects.packed import can_pack, is_packed, pack_rows, packed_table, unpacked
 from setwise.errors import NotFoundError, SetwiseError
 from setwise.merge import staging_type
-from setwise.tables import column_shape, shared_table
+from setwise.tables import column_shape, shared_table, temporary_copy
 from setwise.target import Target
 
 DEFAULT_PREFIX = "setwise_"
@@ -290,10 +289,12 @@ class Journal:
         for table in missing:
             table.create(connection, checkfirst=True)
         if changes is not None and changes not in missing:
-            if convert and strategy is not None and _kept_in_rows(inspector, changes):
+            found = {c["name"] for c in inspector.get_columns(changes.name, schema=changes.schema)}
+            kept_packed = "part" in found
+            if kept_packed != is_packed(changes):
+                if not (convert and strategy is not None and is_packed(changes)):
+                    raise _layout_refused(changes, kept_packed, journals)
                 _pack_journal(connection, changes, strategy)
-            else:
-                _check_layout(inspector, changes, journals)
         elif changes is not None and strategy is not None:
             strategy.journal_created(connection, changes)
         return bool(missing)
@@ -465,14 +466,11 @@ _EXISTING: weakref.WeakKeyDictionary[Engine, set[str]] = weakref.WeakKeyDictiona
 _COUNTS = ("matched", "changed", "unchanged", "missing", "conflicts", "chunks", "retries")
 
 
-def _check_layout(inspector: Any, changes: Table, journals: str) -> None:
-    """Refuse a journal table (of the table named ``journals``) whose layout is not the
-    one setwise writes (one made by an earlier setwise, rows rather than packed parts):
-    writing to it would fail mid-run."""
-    found = {c["name"] for c in inspector.get_columns(changes.name, schema=changes.schema)}
+def _layout_refused(changes: Table, kept_packed: bool, journals: str) -> SetwiseError:
+    """The error for a journal table (of the table named ``journals``) whose layout is
+    not the one setwise writes, one made by an earlier setwise: writing to it would
+    fail mid-run."""
     layouts = {True: "packed arrays", False: "one row per changed row"}
-    if ("part" in found) == is_packed(changes):
-        return
     if is_packed(changes):
         remedy = (
             f"convert it with `setwise init {journals}` (setwise.init(bind, {journals!r})),"
@@ -480,16 +478,10 @@ def _check_layout(inspector: Any, changes: Table, journals: str) -> None:
         )
     else:
         remedy = "rename it (its runs can still be read) or drop it, and run again"
-    raise SetwiseError(
-        f"journal table {changes.name!r} keeps {layouts['part' in found]}, but setwise now"
+    return SetwiseError(
+        f"journal table {changes.name!r} keeps {layouts[kept_packed]}, but setwise now"
         f" keeps {layouts[is_packed(changes)]} there: {remedy}"
     )
-
-
-def _kept_in_rows(inspector: Any, changes: Table) -> bool:
-    """Whether ``changes`` is to be packed but its table keeps one row per changed row."""
-    found = {c["name"] for c in inspector.get_columns(changes.name, schema=changes.schema)}
-    return is_packed(changes) and "part" not in found
 
 
 def _pack_journal(connection: Connection, changes: Table, strategy: Strategy) -> None:
@@ -504,19 +496,12 @@ def _pack_journal(connection: Connection, changes: Table, strategy: Strategy) ->
             " journals no longer has: it cannot be packed without losing them; rename it"
             " (its runs can still be read) or drop it"
         )
-    held = Table(
-        f"{changes.name}_held",
-        MetaData(),
-        *(Column(c.name, c.type) for c in old.columns),
-        prefixes=["TEMPORARY"],
-    )
-    held.create(connection)
-    connection.execute(insert(held).from_select(list(old.c.keys()), select(old)))
+    held = temporary_copy(connection, strategy, f"{changes.name}_held", select(old))
     old.drop(connection)
     changes.create(connection)
     strategy.journal_created(connection, changes)
     moved = pack_rows(connection, held, changes)
-    held.drop(connection)
+    strategy.drop_stage(connection, held)
     log.info("journal table %s packed: %d row(s) of its runs", changes.name, moved)
 
 

@@ -47,7 +47,7 @@ from sqlalchemy.schema import DropTable
 
 from setwise.dialects import Strategy
 from setwise.plan import EVERYTHING, Span
-from setwise.tables import column_shape, shared_table
+from setwise.tables import column_shape, shared_table, temporary_table
 from setwise.target import Target
 
 ROW = "setwise_row"
@@ -107,16 +107,7 @@ class Merge:
             connection.execute(DropTable(stage, if_exists=True))
         else:
             shape = ("stage", strategy.stage_schema, loose, column_shape(staged))
-            stage = shared_table(
-                shape,
-                lambda: Table(
-                    STAGE_NAME,
-                    MetaData(),
-                    *staged,
-                    prefixes=["TEMPORARY"],
-                    schema=strategy.stage_schema,
-                ),
-            )
+            stage = shared_table(shape, lambda: temporary_table(STAGE_NAME, strategy, *staged))
             strategy.drop_stage(connection, stage)
         stage.create(connection)
         return cls(target, stage, tuple(columns), expects_version, sparse, kept_name is not None)

@@ -19,7 +19,6 @@ from sqlalchemy import (
     Connection,
     FromClause,
     MetaData,
-    PrimaryKeyConstraint,
     Select,
     Table,
     Update,
@@ -27,7 +26,6 @@ from sqlalchemy import (
     case,
     false,
     func,
-    insert,
     or_,
     select,
     true,
@@ -44,6 +42,7 @@ from setwise.merge import Merge, drop_kept_stage
 from setwise.plan import EVERYTHING, Span
 from setwise.report import Report
 from setwise.runner import run
+from setwise.tables import temporary_copy
 from setwise.target import Target, resolve_target
 from setwise.transaction import Bind, atomic, dialect_of, engine_of, reading_connection
 
@@ -304,19 +303,9 @@ def _unpack(connection: Connection, strategy: Strategy, reversal: Reversal) -> T
     target: each chunk of a revert finds its key range there through the index, where
     the packed journal would unpack the whole run again for every chunk."""
     rows = reversal.journal
-    key = [key_column(c.name) for c in reversal.target.key]
-    copy = Table(
-        UNPACKED,
-        MetaData(),
-        *(Column(c.name, c.type) for c in rows.c),
-        PrimaryKeyConstraint(*key),
-        prefixes=["TEMPORARY"],
-        schema=strategy.stage_schema,
-    )
-    strategy.drop_stage(connection, copy)
-    copy.create(connection)
     run_rows = select(rows).where(rows.c.run_id == reversal.run.run_id)
-    connection.execute(insert(copy).from_select([c.name for c in rows.c], run_rows))
+    key = [key_column(c.name) for c in reversal.target.key]
+    copy = temporary_copy(connection, strategy, UNPACKED, run_rows, primary_key=key)
     strategy.analyze_stage(connection, copy)
     return copy
 

@@ -12,10 +12,13 @@ registry is never emptied: it holds one small Table per shape the process has me
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Table
+from sqlalchemy import Column, Connection, MetaData, PrimaryKeyConstraint, Select, Table, insert
+from sqlalchemy.schema import SchemaItem
+
+from setwise.dialects import Strategy
 
 _TABLES: dict[Hashable, Table] = {}
 _LOCK = threading.Lock()
@@ -36,3 +39,27 @@ def shared_table(shape: Hashable, build: Callable[[], Table]) -> Table:
 def column_shape(columns: Iterable[Column[Any]]) -> tuple[tuple[str, str], ...]:
     """Columns by name and type, as far as a table built from them can differ."""
     return tuple((column.name, repr(column.type)) for column in columns)
+
+
+def temporary_table(name: str, strategy: Strategy, *items: SchemaItem) -> Table:
+    """A temporary table ``name`` of ``items`` (columns, constraints) in ``strategy``'s
+    staging schema."""
+    return Table(name, MetaData(), *items, prefixes=["TEMPORARY"], schema=strategy.stage_schema)
+
+
+def temporary_copy(
+    connection: Connection,
+    strategy: Strategy,
+    name: str,
+    rows: Select[Any],
+    primary_key: Sequence[str] = (),
+) -> Table:
+    """A temporary table ``name`` (``temporary_table``, replacing one left there) holding
+    ``rows``, its columns named and typed as they are selected."""
+    keyed = [PrimaryKeyConstraint(*primary_key)] if primary_key else []
+    columns = [Column(c.name, c.type) for c in rows.selected_columns]
+    copy = temporary_table(name, strategy, *columns, *keyed)
+    strategy.drop_stage(connection, copy)
+    copy.create(connection)
+    connection.execute(insert(copy).from_select([c.name for c in copy.columns], rows))
+    return copy
