@@ -502,6 +502,23 @@ def test_mappings_are_strict_about_floats_for_exact_columns(books: Engine) -> No
         setwise.apply(books, Book, [{"id": 1, "price": 1.5}])
 
 
+def test_a_decimal_too_large_among_plain_decimals_is_refused_by_row(books: Engine) -> None:
+    # Every value a Decimal of two places: the batch is checked a column at a time, and
+    # one value a digit too long for NUMERIC(10, 2) must still be found and named.
+    before = snapshot(books)
+    rows = [{"id": 1, "price": Decimal("99999999.99")}, {"id": 2, "price": Decimal("5.10")}]
+    rows += [{"id": 3, "price": Decimal("100000000.00")}, {"id": 4, "price": Decimal("0E+9")}]
+    with pytest.raises(setwise.ValidationError) as caught:
+        setwise.apply(books, Book, rows)
+    found = [(p.row, p.column, p.reason) for p in caught.value.problems]
+    assert found == [(3, "price", "too large for NUMERIC(10, 2)")]
+    assert snapshot(books) == before
+    del rows[2]  # the largest value that fits, and a zero written with a large exponent
+    assert setwise.apply(books, Book, rows).changed == 3
+    prices = column(books, "price")
+    assert (prices[1], prices[2], prices[4]) == (Decimal("99999999.99"), Decimal("5.1"), 0)
+
+
 def test_null_to_value_and_value_to_null(books: Engine) -> None:
     report = setwise.apply(
         books, Book, [{"id": 3, "genre": "found"}, {"id": 4, "genre": None}]

@@ -394,11 +394,7 @@ def stage(
     first = next(batches, None)
     if first is None:
         return None
-    fields: dict[str, None] = {}
-    for row in first[1]:
-        if isinstance(row, dict):
-            fields.update(dict.fromkeys(row))
-    intake = _Intake(target, lenient, list(fields))
+    intake = _Intake(target, lenient, _fields_of(first[1]))
     if len(intake.columns) > MAX_SPARSE_COLUMNS:
         raise SchemaError(f"a changeset may set at most {MAX_SPARSE_COLUMNS} columns at once")
     merge = Merge.create(
@@ -448,6 +444,18 @@ def stage(
     if not intake.sparse:
         merge = replace(merge, sparse=False)
     return merge
+
+
+def _fields_of(rows: Sequence[Fields]) -> list[str]:
+    """Every field the rows carry, in the order first seen."""
+    if isinstance(rows, FieldColumns):
+        return list(dict.fromkeys(rows.names))
+    dicts: Sequence[dict[str, Any]]
+    if set(map(type, rows)) == {dict}:
+        dicts = cast(Sequence[dict[str, Any]], rows)
+    else:
+        dicts = [row for row in rows if isinstance(row, dict)]
+    return list(dict.fromkeys(chain.from_iterable(dicts)))
 
 
 def _database_readable(rows: Iterator[Row], strategy: Strategy) -> CsvRows | None:
