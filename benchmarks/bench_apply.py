@@ -15,8 +15,8 @@ tenth of those rows (ids divisible by 20) carry the values the row already holds
                 1,000 rows (Django's ``bulk_update``; skipped above ``--case-max``);
 - raw:          the database's bulk path driven through the driver, without setwise
                 (PostgreSQL: COPY into a temporary table + UPDATE … FROM; SQLite:
-                executemany into a temporary table + UPDATE … FROM, and an
-                executemany UPDATE by id; MariaDB: multi-row INSERT staging + UPDATE … JOIN,
+                multi-row INSERTs of 500 rows into a temporary table + UPDATE … FROM,
+                and an executemany UPDATE by id; MariaDB: multi-row INSERT staging + UPDATE … JOIN,
                 and LOAD DATA LOCAL INFILE + UPDATE … JOIN); the best is "raw best";
 - setwise's SQL alone (SQLite): the statements ``setwise.apply(journal=False)`` sends
                 (staging 500 rows a statement, the count, the UPDATE … FROM, the
@@ -208,19 +208,44 @@ def raw_postgresql_copy(driver: Any, tuples: Sequence[tuple[Any, ...]]) -> None:
     driver.commit()
 
 
-def raw_sqlite_stage(driver: Any, tuples: Sequence[tuple[Any, ...]]) -> None:
-    cursor = driver.cursor()
-    cursor.execute(
-        f"CREATE TEMP TABLE {STAGE} (id INTEGER, title VARCHAR(200), price NUMERIC(10, 2),"
-        " stock INTEGER)"
+def _sqlite_stage(cursor: Any, tuples: Sequence[tuple[Any, ...]], numbered: bool) -> None:
+    """Stage ``tuples`` in multi-row INSERTs of 500 rows, as setwise does on SQLite;
+    ``numbered``: each row after setwise's row number and presence mask."""
+    columns: list[Sequence[Any]] = (
+        [range(1, len(tuples) + 1), [7] * len(tuples)] if numbered else []
     )
-    cursor.executemany(f"INSERT INTO {STAGE} VALUES (?, ?, ?, ?)", tuples)
+    columns += list(zip(*tuples, strict=True))
+    width = len(columns)
+    names = "setwise_row BIGINT, setwise_present BIGINT, " if numbered else ""
+    cursor.execute(
+        f"CREATE TEMP TABLE {STAGE} ({names}id INTEGER, title VARCHAR(200),"
+        " price NUMERIC(10, 2), stock INTEGER)"
+    )
+    flat: list[Any] = [None] * (len(tuples) * width)
+    for index, column in enumerate(columns):
+        flat[index::width] = column
+    row = "(" + ", ".join("?" * width) + ")"
+    for start in range(0, len(tuples), SQLITE_ROWS_PER_INSERT):
+        size = min(SQLITE_ROWS_PER_INSERT, len(tuples) - start)
+        rows = ", ".join([row] * size)
+        cursor.execute(
+            f"INSERT INTO {STAGE} VALUES {rows}", flat[start * width : (start + size) * width]
+        )
+
+
+def _sqlite_merge(driver: Any, cursor: Any) -> None:
     differs = " OR ".join(f"books.{c} IS NOT s.{c}" for c in SET_COLUMNS)
     sets = ", ".join(f"{c} = s.{c}" for c in SET_COLUMNS)
     cursor.execute(f"UPDATE books SET {sets} FROM {STAGE} s WHERE books.id = s.id AND ({differs})")
     driver.commit()
     cursor.execute(f"DROP TABLE {STAGE}")
     cursor.close()
+
+
+def raw_sqlite_stage(driver: Any, tuples: Sequence[tuple[Any, ...]]) -> None:
+    cursor = driver.cursor()
+    _sqlite_stage(cursor, tuples, numbered=False)
+    _sqlite_merge(driver, cursor)
 
 
 def raw_sqlite_executemany(driver: Any, tuples: Sequence[tuple[Any, ...]]) -> None:
@@ -248,28 +273,14 @@ def raw_sqlite_executemany_every_row(driver: Any, tuples: Sequence[tuple[Any, ..
 
 
 def sqlite_setwise_statements(driver: Any, tuples: Sequence[tuple[Any, ...]]) -> None:
-    # Staged with row numbers and presence masks, 500 rows a statement; counted (matched
-    # and staged rows, for the report); merged; dropped: what setwise sends, in order.
+    # Staged with row numbers and presence masks; counted (matched and staged rows, for
+    # the report); merged; dropped: what setwise sends, in order.
     cursor = driver.cursor()
-    cursor.execute(
-        f"CREATE TEMP TABLE {STAGE} (setwise_row BIGINT, setwise_present BIGINT, id INTEGER,"
-        " title VARCHAR(200), price NUMERIC(10, 2), stock INTEGER)"
-    )
-    row = "(?, ?, ?, ?, ?, ?)"
-    for start in range(0, len(tuples), SQLITE_ROWS_PER_INSERT):
-        part = tuples[start : start + SQLITE_ROWS_PER_INSERT]
-        values = [v for n, t in enumerate(part, start + 1) for v in (n, 7, *t)]
-        rows = ", ".join([row] * len(part))
-        cursor.execute(f"INSERT INTO {STAGE} VALUES {rows}", values)
+    _sqlite_stage(cursor, tuples, numbered=True)
     cursor.execute(
         f"SELECT count(books.id), count(*) FROM {STAGE} s LEFT JOIN books ON books.id = s.id"
     ).fetchall()
-    differs = " OR ".join(f"books.{c} IS NOT s.{c}" for c in SET_COLUMNS)
-    sets = ", ".join(f"{c} = s.{c}" for c in SET_COLUMNS)
-    cursor.execute(f"UPDATE books SET {sets} FROM {STAGE} s WHERE books.id = s.id AND ({differs})")
-    driver.commit()
-    cursor.execute(f"DROP TABLE {STAGE}")
-    cursor.close()
+    _sqlite_merge(driver, cursor)
 
 
 def _mysql_merge(cursor: Any) -> None:
