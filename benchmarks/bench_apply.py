@@ -78,6 +78,7 @@ from common import (
     time_once,
     time_rounds,
 )
+from setwise.dialects.sqlite import STAGE_ROWS_PER_INSERT
 
 NAME = "apply"
 SIZES = (10_000, 100_000, 1_000_000)
@@ -103,8 +104,6 @@ EVERY_ROW = "raw executemany UPDATE, no-ops written"
 # SQLite: the statements setwise.apply(journal=False) sends, through the driver, without
 # its checks: the most its strategy can reach. Shown, never counted as a raw path.
 SETWISE_SQL = "setwise's SQL alone, no checks"
-# Rows per multi-row INSERT, as setwise stages on SQLite (dialects/sqlite.py).
-SQLITE_ROWS_PER_INSERT = 500
 
 
 def changes(rows: int) -> list[dict[str, Any]]:
@@ -209,7 +208,7 @@ def raw_postgresql_copy(driver: Any, tuples: Sequence[tuple[Any, ...]]) -> None:
 
 
 def _sqlite_stage(cursor: Any, tuples: Sequence[tuple[Any, ...]], numbered: bool) -> None:
-    """Stage ``tuples`` in multi-row INSERTs of 500 rows, as setwise does on SQLite;
+    """Stage ``tuples`` in multi-row INSERTs of setwise's size on SQLite (500 rows);
     ``numbered``: each row after setwise's row number and presence mask."""
     columns: list[Sequence[Any]] = (
         [range(1, len(tuples) + 1), [7] * len(tuples)] if numbered else []
@@ -225,8 +224,8 @@ def _sqlite_stage(cursor: Any, tuples: Sequence[tuple[Any, ...]], numbered: bool
     for index, column in enumerate(columns):
         flat[index::width] = column
     row = "(" + ", ".join("?" * width) + ")"
-    for start in range(0, len(tuples), SQLITE_ROWS_PER_INSERT):
-        size = min(SQLITE_ROWS_PER_INSERT, len(tuples) - start)
+    for start in range(0, len(tuples), STAGE_ROWS_PER_INSERT):
+        size = min(STAGE_ROWS_PER_INSERT, len(tuples) - start)
         rows = ", ".join([row] * size)
         cursor.execute(
             f"INSERT INTO {STAGE} VALUES {rows}", flat[start * width : (start + size) * width]

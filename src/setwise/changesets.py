@@ -450,12 +450,7 @@ def _fields_of(rows: Sequence[Fields]) -> list[str]:
     """Every field the rows carry, in the order first seen."""
     if isinstance(rows, FieldColumns):
         return list(dict.fromkeys(rows.names))
-    dicts: Sequence[dict[str, Any]]
-    if set(map(type, rows)) == {dict}:
-        dicts = cast(Sequence[dict[str, Any]], rows)
-    else:
-        dicts = [row for row in rows if isinstance(row, dict)]
-    return list(dict.fromkeys(chain.from_iterable(dicts)))
+    return list(dict.fromkeys(chain.from_iterable(r for r in rows if isinstance(r, dict))))
 
 
 def _database_readable(rows: Iterator[Row], strategy: Strategy) -> CsvRows | None:
