@@ -136,7 +136,7 @@ def apply(
         if strategy.kept_stage_prefixes is not None:
             kept_name = journal_tables.stage_name(run_id)
             if options.resume is not None and (
-                kept := Merge.reopen(connection, resolved, kept_name)
+                kept := Merge.reopen(connection, strategy, resolved, kept_name)
             ):
                 log.info("run %s: merging the changes it staged; not reading them again", run_id)
                 return kept

@@ -868,6 +868,7 @@ class ChunkSizer:
 DETERMINISTIC_FUNCTIONS = frozenset(
     {"abs", "coalesce", "ifnull", "nullif", "lower", "upper", "length", "substr", "trim"}
     | {"ltrim", "rtrim", "replace", "round", "max", "min", "count", "sum", "avg"}
+    | {"cast", "convert"}  # the stored-value comparisons of dialects/ (MySQL's CONVERT … USING)
 )
 
 

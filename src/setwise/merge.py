@@ -16,7 +16,7 @@ which columns it carries, and an absent column keeps the target's value.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import (
@@ -46,6 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.schema import DropTable
 
 from setwise.dialects import Strategy
+from setwise.dialects.compare import StoredComparison
 from setwise.plan import EVERYTHING, Span
 from setwise.tables import column_shape, shared_table, temporary_table
 from setwise.target import Target
@@ -75,6 +76,8 @@ class Merge:
     outlives the process, so a resumed run merges it without reading the changes again."""
     indexed: bool = False
     """The staged keys have their index (``index_stage``)."""
+    compare: StoredComparison = field(default_factory=StoredComparison)
+    """Tells whether a staged value changes what the target row stores, byte for byte."""
 
     @classmethod
     def create(
@@ -110,10 +113,14 @@ class Merge:
             stage = shared_table(shape, lambda: temporary_table(STAGE_NAME, strategy, *staged))
             strategy.drop_stage(connection, stage)
         stage.create(connection)
-        return cls(target, stage, tuple(columns), expects_version, sparse, kept_name is not None)
+        compare = strategy.stored_comparison(connection, target.table)
+        kept = kept_name is not None
+        return cls(target, stage, tuple(columns), expects_version, sparse, kept, compare=compare)
 
     @classmethod
-    def reopen(cls, connection: Connection, target: Target, kept_name: str) -> Merge | None:
+    def reopen(
+        cls, connection: Connection, strategy: Strategy, target: Target, kept_name: str
+    ) -> Merge | None:
         """The kept staging table ``kept_name`` of an earlier run, or None if it is gone
         or empty (a run stages at least one row; an unlogged table is emptied by a
         server crash)."""
@@ -136,7 +143,8 @@ class Merge:
         stage = Table(kept_name, MetaData(), *staged, schema=schema)
         if connection.execute(select(literal(1)).select_from(stage).limit(1)).first() is None:
             return None
-        return cls(target, stage, tuple(columns), expects_version, sparse, kept=True)
+        compare = strategy.stored_comparison(connection, target.table)
+        return cls(target, stage, tuple(columns), expects_version, sparse, True, compare=compare)
 
     def renamed(self, kept_name: str) -> Merge:
         """This merge as a chunked run would send it, through a kept staging table of
@@ -187,7 +195,10 @@ class Merge:
         return or_(
             false(),
             *(
-                and_(self._present(i), column.is_distinct_from(self.stage.c[column.name]))
+                and_(
+                    self._present(i),
+                    self.compare.differs(column, self.stage.c[column.name], typed=True),
+                )
                 for i, column in enumerate(self.columns)
             ),
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import (
@@ -26,6 +26,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Mapper
 from sqlalchemy.sql.elements import BindParameter, ClauseElement
 
+from setwise.dialects.compare import StoredComparison
 from setwise.errors import SchemaError
 from setwise.target import Target, resolve_target
 
@@ -36,12 +37,15 @@ class SetUpdate:
 
     ``assignments`` are the caller's SET clauses; ``bumps`` are columns setwise
     maintains itself (an integer version column), written only on rows that change.
+    ``compare`` tells, per database, whether a value changes what a row stores
+    (``with_comparison`` sets the run's own).
     """
 
     target: Target
     assignments: dict[Column[Any], ColumnElement[Any]]
     where: ColumnElement[bool] | None
     bumps: dict[Column[Any], ColumnElement[Any]] = field(default_factory=dict)
+    compare: StoredComparison = field(default_factory=StoredComparison)
 
     @classmethod
     def from_statement(cls, statement: Update) -> SetUpdate:
@@ -79,13 +83,25 @@ class SetUpdate:
             bumps[version] = version + 1
         return cls(target=target, assignments=assignments, where=where, bumps=bumps)
 
+    def with_comparison(self, compare: StoredComparison) -> SetUpdate:
+        """This update, telling changed rows from unchanged ones as ``compare`` does."""
+        return replace(self, compare=compare)
+
     @property
     def table(self) -> Table:
         return self.target.table
 
     def changes_row(self) -> ColumnElement[bool]:
-        """True for rows where some assignment gives a value the row does not hold yet."""
-        return or_(*(column.is_distinct_from(value) for column, value in self.assignments.items()))
+        """True for rows where some assignment would store what the row does not hold
+        yet, byte for byte (``dialects.compare``)."""
+        return or_(
+            *(self.compare.differs(column, value) for column, value in self.assignments.items())
+        )
+
+    def new_values(self) -> dict[Column[Any], ColumnElement[Any]]:
+        """What a changed row is written: the assignments as stored, and the bumps."""
+        assigned = {c: self.compare.assigned(c, v) for c, v in self.assignments.items()}
+        return {**assigned, **self.bumps}
 
     def criteria(self, *extra: ColumnElement[bool]) -> list[ColumnElement[bool]]:
         base = [self.where] if self.where is not None else []
@@ -96,7 +112,7 @@ class SetUpdate:
         return (
             sql_update(self.table)
             .where(*self.criteria(self.changes_row()))
-            .values({**self.assignments, **self.bumps})
+            .values(self.new_values())
         )
 
     # -- the writer interface the executor runs (see executor.Writer) ------------
@@ -147,7 +163,7 @@ class SetUpdate:
 
     def journal_rows(self, span: Span) -> Select[Any]:
         """Key, then (old, new) for each written column, of the rows that change, in key order."""
-        new = {**self.assignments, **self.bumps}
+        new = self.new_values()
         pairs = [part for column in self.written_columns() for part in (column, new[column])]
         return (
             select(*self.target.key, *pairs)
@@ -160,7 +176,7 @@ class SetUpdate:
         return (
             sql_update(self.table)
             .where(*self.criteria(self.changes_row()), *span.criteria(self.target.key))
-            .values({**self.assignments, **self.bumps, **stamps})
+            .values({**self.new_values(), **stamps})
         )
 
     def matched_keys(self, span: Span) -> Select[Any]:

@@ -108,8 +108,11 @@ def plan(
         update = prepare(statement, all_rows=all_rows)
         options.stamps.update(stamp_values(update.target, *stamps))
         with peek(bind) as scope:
+            compare = scope.strategy.stored_comparison(scope.connection, update.table)
             snapshot = reads_on_snapshot(bind, scope.strategy, options, repeatable=True)
-            return _plan(scope, update, options, warn_share, snapshot=snapshot)
+            return _plan(
+                scope, update.with_comparison(compare), options, warn_share, snapshot=snapshot
+            )
     if changes is None:
         raise SetwiseError(
             "setwise.plan takes a SQLAlchemy UPDATE statement, or a target and its changes "

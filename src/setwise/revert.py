@@ -10,7 +10,7 @@ rows under the lock in any case when not forced.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast
 
 from sqlalchemy import (
@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy import update as sql_update
 
 from setwise.dialects import Strategy
+from setwise.dialects.compare import StoredComparison
 from setwise.dialects.packed import is_packed
 from setwise.errors import ConflictError, RowConflict, SetwiseError
 from setwise.executor import ProgressCallback, RunOptions, Writer
@@ -63,6 +64,8 @@ class Reversal:
     run: RunInfo
     columns: tuple[Column[Any], ...]
     force: bool
+    compare: StoredComparison = field(default_factory=StoredComparison)
+    """Tells whether a row holds a journaled value, byte for byte."""
 
     kind = "revert"
 
@@ -89,14 +92,20 @@ class Reversal:
         """The row no longer holds what the run wrote."""
         return or_(
             false(),
-            *(c.is_distinct_from(self.journal.c[new_column(c.name)]) for c in self.columns),
+            *(
+                self.compare.differs(c, self.journal.c[new_column(c.name)], typed=True)
+                for c in self.columns
+            ),
         )
 
     def _differs(self) -> ColumnElement[bool]:
         """Reverting would change the row."""
         return or_(
             false(),
-            *(c.is_distinct_from(self.journal.c[old_column(c.name)]) for c in self._restored()),
+            *(
+                self.compare.differs(c, self.journal.c[old_column(c.name)], typed=True)
+                for c in self._restored()
+            ),
         )
 
     def _allowed(self) -> ColumnElement[bool]:
@@ -261,6 +270,7 @@ def revert(
             run=info,
             columns=tuple(target.column(c) for c in info.columns),
             force=force,
+            compare=strategy.stored_comparison(connection, target.table),
         )
         if not force:
             _refuse_conflicts(connection, reversal)

@@ -87,7 +87,9 @@ def update(
         return run(
             bind,
             target,
-            lambda _connection, _strategy: plan,
+            lambda connection, strategy: plan.with_comparison(
+                strategy.stored_comparison(connection, plan.table)
+            ),
             options,
             returning=returned,
             repeatable=True,

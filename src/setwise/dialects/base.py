@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.schema import DropTable
 from sqlalchemy.sql.elements import ClauseElement, ColumnElement
 
+from setwise.dialects.compare import StoredComparison
 from setwise.dialects.explain import Explain
 
 StageLoader = Callable[[Sequence[Sequence[Any]]], None]
@@ -291,6 +292,11 @@ class Strategy:
         """Within the block, reads see every write committed before them anywhere (on a
         cluster, through any node): for the journal, checkpoints and revert checks."""
         yield
+
+    def stored_comparison(self, connection: Connection, table: Table) -> StoredComparison:
+        """How a run tells, on ``connection``, whether a value changes what a column of
+        ``table`` stores (``dialects.compare``)."""
+        return StoredComparison()
 
     def lock_rows(self, statement: Select[Any], table: Table) -> Select[Any]:
         """``statement`` locking the rows it reads from ``table`` until the transaction ends."""

@@ -8,11 +8,15 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Column, ColumnElement, Connection, Table, cast, func, text, types
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from setwise.dialects import galera
 from setwise.dialects.base import IntegrityFacts, RowCap, StageLoader, Strategy
+from setwise.dialects.compare import StoredComparison
 from setwise.dialects.mysql_load import load_data_allowed, load_data_file
 
 # 1062: "Duplicate entry '978-0' for key 'isbn'" (MySQL 8 writes 'books.isbn')
@@ -23,6 +27,88 @@ _FOREIGN_KEY = re.compile(r"CONSTRAINT `([^`]+)` FOREIGN KEY \(([^)]+)\)")
 _CHECK = re.compile(r"CONSTRAINT `([^`]+)` failed|Check constraint '([^']+)'")
 # 1048: "Column 'title' cannot be null"
 _NOT_NULL = re.compile(r"Column '([^']+)' cannot be null")
+
+
+# A character set name as information_schema gives it; it is spelt into the SQL.
+_CHARSET = re.compile(r"^[A-Za-z0-9_]+$")
+
+_CHARSETS = text(
+    "SELECT column_name, character_set_name FROM information_schema.columns"
+    " WHERE table_schema = COALESCE(:schema, DATABASE()) AND table_name = :name"
+)
+
+
+class _ConvertUsing(FunctionElement[Any]):
+    """``CONVERT(value USING charset)``: text in the character set a column stores."""
+
+    name = "convert"
+    inherit_cache = True
+
+    def __init__(self, value: ColumnElement[Any], charset: str) -> None:
+        super().__init__(value)
+        self.charset = charset
+
+
+@compiles(_ConvertUsing)
+def _convert_using(element: _ConvertUsing, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = element.clauses
+    return f"CONVERT({compiler.process(value, **kw)} USING {element.charset})"
+
+
+class _CastFloat(FunctionElement[Any]):
+    """``CAST(value AS FLOAT)``: a single-precision float, as a FLOAT column stores it
+    (MariaDB 10.4.5, MySQL 8.0.17); SQLAlchemy's cast() skips FLOAT on MySQL."""
+
+    name = "cast"
+    inherit_cache = True
+    type = types.Float()
+
+
+@compiles(_CastFloat)
+def _cast_float(element: _CastFloat, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = element.clauses
+    return f"CAST({compiler.process(value, **kw)} AS FLOAT)"
+
+
+class MySQLComparison(StoredComparison):
+    """Text compares as the bytes the column stores (``CAST … AS BINARY``): the usual
+    ``utf8mb4_general_ci`` calls 'Boeing' equal to 'BOEING', and every PAD SPACE
+    collation (``_bin`` ones too) 'a' equal to 'a '. The new value is first converted
+    to the column's character set, so a latin1 column's 'é' equals the connection's.
+    A CHAR column drops trailing spaces; a DECIMAL rounds to its scale, a FLOAT keeps
+    single precision and a DATETIME(n) cuts fractions, as storing the value does."""
+
+    def __init__(self, charsets: dict[str, str | None]) -> None:
+        self.charsets = charsets
+
+    def stored(self, column: Column[Any], value: ColumnElement[Any]) -> ColumnElement[Any]:
+        kind = column.type
+        if isinstance(kind, types.Float):
+            # FLOAT (up to FLOAT(24)) is single precision; DOUBLE and REAL are not.
+            double = isinstance(kind, types.Double | types.REAL)
+            single = not double and (kind.precision is None or kind.precision <= 24)
+            return _CastFloat(value) if single else value
+        if isinstance(kind, types.Numeric) and kind.scale is not None:
+            # ROUND, not CAST: a CAST past the precision gives the largest value with a
+            # warning, where storing it fails; ROUND leaves it too large to be equal.
+            return func.round(value, kind.scale)
+        if isinstance(kind, types.DateTime | types.Time):
+            return cast(value, kind)
+        return value
+
+    def differs(
+        self, column: Column[Any], value: ColumnElement[Any], *, typed: bool = False
+    ) -> ColumnElement[bool]:
+        new = value if typed else self.stored(column, value)
+        if not isinstance(column.type, types.String):
+            return column.is_distinct_from(new)
+        charset = self.charsets.get(column.name)
+        if charset is not None and _CHARSET.match(charset):
+            new = _ConvertUsing(new, charset)
+        if isinstance(column.type, types.CHAR):
+            new = func.rtrim(new)
+        binary = types.LargeBinary()
+        return cast(column, binary).is_distinct_from(cast(new, binary))
 
 
 _CHECK_CODES = (4025, 3819)
@@ -46,6 +132,10 @@ class MySQLStrategy(Strategy):
     def supports_update_from(self) -> bool:
         # SQLAlchemy renders UPDATE … FROM as MySQL's multi-table UPDATE t, s SET … WHERE …
         return True
+
+    def stored_comparison(self, connection: Connection, table: Table) -> StoredComparison:
+        found = connection.execute(_CHARSETS, {"schema": table.schema, "name": table.name})
+        return MySQLComparison({str(name): charset for name, charset in found})
 
     # A MariaDB server may be a Galera node: probed per connection (dialects/galera.py).
 

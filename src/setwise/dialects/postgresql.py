@@ -9,11 +9,22 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from sqlalchemy import Column, ColumnElement, Connection, Select, Table, func, literal, types
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    cast,
+    func,
+    literal,
+    types,
+)
 from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects.base import FileLoader, FileRefused, IntegrityFacts, StageLoader, Strategy
 from setwise.dialects.bulktext import POSTGRESQL
+from setwise.dialects.compare import StoredComparison
 
 # The DETAIL of unique and foreign-key violations: "Key (isbn)=(978-0) already exists."
 _KEY_DETAIL = re.compile(r"Key \((.+?)\)=")
@@ -34,6 +45,53 @@ def _read_otherwise(block: bytes, prefixed_integers: bool) -> bool:
 
 
 log = logging.getLogger("setwise")
+
+#: Types whose explicit CAST is exactly the conversion an UPDATE applies on storing a
+#: value: rounding to a NUMERIC's scale, a REAL's precision, a TIMESTAMP's fraction.
+#: (A CAST to VARCHAR(n) or CHAR(n) would cut a long text where the UPDATE refuses it.)
+_STORED_BY_CAST = (types.Integer, types.Numeric, types.Float, types.DateTime, types.Time)
+
+
+class PostgreSQLComparison(StoredComparison):
+    """Text compares in the "C" collation, byte for byte, as text: citext and
+    nondeterministic ICU collations would call 'Boeing' equal to 'BOEING'. A CHAR(n)
+    stores its value padded, so trailing spaces never make it differ. Numbers, times
+    and timestamps compare as the column's type stores them (CAST), and an unconstrained
+    NUMERIC by its text, which keeps its scale (1.5 and 1.50 are stored apart)."""
+
+    def stored(self, column: Column[Any], value: ColumnElement[Any]) -> ColumnElement[Any]:
+        if isinstance(column.type, _STORED_BY_CAST):
+            return cast(value, column.type)
+        return value
+
+    def differs(
+        self, column: Column[Any], value: ColumnElement[Any], *, typed: bool = False
+    ) -> ColumnElement[bool]:
+        kind = column.type
+        new = value if typed else self.stored(column, value)
+        if isinstance(kind, types.String):
+            text: ColumnElement[Any] = cast(new, types.Text())
+            if isinstance(kind, types.CHAR):
+                text = func.rtrim(text, " ")
+            return _as_text(column).is_distinct_from(text.collate("C"))
+        if _unconstrained_numeric(kind):
+            return _as_text(column).is_distinct_from(cast(new, types.Text()))
+        return column.is_distinct_from(new)
+
+
+def _as_text(column: Column[Any]) -> ColumnElement[Any]:
+    text = cast(column, types.Text())
+    return text.collate("C") if isinstance(column.type, types.String) else text
+
+
+def _unconstrained_numeric(kind: types.TypeEngine[Any]) -> bool:
+    return (
+        isinstance(kind, types.Numeric)
+        and not isinstance(kind, types.Float)
+        and kind.precision is None
+        and kind.scale is None
+    )
+
 
 _KINDS = {
     "23505": "unique",
@@ -80,6 +138,9 @@ class PostgreSQLStrategy(Strategy):
 
     # deadlock_detected, serialization_failure, lock_not_available
     retryable_codes: ClassVar[frozenset[Any]] = frozenset({"40P01", "40001", "55P03"})
+
+    def stored_comparison(self, connection: Connection, table: Table) -> StoredComparison:
+        return PostgreSQLComparison()
 
     def lock_rows(self, statement: Select[Any], table: Table) -> Select[Any]:
         # OF: lock the target's rows only, not the staging or journal rows joined to them.

@@ -6,10 +6,11 @@ import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Column, ColumnElement, Connection, Table, func, types
 from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects.base import IntegrityFacts, Strategy
+from setwise.dialects.compare import StoredComparison
 
 # "UNIQUE constraint failed: books.isbn, books.title"
 _COLUMNS_FAILED = re.compile(r"^(UNIQUE|NOT NULL) constraint failed: (.+)$")
@@ -20,6 +21,38 @@ _CHECK_FAILED = re.compile(r"^CHECK constraint failed: (.+)$")
 # temporary table (sqlite3 module alone): executemany 0.60-0.66 s; 100 rows a
 # statement 0.30-0.33 s, 500 rows 0.27-0.32 s, 2,000 rows 0.26-0.32 s.
 STAGE_ROWS_PER_INSERT = 500
+
+
+class SQLiteComparison(StoredComparison):
+    """SQLite compares text with the column's collation (NOCASE, RTRIM): BINARY is its
+    byte-for-byte one. It keeps whatever number it is given, so a NUMERIC(5, 2) column
+    would store 20.001: a set-based run rounds to the declared scale, as every other
+    database does when it stores the value."""
+
+    def assigned(self, column: Column[Any], value: ColumnElement[Any]) -> ColumnElement[Any]:
+        scale = _scale(column)
+        return value if scale is None else func.round(value, scale)
+
+    def stored(self, column: Column[Any], value: ColumnElement[Any]) -> ColumnElement[Any]:
+        return self.assigned(column, value)
+
+    def differs(
+        self, column: Column[Any], value: ColumnElement[Any], *, typed: bool = False
+    ) -> ColumnElement[bool]:
+        new = value if typed else self.stored(column, value)
+        if isinstance(column.type, types.String):
+            # An explicit COLLATE on either operand wins over the column's own; it keeps
+            # the operand's affinity, so '5' and 5 still compare as the column stores them.
+            new = new.collate("BINARY")
+        return column.is_distinct_from(new)
+
+
+def _scale(column: Column[Any]) -> int | None:
+    """The declared scale of an exact NUMERIC/DECIMAL column, else None."""
+    kind = column.type
+    if isinstance(kind, types.Numeric) and not isinstance(kind, types.Float):
+        return kind.scale
+    return None
 
 
 class SQLiteStrategy(Strategy):
@@ -46,6 +79,9 @@ class SQLiteStrategy(Strategy):
     ) -> None:
         values = self.driver_columns(table, columns)
         self.insert_rows_per_statement(connection, table, values, "?", STAGE_ROWS_PER_INSERT)
+
+    def stored_comparison(self, connection: Connection, table: Table) -> StoredComparison:
+        return SQLiteComparison()
 
     def is_retryable(self, error: DBAPIError) -> bool:
         # SQLITE_BUSY / SQLITE_LOCKED surface as "database is locked" / "... table is locked".
