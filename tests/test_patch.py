@@ -92,6 +92,18 @@ def test_a_validate_callable_rejects_before_anything_is_sent(books: Engine) -> N
     assert snapshot(books) == before
 
 
+def test_the_returned_object_holds_what_the_patch_stored(books: Engine) -> None:
+    def another_session_deletes_it(_: Session) -> None:
+        with books.begin() as connection:
+            connection.execute(delete(Book).where(Book.id == 2))
+
+    with Session(books) as session:  # idle: the patch commits a transaction of its own
+        event.listen(session, "after_commit", another_session_deletes_it, once=True)
+        book = setwise.patch(session, Book, 2, {"stock": 5}, expected_version=1)
+        assert (book.stock, book.version, book.title) == (5, 2, "Book 2")
+    assert [row[0] for row in snapshot(books)] == [1, 3, 4, 5]
+
+
 def test_a_missing_row_is_not_found(books: Engine) -> None:
     with Session(books) as session, pytest.raises(setwise.NotFoundError, match="key 404"):
         setwise.patch(session, Book, 404, {"stock": 1})

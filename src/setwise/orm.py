@@ -125,6 +125,12 @@ def patch(
             # stored, before anyone else can change them.
             current = strategy.lock_rows(select(model).where(matches_key), target.table)
             stored = session.execute(current.execution_options(populate_existing=True)).scalar_one()
+            state = inspect(stored)
+            as_stored = {
+                prop.key: state.dict[prop.key]
+                for prop in state.mapper.column_attrs
+                if prop.key in state.dict
+            }
     except BaseException as exc:
         if stored is not None and stored in session:
             session.expire(stored)  # read, then rolled back: it must not show unsaved values
@@ -136,6 +142,10 @@ def patch(
         if strategy.is_serialization_failure(exc):
             raise _moved(session, target, matches_key, key, expected_version) from exc
         raise
+    # Committing a transaction setwise began expired the object (expire_on_commit): it
+    # keeps the values it stored rather than reading the row again, changed or gone.
+    for name, value in as_stored.items():
+        set_committed_value(stored, name, value)
     return cast(Model, stored)
 
 
