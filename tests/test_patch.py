@@ -225,6 +225,22 @@ def test_a_stale_sessions_patch_is_a_conflict_at_every_sqlite_isolation_level(
     _stale_sessions_patch_is_a_conflict(books, level)
 
 
+@pytest.mark.backends("postgresql")
+@pytest.mark.parametrize("level", ["REPEATABLE READ", "SERIALIZABLE"])
+def test_a_patch_without_a_version_refused_by_the_snapshot_is_a_conflict(
+    books: Engine, level: str
+) -> None:
+    # Elsewhere the UPDATE writes the newest row whatever the snapshot.
+    with Session(books.execution_options(isolation_level=level)) as second:
+        assert second.get(Book, 2) is not None  # the snapshot predates the patch below
+        setwise.patch(Session(books), Book, 1, {"stock": 100})
+        with pytest.raises(setwise.ConflictError, match="after this transaction began") as caught:
+            setwise.patch(second, Book, 1, {"stock": 200})
+        assert (caught.value.expected_version, caught.value.current_version) == (None, 2)
+        second.rollback()
+    assert snapshot(books)[0][5] == 100
+
+
 @pytest.mark.backends("postgresql", "mariadb", "galera")
 def test_a_row_deleted_after_the_callers_snapshot_is_not_found(books: Engine) -> None:
     with Session(books.execution_options(isolation_level="REPEATABLE READ")) as second:
