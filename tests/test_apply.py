@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     create_engine,
+    delete,
     event,
     func,
     select,
@@ -601,3 +602,27 @@ def test_the_keyed_path_for_databases_without_update_from(
 def test_an_empty_changeset_does_nothing(books: Engine) -> None:
     report = setwise.apply(books, Book, [])
     assert (report.matched, report.changed) == (0, 0)
+
+
+@pytest.mark.backends("mariadb", "galera")
+def test_counts_in_an_older_snapshot_are_of_the_rows_as_they_are_now(books: Engine) -> None:
+    # PostgreSQL's REPEATABLE READ refuses to write rows changed since the snapshot.
+    with Session(books.execution_options(isolation_level="REPEATABLE READ")) as session:
+        assert session.get(Book, 20) is not None  # the caller's snapshot is taken here
+        setwise.patch(Session(books), Book, 2, {"stock": 0})  # book 2 moves to version 2
+        with books.begin() as connection:
+            connection.execute(delete(Book).where(Book.id == 3))
+        report = setwise.apply(
+            session,
+            Book,
+            [
+                {"id": 1, "stock": 11, "version": 1},
+                {"id": 2, "stock": 22, "version": 1},
+                {"id": 3, "stock": 33, "version": 1},
+            ],
+        )
+        assert report.conflicts == (2,) and report.missing_keys == (3,)
+        assert (report.matched, report.changed, report.unchanged, report.missing) == (2, 1, 0, 1)
+        session.commit()
+    stock = column(books, "stock")
+    assert (stock[1], stock[2]) == (11, 0) and 3 not in stock

@@ -7,11 +7,20 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete, event, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 import setwise
+from tests.backends import reader
 from tests.models import Book, create_books, snapshot
+
+#: The isolation levels SQLAlchemy offers a server's transactions (each server's default
+#: among them: READ COMMITTED on PostgreSQL, REPEATABLE READ on MariaDB).
+SERVER_LEVELS = ("READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE")
+#: SQLite's: SERIALIZABLE is its default; AUTOCOMMIT leaves the driver no transaction of
+#: its own. (READ UNCOMMITTED differs only between connections sharing a cache.)
+SQLITE_LEVELS = ("SERIALIZABLE", "AUTOCOMMIT")
 
 
 @pytest.fixture
@@ -81,6 +90,18 @@ def test_a_validate_callable_rejects_before_anything_is_sent(books: Engine) -> N
     assert caught.value.problems[0].reason == "price must be positive"
     assert caught.value.problems[0].value == Decimal("0")
     assert snapshot(books) == before
+
+
+def test_the_returned_object_holds_what_the_patch_stored(books: Engine) -> None:
+    def another_session_deletes_it(_: Session) -> None:
+        with books.begin() as connection:
+            connection.execute(delete(Book).where(Book.id == 2))
+
+    with Session(books) as session:  # idle: the patch commits a transaction of its own
+        event.listen(session, "after_commit", another_session_deletes_it, once=True)
+        book = setwise.patch(session, Book, 2, {"stock": 5}, expected_version=1)
+        assert (book.stock, book.version, book.title) == (5, 2, "Book 2")
+    assert [row[0] for row in snapshot(books)] == [1, 3, 4, 5]
 
 
 def test_a_missing_row_is_not_found(books: Engine) -> None:
@@ -159,3 +180,115 @@ def test_inside_the_callers_transaction_a_failure_leaves_earlier_work(books: Eng
     rows = snapshot(books)
     assert (rows[0][5], rows[1][5]) == (11, 22)  # both of the caller's changes were kept
     assert rows[2][1] == "978-000003"  # the failed patch wrote nothing
+
+
+def _stale_sessions_patch_is_a_conflict(books: Engine, level: str) -> None:
+    """Two sessions read book 1 at version 1. The second's transaction (at ``level``)
+    begins before the first patches the book and commits; then the second patches it
+    with the version it read."""
+    first = Session(books)
+    second = Session(books.execution_options(isolation_level=level))
+    with first, second:
+        loaded = second.get(Book, 1)
+        assert loaded is not None and loaded.version == 1
+        second.commit()
+        # The caller's transaction goes on with other rows: under REPEATABLE READ its
+        # snapshot is taken here, before the first session's commit.
+        assert second.get(Book, 2) is not None
+        setwise.patch(first, Book, 1, {"stock": 100}, expected_version=1)
+        with pytest.raises(setwise.ConflictError) as caught:
+            setwise.patch(second, Book, 1, {"stock": 200}, expected_version=1)
+        assert (caught.value.expected_version, caught.value.current_version) == (1, 2)
+        assert loaded.stock != 200  # the refused value shows nowhere
+        # The caller's transaction is still usable: its next write is kept.
+        setwise.patch(second, Book, 2, {"stock": 22})
+        second.commit()
+        assert loaded.stock == 100 and loaded.version == 2  # as stored, not the refused 200
+    rows = snapshot(books)
+    assert (rows[0][5], rows[0][8]) == (100, 2)
+    assert (rows[1][5], rows[1][8]) == (22, 2)
+
+
+@pytest.mark.backends("postgresql", "mariadb", "galera")
+@pytest.mark.parametrize("level", SERVER_LEVELS)
+def test_a_stale_sessions_patch_is_a_conflict_at_every_isolation_level(
+    books: Engine, level: str
+) -> None:
+    _stale_sessions_patch_is_a_conflict(books, level)
+
+
+@pytest.mark.backends("sqlite")
+@pytest.mark.parametrize("level", SQLITE_LEVELS)
+def test_a_stale_sessions_patch_is_a_conflict_at_every_sqlite_isolation_level(
+    books: Engine, level: str
+) -> None:
+    _stale_sessions_patch_is_a_conflict(books, level)
+
+
+@pytest.mark.backends("postgresql")
+@pytest.mark.parametrize("level", ["REPEATABLE READ", "SERIALIZABLE"])
+def test_a_patch_without_a_version_refused_by_the_snapshot_is_a_conflict(
+    books: Engine, level: str
+) -> None:
+    # Elsewhere the UPDATE writes the newest row whatever the snapshot.
+    with Session(books.execution_options(isolation_level=level)) as second:
+        assert second.get(Book, 2) is not None  # the snapshot predates the patch below
+        setwise.patch(Session(books), Book, 1, {"stock": 100})
+        with pytest.raises(setwise.ConflictError, match="after this transaction began") as caught:
+            setwise.patch(second, Book, 1, {"stock": 200})
+        assert (caught.value.expected_version, caught.value.current_version) == (None, 2)
+        second.rollback()
+    assert snapshot(books)[0][5] == 100
+
+
+@pytest.mark.backends("postgresql", "mariadb", "galera")
+def test_a_row_deleted_after_the_callers_snapshot_is_not_found(books: Engine) -> None:
+    with Session(books.execution_options(isolation_level="REPEATABLE READ")) as second:
+        assert second.get(Book, 1) is not None  # the snapshot holds book 1
+        with books.begin() as connection:
+            connection.execute(delete(Book).where(Book.id == 1))
+        with pytest.raises(setwise.NotFoundError, match="key 1"):
+            setwise.patch(second, Book, 1, {"stock": 200}, expected_version=1)
+        setwise.patch(second, Book, 2, {"stock": 22})
+        second.rollback()
+    rows = snapshot(books)
+    assert [row[0] for row in rows] == [2, 3, 4, 5]
+    assert rows[0][5] == 6  # the rolled-back patch of book 2 is gone too
+
+
+@pytest.mark.backends("mariadb", "galera")
+def test_an_empty_patch_in_an_older_snapshot_returns_the_row_as_stored(books: Engine) -> None:
+    # PostgreSQL refuses to read the row as stored in such a snapshot: a ConflictError,
+    # as in test_a_stale_sessions_patch_is_a_conflict_at_every_isolation_level.
+    with Session(books.execution_options(isolation_level="REPEATABLE READ")) as second:
+        assert second.get(Book, 2) is not None  # the snapshot predates the patch below
+        setwise.patch(Session(books), Book, 1, {"title": "Retitled"}, expected_version=1)
+        book = setwise.patch(second, Book, 1, {}, expected_version=2)
+        assert (book.title, book.version) == ("Retitled", 2)
+
+
+@pytest.mark.backends("galera")
+def test_a_patch_aborted_at_its_end_leaves_the_object_showing_nothing_unsaved(
+    books: Engine,
+) -> None:
+    def another_node_writes_the_row(*_: object) -> None:
+        # Just before the patch releases its savepoint, another node commits a change
+        # of the same row: replicated here, it aborts the patch's transaction.
+        with reader(books).begin() as connection:
+            connection.execute(update(Book).where(Book.id == 3).values(stock=33))
+        with books.connect() as connection:  # returns once this node has applied it
+            connection.exec_driver_sql("SET SESSION wsrep_sync_wait = 1")
+            assert connection.execute(select(Book.stock).where(Book.id == 3)).scalar() == 33
+
+    with Session(books) as session:
+        book = session.get(Book, 3)  # the caller's transaction: the patch takes a savepoint
+        assert book is not None
+        event.listen(books, "release_savepoint", another_node_writes_the_row)
+        try:
+            with pytest.raises(DBAPIError, match="Deadlock"):
+                setwise.patch(session, Book, 3, {"stock": 0})
+        finally:
+            event.remove(books, "release_savepoint", another_node_writes_the_row)
+        assert book.stock == 33  # read again, not the 0 that was rolled back
+        session.rollback()
+    assert snapshot(books)[2][5] == 33

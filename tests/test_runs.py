@@ -289,6 +289,24 @@ def test_revert_refuses_rows_changed_since_unless_forced(books: Engine) -> None:
     assert stocks(books)[2] == book_row(2)["stock"]
 
 
+@pytest.mark.backends("mariadb", "galera")
+def test_a_revert_in_an_older_snapshot_refuses_rows_changed_since(books: Engine) -> None:
+    # PostgreSQL's REPEATABLE READ refuses to write rows changed since the snapshot.
+    run = setwise.apply(books, Book, [{"id": i, "stock": 0} for i in (1, 2, 3)])
+    with Session(books.execution_options(isolation_level="REPEATABLE READ")) as session:
+        assert session.get(Book, 40) is not None  # the caller's snapshot is taken here
+        with books.begin() as connection:  # someone else changes row 2 after it
+            connection.execute(update(Book).where(Book.id == 2).values(stock=77))
+        with pytest.raises(setwise.ConflictError) as caught:
+            setwise.revert(session, run.run_id or "")
+        stock = next(c for c in caught.value.conflicts if c.column == "stock")
+        assert (stock.key, stock.written, stock.now) == (2, 0, 77)
+        assert caught.value.total == 1
+        session.commit()
+    assert [stocks(books)[i] for i in (1, 2, 3)] == [0, 77, 0]  # nothing reverted
+    assert setwise.runs(books)[0].reverted_by is None
+
+
 def test_a_writer_between_chunks_loses_nothing(books: Engine) -> None:
     writer_done: list[int] = []
 

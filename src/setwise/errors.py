@@ -151,6 +151,14 @@ class ConflictError(SetwiseError):
             if self.total > SHOWN_PROBLEMS:
                 lines.append(f"  ... and {self.total - SHOWN_PROBLEMS} more")
             message = "\n".join(lines)
+        elif expected_version is None or current_version == expected_version:
+            # A serialization failure: the version does not tell what moved.
+            now = "" if current_version is None else f"; it is at version {current_version!r}"
+            message = (
+                f"row {key!r} of {table!r} was not written: another transaction changed it "
+                f"(or what this one read) after this transaction began{now}. Roll back, "
+                "reload the row and apply your change again."
+            )
         else:
             message = (
                 f"row {key!r} of {table!r} is at version {current_version!r}, "

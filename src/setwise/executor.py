@@ -215,6 +215,9 @@ class Executor:
         after it began (MySQL's REPEATABLE READ, error 1412)."""
         self.on_snapshot = False
         """A one-transaction run reads on a snapshot: its runner retries it whole."""
+        self.in_callers_transaction = False
+        """A one-transaction run inside the caller's open transaction, whose snapshot may
+        be older than the rows its writes find."""
 
     # -- one transaction ------------------------------------------------------
 
@@ -484,7 +487,7 @@ class Executor:
         # Only the max_rows guard and a server's cap on a transaction need the would-change
         # count: without it the scan is a plain count (no CASE over every assignment).
         needed = would_change or self.options.max_rows is not None
-        asked = self.writer.counts(span, would_change=needed)
+        asked = self._current(self.writer.counts(span, would_change=needed))
         matched, changes, conflicted, total = (int(n) for n in connection.execute(asked).one())
         return matched, changes, conflicted, total
 
@@ -704,8 +707,17 @@ class Executor:
         found: list[Any] = getattr(self.totals, into)
         if statement is None or len(found) >= KEY_SAMPLE:
             return
-        for row in connection.execute(statement.limit(KEY_SAMPLE - len(found))):
+        for row in connection.execute(self._current(statement.limit(KEY_SAMPLE - len(found)))):
             found.append(row[0] if len(row) == 1 else tuple(row))
+
+    def _current(self, statement: Select[Any]) -> Select[Any]:
+        """``statement`` reading the rows the write will find. In the caller's transaction
+        a plain read may show its snapshot, older than the rows an UPDATE or a locking
+        read sees (``Strategy.plain_reads_lag_writes``): a row changed or deleted since
+        would be counted as it was, a conflict as unchanged. There it reads with a lock."""
+        if self.in_callers_transaction and self.strategy.plain_reads_lag_writes:
+            return self.strategy.lock_rows(statement, self.writer.target.table)
+        return statement
 
     # -- the run's record -------------------------------------------------------
 

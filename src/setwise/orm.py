@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Column, ColumnElement, and_, inspect, select, types
+from sqlalchemy import Column, ColumnElement, Connection, and_, inspect, select, types
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import ColumnProperty, Mapper, Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from setwise.constraints import integrity_to_validation
+from setwise.dialects import Strategy
 from setwise.errors import (
     ConflictError,
     NotFoundError,
     Problem,
     SchemaError,
+    SetwiseError,
     ValidationError,
     closest,
 )
 from setwise.target import Target, resolve_target
-from setwise.transaction import atomic, dialect_of
+from setwise.transaction import atomic, dialect_of, engine_of
 from setwise.validation import check_values
 
 Model = TypeVar("Model")
@@ -73,13 +75,17 @@ def patch(
     validate: Validator | None = None,
     version_column: str | None = None,
 ) -> Model:
-    """Update the fields in ``changes`` of one row, and return the refreshed object.
+    """Update the fields in ``changes`` of one row, and return its object as stored.
 
     Fields absent from ``changes`` are untouched; ``None`` sets NULL. With a version
     column (the mapper's ``version_id_col`` or ``version_column``), the version is
     checked in the UPDATE's WHERE clause against ``expected_version`` when given, and
     bumped in the same statement. Raises ``ValidationError`` (nothing sent),
-    ``NotFoundError`` or ``ConflictError`` (carrying the current version).
+    ``NotFoundError`` or ``ConflictError`` (carrying the current version), decided by
+    a locking read, never by the caller's snapshot. A write the database refuses
+    because the row changed after the caller's transaction began (PostgreSQL's
+    REPEATABLE READ, SERIALIZABLE) is a ``ConflictError`` too. The returned object is
+    read in the patch's transaction; after a failure the object shows nothing unsaved.
     """
     target = resolve_target(model, version_column=version_column)
     if target.mapper is None:
@@ -103,6 +109,8 @@ def patch(
             "map one with version_id_col or pass version_column="
         )
 
+    strategy = dialect_of(session)
+    stored: Any = None
     try:
         with atomic(session) as scope:
             hit = 0
@@ -110,17 +118,35 @@ def patch(
                 statement = sql_update(target.table).where(*where).values(assignments)
                 hit = scope.connection.execute(statement).rowcount
             if hit == 0:
-                _explain_miss(scope.connection, target, matches_key, key, expected_version)
-    except DBAPIError as exc:
-        strategy = dialect_of(session)
-        if not strategy.is_integrity_error(exc):
+                _explain_miss(
+                    scope.connection, strategy, target, matches_key, key, expected_version
+                )
+            # Read in the patch's own transaction, where the row is locked: the values as
+            # stored, before anyone else can change them.
+            current = strategy.lock_rows(select(model).where(matches_key), target.table)
+            stored = session.execute(current.execution_options(populate_existing=True)).scalar_one()
+            state = inspect(stored)
+            as_stored = {
+                prop.key: state.dict[prop.key]
+                for prop in state.mapper.column_attrs
+                if prop.key in state.dict
+            }
+    except BaseException as exc:
+        if stored is not None and stored in session:
+            session.expire(stored)  # read, then rolled back: it must not show unsaved values
+        if not isinstance(exc, DBAPIError):
             raise
-        named = {column.name: value for column, value in values.items()}
-        raise integrity_to_validation(exc, target.table, strategy, named) from exc
-    obj = session.get(model, key_values, populate_existing=True)
-    if obj is None:  # deleted by someone else between our commit and this read
-        raise NotFoundError(target.name, key=key)
-    return obj
+        if strategy.is_integrity_error(exc):
+            named = {column.name: value for column, value in values.items()}
+            raise integrity_to_validation(exc, target.table, strategy, named) from exc
+        if strategy.is_serialization_failure(exc):
+            raise _moved(session, target, matches_key, key, expected_version) from exc
+        raise
+    # Committing a transaction setwise began expired the object (expire_on_commit): it
+    # keeps the values it stored rather than reading the row again, changed or gone.
+    for name, value in as_stored.items():
+        set_committed_value(stored, name, value)
+    return cast(Model, stored)
 
 
 def _patch_values(
@@ -163,17 +189,49 @@ def _patch_values(
 
 
 def _explain_miss(
-    connection: Any, target: Target, matches_key: ColumnElement[bool], key: Any, expected: Any
+    connection: Connection,
+    strategy: Strategy,
+    target: Target,
+    matches_key: ColumnElement[bool],
+    key: Any,
+    expected: Any,
 ) -> None:
-    """No row was updated: say whether the row is missing or its version moved."""
+    """No row was updated: say whether the row is missing or its version moved.
+
+    A locking read, like the UPDATE it explains: under REPEATABLE READ a plain SELECT
+    reads the transaction's snapshot (InnoDB), which may still hold the version the
+    UPDATE did not find. PostgreSQL refuses the locking read of a row changed since the
+    snapshot with a serialization failure, which ``patch`` turns into ``_moved``.
+    """
     probe = target.version if target.version is not None else target.key[0]
-    current = connection.execute(select(probe).where(matches_key)).first()
+    locked = strategy.lock_rows(select(probe).where(matches_key), target.table)
+    current = connection.execute(locked).first()
     if current is None:
         raise NotFoundError(target.name, key=key)
     if expected is not None and target.version is not None and current[0] != expected:
         raise ConflictError(
             target.name, key=key, expected_version=expected, current_version=current[0]
         )
+
+
+def _moved(
+    session: Session, target: Target, matches_key: ColumnElement[bool], key: Any, expected: Any
+) -> SetwiseError:
+    """The error for a patch the database refused because the row changed after the
+    transaction's snapshot (PostgreSQL's REPEATABLE READ and SERIALIZABLE).
+
+    That transaction can no longer read the row as it is now (its snapshot shows the old
+    version, a locking read fails the same way), so the row is read on a connection of
+    setwise's own, in a new transaction: ``current_version`` is the latest committed
+    version, and a row deleted since is ``NotFoundError``.
+    """
+    probe = target.version if target.version is not None else target.key[0]
+    with engine_of(session).connect() as connection:
+        current = connection.execute(select(probe).where(matches_key)).first()
+    if current is None:
+        return NotFoundError(target.name, key=key)
+    version = current[0] if target.version is not None else None
+    return ConflictError(target.name, key=key, expected_version=expected, current_version=version)
 
 
 def _mapped_table(mapper: Mapper[Any], target: Target) -> Any:

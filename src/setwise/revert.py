@@ -216,15 +216,24 @@ class Reversal:
             .limit(limit)
         )
 
-    def conflict_details(self, limit: int | None) -> Select[Any]:
+    def conflict_details(self, limit: int) -> Select[Any]:
         """Key, then (written, now) for each column, of rows changed since the run."""
         pairs = [part for c in self.columns for part in (self.journal.c[new_column(c.name)], c)]
         return (
-            select(*self._journal_key(), *pairs)
-            .select_from(self.journal.join(self.target.table, self._joined()))
-            .where(self._of_run(), self._moved())
+            self._moved_rows(*self._journal_key(), *pairs)
             .order_by(*self._journal_key())
             .limit(limit)
+        )
+
+    def conflict_count(self) -> Select[Any]:
+        """How many rows changed since the run."""
+        return self._moved_rows(func.count())
+
+    def _moved_rows(self, *columns: Any) -> Select[Any]:
+        return (
+            select(*columns)
+            .select_from(self.journal.join(self.target.table, self._joined()))
+            .where(self._of_run(), self._moved())
         )
 
 
@@ -273,7 +282,7 @@ def revert(
             compare=strategy.stored_comparison(connection, target.table),
         )
         if not force:
-            _refuse_conflicts(connection, reversal)
+            _refuse_conflicts(connection, strategy, reversal)
     options = RunOptions(
         chunk_rows=chunk_rows,
         chunk_seconds=chunk_seconds,
@@ -320,8 +329,20 @@ def _unpack(connection: Connection, strategy: Strategy, reversal: Reversal) -> T
     return copy
 
 
-def _refuse_conflicts(connection: Any, reversal: Reversal) -> None:
-    rows = connection.execute(reversal.conflict_details(CONFLICT_SAMPLE)).all()
+def _refuse_conflicts(connection: Connection, strategy: Strategy, reversal: Reversal) -> None:
+    """Raise ``ConflictError`` for rows changed since the run.
+
+    In the caller's transaction a plain read may show its snapshot, older than the rows
+    the revert's locked writes find (``Strategy.plain_reads_lag_writes``): a row changed
+    since would pass here, then be skipped under the lock, and the run be marked
+    reverted with that row unreverted. On such a database the rows are read with a lock."""
+
+    def current(statement: Select[Any]) -> Select[Any]:
+        if strategy.plain_reads_lag_writes:
+            return strategy.lock_rows(statement, reversal.target.table)
+        return statement
+
+    rows = connection.execute(current(reversal.conflict_details(CONFLICT_SAMPLE))).all()
     if not rows:
         return
     width = len(reversal.target.key)
@@ -332,7 +353,5 @@ def _refuse_conflicts(connection: Any, reversal: Reversal) -> None:
             written, now = row[width + 2 * i], row[width + 2 * i + 1]
             if written != now:
                 conflicts.append(RowConflict(key=key, column=column.name, written=written, now=now))
-    total = connection.execute(
-        select(func.count()).select_from(reversal.conflict_details(None).subquery())
-    ).scalar_one()
+    total = connection.execute(current(reversal.conflict_count())).scalar_one()
     raise ConflictError(reversal.target.name, conflicts=conflicts, total=int(total))

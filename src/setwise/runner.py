@@ -142,6 +142,7 @@ def _run_once(
         loaded = loaded_objects(scope.session, target) if scope.session is not None else {}
         executor = Executor(strategy, writer, options, journal, journal_table)
         executor.on_snapshot = snapshot
+        executor.in_callers_transaction = not scope.owns_transaction
         executor.write_by_key = (
             journal_just_created
             and not scope.owns_transaction

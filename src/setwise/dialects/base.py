@@ -274,6 +274,23 @@ class Strategy:
         """True when running the chunk again may succeed."""
         return self.error_code(error.orig) in self.retryable_codes
 
+    serialization_codes: ClassVar[frozenset[Any]] = frozenset()
+    """Error codes (``error_code``) of a write refused because its row changed after the
+    transaction's snapshot was taken (a serialization failure): the row moved under the
+    caller, which is a conflict, not a fault."""
+
+    def is_serialization_failure(self, error: DBAPIError) -> bool:
+        """True when the database refused a write on a row that changed after the
+        transaction's snapshot, rather than writing or skipping it."""
+        return self.error_code(error.orig) in self.serialization_codes
+
+    plain_reads_lag_writes: ClassVar[bool] = False
+    """Under REPEATABLE READ a plain SELECT reads the transaction's snapshot while an
+    UPDATE or a locking read works on the newest committed rows (InnoDB), so a count or
+    check that must agree with what a write does reads with ``lock_rows``. False where a
+    write of a row changed since the snapshot fails instead (PostgreSQL) or where no
+    other transaction can commit a change in between (SQLite)."""
+
     def max_chunk_rows(
         self, connection: Connection, table: Table, *, journaled: bool
     ) -> RowCap | None:

@@ -122,6 +122,7 @@ class MySQLStrategy(Strategy):
     max_bind_params: ClassVar[int] = 65535
     rowcount_is_matched: ClassVar[bool] = True
     sees_tables_created_later: ClassVar[bool] = False
+    plain_reads_lag_writes: ClassVar[bool] = True
     # ER_LOCK_DEADLOCK (also Galera's certification failure), ER_LOCK_WAIT_TIMEOUT
     retryable_codes: ClassVar[frozenset[Any]] = frozenset({1213, 1205})
     sqlglot_dialect: ClassVar[str] = "mysql"

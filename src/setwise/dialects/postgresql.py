@@ -138,6 +138,9 @@ class PostgreSQLStrategy(Strategy):
 
     # deadlock_detected, serialization_failure, lock_not_available
     retryable_codes: ClassVar[frozenset[Any]] = frozenset({"40P01", "40001", "55P03"})
+    # REPEATABLE READ and SERIALIZABLE refuse an UPDATE or a locking read of a row
+    # changed after the snapshot: "could not serialize access due to concurrent update".
+    serialization_codes: ClassVar[frozenset[Any]] = frozenset({"40001"})
 
     def stored_comparison(self, connection: Connection, table: Table) -> StoredComparison:
         return PostgreSQLComparison()
