@@ -37,6 +37,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    type_coerce,
     types,
 )
 from sqlalchemy import update as sql_update
@@ -47,8 +48,9 @@ from sqlglot import Dialect as SqlglotDialect
 from sqlglot import Token, TokenType, exp
 from sqlglot.errors import ParseError, TokenError
 
-from setwise.dialects import get_strategy
+from setwise.dialects import Strategy, get_strategy
 from setwise.errors import SchemaError, SQLTextError, closest
+from setwise.sqllimits import Overrun, nesting_overrun, tree_overrun
 from setwise.target import resolve_target
 
 TableLookup = Callable[[str, str | None], Table]
@@ -147,6 +149,11 @@ ALLOWED_FUNCTIONS = (
     "MAX, MIN, SUM"
 )
 
+#: Terms of one AND or OR chain written without parentheses around groups of them:
+#: a database's parser nests each term a level deeper (``_balanced``). 64 keeps any
+#: chain within a few hundred levels, far below SQLite's limit of 1,000.
+CHAIN_TERMS = 64
+
 # The parts of a subquery's SELECT that are rebuilt; any other part (WITH, FOR UPDATE,
 # INTO, window clauses…) is refused.
 _SELECT_PARTS = frozenset(
@@ -167,8 +174,8 @@ def parse_where(
     ``tables`` finds the other tables a subquery reads; by default, the tables of
     ``table``'s MetaData.
     """
-    builder = _Builder(text, table, tables, label)
-    node = builder.parse(get_strategy(dialect).sqlglot_dialect)
+    builder = _Builder(text, table, get_strategy(dialect), tables, label)
+    node = builder.parse()
     return builder.expression(node, builder.top)
 
 
@@ -181,8 +188,8 @@ def parse_assignment(
     label: str = "--set",
 ) -> tuple[Column[Any], ColumnElement[Any]]:
     """``"column = expression"`` as the column of ``table`` and the value to give it."""
-    builder = _Builder(text, table, tables, label)
-    node = builder.parse(get_strategy(dialect).sqlglot_dialect)
+    builder = _Builder(text, table, get_strategy(dialect), tables, label)
+    node = builder.parse()
     if not isinstance(node, exp.EQ) or not isinstance(node.this, exp.Column):
         builder.fail(node, "expected an assignment: column = expression")
     column = builder.column(node.this, builder.top)
@@ -284,9 +291,17 @@ class _Scope:
 class _Builder:
     """Rebuilds one parsed text as SQLAlchemy expressions, refusing what is not allowed."""
 
-    def __init__(self, text: str, table: Table, tables: TableLookup | None, label: str) -> None:
+    def __init__(
+        self,
+        text: str,
+        table: Table,
+        strategy: Strategy,
+        tables: TableLookup | None,
+        label: str,
+    ) -> None:
         self.text = text
         self.table = table
+        self.strategy = strategy
         self.lookup = tables or self._metadata_lookup
         self.label = label
         # Reachable as written quoted, or in any case unquoted (see ``_key``).
@@ -294,9 +309,12 @@ class _Builder:
 
     # -- parsing ---------------------------------------------------------------
 
-    def parse(self, dialect: str) -> exp.Expr:
+    def parse(self) -> exp.Expr:
         """The one expression in the text, or a SQLTextError."""
-        reader = SqlglotDialect.get_or_raise(dialect or None)
+        if "\x00" in self.text:
+            at = self.text.index("\x00")
+            self.error("a NUL character (\\x00) is not allowed", at, at)
+        reader = SqlglotDialect.get_or_raise(self.strategy.sqlglot_dialect or None)
         tokenizer = reader.tokenizer()
         try:
             tokens = tokenizer.tokenize(self.text)
@@ -322,14 +340,27 @@ class _Builder:
                     token.start,
                     token.end,
                 )
+        parser = reader.parser()
+        self.overrun(nesting_overrun(tokens, {TokenType.NOT, *parser.UNARY_PARSERS}))
         try:
-            parsed = reader.parser().parse_into(exp.Condition, tokens, self.text)
+            parsed = parser.parse_into(exp.Condition, tokens, self.text)
         except ParseError as exc:
             self._misread(exc)
         node = parsed[0] if len(parsed) == 1 else None
         if node is None:
             self.error("empty: give an expression", 0, len(self.text) - 1)
+        self.overrun(tree_overrun(node))
         return node
+
+    def overrun(self, found: Overrun | None) -> None:
+        """Refuse the text past a limit of ``sqllimits``, if ``found``."""
+        if found is None:
+            return
+        if found.node is not None:
+            self.fail(found.node, found.reason)
+        token = found.token
+        start, end = (token.start, token.end) if token is not None else (0, len(self.text) - 1)
+        self.error(found.reason, start, end)
 
     def _unreadable(self, read: Sequence[Token]) -> NoReturn:
         start = read[-1].end + 1 if read else 0
@@ -383,7 +414,7 @@ class _Builder:
             return not_(self.expression(node.this, scope))
         if isinstance(node, exp.And | exp.Or):
             join = and_ if isinstance(node, exp.And) else or_
-            return join(self.expression(node.this, scope), self.expression(node.expression, scope))
+            return _balanced(join, [self.expression(part, scope) for part in _chain(node)])
         if type(node) in _COMPARISONS:
             left, right = self.pair(node.this, node.expression, scope)
             return _COMPARISONS[type(node)](left, right)  # type: ignore[no-any-return]
@@ -563,7 +594,7 @@ class _Builder:
             ):
                 return literal(value, hint)
         if store and hint is not None:
-            return literal(value, hint)
+            return literal(_as_stored(value, hint), hint)
         return literal(value, _natural_type(value))
 
     def _parse_text(self, node: exp.Expr, value: str, kind: types.TypeEngine[Any]) -> Any:
@@ -678,8 +709,8 @@ class _Builder:
         if (limit := node.args.get("limit")) is not None:
             self.allow(limit, "expression")
             count = _literal_value(limit.expression)
-            if not isinstance(count, int) or isinstance(count, bool):
-                self.fail(limit, "LIMIT takes a whole number")
+            if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count < 2**63:
+                self.fail(limit, "LIMIT takes a whole number, 0 or more")
             query = query.limit(count)
         if (distinct := node.args.get("distinct")) is not None:
             self.allow(distinct)
@@ -718,8 +749,14 @@ class _Builder:
         name = node.this
         schema = node.args.get("db")
         alias = node.args.get("alias")
+        if not isinstance(name, exp.Identifier):
+            self.fail(node, "a subquery may read tables only (no table functions)")
+        if schema is not None and not isinstance(schema, exp.Identifier):
+            self.fail(schema, "a schema is named by an identifier")
         if alias is not None:
             self.allow(alias, "this")
+            if not isinstance(alias.this, exp.Identifier):
+                self.fail(alias, "an alias is an identifier")
         table = self._table(node, name, schema.name if schema is not None else None)
         key = _key(alias.this) if alias is not None else _key(name)
         if key in scope.tables:
@@ -731,6 +768,13 @@ class _Builder:
     def _table(self, node: exp.Expr, name: exp.Identifier, schema: str | None) -> Table:
         if name.name.lower() == self.table.name.lower() and schema in (None, self.table.schema):
             return self.table
+        if self.strategy.is_catalog(name.name, schema):
+            written = f"{schema}.{name.name}" if schema else name.name
+            self.fail(
+                node,
+                f"{written!r} is a system catalog of {self.strategy.name}: a subquery may "
+                "read user tables only",
+            )
         candidates = [name.name]
         if not name.quoted and name.name != name.name.lower():
             candidates.append(name.name.lower())  # unquoted names fold to lower case
@@ -741,6 +785,8 @@ class _Builder:
             except SchemaError as exc:
                 failure = failure or exc
         suggestion = failure.suggestion if failure is not None else None
+        if failure is not None and schema is not None and failure.name == schema:
+            self.fail(node, f"unknown schema {schema!r}", suggestion)
         self.fail(node, f"unknown table {name.name!r}", suggestion)
 
     def _metadata_lookup(self, name: str, schema: str | None) -> Table:
@@ -761,6 +807,35 @@ def _find(source: FromClause, name: exp.Identifier) -> ColumnElement[Any] | None
     return found
 
 
+def _chain(node: exp.Expr) -> list[exp.Expr]:
+    """The operands of a chain of one operator (a OR b OR c), left to right, found
+    without recursion: a chain of a thousand terms parses as a thousand levels."""
+    operands: list[exp.Expr] = []
+    pending = [node]
+    while pending:
+        part = pending.pop()
+        if type(part) is type(node):
+            pending += [part.expression, part.this]
+        else:
+            operands.append(part)
+    return operands
+
+
+def _balanced(
+    join: Callable[..., ColumnElement[bool]], parts: list[ColumnElement[bool]]
+) -> ColumnElement[bool]:
+    """``join`` (AND or OR) of ``parts``, in groups of at most ``CHAIN_TERMS``: a database
+    parses a plain chain as a tree as deep as it is long, and SQLite refuses one deeper
+    than 1,000 ("Expression tree is too large"). Both operators are associative, in
+    SQL's three-valued logic too, so grouping changes no result."""
+    while len(parts) > CHAIN_TERMS:
+        groups = [parts[at : at + CHAIN_TERMS] for at in range(0, len(parts), CHAIN_TERMS)]
+        # Through type_coerce: a bare Grouping shows its operator, and SQLAlchemy
+        # would flatten it back into the enclosing chain.
+        parts = [Grouping(type_coerce(join(*group), types.Boolean())) for group in groups]
+    return join(*parts)
+
+
 def _key(identifier: exp.Identifier) -> str:
     return identifier.name if identifier.quoted else identifier.name.lower()
 
@@ -769,11 +844,27 @@ def _natural_type(value: Any) -> types.TypeEngine[Any]:
     """The type a literal is bound as when no column tells: as written."""
     if isinstance(value, bool):
         return types.Boolean()
-    if isinstance(value, int):
-        return types.Integer() if -(2**31) <= value < 2**31 else types.BigInteger()
-    if isinstance(value, Decimal):
+    if isinstance(value, int) and -(2**31) <= value < 2**31:
+        return types.Integer()
+    if isinstance(value, int) and -(2**63) <= value < 2**63:
+        return types.BigInteger()
+    if isinstance(value, int | Decimal):
+        # Past 64 bits no integer type holds it: a NUMERIC, as every driver can bind
+        # (SQLite's refuses an int that wide outright).
         return types.Numeric()
     return types.String()
+
+
+def _as_stored(value: Any, kind: types.TypeEngine[Any]) -> Any:
+    """A number as a column of ``kind`` holds it: an integer written 1.0 as an int and
+    any number as a float for a float column, where SQLite's driver binds no Decimal.
+    A fraction for an integer column stays, for validation to refuse."""
+    if not isinstance(value, Decimal):
+        return value
+    if isinstance(kind, types.Integer) and value == value.to_integral_value():
+        return int(value)
+    inexact = isinstance(kind, types.Float) or not getattr(kind, "asdecimal", True)
+    return float(value) if isinstance(kind, types.Numeric) and inexact else value
 
 
 def _span(node: exp.Expr) -> tuple[int, int] | None:

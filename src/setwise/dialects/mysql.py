@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, text
 from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects import galera
@@ -38,9 +38,19 @@ class MySQLStrategy(Strategy):
     sees_tables_created_later: ClassVar[bool] = False
     # ER_LOCK_DEADLOCK (also Galera's certification failure), ER_LOCK_WAIT_TIMEOUT
     retryable_codes: ClassVar[frozenset[Any]] = frozenset({1213, 1205})
+    # ER_QUERY_TIMEOUT (MySQL's max_execution_time), ER_STATEMENT_TIMEOUT (MariaDB's)
+    timeout_codes: ClassVar[frozenset[Any]] = frozenset({3024, 1969})
+    timeout_variable: ClassVar[tuple[str, int]] = ("max_execution_time", 1000)
+    """The session variable that stops a long statement, and its units in a second:
+    MySQL's counts milliseconds, and stops SELECTs only."""
     sqlglot_dialect: ClassVar[str] = "mysql"
     # EXPLAIN of an UPDATE arrived in MySQL 5.6.3 and MariaDB 10.0.5.
     explain_prefix: ClassVar[str | None] = "EXPLAIN"
+    # The server's own databases: grants and accounts (mysql), instrumentation
+    # (performance_schema, and sys's views over it), and the standard catalog.
+    catalog_schemas: ClassVar[frozenset[str]] = frozenset(
+        {"information_schema", "mysql", "performance_schema", "sys"}
+    )
 
     @property
     def supports_update_from(self) -> bool:
@@ -61,6 +71,20 @@ class MySQLStrategy(Strategy):
     def causal_reads(self, connection: Connection) -> Iterator[None]:
         with galera.causal_reads(connection):
             yield
+
+    @contextmanager
+    def statement_timeout(self, connection: Connection, seconds: float) -> Iterator[None]:
+        # A session variable: put back whatever happens, as the timeout leaves the
+        # transaction usable.
+        name, per_second = self.timeout_variable
+        before = connection.execute(text(f"SELECT @@SESSION.{name}")).scalar_one()
+        assign = text(f"SET SESSION {name} = :value")
+        limit = seconds * per_second
+        connection.execute(assign, {"value": max(1, round(limit)) if per_second > 1 else limit})
+        try:
+            yield
+        finally:
+            connection.execute(assign, {"value": before})
 
     @contextmanager
     def stage_loader(self, connection: Connection, table: Table) -> Iterator[StageLoader]:
@@ -124,3 +148,5 @@ class MySQLStrategy(Strategy):
 
 class MariaDBStrategy(MySQLStrategy):
     name: ClassVar[str] = "mariadb"
+    # Seconds, with a fraction; it stops every kind of statement.
+    timeout_variable: ClassVar[tuple[str, int]] = ("max_statement_time", 1)
