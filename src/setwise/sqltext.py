@@ -43,7 +43,7 @@ from sqlalchemy import (
 from sqlalchemy import update as sql_update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import operators
-from sqlalchemy.sql.elements import Grouping
+from sqlalchemy.sql.elements import Grouping, Null
 from sqlglot import Dialect as SqlglotDialect
 from sqlglot import Token, TokenType, exp
 from sqlglot.errors import ParseError, TokenError
@@ -176,7 +176,7 @@ def parse_where(
     """
     builder = _Builder(text, table, get_strategy(dialect), tables, label)
     node = builder.parse()
-    return builder.expression(node, builder.top)
+    return builder.condition(node, builder.top)
 
 
 def parse_assignment(
@@ -396,6 +396,29 @@ class _Builder:
 
     # -- expressions -----------------------------------------------------------
 
+    def condition(self, node: exp.Expr, scope: _Scope) -> ColumnElement[bool]:
+        """``node`` rebuilt where SQL needs a truth value (WHERE, ON, AND, NOT, WHEN…):
+        a value of another type is refused, which PostgreSQL refuses too and MySQL and
+        SQLite would read as true when it is not zero."""
+        built = self.expression(node, scope)
+        if not isinstance(built.type, types.Boolean | types.NullType):
+            self.fail(
+                node,
+                "a condition is needed here (a comparison, IN, LIKE, IS NULL…), not a value "
+                f"of type {built.type.__class__.__name__.upper()}",
+            )
+        return built
+
+    def number(self, node: exp.Expr, scope: _Scope) -> ColumnElement[Any]:
+        """``node`` rebuilt as an operand of arithmetic, which takes numbers: SQLAlchemy
+        would turn text + text into joined text, and the databases compute dates and
+        text each their own way (MySQL reads '2021-03-04' + 1 as 2022)."""
+        built = self.expression(node, scope)
+        found = _family(built.type)
+        if found not in (None, "a number"):
+            self.fail(node, f"arithmetic takes numbers, and this is {found}; join text with ||")
+        return built
+
     def expression(
         self, node: exp.Expr, scope: _Scope, hint: types.TypeEngine[Any] | None = None
     ) -> ColumnElement[Any]:
@@ -409,21 +432,28 @@ class _Builder:
         if isinstance(node, exp.Paren):
             return Grouping(self.expression(node.this, scope, hint))
         if isinstance(node, exp.Neg):
-            return operators.neg(self.expression(node.this, scope))  # type: ignore[no-any-return]
+            return operators.neg(self.number(node.this, scope))  # type: ignore[no-any-return]
         if isinstance(node, exp.Not):
-            return not_(self.expression(node.this, scope))
+            return not_(self.condition(node.this, scope))
         if isinstance(node, exp.And | exp.Or):
             join = and_ if isinstance(node, exp.And) else or_
-            return _balanced(join, [self.expression(part, scope) for part in _chain(node)])
+            return _balanced(join, [self.condition(part, scope) for part in _chain(node)])
         if type(node) in _COMPARISONS:
             left, right = self.pair(node.this, node.expression, scope)
+            null_safe = isinstance(node, exp.NullSafeEQ | exp.NullSafeNEQ)
+            if not null_safe and (_is_null(left) or _is_null(right)):
+                # SQLAlchemy would write = NULL as IS NULL: rows the text never matches.
+                self.fail(node, "a comparison with NULL is never true: write IS [NOT] NULL")
             return _COMPARISONS[type(node)](left, right)  # type: ignore[no-any-return]
         if type(node) in _ARITHMETIC:
             # sqlglot notes how the dialect divides ("typed", "safe"); the database's own
             # operator is what runs, so those notes change nothing here.
             self.allow(node, "this", "expression", ignored=("safe", "typed"))
-            left = self.expression(node.this, scope)
-            right = self.expression(node.expression, scope)
+            if isinstance(node, exp.DPipe):
+                left = self.expression(node.this, scope)
+                right = self.expression(node.expression, scope)
+            else:
+                left, right = self.number(node.this, scope), self.number(node.expression, scope)
             return _ARITHMETIC[type(node)](left, right)  # type: ignore[no-any-return]
         if isinstance(node, exp.Is):
             return self.is_(node, scope)
@@ -456,7 +486,7 @@ class _Builder:
             return self.select(node.this, scope).exists()
         if isinstance(node, exp.Subquery):
             self.allow(node, "this")
-            return self.select(node.this, scope).scalar_subquery()
+            return self.select(node.this, scope, one_column=True).scalar_subquery()
         if isinstance(node, exp.Length):
             self.allow(node, "this", ignored=("binary",))
             # MySQL's LENGTH counts bytes (sqlglot marks it binary); CHAR_LENGTH counts
@@ -516,7 +546,7 @@ class _Builder:
         query = node.args.get("query")
         if query is not None:
             inner = query.this if isinstance(query, exp.Subquery) else query
-            matched = subject.in_(self.select(inner, scope))
+            matched = subject.in_(self.select(inner, scope, one_column=True))
         else:
             matched = subject.in_(
                 [self.expression(item, scope, subject.type) for item in node.expressions]
@@ -535,7 +565,7 @@ class _Builder:
             when = (
                 self.expression(branch.this, scope, value.type)
                 if value is not None
-                else self.expression(branch.this, scope)
+                else self.condition(branch.this, scope)
             )
             whens.append((when, self.expression(branch.args["true"], scope, hint)))
         default = node.args.get("default")
@@ -587,6 +617,8 @@ class _Builder:
         """A literal as a bound parameter. ``hint``: the type it meets (a column's);
         ``store``: the value is written to a column of that type, so it takes it."""
         value = _literal_value(node)
+        if not store:
+            self._comparable(node, value, _family(hint))
         if isinstance(value, str) and hint is not None:
             value = self._parse_text(node, value, hint)
             if isinstance(
@@ -596,6 +628,27 @@ class _Builder:
         if store and hint is not None:
             return literal(_as_stored(value, hint), hint)
         return literal(value, _natural_type(value))
+
+    def _comparable(self, node: exp.Expr, value: Any, other: str | None) -> None:
+        """Refuse a literal of one kind met with a value of another (``other``, from
+        ``_family``): PostgreSQL refuses integer = text, where MySQL turns 'many' into 0
+        and matches the rows that hold 0. Quoted text meets a date or time as an ISO
+        8601 value (``_parse_text``)."""
+        if isinstance(value, bool):
+            mine = "a truth value"
+        elif isinstance(value, str):
+            mine = "text" if other != "a date or time" else other
+        else:
+            mine = "a number"
+        if other is None or mine == other:
+            return
+        advice = {
+            "a number": "write the number without quotes",
+            "text": "write the text in quotes",
+            "a truth value": "compare it with TRUE or FALSE",
+            "a date or time": "write it in quotes, as '2021-03-04'",
+        }[other]
+        self.fail(node, f"this is {mine}, met with {other}: {advice}")
 
     def _parse_text(self, node: exp.Expr, value: str, kind: types.TypeEngine[Any]) -> Any:
         """A quoted literal compared with or written to a date, time or UUID column."""
@@ -670,8 +723,9 @@ class _Builder:
             return source
         return None
 
-    def select(self, node: exp.Expr, scope: _Scope) -> Select[Any]:
-        """A read-only subquery: SELECT … FROM tables [JOIN …] [WHERE …] [GROUP BY …]…"""
+    def select(self, node: exp.Expr, scope: _Scope, *, one_column: bool = False) -> Select[Any]:
+        """A read-only subquery: SELECT … FROM tables [JOIN …] [WHERE …] [GROUP BY …]…;
+        ``one_column``: it stands for a value (IN, a scalar subquery), so selects one."""
         if not isinstance(node, exp.Select):
             self.fail(node, "a subquery must be a single SELECT")
         self.allow(node, *_SELECT_PARTS)
@@ -684,8 +738,13 @@ class _Builder:
         first = self.table_source(start.this, inner)
         sources = [(join, self.table_source(join.this, inner)) for join in joins]
 
-        columns = [self.selected(item, inner) for item in node.expressions]
-        query = select(*[c for group in columns for c in group]).select_from(first)
+        columns = [c for item in node.expressions for c in self.selected(item, inner)]
+        if one_column and len(columns) != 1:
+            self.fail(
+                node,
+                f"this subquery stands for one value, so it selects one column, not {len(columns)}",
+            )
+        query = select(*columns).select_from(first)
         for join, source in sources:
             self.allow(join, "this", "on", "side", "kind")
             side, kind = str(join.side or "").upper(), str(join.kind or "").upper()
@@ -693,16 +752,16 @@ class _Builder:
             if on is None and side == "" and kind in ("", "CROSS"):
                 query = query.select_from(source)
             elif on is not None and side in ("", "LEFT") and kind in ("", "INNER", "OUTER"):
-                query = query.join(source, self.expression(on, inner), isouter=side == "LEFT")
+                query = query.join(source, self.condition(on, inner), isouter=side == "LEFT")
             else:
                 self.fail(join, "only JOIN … ON, LEFT JOIN … ON and comma joins are supported")
         if (where := node.args.get("where")) is not None:
-            query = query.where(self.expression(where.this, inner))
+            query = query.where(self.condition(where.this, inner))
         if (group := node.args.get("group")) is not None:
             self.allow(group, "expressions")
             query = query.group_by(*[self.expression(e, inner) for e in group.expressions])
         if (having := node.args.get("having")) is not None:
-            query = query.having(self.expression(having.this, inner))
+            query = query.having(self.condition(having.this, inner))
         if (order := node.args.get("order")) is not None:
             self.allow(order, "expressions")
             query = query.order_by(*[self.ordered(e, inner) for e in order.expressions])
@@ -768,12 +827,12 @@ class _Builder:
     def _table(self, node: exp.Expr, name: exp.Identifier, schema: str | None) -> Table:
         if name.name.lower() == self.table.name.lower() and schema in (None, self.table.schema):
             return self.table
-        if self.strategy.is_catalog(name.name, schema):
+        if self.strategy.is_system_table(name.name, schema):
             written = f"{schema}.{name.name}" if schema else name.name
             self.fail(
                 node,
-                f"{written!r} is a system catalog of {self.strategy.name}: a subquery may "
-                "read user tables only",
+                f"{written!r} is one of {self.strategy.name}'s own tables, not a user's: a "
+                "subquery may read user tables only",
             )
         candidates = [name.name]
         if not name.quoted and name.name != name.name.lower():
@@ -853,6 +912,27 @@ def _natural_type(value: Any) -> types.TypeEngine[Any]:
         # (SQLite's refuses an int that wide outright).
         return types.Numeric()
     return types.String()
+
+
+def _is_null(element: Any) -> bool:
+    """True for NULL, in parentheses or not."""
+    while isinstance(element, Grouping):
+        element = element.element
+    return isinstance(element, Null)
+
+
+def _family(kind: types.TypeEngine[Any] | None) -> str | None:
+    """What a value of ``kind`` is, as far as comparing and computing go; None when
+    setwise cannot tell (NULL, a function it does not type, JSON, UUID…)."""
+    if isinstance(kind, types.Boolean):
+        return "a truth value"
+    if isinstance(kind, types.Integer | types.Numeric):
+        return "a number"
+    if isinstance(kind, types.String):
+        return "text"
+    if isinstance(kind, types.Date | types.DateTime | types.Time | types.Interval):
+        return "a date or time"
+    return None
 
 
 def _as_stored(value: Any, kind: types.TypeEngine[Any]) -> Any:

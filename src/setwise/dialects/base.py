@@ -82,22 +82,22 @@ class Strategy:
     """What asks this database for a statement's plan without running it; None when
     setwise does not know, and plans then carry no EXPLAIN."""
 
-    catalog_schemas: ClassVar[frozenset[str]] = frozenset({"information_schema"})
+    system_schemas: ClassVar[frozenset[str]] = frozenset({"information_schema"})
     """Schemas (in lower case) that hold the database's own catalogs, which a subquery
     of ``--where`` / ``--set`` may not read: SQL's standard one by default."""
 
-    catalog_prefixes: ClassVar[tuple[str, ...]] = ()
+    system_prefixes: ClassVar[tuple[str, ...]] = ()
     """Beginnings (in lower case) of the names of schemas and tables the database keeps
-    for its catalogs, refused like ``catalog_schemas``."""
+    for itself, refused like ``system_schemas``."""
 
-    def is_catalog(self, table: str, schema: str | None) -> bool:
-        """True when ``schema.table`` (``table`` alone: as the connection finds it) names
-        a system catalog rather than a user table, by ``catalog_schemas`` and
-        ``catalog_prefixes``; compared without regard to case."""
+    def is_system_table(self, table: str, schema: str | None) -> bool:
+        """True when ``schema.table`` (``table`` alone: as the connection finds it) is
+        the database's own rather than a user's table, by ``system_schemas`` and
+        ``system_prefixes``; compared without regard to case."""
         names = [table.lower()] if schema is None else [table.lower(), schema.lower()]
-        if schema is not None and schema.lower() in self.catalog_schemas:
+        if schema is not None and schema.lower() in self.system_schemas:
             return True
-        return any(name.startswith(self.catalog_prefixes) for name in names)
+        return any(name.startswith(self.system_prefixes) for name in names)
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect

@@ -25,6 +25,9 @@ _CHECK = re.compile(r"CONSTRAINT `([^`]+)` failed|Check constraint '([^']+)'")
 _NOT_NULL = re.compile(r"Column '([^']+)' cannot be null")
 
 
+# MariaDB's virtual sequence tables: seq_1_to_10, seq_0_to_100_step_5 (any case).
+_SEQUENCE = re.compile(r"seq_[0-9]+_to_[0-9]+(_step_[0-9]+)?", re.IGNORECASE)
+
 _CHECK_CODES = (4025, 3819)
 #: ER_SP_DOES_NOT_EXIST, also raised for a savepoint that is gone.
 _NO_SAVEPOINT = 1305
@@ -48,7 +51,7 @@ class MySQLStrategy(Strategy):
     explain_prefix: ClassVar[str | None] = "EXPLAIN"
     # The server's own databases: grants and accounts (mysql), instrumentation
     # (performance_schema, and sys's views over it), and the standard catalog.
-    catalog_schemas: ClassVar[frozenset[str]] = frozenset(
+    system_schemas: ClassVar[frozenset[str]] = frozenset(
         {"information_schema", "mysql", "performance_schema", "sys"}
     )
 
@@ -150,3 +153,8 @@ class MariaDBStrategy(MySQLStrategy):
     name: ClassVar[str] = "mariadb"
     # Seconds, with a fraction; it stops every kind of statement.
     timeout_variable: ClassVar[tuple[str, int]] = ("max_statement_time", 1)
+
+    def is_system_table(self, table: str, schema: str | None) -> bool:
+        # The SEQUENCE engine makes up seq_1_to_1000000000 in every database: a table
+        # function by another name, read as long as a subquery likes.
+        return super().is_system_table(table, schema) or bool(_SEQUENCE.fullmatch(table))

@@ -62,8 +62,8 @@ class PostgreSQLStrategy(Strategy):
     # Schema names beginning with pg_ are the system's (pg_catalog, pg_toast, pg_temp_N),
     # and pg_catalog is searched before the search_path: an unqualified pg_authid is the
     # catalog's, whatever the user's schemas hold.
-    catalog_schemas: ClassVar[frozenset[str]] = frozenset({"information_schema"})
-    catalog_prefixes: ClassVar[tuple[str, ...]] = ("pg_",)
+    system_schemas: ClassVar[frozenset[str]] = frozenset({"information_schema"})
+    system_prefixes: ClassVar[tuple[str, ...]] = ("pg_",)
     stage_schema: ClassVar[str | None] = "pg_temp"
     # Written without WAL and not replicated, as a temporary table: staging 1,000,000
     # rows took 3.7-4.2 s against 4.4-4.7 s (benchmarks/README.md). A server crash

@@ -38,8 +38,8 @@ class SQLiteStrategy(Strategy):
     # SQLite names none of its schemas for catalogs, and keeps every table name that
     # begins with sqlite_ for itself (sqlite_schema, sqlite_master, sqlite_sequence,
     # sqlite_stat1…): a user's CREATE TABLE of such a name fails.
-    catalog_schemas: ClassVar[frozenset[str]] = frozenset()
-    catalog_prefixes: ClassVar[tuple[str, ...]] = ("sqlite_",)
+    system_schemas: ClassVar[frozenset[str]] = frozenset()
+    system_prefixes: ClassVar[tuple[str, ...]] = ("sqlite_",)
     # Plain EXPLAIN lists bytecode; EXPLAIN QUERY PLAN is the readable plan.
     explain_prefix: ClassVar[str | None] = "EXPLAIN QUERY PLAN"
     stage_schema: ClassVar[str | None] = "temp"
