@@ -4,6 +4,7 @@ from setwise.changesets import apply
 from setwise.errors import (
     ConflictError,
     NotFoundError,
+    PlanTimeoutError,
     Problem,
     RowConflict,
     RunError,
@@ -31,6 +32,7 @@ __all__ = [
     "ConflictError",
     "NotFoundError",
     "Plan",
+    "PlanTimeoutError",
     "Problem",
     "Progress",
     "Report",

@@ -41,6 +41,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 import setwise
 from setwise.errors import ConflictError, RunError, SchemaError, SetwiseError, SQLTextError
+from setwise.planner import DEFAULT_TIMEOUT_SECONDS
 
 DEFAULT_DB = "sqlite:///setwise.db"
 
@@ -127,6 +128,15 @@ Resume = Annotated[
 Actor = Annotated[
     str | None, typer.Option("--actor", help="Who runs this, for the journal (default: you).")
 ]
+PlanTimeout = Annotated[
+    float,
+    typer.Option(
+        "--plan-timeout",
+        metavar="SECONDS",
+        help="How long each statement of the plan may count rows before it is stopped; "
+        "0 for no limit.",
+    ),
+]
 Yes = Annotated[
     bool, typer.Option("--yes", "-y", help="Go ahead without showing the plan and asking.")
 ]
@@ -160,15 +170,17 @@ def plan(
     chunk_rows: ChunkRows = None,
     chunk_seconds: ChunkSeconds = 0.5,
     no_journal: NoJournal = False,
+    plan_timeout: PlanTimeout = DEFAULT_TIMEOUT_SECONDS,
     as_json: AsJson = False,
     db: Db = DEFAULT_DB,
     debug: Debug = False,
 ) -> None:
     """Show what a change would do (counts, SQL, the database's plan, warnings); writes nothing."""
     with _errors(debug, db), _engine(db) as engine:
+        timeout = _timeout(plan_timeout)
         job = _job(engine, table, sets, where, all_rows, source, keys, csv_null)
         options = _run_options(chunk_rows, chunk_seconds, 0.0, no_journal, None, None)
-        _show_plan(job.plan(engine, options), db, as_json)
+        _show_plan(job.plan(engine, options, timeout), db, as_json)
 
 
 @app.command()
@@ -187,6 +199,7 @@ def apply(
     no_journal: NoJournal = False,
     resume: Resume = None,
     actor: Actor = None,
+    plan_timeout: PlanTimeout = DEFAULT_TIMEOUT_SECONDS,
     yes: Yes = False,
     as_json: AsJson = False,
     db: Db = DEFAULT_DB,
@@ -195,6 +208,7 @@ def apply(
     """Make a change, with a progress bar. Without --yes, shows the plan and asks first."""
     with _errors(debug, db):
         options = _run_options(chunk_rows, chunk_seconds, throttle, no_journal, resume, actor)
+        timeout = _timeout(plan_timeout)
         if not yes and source == "-":
             raise UsageError("--from - reads the changes from standard input: pass --yes")
         if not yes and not sys.stdin.isatty():
@@ -202,7 +216,7 @@ def apply(
         with _engine(db) as engine:
             job = _job(engine, table, sets, where, all_rows, source, keys, csv_null)
             if not yes:
-                _show_plan(job.plan(engine, options), db, as_json=False)
+                _show_plan(job.plan(engine, options, timeout), db, as_json=False)
                 _confirm("Apply this change?")
             with _progress_bar(enabled=not as_json) as progress:
                 options["progress"] = progress
@@ -379,11 +393,23 @@ class _Job:
     keys: list[str] = field(default_factory=list)
     csv_null: str = ""
 
-    def plan(self, engine: Engine, options: dict[str, Any]) -> setwise.Plan:
+    def plan(self, engine: Engine, options: dict[str, Any], timeout: float | None) -> setwise.Plan:
         if self.statement is not None:
-            return setwise.plan(engine, self.statement, all_rows=self.all_rows, **options)
+            return setwise.plan(
+                engine,
+                self.statement,
+                all_rows=self.all_rows,
+                timeout_seconds=timeout,
+                **options,
+            )
         return setwise.plan(
-            engine, self.table, self.source, self.keys or None, csv_null=self.csv_null, **options
+            engine,
+            self.table,
+            self.source,
+            self.keys or None,
+            csv_null=self.csv_null,
+            timeout_seconds=timeout,
+            **options,
         )
 
     def run(self, engine: Engine, options: dict[str, Any]) -> setwise.Report:
@@ -456,6 +482,13 @@ def _chunk_options(chunk_rows: str | None, chunk_seconds: float, throttle: float
     if throttle < 0:
         raise UsageError(f"--throttle must be 0 or more, not {throttle:g}")
     return {"chunk_rows": rows, "chunk_seconds": chunk_seconds, "throttle_seconds": throttle}
+
+
+def _timeout(seconds: float) -> float | None:
+    """``--plan-timeout`` as ``plan`` takes it: 0 is no limit."""
+    if seconds < 0:
+        raise UsageError(f"--plan-timeout must be 0 (no limit) or more, not {seconds:g}")
+    return seconds or None
 
 
 def _confirm_run(engine: Engine, run_id: str, verb: str, yes: bool) -> None:

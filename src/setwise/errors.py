@@ -10,7 +10,8 @@
     ├── RunInUseError          another process went on with the same run (a second resume)
     ├── ValidationError        values that do not fit their columns; carries every ``Problem``
     ├── SchemaError            an unknown table, column or key
-    └── SQLTextError           ``--where`` / ``--set`` text refused; points at the token
+    ├── SQLTextError           ``--where`` / ``--set`` text refused; points at the token
+    └── PlanTimeoutError       a statement of a plan ran past its time limit
 
 Errors carry data (the table, the key, the versions, the problems) as attributes,
 so a program can act on them without parsing the message.
@@ -299,6 +300,21 @@ class SQLTextError(SetwiseError):
     def token(self) -> str:
         """The offending text."""
         return self.text[self.position : self.end + 1]
+
+
+class PlanTimeoutError(SetwiseError):
+    """A statement ``plan`` sent to count or read rows ran longer than its
+    ``timeout_seconds`` and was stopped; nothing was written."""
+
+    def __init__(self, table: str, *, seconds: float) -> None:
+        self.table = table
+        self.seconds = seconds
+        super().__init__(
+            f"the plan for {table!r} stopped: a statement counting its rows ran longer than "
+            f"{seconds:g} s, and nothing was written. A subquery that joins tables can "
+            "multiply the rows read: narrow the filter, or allow the plan longer "
+            "(timeout_seconds=, --plan-timeout; 0 for no limit)"
+        )
 
 
 def closest(name: str, candidates: Iterable[str]) -> str | None:

@@ -61,7 +61,7 @@ def update(
     ``setwise.revert(bind, report.run_id)`` can undo the run. ``stamp_column`` is set
     to the run's start time and ``actor_column`` to ``actor`` on every row written.
     """
-    plan = prepare(statement, all_rows=all_rows)
+    plan = prepare(statement, all_rows=all_rows, journal=journal)
     target = plan.target
     returned = [_returning_column(target, ref) for ref in returning]
     chunked = chunk_rows is not None or resume is not None
@@ -106,12 +106,20 @@ def update(
         raise integrity_to_validation(exc, target.table, strategy, literals) from exc
 
 
-def prepare(statement: Update, *, all_rows: bool) -> SetUpdate:
+def prepare(statement: Update, *, all_rows: bool, journal: bool) -> SetUpdate:
     """``statement`` taken apart and checked before anything is sent: refused without
-    WHERE unless ``all_rows``, and every literal value checked against its column."""
+    WHERE unless ``all_rows``, or when it changes a row's key and ``journal`` would
+    record it, and every literal value checked against its column."""
     plan = SetUpdate.from_statement(statement)
     if plan.where is None and not all_rows:
         raise UnboundedUpdateError(plan.target.name)
+    moved = _moved(plan, plan.target.identity)
+    if journal and moved:
+        raise SchemaError(
+            f"the UPDATE changes the key column(s) {moved} of {plan.target.name!r}, by "
+            "which the journal finds each row again to revert it: run it with "
+            "journal=False (--no-journal), and nothing can be reverted"
+        )
     problems = check_assignments(plan.assignments)
     if problems:
         raise ValidationError(plan.target.name, problems)
@@ -127,8 +135,7 @@ def _check_chunkable(plan: SetUpdate, returning: Sequence[Column[Any]]) -> None:
         )
     if not plan.target.key:
         raise SchemaError(f"{name!r} has no primary key to chunk by")
-    keys = {c.name for c in plan.target.key}
-    moved = [c.name for c in plan.assignments if c.name in keys]
+    moved = _moved(plan, plan.target.key)
     if moved:
         raise SchemaError(
             f"the UPDATE changes the key column(s) {moved} of {name!r}, which chunks are "
@@ -143,6 +150,12 @@ def _check_chunkable(plan: SetUpdate, returning: Sequence[Column[Any]]) -> None:
                     "see the changes of the chunks before it, unlike one statement. Run it "
                     "without chunk_rows"
                 )
+
+
+def _moved(plan: SetUpdate, key: Sequence[Column[Any]]) -> list[str]:
+    """The columns of ``key`` the UPDATE assigns."""
+    names = {column.name for column in key}
+    return [column.name for column in plan.assignments if column.name in names]
 
 
 def _tables_read(element: Any) -> set[Any]:

@@ -37,18 +37,20 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    type_coerce,
     types,
 )
 from sqlalchemy import update as sql_update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import operators
-from sqlalchemy.sql.elements import Grouping
+from sqlalchemy.sql.elements import Grouping, Null
 from sqlglot import Dialect as SqlglotDialect
 from sqlglot import Token, TokenType, exp
 from sqlglot.errors import ParseError, TokenError
 
-from setwise.dialects import get_strategy
+from setwise.dialects import Strategy, get_strategy
 from setwise.errors import SchemaError, SQLTextError, closest
+from setwise.sqllimits import Overrun, nesting_overrun, tree_overrun
 from setwise.target import resolve_target
 
 TableLookup = Callable[[str, str | None], Table]
@@ -147,6 +149,11 @@ ALLOWED_FUNCTIONS = (
     "MAX, MIN, SUM"
 )
 
+#: Terms of one AND or OR chain written without parentheses around groups of them:
+#: a database's parser nests each term a level deeper (``_balanced``). 64 keeps any
+#: chain within a few hundred levels, far below SQLite's limit of 1,000.
+CHAIN_TERMS = 64
+
 # The parts of a subquery's SELECT that are rebuilt; any other part (WITH, FOR UPDATE,
 # INTO, window clauses…) is refused.
 _SELECT_PARTS = frozenset(
@@ -167,9 +174,9 @@ def parse_where(
     ``tables`` finds the other tables a subquery reads; by default, the tables of
     ``table``'s MetaData.
     """
-    builder = _Builder(text, table, tables, label)
-    node = builder.parse(get_strategy(dialect).sqlglot_dialect)
-    return builder.expression(node, builder.top)
+    builder = _Builder(text, table, get_strategy(dialect), tables, label)
+    node = builder.parse()
+    return builder.condition(node, builder.top)
 
 
 def parse_assignment(
@@ -181,8 +188,8 @@ def parse_assignment(
     label: str = "--set",
 ) -> tuple[Column[Any], ColumnElement[Any]]:
     """``"column = expression"`` as the column of ``table`` and the value to give it."""
-    builder = _Builder(text, table, tables, label)
-    node = builder.parse(get_strategy(dialect).sqlglot_dialect)
+    builder = _Builder(text, table, get_strategy(dialect), tables, label)
+    node = builder.parse()
     if not isinstance(node, exp.EQ) or not isinstance(node.this, exp.Column):
         builder.fail(node, "expected an assignment: column = expression")
     column = builder.column(node.this, builder.top)
@@ -284,9 +291,17 @@ class _Scope:
 class _Builder:
     """Rebuilds one parsed text as SQLAlchemy expressions, refusing what is not allowed."""
 
-    def __init__(self, text: str, table: Table, tables: TableLookup | None, label: str) -> None:
+    def __init__(
+        self,
+        text: str,
+        table: Table,
+        strategy: Strategy,
+        tables: TableLookup | None,
+        label: str,
+    ) -> None:
         self.text = text
         self.table = table
+        self.strategy = strategy
         self.lookup = tables or self._metadata_lookup
         self.label = label
         # Reachable as written quoted, or in any case unquoted (see ``_key``).
@@ -294,9 +309,12 @@ class _Builder:
 
     # -- parsing ---------------------------------------------------------------
 
-    def parse(self, dialect: str) -> exp.Expr:
+    def parse(self) -> exp.Expr:
         """The one expression in the text, or a SQLTextError."""
-        reader = SqlglotDialect.get_or_raise(dialect or None)
+        if "\x00" in self.text:
+            at = self.text.index("\x00")
+            self.error("a NUL character (\\x00) is not allowed", at, at)
+        reader = SqlglotDialect.get_or_raise(self.strategy.sqlglot_dialect or None)
         tokenizer = reader.tokenizer()
         try:
             tokens = tokenizer.tokenize(self.text)
@@ -322,14 +340,27 @@ class _Builder:
                     token.start,
                     token.end,
                 )
+        parser = reader.parser()
+        self.overrun(nesting_overrun(tokens, {TokenType.NOT, *parser.UNARY_PARSERS}))
         try:
-            parsed = reader.parser().parse_into(exp.Condition, tokens, self.text)
+            parsed = parser.parse_into(exp.Condition, tokens, self.text)
         except ParseError as exc:
             self._misread(exc)
         node = parsed[0] if len(parsed) == 1 else None
         if node is None:
             self.error("empty: give an expression", 0, len(self.text) - 1)
+        self.overrun(tree_overrun(node))
         return node
+
+    def overrun(self, found: Overrun | None) -> None:
+        """Refuse the text past a limit of ``sqllimits``, if ``found``."""
+        if found is None:
+            return
+        if found.node is not None:
+            self.fail(found.node, found.reason)
+        token = found.token
+        start, end = (token.start, token.end) if token is not None else (0, len(self.text) - 1)
+        self.error(found.reason, start, end)
 
     def _unreadable(self, read: Sequence[Token]) -> NoReturn:
         start = read[-1].end + 1 if read else 0
@@ -365,6 +396,29 @@ class _Builder:
 
     # -- expressions -----------------------------------------------------------
 
+    def condition(self, node: exp.Expr, scope: _Scope) -> ColumnElement[bool]:
+        """``node`` rebuilt where SQL needs a truth value (WHERE, ON, AND, NOT, WHEN…):
+        a value of another type is refused, which PostgreSQL refuses too and MySQL and
+        SQLite would read as true when it is not zero."""
+        built = self.expression(node, scope)
+        if not isinstance(built.type, types.Boolean | types.NullType):
+            self.fail(
+                node,
+                "a condition is needed here (a comparison, IN, LIKE, IS NULL…), not a value "
+                f"of type {built.type.__class__.__name__.upper()}",
+            )
+        return built
+
+    def number(self, node: exp.Expr, scope: _Scope) -> ColumnElement[Any]:
+        """``node`` rebuilt as an operand of arithmetic, which takes numbers: SQLAlchemy
+        would turn text + text into joined text, and the databases compute dates and
+        text each their own way (MySQL reads '2021-03-04' + 1 as 2022)."""
+        built = self.expression(node, scope)
+        found = _family(built.type)
+        if found not in (None, "a number"):
+            self.fail(node, f"arithmetic takes numbers, and this is {found}; join text with ||")
+        return built
+
     def expression(
         self, node: exp.Expr, scope: _Scope, hint: types.TypeEngine[Any] | None = None
     ) -> ColumnElement[Any]:
@@ -378,21 +432,28 @@ class _Builder:
         if isinstance(node, exp.Paren):
             return Grouping(self.expression(node.this, scope, hint))
         if isinstance(node, exp.Neg):
-            return operators.neg(self.expression(node.this, scope))  # type: ignore[no-any-return]
+            return operators.neg(self.number(node.this, scope))  # type: ignore[no-any-return]
         if isinstance(node, exp.Not):
-            return not_(self.expression(node.this, scope))
+            return not_(self.condition(node.this, scope))
         if isinstance(node, exp.And | exp.Or):
             join = and_ if isinstance(node, exp.And) else or_
-            return join(self.expression(node.this, scope), self.expression(node.expression, scope))
+            return _balanced(join, [self.condition(part, scope) for part in _chain(node)])
         if type(node) in _COMPARISONS:
             left, right = self.pair(node.this, node.expression, scope)
+            null_safe = isinstance(node, exp.NullSafeEQ | exp.NullSafeNEQ)
+            if not null_safe and (_is_null(left) or _is_null(right)):
+                # SQLAlchemy would write = NULL as IS NULL: rows the text never matches.
+                self.fail(node, "a comparison with NULL is never true: write IS [NOT] NULL")
             return _COMPARISONS[type(node)](left, right)  # type: ignore[no-any-return]
         if type(node) in _ARITHMETIC:
             # sqlglot notes how the dialect divides ("typed", "safe"); the database's own
             # operator is what runs, so those notes change nothing here.
             self.allow(node, "this", "expression", ignored=("safe", "typed"))
-            left = self.expression(node.this, scope)
-            right = self.expression(node.expression, scope)
+            if isinstance(node, exp.DPipe):
+                left = self.expression(node.this, scope)
+                right = self.expression(node.expression, scope)
+            else:
+                left, right = self.number(node.this, scope), self.number(node.expression, scope)
             return _ARITHMETIC[type(node)](left, right)  # type: ignore[no-any-return]
         if isinstance(node, exp.Is):
             return self.is_(node, scope)
@@ -425,7 +486,7 @@ class _Builder:
             return self.select(node.this, scope).exists()
         if isinstance(node, exp.Subquery):
             self.allow(node, "this")
-            return self.select(node.this, scope).scalar_subquery()
+            return self.select(node.this, scope, one_column=True).scalar_subquery()
         if isinstance(node, exp.Length):
             self.allow(node, "this", ignored=("binary",))
             # MySQL's LENGTH counts bytes (sqlglot marks it binary); CHAR_LENGTH counts
@@ -485,7 +546,7 @@ class _Builder:
         query = node.args.get("query")
         if query is not None:
             inner = query.this if isinstance(query, exp.Subquery) else query
-            matched = subject.in_(self.select(inner, scope))
+            matched = subject.in_(self.select(inner, scope, one_column=True))
         else:
             matched = subject.in_(
                 [self.expression(item, scope, subject.type) for item in node.expressions]
@@ -504,7 +565,7 @@ class _Builder:
             when = (
                 self.expression(branch.this, scope, value.type)
                 if value is not None
-                else self.expression(branch.this, scope)
+                else self.condition(branch.this, scope)
             )
             whens.append((when, self.expression(branch.args["true"], scope, hint)))
         default = node.args.get("default")
@@ -556,6 +617,8 @@ class _Builder:
         """A literal as a bound parameter. ``hint``: the type it meets (a column's);
         ``store``: the value is written to a column of that type, so it takes it."""
         value = _literal_value(node)
+        if not store:
+            self._comparable(node, value, _family(hint))
         if isinstance(value, str) and hint is not None:
             value = self._parse_text(node, value, hint)
             if isinstance(
@@ -563,8 +626,29 @@ class _Builder:
             ):
                 return literal(value, hint)
         if store and hint is not None:
-            return literal(value, hint)
+            return literal(_as_stored(value, hint), hint)
         return literal(value, _natural_type(value))
+
+    def _comparable(self, node: exp.Expr, value: Any, other: str | None) -> None:
+        """Refuse a literal of one kind met with a value of another (``other``, from
+        ``_family``): PostgreSQL refuses integer = text, where MySQL turns 'many' into 0
+        and matches the rows that hold 0. Quoted text meets a date or time as an ISO
+        8601 value (``_parse_text``)."""
+        if isinstance(value, bool):
+            mine = "a truth value"
+        elif isinstance(value, str):
+            mine = "text" if other != "a date or time" else other
+        else:
+            mine = "a number"
+        if other is None or mine == other:
+            return
+        advice = {
+            "a number": "write the number without quotes",
+            "text": "write the text in quotes",
+            "a truth value": "compare it with TRUE or FALSE",
+            "a date or time": "write it in quotes, as '2021-03-04'",
+        }[other]
+        self.fail(node, f"this is {mine}, met with {other}: {advice}")
 
     def _parse_text(self, node: exp.Expr, value: str, kind: types.TypeEngine[Any]) -> Any:
         """A quoted literal compared with or written to a date, time or UUID column."""
@@ -639,8 +723,9 @@ class _Builder:
             return source
         return None
 
-    def select(self, node: exp.Expr, scope: _Scope) -> Select[Any]:
-        """A read-only subquery: SELECT … FROM tables [JOIN …] [WHERE …] [GROUP BY …]…"""
+    def select(self, node: exp.Expr, scope: _Scope, *, one_column: bool = False) -> Select[Any]:
+        """A read-only subquery: SELECT … FROM tables [JOIN …] [WHERE …] [GROUP BY …]…;
+        ``one_column``: it stands for a value (IN, a scalar subquery), so selects one."""
         if not isinstance(node, exp.Select):
             self.fail(node, "a subquery must be a single SELECT")
         self.allow(node, *_SELECT_PARTS)
@@ -653,8 +738,13 @@ class _Builder:
         first = self.table_source(start.this, inner)
         sources = [(join, self.table_source(join.this, inner)) for join in joins]
 
-        columns = [self.selected(item, inner) for item in node.expressions]
-        query = select(*[c for group in columns for c in group]).select_from(first)
+        columns = [c for item in node.expressions for c in self.selected(item, inner)]
+        if one_column and len(columns) != 1:
+            self.fail(
+                node,
+                f"this subquery stands for one value, so it selects one column, not {len(columns)}",
+            )
+        query = select(*columns).select_from(first)
         for join, source in sources:
             self.allow(join, "this", "on", "side", "kind")
             side, kind = str(join.side or "").upper(), str(join.kind or "").upper()
@@ -662,24 +752,24 @@ class _Builder:
             if on is None and side == "" and kind in ("", "CROSS"):
                 query = query.select_from(source)
             elif on is not None and side in ("", "LEFT") and kind in ("", "INNER", "OUTER"):
-                query = query.join(source, self.expression(on, inner), isouter=side == "LEFT")
+                query = query.join(source, self.condition(on, inner), isouter=side == "LEFT")
             else:
                 self.fail(join, "only JOIN … ON, LEFT JOIN … ON and comma joins are supported")
         if (where := node.args.get("where")) is not None:
-            query = query.where(self.expression(where.this, inner))
+            query = query.where(self.condition(where.this, inner))
         if (group := node.args.get("group")) is not None:
             self.allow(group, "expressions")
             query = query.group_by(*[self.expression(e, inner) for e in group.expressions])
         if (having := node.args.get("having")) is not None:
-            query = query.having(self.expression(having.this, inner))
+            query = query.having(self.condition(having.this, inner))
         if (order := node.args.get("order")) is not None:
             self.allow(order, "expressions")
             query = query.order_by(*[self.ordered(e, inner) for e in order.expressions])
         if (limit := node.args.get("limit")) is not None:
             self.allow(limit, "expression")
             count = _literal_value(limit.expression)
-            if not isinstance(count, int) or isinstance(count, bool):
-                self.fail(limit, "LIMIT takes a whole number")
+            if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count < 2**63:
+                self.fail(limit, "LIMIT takes a whole number, 0 or more")
             query = query.limit(count)
         if (distinct := node.args.get("distinct")) is not None:
             self.allow(distinct)
@@ -718,8 +808,14 @@ class _Builder:
         name = node.this
         schema = node.args.get("db")
         alias = node.args.get("alias")
+        if not isinstance(name, exp.Identifier):
+            self.fail(node, "a subquery may read tables only (no table functions)")
+        if schema is not None and not isinstance(schema, exp.Identifier):
+            self.fail(schema, "a schema is named by an identifier")
         if alias is not None:
             self.allow(alias, "this")
+            if not isinstance(alias.this, exp.Identifier):
+                self.fail(alias, "an alias is an identifier")
         table = self._table(node, name, schema.name if schema is not None else None)
         key = _key(alias.this) if alias is not None else _key(name)
         if key in scope.tables:
@@ -731,6 +827,13 @@ class _Builder:
     def _table(self, node: exp.Expr, name: exp.Identifier, schema: str | None) -> Table:
         if name.name.lower() == self.table.name.lower() and schema in (None, self.table.schema):
             return self.table
+        if self.strategy.is_system_table(name.name, schema):
+            written = f"{schema}.{name.name}" if schema else name.name
+            self.fail(
+                node,
+                f"{written!r} is one of {self.strategy.name}'s own tables, not a user's: a "
+                "subquery may read user tables only",
+            )
         candidates = [name.name]
         if not name.quoted and name.name != name.name.lower():
             candidates.append(name.name.lower())  # unquoted names fold to lower case
@@ -741,6 +844,8 @@ class _Builder:
             except SchemaError as exc:
                 failure = failure or exc
         suggestion = failure.suggestion if failure is not None else None
+        if failure is not None and schema is not None and failure.name == schema:
+            self.fail(node, f"unknown schema {schema!r}", suggestion)
         self.fail(node, f"unknown table {name.name!r}", suggestion)
 
     def _metadata_lookup(self, name: str, schema: str | None) -> Table:
@@ -761,6 +866,35 @@ def _find(source: FromClause, name: exp.Identifier) -> ColumnElement[Any] | None
     return found
 
 
+def _chain(node: exp.Expr) -> list[exp.Expr]:
+    """The operands of a chain of one operator (a OR b OR c), left to right, found
+    without recursion: a chain of a thousand terms parses as a thousand levels."""
+    operands: list[exp.Expr] = []
+    pending = [node]
+    while pending:
+        part = pending.pop()
+        if type(part) is type(node):
+            pending += [part.expression, part.this]
+        else:
+            operands.append(part)
+    return operands
+
+
+def _balanced(
+    join: Callable[..., ColumnElement[bool]], parts: list[ColumnElement[bool]]
+) -> ColumnElement[bool]:
+    """``join`` (AND or OR) of ``parts``, in groups of at most ``CHAIN_TERMS``: a database
+    parses a plain chain as a tree as deep as it is long, and SQLite refuses one deeper
+    than 1,000 ("Expression tree is too large"). Both operators are associative, in
+    SQL's three-valued logic too, so grouping changes no result."""
+    while len(parts) > CHAIN_TERMS:
+        groups = [parts[at : at + CHAIN_TERMS] for at in range(0, len(parts), CHAIN_TERMS)]
+        # Through type_coerce: a bare Grouping shows its operator, and SQLAlchemy
+        # would flatten it back into the enclosing chain.
+        parts = [Grouping(type_coerce(join(*group), types.Boolean())) for group in groups]
+    return join(*parts)
+
+
 def _key(identifier: exp.Identifier) -> str:
     return identifier.name if identifier.quoted else identifier.name.lower()
 
@@ -769,11 +903,48 @@ def _natural_type(value: Any) -> types.TypeEngine[Any]:
     """The type a literal is bound as when no column tells: as written."""
     if isinstance(value, bool):
         return types.Boolean()
-    if isinstance(value, int):
-        return types.Integer() if -(2**31) <= value < 2**31 else types.BigInteger()
-    if isinstance(value, Decimal):
+    if isinstance(value, int) and -(2**31) <= value < 2**31:
+        return types.Integer()
+    if isinstance(value, int) and -(2**63) <= value < 2**63:
+        return types.BigInteger()
+    if isinstance(value, int | Decimal):
+        # Past 64 bits no integer type holds it: a NUMERIC, as every driver can bind
+        # (SQLite's refuses an int that wide outright).
         return types.Numeric()
     return types.String()
+
+
+def _is_null(element: Any) -> bool:
+    """True for NULL, in parentheses or not."""
+    while isinstance(element, Grouping):
+        element = element.element
+    return isinstance(element, Null)
+
+
+def _family(kind: types.TypeEngine[Any] | None) -> str | None:
+    """What a value of ``kind`` is, as far as comparing and computing go; None when
+    setwise cannot tell (NULL, a function it does not type, JSON, UUID…)."""
+    if isinstance(kind, types.Boolean):
+        return "a truth value"
+    if isinstance(kind, types.Integer | types.Numeric):
+        return "a number"
+    if isinstance(kind, types.String):
+        return "text"
+    if isinstance(kind, types.Date | types.DateTime | types.Time | types.Interval):
+        return "a date or time"
+    return None
+
+
+def _as_stored(value: Any, kind: types.TypeEngine[Any]) -> Any:
+    """A number as a column of ``kind`` holds it: an integer written 1.0 as an int and
+    any number as a float for a float column, where SQLite's driver binds no Decimal.
+    A fraction for an integer column stays, for validation to refuse."""
+    if not isinstance(value, Decimal):
+        return value
+    if isinstance(kind, types.Integer) and value == value.to_integral_value():
+        return int(value)
+    inexact = isinstance(kind, types.Float) or not getattr(kind, "asdecimal", True)
+    return float(value) if isinstance(kind, types.Numeric) and inexact else value
 
 
 def _span(node: exp.Expr) -> tuple[int, int] | None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Column, Connection, MetaData, Table, inspect
-from sqlalchemy.exc import NoSuchTableError
+from sqlalchemy.exc import DBAPIError, NoSuchTableError
 from sqlalchemy.orm import Mapper
 
 from setwise.errors import SchemaError
@@ -111,8 +111,22 @@ def _reflect(name: str, connection: Connection | None) -> Table:
     try:
         return Table(table_name, MetaData(), autoload_with=connection, schema=schema or None)
     except NoSuchTableError:
+        _known_schema(connection, schema)
         names = inspect(connection).get_table_names(schema=schema or None)
         raise SchemaError.unknown("table", name, names, "the database") from None
+    except DBAPIError:
+        # SQLite and MySQL fail a reflection in a schema they do not have outright.
+        _known_schema(connection, schema)
+        raise
+
+
+def _known_schema(connection: Connection, schema: str) -> None:
+    """Raise SchemaError when ``schema`` is given and the database has none of that name."""
+    if not schema:
+        return
+    schemas = inspect(connection).get_schema_names()
+    if schema not in schemas:
+        raise SchemaError.unknown("schema", schema, schemas, "the database") from None
 
 
 def _column(table: Table, name: str, kind: str) -> Column[Any]:

@@ -83,6 +83,23 @@ class Strategy:
     """What asks this database for a statement's plan without running it; None when
     setwise does not know, and plans then carry no EXPLAIN."""
 
+    system_schemas: ClassVar[frozenset[str]] = frozenset({"information_schema"})
+    """Schemas (in lower case) that hold the database's own catalogs, which a subquery
+    of ``--where`` / ``--set`` may not read: SQL's standard one by default."""
+
+    system_prefixes: ClassVar[tuple[str, ...]] = ()
+    """Beginnings (in lower case) of the names of schemas and tables the database keeps
+    for itself, refused like ``system_schemas``."""
+
+    def is_system_table(self, table: str, schema: str | None) -> bool:
+        """True when ``schema.table`` (``table`` alone: as the connection finds it) is
+        the database's own rather than a user's table, by ``system_schemas`` and
+        ``system_prefixes``; compared without regard to case."""
+        names = [table.lower()] if schema is None else [table.lower(), schema.lower()]
+        if schema is not None and schema.lower() in self.system_schemas:
+            return True
+        return any(name.startswith(self.system_prefixes) for name in names)
+
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
 
@@ -290,6 +307,21 @@ class Strategy:
     check that must agree with what a write does reads with ``lock_rows``. False where a
     write of a row changed since the snapshot fails instead (PostgreSQL) or where no
     other transaction can commit a change in between (SQLite)."""
+
+    timeout_codes: ClassVar[frozenset[Any]] = frozenset()
+    """Error codes (``error_code``) of a statement stopped by ``statement_timeout``."""
+
+    @contextmanager
+    def statement_timeout(self, connection: Connection, seconds: float) -> Iterator[None]:
+        """Within the block, a statement on ``connection`` (in a transaction) that runs
+        longer than ``seconds`` is stopped with an error ``is_timeout`` recognizes, and
+        the transaction stays usable only as far as the database keeps it so. The base
+        knows no way to stop a statement: the block runs unbounded."""
+        yield
+
+    def is_timeout(self, error: DBAPIError) -> bool:
+        """True when ``statement_timeout`` stopped the statement that raised ``error``."""
+        return self.error_code(error.orig) in self.timeout_codes
 
     def max_chunk_rows(
         self, connection: Connection, table: Table, *, journaled: bool

@@ -111,6 +111,9 @@ class MySQLComparison(StoredComparison):
         return cast(column, binary).is_distinct_from(cast(new, binary))
 
 
+# MariaDB's virtual sequence tables: seq_1_to_10, seq_0_to_100_step_5 (any case).
+_SEQUENCE = re.compile(r"seq_[0-9]+_to_[0-9]+(_step_[0-9]+)?", re.IGNORECASE)
+
 _CHECK_CODES = (4025, 3819)
 #: ER_SP_DOES_NOT_EXIST, also raised for a savepoint that is gone.
 _NO_SAVEPOINT = 1305
@@ -125,9 +128,19 @@ class MySQLStrategy(Strategy):
     plain_reads_lag_writes: ClassVar[bool] = True
     # ER_LOCK_DEADLOCK (also Galera's certification failure), ER_LOCK_WAIT_TIMEOUT
     retryable_codes: ClassVar[frozenset[Any]] = frozenset({1213, 1205})
+    # ER_QUERY_TIMEOUT (MySQL's max_execution_time), ER_STATEMENT_TIMEOUT (MariaDB's)
+    timeout_codes: ClassVar[frozenset[Any]] = frozenset({3024, 1969})
+    timeout_variable: ClassVar[tuple[str, int]] = ("max_execution_time", 1000)
+    """The session variable that stops a long statement, and its units in a second:
+    MySQL's counts milliseconds, and stops SELECTs only."""
     sqlglot_dialect: ClassVar[str] = "mysql"
     # EXPLAIN of an UPDATE arrived in MySQL 5.6.3 and MariaDB 10.0.5.
     explain_prefix: ClassVar[str | None] = "EXPLAIN"
+    # The server's own databases: grants and accounts (mysql), instrumentation
+    # (performance_schema, and sys's views over it), and the standard catalog.
+    system_schemas: ClassVar[frozenset[str]] = frozenset(
+        {"information_schema", "mysql", "performance_schema", "sys"}
+    )
 
     @property
     def supports_update_from(self) -> bool:
@@ -152,6 +165,20 @@ class MySQLStrategy(Strategy):
     def causal_reads(self, connection: Connection) -> Iterator[None]:
         with galera.causal_reads(connection):
             yield
+
+    @contextmanager
+    def statement_timeout(self, connection: Connection, seconds: float) -> Iterator[None]:
+        # A session variable: put back whatever happens, as the timeout leaves the
+        # transaction usable.
+        name, per_second = self.timeout_variable
+        before = connection.execute(text(f"SELECT @@SESSION.{name}")).scalar_one()
+        assign = text(f"SET SESSION {name} = :value")
+        limit = seconds * per_second
+        connection.execute(assign, {"value": max(1, round(limit)) if per_second > 1 else limit})
+        try:
+            yield
+        finally:
+            connection.execute(assign, {"value": before})
 
     @contextmanager
     def stage_loader(self, connection: Connection, table: Table) -> Iterator[StageLoader]:
@@ -215,3 +242,10 @@ class MySQLStrategy(Strategy):
 
 class MariaDBStrategy(MySQLStrategy):
     name: ClassVar[str] = "mariadb"
+    # Seconds, with a fraction; it stops every kind of statement.
+    timeout_variable: ClassVar[tuple[str, int]] = ("max_statement_time", 1)
+
+    def is_system_table(self, table: str, schema: str | None) -> bool:
+        # The SEQUENCE engine makes up seq_1_to_1000000000 in every database: a table
+        # function by another name, read as long as a subquery likes.
+        return super().is_system_table(table, schema) or bool(_SEQUENCE.fullmatch(table))

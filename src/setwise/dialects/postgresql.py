@@ -18,6 +18,7 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    select,
     types,
 )
 from sqlalchemy.exc import DBAPIError
@@ -107,6 +108,11 @@ class PostgreSQLStrategy(Strategy):
     max_bind_params: ClassVar[int] = 65535
     sqlglot_dialect: ClassVar[str] = "postgres"
     explain_prefix: ClassVar[str | None] = "EXPLAIN"
+    # Schema names beginning with pg_ are the system's (pg_catalog, pg_toast, pg_temp_N),
+    # and pg_catalog is searched before the search_path: an unqualified pg_authid is the
+    # catalog's, whatever the user's schemas hold.
+    system_schemas: ClassVar[frozenset[str]] = frozenset({"information_schema"})
+    system_prefixes: ClassVar[tuple[str, ...]] = ("pg_",)
     stage_schema: ClassVar[str | None] = "pg_temp"
     # Written without WAL and not replicated, as a temporary table: staging 1,000,000
     # rows took 3.7-4.2 s against 4.4-4.7 s (benchmarks/README.md). A server crash
@@ -144,6 +150,21 @@ class PostgreSQLStrategy(Strategy):
 
     def stored_comparison(self, connection: Connection, table: Table) -> StoredComparison:
         return PostgreSQLComparison()
+
+    # query_canceled: how statement_timeout ends a statement.
+    timeout_codes: ClassVar[frozenset[Any]] = frozenset({"57014"})
+
+    @contextmanager
+    def statement_timeout(self, connection: Connection, seconds: float) -> Iterator[None]:
+        # set_config(…, true) is SET LOCAL: the transaction's end undoes it at the
+        # latest, also when the timeout aborted the transaction and no statement can
+        # put it back.
+        before = connection.execute(select(func.current_setting("statement_timeout")))
+        setting = before.scalar_one()
+        limit = f"{max(1, round(seconds * 1000))}ms"
+        connection.execute(select(func.set_config("statement_timeout", limit, True)))
+        yield
+        connection.execute(select(func.set_config("statement_timeout", setting, True)))
 
     def lock_rows(self, statement: Select[Any], table: Table) -> Select[Any]:
         # OF: lock the target's rows only, not the staging or journal rows joined to them.
