@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Table
 from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects import galera
-from setwise.dialects.base import IntegrityFacts, RowCap, StageLoader, Strategy
+from setwise.dialects.base import IdentifierUnits, IntegrityFacts, RowCap, StageLoader, Strategy
 from setwise.dialects.mysql_load import load_data_allowed, load_data_file
 
 # 1062: "Duplicate entry '978-0' for key 'isbn'" (MySQL 8 writes 'books.isbn')
@@ -41,6 +41,9 @@ class MySQLStrategy(Strategy):
     sqlglot_dialect: ClassVar[str] = "mysql"
     # EXPLAIN of an UPDATE arrived in MySQL 5.6.3 and MariaDB 10.0.5.
     explain_prefix: ClassVar[str | None] = "EXPLAIN"
+    # Names of up to 64 characters, however many bytes. Cut at 63, where earlier versions
+    # of setwise cut every name, a journal table one of them created keeps its name.
+    identifier_units: ClassVar[IdentifierUnits] = "characters"
 
     @property
     def supports_update_from(self) -> bool:

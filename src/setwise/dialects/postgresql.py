@@ -12,7 +12,14 @@ from typing import Any, ClassVar
 from sqlalchemy import Column, ColumnElement, Connection, Select, Table, func, literal, types
 from sqlalchemy.exc import DBAPIError
 
-from setwise.dialects.base import FileLoader, FileRefused, IntegrityFacts, StageLoader, Strategy
+from setwise.dialects.base import (
+    FileLoader,
+    FileRefused,
+    IdentifierUnits,
+    IntegrityFacts,
+    StageLoader,
+    Strategy,
+)
 from setwise.dialects.bulktext import POSTGRESQL
 
 # The DETAIL of unique and foreign-key violations: "Key (isbn)=(978-0) already exists."
@@ -48,6 +55,10 @@ class PostgreSQLStrategy(Strategy):
     # The wire protocol counts parameters in a 16-bit integer.
     max_bind_params: ClassVar[int] = 65535
     sqlglot_dialect: ClassVar[str] = "postgres"
+    # NAMEDATALEN - 1: a longer name is cut to 63 bytes without an error, so two long
+    # names that start alike would become one.
+    max_identifier_length: ClassVar[int] = 63
+    identifier_units: ClassVar[IdentifierUnits] = "bytes"
     explain_prefix: ClassVar[str | None] = "EXPLAIN"
     stage_schema: ClassVar[str | None] = "pg_temp"
     # Written without WAL and not replicated, as a temporary table: staging 1,000,000
