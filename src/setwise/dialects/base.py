@@ -122,6 +122,11 @@ class Strategy:
     """What ``max_identifier_length`` counts: bytes where the database cuts a name by
     its bytes (PostgreSQL), characters where it counts characters (MySQL)."""
 
+    password_hint: ClassVar[str | None] = None
+    """Where to put a password so that the driver finds it without one in the URL, as
+    advice under a command setwise prints with the password left out; None where the
+    driver looks nowhere else."""
+
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
 

@@ -44,6 +44,10 @@ class MySQLStrategy(Strategy):
     # Names of up to 64 characters, however many bytes. Cut at 63, where earlier versions
     # of setwise cut every name, a journal table one of them created keeps its name.
     identifier_units: ClassVar[IdentifierUnits] = "characters"
+    # PyMySQL and mysqlclient read an option file only when the URL names one.
+    password_hint: ClassVar[str | None] = (
+        "put it in ~/.my.cnf and add read_default_file=~/.my.cnf to the URL's query"
+    )
 
     @property
     def supports_update_from(self) -> bool:

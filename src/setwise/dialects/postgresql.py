@@ -59,6 +59,8 @@ class PostgreSQLStrategy(Strategy):
     # names that start alike would become one.
     max_identifier_length: ClassVar[int] = 63
     identifier_units: ClassVar[IdentifierUnits] = "bytes"
+    # libpq, under psycopg, reads both when the URL has no password.
+    password_hint: ClassVar[str | None] = "put it in PGPASSWORD or ~/.pgpass, which libpq reads"
     explain_prefix: ClassVar[str | None] = "EXPLAIN"
     stage_schema: ClassVar[str | None] = "pg_temp"
     # Written without WAL and not replicated, as a temporary table: staging 1,000,000
