@@ -555,7 +555,7 @@ def test_a_resumed_changeset_merges_the_rows_its_first_run_kept(
         for i in range(1, 41)
     ]
     run_id = apply_interrupted_after_two_chunks(books, changes)
-    kept = Journal().stage_name(run_id)
+    kept = Journal().stage_name(run_id, get_strategy(books.dialect))
     keeps = backend == "postgresql"
     assert inspect(books).has_table(kept) == keeps
 
@@ -581,7 +581,9 @@ def test_a_kept_staging_table_found_empty_is_staged_again(books: Engine) -> None
     changes = [{"id": i, "stock": -i} for i in range(1, 41)]
     run_id = apply_interrupted_after_two_chunks(books, changes)
     with books.begin() as connection:
-        connection.exec_driver_sql(f"DELETE FROM {Journal().stage_name(run_id)}")
+        connection.exec_driver_sql(
+            f"DELETE FROM {Journal().stage_name(run_id, get_strategy(books.dialect))}"
+        )
     report = setwise.apply(books, Book, changes, chunk_rows=10, resume=run_id)
     assert (report.changed, report.chunks) == (40, 4)
     assert stocks(books) == {i: -i for i in range(1, 41)}
@@ -592,7 +594,7 @@ def test_reverting_an_interrupted_changeset_ends_it(books: Engine, backend: str)
     run_id = apply_interrupted_after_two_chunks(
         books, [{"id": i, "stock": -i} for i in range(1, 41)]
     )
-    kept = Journal().stage_name(run_id)
+    kept = Journal().stage_name(run_id, get_strategy(books.dialect))
     assert inspect(books).has_table(kept) == (backend == "postgresql")
     revert = setwise.revert(books, run_id)
     assert not inspect(books).has_table(kept)
@@ -608,7 +610,7 @@ def test_an_abandoned_run_keeps_its_chunks_and_cannot_be_resumed(
 ) -> None:
     changes = [{"id": i, "stock": -i} for i in range(1, 41)]
     run_id = apply_interrupted_after_two_chunks(books, changes)
-    kept = Journal().stage_name(run_id)
+    kept = Journal().stage_name(run_id, get_strategy(books.dialect))
     assert inspect(books).has_table(kept) == (backend == "postgresql")
     info = setwise.abandon(books, run_id)
     assert (info.status, info.chunks) == ("abandoned", 2) and info.finished_at is not None

@@ -134,7 +134,7 @@ def apply(
         assert run_id is not None
         kept_name = None
         if strategy.kept_stage_prefixes is not None:
-            kept_name = journal_tables.stage_name(run_id)
+            kept_name = journal_tables.stage_name(run_id, strategy)
             if options.resume is not None and (
                 kept := Merge.reopen(connection, strategy, resolved, kept_name)
             ):
@@ -153,7 +153,7 @@ def apply(
             kept_name=kept_name,
         )
         if merge is not None and not merge.indexed:  # else staged, indexed and analyzed
-            merge = merge.index_stage(connection)
+            merge = merge.index_stage(connection, strategy)
             connection.commit()
             strategy.analyze_stage(connection, merge.stage)
         return merge

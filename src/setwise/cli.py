@@ -3,10 +3,12 @@
 Every decision lives in the library. This module turns options into arguments,
 results into Rich tables (or JSON with ``--json``), and errors into exit codes, in
 one place (``_errors``): 0 done, 1 failed, 2 usage. A traceback shows only with
-``--debug``; a password in a database URL never shows.
+``--debug``; a password in a database URL never shows: the URL is read once
+(``dburl.DatabaseURL``), output shows it masked, and a command printed for pasting
+leaves the password out and says where it will be read from.
 
 A command is a function decorated with ``@app.command()`` whose body runs inside
-``with _errors(debug, db):``; options shared by several commands are the
+``with _errors(debug, db) as database:``; options shared by several commands are the
 ``Annotated`` aliases below.
 """
 
@@ -14,9 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shlex
+import os
 import statistics
 import sys
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,10 +39,11 @@ from rich.progress import (
 )
 from rich.table import Table as RichTable
 from rich.text import Text
-from sqlalchemy import Engine, Update, create_engine, make_url
+from sqlalchemy import Engine, Update, create_engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 import setwise
+from setwise.dburl import DatabaseURL, Origin
 from setwise.errors import ConflictError, RunError, SchemaError, SetwiseError, SQLTextError
 from setwise.planner import DEFAULT_TIMEOUT_SECONDS
 
@@ -176,11 +180,11 @@ def plan(
     debug: Debug = False,
 ) -> None:
     """Show what a change would do (counts, SQL, the database's plan, warnings); writes nothing."""
-    with _errors(debug, db), _engine(db) as engine:
+    with _errors(debug, db) as database, _engine(database) as engine:
         timeout = _timeout(plan_timeout)
         job = _job(engine, table, sets, where, all_rows, source, keys, csv_null)
         options = _run_options(chunk_rows, chunk_seconds, 0.0, no_journal, None, None)
-        _show_plan(job.plan(engine, options, timeout), db, as_json)
+        _show_plan(job.plan(engine, options, timeout), database, as_json)
 
 
 @app.command()
@@ -206,22 +210,22 @@ def apply(
     debug: Debug = False,
 ) -> None:
     """Make a change, with a progress bar. Without --yes, shows the plan and asks first."""
-    with _errors(debug, db):
+    with _errors(debug, db) as database:
         options = _run_options(chunk_rows, chunk_seconds, throttle, no_journal, resume, actor)
         timeout = _timeout(plan_timeout)
         if not yes and source == "-":
             raise UsageError("--from - reads the changes from standard input: pass --yes")
         if not yes and not sys.stdin.isatty():
             raise UsageError("no terminal to confirm on: pass --yes to apply without asking")
-        with _engine(db) as engine:
+        with _engine(database) as engine:
             job = _job(engine, table, sets, where, all_rows, source, keys, csv_null)
             if not yes:
-                _show_plan(job.plan(engine, options, timeout), db, as_json=False)
+                _show_plan(job.plan(engine, options, timeout), database, as_json=False)
                 _confirm("Apply this change?")
             with _progress_bar(enabled=not as_json) as progress:
                 options["progress"] = progress
                 report = _interruptible(engine, table, lambda: job.run(engine, options))
-            _show_report(report, as_json)
+            _show_report(report, database, as_json)
 
 
 @app.command()
@@ -232,7 +236,7 @@ def runs(
     debug: Debug = False,
 ) -> None:
     """List past runs, newest first."""
-    with _errors(debug, db), _engine(db) as engine:
+    with _errors(debug, db) as database, _engine(database) as engine:
         found = setwise.runs(engine, limit=limit)
         if as_json:
             _print_json([dataclasses.asdict(run) for run in found])
@@ -262,7 +266,7 @@ def show(
     debug: Debug = False,
 ) -> None:
     """One run: its counts, its chunks and their timings."""
-    with _errors(debug, db), _engine(db) as engine:
+    with _errors(debug, db) as database, _engine(database) as engine:
         info, chunks = setwise.run_details(engine, run_id)
         if as_json:
             _print_json(
@@ -288,15 +292,15 @@ def revert(
     debug: Debug = False,
 ) -> None:
     """Undo a run: put back the values it overwrote (refused if rows changed since)."""
-    with _errors(debug, db):
+    with _errors(debug, db) as database:
         options = _chunk_options(chunk_rows, chunk_seconds, throttle)
         if actor is not None:
             options["actor"] = actor
-        with _engine(db) as engine:
+        with _engine(database) as engine:
             _confirm_run(engine, run_id, "revert", yes)
             with _progress_bar(enabled=not as_json) as progress:
                 report = setwise.revert(engine, run_id, force=force, progress=progress, **options)
-            _show_report(report, as_json)
+            _show_report(report, database, as_json)
 
 
 @app.command()
@@ -307,13 +311,16 @@ def abandon(
     debug: Debug = False,
 ) -> None:
     """End a run that will not be resumed: its committed chunks stay (revert undoes them)."""
-    with _errors(debug, db), _engine(db) as engine:
+    with _errors(debug, db) as database, _engine(database) as engine:
         _confirm_run(engine, run_id, "abandon", yes)
         info = setwise.abandon(engine, run_id)
         out.print(
             f"Run {run_id} abandoned after {_count(info.chunks, 'chunk')}; "
-            f"undo them with `setwise revert {run_id}`."
+            f"undo them with `{database.command(['revert', run_id])}`.",
+            markup=False,
+            soft_wrap=True,
         )
+        _left_out(database)
 
 
 @app.command()
@@ -327,9 +334,9 @@ def init(
 ) -> None:
     """Create the journal tables now, rather than on the first run; pack a table's
     journal that an earlier setwise kept one row per changed row (PostgreSQL)."""
-    with _errors(debug, db), _engine(db) as engine:
+    with _errors(debug, db) as database, _engine(database) as engine:
         setwise.init(engine, *(tables or ()))
-        out.print(f"Journal tables ready on {_safe_url(db)}.", markup=False, soft_wrap=True)
+        out.print(f"Journal tables ready on {database.shown}.", markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -344,12 +351,12 @@ def bench(
     """Compare setwise with the ORM and Core ways on this database: a table and a chart."""
     from setwise import bench as measure
 
-    with _errors(debug, db), _engine(db) as engine:
+    with _errors(debug, db) as database, _engine(database) as engine:
         if rows < 1:
             raise UsageError("--rows must be at least 1")
         results = measure.run(engine, rows, on_case=lambda name: err.print(f"timing {name} …"))
-        _show_bench(results, rows, db)
-        measure.chart(results, rows, _safe_url(db), chart)
+        _show_bench(results, rows, database)
+        measure.chart(results, rows, database.shown, chart)
         out.print(f"Chart: {chart}", markup=False)
 
 
@@ -374,8 +381,9 @@ def main() -> None:
 
 
 @contextmanager
-def _engine(db: str) -> Iterator[Engine]:
-    engine = create_engine(db)
+def _engine(database: DatabaseURL) -> Iterator[Engine]:
+    assert database.url is not None  # ``_errors`` refused a URL it could not read
+    engine = create_engine(database.url)
     try:
         yield engine
     finally:
@@ -563,11 +571,11 @@ def _progress_bar(
 # -- results to output ----------------------------------------------------------------
 
 
-def _show_plan(found: setwise.Plan, db: str, as_json: bool) -> None:
+def _show_plan(found: setwise.Plan, database: DatabaseURL, as_json: bool) -> None:
     if as_json:
         _print_json(found)
         return
-    out.print(f"Plan for {found.table!r} on {_safe_url(db)}", markup=False, soft_wrap=True)
+    out.print(f"Plan for {found.table!r} on {database.shown}", markup=False, soft_wrap=True)
     counts = {"matched": found.matched, "would change": found.would_change}
     counts["unchanged"] = found.unchanged
     if found.staged:
@@ -592,7 +600,7 @@ def _chunk_count(found: setwise.Plan) -> str:
     return f"{'about ' if found.chunks_estimated else ''}{_count(found.chunks, 'chunk')}"
 
 
-def _show_report(report: setwise.Report, as_json: bool) -> None:
+def _show_report(report: setwise.Report, database: DatabaseURL, as_json: bool) -> None:
     if as_json:
         _print_json(report)
         return
@@ -609,9 +617,9 @@ def _show_report(report: setwise.Report, as_json: bool) -> None:
         keys = ", ".join(repr(k) for k in report.conflicts[:10])
         out.print(f"Not written, version moved: {keys}", markup=False, style="yellow")
     if report.run_id is not None:
-        out.print(
-            f"Run {report.run_id}: undo it with `setwise revert {report.run_id}`", markup=False
-        )
+        undo = database.command(["revert", report.run_id])
+        out.print(f"Run {report.run_id}: undo it with `{undo}`", markup=False, soft_wrap=True)
+        _left_out(database)
     out.print(
         f"Changed {_count(report.changed, 'row')} in {_count(report.chunks, 'chunk')} "
         f"({report.elapsed_s:.2f} s)."
@@ -686,12 +694,12 @@ def sparkline(values: Sequence[float], width: int = SPARK_WIDTH) -> str:
     return "".join(BLOCKS[min(len(BLOCKS) - 1, int(v / top * len(BLOCKS)))] for v in values)
 
 
-def _show_bench(results: Sequence[Any], rows: int, db: str) -> None:
+def _show_bench(results: Sequence[Any], rows: int, database: DatabaseURL) -> None:
     from setwise.bench import baseline
 
     base = baseline(results)
     listing = _table("case", "seconds", "rows/s", f"vs {base.name if base else 'ORM'}")
-    listing.title = f"{rows:,} rows changed by key on {_safe_url(db)}"
+    listing.title = f"{rows:,} rows changed by key on {database.shown}"
     for result in results:
         if result.seconds is None:
             listing.add_row(result.name, "-", "-", result.note)
@@ -738,84 +746,107 @@ def _count(number: int, noun: str) -> str:
     return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
-def _safe_url(db: str) -> str:
-    try:
-        return make_url(db).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "the --db URL"
+def _left_out(database: DatabaseURL, console: Console = out) -> None:
+    """Under a printed command: where the password left out of it will be read from."""
+    if database.left_out:
+        console.print(database.left_out, markup=False, soft_wrap=True)
 
 
-def _again(run_id: str, db: str) -> str:
-    """This very command line, resuming ``run_id`` (the password, if any, hidden)."""
-    words = ["setwise"]
+def _again(run_id: str, database: DatabaseURL) -> str:
+    """This very command line, resuming ``run_id`` (``DatabaseURL.command``)."""
+    words = []
     skip = False
     for word in sys.argv[1:]:
         if skip:
             skip = False
             continue
-        if word in ("--resume", "--yes", "-y"):
-            skip = word == "--resume"
+        if word in ("--resume", "--db", "--yes", "-y"):
+            skip = word in ("--resume", "--db")
             continue
-        words.append(_safe_url(word) if word == db else word)
-    return shlex.join([*words, "--resume", run_id, "--yes"])
+        if not word.startswith(("--resume=", "--db=")):
+            words.append(word)
+    return database.command([*words, "--resume", run_id, "--yes"])
+
+
+def _database(db: str) -> DatabaseURL:
+    """The --db URL, and whether the command line, SETWISE_DB or the default gave it."""
+    origin: Origin = "default"
+    if any(word == "--db" or word.startswith("--db=") for word in sys.argv[1:]):
+        origin = "--db"
+    elif os.environ.get("SETWISE_DB"):
+        origin = "SETWISE_DB"
+    return DatabaseURL.read(db, origin)
 
 
 # -- errors to exit codes: the one place ----------------------------------------------
 
 
 @contextmanager
-def _errors(debug: bool, db: str) -> Iterator[None]:
-    """Turn any error into one message on stderr and an exit code (2 usage, 1 failed)."""
+def _errors(debug: bool, db: str) -> Iterator[DatabaseURL]:
+    """Read the --db URL (``db``), and turn any error into one message on stderr and an
+    exit code (2 usage, 1 failed, 130 interrupted); with ``debug``, the traceback first.
+    No password of the URL reaches the output."""
+    database = _database(db)
     try:
-        yield
+        if database.problem is not None:
+            raise UsageError(
+                f"cannot use the database URL from {database.origin}: {database.problem}"
+            )
+        yield database
     except (typer.Exit, typer.Abort):
         raise
     except (KeyboardInterrupt, _Interrupted) as exc:
         if debug and isinstance(exc, KeyboardInterrupt):
-            raise
+            _traceback(exc, database)
         message = "Interrupted; the transaction in progress was rolled back."
         run_id = exc.run_id if isinstance(exc, _Interrupted) else None
         if run_id is not None:
             message += (
-                f" The chunks before it are committed. Resume with:\n  {_again(run_id, db)}"
-                f"\nor undo them with:\n  setwise revert {run_id}"
+                " The chunks before it are committed. Resume with:\n"
+                f"  {_again(run_id, database)}\nor undo them with:\n"
+                f"  {database.command(['revert', run_id])}"
             )
         err.print(message, markup=False, soft_wrap=True)
+        _left_out(database, err)
         raise typer.Exit(130) from None
     except Exception as exc:
         if debug:
-            raise
-        code, message = _explain(exc, db)
-        err.print(f"error: {_without_password(message, db)}", markup=False, soft_wrap=True)
+            _traceback(exc, database)
+        code, message = _explain(exc, database)
+        err.print(f"error: {message}", markup=False, soft_wrap=True)
+        if isinstance(exc, RunError) and exc.run_id is not None:  # commands were printed
+            _left_out(database, err)
         raise typer.Exit(code) from None
 
 
-def _explain(exc: Exception, db: str) -> tuple[int, str]:
-    """The exit code and the message for ``exc``."""
+def _traceback(exc: BaseException, database: DatabaseURL) -> None:
+    """The traceback ``--debug`` asks for, without the URL's passwords."""
+    shown = "".join(traceback.format_exception(exc))
+    err.print(database.hide(shown).rstrip(), markup=False, soft_wrap=True)
+
+
+def _explain(exc: Exception, database: DatabaseURL) -> tuple[int, str]:
+    """The exit code and the message for ``exc``. Text from the exception (a driver's
+    message may quote the URL) has the URL's passwords hidden; the URL and the commands
+    setwise adds are its own renderings, already without them."""
+    said = database.hide(str(exc))
     if isinstance(exc, UsageError | SQLTextError | SchemaError):
-        return 2, str(exc)
+        return 2, said
     if isinstance(exc, RunError) and exc.run_id is not None:
         return 1, (
-            f"{exc}\nResume with:\n  {_again(exc.run_id, db)}\n"
-            f"or undo the committed chunks with:\n  setwise revert {exc.run_id}"
+            f"{said}\nResume with:\n  {_again(exc.run_id, database)}\n"
+            f"or undo the committed chunks with:\n  {database.command(['revert', exc.run_id])}"
         )
     if isinstance(exc, ConflictError) and exc.conflicts:
-        return 1, str(exc).replace("force=True (--force)", "--force")
+        return 1, said.replace("force=True (--force)", "--force")
     if isinstance(exc, SetwiseError):
-        return 1, str(exc)
+        return 1, said
     if isinstance(exc, ArgumentError):
-        return 2, f"cannot use the database URL {_safe_url(db)}: {exc}"
+        return 2, f"cannot use the database URL {database.shown}: {said}"
     if isinstance(exc, DBAPIError):
-        reason = str(exc.orig).strip() if exc.orig is not None else str(exc)
-        return 1, f"the database ({_safe_url(db)}) said: {reason}"
+        if exc.orig is not None:
+            said = database.hide(str(exc.orig).strip())
+        return 1, f"the database ({database.shown}) said: {said}"
     if isinstance(exc, SQLAlchemyError):
-        return 1, str(exc)
-    return 1, f"unexpected {type(exc).__name__}: {exc} (run again with --debug for details)"
-
-
-def _without_password(message: str, db: str) -> str:
-    try:
-        password = make_url(db).password
-    except ArgumentError:
-        return message
-    return message.replace(str(password), "***") if password else message
+        return 1, said
+    return 1, f"unexpected {type(exc).__name__}: {said} (run again with --debug for details)"

@@ -630,9 +630,9 @@ class Executor:
         table = Journal.changes(self.journal_table)
         target = self.writer.target
         values: dict[Column[Any], Any] = {
-            c: table.c[new_column(c.name)] for c in self.writer.written_columns()
+            c: table.c[new_column(c.name, self.strategy)] for c in self.writer.written_columns()
         }
-        journal_key = [table.c[key_column(c.name)] for c in target.identity]
+        journal_key = [table.c[key_column(c.name, self.strategy)] for c in target.identity]
         return (
             sql_update(target.table)
             .where(
@@ -648,11 +648,11 @@ class Executor:
 
     def _journal_names(self) -> list[str]:
         target = self.writer.target
-        names = [key_column(c.name) for c in target.identity]
+        names = [key_column(c.name, self.strategy) for c in target.identity]
         names += [
             name
             for c in self.writer.written_columns()
-            for name in (old_column(c.name), new_column(c.name))
+            for name in (old_column(c.name, self.strategy), new_column(c.name, self.strategy))
         ]
         return [*names, "run_id", "chunk"]
 

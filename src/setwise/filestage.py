@@ -123,7 +123,7 @@ def stage_csv_file(
             # for 1,000,000 rows, 1.3 s together with the last COPY.
             settle = commit if commit_seconds is not None else lambda: None
             settle()
-            merge = merge.index_stage(connection, unique=True)
+            merge = merge.index_stage(connection, strategy, unique=True)
             settle()
             strategy.analyze_stage(connection, merge.stage)
             settle()

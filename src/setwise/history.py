@@ -66,5 +66,5 @@ def abandon(bind: Bind, run_id: str, *, journal_prefix: str = "setwise_") -> Run
         # running the run no longer takes a chunk from the table being dropped.
         with engine_of(bind).begin() as connection:
             target = resolve_target(info.table, connection)
-            drop_kept_stage(connection, target, journal.stage_name(run_id))
+            drop_kept_stage(connection, target, journal.stage_name(run_id, strategy))
     return info

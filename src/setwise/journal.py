@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-import hashlib
 import json
 import logging
 import os
@@ -62,9 +61,6 @@ from setwise.target import Target
 DEFAULT_PREFIX = "setwise_"
 
 log = logging.getLogger("setwise")
-
-#: PostgreSQL truncates identifiers at 63 bytes and MySQL refuses more than 64.
-MAX_IDENTIFIER = 63
 
 
 @dataclass(frozen=True)
@@ -173,7 +169,7 @@ class Journal:
     def changes_table(self, target: Target, strategy: Strategy) -> Table:
         """The journal table for ``target``: run, chunk, key, and old/new of every column;
         as arrays, a part of a chunk per row, where ``strategy`` packs journals."""
-        name = _identifier(f"{self.prefix}journal_{target.table.name}")
+        name = strategy.identifier(f"{self.prefix}journal_{target.table.name}")
         key_names = {column.name for column in target.identity}
         values = [column for column in target.table.columns if column.name not in key_names]
         packed = strategy.packs_journal and can_pack(target.table.columns)
@@ -198,13 +194,13 @@ class Journal:
         strategy: Strategy,
         packed: bool,
     ) -> Table:
-        columns = [(key_column(c.name), staging_type(c.type)) for c in target.identity]
+        columns = [(key_column(c.name, strategy), staging_type(c.type)) for c in target.identity]
         for column in values:
-            columns.append((old_column(column.name), staging_type(column.type)))
-            columns.append((new_column(column.name), staging_type(column.type)))
+            columns.append((old_column(column.name, strategy), staging_type(column.type)))
+            columns.append((new_column(column.name, strategy), staging_type(column.type)))
         if packed:
             return packed_table(name, target.table.schema, columns)
-        key = [key_column(c.name) for c in target.identity]
+        key = [key_column(c.name, strategy) for c in target.identity]
         return Table(
             name,
             MetaData(),
@@ -225,10 +221,10 @@ class Journal:
         ``run_id``, ``chunk``, then ``k_``, ``o_`` and ``n_`` columns."""
         return unpacked(table) if is_packed(table) else table
 
-    def stage_name(self, run_id: str) -> str:
+    def stage_name(self, run_id: str, strategy: Strategy) -> str:
         """The name of the staging table a chunked changeset run keeps until it finishes."""
-        # Room for the "_key" of its index.
-        return _identifier(f"{self.prefix}stage_{run_id.replace('-', '_')}", MAX_IDENTIFIER - 4)
+        # Room for the "_key" of its index (``merge.Merge.index_stage``).
+        return strategy.identifier(f"{self.prefix}stage_{run_id.replace('-', '_')}", room=4)
 
     def ensure(
         self,
@@ -496,7 +492,8 @@ def _pack_journal(connection: Connection, changes: Table, strategy: Strategy) ->
             " journals no longer has: it cannot be packed without losing them; rename it"
             " (its runs can still be read) or drop it"
         )
-    held = temporary_copy(connection, strategy, f"{changes.name}_held", select(old))
+    held_name = strategy.identifier(f"{changes.name}_held")
+    held = temporary_copy(connection, strategy, held_name, select(old))
     old.drop(connection)
     changes.create(connection)
     strategy.journal_created(connection, changes)
@@ -505,16 +502,19 @@ def _pack_journal(connection: Connection, changes: Table, strategy: Strategy) ->
     log.info("journal table %s packed: %d row(s) of its runs", changes.name, moved)
 
 
-def key_column(name: str) -> str:
-    return _identifier(f"k_{name}")
+def key_column(name: str, strategy: Strategy) -> str:
+    """The journal's column of the key column ``name``."""
+    return strategy.identifier(f"k_{name}")
 
 
-def old_column(name: str) -> str:
-    return _identifier(f"o_{name}")
+def old_column(name: str, strategy: Strategy) -> str:
+    """The journal's column of the old values of column ``name``."""
+    return strategy.identifier(f"o_{name}")
 
 
-def new_column(name: str) -> str:
-    return _identifier(f"n_{name}")
+def new_column(name: str, strategy: Strategy) -> str:
+    """The journal's column of the new values of column ``name``."""
+    return strategy.identifier(f"n_{name}")
 
 
 def new_run_id() -> str:
@@ -536,13 +536,6 @@ def default_actor() -> str:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-def _identifier(name: str, limit: int = MAX_IDENTIFIER) -> str:
-    if len(name) <= limit:
-        return name
-    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
-    return f"{name[: limit - 9]}_{digest}"
 
 
 def _encode_key(key: tuple[Any, ...] | None) -> str | None:

@@ -159,7 +159,9 @@ class Merge:
         else:
             strategy.drop_stage(connection, self.stage)
 
-    def index_stage(self, connection: Connection, *, unique: bool = False) -> Merge:
+    def index_stage(
+        self, connection: Connection, strategy: Strategy, *, unique: bool = False
+    ) -> Merge:
         """Index the staged keys, so that each chunk finds its key range without a sort;
         ``unique``: a key staged twice raises IntegrityError. Returns the merge, marked
         ``indexed``; a merge already indexed is returned as it is."""
@@ -170,7 +172,8 @@ class Merge:
         # and every later CREATE of that table would create the index too.
         copy = self.stage.to_metadata(MetaData())
         key = [copy.c[column.name] for column in self.target.key]
-        Index(f"{self.stage.name}_key", *key, unique=unique).create(connection)
+        name = strategy.identifier(f"{self.stage.name}_key")
+        Index(name, *key, unique=unique).create(connection)
         return replace(self, indexed=True)
 
     # -- pieces ---------------------------------------------------------------

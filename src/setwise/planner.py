@@ -144,10 +144,11 @@ def plan(
         if options.chunked and strategy.kept_stage_prefixes is not None:
             # The run stages into a table named for it; the plan stages into a temporary
             # one, and shows the statements as the run will send them.
-            shown = merge.renamed(Journal(options.journal_prefix).stage_name(PLANNED_RUN_ID))
+            kept_name = Journal(options.journal_prefix).stage_name(PLANNED_RUN_ID, strategy)
+            shown = merge.renamed(kept_name)
         try:
             if options.chunked:
-                merge.index_stage(connection)
+                merge.index_stage(connection, strategy)
             snapshot = reads_on_snapshot(
                 bind, strategy, options, repeatable=readable_again(changes)
             )

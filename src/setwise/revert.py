@@ -64,6 +64,8 @@ class Reversal:
     run: RunInfo
     columns: tuple[Column[Any], ...]
     force: bool
+    strategy: Strategy
+    """The database's strategy, which names the journal's columns."""
     compare: StoredComparison = field(default_factory=StoredComparison)
     """Tells whether a row holds a journaled value, byte for byte."""
 
@@ -74,7 +76,18 @@ class Reversal:
     def _journal_key(self) -> list[Column[Any]]:
         # Columns of a table, or of the subquery that unpacks a packed journal: both
         # have the name and type a checkpoint of the run's range key needs.
-        return [cast("Column[Any]", self.journal.c[key_column(c.name)]) for c in self.target.key]
+        return [
+            cast("Column[Any]", self.journal.c[key_column(c.name, self.strategy)])
+            for c in self.target.key
+        ]
+
+    def _old(self, column: Column[Any]) -> ColumnElement[Any]:
+        """The journal's old value of ``column``."""
+        return self.journal.c[old_column(column.name, self.strategy)]
+
+    def _new(self, column: Column[Any]) -> ColumnElement[Any]:
+        """The journal's new value of ``column``: what the run wrote."""
+        return self.journal.c[new_column(column.name, self.strategy)]
 
     def _joined(self, span: Span = EVERYTHING) -> ColumnElement[bool]:
         """Journal row and target row by key, both inside ``span`` (see ``Merge._joined``)."""
@@ -92,35 +105,27 @@ class Reversal:
         """The row no longer holds what the run wrote."""
         return or_(
             false(),
-            *(
-                self.compare.differs(c, self.journal.c[new_column(c.name)], typed=True)
-                for c in self.columns
-            ),
+            *(self.compare.differs(c, self._new(c), typed=True) for c in self.columns),
         )
 
     def _differs(self) -> ColumnElement[bool]:
         """Reverting would change the row."""
         return or_(
             false(),
-            *(
-                self.compare.differs(c, self.journal.c[old_column(c.name)], typed=True)
-                for c in self._restored()
-            ),
+            *(self.compare.differs(c, self._old(c), typed=True) for c in self._restored()),
         )
 
     def _allowed(self) -> ColumnElement[bool]:
         return true() if self.force else ~self._moved()
 
     def _new_values(self) -> dict[Column[Any], ColumnElement[Any]]:
-        values: dict[Column[Any], ColumnElement[Any]] = {
-            c: self.journal.c[old_column(c.name)] for c in self._restored()
-        }
+        values: dict[Column[Any], ColumnElement[Any]] = {c: self._old(c) for c in self._restored()}
         version = self.target.version
         if version is not None and version in self.columns:
             if isinstance(version.type, types.Integer):
                 values[version] = version + 1
             else:
-                values[version] = self.journal.c[old_column(version.name)]
+                values[version] = self._old(version)
         return values
 
     # -- the writer interface ---------------------------------------------------
@@ -218,7 +223,7 @@ class Reversal:
 
     def conflict_details(self, limit: int) -> Select[Any]:
         """Key, then (written, now) for each column, of rows changed since the run."""
-        pairs = [part for c in self.columns for part in (self.journal.c[new_column(c.name)], c)]
+        pairs = [part for c in self.columns for part in (self._new(c), c)]
         return (
             self._moved_rows(*self._journal_key(), *pairs)
             .order_by(*self._journal_key())
@@ -279,6 +284,7 @@ def revert(
             run=info,
             columns=tuple(target.column(c) for c in info.columns),
             force=force,
+            strategy=strategy,
             compare=strategy.stored_comparison(connection, target.table),
         )
         if not force:
@@ -313,7 +319,7 @@ def revert(
         # An interrupted changeset run kept its staged rows for a resume that a revert
         # makes pointless. Dropped on a connection of its own, as DDL.
         with engine_of(bind).begin() as connection:
-            drop_kept_stage(connection, target, journal.stage_name(run_id))
+            drop_kept_stage(connection, target, journal.stage_name(run_id, strategy))
     return report
 
 
@@ -323,7 +329,7 @@ def _unpack(connection: Connection, strategy: Strategy, reversal: Reversal) -> T
     the packed journal would unpack the whole run again for every chunk."""
     rows = reversal.journal
     run_rows = select(rows).where(rows.c.run_id == reversal.run.run_id)
-    key = [key_column(c.name) for c in reversal.target.key]
+    key = [key_column(c.name, strategy) for c in reversal.target.key]
     copy = temporary_copy(connection, strategy, UNPACKED, run_rows, primary_key=key)
     strategy.analyze_stage(connection, copy)
     return copy

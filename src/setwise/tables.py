@@ -57,7 +57,10 @@ def temporary_copy(
     """A temporary table ``name`` (``temporary_table``, replacing one left there) holding
     ``rows``, its columns named and typed as they are selected."""
     keyed = [PrimaryKeyConstraint(*primary_key)] if primary_key else []
-    columns = [Column(c.name, c.type) for c in rows.selected_columns]
+    # str(): a selected column's name is SQLAlchemy's label, which a statement on the
+    # copy would cut to the dialect's label length (PostgreSQL: past 57 characters,
+    # "o_…_1") and so name a column the table does not have.
+    columns = [Column(str(c.name), c.type) for c in rows.selected_columns]
     copy = temporary_table(name, strategy, *columns, *keyed)
     strategy.drop_stage(connection, copy)
     copy.create(connection)

@@ -7,11 +7,12 @@ Everything else is written once, here or above, against the flags.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from sqlalchemy import Column, Connection, Select, Table, insert
 from sqlalchemy.engine import Dialect
@@ -27,6 +28,36 @@ StageLoader = Callable[[Sequence[Sequence[Any]]], None]
 
 FileLoader = Callable[[bytes], None]
 """Loads one block of whole CSV records, as bytes, into a staging table."""
+
+
+IdentifierUnits = Literal["bytes", "characters"]
+"""What an identifier limit counts: bytes of UTF-8, or characters."""
+
+#: The longest name setwise derives where it knows no other limit: PostgreSQL keeps 63
+#: bytes of a name (NAMEDATALEN - 1) and cuts the rest silently; MySQL takes 64
+#: characters. A name of 63 bytes fits both, and every database setwise knows.
+MAX_IDENTIFIER = 63
+
+#: Hex digits of the hash that ends a shortened name: 8 (32 bits) keep apart the few
+#: long names one table can have, and leave most of the name readable.
+_HASH_DIGITS = 8
+
+
+def shorten(name: str, limit: int = MAX_IDENTIFIER, units: IdentifierUnits = "bytes") -> str:
+    """``name`` if it is at most ``limit`` ``units`` long; else as much of its start as
+    fits with "_" and a hash of the whole name, so that two long names that start alike
+    stay two names. Never cuts a character in half.
+
+    For ASCII names, and counting characters, this is the rule setwise has always
+    followed: a journal table an earlier version created keeps its name."""
+    size = len(name.encode()) if units == "bytes" else len(name)
+    if size <= limit:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:_HASH_DIGITS]
+    room = limit - _HASH_DIGITS - 1
+    # Cut by bytes, a character cut in half is left out whole.
+    head = name.encode()[:room].decode(errors="ignore") if units == "bytes" else name[:room]
+    return f"{head}_{digest}"
 
 
 class FileRefused(Exception):
@@ -100,8 +131,28 @@ class Strategy:
             return True
         return any(name.startswith(self.system_prefixes) for name in names)
 
+    max_identifier_length: ClassVar[int] = MAX_IDENTIFIER
+    """The longest name, in ``identifier_units``, that setwise gives a table, column or
+    index it names after a user's (journal tables and their ``k_``/``o_``/``n_``
+    columns, staging tables, their indexes): a longer one is shortened (``identifier``)."""
+
+    identifier_units: ClassVar[IdentifierUnits] = "bytes"
+    """What ``max_identifier_length`` counts: bytes where the database cuts a name by
+    its bytes (PostgreSQL), characters where it counts characters (MySQL)."""
+
+    password_hint: ClassVar[str | None] = None
+    """Where to put a password so that the driver finds it without one in the URL, as
+    advice under a command setwise prints with the password left out; None where the
+    driver looks nowhere else."""
+
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
+
+    def identifier(self, name: str, *, room: int = 0) -> str:
+        """The name setwise gives a table, column or index it derives (``name``), fitting
+        this database with ``room`` to spare for a suffix added to it later: every such
+        name is made here, so that none is cut by the database into another's."""
+        return shorten(name, self.max_identifier_length - room, self.identifier_units)
 
     def explain(self, connection: Connection, statement: ClauseElement) -> tuple[str, ...]:
         """The database's plan for ``statement``, as lines of text; nothing is run."""

@@ -15,7 +15,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from setwise.dialects import galera
-from setwise.dialects.base import IntegrityFacts, RowCap, StageLoader, Strategy
+from setwise.dialects.base import IdentifierUnits, IntegrityFacts, RowCap, StageLoader, Strategy
 from setwise.dialects.compare import StoredComparison
 from setwise.dialects.mysql_load import load_data_allowed, load_data_file
 
@@ -140,6 +140,13 @@ class MySQLStrategy(Strategy):
     # (performance_schema, and sys's views over it), and the standard catalog.
     system_schemas: ClassVar[frozenset[str]] = frozenset(
         {"information_schema", "mysql", "performance_schema", "sys"}
+    )
+    # Names of up to 64 characters, however many bytes. Cut at 63, where earlier versions
+    # of setwise cut every name, a journal table one of them created keeps its name.
+    identifier_units: ClassVar[IdentifierUnits] = "characters"
+    # PyMySQL and mysqlclient read an option file only when the URL names one.
+    password_hint: ClassVar[str | None] = (
+        "put it in ~/.my.cnf and add read_default_file=~/.my.cnf to the URL's query"
     )
 
     @property

@@ -38,6 +38,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
+from setwise.dialects.base import shorten
+
 #: Changed rows per table row: small enough that no array nears PostgreSQL's 1 GB limit
 #: on a value, however wide the rows; large enough that a chunk writes few table rows.
 PART_ROWS = 1_000
@@ -164,4 +166,5 @@ def unpacked(table: Table) -> Subquery:
         .render_derived(name="changed")
     )
     rows = select(table.c.run_id, table.c.chunk, *elements.c).join_from(table, elements, true())
-    return rows.subquery(f"{table.name}_rows")
+    # Named within the statement only: the shortest limit serves every database.
+    return rows.subquery(shorten(f"{table.name}_rows"))

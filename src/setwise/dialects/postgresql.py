@@ -23,7 +23,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 
-from setwise.dialects.base import FileLoader, FileRefused, IntegrityFacts, StageLoader, Strategy
+from setwise.dialects.base import (
+    FileLoader,
+    FileRefused,
+    IdentifierUnits,
+    IntegrityFacts,
+    StageLoader,
+    Strategy,
+)
 from setwise.dialects.bulktext import POSTGRESQL
 from setwise.dialects.compare import StoredComparison
 
@@ -107,6 +114,12 @@ class PostgreSQLStrategy(Strategy):
     # The wire protocol counts parameters in a 16-bit integer.
     max_bind_params: ClassVar[int] = 65535
     sqlglot_dialect: ClassVar[str] = "postgres"
+    # NAMEDATALEN - 1: a longer name is cut to 63 bytes without an error, so two long
+    # names that start alike would become one.
+    max_identifier_length: ClassVar[int] = 63
+    identifier_units: ClassVar[IdentifierUnits] = "bytes"
+    # libpq, under psycopg, reads both when the URL has no password.
+    password_hint: ClassVar[str | None] = "put it in PGPASSWORD or ~/.pgpass, which libpq reads"
     explain_prefix: ClassVar[str | None] = "EXPLAIN"
     # Schema names beginning with pg_ are the system's (pg_catalog, pg_toast, pg_temp_N),
     # and pg_catalog is searched before the search_path: an unqualified pg_authid is the

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from sqlalchemy import Column, ColumnElement, Connection, Table, event, func, types
 from sqlalchemy.exc import DBAPIError
 
-from setwise.dialects.base import IntegrityFacts, Strategy
+from setwise.dialects.base import IdentifierUnits, IntegrityFacts, Strategy
 from setwise.dialects.compare import StoredComparison
 
 # "UNIQUE constraint failed: books.isbn, books.title"
@@ -85,6 +85,10 @@ class SQLiteStrategy(Strategy):
     journal_table_options: ClassVar[dict[str, Any]] = {"sqlite_with_rowid": False}
     # The database's write lock is held from a transaction's first write to its commit.
     single_writer: ClassVar[bool] = True
+    # SQLite takes names of any length. Earlier versions of setwise cut names at 63
+    # characters on every database; so does this one here, so that a journal table an
+    # earlier version created keeps its name.
+    identifier_units: ClassVar[IdentifierUnits] = "characters"
 
     def insert_batch(
         self, connection: Connection, table: Table, columns: Sequence[Sequence[Any]]
