@@ -482,7 +482,9 @@ def test_every_problem_is_reported_and_nothing_is_written(books: Engine, tmp_pat
     assert "3 decimal places" in found[(4, "price")]
     assert found[(6, "id")].startswith("not an integer")
     assert "longer than the column's 200" in found[(7, "title")]
-    assert caught.value.total == 5  # the duplicate is found once the values are clean
+    # The duplicate is found with the bad values, not after they are fixed (issue 18).
+    assert "also in row 2" in found[(5, "id")]
+    assert caught.value.total == 6
     assert snapshot(books) == before
 
     with pytest.raises(setwise.ValidationError) as duplicate:

@@ -19,7 +19,7 @@ from sqlalchemy import Column, types
 from sqlalchemy.sql.elements import BindParameter, ClauseElement, Null
 from sqlalchemy.sql.visitors import iterate
 
-from setwise.errors import Problem
+from setwise.errors import Problem, ProblemKind
 
 # Inclusive ranges of the integer column types, as the three databases store them.
 _INTEGER_RANGES: tuple[tuple[type[types.TypeEngine[Any]], int, int], ...] = (
@@ -100,7 +100,8 @@ def check_values(values: Mapping[Column[Any], Any], row: int | None = None) -> l
     for column, value in values.items():
         reason = check_value(column, value)
         if reason is not None:
-            problems.append(Problem(column=column.name, value=value, reason=reason, row=row))
+            kind = ProblemKind.NULL if value is None else ProblemKind.BAD_VALUE
+            problems.append(Problem(column.name, value, reason, row, kind))
     return problems
 
 
@@ -116,7 +117,7 @@ def check_assignments(assignments: Mapping[Column[Any], ClauseElement]) -> list[
         if isinstance(expression, Null):
             reason = check_value(column, None)
             if reason:
-                problems.append(Problem(column=column.name, value=None, reason=reason))
+                problems.append(Problem(column.name, None, reason, kind=ProblemKind.NULL))
         elif isinstance(expression, BindParameter) and not expression.callable:
             reason = check_value(column, expression.value)
             if reason:

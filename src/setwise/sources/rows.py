@@ -6,12 +6,18 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
+from setwise.errors import ProblemKind
+
 
 @dataclass(frozen=True)
 class Unreadable:
-    """A line that could not be read as a row at all, and why."""
+    """A line that could not be read as a row at all, and why; where the reader can tell,
+    the field and the text at fault."""
 
     reason: str
+    column: str | None = None
+    value: Any = None
+    kind: ProblemKind = ProblemKind.UNREADABLE
 
 
 Fields = dict[str, Any] | Unreadable
