@@ -221,7 +221,8 @@ def test_csv_problems_name_the_line_they_are_on(books: Engine, tmp_path: Path) -
     with pytest.raises(setwise.ValidationError) as caught:
         setwise.apply(books, Book, path)
     problems = [(p.row, p.column, p.value) for p in caught.value.problems]
-    assert problems == [(6, "price", "three"), (7, None, None)]
+    # The short row names the column it has no value for (issue 19, item 9).
+    assert problems == [(6, "price", "three"), (7, "price", None)]
     assert "2 fields where the header has 3" in caught.value.problems[1].reason
     assert snapshot(books) == before
     path.write_text('id,title,price\n1,"Two\nlines",1.00\n\n2,Fine,2.00\n', encoding="utf-8")

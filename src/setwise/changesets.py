@@ -47,6 +47,7 @@ from setwise.sources.rows import FieldColumns, Fields
 from setwise.stamps import stamp_values
 from setwise.target import Target, TargetLike, resolve_target
 from setwise.transaction import Bind, dialect_of, reading_connection
+from setwise.validation import Storable
 
 log = logging.getLogger("setwise")
 
@@ -203,7 +204,9 @@ def resolve_changes_target(
 class _Intake:
     """Turns raw rows into staging tuples, collecting every problem on the way."""
 
-    def __init__(self, target: Target, lenient: bool, fields: Sequence[str]) -> None:
+    def __init__(
+        self, target: Target, lenient: bool, fields: Sequence[str], storable: Storable
+    ) -> None:
         self.target = target
         self.lenient = lenient
         self.problems = ProblemLog()
@@ -223,7 +226,7 @@ class _Intake:
             if column.name not in {c.name for c in self.columns}:
                 self.columns.append(column)
         self.coercers: dict[str, Coercer] = {
-            c.name: coercer_for(c, lenient=lenient) for c in self.ordered
+            c.name: coercer_for(c, lenient=lenient, storable=storable) for c in self.ordered
         }
         self.sparse = False
         self.names = [c.name for c in self.ordered]
@@ -232,7 +235,8 @@ class _Intake:
         if self.version is not None:
             required.add(self.version.name)
         self.batch_converters = [
-            column_converter(c, lenient=lenient, required=c.name in required) for c in self.ordered
+            column_converter(c, lenient=lenient, required=c.name in required, storable=storable)
+            for c in self.ordered
         ]
 
     @property
@@ -383,7 +387,7 @@ def stage(
     ``kept_name``, the staging table is a real table of that name (``Merge.create``).
     A CSV file the database can read itself is staged by it (``filestage``)."""
     if done_through is None and (file := _database_readable(rows, strategy)) is not None:
-        intake = _Intake(target, lenient, file.header)
+        intake = _Intake(target, lenient, file.header, Storable.on(strategy))
         named = [(field, intake._known(field)) for field in file.header]
         if intake.columns and all(column is not None for _, column in named):
             assert file.path is not None
@@ -405,7 +409,7 @@ def stage(
     first = next(batches, None)
     if first is None:
         return None
-    intake = _Intake(target, lenient, _fields_of(first[1]))
+    intake = _Intake(target, lenient, _fields_of(first[1]), Storable.on(strategy))
     if len(intake.columns) > MAX_SPARSE_COLUMNS:
         raise SchemaError(f"a changeset may set at most {MAX_SPARSE_COLUMNS} columns at once")
     merge = Merge.create(
