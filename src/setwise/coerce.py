@@ -88,9 +88,10 @@ def _parser_for(kind: types.TypeEngine[Any]) -> Callable[[Any], Any] | None:
         return _parse_bool
     if isinstance(kind, types.Integer):
         return _parse_int
+    if isinstance(kind, types.Float):  # first: from SQLAlchemy 2.1 a Float is no Numeric
+        return _parse_float
     if isinstance(kind, types.Numeric):
-        exact = bool(kind.asdecimal) and not isinstance(kind, types.Float)
-        return _parse_decimal if exact else _parse_float
+        return _parse_decimal if kind.asdecimal else _parse_float
     if isinstance(kind, types.DateTime):
         return _parse_datetime if kind.timezone else _parse_naive_datetime
     if isinstance(kind, types.Date):

@@ -224,7 +224,7 @@ class ProblemKind(StrEnum):
     """The database refused the values: a constraint of the table."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Problem:
     """One value that cannot be written: where it is, what it is, and why not."""
 
@@ -237,10 +237,28 @@ class Problem:
     def __str__(self) -> str:
         where = f"row {self.row}, " if self.row is not None else ""
         column = f"column {self.column!r}" if self.column is not None else "the row"
-        value = repr(self.value)
+        value = _shown(self.value)
         if len(value) > SHOWN_VALUE_CHARS:
             value = value[: SHOWN_VALUE_CHARS - 5] + "…" + value[-4:]
         return f"{where}{column}, value {value}: {self.reason}"
+
+    def __repr__(self) -> str:
+        return (
+            f"Problem(column={self.column!r}, value={_shown(self.value)}, "
+            f"reason={self.reason!r}, row={self.row!r}, kind={self.kind.value!r})"
+        )
+
+
+#: Bits of the largest int shown whole: Python refuses to write an int of more than
+#: 4,300 digits (``sys.get_int_max_str_digits``), about 14,000 bits.
+_SHOWN_INT_BITS = 13_000
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, but an int too long to write is described by its size."""
+    if isinstance(value, int) and value.bit_length() > _SHOWN_INT_BITS:
+        return f"<an integer of {int(value.bit_length() * 0.30103) + 1} digits>"
+    return repr(value)
 
 
 class ValidationError(SetwiseError):

@@ -86,8 +86,11 @@ def _checker_for_type(kind: types.TypeEngine[Any], storable: Storable) -> Checke
         return lambda v: None if isinstance(v, bool) else f"expected a boolean, got {_kind(v)}"
     if isinstance(kind, types.Integer):
         return partial(_check_integer, kind)
+    # Float before Numeric: from SQLAlchemy 2.1 a Float is no Numeric.
+    if isinstance(kind, types.Float) or (isinstance(kind, types.Numeric) and not kind.asdecimal):
+        return partial(_check_float, storable.nonfinite_floats)
     if isinstance(kind, types.Numeric):
-        return partial(_check_numeric, kind, storable.nonfinite_floats)
+        return partial(_check_numeric, kind)
     if isinstance(kind, types.Enum):
         return partial(_check_enum, kind)
     if isinstance(kind, types.String):
@@ -226,20 +229,21 @@ def integer_range(kind: types.Integer) -> tuple[int, int]:
     return -(2**63), 2**63 - 1  # an integer type of no known size: the widest
 
 
-def _check_numeric(kind: types.Numeric[Any], nonfinite_ok: bool, value: Any) -> str | None:
+def _check_numeric(kind: types.Numeric[Any], value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return f"expected a number, got {_kind(value)}"
-    if isinstance(kind, types.Float) or not kind.asdecimal:
-        return _check_float(nonfinite_ok, value)
     if isinstance(value, float):
         return f"a float is inexact for a NUMERIC column; pass Decimal({str(value)!r})"
     return check_decimal_fits(kind, Decimal(value))
 
 
-def _check_float(nonfinite_ok: bool, value: float | int | Decimal) -> str | None:
-    finite = value.is_finite() if isinstance(value, Decimal) else not isinstance(value, float)
-    if isinstance(value, float):
-        finite = math.isfinite(value)
+def _check_float(nonfinite_ok: bool, value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return f"expected a number, got {_kind(value)}"
+    if isinstance(value, Decimal):
+        finite = value.is_finite()
+    else:
+        finite = not isinstance(value, float) or math.isfinite(value)
     if not finite:
         if nonfinite_ok:
             return None

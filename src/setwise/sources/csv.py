@@ -28,6 +28,9 @@ from setwise.sources.rows import FieldColumns, Fields, Row, Unreadable
 #: read the rest of a large file into one field.
 MAX_FIELD_CHARS = 64 * 2**20
 
+#: A UTF-16 byte-order mark, read as UTF-8 with surrogateescape.
+_UTF16_MARKS = ("\udcff\udcfe", "\udcfe\udcff")
+
 #: Characters of a refused field kept in its problem: enough to recognise it.
 _PREVIEW_CHARS = 200
 
@@ -95,6 +98,10 @@ class CsvRows:
             except csv.Error as error:
                 self.pending.append((1, self._refused(error, [])))
         self.lines.clear()
+        if self.header and self.header[0].startswith(_UTF16_MARKS):
+            reason = "the file is UTF-16 (its byte-order mark says so), not UTF-8: save it as UTF-8"
+            self.pending.append((1, Unreadable(reason, value=self.header[0][:2])))
+            self.header = []
         # A name given twice: its first field is read, the others left out, and the
         # header refused (the changeset then fails, with the other problems found).
         self.keep = [i for i, name in enumerate(self.header) if name not in self.header[:i]]
