@@ -19,7 +19,7 @@ from itertools import islice
 from operator import itemgetter
 from typing import IO, Any
 
-from setwise.sources.rows import FieldColumns, Fields, Row, Unreadable
+from setwise.sources.rows import NOT_UTF16, UTF16_MARKS, FieldColumns, Fields, Row, Unreadable
 
 #: The longest field read, in characters. Python's csv module stops at 128 KiB, so a
 #: legitimate 200 KB text could not be applied at all. 64 MiB is four times MariaDB's
@@ -27,9 +27,6 @@ from setwise.sources.rows import FieldColumns, Fields, Row, Unreadable
 #: any text a changeset sets; it stays bounded so that a quote never closed cannot
 #: read the rest of a large file into one field.
 MAX_FIELD_CHARS = 64 * 2**20
-
-#: A UTF-16 byte-order mark, read as UTF-8 with surrogateescape.
-_UTF16_MARKS = ("\udcff\udcfe", "\udcfe\udcff")
 
 #: Characters of a refused field kept in its problem: enough to recognise it.
 _PREVIEW_CHARS = 200
@@ -64,15 +61,6 @@ def _field_limit() -> Iterator[None]:
         csv.field_size_limit(previous)
 
 
-def _recorded(stream: IO[str], lines: list[str]) -> Iterator[str]:
-    """The lines of ``stream``, each also added to ``lines`` (cleared by the reader after
-    each record): the text of a record the csv module refuses."""
-    append = lines.append
-    for line in stream:
-        append(line)
-        yield line
-
-
 class CsvRows:
     """The rows of one CSV stream, numbered by the line each ends on. ``take`` reads a
     batch as columns (``FieldColumns``), without a dict per row, unless a record has
@@ -86,21 +74,24 @@ class CsvRows:
         """The file read, which a database may read itself; None for standard input."""
         self.null = null
         self.close_when_done = close
-        self.lines: list[str] = []
-        self.reader = csv.reader(_recorded(stream, self.lines), strict=True)
+        self.reader = csv.reader(stream, strict=True)
+        self.last_line = 0
+        """The line the last record read ended on."""
+        self.shadow: _Lines | None = None
+        """A second reading of the file, for the text of records the csv module refuses."""
         self.finished = False
         self.pending: list[Row] = []
         """Rows to hand out before the next record: the header's problems."""
         self.header: list[str] = []
         with _field_limit():
             try:
-                self.header = next(self.reader, [])
+                # Blank lines before the header are skipped, as blank lines after it are.
+                self.header = next((record for record in self.reader if record), [])
             except csv.Error as error:
-                self.pending.append((1, self._refused(error, [])))
-        self.lines.clear()
-        if self.header and self.header[0].startswith(_UTF16_MARKS):
-            reason = "the file is UTF-16 (its byte-order mark says so), not UTF-8: save it as UTF-8"
-            self.pending.append((1, Unreadable(reason, value=self.header[0][:2])))
+                self.pending.append((self.reader.line_num, self._refused(error)))
+        self.last_line = self.reader.line_num
+        if self.header and self.header[0].startswith(UTF16_MARKS):
+            self.pending.append((1, Unreadable(NOT_UTF16, value=self.header[0][:2])))
             self.header = []
         # A name given twice: its first field is read, the others left out, and the
         # header refused (the changeset then fails, with the other problems found).
@@ -131,11 +122,12 @@ class CsvRows:
                     except StopIteration:
                         break
                     except csv.Error as error:
-                        return self.reader.line_num, self._refused(error, self.lines)
-                    finally:
-                        self.lines.clear()
+                        refused = self._refused(error)
+                        self.last_line = self.reader.line_num
+                        return self.last_line, refused
+                    self.last_line = self.reader.line_num
                     if record:
-                        return self.reader.line_num, self._fields(record)
+                        return self.last_line, self._fields(record)
             self._done()
         raise StopIteration
 
@@ -145,7 +137,6 @@ class CsvRows:
         if self.finished:
             return [number for number, _ in pending], [fields for _, fields in pending]
         reader = self.reader
-        lines = self.lines
         numbers: list[int] = []
         records: list[list[str]] = []
         refused: dict[int, Unreadable] = {}  # by position in ``records``
@@ -155,20 +146,22 @@ class CsvRows:
             while True:
                 try:
                     for record in rows:
-                        lines.clear()
                         read += 1
                         if record:
                             numbers.append(reader.line_num)
                             records.append(record)
                     break
                 except csv.Error as error:
-                    refused[len(records)] = self._refused(error, lines)
-                    lines.clear()
+                    # The record began after the last one read (blank lines aside).
+                    self.last_line = numbers[-1] if numbers else self.last_line
+                    refused[len(records)] = self._refused(error)
                     read += 1
                     numbers.append(reader.line_num)
                     records.append([])
                     # islice ends once its iterator raised: go on with a new one.
                     rows = islice(reader, count - read)
+        if numbers:
+            self.last_line = numbers[-1]
         if read < count:
             self._done()
         if pending:
@@ -195,9 +188,11 @@ class CsvRows:
         width = len(self.header)
         if len(record) > width:
             extra = record[width:]
+            last = self.header[-1]
             return Unreadable(
-                f"{len(record)} fields where the header has {width}: an unquoted comma "
-                "in a value, or a field too many",
+                f"{len(record)} fields where the header has {width}: the fields after "
+                f"{last!r} have no column (an unquoted comma in a value?)",
+                column=last,
                 value=extra[0][:_PREVIEW_CHARS] if len(extra) == 1 else extra[:3],
             )
         if len(record) < width:
@@ -212,10 +207,18 @@ class CsvRows:
             for i in self.keep
         }
 
-    def _refused(self, error: csv.Error, lines: list[str]) -> Unreadable:
-        """The problem of a record the csv module refused, naming the field at fault."""
-        index, text = faulty_field("".join(lines))
-        column = self.header[index] if index < len(self.header) else None
+    def _refused(self, error: csv.Error) -> Unreadable:
+        """The problem of a record the csv module refused, naming the field at fault: the
+        record's text is read again from the file (not kept while reading: that cost a
+        tenth of the reading), by a second handle that only moves forward."""
+        column = None
+        text = ""
+        if self.path is not None:
+            if self.shadow is None or self.shadow.line > self.last_line:
+                self.shadow = _Lines(self.path)
+            lines = self.shadow.between(self.last_line, self.reader.line_num)
+            index, text = faulty_field("".join(lines).lstrip("\r\n"))
+            column = self.header[index] if index < len(self.header) else None
         preview = text if len(text) <= _PREVIEW_CHARS else text[:_PREVIEW_CHARS] + "…"
         return Unreadable(f"not CSV: {error}", column=column, value=preview)
 
@@ -226,10 +229,40 @@ class CsvRows:
 
     def _done(self) -> None:
         self.finished = True
+        if self.shadow is not None:
+            self.shadow.close()
         if self.close_when_done:
             self.stream.close()
         elif isinstance(self.stream, io.TextIOWrapper) and self.stream is not sys.stdin:
             self.stream.detach()  # our wrapper of stdin's bytes: leave them open
+
+
+class _Lines:
+    """The lines of a file, read forward once, numbered as the csv reader numbers them."""
+
+    def __init__(self, path: str) -> None:
+        self.stream = open(  # noqa: SIM115  # closed by CsvRows
+            path, newline="", encoding="utf-8-sig", errors="surrogateescape"
+        )
+        self.line = 0
+        """Lines read so far."""
+
+    def between(self, after: int, through: int) -> list[str]:
+        """Lines ``after`` + 1 to ``through``; at most ``MAX_FIELD_CHARS`` characters of
+        them, which is where the csv reader stops a field too."""
+        found: list[str] = []
+        size = 0
+        for line in self.stream:
+            self.line += 1
+            if self.line > after and size <= MAX_FIELD_CHARS:
+                found.append(line)
+                size += len(line)
+            if self.line >= through:
+                break
+        return found
+
+    def close(self) -> None:
+        self.stream.close()
 
 
 def faulty_field(record: str) -> tuple[int, str]:

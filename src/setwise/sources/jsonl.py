@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from setwise.sources.rows import Row, Unreadable
+from setwise.sources.rows import NOT_UTF16, UTF16_MARKS, Row, Unreadable
 
 #: Digits of the longest JSON integer read as an int: Python refuses to convert more
 #: than 4,300 (``sys.get_int_max_str_digits``); a longer one is read as a Decimal,
@@ -58,6 +58,9 @@ def read_jsonl(path: str) -> Iterator[Row]:
     read as Decimal, so exact columns stay exact; blank lines are skipped."""
     with open(path, encoding="utf-8-sig", errors="surrogateescape") as stream:
         for number, line in enumerate(stream, start=1):
+            if number == 1 and line.startswith(UTF16_MARKS):
+                yield number, Unreadable(NOT_UTF16, value=line[:2])
+                return
             if not line.strip():
                 continue
             yield number, read_line(line)
@@ -119,8 +122,14 @@ def _field_at(line: str, position: int) -> tuple[str | None, str]:
             depth += 1
         elif char in "]}":
             depth -= 1
+            if depth == 0:
+                found = (None, 0)  # past the object: in no field
         index += 1
     name, start = found
+    if depth == 1 and line.startswith('"', position) and line[:position].rstrip()[-1:] in "{,":
+        # The error is in a field's name (cut short, say): that field is at fault.
+        cut = line[position + 1 :].split('"', 1)[0]
+        return cut[:_PREVIEW_CHARS], _preview(line[position:])
     if name is None:
         return None, _preview(line)
     return name, _preview(line[start:])

@@ -8,6 +8,11 @@ from typing import Any, overload
 
 from setwise.errors import ProblemKind
 
+#: A UTF-16 byte-order mark, as a file read as UTF-8 with surrogateescape begins.
+UTF16_MARKS = ("\udcff\udcfe", "\udcfe\udcff")
+
+NOT_UTF16 = "the file is UTF-16 (its byte-order mark says so), not UTF-8: save it as UTF-8"
+
 
 @dataclass(frozen=True)
 class Unreadable:
