@@ -407,3 +407,11 @@ def test_huge_python_integers_in_mappings_are_refused(measures: Engine) -> None:
     reasons = {p.column: p.reason for p in error.problems}
     assert reasons["count"].startswith("out of range for Integer")
     assert reasons["reading"] == "too large for a FLOAT column (at most 1.8e308)"
+
+
+def test_rows_after_a_batch_of_blank_lines_are_read(measures: Engine, tmp_path: Path) -> None:
+    """A batch's worth of blank lines does not end the file: the rows after it count."""
+    text = "id,count\n1,10\n" + "\n" * 12_000 + "2,20\n"
+    report = setwise.apply(measures, MEASURES, write(tmp_path / "gaps.csv", text))
+    assert report.changed == 2
+    assert [row[1] for row in stored(measures)][:2] == [10, 20]

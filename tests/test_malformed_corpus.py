@@ -77,6 +77,7 @@ CORPUS: list[Case] = [
     _csv("csv-key-twice-in-header", "id,id,note\n1,2,a\n"),
     _csv("csv-quote-then-text", 'id,note\n1,"a"b\n'),
     _csv("csv-blank-lines-then-bad", "\n\nid,count\n1,many\n"),
+    _csv("csv-many-blank-lines-then-bad", "id,count\n" + "\n" * 12_000 + "1,many\n"),
     _csv("csv-no-key-column", "note\nx\n"),
     _csv("csv-empty-header-name", "id,,note\n1,2,3\n"),
     _csv("csv-json-inside", '{"id": 1, "note": "x"}\n{"id": 2}\n'),

@@ -150,7 +150,11 @@ class CsvRows:
                         if record:
                             numbers.append(reader.line_num)
                             records.append(record)
-                    break
+                    if records or read < count:
+                        break
+                    # A batch of blank lines only: read on (an empty batch ends the rows).
+                    read = 0
+                    rows = islice(reader, count)
                 except csv.Error as error:
                     # The record began after the last one read (blank lines aside).
                     self.last_line = numbers[-1] if numbers else self.last_line
