@@ -222,7 +222,8 @@ def test_csv_problems_name_the_line_they_are_on(books: Engine, tmp_path: Path) -
     with pytest.raises(setwise.ValidationError) as caught:
         setwise.apply(books, Book, path)
     problems = [(p.row, p.column, p.value) for p in caught.value.problems]
-    assert problems == [(6, "price", "three"), (7, None, None)]
+    # The short row names the column it has no value for (issue 19, item 9).
+    assert problems == [(6, "price", "three"), (7, "price", None)]
     assert "2 fields where the header has 3" in caught.value.problems[1].reason
     assert snapshot(books) == before
     path.write_text('id,title,price\n1,"Two\nlines",1.00\n\n2,Fine,2.00\n', encoding="utf-8")
@@ -483,7 +484,9 @@ def test_every_problem_is_reported_and_nothing_is_written(books: Engine, tmp_pat
     assert "3 decimal places" in found[(4, "price")]
     assert found[(6, "id")].startswith("not an integer")
     assert "longer than the column's 200" in found[(7, "title")]
-    assert caught.value.total == 5  # the duplicate is found once the values are clean
+    # The duplicate is found with the bad values, not after they are fixed (issue 18).
+    assert "also in row 2" in found[(5, "id")]
+    assert caught.value.total == 6
     assert snapshot(books) == before
 
     with pytest.raises(setwise.ValidationError) as duplicate:

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Column, types
 
 from setwise.coerce import Unfit, coercer_for
-from setwise.validation import _INTEGER_RANGES, _is_exact
+from setwise.validation import ANYWHERE, Storable, _is_exact, integer_range
 
 ColumnConverter = Callable[[Sequence[Any]], list[Any] | None]
 """Takes one column of a batch; returns its converted values, or None: go row by row."""
@@ -28,19 +28,21 @@ ColumnConverter = Callable[[Sequence[Any]], list[Any] | None]
 _NONE = type(None)
 
 
-def column_converter(column: Column[Any], *, lenient: bool, required: bool) -> ColumnConverter:
+def column_converter(
+    column: Column[Any], *, lenient: bool, required: bool, storable: Storable = ANYWHERE
+) -> ColumnConverter:
     """The batch converter for ``column``. ``required``: a NULL is a problem (a key, a
-    version) whatever the column allows."""
+    version) whatever the column allows. ``storable``: as for ``coercer_for``."""
     kind = column.type
     nullable = bool(column.nullable) and not required
     if isinstance(kind, types.Integer) and not isinstance(kind, types.Boolean):
-        low, high = _integer_range(kind)
+        low, high = integer_range(kind)
         return _NullsKept(nullable, _IntegerBatch(low, high, lenient))
     if isinstance(kind, types.Numeric) and _is_exact(kind):
         return _NullsKept(nullable, _DecimalBatch(kind, lenient))
     if isinstance(kind, types.String) and not isinstance(kind, types.Enum):
-        return _NullsKept(nullable, _TextBatch(kind.length))
-    return _EachValue(coercer_for(column, lenient=lenient), nullable)
+        return _NullsKept(nullable, _TextBatch(kind.length, storable.nul_in_text))
+    return _EachValue(coercer_for(column, lenient=lenient, storable=storable), nullable)
 
 
 KindsConverter = Callable[[list[Any], set[type]], list[Any] | None]
@@ -76,6 +78,8 @@ class _IntegerBatch:
 
     def __call__(self, values: list[Any], kinds: set[type]) -> list[Any] | None:
         if kinds == {str} and self.lenient:
+            if not _plain_digits(values):
+                return None
             try:
                 values = list(map(int, values))  # int() strips spaces, as the row path does
             except ValueError:
@@ -99,6 +103,8 @@ class _DecimalBatch:
     def __call__(self, values: list[Any], kinds: set[type]) -> list[Any] | None:
         try:
             if self.lenient and kinds == {str}:
+                if not _plain_digits(values):
+                    return None
                 values = list(map(Decimal, values))  # Decimal() strips spaces too
             elif self.lenient and kinds == {float}:
                 values = [Decimal(repr(v)) for v in values]
@@ -129,14 +135,23 @@ class _DecimalBatch:
 
 
 class _TextBatch:
-    def __init__(self, length: int | None) -> None:
+    def __init__(self, length: int | None, nul_ok: bool) -> None:
         self.length = length
+        self.nul_ok = nul_ok
 
     def __call__(self, values: list[Any], kinds: set[type]) -> list[Any] | None:
         if kinds != {str}:
             return None
         if self.length is not None and max(map(len, values)) > self.length:
             return None
+        joined = "".join(values)
+        if not self.nul_ok and "\0" in joined:
+            return None
+        if not joined.isascii():
+            try:
+                joined.encode("utf-8")  # a byte that was not UTF-8, a lone surrogate
+            except UnicodeEncodeError:
+                return None
         return values
 
 
@@ -156,13 +171,13 @@ class _EachValue:
             return None
 
 
+def _plain_digits(texts: list[str]) -> bool:
+    """No text holds what ``int()`` and ``Decimal()`` read but the row path refuses: an
+    underscore, or a digit outside ASCII (``coerce.NUMBER``)."""
+    joined = "".join(texts)
+    return joined.isascii() and "_" not in joined
+
+
 def _has_none(values: Sequence[Any]) -> bool:
     # By identity: ``None in values`` compares every value with ==, slow for Decimals.
     return any(map(is_, values, repeat(None)))
-
-
-def _integer_range(kind: types.Integer) -> tuple[int, int]:
-    for integer_type, low, high in _INTEGER_RANGES:
-        if isinstance(kind, integer_type):
-            return low, high
-    return -(2**63), 2**63 - 1  # an integer type of no known size: the widest

@@ -29,9 +29,10 @@ from setwise.dialects import Strategy
 from setwise.errors import (
     MAX_PROBLEMS,
     Problem,
+    ProblemKind,
+    ProblemLog,
     SchemaError,
     SetwiseError,
-    ValidationError,
     closest,
 )
 from setwise.executor import ProgressCallback, RunOptions
@@ -46,6 +47,7 @@ from setwise.sources.rows import FieldColumns, Fields
 from setwise.stamps import stamp_values
 from setwise.target import Target, TargetLike, resolve_target
 from setwise.transaction import Bind, dialect_of, reading_connection
+from setwise.validation import Storable
 
 log = logging.getLogger("setwise")
 
@@ -202,11 +204,12 @@ def resolve_changes_target(
 class _Intake:
     """Turns raw rows into staging tuples, collecting every problem on the way."""
 
-    def __init__(self, target: Target, lenient: bool, fields: Sequence[str]) -> None:
+    def __init__(
+        self, target: Target, lenient: bool, fields: Sequence[str], storable: Storable
+    ) -> None:
         self.target = target
         self.lenient = lenient
-        self.problems: list[Problem] = []
-        self.total_problems = 0
+        self.problems = ProblemLog()
         self.unknown_reported: set[str] = set()
         self.key = list(target.key)
         key_names = {c.name for c in target.key}
@@ -223,7 +226,7 @@ class _Intake:
             if column.name not in {c.name for c in self.columns}:
                 self.columns.append(column)
         self.coercers: dict[str, Coercer] = {
-            c.name: coercer_for(c, lenient=lenient) for c in self.ordered
+            c.name: coercer_for(c, lenient=lenient, storable=storable) for c in self.ordered
         }
         self.sparse = False
         self.names = [c.name for c in self.ordered]
@@ -232,7 +235,8 @@ class _Intake:
         if self.version is not None:
             required.add(self.version.name)
         self.batch_converters = [
-            column_converter(c, lenient=lenient, required=c.name in required) for c in self.ordered
+            column_converter(c, lenient=lenient, required=c.name in required, storable=storable)
+            for c in self.ordered
         ]
 
     @property
@@ -282,45 +286,56 @@ class _Intake:
             column = self.target.table.columns.get(mapper.column_attrs[field].columns[0].name)
         return column
 
-    def problem(self, row: int, column: str | None, value: Any, reason: str) -> None:
-        self.total_problems += 1
-        if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append(Problem(column=column, value=value, reason=reason, row=row))
+    def problem(
+        self,
+        row: int,
+        column: str | None,
+        value: Any,
+        reason: str,
+        kind: ProblemKind = ProblemKind.BAD_VALUE,
+    ) -> None:
+        self.problems.add(Problem(column=column, value=value, reason=reason, row=row, kind=kind))
 
     def convert(self, number: int, fields: dict[str, Any] | Unreadable) -> tuple[Any, ...] | None:
-        """The staging tuple for one row, or None when the row has problems."""
+        """The staging tuple for one row, or None when its key cannot be staged. A row
+        with problems elsewhere is staged without its bad values (their presence bits
+        clear), only so that the search for duplicate keys sees its key: a changeset
+        with any problem is never merged."""
         if isinstance(fields, Unreadable):
-            self.problem(number, None, None, fields.reason)
+            self.problem(number, fields.column, fields.value, fields.reason, fields.kind)
             return None
-        ok = True
         for name in fields:
-            if name not in self.coercers and self._unknown(number, name, fields[name]):
-                ok = False
+            if name not in self.coercers:
+                self._unknown(number, name, fields[name])
         values: list[Any] = [number]
+        key_ok = True
         for column in self.key:
             value = fields.get(column.name)
             if value is None:
-                self.problem(number, column.name, value, "missing key value")
-                ok = False
+                self.problem(number, column.name, value, "missing key value", ProblemKind.NULL)
+                key_ok = False
+                values.append(None)
                 continue
-            ok = self._coerce(number, column.name, value, values) and ok
-        mask = 0
+            key_ok = self._coerce(number, column.name, value, values) and key_ok
+        mask = present = 0
         for index, column in enumerate(self.columns):
             if column.name in fields:
-                mask |= 1 << index
-                ok = self._coerce(number, column.name, fields[column.name], values) and ok
+                present |= 1 << index
+                if self._coerce(number, column.name, fields[column.name], values):
+                    mask |= 1 << index
             else:
                 values.append(None)
         if self.version is not None:
             name = self.version.name
             if fields.get(name) is None:
-                self.problem(number, name, None, "rows carry versions; this one has none")
-                ok = False
+                reason = "rows carry versions; this one has none"
+                self.problem(number, name, None, reason, ProblemKind.NULL)
+                values.append(None)
             else:
-                ok = self._coerce(number, name, fields[name], values) and ok
-        if mask != (1 << len(self.columns)) - 1:
+                self._coerce(number, name, fields[name], values)
+        if present != (1 << len(self.columns)) - 1:
             self.sparse = True
-        if not ok:
+        if not key_ok:
             return None
         return (values[0], mask, *values[1:])
 
@@ -329,18 +344,19 @@ class _Intake:
             values.append(self.coercers[name](value))
             return True
         except Unfit as unfit:
-            self.problem(number, name, value, unfit.reason)
+            kind = ProblemKind.NULL if value is None else ProblemKind.BAD_VALUE
+            self.problem(number, name, value, unfit.reason, kind)
             values.append(None)
             return False
 
-    def _unknown(self, number: int, name: str, value: Any) -> bool:
-        """Report a field that is no column of the target (once per field). Returns True
-        when the field is a real problem, False for a known column the row may carry."""
+    def _unknown(self, number: int, name: str, value: Any) -> None:
+        """Report a field that is no column of the target (once per field); a known
+        column the row may carry (an ORM attribute name, the version) is none."""
         column = self._known(name)
         if column is not None and column.name in self.coercers:
-            return False
+            return
         if column is not None and self.target.version is not None and column is self.target.version:
-            return False
+            return
         if name not in self.unknown_reported:
             self.unknown_reported.add(name)
             hint = closest(name, self.target.table.columns.keys())
@@ -349,8 +365,7 @@ class _Intake:
                 reason = "a column first seen after the first batch; put it in the first row"
             else:
                 reason = f"no such column in {self.target.name!r}{suggestion}"
-            self.problem(number, name, value, reason)
-        return True
+            self.problem(number, name, value, reason, ProblemKind.UNKNOWN_COLUMN)
 
 
 def stage(
@@ -372,7 +387,7 @@ def stage(
     ``kept_name``, the staging table is a real table of that name (``Merge.create``).
     A CSV file the database can read itself is staged by it (``filestage``)."""
     if done_through is None and (file := _database_readable(rows, strategy)) is not None:
-        intake = _Intake(target, lenient, file.header)
+        intake = _Intake(target, lenient, file.header, Storable.on(strategy))
         named = [(field, intake._known(field)) for field in file.header]
         if intake.columns and all(column is not None for _, column in named):
             assert file.path is not None
@@ -394,7 +409,7 @@ def stage(
     first = next(batches, None)
     if first is None:
         return None
-    intake = _Intake(target, lenient, _fields_of(first[1]))
+    intake = _Intake(target, lenient, _fields_of(first[1]), Storable.on(strategy))
     if len(intake.columns) > MAX_SPARSE_COLUMNS:
         raise SchemaError(f"a changeset may set at most {MAX_SPARSE_COLUMNS} columns at once")
     merge = Merge.create(
@@ -415,7 +430,7 @@ def stage(
                 columns = intake.convert_batch(numbers, batch)
                 if done_through is not None and columns:
                     columns = _keyed_after(columns, done_through, len(target.key))
-                if columns and not intake.total_problems:
+                if columns:  # with problems too: the duplicate search needs every key
                     order.see(columns)
                     load(columns)
                 # Whether or not the batch was staged: a resumed run reads the rows up
@@ -431,10 +446,10 @@ def stage(
                     connection.begin()
                     load = loading.enter_context(strategy.stage_loader(connection, merge.stage))
                     began = time.perf_counter()
-        if not intake.total_problems and not order.increasing:
+        if not order.increasing:
             _find_duplicates(connection, merge, intake)
-        if intake.total_problems:
-            raise ValidationError(target.name, intake.problems, intake.total_problems)
+        if intake.problems:
+            raise intake.problems.error(target.name)
     except BaseException:
         if commit_seconds is not None:  # rows committed on the way: take the table away
             connection.rollback()
@@ -540,10 +555,19 @@ class _KeyOrder:
 
 
 def _find_duplicates(connection: Connection, merge: Merge, intake: _Intake) -> None:
+    """Log every staged row whose key an earlier row has: the exact number of them, and
+    the first ``MAX_PROBLEMS`` by row. One GROUP BY when there are none."""
+    repeats = int(connection.execute(merge.duplicate_count()).scalar_one())
+    if not repeats:
+        return
     names = [column.name for column in merge.target.key]
+    listed = 0
     for row, first_row, *key in connection.execute(merge.duplicate_rows(MAX_PROBLEMS)):
         value = key[0] if len(key) == 1 else tuple(key)
-        intake.problem(row, ", ".join(names), value, f"duplicate key: also in row {first_row}")
+        reason = f"duplicate key: also in row {first_row}"
+        intake.problem(row, ", ".join(names), value, reason, ProblemKind.DUPLICATE_KEY)
+        listed += 1
+    intake.problems.count(ProblemKind.DUPLICATE_KEY, repeats - listed)
 
 
 def _name_of(ref: Any) -> str:

@@ -10,6 +10,13 @@ Two kinds of source:
   is read by its shortest decimal form (``0.1`` → ``Decimal('0.1')``), then checked
   like any value, so a float with more places than the column keeps is refused.
 
+Numbers in text are ASCII digits with an optional sign, point and exponent, as a
+database or a spreadsheet writes them: Python's own ``int()``, ``float()`` and
+``Decimal()`` also read ``1_000`` and Arabic-Indic or full-width digits, which no
+database reads as numbers.
+A whole number written as a decimal (``1.0``, ``5.00``, ``1e3``) is the integer it
+is for an integer column, in either kind of source; so ``1`` and ``1.0`` are one key.
+
 Time zones: a column with ``timezone=True`` needs an offset on every value; a
 column without one stores naive times, and an aware value is converted to UTC first.
 """
@@ -17,19 +24,33 @@ column without one stores naive times, and an aware value is converted to UTC fi
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Column, types
 
-from setwise.validation import checker_for
+from setwise.validation import ANYWHERE, Storable, checker_for, text_problem
 
 Coercer = Callable[[Any], Any]
 """Takes a value as read; returns it as the column takes it, or raises ``Unfit``."""
 
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "on"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "off"})
+
+#: A number as text: ASCII digits, an optional sign, point and exponent.
+NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_DIGITS = re.compile(r"[+-]?[0-9]+")
+#: The words for NaN and the infinities that ``float()`` reads, lower-cased.
+_NOT_FINITE = frozenset(
+    sign + word for sign in ("", "+", "-") for word in ("nan", "inf", "infinity")
+)
+#: Digits of the longest integer text ``int()`` converts: Python refuses more than
+#: 4,300 (``sys.get_int_max_str_digits``); longer text is read as a Decimal, whose
+#: size the column check tells from its exponent.
+_INT_DIGITS = 4_000
 
 
 class Unfit(ValueError):
@@ -40,17 +61,23 @@ class Unfit(ValueError):
         return str(self.args[0])
 
 
-def coercer_for(column: Column[Any], *, lenient: bool) -> Coercer:
-    """The coercer for one column; the type dispatch is done here, once."""
-    check = checker_for(column)
+def coercer_for(column: Column[Any], *, lenient: bool, storable: Storable = ANYWHERE) -> Coercer:
+    """The coercer for one column; the type dispatch is done here, once. ``storable``:
+    what the database takes beyond what every database takes."""
+    check = checker_for(column, storable)
     parse = _parser_for(column.type) if lenient else None
+    whole = isinstance(column.type, types.Integer) and not isinstance(column.type, types.Boolean)
 
     def coerce(value: Any) -> Any:
+        if isinstance(value, str) and (reason := text_problem(value)) is not None:
+            raise Unfit(reason)
         if value is not None and parse is not None:
             value = parse(value)
         reason = check(value)
         if reason is not None:
             raise Unfit(reason)
+        if whole and isinstance(value, Decimal):
+            return int(value)  # checked: whole, and within the column's range
         return value
 
     return coerce
@@ -61,9 +88,10 @@ def _parser_for(kind: types.TypeEngine[Any]) -> Callable[[Any], Any] | None:
         return _parse_bool
     if isinstance(kind, types.Integer):
         return _parse_int
+    if isinstance(kind, types.Float):  # first: from SQLAlchemy 2.1 a Float is no Numeric
+        return _parse_float
     if isinstance(kind, types.Numeric):
-        exact = bool(kind.asdecimal) and not isinstance(kind, types.Float)
-        return _parse_decimal if exact else _parse_float
+        return _parse_decimal if kind.asdecimal else _parse_float
     if isinstance(kind, types.DateTime):
         return _parse_datetime if kind.timezone else _parse_naive_datetime
     if isinstance(kind, types.Date):
@@ -89,12 +117,19 @@ def _parse_bool(value: Any) -> Any:
 
 
 def _parse_int(value: Any) -> Any:
+    """An int, or a Decimal the check then finds whole (or not) and in range (or not)."""
     if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            raise Unfit(f"not an integer: {value!r}") from None
+        text = value.strip()
+        if len(text) <= _INT_DIGITS and _DIGITS.fullmatch(text):
+            return int(text)
+        if NUMBER.fullmatch(text):
+            return Decimal(text)
+        if text.lower() in _NOT_FINITE:
+            raise Unfit("not a finite number; the column holds integers")
+        raise Unfit(f"not an integer: {value!r}")
     if isinstance(value, float):
+        if not math.isfinite(value):
+            raise Unfit("not a finite number; the column holds integers")
         if value.is_integer():
             return int(value)
         raise Unfit("has a fractional part; the column holds integers")
@@ -103,13 +138,12 @@ def _parse_int(value: Any) -> Any:
 
 def _parse_decimal(value: Any) -> Any:
     if isinstance(value, str):
-        try:
-            parsed = Decimal(value.strip())
-        except InvalidOperation:
-            raise Unfit(f"not a number: {value!r}") from None
-        if not parsed.is_finite():
+        text = value.strip()
+        if NUMBER.fullmatch(text):
+            return Decimal(text)
+        if text.lower() in _NOT_FINITE:
             raise Unfit(f"not a finite number: {value!r}")
-        return parsed
+        raise Unfit(f"not a number: {value!r}")
     if isinstance(value, float):
         return Decimal(repr(value))
     if isinstance(value, int) and not isinstance(value, bool):
@@ -118,13 +152,24 @@ def _parse_decimal(value: Any) -> Any:
 
 
 def _parse_float(value: Any) -> Any:
+    """A float; a finite number too large for one is refused, never made an infinity."""
     if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            raise Unfit(f"not a number: {value!r}") from None
+        text = value.strip()
+        if text.lower() in _NOT_FINITE:
+            return float(text)  # the column check decides whether the database takes it
+        if not NUMBER.fullmatch(text):
+            raise Unfit(f"not a number: {value!r}")
+        value = Decimal(text)
     if isinstance(value, Decimal | int) and not isinstance(value, bool):
-        return float(value)
+        if isinstance(value, Decimal) and not value.is_finite():
+            return float(value)
+        try:
+            parsed = float(value)
+        except OverflowError:  # an int past the largest double
+            parsed = math.inf
+        if math.isinf(parsed):
+            raise Unfit("too large for a FLOAT column (at most 1.8e308)")
+        return parsed
     return value
 
 

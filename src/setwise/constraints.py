@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
 
 from setwise.dialects import IntegrityFacts, Strategy
-from setwise.errors import Problem, ValidationError
+from setwise.errors import Problem, ProblemKind, ValidationError
 
 
 def integrity_to_validation(
@@ -31,7 +31,7 @@ def integrity_to_validation(
         value = values.get(columns[0])
     else:
         value = {c: values[c] for c in columns if c in values} or None
-    problem = Problem(column=column, value=value, reason=reason)
+    problem = Problem(column=column, value=value, reason=reason, kind=ProblemKind.CONSTRAINT)
     return ValidationError(table.fullname, [problem], constraint=name)
 
 

@@ -8,31 +8,43 @@
     ├── ConflictError          a version moved under an optimistic lock, or rows changed since a run
     ├── RunError               a chunk failed: that chunk was rolled back, earlier ones are kept
     ├── RunInUseError          another process went on with the same run (a second resume)
-    ├── ValidationError        values that do not fit their columns; carries every ``Problem``
+    ├── ValidationError        values that do not fit their columns: a bounded list of
+    │                          ``Problem``, the exact ``total`` and ``counts`` by ``ProblemKind``
     ├── SchemaError            an unknown table, column or key
     ├── SQLTextError           ``--where`` / ``--set`` text refused; points at the token
     └── PlanTimeoutError       a statement of a plan ran past its time limit
 
 Errors carry data (the table, the key, the versions, the problems) as attributes,
 so a program can act on them without parsing the message.
+
+A ``ValidationError`` is raised once every problem of the input has been found, in
+one pass: bad values, NULLs where a value is required, unknown columns and
+duplicate keys are looked for together, none stops the search for the others. It
+keeps at most ``MAX_PROBLEMS`` of them in ``problems`` (the first of each kind among
+them) and counts every one: ``total``, and ``counts`` (``ProblemKind`` → how many),
+also as ``bad_values``, ``nulls``, ``unknown_columns`` and ``duplicate_keys``.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
-#: How many problems a ValidationError lists in its message; all are kept in ``problems``
-#: up to ``MAX_PROBLEMS``. Twenty lines fit on a screen and show the pattern of a bad file.
+#: How many problems a ValidationError lists in its message (the first of each kind among
+#: them); ``problems`` keeps up to ``MAX_PROBLEMS``. Twenty lines fit on a screen and
+#: show the pattern of a bad file.
 SHOWN_PROBLEMS = 20
 
 #: Longest value shown in a problem's message; the full value stays in ``Problem.value``.
 SHOWN_VALUE_CHARS = 60
 
 #: Problems kept in memory for one error: a million-row file of bad dates must not build a
-#: million-entry list. The true total is kept in ``ValidationError.total``.
+#: million-entry list. The true total is kept in ``ValidationError.total``, and the true
+#: count of each kind in ``ValidationError.counts``.
 MAX_PROBLEMS = 1000
 
 
@@ -203,7 +215,25 @@ class RunInUseError(SetwiseError):
         self.chunk = chunk
 
 
-@dataclass(frozen=True)
+class ProblemKind(StrEnum):
+    """What is wrong with a value; ``ValidationError.counts`` counts problems by it."""
+
+    BAD_VALUE = "bad value"
+    """A value of the wrong type or form, out of range, too long, or too precise."""
+    NULL = "NULL in NOT NULL"
+    """No value where one is required: a NULL for a NOT NULL column, a missing key or
+    version."""
+    UNKNOWN_COLUMN = "unknown column"
+    """A field that names no column of the table (counted once per field)."""
+    DUPLICATE_KEY = "duplicate key"
+    """A row whose key an earlier row already has (counted once per repeat)."""
+    UNREADABLE = "unreadable"
+    """Input that cannot be read as values at all: a malformed line or file."""
+    CONSTRAINT = "constraint"
+    """The database refused the values: a constraint of the table."""
+
+
+@dataclass(frozen=True, repr=False)
 class Problem:
     """One value that cannot be written: where it is, what it is, and why not."""
 
@@ -211,18 +241,42 @@ class Problem:
     value: Any
     reason: str
     row: int | None = None
+    kind: ProblemKind = ProblemKind.BAD_VALUE
 
     def __str__(self) -> str:
         where = f"row {self.row}, " if self.row is not None else ""
         column = f"column {self.column!r}" if self.column is not None else "the row"
-        value = repr(self.value)
+        value = _shown(self.value)
         if len(value) > SHOWN_VALUE_CHARS:
             value = value[: SHOWN_VALUE_CHARS - 5] + "…" + value[-4:]
         return f"{where}{column}, value {value}: {self.reason}"
 
+    def __repr__(self) -> str:
+        return (
+            f"Problem(column={self.column!r}, value={_shown(self.value)}, "
+            f"reason={self.reason!r}, row={self.row!r}, kind={self.kind.value!r})"
+        )
+
+
+#: Bits of the largest int shown whole: Python refuses to write an int of more than
+#: 4,300 digits (``sys.get_int_max_str_digits``), about 14,000 bits.
+_SHOWN_INT_BITS = 13_000
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, but an int too long to write is described by its size."""
+    if isinstance(value, int) and value.bit_length() > _SHOWN_INT_BITS:
+        return f"<an integer of {int(value.bit_length() * 0.30103) + 1} digits>"
+    return repr(value)
+
 
 class ValidationError(SetwiseError):
-    """Values that do not fit their columns. ``problems`` holds every one found (bounded)."""
+    """Values that do not fit their columns.
+
+    ``problems``: the problems found, at most ``MAX_PROBLEMS`` (the first of each kind
+    among them); ``total``: how many there are in all; ``counts``: how many of each
+    ``ProblemKind`` (kinds with none are left out), exact however many were kept.
+    """
 
     def __init__(
         self,
@@ -231,17 +285,94 @@ class ValidationError(SetwiseError):
         total: int | None = None,
         *,
         constraint: str | None = None,
+        counts: Mapping[ProblemKind, int] | None = None,
     ) -> None:
         self.table = table
         self.constraint = constraint
         """The violated constraint's name, when the database refused the values."""
-        self.problems: tuple[Problem, ...] = tuple(problems[:MAX_PROBLEMS])
-        self.total = total if total is not None else len(problems)
-        lines = [f"{self.total} problem(s) in the values for {table!r}; nothing was written:"]
-        lines += [f"  - {problem}" for problem in self.problems[:SHOWN_PROBLEMS]]
-        if self.total > SHOWN_PROBLEMS:
-            lines.append(f"  ... and {self.total - SHOWN_PROBLEMS} more")
+        self.problems: tuple[Problem, ...] = sample(problems, MAX_PROBLEMS)
+        found = Counter(p.kind for p in problems) if counts is None else Counter(counts)
+        self.counts: dict[ProblemKind, int] = {k: found[k] for k in ProblemKind if found[k]}
+        """How many problems of each kind, exactly (only kinds that occur)."""
+        if total is None:
+            total = len(problems) if counts is None else sum(self.counts.values())
+        self.total = total
+        by_kind = ", ".join(f"{kind}: {count}" for kind, count in self.counts.items())
+        lines = [
+            f"{self.total} problem(s) in the values for {table!r} ({by_kind}); nothing was written:"
+        ]
+        shown = sample(self.problems, SHOWN_PROBLEMS)
+        lines += [f"  - {problem}" for problem in shown]
+        if self.total > len(shown):
+            lines.append(f"  ... and {self.total - len(shown)} more")
         super().__init__("\n".join(lines))
+
+    @property
+    def bad_values(self) -> int:
+        """Values of the wrong type or form, out of range, too long or too precise."""
+        return self.counts.get(ProblemKind.BAD_VALUE, 0)
+
+    @property
+    def nulls(self) -> int:
+        """NULLs (or missing keys and versions) where a value is required."""
+        return self.counts.get(ProblemKind.NULL, 0)
+
+    @property
+    def unknown_columns(self) -> int:
+        """Fields that name no column of the table."""
+        return self.counts.get(ProblemKind.UNKNOWN_COLUMN, 0)
+
+    @property
+    def duplicate_keys(self) -> int:
+        """Rows whose key an earlier row already has."""
+        return self.counts.get(ProblemKind.DUPLICATE_KEY, 0)
+
+
+def sample(problems: Sequence[Problem], limit: int) -> tuple[Problem, ...]:
+    """At most ``limit`` of ``problems``, in their order: the first of each kind, then
+    the earliest others; so a few duplicate keys found after a thousand bad values
+    still show."""
+    if len(problems) <= limit:
+        return tuple(problems)
+    firsts: dict[ProblemKind, int] = {}
+    for index, problem in enumerate(problems):
+        firsts.setdefault(problem.kind, index)
+    chosen = set(list(firsts.values())[:limit])
+    for index in range(len(problems)):
+        if len(chosen) >= limit:
+            break
+        chosen.add(index)
+    return tuple(problems[index] for index in sorted(chosen))
+
+
+class ProblemLog:
+    """Problems as they are found: every one counted by kind, the first ``MAX_PROBLEMS``
+    kept, and beyond that only the first of a kind not seen yet. Memory stays bounded
+    however many rows of a file are bad."""
+
+    def __init__(self) -> None:
+        self.kept: list[Problem] = []
+        self.counts: Counter[ProblemKind] = Counter()
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def __bool__(self) -> bool:
+        return bool(self.counts)
+
+    def add(self, problem: Problem) -> None:
+        if len(self.kept) < MAX_PROBLEMS or not self.counts[problem.kind]:
+            self.kept.append(problem)
+        self.counts[problem.kind] += 1
+
+    def count(self, kind: ProblemKind, how_many: int) -> None:
+        """Count ``how_many`` more problems of ``kind`` beyond those added one by one."""
+        self.counts[kind] += how_many
+
+    def error(self, table: str) -> ValidationError:
+        """The ValidationError of every problem logged."""
+        return ValidationError(table, self.kept, self.total, counts=self.counts)
 
 
 class SchemaError(SetwiseError):

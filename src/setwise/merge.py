@@ -322,20 +322,31 @@ class Merge:
     def duplicate_rows(self, limit: int) -> Select[Any]:
         """(row, first row with that key, key…) for every repeat of a key, in input order."""
         key = self.staged_key()
-        first = (
-            select(*key, func.min(self.stage.c[ROW]).label("first_row"))
-            .group_by(*key)
-            .having(func.count() > 1)
-            .subquery()
-        )
-        repeats = self.stage.join(first, and_(*(k == first.c[k.name] for k in key)))
+        # A window, not a join of the rows to their GROUP BY: SQLite joined 40,000 staged
+        # rows to 10,000 repeated keys by a nested loop (80 s; the window sorts once).
+        numbered = select(
+            self.stage.c[ROW],
+            func.min(self.stage.c[ROW]).over(partition_by=key).label("first_row"),
+            *key,
+        ).subquery()
         return (
-            select(self.stage.c[ROW], first.c.first_row, *key)
-            .select_from(repeats)
-            .where(self.stage.c[ROW] != first.c.first_row)
-            .order_by(self.stage.c[ROW])
+            select(numbered.c[ROW], numbered.c.first_row, *(numbered.c[k.name] for k in key))
+            .where(numbered.c[ROW] != numbered.c.first_row)
+            .order_by(numbered.c[ROW])
             .limit(limit)
         )
+
+    def duplicate_count(self) -> Select[Any]:
+        """How many staged rows repeat a key an earlier row has (each repeat once)."""
+        key = self.staged_key()
+        groups = (
+            select(func.count().label("rows"))
+            .select_from(self.stage)
+            .group_by(*key)
+            .having(func.count() > 1)
+        )
+        repeats = groups.subquery()
+        return select(func.coalesce(func.sum(repeats.c.rows - 1), 0))
 
     def merge(self, span: Span = EVERYTHING) -> Update:
         """The UPDATE of every target row in ``span`` whose staged values differ and whose

@@ -17,6 +17,7 @@ from setwise.errors import (
     ConflictError,
     NotFoundError,
     Problem,
+    ProblemKind,
     SchemaError,
     SetwiseError,
     ValidationError,
@@ -164,11 +165,14 @@ def _patch_values(
             reason = "no such field" + (f"; did you mean {hint!r}?" if hint else "")
             if name in mapper.attrs:
                 reason = "a relationship, not a column: patch sets column fields only"
-            problems.append(Problem(column=name, value=value, reason=reason))
+            kind = ProblemKind.UNKNOWN_COLUMN
+            problems.append(Problem(column=name, value=value, reason=reason, kind=kind))
             continue
         column = target.table.columns.get(prop.columns[0].name)
         if column is None:
-            problems.append(Problem(column=name, value=value, reason="not a column of the table"))
+            reason = "not a column of the table"
+            kind = ProblemKind.UNKNOWN_COLUMN
+            problems.append(Problem(column=name, value=value, reason=reason, kind=kind))
         elif column.name in key_names:
             problems.append(
                 Problem(column=name, value=value, reason="part of the primary key; cannot change")

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import math
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache, partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, types
 from sqlalchemy.sql.elements import BindParameter, ClauseElement, Null
 from sqlalchemy.sql.visitors import iterate
 
-from setwise.errors import Problem
+from setwise.errors import Problem, ProblemKind
+
+if TYPE_CHECKING:
+    from setwise.dialects import Strategy
 
 # Inclusive ranges of the integer column types, as the three databases store them.
 _INTEGER_RANGES: tuple[tuple[type[types.TypeEngine[Any]], int, int], ...] = (
@@ -29,19 +34,43 @@ _INTEGER_RANGES: tuple[tuple[type[types.TypeEngine[Any]], int, int], ...] = (
 )
 
 
+#: Every integer column holds less than 10 ** 19 (BIGINT: 2 ** 63 - 1 is 9.2e18): a
+#: Decimal whose leading digit is at that power or above is out of range, found from
+#: its exponent before ``int()`` would build a number of a billion digits.
+_INTEGER_DIGITS = 19
+
 Checker = Callable[[Any], str | None]
 """Takes a value; returns why it cannot be written to the column, or None."""
 
 
-def check_value(column: Column[Any], value: Any) -> str | None:
+@dataclass(frozen=True)
+class Storable:
+    """Values only some databases store as given (see the flags on ``Strategy``)."""
+
+    nul_in_text: bool = True
+    """A text value may hold a NUL character."""
+    nonfinite_floats: bool = True
+    """A FLOAT column takes NaN and ±Infinity."""
+
+    @classmethod
+    def on(cls, strategy: Strategy) -> Storable:
+        """What ``strategy``'s database stores."""
+        return cls(strategy.text_holds_nul, strategy.floats_hold_nonfinite)
+
+
+ANYWHERE = Storable()
+"""No database's limits: the checks every value gets whatever it is written to."""
+
+
+def check_value(column: Column[Any], value: Any, storable: Storable = ANYWHERE) -> str | None:
     """Why ``value`` cannot be written to ``column``, or None when it can."""
-    return checker_for(column)(value)
+    return checker_for(column, storable)(value)
 
 
 @lru_cache(maxsize=4096)
-def checker_for(column: Column[Any]) -> Checker:
+def checker_for(column: Column[Any], storable: Storable = ANYWHERE) -> Checker:
     """The check for one column, with the type dispatch done once, not per value."""
-    check = _checker_for_type(column.type)
+    check = _checker_for_type(column.type, storable)
     nullable = column.nullable
 
     def checked(value: Any) -> str | None:
@@ -52,17 +81,20 @@ def checker_for(column: Column[Any]) -> Checker:
     return checked
 
 
-def _checker_for_type(kind: types.TypeEngine[Any]) -> Checker:
+def _checker_for_type(kind: types.TypeEngine[Any], storable: Storable) -> Checker:
     if isinstance(kind, types.Boolean):
         return lambda v: None if isinstance(v, bool) else f"expected a boolean, got {_kind(v)}"
     if isinstance(kind, types.Integer):
         return partial(_check_integer, kind)
+    # Float before Numeric: from SQLAlchemy 2.1 a Float is no Numeric.
+    if isinstance(kind, types.Float) or (isinstance(kind, types.Numeric) and not kind.asdecimal):
+        return partial(_check_float, storable.nonfinite_floats)
     if isinstance(kind, types.Numeric):
         return partial(_check_numeric, kind)
     if isinstance(kind, types.Enum):
         return partial(_check_enum, kind)
     if isinstance(kind, types.String):
-        return partial(_check_string, kind.length)
+        return partial(_check_string, kind.length, storable.nul_in_text)
     if isinstance(kind, types.DateTime):
         return partial(_check_datetime, bool(kind.timezone))
     if isinstance(kind, types.Date):
@@ -72,11 +104,35 @@ def _checker_for_type(kind: types.TypeEngine[Any]) -> Checker:
     return lambda v: None
 
 
-def _check_string(length: int | None, value: Any) -> str | None:
+def _check_string(length: int | None, nul_ok: bool, value: Any) -> str | None:
     if not isinstance(value, str):
         return f"expected text, got {_kind(value)}"
     if length is not None and len(value) > length:
         return f"{len(value)} characters, longer than the column's {length}"
+    if not nul_ok and "\0" in value:
+        return (
+            f"a NUL character at character {value.index(chr(0)) + 1}, which this "
+            "database's text cannot hold"
+        )
+    return text_problem(value)
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be sent as UTF-8, or None: a byte that was not UTF-8 in the
+    file (read as a ``surrogateescape`` character), or a lone surrogate."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        point = ord(text[error.start])
+        at = f"at character {error.start + 1}"
+        if 0xDC80 <= point <= 0xDCFF:
+            return (
+                f"not UTF-8: byte 0x{point - 0xDC00:02x} {at}; save the file as UTF-8 "
+                "(from Latin-1: iconv -f latin1 -t utf-8)"
+            )
+        return f"a lone surrogate (U+{point:04X}) {at}, which is no character"
     return None
 
 
@@ -100,7 +156,8 @@ def check_values(values: Mapping[Column[Any], Any], row: int | None = None) -> l
     for column, value in values.items():
         reason = check_value(column, value)
         if reason is not None:
-            problems.append(Problem(column=column.name, value=value, reason=reason, row=row))
+            kind = ProblemKind.NULL if value is None else ProblemKind.BAD_VALUE
+            problems.append(Problem(column.name, value, reason, row, kind))
     return problems
 
 
@@ -116,7 +173,7 @@ def check_assignments(assignments: Mapping[Column[Any], ClauseElement]) -> list[
         if isinstance(expression, Null):
             reason = check_value(column, None)
             if reason:
-                problems.append(Problem(column=column.name, value=None, reason=reason))
+                problems.append(Problem(column.name, None, reason, kind=ProblemKind.NULL))
         elif isinstance(expression, BindParameter) and not expression.callable:
             reason = check_value(column, expression.value)
             if reason:
@@ -151,26 +208,53 @@ def _is_exact(kind: types.TypeEngine[Any]) -> bool:
 def _check_integer(kind: types.Integer, value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         return f"expected an integer, got {_kind(value)}"
+    low, high = integer_range(kind)
+    out_of_range = f"out of range for {kind.__class__.__name__} ({low} to {high})"
     if isinstance(value, Decimal):
+        if not value.is_finite():
+            return "not a finite number; the column holds integers"
+        if value and value.adjusted() >= _INTEGER_DIGITS:
+            return out_of_range
         if value != value.to_integral_value():
             return "has a fractional part; the column holds integers"
         value = int(value)
+    return None if low <= value <= high else out_of_range
+
+
+def integer_range(kind: types.Integer) -> tuple[int, int]:
+    """The lowest and highest value an integer column of ``kind`` holds."""
     for integer_type, low, high in _INTEGER_RANGES:
         if isinstance(kind, integer_type):
-            if not low <= value <= high:
-                return f"out of range for {kind.__class__.__name__} ({low} to {high})"
-            return None
-    return None
+            return low, high
+    return -(2**63), 2**63 - 1  # an integer type of no known size: the widest
 
 
 def _check_numeric(kind: types.Numeric[Any], value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return f"expected a number, got {_kind(value)}"
-    if isinstance(kind, types.Float) or not kind.asdecimal:
-        return None
     if isinstance(value, float):
         return f"a float is inexact for a NUMERIC column; pass Decimal({str(value)!r})"
     return check_decimal_fits(kind, Decimal(value))
+
+
+def _check_float(nonfinite_ok: bool, value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return f"expected a number, got {_kind(value)}"
+    if isinstance(value, Decimal):
+        finite = value.is_finite()
+    else:
+        finite = not isinstance(value, float) or math.isfinite(value)
+    if not finite:
+        if nonfinite_ok:
+            return None
+        return "not a finite number: this database does not store NaN or infinity as given"
+    try:
+        stored = float(value)  # a Decimal's text, rounded; no arithmetic on its exponent
+    except OverflowError:  # an int past the largest double
+        stored = math.inf
+    if math.isinf(stored):
+        return "too large for a FLOAT column (at most 1.8e308)"
+    return None
 
 
 def check_decimal_fits(kind: types.Numeric[Any], value: Decimal) -> str | None:

@@ -214,6 +214,14 @@ class Strategy:
         raise FileRefused(f"{self.name}: setwise has the database read no file itself")
         yield  # a generator, for contextmanager
 
+    text_holds_nul: ClassVar[bool] = True
+    """A text column stores a NUL character (U+0000) as given; where not, setwise
+    refuses such a value up front, by row and column."""
+
+    floats_hold_nonfinite: ClassVar[bool] = False
+    """A FLOAT column stores NaN and ±Infinity as given; where not (SQLite stores a NaN
+    as NULL, MariaDB refuses both), setwise refuses them up front, by row and column."""
+
     def unfit_staged(self, staged: Column[Any], column: Column[Any]) -> list[ColumnElement[bool]]:
         """Conditions true for a value the database's CSV reader staged (into a column of
         ``merge.loose_staging_type``) that setwise's own checks refuse for ``column``."""

@@ -38,18 +38,24 @@ from setwise.dialects.compare import StoredComparison
 _KEY_DETAIL = re.compile(r"Key \((.+?)\)=")
 
 # What COPY's CSV reader takes otherwise than setwise on strict CSV: a line "\." ends
-# the data, and from PostgreSQL 16 an integer may be written 0x1A, 0o17 or 0b101.
+# the data, and from PostgreSQL 16 an integer may be written 0x1A, 0o17 or 0b101, and a
+# number with underscores between its digits (1_000), which setwise refuses.
 # Searched where a field starts, so that a text like "10base" is not taken for one;
 # a text field like "0x2A club" only sends the file the slower way, never a wrong value.
 _END_OF_DATA = re.compile(rb"(?:^|\n)\\\.\r?(?:\n|$)")
 _PREFIXED_INTEGER = re.compile(rb'(?:^|[\n,"])[ \t]*[+-]?0[xXoObB]')
+_UNDERSCORED = re.compile(rb"[0-9]_[0-9]")
 
 
 def _read_otherwise(block: bytes, prefixed_integers: bool) -> bool:
     # Each full search only where a plain find says it could match: both are rare.
     if b"\\." in block and _END_OF_DATA.search(block):
         return True
-    return prefixed_integers and b"0" in block and bool(_PREFIXED_INTEGER.search(block))
+    if not prefixed_integers:
+        return False
+    if b"_" in block and _UNDERSCORED.search(block):
+        return True
+    return b"0" in block and bool(_PREFIXED_INTEGER.search(block))
 
 
 log = logging.getLogger("setwise")
@@ -154,6 +160,11 @@ class PostgreSQLStrategy(Strategy):
                 connection.exec_driver_sql(f"ALTER TABLE {name} {alters}")
         except DBAPIError:  # a server built without lz4: pglz it is
             log.info("journal %s keeps the server's default compression", table.name)
+
+    # text cannot hold U+0000 (COPY: "invalid byte sequence"); float8 stores NaN and
+    # ±Infinity.
+    text_holds_nul: ClassVar[bool] = False
+    floats_hold_nonfinite: ClassVar[bool] = True
 
     # deadlock_detected, serialization_failure, lock_not_available
     retryable_codes: ClassVar[frozenset[Any]] = frozenset({"40P01", "40001", "55P03"})

@@ -6,12 +6,23 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
+from setwise.errors import ProblemKind
+
+#: A UTF-16 byte-order mark, as a file read as UTF-8 with surrogateescape begins.
+UTF16_MARKS = ("\udcff\udcfe", "\udcfe\udcff")
+
+NOT_UTF16 = "the file is UTF-16 (its byte-order mark says so), not UTF-8: save it as UTF-8"
+
 
 @dataclass(frozen=True)
 class Unreadable:
-    """A line that could not be read as a row at all, and why."""
+    """A line that could not be read as a row at all, and why; where the reader can tell,
+    the field and the text at fault."""
 
     reason: str
+    column: str | None = None
+    value: Any = None
+    kind: ProblemKind = ProblemKind.UNREADABLE
 
 
 Fields = dict[str, Any] | Unreadable
