@@ -10,7 +10,9 @@
     ├── RunInUseError          another process went on with the same run (a second resume)
     ├── ValidationError        values that do not fit their columns; carries every ``Problem``
     ├── SchemaError            an unknown table, column or key
-    └── SQLTextError           ``--where`` / ``--set`` text refused; points at the token
+    ├── SQLTextError           ``--where`` / ``--set`` text refused; points at the token
+    └── MissingExtraError      an optional dependency is not installed; names the extra to add
+                               (also an ``ImportError``)
 
 Errors carry data (the table, the key, the versions, the problems) as attributes,
 so a program can act on them without parsing the message.
@@ -18,7 +20,6 @@ so a program can act on them without parsing the message.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -293,7 +294,24 @@ class SQLTextError(SetwiseError):
         return self.text[self.position : self.end + 1]
 
 
+class MissingExtraError(SetwiseError, ImportError):
+    """A feature needs a package that is not installed; ``extra`` is the setwise extra
+    that brings it (``pip install 'setwise[<extra>]'``)."""
+
+    def __init__(self, *, module: str, extra: str, feature: str, hint: str = "") -> None:
+        self.module = module
+        self.extra = extra
+        self.feature = feature
+        message = (
+            f"{feature} needs {module}, which is not installed. "
+            f"Install it with: pip install 'setwise[{extra}]'"
+        )
+        super().__init__(f"{message} {hint}" if hint else message, name=module)
+
+
 def closest(name: str, candidates: Iterable[str]) -> str | None:
     """The candidate closest to ``name``, if any is close enough to be a likely typo."""
+    import difflib  # 5 ms to import: only when a name was not found
+
     matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return matches[0] if matches else None

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
+from setwise.extras import require
 from setwise.sources.rows import Row
+
+_FEATURE = "reading Parquet files, Arrow tables or DataFrames"
+pa = require("pyarrow", extra="parquet", feature=_FEATURE)
+pq = require("pyarrow.parquet", extra="parquet", feature=_FEATURE)
 
 
 def read_parquet(path: str, batch_rows: int) -> Iterator[Row]:
