@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Column, types
 
+from setwise.sqltypes import FRACTIONAL
 from setwise.validation import checker_for
 
 Coercer = Callable[[Any], Any]
@@ -61,7 +62,7 @@ def _parser_for(kind: types.TypeEngine[Any]) -> Callable[[Any], Any] | None:
         return _parse_bool
     if isinstance(kind, types.Integer):
         return _parse_int
-    if isinstance(kind, types.Numeric):
+    if isinstance(kind, FRACTIONAL):
         exact = bool(kind.asdecimal) and not isinstance(kind, types.Float)
         return _parse_decimal if exact else _parse_float
     if isinstance(kind, types.DateTime):

@@ -20,6 +20,7 @@ from sqlalchemy.sql.elements import BindParameter, ClauseElement, Null
 from sqlalchemy.sql.visitors import iterate
 
 from setwise.errors import Problem
+from setwise.sqltypes import FRACTIONAL
 
 # Inclusive ranges of the integer column types, as the three databases store them.
 _INTEGER_RANGES: tuple[tuple[type[types.TypeEngine[Any]], int, int], ...] = (
@@ -57,7 +58,7 @@ def _checker_for_type(kind: types.TypeEngine[Any]) -> Checker:
         return lambda v: None if isinstance(v, bool) else f"expected a boolean, got {_kind(v)}"
     if isinstance(kind, types.Integer):
         return partial(_check_integer, kind)
-    if isinstance(kind, types.Numeric):
+    if isinstance(kind, FRACTIONAL):
         return partial(_check_numeric, kind)
     if isinstance(kind, types.Enum):
         return partial(_check_enum, kind)
@@ -163,7 +164,7 @@ def _check_integer(kind: types.Integer, value: Any) -> str | None:
     return None
 
 
-def _check_numeric(kind: types.Numeric[Any], value: Any) -> str | None:
+def _check_numeric(kind: types.Numeric[Any] | types.Float[Any], value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return f"expected a number, got {_kind(value)}"
     if isinstance(kind, types.Float) or not kind.asdecimal:
