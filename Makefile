@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 # The oldest SQLAlchemy setwise supports (pyproject's floor): `make test-oldest` runs the
 # tests on SQLite with it, in a venv of its own.
-OLDEST_SQLALCHEMY := 2.0.30
+OLDEST_SQLALCHEMY := 2.0.8
 OLDEST := .venv-sqlalchemy-$(OLDEST_SQLALCHEMY)
 OLDEST_STAMP := $(OLDEST)/.installed
 
