@@ -117,3 +117,14 @@ def test_the_cli_names_the_extra_for_a_database_url_whose_driver_is_missing() ->
     assert done.returncode == 1, done.stderr
     assert "pip install 'setwise[mysql]'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_bench_draws_no_chart_unless_asked(tmp_path: Path) -> None:
+    # Without --chart, bench needs no matplotlib (the chart extra) and writes no file.
+    done = setwise_cli(
+        "bench", "--rows", "200", "--db", f"sqlite:///{tmp_path / 'bench.db'}", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert "setwise.apply" in done.stdout
+    assert "Chart:" not in done.stdout
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["bench.db"]
