@@ -5,17 +5,37 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-galera lint typecheck bench clean
+# The oldest SQLAlchemy setwise supports (pyproject's floor): `make test-oldest` runs the
+# tests on SQLite with it, in a venv of its own.
+OLDEST_SQLALCHEMY := 2.0.8
+OLDEST := .venv-sqlalchemy-$(OLDEST_SQLALCHEMY)
+OLDEST_STAMP := $(OLDEST)/.installed
+
+# The newest Python pyenv has beside $(PYTHON) (3.12 or later), if any: `make check-dist`
+# installs the wheel with it, so a newer Python runs the CLI too.
+NEWER_PYTHON ?= $(lastword $(sort $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.1[2-9].*/bin/python3)))
+
+# The dev install brings every extra, so `make test` reaches every backend and format.
+define install
+	$(1)/bin/python -m pip install --quiet --upgrade pip
+	$(1)/bin/python -m pip install --quiet -e ".[all,dev]" $(2)
+	# CockroachDB's and YugabyteDB's dialects, for the compile-only tests in tests/dialects:
+	# both pin SQLAlchemy<2.1 but work under 2.1, so they go in without their dependencies.
+	$(1)/bin/python -m pip install --quiet --no-deps "sqlalchemy-cockroachdb==2.0.4" \
+		"sqlalchemy-yugabytedb==1.0.0.1"
+endef
+
+.PHONY: demo test test-galera test-oldest check-dist dist lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	# CockroachDB's and YugabyteDB's dialects, for the compile-only tests in tests/dialects:
-	# both pin SQLAlchemy<2.1 but work under 2.1, so they go in without their dependencies.
-	$(BIN)/python -m pip install --quiet --no-deps "sqlalchemy-cockroachdb==2.0.4" \
-		"sqlalchemy-yugabytedb==1.0.0.1"
+	$(call install,$(VENV))
 	touch $(STAMP)
+
+$(OLDEST_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(OLDEST)
+	$(call install,$(OLDEST),"sqlalchemy==$(OLDEST_SQLALCHEMY)")
+	touch $(OLDEST_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m setwise.demo
@@ -30,7 +50,7 @@ typecheck: $(STAMP)
 # With CI=true the Galera cluster backend is started first and stopped afterwards
 # (.ci/galera.sh; ../shared/galera beside the clone); without it, a cluster that is
 # not running is a visible skip.
-test: lint typecheck
+test: lint typecheck check-dist test-oldest
 ifeq ($(CI),true)
 	bash .ci/galera.sh up
 	$(BIN)/pytest; status=$$?; bash .ci/galera.sh down; exit $$status
@@ -43,8 +63,22 @@ test-galera: $(STAMP)
 	bash .ci/galera.sh up
 	$(BIN)/pytest -k galera; status=$$?; bash .ci/galera.sh down; exit $$status
 
+# The tests that need no server but SQLite, on the oldest SQLAlchemy setwise supports.
+test-oldest: $(OLDEST_STAMP)
+	SETWISE_TEST_BACKENDS=sqlite $(OLDEST)/bin/pytest -q -p no:cacheprovider
+
+# The wheel and the sdist, in dist/.
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+
+# The wheel installed with no extras into a fresh venv: no optional package comes with it,
+# the demo runs, and a Parquet file or a PostgreSQL URL names the extra to install.
+check-dist: dist
+	bash .ci/check-dist.sh $(or $(NEWER_PYTHON),$(PYTHON))
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) setwise.db .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-sqlalchemy-* dist build setwise.db .mypy_cache .ruff_cache .pytest_cache

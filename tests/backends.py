@@ -11,6 +11,8 @@ The Galera cluster (``../shared/galera/up.sh``) is written through one node and 
 back through another: ``reader(engine)`` gives the engine checks should read through.
 SQLite needs no server. A backend whose server does not answer is skipped with the
 reason shown, or fails the run when CI=true: a green CI means every backend ran.
+SETWISE_TEST_BACKENDS (comma-separated names) narrows a run to some backends, as the
+run on the oldest SQLAlchemy does (``make test-oldest``: SQLite only).
 """
 
 from __future__ import annotations
@@ -46,6 +48,19 @@ _READERS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary(
 def reader(engine: Engine) -> Engine:
     """The engine to check ``engine``'s writes through: another node on Galera."""
     return _READERS.get(engine, engine)
+
+
+@cache
+def selected() -> tuple[str, ...]:
+    """The backends this run tests: SETWISE_TEST_BACKENDS, or all of them."""
+    chosen = os.environ.get("SETWISE_TEST_BACKENDS", "").replace(" ", "")
+    if not chosen:
+        return NAMES
+    names = tuple(chosen.split(","))
+    unknown = [name for name in names if name not in NAMES]
+    if unknown:
+        raise ValueError(f"SETWISE_TEST_BACKENDS names {unknown}; the backends are {NAMES}")
+    return names
 
 
 def server_url(name: str) -> str:

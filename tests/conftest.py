@@ -13,10 +13,12 @@ from tests import backends
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     lines = []
-    for name in backends.NAMES:
+    for name in backends.selected():
         found = backends.availability(name)
         state = found.detail if found.ok else f"NOT AVAILABLE ({found.detail})"
         lines.append(f"setwise backend {name}: {state}")
+    if backends.selected() != backends.NAMES:
+        lines.append(f"SETWISE_TEST_BACKENDS: {', '.join(backends.selected())} only")
     if backends.in_ci():
         lines.append("CI=true: a backend that is not available fails the run")
     return lines
@@ -26,7 +28,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
         marker = metafunc.definition.get_closest_marker("backends")
         names = marker.args if marker else backends.NAMES
-        metafunc.parametrize("backend", names, scope="session")
+        chosen = [name for name in names if name in backends.selected()]
+        metafunc.parametrize("backend", chosen, scope="session")
 
 
 def backend_available(name: str) -> None:
@@ -55,7 +58,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                 counts[name] += 1
     summary = ", ".join(f"{name} {count}" for name, count in counts.items())
     terminalreporter.write_line(f"setwise: tests passed per backend: {summary}")
-    missing = [name for name in backends.NAMES if not backends.availability(name).ok]
+    missing = [name for name in backends.selected() if not backends.availability(name).ok]
     for name in missing:
         terminalreporter.write_line(
             f"NOTICE: backend {name} was not tested: {backends.availability(name).detail}",

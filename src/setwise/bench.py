@@ -19,12 +19,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from sqlalchemy import Engine, MetaData, Numeric, String, bindparam, insert, inspect, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 import setwise
+from setwise.extras import require
 
 TABLE = "setwise_bench"
 JOURNAL_PREFIX = "setwise_bench_"
@@ -92,13 +94,18 @@ def run(engine: Engine, rows: int, *, on_case: Callable[[str], None] | None = No
         _drop(engine)
 
 
+def plotter() -> ModuleType:
+    """matplotlib's pyplot, drawing to files only; ``MissingExtraError`` names the
+    ``chart`` extra when matplotlib is not installed."""
+    feature = "the bench chart (--chart)"
+    matplotlib = require("matplotlib", extra="chart", feature=feature)
+    matplotlib.use("Agg")  # files only: no display needed
+    return require("matplotlib.pyplot", extra="chart", feature=feature)
+
+
 def chart(results: Sequence[Result], rows: int, database: str, path: Path) -> None:
     """A horizontal bar chart of rows/s per case, written as a PNG to ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display needed
-    from matplotlib import pyplot
-
+    pyplot = plotter()
     measured = [r for r in results if r.seconds is not None]
     figure, axes = pyplot.subplots(figsize=(8, 0.6 * len(measured) + 1.5))
     names = [r.name for r in measured][::-1]

@@ -12,7 +12,9 @@
     │                          ``Problem``, the exact ``total`` and ``counts`` by ``ProblemKind``
     ├── SchemaError            an unknown table, column or key
     ├── SQLTextError           ``--where`` / ``--set`` text refused; points at the token
-    └── PlanTimeoutError       a statement of a plan ran past its time limit
+    ├── PlanTimeoutError       a statement of a plan ran past its time limit
+    └── MissingExtraError      an optional dependency is not installed; names the extra to add
+                               (also an ``ImportError``)
 
 Errors carry data (the table, the key, the versions, the problems) as attributes,
 so a program can act on them without parsing the message.
@@ -448,7 +450,23 @@ class PlanTimeoutError(SetwiseError):
         )
 
 
+class MissingExtraError(SetwiseError, ImportError):
+    """A feature needs a package that is not installed; ``extra`` is the setwise extra
+    that brings it (``pip install 'setwise[<extra>]'``)."""
+
+    def __init__(self, *, module: str, extra: str, feature: str, hint: str = "") -> None:
+        self.module = module
+        self.extra = extra
+        self.feature = feature
+        message = (
+            f"{feature} needs {module}, which is not installed. "
+            f"Install it with: pip install 'setwise[{extra}]'"
+        )
+        super().__init__(f"{message} {hint}" if hint else message, name=module)
+
+
 def closest(name: str, candidates: Iterable[str]) -> str | None:
     """The candidate closest to ``name``, if any is close enough to be a likely typo."""
+
     matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return matches[0] if matches else None

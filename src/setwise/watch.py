@@ -45,9 +45,6 @@ from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy
-from rich import box
-from rich.console import Console
-from rich.table import Table
 from sqlalchemy import Connection, Engine, event, inspect
 from sqlalchemy.engine import ExecutionContext
 from sqlalchemy.exc import SQLAlchemyError
@@ -470,6 +467,10 @@ def format_report(
     """
     if not findings:
         return f"setwise.watch: no row-by-row loops (threshold {threshold} rows)"
+    from rich import box  # Rich draws the table: loaded only when there is one to draw
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(
         title=f"setwise.watch: {len(findings)} row-by-row loop(s), worst first",
         title_justify="left",

@@ -256,8 +256,8 @@ class PostgreSQLStrategy(Strategy):
         kind = column.type
         if isinstance(kind, types.String) and kind.length is not None:
             return [func.char_length(staged) > kind.length]
-        if not isinstance(kind, types.Numeric) or isinstance(kind, types.Integer):
-            return []
+        if not isinstance(kind, types.Numeric) or isinstance(kind, types.Integer | types.Float):
+            return []  # Float is a Numeric on SQLAlchemy 2.0 only: neither bounds it
         # scale() is NULL for NaN and ±Infinity, which setwise refuses as not finite.
         places = func.scale(staged)
         unfit: list[ColumnElement[bool]] = [places.is_(None)]

@@ -11,11 +11,13 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from setwise.errors import ProblemKind
+from setwise.extras import require
 from setwise.sources.rows import Row, Unreadable
+
+_FEATURE = "reading Parquet files, Arrow tables or DataFrames"
+pa = require("pyarrow", extra="parquet", feature=_FEATURE)
+pq = require("pyarrow.parquet", extra="parquet", feature=_FEATURE)
 
 #: Errors of turning Arrow values into Python ones, or of reading a file's pages.
 _READ_ERRORS = (pa.ArrowException, OverflowError, ValueError, OSError)
