@@ -139,7 +139,7 @@ class PostgreSQLStrategy(Strategy):
     # deadlock_detected, serialization_failure, lock_not_available
     retryable_codes: ClassVar[frozenset[Any]] = frozenset({"40P01", "40001", "55P03"})
 
-    def stored_comparison(self, connection: Connection, table: Table) -> StoredComparison:
+    def offline_comparison(self, table: Table) -> StoredComparison:
         return PostgreSQLComparison()
 
     def lock_rows(self, statement: Select[Any], table: Table) -> Select[Any]:
