@@ -270,6 +270,14 @@ def test_outside_a_migration_the_revision_must_be_named() -> None:
         _revision(None)
 
 
+def test_import_setwise_leaves_alembic_out() -> None:
+    check = "import sys, setwise; print('alembic' in sys.modules, 'setwise.alembic' in sys.modules)"
+    found = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert found.stdout.split() == ["False", "False"]
+
+
 # -- on every backend -------------------------------------------------------------------
 
 
