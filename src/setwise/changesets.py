@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from itertools import chain, compress, islice
 from operator import itemgetter, lt
 from typing import Any, Literal, cast
@@ -37,7 +37,7 @@ from setwise.errors import (
 )
 from setwise.executor import ProgressCallback, RunOptions
 from setwise.filestage import stage_csv_file
-from setwise.journal import Journal, new_run_id
+from setwise.journal import Journal, new_run_id, tagged
 from setwise.merge import MAX_SPARSE_COLUMNS, Merge
 from setwise.report import Report
 from setwise.runner import run
@@ -47,7 +47,7 @@ from setwise.sources.rows import FieldColumns, Fields
 from setwise.stamps import stamp_values
 from setwise.target import Target, TargetLike, resolve_target
 from setwise.transaction import Bind, dialect_of, reading_connection
-from setwise.validation import Storable
+from setwise.validation import ANYWHERE, Storable
 
 log = logging.getLogger("setwise")
 
@@ -79,6 +79,7 @@ def apply(
     actor: str | None = None,
     stamp_column: str | None = None,
     actor_column: str | None = None,
+    tag: str | None = None,
 ) -> Report:
     """Apply per-row ``changes`` to ``target``, matching rows by ``key``.
 
@@ -87,7 +88,7 @@ def apply(
     ``setwise.sources``. Only the columns present in the changes are written, and only
     on rows where a value differs. With a version column on the target and versions in
     the rows, a row whose version moved is not written and is listed in ``conflicts``.
-    Chunking, journal, resume, progress and stamps work as for ``setwise.update``. On
+    Chunking, journal, resume, progress, stamps and ``tag`` work as for ``setwise.update``. On
     PostgreSQL a chunked run stages into a table named for the run
     (``{journal_prefix}stage_…``), dropped when the run finishes, so a resumed run
     merges what its first run staged without reading ``changes`` again. Elsewhere (a
@@ -114,7 +115,7 @@ def apply(
         expect_rows=expect_rows,
         max_rows=max_rows,
         stamps=stamp_values(resolved, stamp_column, actor_column, actor),
-        arguments={"key": [c.name for c in resolved.key]},
+        arguments=tagged({"key": [c.name for c in resolved.key]}, tag),
         run_id=new_run_id() if chunk_rows is not None and resume is None else None,
     )
     journal_tables = Journal(journal_prefix)
@@ -459,6 +460,52 @@ def stage(
     if not intake.sparse:
         merge = replace(merge, sparse=False)
     return merge
+
+
+@dataclass(frozen=True)
+class CheckedRows:
+    """A changeset read and checked with no database: what ``checked_rows`` gives."""
+
+    columns: tuple[Column[Any], ...]
+    """The columns the changes set (not the key, not a version)."""
+    rows: tuple[tuple[Any, ...], ...]
+    """Per row: the mask of the columns it sets (bit i: ``columns[i]``), then its key
+    values, then a value per column (None where the mask bit is clear)."""
+    expects_version: bool
+    """The rows carry the version they were read at."""
+
+
+def checked_rows(target: Target, changes: Any, *, csv_null: str | None = "") -> CheckedRows:
+    """Every row of ``changes`` read and checked as ``apply`` stages it, for SQL written
+    without a database (``setwise.alembic`` offline): a ValidationError lists every
+    problem, keys given twice included (told apart as Python tells them)."""
+    source = open_source(changes, csv_null=csv_null)
+    try:
+        batches = _batches(source.rows, STAGE_BATCH_ROWS)
+        first = next(batches, None)
+        if first is None:
+            return CheckedRows((), (), expects_version=False)
+        # No database to ask what it stores: what every database stores.
+        intake = _Intake(target, source.lenient, _fields_of(first[1]), ANYWHERE)
+        rows: list[tuple[Any, ...]] = []
+        seen: dict[tuple[Any, ...], int] = {}
+        width = len(target.key)
+        for numbers, batch in chain([first], batches):
+            columns = intake.convert_batch(numbers, batch)
+            for number, mask, *values in zip(*columns, strict=True):
+                key = tuple(values[:width])
+                if key in seen:
+                    value = key[0] if width == 1 else key
+                    names = ", ".join(c.name for c in target.key)
+                    reason = f"duplicate key: also in row {seen[key]}"
+                    intake.problem(number, names, value, reason, ProblemKind.DUPLICATE_KEY)
+                seen.setdefault(key, number)
+                rows.append((mask, *values))
+    finally:
+        source.close()
+    if intake.problems:
+        raise intake.problems.error(target.name)
+    return CheckedRows(tuple(intake.columns), tuple(rows), intake.expects_version)
 
 
 def _fields_of(rows: Sequence[Fields]) -> list[str]:

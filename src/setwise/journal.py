@@ -88,6 +88,12 @@ class RunInfo:
     reverted_by: str | None
     error: str | None
 
+    @property
+    def tag(self) -> str | None:
+        """The ``tag`` the run was given (``setwise.update(..., tag=...)``), if any."""
+        found = self.arguments.get("tag")
+        return found if isinstance(found, str) else None
+
     def checkpoint_of(self, key: Sequence[Column[Any]]) -> tuple[Any, ...] | None:
         """The checkpoint as values of ``key``'s types (the journal keeps it as JSON)."""
         if self.checkpoint is None:
@@ -432,6 +438,25 @@ class Journal:
         statement = select(self.runs).order_by(self.runs.c.run_id.desc()).limit(limit)
         return [_run_info(row._mapping) for row in connection.execute(statement)]
 
+    def tagged(self, connection: Connection, tag: str, *, prefix: bool = False) -> list[RunInfo]:
+        """The runs tagged ``tag`` (``prefix``: with a tag that starts with it), newest
+        first. The tag is kept in the JSON of the run's arguments: a LIKE finds the
+        candidates, and the tag read back from the JSON decides."""
+        if not inspect(connection).has_table(self.runs.name):
+            return []
+        needle = f'"tag": {json.dumps(tag)}'
+        if prefix:
+            needle = needle[:-1]  # the closing quote
+        statement = (
+            select(self.runs)
+            .where(self.runs.c.arguments.contains(needle, autoescape=True))
+            .order_by(self.runs.c.run_id.desc())
+        )
+        found = [_run_info(row._mapping) for row in connection.execute(statement)]
+        if prefix:
+            return [info for info in found if info.tag is not None and info.tag.startswith(tag)]
+        return [info for info in found if info.tag == tag]
+
     def last_chunk(self, connection: Connection, run_id: str) -> ChunkInfo | None:
         """The run's latest recorded chunk, or None before its first."""
         chunks = self.chunks.c
@@ -500,6 +525,11 @@ def _pack_journal(connection: Connection, changes: Table, strategy: Strategy) ->
     moved = pack_rows(connection, held, changes)
     strategy.drop_stage(connection, held)
     log.info("journal table %s packed: %d row(s) of its runs", changes.name, moved)
+
+
+def tagged(arguments: dict[str, Any], tag: str | None) -> dict[str, Any]:
+    """A run's ``arguments`` with its ``tag``, when it has one (``Journal.tagged``)."""
+    return arguments if tag is None else {**arguments, "tag": tag}
 
 
 def key_column(name: str, strategy: Strategy) -> str:

@@ -92,6 +92,7 @@ def plan(
     actor: str | None = None,
     stamp_column: str | None = None,
     actor_column: str | None = None,
+    tag: str | None = None,
     warn_share: float | None = DEFAULT_WARN_SHARE,
     timeout_seconds: float | None = DEFAULT_TIMEOUT_SECONDS,
 ) -> Plan:
@@ -99,8 +100,8 @@ def plan(
     would do; nothing is written.
 
     Takes the arguments of ``update`` or ``apply`` (``returning``,
-    ``throttle_seconds``, ``retries``, ``progress`` and ``resume`` only steer a run as
-    it goes and change nothing here) and raises what the run would raise before
+    ``throttle_seconds``, ``retries``, ``progress``, ``resume`` and ``tag`` only steer
+    or label a run and change nothing here) and raises what the run would raise before
     writing: ``UnboundedUpdateError``, ``ValidationError`` (bad values, duplicate
     keys), ``TooManyRowsError``, ``NotFoundError``, ``SchemaError``. ``warn_share``:
     warn when more than this share of the table would change (None: never).
@@ -108,7 +109,7 @@ def plan(
     before the plan stops with ``PlanTimeoutError`` (None: no limit; staging a
     changeset is not limited).
     """
-    del returning, throttle_seconds, retries, progress, resume
+    del returning, throttle_seconds, retries, progress, resume, tag
     options = RunOptions(
         chunk_rows=chunk_rows,
         chunk_seconds=chunk_seconds,

@@ -38,7 +38,7 @@ from setwise.dialects.compare import StoredComparison
 from setwise.dialects.packed import is_packed
 from setwise.errors import ConflictError, RowConflict, SetwiseError
 from setwise.executor import ProgressCallback, RunOptions, Writer
-from setwise.journal import Journal, RunInfo, key_column, new_column, old_column
+from setwise.journal import Journal, RunInfo, key_column, new_column, old_column, tagged
 from setwise.merge import Merge, drop_kept_stage
 from setwise.plan import EVERYTHING, Span
 from setwise.report import Report
@@ -254,12 +254,14 @@ def revert(
     retries: int = 5,
     progress: ProgressCallback | None = None,
     actor: str | None = None,
+    tag: str | None = None,
 ) -> Report:
     """Restore the values run ``run_id`` overwrote; returns the revert's own Report.
 
     Rows changed by someone else since the run raise ``ConflictError`` listing them
     (key, column, the value the run wrote, the value now) and nothing is written,
     unless ``force=True``. The revert is journaled: revert its ``run_id`` to redo.
+    ``tag`` is kept with the revert's own run, as for ``setwise.update``.
     """
     journal = Journal(journal_prefix)
     strategy = dialect_of(bind)
@@ -298,7 +300,7 @@ def revert(
         retries=retries,
         progress=progress,
         actor=actor,
-        arguments={"reverts": run_id, "force": force},
+        arguments=tagged({"reverts": run_id, "force": force}, tag),
     )
     unpack = chunk_rows is not None and is_packed(table)
 

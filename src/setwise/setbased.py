@@ -13,6 +13,7 @@ from sqlalchemy.sql.visitors import iterate
 from setwise.constraints import integrity_to_validation
 from setwise.errors import SchemaError, UnboundedUpdateError, ValidationError
 from setwise.executor import ProgressCallback, RunOptions
+from setwise.journal import tagged
 from setwise.plan import SetUpdate
 from setwise.report import Report
 from setwise.runner import run
@@ -43,6 +44,7 @@ def update(
     actor: str | None = None,
     stamp_column: str | None = None,
     actor_column: str | None = None,
+    tag: str | None = None,
 ) -> Report:
     """Run ``statement`` (an ORM or Core UPDATE) as set-based SQL.
 
@@ -60,6 +62,8 @@ def update(
     with ``resume=run_id``. ``journal`` (on by default) keeps the old values so that
     ``setwise.revert(bind, report.run_id)`` can undo the run. ``stamp_column`` is set
     to the run's start time and ``actor_column`` to ``actor`` on every row written.
+    ``tag`` is kept with the run (``RunInfo.tag``): what it was for, a ticket or an
+    Alembic revision (``setwise.alembic``); a resume must give the same tag.
     """
     plan = prepare(statement, all_rows=all_rows, journal=journal)
     target = plan.target
@@ -79,7 +83,7 @@ def update(
         max_rows=max_rows,
         stamps=stamp_values(target, stamp_column, actor_column, actor),
         # What a run's record keeps: no compiling for a run that keeps none.
-        arguments=_arguments(plan, bind) if journal or chunked else {},
+        arguments=tagged(_arguments(plan, bind), tag) if journal or chunked else {},
     )
     if options.chunked:
         _check_chunkable(plan, returned)

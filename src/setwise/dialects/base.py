@@ -404,6 +404,11 @@ class Strategy:
     def stored_comparison(self, connection: Connection, table: Table) -> StoredComparison:
         """How a run tells, on ``connection``, whether a value changes what a column of
         ``table`` stores (``dialects.compare``)."""
+        return self.offline_comparison(table)
+
+    def offline_comparison(self, table: Table) -> StoredComparison:
+        """``stored_comparison`` for SQL written with no database to ask (Alembic's
+        offline mode, ``setwise.alembic``): what the dialect alone can tell."""
         return StoredComparison()
 
     def lock_rows(self, statement: Select[Any], table: Table) -> Select[Any]:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from setwise.dialects import galera
 from setwise.dialects.base import IdentifierUnits, IntegrityFacts, RowCap, StageLoader, Strategy
@@ -32,6 +33,10 @@ _NOT_NULL = re.compile(r"Column '([^']+)' cannot be null")
 # A character set name as information_schema gives it; it is spelt into the SQL.
 _CHARSET = re.compile(r"^[A-Za-z0-9_]+$")
 
+#: The character set text is compared in when the column's is unknown: every other one
+#: converts into it without loss.
+_EVERY_CHARACTER = "utf8mb4"
+
 _CHARSETS = text(
     "SELECT column_name, character_set_name FROM information_schema.columns"
     " WHERE table_schema = COALESCE(:schema, DATABASE()) AND table_name = :name"
@@ -43,6 +48,12 @@ class _ConvertUsing(FunctionElement[Any]):
 
     name = "convert"
     inherit_cache = True
+    # The character set is part of the statement's text, so of its cache key too:
+    # otherwise two statements that differ only in it would share compiled SQL.
+    _traverse_internals: ClassVar[Any] = [
+        *FunctionElement._traverse_internals,
+        ("charset", InternalTraversal.dp_string),
+    ]
 
     def __init__(self, value: ColumnElement[Any], charset: str) -> None:
         super().__init__(value)
@@ -78,8 +89,10 @@ class MySQLComparison(StoredComparison):
     A CHAR column drops trailing spaces; a DECIMAL rounds to its scale, a FLOAT keeps
     single precision and a DATETIME(n) cuts fractions, as storing the value does."""
 
-    def __init__(self, charsets: dict[str, str | None]) -> None:
+    def __init__(self, charsets: dict[str, str | None] | None) -> None:
         self.charsets = charsets
+        """Each column's character set; None when unknown (SQL written offline): then
+        both sides are compared as utf8mb4, which holds every character of any set."""
 
     def stored(self, column: Column[Any], value: ColumnElement[Any]) -> ColumnElement[Any]:
         kind = column.type
@@ -102,13 +115,18 @@ class MySQLComparison(StoredComparison):
         new = value if typed else self.stored(column, value)
         if not isinstance(column.type, types.String):
             return column.is_distinct_from(new)
-        charset = self.charsets.get(column.name)
-        if charset is not None and _CHARSET.match(charset):
+        stored: ColumnElement[Any] = column
+        if self.charsets is None:
+            stored, new = (
+                _ConvertUsing(column, _EVERY_CHARACTER),
+                _ConvertUsing(new, _EVERY_CHARACTER),
+            )
+        elif (charset := self.charsets.get(column.name)) is not None and _CHARSET.match(charset):
             new = _ConvertUsing(new, charset)
         if isinstance(column.type, types.CHAR):
             new = func.rtrim(new)
         binary = types.LargeBinary()
-        return cast(column, binary).is_distinct_from(cast(new, binary))
+        return cast(stored, binary).is_distinct_from(cast(new, binary))
 
 
 # MariaDB's virtual sequence tables: seq_1_to_10, seq_0_to_100_step_5 (any case).
@@ -157,6 +175,9 @@ class MySQLStrategy(Strategy):
     def stored_comparison(self, connection: Connection, table: Table) -> StoredComparison:
         found = connection.execute(_CHARSETS, {"schema": table.schema, "name": table.name})
         return MySQLComparison({str(name): charset for name, charset in found})
+
+    def offline_comparison(self, table: Table) -> StoredComparison:
+        return MySQLComparison(None)
 
     # A MariaDB server may be a Galera node: probed per connection (dialects/galera.py).
 

@@ -172,7 +172,7 @@ class PostgreSQLStrategy(Strategy):
     # changed after the snapshot: "could not serialize access due to concurrent update".
     serialization_codes: ClassVar[frozenset[Any]] = frozenset({"40001"})
 
-    def stored_comparison(self, connection: Connection, table: Table) -> StoredComparison:
+    def offline_comparison(self, table: Table) -> StoredComparison:
         return PostgreSQLComparison()
 
     # query_canceled: how statement_timeout ends a statement.

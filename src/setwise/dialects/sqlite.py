@@ -96,7 +96,7 @@ class SQLiteStrategy(Strategy):
         values = self.driver_columns(table, columns)
         self.insert_rows_per_statement(connection, table, values, "?", STAGE_ROWS_PER_INSERT)
 
-    def stored_comparison(self, connection: Connection, table: Table) -> StoredComparison:
+    def offline_comparison(self, table: Table) -> StoredComparison:
         return SQLiteComparison()
 
     @contextmanager
