@@ -50,7 +50,7 @@ class _ConvertUsing(FunctionElement[Any]):
     inherit_cache = True
     # The character set is part of the statement's text, so of its cache key too:
     # otherwise two statements that differ only in it would share compiled SQL.
-    _traverse_internals: ClassVar[Any] = [
+    _traverse_internals = [  # noqa: RUF012 (SQLAlchemy's own declaration)
         *FunctionElement._traverse_internals,
         ("charset", InternalTraversal.dp_string),
     ]
