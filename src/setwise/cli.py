@@ -40,7 +40,14 @@ from sqlalchemy import Engine, Update, create_engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 import setwise
-from setwise.errors import ConflictError, RunError, SchemaError, SetwiseError, SQLTextError
+from setwise.errors import (
+    ConflictError,
+    RunError,
+    RunInterrupted,
+    SchemaError,
+    SetwiseError,
+    SQLTextError,
+)
 
 DEFAULT_DB = "sqlite:///setwise.db"
 
@@ -136,14 +143,6 @@ class UsageError(Exception):
     """Options that do not make sense together; exit code 2."""
 
 
-class _Interrupted(Exception):
-    """Ctrl-C during a run: the chunk in progress was rolled back."""
-
-    def __init__(self, run_id: str | None) -> None:
-        super().__init__(run_id)
-        self.run_id = run_id
-
-
 # -- commands -------------------------------------------------------------------------
 
 
@@ -206,7 +205,7 @@ def apply(
                 _confirm("Apply this change?")
             with _progress_bar(enabled=not as_json) as progress:
                 options["progress"] = progress
-                report = _interruptible(engine, table, lambda: job.run(engine, options))
+                report = job.run(engine, options)
             _show_report(report, as_json)
 
 
@@ -476,15 +475,6 @@ def _confirm(question: str) -> None:
         raise typer.Exit(1)
 
 
-def _interruptible(engine: Engine, table: str, run: Callable[[], setwise.Report]) -> Any:
-    """Run, and on Ctrl-C find the run the journal marked interrupted, to resume it."""
-    try:
-        return run()
-    except KeyboardInterrupt:
-        found = [r for r in setwise.runs(engine, limit=5) if r.status == "interrupted"]
-        raise _Interrupted(found[0].run_id if found else None) from None
-
-
 # -- progress ---------------------------------------------------------------------------
 
 
@@ -737,15 +727,19 @@ def _errors(debug: bool, db: str) -> Iterator[None]:
         yield
     except (typer.Exit, typer.Abort):
         raise
-    except (KeyboardInterrupt, _Interrupted) as exc:
-        if debug and isinstance(exc, KeyboardInterrupt):
+    except KeyboardInterrupt as exc:
+        if debug:
             raise
         message = "Interrupted; the transaction in progress was rolled back."
-        run_id = exc.run_id if isinstance(exc, _Interrupted) else None
-        if run_id is not None:
+        if isinstance(exc, RunInterrupted):
+            if not exc.marked:
+                message += (
+                    f" The journal could not record it (the database stayed locked): run "
+                    f"{exc.run_id} still says running, and resumes all the same."
+                )
             message += (
-                f" The chunks before it are committed. Resume with:\n  {_again(run_id, db)}"
-                f"\nor undo them with:\n  setwise revert {run_id}"
+                f" The chunks before it are committed. Resume with:\n"
+                f"  {_again(exc.run_id, db)}\nor undo them with:\n  setwise revert {exc.run_id}"
             )
         err.print(message, markup=False, soft_wrap=True)
         raise typer.Exit(130) from None

@@ -12,6 +12,9 @@
     ├── SchemaError            an unknown table, column or key
     └── SQLTextError           ``--where`` / ``--set`` text refused; points at the token
 
+    KeyboardInterrupt
+    └── RunInterrupted         Ctrl-C stopped a chunked run; carries the run to resume
+
 Errors carry data (the table, the key, the versions, the problems) as attributes,
 so a program can act on them without parsing the message.
 """
@@ -192,6 +195,26 @@ class RunInUseError(SetwiseError):
         )
         self.run_id = run_id
         self.chunk = chunk
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a chunked run: the chunk in progress was rolled back, the chunks
+    before it stay committed. A KeyboardInterrupt still (not an error: ``except
+    Exception`` does not catch it), carrying what resuming the run takes.
+
+    ``marked`` is False when the journal could not record the stop (the database stayed
+    locked past every retry): the run then still says ``running``, and resumes or is
+    abandoned all the same."""
+
+    def __init__(self, run_id: str, chunks: int, *, marked: bool) -> None:
+        self.run_id = run_id
+        self.chunks = chunks
+        self.marked = marked
+        state = "" if marked else " (the journal could not record it: it still says running)"
+        super().__init__(
+            f"run {run_id} interrupted after {chunks} chunk(s){state}; resume it with "
+            f"resume={run_id!r} or undo its chunks with revert({run_id!r})"
+        )
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,10 @@ import json
 import logging
 import random
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from sqlalchemy import (
     Column,
@@ -61,6 +62,7 @@ from setwise.dialects.packed import is_packed, pack, pack_values
 from setwise.errors import (
     NotFoundError,
     RunError,
+    RunInterrupted,
     RunInUseError,
     SetwiseError,
     TooManyRowsError,
@@ -71,6 +73,8 @@ from setwise.plan import EVERYTHING, Span, key_in
 from setwise.target import Target
 
 log = logging.getLogger("setwise")
+
+T = TypeVar("T")
 
 #: First chunk of an "auto" run: small enough to stay far under any sensible time target
 #: on a slow or busy table, so the first measurement is cheap.
@@ -302,12 +306,17 @@ class Executor:
         except KeyboardInterrupt as exc:
             # Inside a chunk, its transaction was rolled back; between chunks, all
             # committed chunks stand. Either way the run can go on from its checkpoint.
-            self._mark(connection, "interrupted")
-            hint = f"run {self.run_id} interrupted after {self.totals.chunks} chunk(s)"
-            hint += f"; resume it with resume={self.run_id!r}"
-            log.warning(hint)
-            exc.add_note(hint)
-            raise
+            if self.run_id is None:
+                raise
+            release_frames(exc)
+            try:
+                marked = self._mark(connection, "interrupted")
+            except KeyboardInterrupt:  # a second Ctrl-C: stop waiting for the database
+                marked = False
+            stopped = RunInterrupted(self.run_id, self.totals.chunks, marked=marked)
+            log.warning("%s", stopped)
+            stopped.add_note(str(stopped))
+            raise stopped from exc
 
     def _open_run(self, connection: Connection, total_rows: int | None) -> int | None:
         """Count, guard and record the run, retrying like a chunk when the database is busy.
@@ -318,33 +327,35 @@ class Executor:
         options = self.options
         guarded = options.expect_rows is not None or options.max_rows is not None
         totalling = options.progress is not None and total_rows is None
-        attempt = 0
-        while True:
-            try:
-                with connection.begin():
-                    if guarded:
-                        matched, would_change, _, covered = self._count(connection, EVERYTHING)
-                        self._guard(matched, would_change)
-                        total_rows = total_rows if total_rows is not None else covered
-                    elif totalling:
-                        total_rows = self._rows_in(connection, EVERYTHING)
-                    self.run_id = self._start(connection, run_id=self.options.run_id)
-                return total_rows
-            except DBAPIError as exc:
-                if not self.strategy.is_retryable(exc) or attempt >= self.options.retries:
-                    raise
-                attempt += 1
-                self.totals.retries += 1
-                self.totals.rollbacks += 1
-                delay = backoff(attempt)
-                log.warning(
-                    "starting the run was rolled back (%s); retry %d of %d in %.2f s",
-                    first_line(exc),
-                    attempt,
-                    self.options.retries,
-                    delay,
-                )
-                time.sleep(delay)
+
+        def open_run(connection: Connection) -> int | None:
+            counted = total_rows
+            if guarded:
+                matched, would_change, _, covered = self._count(connection, EVERYTHING)
+                self._guard(matched, would_change)
+                counted = counted if counted is not None else covered
+            elif totalling:
+                counted = self._rows_in(connection, EVERYTHING)
+            self.run_id = self._start(connection, run_id=self.options.run_id)
+            return counted
+
+        return self._retried(connection, "starting the run", open_run)
+
+    def _retried(self, connection: Connection, what: str, work: Callable[[Connection], T]) -> T:
+        """``work`` in a transaction of its own (see ``retried``), each retry counted."""
+
+        def count_retry() -> None:
+            self.totals.retries += 1
+            self.totals.rollbacks += 1
+
+        return retried(
+            connection,
+            self.strategy,
+            work,
+            retries=self.options.retries,
+            what=what,
+            on_retry=count_retry,
+        )
 
     def _chunk_with_retries(
         self, connection: Connection, after: tuple[Any, ...] | None, rows: int, chunk: int
@@ -795,16 +806,25 @@ class Executor:
         log.info("resuming run %s after chunk %d (key %r)", run_id, info.chunks, checkpoint)
         return checkpoint, info.chunks, last
 
-    def _mark(self, connection: Connection, status: str, error: str | None = None) -> None:
+    def _mark(self, connection: Connection, status: str, error: str | None = None) -> bool:
+        """Record that the run stopped (``interrupted``, ``failed``); False when the
+        database would not take it, retried as a chunk is (SQLite's busy timeout, then
+        backoff): the run then still says ``running``, and resumes all the same."""
         if self.run_id is None:
-            return
+            return False
+        run_id = self.run_id
         try:
             if connection.in_transaction():
                 connection.rollback()
-            with connection.begin():
-                self.journal.set_status(connection, self.run_id, status, error=error)
+            self._retried(
+                connection,
+                f"marking run {run_id} {status}",
+                lambda c: self.journal.set_status(c, run_id, status, error=error),
+            )
         except Exception:  # the run's own error is what the caller needs to see
-            log.exception("could not mark run %s %s", self.run_id, status)
+            log.exception("could not mark run %s %s", run_id, status)
+            return False
+        return True
 
     def _log_chunk(self, chunk: int, result: ChunkResult, seconds: float) -> None:
         log.debug(
@@ -886,6 +906,58 @@ def _repeatable(statement: Update) -> bool:
 def backoff(attempt: int) -> float:
     """Seconds to wait before retry ``attempt``: doubling, with jitter."""
     return float(BACKOFF_S * 2**attempt * (1 + random.random() / 2))
+
+
+def retried(
+    connection: Connection,
+    strategy: Strategy,
+    work: Callable[[Connection], T],
+    *,
+    retries: int,
+    what: str,
+    on_retry: Callable[[], None] | None = None,
+) -> T:
+    """``work`` in a transaction of its own on ``connection`` (outside one), run again
+    after a rollback the database resolves by itself (``Strategy.is_retryable``: a
+    deadlock, a lock wait, SQLite's busy database), up to ``retries`` times with backoff."""
+    attempt = 0
+    while True:
+        try:
+            with connection.begin():
+                return work(connection)
+        except DBAPIError as exc:
+            if not strategy.is_retryable(exc) or attempt >= retries:
+                raise
+            attempt += 1
+            if on_retry is not None:
+                on_retry()
+            delay = backoff(attempt)
+            log.warning(
+                "%s was rolled back (%s); retry %d of %d in %.2f s",
+                what,
+                first_line(exc),
+                attempt,
+                retries,
+                delay,
+            )
+            time.sleep(delay)
+
+
+def release_frames(error: BaseException) -> None:
+    """Let go of what the frames of ``error``'s traceback (and of the errors it chains)
+    hold in their local variables; the traceback still shows where each line was.
+
+    A KeyboardInterrupt inside a statement leaves SQLAlchemy closing the connection
+    without closing the statement's cursor. Since Python 3.11, sqlite3 then keeps the
+    database open behind the closed connection, its transaction and write lock with it,
+    until that cursor is freed, and the traceback's frames hold it: until then no other
+    connection could write (mark the run interrupted) and gets "database is locked"."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        current = current.__cause__ or current.__context__
 
 
 def _comparable(arguments: dict[str, Any]) -> dict[str, Any]:
