@@ -323,6 +323,9 @@ def bench(
     chart: Annotated[Path, typer.Option("--chart", help="Where to write the PNG chart.")] = Path(
         "setwise-bench.png"
     ),
+    repeats: Annotated[
+        int, typer.Option("--repeats", help="Timed runs of each case; the fastest is shown.")
+    ] = 3,
     db: Db = DEFAULT_DB,
     debug: Debug = False,
 ) -> None:
@@ -332,8 +335,15 @@ def bench(
     with _errors(debug, db), _engine(db) as engine:
         if rows < 1:
             raise UsageError("--rows must be at least 1")
-        results = measure.run(engine, rows, on_case=lambda name: err.print(f"timing {name} …"))
-        _show_bench(results, rows, db)
+        if repeats < 1:
+            raise UsageError("--repeats must be at least 1")
+        results = measure.run(
+            engine,
+            rows,
+            repeats=repeats,
+            on_case=lambda name: err.print(f"timing {name} …"),
+        )
+        _show_bench(results, rows, db, repeats)
         measure.chart(results, rows, _safe_url(db), chart)
         out.print(f"Chart: {chart}", markup=False)
 
@@ -643,12 +653,13 @@ def sparkline(values: Sequence[float], width: int = SPARK_WIDTH) -> str:
     return "".join(BLOCKS[min(len(BLOCKS) - 1, int(v / top * len(BLOCKS)))] for v in values)
 
 
-def _show_bench(results: Sequence[Any], rows: int, db: str) -> None:
+def _show_bench(results: Sequence[Any], rows: int, db: str, repeats: int) -> None:
     from setwise.bench import baseline
 
     base = baseline(results)
     listing = _table("case", "seconds", "rows/s", f"vs {base.name if base else 'ORM'}")
     listing.title = f"{rows:,} rows changed by key on {_safe_url(db)}"
+    listing.caption = f"each case's fastest of {_count(repeats, 'run')}, after one untimed"
     for result in results:
         if result.seconds is None:
             listing.add_row(result.name, "-", "-", result.note)
