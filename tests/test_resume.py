@@ -299,3 +299,48 @@ def test_a_run_whose_process_was_killed_can_be_abandoned(engine: Engine, tmp_pat
         setwise.apply(engine, Book, changes, chunk_rows=5, resume=killed.run_id)
     setwise.revert(engine, killed.run_id)  # its chunks can still be undone
     assert [row[:-1] for row in snapshot(engine)] == [row[:-1] for row in before]  # not version
+
+
+@pytest.mark.parametrize("schedule", ["one waits at its take-up", "both at once"])
+def test_two_processes_resuming_one_killed_run_finish_it_once(
+    engine: Engine, backend: str, tmp_path: Path, schedule: str
+) -> None:
+    # Two `apply --resume` of one killed run: one finishes it, the other stops and
+    # changes nothing, and the run stays done. In the first schedule the late process
+    # has read the run when it is held, until the other has finished it.
+    create_books(engine, 40)
+    setwise.init(engine, Book)
+    changes = write_changes(tmp_path / "changes.csv")
+    killed = killed_run(engine, "apply", str(changes))
+    url, schema = connection_args(engine, backend)
+    resume = [url, schema, "apply", str(changes), killed.run_id]
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    held = schedule == "one waits at its take-up"
+    hold = {"SETWISE_TEST_HOLD_RUN_UPDATE": "1", "SETWISE_TEST_GO": str(go)} if held else {}
+    late = spawn(*resume, SETWISE_TEST_READY=str(ready), **hold)
+    if held:
+        wait_for(ready, late)
+    first = spawn(*resume)
+    if held:
+        first.communicate(timeout=120)
+        assert first.returncode == 0, first.stderr
+        go.touch()
+    ended = {child: child.communicate(timeout=120)[1] for child in (first, late)}
+    winners = [child for child in ended if child.returncode == 0]
+    assert len(winners) == 1, ended
+    (loser,) = [child for child in ended if child.returncode != 0]
+    assert re.search(rf"(RunStateError|RunInUseError): run {killed.run_id} ", ended[loser])
+
+    with twin(backend, tmp_path) as other:
+        whole = setwise.apply(other, Book, changes, chunk_rows=5)
+        assert snapshot(engine) == snapshot(other)
+        assert journal_of(engine, killed.run_id) == journal_of(other, whole.run_id or "")
+    done = setwise.runs(engine)[0]
+    assert (done.status, done.chunks, done.matched, done.changed) == (
+        "done",
+        whole.chunks,
+        whole.matched,
+        whole.changed,
+    )
+    with pytest.raises(setwise.RunStateError, match="is finished; there is nothing to resume"):
+        setwise.apply(engine, Book, changes, chunk_rows=5, resume=killed.run_id)

@@ -9,6 +9,7 @@ from setwise.errors import (
     RunError,
     RunInterrupted,
     RunInUseError,
+    RunStateError,
     SchemaError,
     SetwiseError,
     SQLTextError,
@@ -19,9 +20,9 @@ from setwise.errors import (
 )
 from setwise.executor import Progress
 from setwise.history import abandon, init, run_details, runs
-from setwise.journal import ChunkInfo, RunInfo
 from setwise.orm import patch
 from setwise.planner import plan
+from setwise.records import ChunkInfo, RunInfo
 from setwise.report import Plan, Report
 from setwise.revert import revert
 from setwise.setbased import update
@@ -40,6 +41,7 @@ __all__ = [
     "RunInUseError",
     "RunInfo",
     "RunInterrupted",
+    "RunStateError",
     "SQLTextError",
     "SchemaError",
     "SetwiseError",

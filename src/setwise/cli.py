@@ -743,11 +743,8 @@ def _errors(debug: bool, db: str) -> Iterator[None]:
             raise
         message = "Interrupted; the transaction in progress was rolled back."
         if isinstance(exc, RunInterrupted):
-            if not exc.marked:
-                message += (
-                    f" The journal could not record it (the database stayed locked): run "
-                    f"{exc.run_id} still says running, and resumes all the same."
-                )
+            if exc.unmarked is not None:
+                message += f" The journal could not record it: {exc.unmarked}."
             message += (
                 f" The chunks before it are committed. Resume with:\n"
                 f"  {_again(exc.run_id, db)}\nor undo them with:\n  setwise revert {exc.run_id}"

@@ -63,13 +63,14 @@ from setwise.errors import (
     NotFoundError,
     RunError,
     RunInterrupted,
-    RunInUseError,
+    RunStateError,
     SetwiseError,
     TooManyRowsError,
     TransactionTooLargeError,
 )
-from setwise.journal import ChunkInfo, Journal, key_column, new_column, new_run_id, old_column
+from setwise.journal import Journal, key_column, new_column, old_column
 from setwise.plan import EVERYTHING, Span, key_in
+from setwise.records import ChunkInfo, RunInfo, new_run_id
 from setwise.target import Target
 
 log = logging.getLogger("setwise")
@@ -95,6 +96,9 @@ AUTO_SAFETY = 0.6
 KEY_SAMPLE = 1_000
 #: Backoff before retry n is BACKOFF_S * 2**n (plus up to 50% jitter): 0.05, 0.1, 0.2 …
 BACKOFF_S = 0.05
+#: Retries of a transaction the database rolled back by itself (a deadlock, Galera's
+#: certification, SQLite's busy database): with the backoff above, 1.6 s of waiting.
+RETRIES = 5
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,7 @@ class RunOptions:
     throttle_seconds: float = 0.0
     journal: bool = True
     journal_prefix: str = "setwise_"
-    retries: int = 5
+    retries: int = RETRIES
     progress: ProgressCallback | None = None
     resume: str | None = None
     actor: str | None = None
@@ -245,7 +249,7 @@ class Executor:
         result = self._write_chunk(connection, EVERYTHING, 1, counted)
         seconds = time.perf_counter() - started
         run_id, self.run_id = self.run_id, None  # record once, below: nothing is read back
-        self._finish_chunk(connection, 1, None, result, seconds, 0)
+        self._finish_chunk(connection, 1, None, result, seconds, 0, last=True)
         self.run_id = run_id
         if run_id is not None:
             totals = self.totals
@@ -310,10 +314,10 @@ class Executor:
                 raise
             release_frames(exc)
             try:
-                marked = self._mark(connection, "interrupted")
+                unmarked = self._mark(connection, "interrupted")
             except KeyboardInterrupt:  # a second Ctrl-C: stop waiting for the database
-                marked = False
-            stopped = RunInterrupted(self.run_id, self.totals.chunks, marked=marked)
+                unmarked = f"a second Ctrl-C; run {self.run_id} still says running"
+            stopped = RunInterrupted(self.run_id, self.totals.chunks, unmarked=unmarked)
             log.warning("%s", stopped)
             stopped.add_note(str(stopped))
             raise stopped from exc
@@ -370,19 +374,17 @@ class Executor:
                 with connection.begin():
                     if self._on_snapshot:
                         connection.exec_driver_sql(self.strategy.snapshot_chunks or "")
-                    if self.run_id is not None and not self.journal.claim_chunk(
-                        connection, self.run_id, chunk
-                    ):
-                        raise RunInUseError(self.run_id, chunk)
+                    if self.run_id is not None:
+                        self.journal.claim_chunk(connection, self.run_id, chunk)
                     upper = self._upper(connection, after, rows)
                     span = Span(after, upper)
                     counted = self._count(connection, span)
                     result = self._write_chunk(connection, span, chunk, counted)
                     seconds = time.perf_counter() - started
                     checkpoint = upper if upper is not None else after
-                    self._finish_chunk(connection, chunk, checkpoint, result, seconds, attempt)
-                    if upper is None and self.run_id is not None:
-                        self.journal.set_status(connection, self.run_id, "done")
+                    self._finish_chunk(
+                        connection, chunk, checkpoint, result, seconds, attempt, last=upper is None
+                    )
                 self._confirm_committed(connection, chunk)
                 self._log_chunk(chunk, result, seconds)
                 return span, result, seconds, attempt
@@ -409,7 +411,7 @@ class Executor:
             except SetwiseError as exc:
                 self.totals = before
                 self.totals.rollbacks += 1
-                if not isinstance(exc, RunInUseError):  # the run is the other process's now
+                if not isinstance(exc, RunStateError):  # the run is another process's now
                     self._mark(connection, "failed")
                 raise
             except KeyboardInterrupt:
@@ -740,6 +742,8 @@ class Executor:
         result: ChunkResult,
         seconds: float,
         retries: int,
+        *,
+        last: bool,
     ) -> None:
         totals = self.totals
         totals.matched += result.matched
@@ -755,13 +759,16 @@ class Executor:
             self.run_id,
             chunk=chunk,
             checkpoint=checkpoint,
-            matched=result.matched,
-            changed=result.changed,
-            unchanged=result.matched - result.changed - result.conflicted,
-            missing=result.missing,
-            conflicts=result.conflicted,
+            counts={
+                "matched": result.matched,
+                "changed": result.changed,
+                "unchanged": result.matched - result.changed - result.conflicted,
+                "missing": result.missing,
+                "conflicts": result.conflicted,
+                "retries": retries,
+            },
             seconds=seconds,
-            retries=retries,
+            last=last,
         )
 
     def _resume(
@@ -771,32 +778,15 @@ class Executor:
         chunk (the pace an automatic chunk size goes on from)."""
         run_id = self.options.resume
         assert run_id is not None
-        with connection.begin():
+
+        def take_up(connection: Connection) -> tuple[RunInfo, ChunkInfo | None]:
             info = self.journal.get(connection, run_id)
-            if info.status == "done":
-                raise SetwiseError(f"run {run_id} is finished; there is nothing to resume")
-            if info.status == "abandoned":
-                raise SetwiseError(
-                    f"run {run_id} was abandoned; start it again instead of resuming it"
-                )
-            if info.reverted_by is not None:
-                raise SetwiseError(
-                    f"run {run_id} was reverted by run {info.reverted_by}; start it again "
-                    "instead of resuming it"
-                )
-            if info.table != self.writer.target.name or info.kind != self.writer.kind:
-                raise SetwiseError(
-                    f"run {run_id} was a {info.kind} of {info.table!r}, not a "
-                    f"{self.writer.kind} of {self.writer.target.name!r}"
-                )
-            recorded = {k: v for k, v in info.arguments.items() if k != "journal"}
-            if recorded != _comparable(self.options.arguments):
-                raise SetwiseError(
-                    f"run {run_id} ran with other arguments ({info.arguments}); resume it "
-                    "with the same statement or changes"
-                )
-            self.journal.set_status(connection, run_id, "running")
-            last = self.journal.last_chunk(connection, run_id)
+            self.journal.refuse(info, "resume")
+            self._check_same_run(info)
+            self.journal.take_up(connection, info)
+            return info, self.journal.last_chunk(connection, run_id)
+
+        info, last = self._retried(connection, f"resuming run {run_id}", take_up)
         self.run_id = run_id
         totals = self.totals
         totals.matched, totals.changed = info.matched, info.changed
@@ -806,25 +796,44 @@ class Executor:
         log.info("resuming run %s after chunk %d (key %r)", run_id, info.chunks, checkpoint)
         return checkpoint, info.chunks, last
 
-    def _mark(self, connection: Connection, status: str, error: str | None = None) -> bool:
-        """Record that the run stopped (``interrupted``, ``failed``); False when the
-        database would not take it, retried as a chunk is (SQLite's busy timeout, then
-        backoff): the run then still says ``running``, and resumes all the same."""
+    def _check_same_run(self, info: RunInfo) -> None:
+        """Refuse to resume ``info`` with another writer: another kind of run, another
+        table, other arguments."""
+        if info.table != self.writer.target.name or info.kind != self.writer.kind:
+            raise SetwiseError(
+                f"run {info.run_id} was a {info.kind} of {info.table!r}, not a "
+                f"{self.writer.kind} of {self.writer.target.name!r}"
+            )
+        recorded = {k: v for k, v in info.arguments.items() if k != "journal"}
+        if recorded != _comparable(self.options.arguments):
+            raise SetwiseError(
+                f"run {info.run_id} ran with other arguments ({info.arguments}); resume it "
+                "with the same statement or changes"
+            )
+
+    def _mark(self, connection: Connection, status: str, error: str | None = None) -> str | None:
+        """Record that this process stopped the run (``interrupted``, ``failed``), retried
+        as a chunk is (SQLite's busy timeout, then backoff); when it could not, why not:
+        the run then still says ``running`` and resumes all the same, or another process
+        has changed it."""
         if self.run_id is None:
-            return False
-        run_id = self.run_id
+            return "the run was not recorded"
+        run_id, chunks = self.run_id, self.totals.chunks
         try:
             if connection.in_transaction():
                 connection.rollback()
             self._retried(
                 connection,
                 f"marking run {run_id} {status}",
-                lambda c: self.journal.set_status(c, run_id, status, error=error),
+                lambda c: self.journal.stop(c, run_id, status, chunks=chunks, error=error),
             )
-        except Exception:  # the run's own error is what the caller needs to see
+        except RunStateError as exc:  # another process has the run now: leave it be
+            log.warning("%s", exc)
+            return str(exc)
+        except Exception as exc:  # the run's own error is what the caller needs to see
             log.exception("could not mark run %s %s", run_id, status)
-            return False
-        return True
+            return f"{first_line(exc)}; run {run_id} still says running"
+        return None
 
     def _log_chunk(self, chunk: int, result: ChunkResult, seconds: float) -> None:
         log.debug(

@@ -37,9 +37,10 @@ from setwise.dialects import Strategy
 from setwise.dialects.packed import is_packed
 from setwise.errors import ConflictError, RowConflict, SetwiseError
 from setwise.executor import ProgressCallback, RunOptions, Writer
-from setwise.journal import Journal, RunInfo, key_column, new_column, old_column
+from setwise.journal import Journal, key_column, new_column, old_column
 from setwise.merge import Merge, drop_kept_stage
 from setwise.plan import EVERYTHING, Span
+from setwise.records import RunInfo
 from setwise.report import Report
 from setwise.runner import run
 from setwise.tables import temporary_copy
@@ -243,11 +244,7 @@ def revert(
     # Causal reads: the run may have written through another node of a cluster.
     with reading_connection(bind) as connection, strategy.causal_reads(connection):
         info = journal.get(connection, run_id)
-        if info.reverted_by is not None:
-            raise SetwiseError(
-                f"run {run_id} was already reverted by run {info.reverted_by}; "
-                f"revert {info.reverted_by} to apply it again"
-            )
+        journal.refuse(info, "revert")
         if info.arguments.get("journal") is False:
             raise SetwiseError(
                 f"run {run_id} kept no journal (journal=False): it cannot be reverted"
@@ -289,7 +286,7 @@ def revert(
 
     report = run(bind, target, build, options, cleanup=cleanup, repeatable=True)
     with atomic(bind) as scope:
-        journal.set_status(scope.connection, run_id, "reverted", reverted_by=report.run_id)
+        journal.mark_reverted(scope.connection, info, report.run_id)
     if info.kind == Merge.kind and strategy.kept_stage_prefixes is not None:
         # An interrupted changeset run kept its staged rows for a resume that a revert
         # makes pointless. Dropped on a connection of its own, as DDL.
