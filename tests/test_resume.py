@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import shlex
@@ -269,16 +270,23 @@ def killed_run(engine: Engine, *args: str) -> setwise.RunInfo:
     """Start ``python -m tests.child_run URL SCHEMA ARGS``, SIGKILL it after its third
     chunk, and return its run, still saying running."""
     url, schema = connection_args(engine, engine.dialect.name)
+    earlier = {run.run_id for run in setwise.runs(engine)}
+
+    def chunks_of_its_run() -> int:
+        newest = setwise.runs(engine, limit=1)
+        return newest[0].chunks if newest and newest[0].run_id not in earlier else 0
+
     child = spawn(url, schema, *args)
     try:
         deadline = time.monotonic() + 60
-        while chunks_done(engine) < 3 and child.poll() is None and time.monotonic() < deadline:
+        while chunks_of_its_run() < 3 and child.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert child.poll() is None, f"the run ended before it could be killed: {child.stderr}"
         os.kill(child.pid, signal.SIGKILL)
     finally:
         child.communicate(timeout=30)
     killed = setwise.runs(engine)[0]
+    assert killed.run_id not in earlier
     assert killed.status == "running" and 3 <= killed.chunks < 8
     return killed
 
@@ -344,3 +352,81 @@ def test_two_processes_resuming_one_killed_run_finish_it_once(
     )
     with pytest.raises(setwise.RunStateError, match="is finished; there is nothing to resume"):
         setwise.apply(engine, Book, changes, chunk_rows=5, resume=killed.run_id)
+
+
+def test_a_killed_revert_resumes_to_what_an_uninterrupted_revert_gives(
+    engine: Engine, backend: str, tmp_path: Path
+) -> None:
+    create_books(engine, 40)
+    changes = write_changes(tmp_path / "changes.csv")
+    applied = setwise.apply(engine, Book, changes, chunk_rows=5)
+    killed = killed_run(engine, "revert", applied.run_id or "")
+    assert (killed.kind, killed.reverts) == ("revert", applied.run_id)
+    # Someone changes a row the revert restored: not a conflict of the rest of it.
+    someone = update(Book).where(Book.id == 1).values(stock=999)
+    with engine.begin() as connection:
+        connection.execute(someone)
+
+    with pytest.raises(setwise.RunStateError, match=f"--resume {killed.run_id}`"):
+        setwise.revert(engine, applied.run_id or "", chunk_rows=5)  # a second revert
+    with pytest.raises(setwise.SetwiseError, match=f"is not a revert of run {applied.run_id}"):
+        setwise.revert(engine, applied.run_id or "", chunk_rows=5, resume=applied.run_id)
+    hint = f"`setwise revert {applied.run_id} --resume {killed.run_id}`"
+    with pytest.raises(setwise.SetwiseError, match=re.escape(hint)):
+        setwise.apply(engine, Book, changes, chunk_rows=5, resume=killed.run_id)
+    resumed = run_printed(
+        shlex.join(["setwise", "revert", applied.run_id or "", "--chunk-rows", "5"])
+        + f" --resume {killed.run_id} --yes --json",
+        cli_url(engine),
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    report = json.loads(resumed.stdout)
+
+    with twin(backend, tmp_path) as other:
+        first = setwise.apply(other, Book, changes, chunk_rows=5)
+        whole = setwise.revert(other, first.run_id or "", chunk_rows=5)
+        with other.begin() as connection:
+            connection.execute(someone)
+        assert snapshot(engine) == snapshot(other)
+        assert journal_of(engine, killed.run_id) == journal_of(other, whole.run_id or "")
+        assert (report["run_id"], report["matched"], report["changed"], report["chunks"]) == (
+            killed.run_id,
+            whole.matched,
+            whole.changed,
+            whole.chunks,
+        )
+    original, revert = (setwise.run_details(engine, r)[0] for r in (applied.run_id, killed.run_id))
+    assert (original.status, original.reverted_by) == ("reverted", killed.run_id)
+    assert (revert.status, revert.chunks) == ("done", whole.chunks)
+
+
+def test_ctrl_c_during_a_chunked_revert_prints_the_revert_that_resumes_it(
+    engine: Engine, tmp_path: Path
+) -> None:
+    create_books(engine, 40)
+    before = snapshot(engine)
+    applied = setwise.apply(engine, Book, write_changes(tmp_path / "changes.csv"), chunk_rows=5)
+    ready = tmp_path / "ready"
+    db = cli_url(engine)
+    args = ["revert", applied.run_id or "", "--chunk-rows", "5", "--yes"]
+    child = spawn(
+        "cli", *args, SETWISE_DB=db, SETWISE_TEST_HOLD_CHUNK="3", SETWISE_TEST_READY=str(ready)
+    )
+    wait_for(ready, child)
+    child.send_signal(signal.SIGINT)
+    _, stderr = child.communicate(timeout=120)
+    assert child.returncode == 130, stderr
+    (command,) = re.findall(r"Resume with:\n  (.+)", stderr)
+    interrupted = setwise.runs(engine)[0]
+    assert (interrupted.kind, interrupted.status, interrupted.chunks) == (
+        "revert",
+        "interrupted",
+        2,
+    )
+    assert command.startswith(f"setwise revert {applied.run_id} ")
+    assert f"--resume {interrupted.run_id}" in command
+
+    resumed = run_printed(command, db)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [row[:-1] for row in snapshot(engine)] == [row[:-1] for row in before]  # not version
+    assert setwise.run_details(engine, interrupted.run_id)[0].status == "done"

@@ -266,6 +266,14 @@ def revert(
     chunk_rows: ChunkRows = None,
     chunk_seconds: ChunkSeconds = 0.5,
     throttle: Throttle = 0.0,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            metavar="REVERT",
+            help="Go on with an interrupted or failed revert of RUN (the revert's run id).",
+        ),
+    ] = None,
     actor: Actor = None,
     yes: Yes = False,
     as_json: AsJson = False,
@@ -277,6 +285,8 @@ def revert(
         options = _chunk_options(chunk_rows, chunk_seconds, throttle)
         if actor is not None:
             options["actor"] = actor
+        if resume is not None:
+            options["resume"] = resume
         with _engine(db) as engine:
             _confirm_run(engine, run_id, "revert", yes)
             with _progress_bar(enabled=not as_json) as progress:

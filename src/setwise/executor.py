@@ -800,10 +800,17 @@ class Executor:
         """Refuse to resume ``info`` with another writer: another kind of run, another
         table, other arguments."""
         if info.table != self.writer.target.name or info.kind != self.writer.kind:
-            raise SetwiseError(
-                f"run {info.run_id} was a {info.kind} of {info.table!r}, not a "
-                f"{self.writer.kind} of {self.writer.target.name!r}"
+            message = (
+                f"run {info.run_id} was {_a(info.kind)} of {info.table!r}, not "
+                f"{_a(self.writer.kind)} of {self.writer.target.name!r}"
             )
+            if info.reverts is not None:  # a revert resumes as a revert of its run
+                message += (
+                    f": resume it with setwise.revert(bind, {info.reverts!r}, "
+                    f"resume={info.run_id!r}) (`setwise revert {info.reverts} --resume "
+                    f"{info.run_id}`)"
+                )
+            raise SetwiseError(message)
         recorded = {k: v for k, v in info.arguments.items() if k != "journal"}
         if recorded != _comparable(self.options.arguments):
             raise SetwiseError(
@@ -967,6 +974,11 @@ def release_frames(error: BaseException) -> None:
         seen.add(id(current))
         traceback.clear_frames(current.__traceback__)
         current = current.__cause__ or current.__context__
+
+
+def _a(kind: str) -> str:
+    """``kind`` (apply, update, revert, delete) with its article."""
+    return f"{'an' if kind[:1] in 'aeiou' else 'a'} {kind}"
 
 
 def _comparable(arguments: dict[str, Any]) -> dict[str, Any]:

@@ -337,6 +337,28 @@ class RunRecords:
             finished_at=_now(),
         )
 
+    def refuse_revert(self, connection: Connection, info: RunInfo) -> None:
+        """``RunStateError`` when the run ``info`` read cannot get a new revert: it is
+        reverted, or a revert of it has not ended (it resumes instead, from where it
+        stopped: a new one would take the rows it restored for rows changed since)."""
+        self.refuse(info, "revert")
+        runs = self.runs.c
+        unfinished = connection.execute(
+            select(self.runs)
+            .where(runs.reverts == info.run_id, runs.status.in_(OPEN))
+            .order_by(runs.run_id.desc())
+            .limit(1)
+        ).first()
+        if unfinished is not None:
+            revert = _run_info(unfinished._mapping)
+            raise _state_error(
+                f"run {info.run_id} has a revert that has not ended, run {revert.run_id} "
+                f"({_state(revert)}): resume it with resume={revert.run_id!r} (`setwise "
+                f"revert {info.run_id} --resume {revert.run_id}`), or abandon it first",
+                revert,
+                "revert",
+            )
+
     @staticmethod
     def refuse(info: RunInfo, action: str) -> None:
         """``RunStateError`` when run ``info`` cannot be resumed, abandoned or reverted

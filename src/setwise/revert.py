@@ -10,6 +10,7 @@ rows under the lock in any case when not forced.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, cast
 
@@ -208,13 +209,14 @@ class Reversal:
             .limit(limit)
         )
 
-    def conflict_details(self, limit: int | None) -> Select[Any]:
-        """Key, then (written, now) for each column, of rows changed since the run."""
+    def conflict_details(self, limit: int | None, span: Span = EVERYTHING) -> Select[Any]:
+        """Key, then (written, now) for each column, of rows in ``span`` changed since
+        the run."""
         pairs = [part for c in self.columns for part in (self.journal.c[new_column(c.name)], c)]
         return (
             select(*self._journal_key(), *pairs)
-            .select_from(self.journal.join(self.target.table, self._joined()))
-            .where(self._of_run(), self._moved())
+            .select_from(self.journal.join(self.target.table, self._joined(span)))
+            .where(self._of_run(), self._moved(), *span.criteria(self._journal_key()))
             .order_by(*self._journal_key())
             .limit(limit)
         )
@@ -232,19 +234,26 @@ def revert(
     retries: int = 5,
     progress: ProgressCallback | None = None,
     actor: str | None = None,
+    resume: str | None = None,
 ) -> Report:
     """Restore the values run ``run_id`` overwrote; returns the revert's own Report.
 
     Rows changed by someone else since the run raise ``ConflictError`` listing them
     (key, column, the value the run wrote, the value now) and nothing is written,
     unless ``force=True``. The revert is journaled: revert its ``run_id`` to redo.
+    A chunked revert is a run like any other: ``resume=`` the revert's own run id goes
+    on after its checkpoint, checking for conflicts only the rows it has not restored
+    yet; a new revert is refused while one has not ended.
     """
     journal = Journal(journal_prefix)
     strategy = dialect_of(bind)
     # Causal reads: the run may have written through another node of a cluster.
     with reading_connection(bind) as connection, strategy.causal_reads(connection):
         info = journal.get(connection, run_id)
-        journal.refuse(info, "revert")
+        if resume is None:
+            journal.refuse_revert(connection, info)
+        else:
+            journal.refuse(info, "revert")
         if info.arguments.get("journal") is False:
             raise SetwiseError(
                 f"run {run_id} kept no journal (journal=False): it cannot be reverted"
@@ -259,8 +268,11 @@ def revert(
             columns=tuple(target.column(c) for c in info.columns),
             force=force,
         )
+        unrestored = EVERYTHING  # a resumed revert's rows after its checkpoint
+        if resume is not None:
+            unrestored = Span(_resumed_revert(journal, connection, info, resume, target.key))
         if not force:
-            _refuse_conflicts(connection, reversal)
+            _refuse_conflicts(connection, reversal, unrestored)
     options = RunOptions(
         chunk_rows=chunk_rows,
         chunk_seconds=chunk_seconds,
@@ -270,9 +282,10 @@ def revert(
         retries=retries,
         progress=progress,
         actor=actor,
+        resume=resume,
         arguments={"reverts": run_id, "force": force},
     )
-    unpack = chunk_rows is not None and is_packed(table)
+    unpack = options.chunked and is_packed(table)
 
     def build(connection: Connection, strategy: Strategy) -> Reversal:
         if not unpack:
@@ -307,8 +320,28 @@ def _unpack(connection: Connection, strategy: Strategy, reversal: Reversal) -> T
     return copy
 
 
-def _refuse_conflicts(connection: Any, reversal: Reversal) -> None:
-    rows = connection.execute(reversal.conflict_details(CONFLICT_SAMPLE)).all()
+def _resumed_revert(
+    journal: Journal,
+    connection: Connection,
+    info: RunInfo,
+    resume: str,
+    key: Sequence[Column[Any]],
+) -> tuple[Any, ...] | None:
+    """The checkpoint of ``resume``, a revert of run ``info`` to go on with (the
+    executor checks the rest of its record as it takes it up)."""
+    resumed = journal.get(connection, resume)
+    if resumed.kind != Reversal.kind or resumed.reverts != info.run_id:
+        what = f"it reverts run {resumed.reverts}" if resumed.reverts else f"{resumed.kind!r}"
+        raise SetwiseError(
+            f"run {resume} is not a revert of run {info.run_id} ({what}): resume a revert "
+            "of it with resume= set to that revert's run id"
+        )
+    journal.refuse(resumed, "resume")
+    return resumed.checkpoint_of(key)
+
+
+def _refuse_conflicts(connection: Any, reversal: Reversal, span: Span) -> None:
+    rows = connection.execute(reversal.conflict_details(CONFLICT_SAMPLE, span)).all()
     if not rows:
         return
     width = len(reversal.target.key)
@@ -320,6 +353,6 @@ def _refuse_conflicts(connection: Any, reversal: Reversal) -> None:
             if written != now:
                 conflicts.append(RowConflict(key=key, column=column.name, written=written, now=now))
     total = connection.execute(
-        select(func.count()).select_from(reversal.conflict_details(None).subquery())
+        select(func.count()).select_from(reversal.conflict_details(None, span).subquery())
     ).scalar_one()
     raise ConflictError(reversal.target.name, conflicts=conflicts, total=int(total))
