@@ -70,7 +70,7 @@ from setwise.errors import (
 )
 from setwise.journal import Journal, key_column, new_column, old_column
 from setwise.plan import EVERYTHING, Span, key_in
-from setwise.records import ChunkInfo, RunInfo, new_run_id
+from setwise.records import DONE, FAILED, INTERRUPTED, ChunkInfo, RunInfo, new_run_id
 from setwise.target import Target
 
 log = logging.getLogger("setwise")
@@ -256,7 +256,7 @@ class Executor:
             self._start(
                 connection,
                 run_id=run_id,
-                status="done",
+                status=DONE,
                 counts={
                     "matched": totals.matched,
                     "changed": totals.changed,
@@ -314,7 +314,7 @@ class Executor:
                 raise
             release_frames(exc)
             try:
-                unmarked = self._mark(connection, "interrupted")
+                unmarked = self._mark(connection, INTERRUPTED)
             except KeyboardInterrupt:  # a second Ctrl-C: stop waiting for the database
                 unmarked = f"a second Ctrl-C; run {self.run_id} still says running"
             stopped = RunInterrupted(self.run_id, self.totals.chunks, unmarked=unmarked)
@@ -406,13 +406,13 @@ class Executor:
                     )
                     time.sleep(delay)
                     continue
-                self._mark(connection, "failed", error=first_line(exc))
+                self._mark(connection, FAILED, error=first_line(exc))
                 raise RunError(self.run_id, chunk, exc) from exc
             except SetwiseError as exc:
                 self.totals = before
                 self.totals.rollbacks += 1
                 if not isinstance(exc, RunStateError):  # the run is another process's now
-                    self._mark(connection, "failed")
+                    self._mark(connection, FAILED)
                 raise
             except KeyboardInterrupt:
                 self.totals = before
