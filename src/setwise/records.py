@@ -301,8 +301,9 @@ class RunRecords:
         ):
             now = self.get(connection, run_id)
             raise _state_error(
-                f"run {run_id} was not marked {status}: it is {_state(now)}, no longer as "
-                "this process left it (another process took it on, or abandoned it)",
+                f"run {run_id} was not marked {status}: it is {_state(now)}, not running "
+                f"after {chunks} chunk(s) as this process left it (another process may have "
+                "taken it on, or abandoned it)",
                 now,
                 status,
             )
@@ -399,8 +400,8 @@ class RunRecords:
     ) -> bool:
         """UPDATE the run's record with ``values`` where ``where`` holds: whether it did.
         Every backend setwise serves counts the rows an UPDATE matched; where a driver
-        does not, the run is read again and is taken to match when ``where`` holds no
-        more and every value stands (what the UPDATE would leave)."""
+        does not, the run is read again, and the change took when the state it set
+        (status, chunk count, reverted by) is there."""
         runs = self.runs.c
         result = connection.execute(
             update(self.runs).where(runs.run_id == run_id, *where).values(values)
@@ -408,11 +409,8 @@ class RunRecords:
         if connection.dialect.supports_sane_rowcount:
             return result.rowcount == 1
         row = connection.execute(select(self.runs).where(runs.run_id == run_id)).first()
-        return row is not None and all(
-            row._mapping[name] == value
-            for name, value in values.items()
-            if not isinstance(value, ColumnElement)
-        )
+        state = {name: values[name] for name in _STATE if name in values}
+        return row is not None and all(row._mapping[name] == value for name, value in state.items())
 
     # -- reading ----------------------------------------------------------------
 
@@ -454,6 +452,8 @@ class RunRecords:
 
 
 _COUNTS = ("matched", "changed", "unchanged", "missing", "conflicts", "chunks", "retries")
+#: The columns that say where a run is: what a compare-and-set changes.
+_STATE = ("status", "chunks", "reverted_by")
 #: The counts a finished chunk adds to its run's.
 _ADDED = ("matched", "changed", "unchanged", "missing", "conflicts", "retries")
 
