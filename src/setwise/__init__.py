@@ -22,7 +22,9 @@ from setwise.errors import (
     ProblemKind,
     RowConflict,
     RunError,
+    RunInterrupted,
     RunInUseError,
+    RunStateError,
     SchemaError,
     SetwiseError,
     SQLTextError,
@@ -36,9 +38,9 @@ if TYPE_CHECKING:
     from setwise.changesets import apply
     from setwise.executor import Progress
     from setwise.history import abandon, init, run_details, runs
-    from setwise.journal import ChunkInfo, RunInfo
     from setwise.orm import patch
     from setwise.planner import plan
+    from setwise.records import ChunkInfo, RunInfo
     from setwise.report import Plan, Report
     from setwise.revert import revert
     from setwise.setbased import update
@@ -48,11 +50,11 @@ __version__ = "0.2.0.dev0"
 
 #: Where each public name that is loaded on first use is defined.
 _LAZY = {
-    "ChunkInfo": "setwise.journal",
+    "ChunkInfo": "setwise.records",
     "Plan": "setwise.report",
     "Progress": "setwise.executor",
     "Report": "setwise.report",
-    "RunInfo": "setwise.journal",
+    "RunInfo": "setwise.records",
     "abandon": "setwise.history",
     "apply": "setwise.changesets",
     "init": "setwise.history",
@@ -107,6 +109,8 @@ __all__ = [
     "RunError",
     "RunInUseError",
     "RunInfo",
+    "RunInterrupted",
+    "RunStateError",
     "SQLTextError",
     "SchemaError",
     "SetwiseError",

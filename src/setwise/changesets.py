@@ -37,8 +37,9 @@ from setwise.errors import (
 )
 from setwise.executor import ProgressCallback, RunOptions
 from setwise.filestage import stage_csv_file
-from setwise.journal import Journal, new_run_id, tagged
+from setwise.journal import Journal, tagged
 from setwise.merge import MAX_SPARSE_COLUMNS, Merge
+from setwise.records import new_run_id
 from setwise.report import Report
 from setwise.runner import run
 from setwise.sources import Row, Unreadable, open_source

@@ -44,7 +44,14 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 import setwise
 from setwise.dburl import DatabaseURL, Origin
-from setwise.errors import ConflictError, RunError, SchemaError, SetwiseError, SQLTextError
+from setwise.errors import (
+    ConflictError,
+    RunError,
+    RunInterrupted,
+    SchemaError,
+    SetwiseError,
+    SQLTextError,
+)
 from setwise.extras import engine_for
 from setwise.planner import DEFAULT_TIMEOUT_SECONDS
 
@@ -151,14 +158,6 @@ class UsageError(Exception):
     """Options that do not make sense together; exit code 2."""
 
 
-class _Interrupted(Exception):
-    """Ctrl-C during a run: the chunk in progress was rolled back."""
-
-    def __init__(self, run_id: str | None) -> None:
-        super().__init__(run_id)
-        self.run_id = run_id
-
-
 # -- commands -------------------------------------------------------------------------
 
 
@@ -225,7 +224,7 @@ def apply(
                 _confirm("Apply this change?")
             with _progress_bar(enabled=not as_json) as progress:
                 options["progress"] = progress
-                report = _interruptible(engine, table, lambda: job.run(engine, options))
+                report = job.run(engine, options)
             _show_report(report, database, as_json)
 
 
@@ -286,6 +285,14 @@ def revert(
     chunk_rows: ChunkRows = None,
     chunk_seconds: ChunkSeconds = 0.5,
     throttle: Throttle = 0.0,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            metavar="REVERT",
+            help="Go on with an interrupted or failed revert of RUN (the revert's run id).",
+        ),
+    ] = None,
     actor: Actor = None,
     yes: Yes = False,
     as_json: AsJson = False,
@@ -297,6 +304,8 @@ def revert(
         options = _chunk_options(chunk_rows, chunk_seconds, throttle)
         if actor is not None:
             options["actor"] = actor
+        if resume is not None:
+            options["resume"] = resume
         with _engine(database) as engine:
             _confirm_run(engine, run_id, "revert", yes)
             with _progress_bar(enabled=not as_json) as progress:
@@ -347,6 +356,9 @@ def bench(
         Path | None,
         typer.Option("--chart", help="Write a PNG chart here (needs the chart extra)."),
     ] = None,
+    repeats: Annotated[
+        int, typer.Option("--repeats", help="Timed runs of each case; the fastest is shown.")
+    ] = 3,
     db: Db = DEFAULT_DB,
     debug: Debug = False,
 ) -> None:
@@ -356,10 +368,17 @@ def bench(
     with _errors(debug, db) as database, _engine(database) as engine:
         if rows < 1:
             raise UsageError("--rows must be at least 1")
+        if repeats < 1:
+            raise UsageError("--repeats must be at least 1")
         if chart is not None:
             measure.plotter()  # the chart extra is checked before minutes of timing
-        results = measure.run(engine, rows, on_case=lambda name: err.print(f"timing {name} …"))
-        _show_bench(results, rows, database)
+        results = measure.run(
+            engine,
+            rows,
+            repeats=repeats,
+            on_case=lambda name: err.print(f"timing {name} …"),
+        )
+        _show_bench(results, rows, database, repeats)
         if chart is None:
             return
         measure.chart(results, rows, database.shown, chart)
@@ -521,15 +540,6 @@ def _confirm(question: str) -> None:
     if not typer.confirm(question, default=False):
         err.print("Cancelled; nothing was changed.")
         raise typer.Exit(1)
-
-
-def _interruptible(engine: Engine, table: str, run: Callable[[], setwise.Report]) -> Any:
-    """Run, and on Ctrl-C find the run the journal marked interrupted, to resume it."""
-    try:
-        return run()
-    except KeyboardInterrupt:
-        found = [r for r in setwise.runs(engine, limit=5) if r.status == "interrupted"]
-        raise _Interrupted(found[0].run_id if found else None) from None
 
 
 # -- progress ---------------------------------------------------------------------------
@@ -700,12 +710,13 @@ def sparkline(values: Sequence[float], width: int = SPARK_WIDTH) -> str:
     return "".join(BLOCKS[min(len(BLOCKS) - 1, int(v / top * len(BLOCKS)))] for v in values)
 
 
-def _show_bench(results: Sequence[Any], rows: int, database: DatabaseURL) -> None:
+def _show_bench(results: Sequence[Any], rows: int, database: DatabaseURL, repeats: int) -> None:
     from setwise.bench import baseline
 
     base = baseline(results)
     listing = _table("case", "seconds", "rows/s", f"vs {base.name if base else 'ORM'}")
     listing.title = f"{rows:,} rows changed by key on {database.shown}"
+    listing.caption = f"each case's fastest of {_count(repeats, 'run')}, after one untimed"
     for result in results:
         if result.seconds is None:
             listing.add_row(result.name, "-", "-", result.note)
@@ -801,16 +812,17 @@ def _errors(debug: bool, db: str) -> Iterator[DatabaseURL]:
         yield database
     except (typer.Exit, typer.Abort):
         raise
-    except (KeyboardInterrupt, _Interrupted) as exc:
-        if debug and isinstance(exc, KeyboardInterrupt):
+    except KeyboardInterrupt as exc:
+        if debug:
             _traceback(exc, database)
         message = "Interrupted; the transaction in progress was rolled back."
-        run_id = exc.run_id if isinstance(exc, _Interrupted) else None
-        if run_id is not None:
+        if isinstance(exc, RunInterrupted):
+            if exc.unmarked is not None:
+                message += f" The journal could not record it: {exc.unmarked}."
             message += (
                 " The chunks before it are committed. Resume with:\n"
-                f"  {_again(run_id, database)}\nor undo them with:\n"
-                f"  {database.command(['revert', run_id])}"
+                f"  {_again(exc.run_id, database)}\nor undo them with:\n"
+                f"  {database.command(['revert', exc.run_id])}"
             )
         err.print(message, markup=False, soft_wrap=True)
         _left_out(database, err)

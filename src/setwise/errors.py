@@ -7,7 +7,8 @@
     ├── NotFoundError          a row that must exist does not, or fewer rows matched than required
     ├── ConflictError          a version moved under an optimistic lock, or rows changed since a run
     ├── RunError               a chunk failed: that chunk was rolled back, earlier ones are kept
-    ├── RunInUseError          another process went on with the same run (a second resume)
+    ├── RunStateError          a run's state refuses the change, or another process changed it first
+    │   └── RunInUseError      another process went on with the same run (a second resume)
     ├── ValidationError        values that do not fit their columns: a bounded list of
     │                          ``Problem``, the exact ``total`` and ``counts`` by ``ProblemKind``
     ├── SchemaError            an unknown table, column or key
@@ -15,6 +16,9 @@
     ├── PlanTimeoutError       a statement of a plan ran past its time limit
     └── MissingExtraError      an optional dependency is not installed; names the extra to add
                                (also an ``ImportError``)
+
+    KeyboardInterrupt
+    └── RunInterrupted         Ctrl-C stopped a chunked run; carries the run to resume
 
 Errors carry data (the table, the key, the versions, the problems) as attributes,
 so a program can act on them without parsing the message.
@@ -201,7 +205,30 @@ class RunError(SetwiseError):
         super().__init__(message)
 
 
-class RunInUseError(SetwiseError):
+class RunStateError(SetwiseError):
+    """A run cannot be changed as asked: its state does not allow it (resuming a finished
+    run, abandoning an abandoned one), or another process changed it first (every change
+    of a run's state is a compare-and-set, ``setwise.records``). Nothing was changed.
+    Carries the ``run_id``, the ``action`` (resume, abandon, revert, a stop's status, or
+    chunk), and the run's ``status`` and ``chunks`` as found (None where not read)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        run_id: str,
+        action: str,
+        status: str | None = None,
+        chunks: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.action = action
+        self.status = status
+        self.chunks = chunks
+
+
+class RunInUseError(RunStateError):
     """Another process took the run further while this one was running it (the same
     run resumed twice at once). This process's chunk was rolled back and it stopped;
     the run is left as the other process leaves it."""
@@ -212,9 +239,35 @@ class RunInUseError(SetwiseError):
             f"ended or abandoned the run, first (resumed twice at once?). This process "
             f"rolled its chunk {chunk} back and stopped; `setwise show {run_id}` tells "
             "where the run is",
+            run_id=run_id,
+            action="chunk",
         )
-        self.run_id = run_id
         self.chunk = chunk
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a chunked run: the chunk in progress was rolled back, the chunks
+    before it stay committed. A KeyboardInterrupt still (not an error: ``except
+    Exception`` does not catch it), carrying what resuming the run takes.
+
+    ``unmarked`` says why the journal does not record the stop, when it does not: the
+    database stayed locked past every retry (the run then still says ``running``, and
+    resumes or is abandoned all the same), or another process changed the run first."""
+
+    def __init__(self, run_id: str, chunks: int, *, unmarked: str | None = None) -> None:
+        self.run_id = run_id
+        self.chunks = chunks
+        self.unmarked = unmarked
+        state = "" if unmarked is None else f" (not recorded in the journal: {unmarked})"
+        super().__init__(
+            f"run {run_id} interrupted after {chunks} chunk(s){state}; resume it with "
+            f"resume={run_id!r} or undo its chunks with revert({run_id!r})"
+        )
+
+    @property
+    def marked(self) -> bool:
+        """Whether the journal says the run is ``interrupted``."""
+        return self.unmarked is None
 
 
 class ProblemKind(StrEnum):

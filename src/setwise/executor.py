@@ -33,9 +33,10 @@ import json
 import logging
 import random
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from sqlalchemy import (
     Column,
@@ -61,16 +62,20 @@ from setwise.dialects.packed import is_packed, pack, pack_values
 from setwise.errors import (
     NotFoundError,
     RunError,
-    RunInUseError,
+    RunInterrupted,
+    RunStateError,
     SetwiseError,
     TooManyRowsError,
     TransactionTooLargeError,
 )
-from setwise.journal import ChunkInfo, Journal, key_column, new_column, new_run_id, old_column
+from setwise.journal import Journal, key_column, new_column, old_column
 from setwise.plan import EVERYTHING, Span, key_in
+from setwise.records import DONE, FAILED, INTERRUPTED, ChunkInfo, RunInfo, new_run_id
 from setwise.target import Target
 
 log = logging.getLogger("setwise")
+
+T = TypeVar("T")
 
 #: First chunk of an "auto" run: small enough to stay far under any sensible time target
 #: on a slow or busy table, so the first measurement is cheap.
@@ -91,6 +96,9 @@ AUTO_SAFETY = 0.6
 KEY_SAMPLE = 1_000
 #: Backoff before retry n is BACKOFF_S * 2**n (plus up to 50% jitter): 0.05, 0.1, 0.2 …
 BACKOFF_S = 0.05
+#: Retries of a transaction the database rolled back by itself (a deadlock, Galera's
+#: certification, SQLite's busy database): with the backoff above, 1.6 s of waiting.
+RETRIES = 5
 
 
 @dataclass(frozen=True)
@@ -117,7 +125,7 @@ class RunOptions:
     throttle_seconds: float = 0.0
     journal: bool = True
     journal_prefix: str = "setwise_"
-    retries: int = 5
+    retries: int = RETRIES
     progress: ProgressCallback | None = None
     resume: str | None = None
     actor: str | None = None
@@ -244,14 +252,14 @@ class Executor:
         result = self._write_chunk(connection, EVERYTHING, 1, counted)
         seconds = time.perf_counter() - started
         run_id, self.run_id = self.run_id, None  # record once, below: nothing is read back
-        self._finish_chunk(connection, 1, None, result, seconds, 0)
+        self._finish_chunk(connection, 1, None, result, seconds, 0, last=True)
         self.run_id = run_id
         if run_id is not None:
             totals = self.totals
             self._start(
                 connection,
                 run_id=run_id,
-                status="done",
+                status=DONE,
                 counts={
                     "matched": totals.matched,
                     "changed": totals.changed,
@@ -305,12 +313,17 @@ class Executor:
         except KeyboardInterrupt as exc:
             # Inside a chunk, its transaction was rolled back; between chunks, all
             # committed chunks stand. Either way the run can go on from its checkpoint.
-            self._mark(connection, "interrupted")
-            hint = f"run {self.run_id} interrupted after {self.totals.chunks} chunk(s)"
-            hint += f"; resume it with resume={self.run_id!r}"
-            log.warning(hint)
-            exc.add_note(hint)
-            raise
+            if self.run_id is None:
+                raise
+            release_frames(exc)
+            try:
+                unmarked = self._mark(connection, INTERRUPTED)
+            except KeyboardInterrupt:  # a second Ctrl-C: stop waiting for the database
+                unmarked = f"a second Ctrl-C; run {self.run_id} still says running"
+            stopped = RunInterrupted(self.run_id, self.totals.chunks, unmarked=unmarked)
+            log.warning("%s", stopped)
+            stopped.add_note(str(stopped))
+            raise stopped from exc
 
     def _open_run(self, connection: Connection, total_rows: int | None) -> int | None:
         """Count, guard and record the run, retrying like a chunk when the database is busy.
@@ -321,33 +334,35 @@ class Executor:
         options = self.options
         guarded = options.expect_rows is not None or options.max_rows is not None
         totalling = options.progress is not None and total_rows is None
-        attempt = 0
-        while True:
-            try:
-                with connection.begin():
-                    if guarded:
-                        matched, would_change, _, covered = self._count(connection, EVERYTHING)
-                        self._guard(matched, would_change)
-                        total_rows = total_rows if total_rows is not None else covered
-                    elif totalling:
-                        total_rows = self._rows_in(connection, EVERYTHING)
-                    self.run_id = self._start(connection, run_id=self.options.run_id)
-                return total_rows
-            except DBAPIError as exc:
-                if not self.strategy.is_retryable(exc) or attempt >= self.options.retries:
-                    raise
-                attempt += 1
-                self.totals.retries += 1
-                self.totals.rollbacks += 1
-                delay = backoff(attempt)
-                log.warning(
-                    "starting the run was rolled back (%s); retry %d of %d in %.2f s",
-                    first_line(exc),
-                    attempt,
-                    self.options.retries,
-                    delay,
-                )
-                time.sleep(delay)
+
+        def open_run(connection: Connection) -> int | None:
+            counted = total_rows
+            if guarded:
+                matched, would_change, _, covered = self._count(connection, EVERYTHING)
+                self._guard(matched, would_change)
+                counted = counted if counted is not None else covered
+            elif totalling:
+                counted = self._rows_in(connection, EVERYTHING)
+            self.run_id = self._start(connection, run_id=self.options.run_id)
+            return counted
+
+        return self._retried(connection, "starting the run", open_run)
+
+    def _retried(self, connection: Connection, what: str, work: Callable[[Connection], T]) -> T:
+        """``work`` in a transaction of its own (see ``retried``), each retry counted."""
+
+        def count_retry() -> None:
+            self.totals.retries += 1
+            self.totals.rollbacks += 1
+
+        return retried(
+            connection,
+            self.strategy,
+            work,
+            retries=self.options.retries,
+            what=what,
+            on_retry=count_retry,
+        )
 
     def _chunk_with_retries(
         self, connection: Connection, after: tuple[Any, ...] | None, rows: int, chunk: int
@@ -362,19 +377,17 @@ class Executor:
                 with connection.begin():
                     if self._on_snapshot:
                         connection.exec_driver_sql(self.strategy.snapshot_chunks or "")
-                    if self.run_id is not None and not self.journal.claim_chunk(
-                        connection, self.run_id, chunk
-                    ):
-                        raise RunInUseError(self.run_id, chunk)
+                    if self.run_id is not None:
+                        self.journal.claim_chunk(connection, self.run_id, chunk)
                     upper = self._upper(connection, after, rows)
                     span = Span(after, upper)
                     counted = self._count(connection, span)
                     result = self._write_chunk(connection, span, chunk, counted)
                     seconds = time.perf_counter() - started
                     checkpoint = upper if upper is not None else after
-                    self._finish_chunk(connection, chunk, checkpoint, result, seconds, attempt)
-                    if upper is None and self.run_id is not None:
-                        self.journal.set_status(connection, self.run_id, "done")
+                    self._finish_chunk(
+                        connection, chunk, checkpoint, result, seconds, attempt, last=upper is None
+                    )
                 self._confirm_committed(connection, chunk)
                 self._log_chunk(chunk, result, seconds)
                 return span, result, seconds, attempt
@@ -396,13 +409,13 @@ class Executor:
                     )
                     time.sleep(delay)
                     continue
-                self._mark(connection, "failed", error=first_line(exc))
+                self._mark(connection, FAILED, error=first_line(exc))
                 raise RunError(self.run_id, chunk, exc) from exc
             except SetwiseError as exc:
                 self.totals = before
                 self.totals.rollbacks += 1
-                if not isinstance(exc, RunInUseError):  # the run is the other process's now
-                    self._mark(connection, "failed")
+                if not isinstance(exc, RunStateError):  # the run is another process's now
+                    self._mark(connection, FAILED)
                 raise
             except KeyboardInterrupt:
                 self.totals = before
@@ -741,6 +754,8 @@ class Executor:
         result: ChunkResult,
         seconds: float,
         retries: int,
+        *,
+        last: bool,
     ) -> None:
         totals = self.totals
         totals.matched += result.matched
@@ -756,13 +771,16 @@ class Executor:
             self.run_id,
             chunk=chunk,
             checkpoint=checkpoint,
-            matched=result.matched,
-            changed=result.changed,
-            unchanged=result.matched - result.changed - result.conflicted,
-            missing=result.missing,
-            conflicts=result.conflicted,
+            counts={
+                "matched": result.matched,
+                "changed": result.changed,
+                "unchanged": result.matched - result.changed - result.conflicted,
+                "missing": result.missing,
+                "conflicts": result.conflicted,
+                "retries": retries,
+            },
             seconds=seconds,
-            retries=retries,
+            last=last,
         )
 
     def _resume(
@@ -772,32 +790,15 @@ class Executor:
         chunk (the pace an automatic chunk size goes on from)."""
         run_id = self.options.resume
         assert run_id is not None
-        with connection.begin():
+
+        def take_up(connection: Connection) -> tuple[RunInfo, ChunkInfo | None]:
             info = self.journal.get(connection, run_id)
-            if info.status == "done":
-                raise SetwiseError(f"run {run_id} is finished; there is nothing to resume")
-            if info.status == "abandoned":
-                raise SetwiseError(
-                    f"run {run_id} was abandoned; start it again instead of resuming it"
-                )
-            if info.reverted_by is not None:
-                raise SetwiseError(
-                    f"run {run_id} was reverted by run {info.reverted_by}; start it again "
-                    "instead of resuming it"
-                )
-            if info.table != self.writer.target.name or info.kind != self.writer.kind:
-                raise SetwiseError(
-                    f"run {run_id} was a {info.kind} of {info.table!r}, not a "
-                    f"{self.writer.kind} of {self.writer.target.name!r}"
-                )
-            recorded = {k: v for k, v in info.arguments.items() if k != "journal"}
-            if recorded != _comparable(self.options.arguments):
-                raise SetwiseError(
-                    f"run {run_id} ran with other arguments ({info.arguments}); resume it "
-                    "with the same statement or changes"
-                )
-            self.journal.set_status(connection, run_id, "running")
-            last = self.journal.last_chunk(connection, run_id)
+            self.journal.refuse(info, "resume")
+            self._check_same_run(info)
+            self.journal.take_up(connection, info)
+            return info, self.journal.last_chunk(connection, run_id)
+
+        info, last = self._retried(connection, f"resuming run {run_id}", take_up)
         self.run_id = run_id
         totals = self.totals
         totals.matched, totals.changed = info.matched, info.changed
@@ -807,16 +808,51 @@ class Executor:
         log.info("resuming run %s after chunk %d (key %r)", run_id, info.chunks, checkpoint)
         return checkpoint, info.chunks, last
 
-    def _mark(self, connection: Connection, status: str, error: str | None = None) -> None:
+    def _check_same_run(self, info: RunInfo) -> None:
+        """Refuse to resume ``info`` with another writer: another kind of run, another
+        table, other arguments."""
+        if info.table != self.writer.target.name or info.kind != self.writer.kind:
+            message = (
+                f"run {info.run_id} was {_a(info.kind)} of {info.table!r}, not "
+                f"{_a(self.writer.kind)} of {self.writer.target.name!r}"
+            )
+            if info.reverts is not None:  # a revert resumes as a revert of its run
+                message += (
+                    f": resume it with setwise.revert(bind, {info.reverts!r}, "
+                    f"resume={info.run_id!r}) (`setwise revert {info.reverts} --resume "
+                    f"{info.run_id}`)"
+                )
+            raise SetwiseError(message)
+        recorded = {k: v for k, v in info.arguments.items() if k != "journal"}
+        if recorded != _comparable(self.options.arguments):
+            raise SetwiseError(
+                f"run {info.run_id} ran with other arguments ({info.arguments}); resume it "
+                "with the same statement or changes"
+            )
+
+    def _mark(self, connection: Connection, status: str, error: str | None = None) -> str | None:
+        """Record that this process stopped the run (``interrupted``, ``failed``), retried
+        as a chunk is (SQLite's busy timeout, then backoff); when it could not, why not:
+        the run then still says ``running`` and resumes all the same, or another process
+        has changed it."""
         if self.run_id is None:
-            return
+            return "the run was not recorded"
+        run_id, chunks = self.run_id, self.totals.chunks
         try:
             if connection.in_transaction():
                 connection.rollback()
-            with connection.begin():
-                self.journal.set_status(connection, self.run_id, status, error=error)
-        except Exception:  # the run's own error is what the caller needs to see
-            log.exception("could not mark run %s %s", self.run_id, status)
+            self._retried(
+                connection,
+                f"marking run {run_id} {status}",
+                lambda c: self.journal.stop(c, run_id, status, chunks=chunks, error=error),
+            )
+        except RunStateError as exc:  # another process has the run now: leave it be
+            log.warning("%s", exc)
+            return str(exc)
+        except Exception as exc:  # the run's own error is what the caller needs to see
+            log.exception("could not mark run %s %s", run_id, status)
+            return f"{first_line(exc)}; run {run_id} still says running"
+        return None
 
     def _log_chunk(self, chunk: int, result: ChunkResult, seconds: float) -> None:
         log.debug(
@@ -899,6 +935,63 @@ def _repeatable(statement: Update) -> bool:
 def backoff(attempt: int) -> float:
     """Seconds to wait before retry ``attempt``: doubling, with jitter."""
     return float(BACKOFF_S * 2**attempt * (1 + random.random() / 2))
+
+
+def retried(
+    connection: Connection,
+    strategy: Strategy,
+    work: Callable[[Connection], T],
+    *,
+    retries: int,
+    what: str,
+    on_retry: Callable[[], None] | None = None,
+) -> T:
+    """``work`` in a transaction of its own on ``connection`` (outside one), run again
+    after a rollback the database resolves by itself (``Strategy.is_retryable``: a
+    deadlock, a lock wait, SQLite's busy database), up to ``retries`` times with backoff."""
+    attempt = 0
+    while True:
+        try:
+            with connection.begin():
+                return work(connection)
+        except DBAPIError as exc:
+            if not strategy.is_retryable(exc) or attempt >= retries:
+                raise
+            attempt += 1
+            if on_retry is not None:
+                on_retry()
+            delay = backoff(attempt)
+            log.warning(
+                "%s was rolled back (%s); retry %d of %d in %.2f s",
+                what,
+                first_line(exc),
+                attempt,
+                retries,
+                delay,
+            )
+            time.sleep(delay)
+
+
+def release_frames(error: BaseException) -> None:
+    """Let go of what the frames of ``error``'s traceback (and of the errors it chains)
+    hold in their local variables; the traceback still shows where each line was.
+
+    A KeyboardInterrupt inside a statement leaves SQLAlchemy closing the connection
+    without closing the statement's cursor. Since Python 3.11, sqlite3 then keeps the
+    database open behind the closed connection, its transaction and write lock with it,
+    until that cursor is freed, and the traceback's frames hold it: until then no other
+    connection could write (mark the run interrupted) and gets "database is locked"."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        current = current.__cause__ or current.__context__
+
+
+def _a(kind: str) -> str:
+    """``kind`` (apply, update, revert, delete) with its article."""
+    return f"{'an' if kind[:1] in 'aeiou' else 'a'} {kind}"
 
 
 def _comparable(arguments: dict[str, Any]) -> dict[str, Any]:

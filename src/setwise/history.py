@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from setwise.errors import SetwiseError
-from setwise.journal import ChunkInfo, Journal, RunInfo
+from setwise.executor import RETRIES, retried
+from setwise.journal import Journal
 from setwise.merge import Merge, drop_kept_stage
+from setwise.records import ChunkInfo, RunInfo
 from setwise.target import TargetLike, resolve_target
 from setwise.transaction import Bind, dialect_of, engine_of, reading_connection
 
@@ -49,18 +50,19 @@ def abandon(bind: Bind, run_id: str, *, journal_prefix: str = "setwise_") -> Run
 
     The chunks it committed stay, as its journal does (``revert`` undoes them); what
     it kept for a resume, a changeset's staging table, is dropped. A process still
-    running it stops before its next chunk with ``RunInUseError``. Refused for a run
-    that has ended: done, reverted or abandoned already.
+    running it stops before its next chunk with ``RunInUseError``. Refused
+    (``RunStateError``) for a run that has ended: done, reverted or abandoned already.
     """
     journal = Journal(journal_prefix)
     strategy = dialect_of(bind)
-    with engine_of(bind).begin() as connection, strategy.causal_reads(connection):
-        info = journal.get(connection, run_id)
-        if info.status in ("done", "abandoned") or info.reverted_by is not None:
-            ended = "reverted" if info.reverted_by is not None else info.status
-            raise SetwiseError(f"run {run_id} is {ended}: there is nothing to abandon")
-        journal.set_status(connection, run_id, "abandoned")
-        info = journal.get(connection, run_id)
+    with engine_of(bind).connect() as connection, strategy.causal_reads(connection):
+        info = retried(
+            connection,
+            strategy,
+            lambda c: journal.abandon(c, run_id),
+            retries=RETRIES,
+            what=f"abandoning run {run_id}",
+        )
     if info.kind == Merge.kind and strategy.kept_stage_prefixes is not None:
         # DDL, on a connection of its own; after the status, so that a process still
         # running the run no longer takes a chunk from the table being dropped.

@@ -1,10 +1,8 @@
-"""The journal: a record of every run, and the old and new values of every row it changed.
+"""The journal: the old and new values of every row a run changed, beside its run records.
 
-Tables, created on first use (or by ``setwise.init``) with a configurable prefix:
+``Journal`` is the run records (``setwise.records``: ``{prefix}runs`` and
+``{prefix}chunks``, and every rule of a run's status) plus, per journaled table:
 
-- ``{prefix}runs``: one row per run: table, kind, arguments, actor, times, status,
-  counts, checkpoint (the last key of the last finished chunk);
-- ``{prefix}chunks``: one row per finished chunk: rows, seconds, retries;
 - ``{prefix}journal_{table}``: per changed row, the run, the chunk, the key, and the
   old and new value of every column the run wrote, typed like the target's columns
   so that every value comes back exactly. Where the strategy ``packs_journal``
@@ -18,43 +16,31 @@ same transaction as the chunk's change, so the data and the journal never disagr
 
 from __future__ import annotations
 
-import datetime as dt
-import getpass
-import json
 import logging
-import os
-import secrets
 import weakref
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from functools import cached_property
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Column,
     Connection,
-    DateTime,
     Engine,
-    Float,
     FromClause,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
     String,
     Table,
-    Text,
     inspect,
     select,
-    update,
 )
 from sqlalchemy.exc import DBAPIError
 
-from setwise.coerce import coercer_for
 from setwise.dialects import Strategy
 from setwise.dialects.packed import can_pack, is_packed, pack_rows, packed_table, unpacked
-from setwise.errors import NotFoundError, SetwiseError
+from setwise.errors import SetwiseError
 from setwise.merge import staging_type
+from setwise.records import ChunkInfo, RunInfo, RunRecords, default_actor, new_run_id
 from setwise.tables import column_shape, shared_table, temporary_copy
 from setwise.target import Target
 
@@ -63,112 +49,11 @@ DEFAULT_PREFIX = "setwise_"
 log = logging.getLogger("setwise")
 
 
-@dataclass(frozen=True)
-class RunInfo:
-    """One run as the journal records it."""
-
-    run_id: str
-    table: str
-    kind: str
-    status: str
-    actor: str | None
-    started_at: dt.datetime
-    finished_at: dt.datetime | None
-    matched: int
-    changed: int
-    unchanged: int
-    missing: int
-    conflicts: int
-    chunks: int
-    retries: int
-    columns: tuple[str, ...]
-    checkpoint: tuple[Any, ...] | None
-    arguments: dict[str, Any]
-    reverts: str | None
-    reverted_by: str | None
-    error: str | None
-
-    @property
-    def tag(self) -> str | None:
-        """The ``tag`` the run was given (``setwise.update(..., tag=...)``), if any."""
-        found = self.arguments.get("tag")
-        return found if isinstance(found, str) else None
-
-    def checkpoint_of(self, key: Sequence[Column[Any]]) -> tuple[Any, ...] | None:
-        """The checkpoint as values of ``key``'s types (the journal keeps it as JSON)."""
-        if self.checkpoint is None:
-            return None
-        pairs = zip(key, self.checkpoint, strict=True)
-        return tuple(coercer_for(column, lenient=True)(value) for column, value in pairs)
-
-
-@dataclass(frozen=True)
-class ChunkInfo:
-    chunk: int
-    rows: int
-    changed: int
-    seconds: float
-    retries: int
-
-
-class Journal:
+class Journal(RunRecords):
     """The journal tables of one database, under one prefix."""
 
     def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
-        self.prefix = prefix
-
-    # Built on first use: a run without a journal never touches them, and building
-    # them cost half a millisecond of every call (benchmarks/README.md). One Table per
-    # prefix and shape for the whole process (``tables.shared_table``).
-
-    @cached_property
-    def runs(self) -> Table:
-        """``{prefix}runs``: one row per run."""
-        return shared_table(("runs", self.prefix), self._build_runs)
-
-    @cached_property
-    def chunks(self) -> Table:
-        """``{prefix}chunks``: one row per finished chunk."""
-        return shared_table(("chunks", self.prefix), self._build_chunks)
-
-    def _build_runs(self) -> Table:
-        return Table(
-            f"{self.prefix}runs",
-            MetaData(),
-            Column("run_id", String(40), primary_key=True),
-            Column("table_name", String(255), nullable=False),
-            Column("kind", String(16), nullable=False),
-            Column("status", String(16), nullable=False),
-            Column("actor", String(255)),
-            Column("started_at", DateTime, nullable=False),
-            Column("finished_at", DateTime),
-            Column("matched", BigInteger, nullable=False, default=0),
-            Column("changed", BigInteger, nullable=False, default=0),
-            Column("unchanged", BigInteger, nullable=False, default=0),
-            Column("missing", BigInteger, nullable=False, default=0),
-            Column("conflicts", BigInteger, nullable=False, default=0),
-            Column("chunks", Integer, nullable=False, default=0),
-            Column("retries", Integer, nullable=False, default=0),
-            Column("columns", Text, nullable=False),
-            Column("checkpoint", Text),
-            Column("arguments", Text, nullable=False),
-            Column("reverts", String(40)),
-            Column("reverted_by", String(40)),
-            Column("error", Text),
-        )
-
-    def _build_chunks(self) -> Table:
-        return Table(
-            f"{self.prefix}chunks",
-            MetaData(),
-            Column("run_id", String(40), nullable=False),
-            Column("chunk", Integer, nullable=False),
-            Column("rows", BigInteger, nullable=False),
-            Column("changed", BigInteger, nullable=False),
-            Column("seconds", Float, nullable=False),
-            Column("retries", Integer, nullable=False),
-            PrimaryKeyConstraint("run_id", "chunk"),
-        )
+        super().__init__(prefix)
 
     # -- tables ---------------------------------------------------------------
 
@@ -301,190 +186,10 @@ class Journal:
             strategy.journal_created(connection, changes)
         return bool(missing)
 
-    # -- runs -----------------------------------------------------------------
-
-    def start(
-        self,
-        connection: Connection,
-        *,
-        target: Target,
-        kind: str,
-        columns: Iterable[str],
-        arguments: dict[str, Any],
-        actor: str | None,
-        reverts: str | None = None,
-        run_id: str | None = None,
-        status: str = "running",
-        counts: dict[str, int] | None = None,
-    ) -> str:
-        """Record a run, and return its id. A run that ends in the same transaction is
-        recorded once, with its final status and ``counts``: nothing reads the table back."""
-        run_id = run_id or new_run_id()
-        now = _now()
-        tally = dict.fromkeys(_COUNTS, 0) | (counts or {})
-        connection.execute(
-            self.runs.insert().values(
-                run_id=run_id,
-                table_name=target.name,
-                kind=kind,
-                status=status,
-                actor=actor if actor is not None else default_actor(),
-                started_at=now,
-                finished_at=now if status != "running" else None,
-                columns=json.dumps(list(columns)),
-                arguments=json.dumps(arguments, default=str),
-                reverts=reverts,
-                **tally,
-            )
-        )
-        return run_id
-
-    def record_chunk(
-        self,
-        connection: Connection,
-        run_id: str,
-        chunk: int,
-        rows: int,
-        changed: int,
-        seconds: float,
-        retries: int,
-    ) -> None:
-        connection.execute(
-            self.chunks.insert().values(
-                run_id=run_id,
-                chunk=chunk,
-                rows=rows,
-                changed=changed,
-                seconds=seconds,
-                retries=retries,
-            )
-        )
-
-    def claim_chunk(self, connection: Connection, run_id: str, chunk: int) -> bool:
-        """Take chunk ``chunk`` of a running run, first thing in its transaction: False
-        when the run is not at chunk ``chunk - 1`` any more (another process went on with
-        it). The row stays locked until the chunk commits, so two processes resuming one
-        run never both write a chunk."""
-        runs = self.runs.c
-        claimed = connection.execute(
-            update(self.runs)
-            .where(runs.run_id == run_id, runs.chunks == chunk - 1, runs.status == "running")
-            .values(chunks=chunk)
-        )
-        return claimed.rowcount == 1
-
-    def finish_chunk(
-        self,
-        connection: Connection,
-        run_id: str,
-        *,
-        chunk: int,
-        checkpoint: tuple[Any, ...] | None,
-        matched: int,
-        changed: int,
-        unchanged: int,
-        missing: int,
-        conflicts: int,
-        seconds: float,
-        retries: int,
-    ) -> None:
-        """Record a finished chunk and move the run's checkpoint, in the chunk's transaction."""
-        self.record_chunk(connection, run_id, chunk, matched + missing, changed, seconds, retries)
-        runs = self.runs.c
-        connection.execute(
-            update(self.runs)
-            .where(runs.run_id == run_id)
-            .values(
-                checkpoint=_encode_key(checkpoint),
-                chunks=chunk,
-                matched=runs.matched + matched,
-                changed=runs.changed + changed,
-                unchanged=runs.unchanged + unchanged,
-                missing=runs.missing + missing,
-                conflicts=runs.conflicts + conflicts,
-                retries=runs.retries + retries,
-            )
-        )
-
-    def set_status(
-        self,
-        connection: Connection,
-        run_id: str,
-        status: str,
-        *,
-        error: str | None = None,
-        reverted_by: str | None = None,
-    ) -> None:
-        values: dict[str, Any] = {"status": status}
-        if status in ("done", "failed", "interrupted", "abandoned"):
-            values["finished_at"] = _now()
-        if error is not None:
-            values["error"] = error
-        if reverted_by is not None:
-            values["reverted_by"] = reverted_by
-        connection.execute(update(self.runs).where(self.runs.c.run_id == run_id).values(values))
-
-    def get(self, connection: Connection, run_id: str) -> RunInfo:
-        if not inspect(connection).has_table(self.runs.name):
-            raise NotFoundError(self.runs.name, key=run_id)
-        row = connection.execute(select(self.runs).where(self.runs.c.run_id == run_id)).first()
-        if row is None:
-            raise NotFoundError(self.runs.name, key=run_id)
-        return _run_info(row._mapping)
-
-    def recent(self, connection: Connection, limit: int = 100) -> list[RunInfo]:
-        if not inspect(connection).has_table(self.runs.name):
-            return []
-        statement = select(self.runs).order_by(self.runs.c.run_id.desc()).limit(limit)
-        return [_run_info(row._mapping) for row in connection.execute(statement)]
-
-    def tagged(self, connection: Connection, tag: str, *, prefix: bool = False) -> list[RunInfo]:
-        """The runs tagged ``tag`` (``prefix``: with a tag that starts with it), newest
-        first. The tag is kept in the JSON of the run's arguments: a LIKE finds the
-        candidates, and the tag read back from the JSON decides."""
-        if not inspect(connection).has_table(self.runs.name):
-            return []
-        needle = f'"tag": {json.dumps(tag)}'
-        if prefix:
-            needle = needle[:-1]  # the closing quote
-        statement = (
-            select(self.runs)
-            .where(self.runs.c.arguments.contains(needle, autoescape=True))
-            .order_by(self.runs.c.run_id.desc())
-        )
-        found = [_run_info(row._mapping) for row in connection.execute(statement)]
-        if prefix:
-            return [info for info in found if info.tag is not None and info.tag.startswith(tag)]
-        return [info for info in found if info.tag == tag]
-
-    def last_chunk(self, connection: Connection, run_id: str) -> ChunkInfo | None:
-        """The run's latest recorded chunk, or None before its first."""
-        chunks = self.chunks.c
-        statement = (
-            select(self.chunks)
-            .where(chunks.run_id == run_id)
-            .order_by(chunks.chunk.desc())
-            .limit(1)
-        )
-        row = connection.execute(statement).first()
-        if row is None:
-            return None
-        return ChunkInfo(row.chunk, row.rows, row.changed, row.seconds, row.retries)
-
-    def chunk_list(self, connection: Connection, run_id: str) -> list[ChunkInfo]:
-        chunks = self.chunks.c
-        statement = select(self.chunks).where(chunks.run_id == run_id).order_by(chunks.chunk)
-        return [
-            ChunkInfo(row.chunk, row.rows, row.changed, row.seconds, row.retries)
-            for row in connection.execute(statement)
-        ]
-
 
 #: Journal tables known to exist, per engine: checked once, not on every run. Keyed by the
 #: engine itself, since two engines with one URL may see different schemas (search_path).
 _EXISTING: weakref.WeakKeyDictionary[Engine, set[str]] = weakref.WeakKeyDictionary()
-
-_COUNTS = ("matched", "changed", "unchanged", "missing", "conflicts", "chunks", "retries")
 
 
 def _layout_refused(changes: Table, kept_packed: bool, journals: str) -> SetwiseError:
@@ -547,52 +252,16 @@ def new_column(name: str, strategy: Strategy) -> str:
     return strategy.identifier(f"n_{name}")
 
 
-def new_run_id() -> str:
-    """A run id that sorts by start time to the microsecond (MariaDB's DATETIME keeps
-    whole seconds), with two random hex digits against two processes in one microsecond."""
-    now = _now()
-    return f"{now:%Y%m%d-%H%M%S}-{now.microsecond:06d}{secrets.token_hex(1)}"
-
-
-def default_actor() -> str:
-    """Who is running: the operating-system user, as the journal's default actor."""
-    if os.environ.get("SETWISE_ACTOR"):
-        return os.environ["SETWISE_ACTOR"]
-    try:
-        return getpass.getuser()  # USER, LOGNAME, …, then the password database
-    except (KeyError, OSError):
-        return "unknown"
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-def _encode_key(key: tuple[Any, ...] | None) -> str | None:
-    return None if key is None else json.dumps(list(key), default=str)
-
-
-def _run_info(row: Any) -> RunInfo:
-    checkpoint = json.loads(row["checkpoint"]) if row["checkpoint"] else None
-    return RunInfo(
-        run_id=row["run_id"],
-        table=row["table_name"],
-        kind=row["kind"],
-        status=row["status"],
-        actor=row["actor"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        matched=int(row["matched"]),
-        changed=int(row["changed"]),
-        unchanged=int(row["unchanged"]),
-        missing=int(row["missing"]),
-        conflicts=int(row["conflicts"]),
-        chunks=int(row["chunks"]),
-        retries=int(row["retries"]),
-        columns=tuple(json.loads(row["columns"])),
-        checkpoint=tuple(checkpoint) if checkpoint is not None else None,
-        arguments=json.loads(row["arguments"]),
-        reverts=row["reverts"],
-        reverted_by=row["reverted_by"],
-        error=row["error"],
-    )
+# The run records' names, still found here by code that imports them from the journal.
+__all__ = [
+    "DEFAULT_PREFIX",
+    "ChunkInfo",
+    "Journal",
+    "RunInfo",
+    "default_actor",
+    "key_column",
+    "new_column",
+    "new_run_id",
+    "old_column",
+    "tagged",
+]

@@ -10,6 +10,7 @@ rows under the lock in any case when not forced.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast
 
@@ -38,9 +39,10 @@ from setwise.dialects.compare import StoredComparison
 from setwise.dialects.packed import is_packed
 from setwise.errors import ConflictError, RowConflict, SetwiseError
 from setwise.executor import ProgressCallback, RunOptions, Writer
-from setwise.journal import Journal, RunInfo, key_column, new_column, old_column, tagged
+from setwise.journal import Journal, key_column, new_column, old_column, tagged
 from setwise.merge import Merge, drop_kept_stage
 from setwise.plan import EVERYTHING, Span
+from setwise.records import RunInfo
 from setwise.report import Report
 from setwise.runner import run
 from setwise.tables import temporary_copy
@@ -221,24 +223,25 @@ class Reversal:
             .limit(limit)
         )
 
-    def conflict_details(self, limit: int) -> Select[Any]:
-        """Key, then (written, now) for each column, of rows changed since the run."""
+    def conflict_details(self, limit: int, span: Span = EVERYTHING) -> Select[Any]:
+        """Key, then (written, now) for each column, of rows in ``span`` changed since
+        the run."""
         pairs = [part for c in self.columns for part in (self._new(c), c)]
         return (
-            self._moved_rows(*self._journal_key(), *pairs)
+            self._moved_rows(*self._journal_key(), *pairs, span=span)
             .order_by(*self._journal_key())
             .limit(limit)
         )
 
-    def conflict_count(self) -> Select[Any]:
-        """How many rows changed since the run."""
-        return self._moved_rows(func.count())
+    def conflict_count(self, span: Span = EVERYTHING) -> Select[Any]:
+        """How many rows in ``span`` changed since the run."""
+        return self._moved_rows(func.count(), span=span)
 
-    def _moved_rows(self, *columns: Any) -> Select[Any]:
+    def _moved_rows(self, *columns: Any, span: Span = EVERYTHING) -> Select[Any]:
         return (
             select(*columns)
-            .select_from(self.journal.join(self.target.table, self._joined()))
-            .where(self._of_run(), self._moved())
+            .select_from(self.journal.join(self.target.table, self._joined(span)))
+            .where(self._of_run(), self._moved(), *span.criteria(self._journal_key()))
         )
 
 
@@ -255,24 +258,27 @@ def revert(
     progress: ProgressCallback | None = None,
     actor: str | None = None,
     tag: str | None = None,
+    resume: str | None = None,
 ) -> Report:
     """Restore the values run ``run_id`` overwrote; returns the revert's own Report.
 
     Rows changed by someone else since the run raise ``ConflictError`` listing them
     (key, column, the value the run wrote, the value now) and nothing is written,
     unless ``force=True``. The revert is journaled: revert its ``run_id`` to redo.
-    ``tag`` is kept with the revert's own run, as for ``setwise.update``.
+    ``tag`` is kept with the revert's own run, as for ``setwise.update``. A chunked
+    revert is a run like any other: ``resume=`` the revert's own run id goes on after
+    its checkpoint, checking for conflicts only the rows it has not restored yet; a new
+    revert is refused while one has not ended.
     """
     journal = Journal(journal_prefix)
     strategy = dialect_of(bind)
     # Causal reads: the run may have written through another node of a cluster.
     with reading_connection(bind) as connection, strategy.causal_reads(connection):
         info = journal.get(connection, run_id)
-        if info.reverted_by is not None:
-            raise SetwiseError(
-                f"run {run_id} was already reverted by run {info.reverted_by}; "
-                f"revert {info.reverted_by} to apply it again"
-            )
+        if resume is None:
+            journal.refuse_revert(connection, info)
+        else:
+            journal.refuse(info, "revert")
         if info.arguments.get("journal") is False:
             raise SetwiseError(
                 f"run {run_id} kept no journal (journal=False): it cannot be reverted"
@@ -289,8 +295,11 @@ def revert(
             strategy=strategy,
             compare=strategy.stored_comparison(connection, target.table),
         )
+        unrestored = EVERYTHING  # a resumed revert's rows after its checkpoint
+        if resume is not None:
+            unrestored = Span(_resumed_revert(journal, connection, info, resume, target.key))
         if not force:
-            _refuse_conflicts(connection, strategy, reversal)
+            _refuse_conflicts(connection, strategy, reversal, unrestored)
     options = RunOptions(
         chunk_rows=chunk_rows,
         chunk_seconds=chunk_seconds,
@@ -300,9 +309,10 @@ def revert(
         retries=retries,
         progress=progress,
         actor=actor,
+        resume=resume,
         arguments=tagged({"reverts": run_id, "force": force}, tag),
     )
-    unpack = chunk_rows is not None and is_packed(table)
+    unpack = options.chunked and is_packed(table)
 
     def build(connection: Connection, strategy: Strategy) -> Reversal:
         if not unpack:
@@ -316,7 +326,7 @@ def revert(
 
     report = run(bind, target, build, options, cleanup=cleanup, repeatable=True)
     with atomic(bind) as scope:
-        journal.set_status(scope.connection, run_id, "reverted", reverted_by=report.run_id)
+        journal.mark_reverted(scope.connection, info, report.run_id)
     if info.kind == Merge.kind and strategy.kept_stage_prefixes is not None:
         # An interrupted changeset run kept its staged rows for a resume that a revert
         # makes pointless. Dropped on a connection of its own, as DDL.
@@ -337,8 +347,30 @@ def _unpack(connection: Connection, strategy: Strategy, reversal: Reversal) -> T
     return copy
 
 
-def _refuse_conflicts(connection: Connection, strategy: Strategy, reversal: Reversal) -> None:
-    """Raise ``ConflictError`` for rows changed since the run.
+def _resumed_revert(
+    journal: Journal,
+    connection: Connection,
+    info: RunInfo,
+    resume: str,
+    key: Sequence[Column[Any]],
+) -> tuple[Any, ...] | None:
+    """The checkpoint of ``resume``, a revert of run ``info`` to go on with (the
+    executor checks the rest of its record as it takes it up)."""
+    resumed = journal.get(connection, resume)
+    if resumed.kind != Reversal.kind or resumed.reverts != info.run_id:
+        what = f"it reverts run {resumed.reverts}" if resumed.reverts else f"{resumed.kind!r}"
+        raise SetwiseError(
+            f"run {resume} is not a revert of run {info.run_id} ({what}): resume a revert "
+            "of it with resume= set to that revert's run id"
+        )
+    journal.refuse(resumed, "resume")
+    return resumed.checkpoint_of(key)
+
+
+def _refuse_conflicts(
+    connection: Connection, strategy: Strategy, reversal: Reversal, span: Span
+) -> None:
+    """Raise ``ConflictError`` for rows in ``span`` changed since the run.
 
     In the caller's transaction a plain read may show its snapshot, older than the rows
     the revert's locked writes find (``Strategy.plain_reads_lag_writes``): a row changed
@@ -350,7 +382,7 @@ def _refuse_conflicts(connection: Connection, strategy: Strategy, reversal: Reve
             return strategy.lock_rows(statement, reversal.target.table)
         return statement
 
-    rows = connection.execute(current(reversal.conflict_details(CONFLICT_SAMPLE))).all()
+    rows = connection.execute(current(reversal.conflict_details(CONFLICT_SAMPLE, span))).all()
     if not rows:
         return
     width = len(reversal.target.key)
@@ -361,5 +393,5 @@ def _refuse_conflicts(connection: Connection, strategy: Strategy, reversal: Reve
             written, now = row[width + 2 * i], row[width + 2 * i + 1]
             if written != now:
                 conflicts.append(RowConflict(key=key, column=column.name, written=written, now=now))
-    total = connection.execute(current(reversal.conflict_count())).scalar_one()
+    total = connection.execute(current(reversal.conflict_count(span))).scalar_one()
     raise ConflictError(reversal.target.name, conflicts=conflicts, total=int(total))

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Column, types
 
-from setwise.journal import default_actor
+from setwise.records import default_actor
 from setwise.target import Target
 
 
