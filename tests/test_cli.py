@@ -490,7 +490,14 @@ def test_ctrl_c_during_apply_says_how_to_resume_and_resume_finishes(
         stdin=subprocess.DEVNULL,
         text=True,
     )
-    time.sleep(3)
+    # Interrupted once its first chunk is in (a fixed wait could land while the command
+    # is still starting, under load).
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        with books.connect() as connection:
+            if connection.scalar(text("SELECT COUNT(*) FROM books WHERE stock > 500")):
+                break
+        time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
