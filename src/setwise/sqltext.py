@@ -936,15 +936,10 @@ def _family(kind: types.TypeEngine[Any] | None) -> str | None:
 
 
 def _as_stored(value: Any, kind: types.TypeEngine[Any]) -> Any:
-    """A number as a column of ``kind`` holds it: an integer written 1.0 as an int and
-    any number as a float for a float column, where SQLite's driver binds no Decimal.
-    A fraction for an integer column stays, for validation to refuse."""
-    if not isinstance(value, Decimal):
-        return value
-    if isinstance(kind, types.Integer) and value == value.to_integral_value():
-        return int(value)
-    inexact = isinstance(kind, types.Float) or not getattr(kind, "asdecimal", True)
-    return float(value) if isinstance(kind, types.Numeric) and inexact else value
+    """A whole number written 1.0 as an int for an integer column: SQLite's driver
+    binds no Decimal there. A fraction stays, for validation to refuse."""
+    integral = isinstance(value, Decimal) and value == value.to_integral_value()
+    return int(value) if integral and isinstance(kind, types.Integer) else value
 
 
 def _span(node: exp.Expr) -> tuple[int, int] | None:
