@@ -3,11 +3,15 @@
 The text is parsed by sqlglot in the database's own dialect, then rebuilt node by
 node as SQLAlchemy expressions: nothing of the text itself reaches the database.
 Only what the allow-lists below name is rebuilt: columns of the table (a subquery may
-read other tables), comparisons, arithmetic, AND/OR/NOT, CASE, IN, BETWEEN, LIKE,
-IS NULL, EXISTS, scalar subqueries and a few pure functions. Every literal becomes a
-bound parameter; a number written with a decimal point or an exponent becomes a
-Decimal, so exact columns stay exact. Anything else raises ``SQLTextError`` with a
-caret under the offending token, before any statement runs.
+read other user tables, never the database's own: ``Strategy.is_system_table``),
+comparisons, arithmetic, AND/OR/NOT, CASE, IN, BETWEEN, LIKE, IS NULL, EXISTS, scalar
+subqueries and a few pure functions. Every literal becomes a bound parameter; a
+number written with a decimal point or an exponent becomes a Decimal, so exact
+columns stay exact. A condition goes where SQL needs one, arithmetic takes numbers,
+and a literal meets a value of its own kind, so that no database reads the text
+otherwise than another. Text nested past ``sqllimits`` is refused before it is
+parsed deeply enough to exhaust Python's stack. Anything else raises
+``SQLTextError`` with a caret under the offending token, before any statement runs.
 """
 
 from __future__ import annotations
