@@ -20,7 +20,7 @@ from setwise import Progress
 from setwise import apply as library_apply
 from setwise.cli import app, sparkline
 from tests.models import Book, book_row, create_books, snapshot
-from tests.test_planner import write_changes
+from tests.test_planner import SIX_WAY_JOIN, write_changes
 
 SETWISE = Path(sys.executable).parent / "setwise"
 FICTION = {i for i in range(1, 21) if book_row(i)["genre"] == "fiction"}
@@ -622,3 +622,15 @@ def test_every_command_has_help_and_is_in_the_readme() -> None:
         assert command.callback is not None and command.callback.__doc__
         name = command.name or command.callback.__name__
         assert f"setwise {name}" in readme, name
+
+
+def test_plan_timeout_stops_a_count_that_runs_too_long(engine: Engine) -> None:
+    create_books(engine, 100)
+    done = setwise(
+        "plan", "books", "--set", "stock = 0", "--where", SIX_WAY_JOIN,
+        "--plan-timeout", "0.5", "--db", cli_url(engine),
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "ran longer than 0.5 s" in done.stderr and "--plan-timeout" in done.stderr
+    refused = setwise("plan", "books", "--all-rows", "--set", "stock = 0", "--plan-timeout", "-1")
+    assert refused.returncode == 2 and "--plan-timeout must be 0" in refused.stderr

@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import json
 import re
+import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, event, select, update
+from sqlalchemy import Engine, event, func, select, update
 from sqlalchemy.orm import Session
 
 import setwise
@@ -320,3 +321,47 @@ def test_changeset_plan_lists_version_conflicts_as_apply_does(books: Engine) -> 
 def test_an_empty_changeset_plans_nothing(books: Engine) -> None:
     found = setwise.plan(books, Book, [])
     assert (found.matched, found.would_change, found.chunks) == (0, 0, 0)
+
+
+# -- issue 19: plan's counting statements run under a statement timeout -----------------
+
+#: A filter that reads 100^6 rows to find none: it kept plan busy for minutes.
+SIX_WAY_JOIN = (
+    "EXISTS (SELECT 1 FROM books a, books b, books c, books d, books e, books f "
+    "WHERE a.stock + b.stock + c.stock + d.stock + e.stock + f.stock < 0)"
+)
+
+
+# SQLAlchemy warns of the cartesian product the text asks for.
+@pytest.mark.filterwarnings("ignore:SELECT statement has a cartesian product")
+def test_a_plan_whose_count_runs_too_long_stops_with_a_plan_timeout_error(
+    engine: Engine,
+) -> None:
+    create_books(engine, 100)
+    before = snapshot(engine)
+    statement = parse_update(engine, "books", ["stock = 0"], SIX_WAY_JOIN)
+    started = time.monotonic()
+    with pytest.raises(
+        setwise.PlanTimeoutError, match=r"longer than 0.5 s.*--plan-timeout"
+    ) as caught:
+        setwise.plan(engine, statement, timeout_seconds=0.5)
+    assert time.monotonic() - started < 10
+    assert (caught.value.table, caught.value.seconds) == ("books", 0.5)
+    assert snapshot(engine) == before
+
+
+@pytest.mark.filterwarnings("ignore:SELECT statement has a cartesian product")
+def test_a_timed_out_plan_leaves_no_limit_on_the_callers_transaction(engine: Engine) -> None:
+    create_books(engine, 100)
+    statement = parse_update(engine, "books", ["stock = 0"], SIX_WAY_JOIN)
+    tables = [Book.__table__.alias(name) for name in "abcde"]
+    five_way = (
+        select(func.count()).select_from(*tables).where(*(table.c.id <= 20 for table in tables))  # type: ignore[attr-defined]
+    )
+    with engine.connect() as connection, connection.begin():
+        with pytest.raises(setwise.PlanTimeoutError):
+            setwise.plan(connection, statement, timeout_seconds=0.05)
+        started = time.monotonic()
+        # 3,200,000 rows: longer than the plan's limit, which must be gone.
+        assert connection.execute(five_way).scalar_one() == 20**5
+        assert time.monotonic() - started > 0.05

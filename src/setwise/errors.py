@@ -499,7 +499,7 @@ class PlanTimeoutError(SetwiseError):
             f"the plan for {table!r} stopped: a statement counting its rows ran longer than "
             f"{seconds:g} s, and nothing was written. A subquery that joins tables can "
             "multiply the rows read: narrow the filter, or allow the plan longer "
-            "(timeout_seconds=, --plan-timeout; 0 for no limit)"
+            "(timeout_seconds=, None for no limit; --plan-timeout, 0 for no limit)"
         )
 
 

@@ -3,11 +3,15 @@
 The text is parsed by sqlglot in the database's own dialect, then rebuilt node by
 node as SQLAlchemy expressions: nothing of the text itself reaches the database.
 Only what the allow-lists below name is rebuilt: columns of the table (a subquery may
-read other tables), comparisons, arithmetic, AND/OR/NOT, CASE, IN, BETWEEN, LIKE,
-IS NULL, EXISTS, scalar subqueries and a few pure functions. Every literal becomes a
-bound parameter; a number written with a decimal point or an exponent becomes a
-Decimal, so exact columns stay exact. Anything else raises ``SQLTextError`` with a
-caret under the offending token, before any statement runs.
+read other user tables, never the database's own: ``Strategy.is_system_table``),
+comparisons, arithmetic, AND/OR/NOT, CASE, IN, BETWEEN, LIKE, IS NULL, EXISTS, scalar
+subqueries and a few pure functions. Every literal becomes a bound parameter; a
+number written with a decimal point or an exponent becomes a Decimal, so exact
+columns stay exact. A condition goes where SQL needs one, arithmetic takes numbers,
+and a literal meets a value of its own kind, so that no database reads the text
+otherwise than another. Text nested past ``sqllimits`` is refused before it is
+parsed deeply enough to exhaust Python's stack. Anything else raises
+``SQLTextError`` with a caret under the offending token, before any statement runs.
 """
 
 from __future__ import annotations
@@ -936,15 +940,10 @@ def _family(kind: types.TypeEngine[Any] | None) -> str | None:
 
 
 def _as_stored(value: Any, kind: types.TypeEngine[Any]) -> Any:
-    """A number as a column of ``kind`` holds it: an integer written 1.0 as an int and
-    any number as a float for a float column, where SQLite's driver binds no Decimal.
-    A fraction for an integer column stays, for validation to refuse."""
-    if not isinstance(value, Decimal):
-        return value
-    if isinstance(kind, types.Integer) and value == value.to_integral_value():
-        return int(value)
-    inexact = isinstance(kind, types.Float) or not getattr(kind, "asdecimal", True)
-    return float(value) if isinstance(kind, types.Numeric) and inexact else value
+    """A whole number written 1.0 as an int for an integer column: SQLite's driver
+    binds no Decimal there. A fraction stays, for validation to refuse."""
+    integral = isinstance(value, Decimal) and value == value.to_integral_value()
+    return int(value) if integral and isinstance(kind, types.Integer) else value
 
 
 def _span(node: exp.Expr) -> tuple[int, int] | None:

@@ -103,6 +103,7 @@ class SQLiteStrategy(Strategy):
     def statement_timeout(self, connection: Connection, seconds: float) -> Iterator[None]:
         # SQLite has no timeout of its own: a progress handler that returns true stops
         # the statement (SQLITE_INTERRUPT), and each statement gets its own deadline.
+        # sqlite3 cannot tell which handler a connection had: none is left afterwards.
         raw: Any = connection.connection.dbapi_connection
         deadline = time.monotonic() + seconds
 
