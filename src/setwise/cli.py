@@ -345,8 +345,11 @@ def init(
     """Create the journal tables now, rather than on the first run; pack a table's
     journal that an earlier setwise kept one row per changed row (PostgreSQL)."""
     with _errors(debug, db) as database, _engine(database) as engine:
-        setwise.init(engine, *(tables or ()))
+        dropped = setwise.init(engine, *(tables or ()))
         out.print(f"Journal tables ready on {database.shown}.", markup=False, soft_wrap=True)
+        if dropped:
+            names = ", ".join(dropped)
+            out.print(f"Dropped staging tables no run can resume: {names}.", markup=False)
 
 
 @app.command()

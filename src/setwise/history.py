@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+from sqlalchemy import Connection, MetaData, Table, inspect
+from sqlalchemy.schema import DropTable
+
+from setwise.dialects import Strategy
 from setwise.executor import RETRIES, retried
 from setwise.journal import Journal
 from setwise.merge import Merge, drop_kept_stage
@@ -9,15 +15,25 @@ from setwise.records import ChunkInfo, RunInfo
 from setwise.target import TargetLike, resolve_target
 from setwise.transaction import Bind, dialect_of, engine_of, reading_connection
 
+#: A kept staging table with no run record is dropped by ``init`` once its run id is this
+#: old: a chunked changeset stages (committing as it goes) before it records its run, so a
+#: younger one may belong to a run still staging. Staging runs at well over 100,000 rows
+#: a second (benchmarks/README.md): an hour is past any staging that is still alive.
+ORPHAN_AFTER = dt.timedelta(hours=1)
 
-def init(bind: Bind, *targets: TargetLike, journal_prefix: str = "setwise_") -> None:
+
+def init(bind: Bind, *targets: TargetLike, journal_prefix: str = "setwise_") -> list[str]:
     """Create the journal tables now (for ``targets``' journals too), so that no run
     creates them later: the way to journal runs inside transactions that began
     before the tables existed (MySQL/MariaDB cannot read such tables, error 1412).
 
     A target's journal that an earlier setwise kept one row per changed row, where
     setwise now packs it (PostgreSQL), is packed in one transaction, its runs kept
-    revertible; every run refuses the old layout until then."""
+    revertible; every run refuses the old layout until then.
+
+    Staging tables that no run can resume any more are dropped, and their names
+    returned: a run that ended (done, reverted, abandoned) or that was never recorded
+    (killed while staging, ``ORPHAN_AFTER`` ago or more)."""
     journal = Journal(journal_prefix)
     strategy = dialect_of(bind)
     with reading_connection(bind) as connection:
@@ -28,6 +44,32 @@ def init(bind: Bind, *targets: TargetLike, journal_prefix: str = "setwise_") -> 
     if not resolved:
         with engine.begin() as connection:
             journal._create(connection, [journal.runs, journal.chunks])
+    if strategy.kept_stage_prefixes is None:
+        return []
+    with engine.begin() as connection:
+        return _drop_orphan_stages(connection, strategy, journal)
+
+
+def _drop_orphan_stages(connection: Connection, strategy: Strategy, journal: Journal) -> list[str]:
+    """Drop the kept staging tables (of the connection's schema) no run can resume."""
+    head = f"{journal.prefix}stage_"
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    dropped = []
+    for name in inspect(connection).get_table_names():
+        if not name.startswith(head):
+            continue
+        run_id = name[len(head) :].replace("_", "-")
+        try:
+            started = dt.datetime.strptime(run_id[:15], "%Y%m%d-%H%M%S")
+        except ValueError:
+            continue  # not a name setwise gives: leave it alone
+        records = journal.recent_ids(connection, [run_id])
+        status = records.get(run_id)
+        ended = status in ("done", "reverted", "abandoned")
+        if ended or (status is None and now - started >= ORPHAN_AFTER):
+            connection.execute(DropTable(Table(name, MetaData()), if_exists=True))
+            dropped.append(name)
+    return dropped
 
 
 def runs(bind: Bind, *, limit: int = 100, journal_prefix: str = "setwise_") -> list[RunInfo]:

@@ -38,7 +38,7 @@ from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects import Strategy
 from setwise.dialects.packed import can_pack, is_packed, pack_rows, packed_table, unpacked
-from setwise.errors import SetwiseError
+from setwise.errors import SchemaError, SetwiseError
 from setwise.merge import staging_type
 from setwise.records import ChunkInfo, RunInfo, RunRecords, default_actor, new_run_id
 from setwise.tables import column_shape, shared_table, temporary_copy
@@ -73,9 +73,36 @@ class Journal(RunRecords):
             column_shape(target.identity),
             column_shape(values),
         )
-        return shared_table(
-            shape, lambda: self._build_changes(name, target, values, strategy, packed)
+        return shared_table(shape, lambda: self._marked(name, target, values, strategy, packed))
+
+    def _marked(
+        self,
+        name: str,
+        target: Target,
+        values: Sequence[Column[Any]],
+        strategy: Strategy,
+        packed: bool,
+    ) -> Table:
+        """The journal table, carrying the comment that tells it from a user's table of
+        the same name (where the database keeps table comments)."""
+        table = self._build_changes(name, target, values, strategy, packed)
+        table.comment = f"{JOURNAL_MARK} of {target.table.name}"
+        return table
+
+    def refuse_own(self, target: Target) -> None:
+        """Refuse a run whose target is one of setwise's own tables under this prefix
+        (run records, journals, kept staging tables): writing one by hand would make the
+        journal lie about what runs did."""
+        name = target.table.name
+        own = name in (self.runs.name, self.chunks.name) or name.startswith(
+            (f"{self.prefix}journal_", f"{self.prefix}stage_")
         )
+        if own:
+            raise SchemaError(
+                f"{name!r} is one of setwise's own tables (run records, a journal or a "
+                "staging table): setwise does not change it as a target",
+                name=name,
+            )
 
     def _build_changes(
         self,
@@ -177,6 +204,7 @@ class Journal(RunRecords):
             table.create(connection, checkfirst=True)
         if changes is not None and changes not in missing:
             found = {c["name"] for c in inspector.get_columns(changes.name, schema=changes.schema)}
+            _refuse_foreign(inspector, changes, found)
             kept_packed = "part" in found
             if kept_packed != is_packed(changes):
                 if not (convert and strategy is not None and is_packed(changes)):
@@ -185,6 +213,41 @@ class Journal(RunRecords):
         elif changes is not None and strategy is not None:
             strategy.journal_created(connection, changes)
         return bool(missing)
+
+
+#: The start of a journal table's comment: a table of a journal's name without it, or
+#: without the journal's columns, is a user's, never written as a journal.
+JOURNAL_MARK = "setwise journal"
+
+
+def _refuse_foreign(inspector: Any, changes: Table, found: set[str]) -> None:
+    """Refuse a table that has a journal's name but is not one: it lacks the columns
+    every journal has, has others, or carries another comment. (Journals that earlier
+    versions made carry no comment; their columns vouch for them.)"""
+    strangers = sorted(
+        name
+        for name in found
+        if name not in ("run_id", "chunk", "part") and not name.startswith(("k_", "o_", "n_"))
+    )
+    comment = None
+    if inspector.dialect.supports_comments:
+        comment = inspector.get_table_comment(changes.name, schema=changes.schema).get("text")
+    if (
+        {"run_id", "chunk"} <= found
+        and not strangers
+        and (comment is None or comment.startswith(JOURNAL_MARK))
+    ):
+        return
+    why = (
+        f"comment {comment!r}"
+        if strangers == [] and {"run_id", "chunk"} <= found
+        else (f"columns {sorted(found)}")
+    )
+    raise SchemaError(
+        f"table {changes.name!r} has the name of setwise's journal but is not one ({why}): "
+        "rename it, or pass another journal_prefix",
+        name=changes.name,
+    )
 
 
 #: Journal tables known to exist, per engine: checked once, not on every run. Keyed by the

@@ -188,6 +188,7 @@ def _plan(
     as ``shown`` (the same writer by default) would send it, on a snapshot if
     ``snapshot`` (``runner.reads_on_snapshot``)."""
     connection, target = scope.connection, writer.target
+    Journal(options.journal_prefix).refuse_own(target)
     matched, would_change, conflicted, staged = (
         int(n) for n in connection.execute(writer.counts(EVERYTHING)).one()
     )

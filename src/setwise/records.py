@@ -453,6 +453,16 @@ class RunRecords:
             return [info for info in found if info.tag is not None and info.tag.startswith(tag)]
         return [info for info in found if info.tag == tag]
 
+    def recent_ids(self, connection: Connection, run_ids: Sequence[str]) -> dict[str, str]:
+        """The status of each of ``run_ids`` the records hold."""
+        if not inspect(connection).has_table(self.runs.name):
+            return {}
+        runs = self.runs.c
+        found = connection.execute(
+            select(runs.run_id, runs.status).where(runs.run_id.in_(list(run_ids)))
+        )
+        return {str(run_id): str(status) for run_id, status in found}
+
     def last_chunk(self, connection: Connection, run_id: str) -> ChunkInfo | None:
         """The run's latest recorded chunk, or None before its first."""
         chunks = self.chunks.c

@@ -56,6 +56,7 @@ def run(
     started = time.perf_counter()
     strategy = dialect_of(bind)
     journal = Journal(options.journal_prefix)
+    journal.refuse_own(target)
     keeps_record = options.journal or options.chunked
     created = False
     if keeps_record and strategy.journal_ddl_apart:
