@@ -73,21 +73,9 @@ class Journal(RunRecords):
             column_shape(target.identity),
             column_shape(values),
         )
-        return shared_table(shape, lambda: self._marked(name, target, values, strategy, packed))
-
-    def _marked(
-        self,
-        name: str,
-        target: Target,
-        values: Sequence[Column[Any]],
-        strategy: Strategy,
-        packed: bool,
-    ) -> Table:
-        """The journal table, carrying the comment that tells it from a user's table of
-        the same name (where the database keeps table comments)."""
-        table = self._build_changes(name, target, values, strategy, packed)
-        table.comment = f"{JOURNAL_MARK} of {target.table.name}"
-        return table
+        return shared_table(
+            shape, lambda: self._build_changes(name, target, values, strategy, packed)
+        )
 
     def refuse_own(self, target: Target) -> None:
         """Refuse a run whose target is one of setwise's own tables under this prefix
@@ -117,7 +105,18 @@ class Journal(RunRecords):
             columns.append((old_column(column.name, strategy), staging_type(column.type)))
             columns.append((new_column(column.name, strategy), staging_type(column.type)))
         if packed:
-            return packed_table(name, target.table.schema, columns)
+            table = packed_table(name, target.table.schema, columns)
+        else:
+            table = self._rows_table(name, target, columns, strategy)
+        # What tells the journal from a user's table of the same name (``_refuse_foreign``),
+        # where the database keeps table comments.
+        table.comment = f"{JOURNAL_MARK} of {target.table.name}"
+        return table
+
+    @staticmethod
+    def _rows_table(
+        name: str, target: Target, columns: Sequence[tuple[str, Any]], strategy: Strategy
+    ) -> Table:
         key = [key_column(c.name, strategy) for c in target.identity]
         return Table(
             name,
