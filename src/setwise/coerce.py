@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Column, types
 
+from setwise.shown import shown
 from setwise.validation import checker_for
 
 Coercer = Callable[[Any], Any]
@@ -82,7 +83,7 @@ def _parse_bool(value: Any) -> Any:
             return True
         if word in _FALSE:
             return False
-        raise Unfit(f"not a boolean: {value!r} (use true/false, t/f, yes/no or 1/0)")
+        raise Unfit(f"not a boolean: {shown(value)} (use true/false, t/f, yes/no or 1/0)")
     if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
         return bool(value)
     return value
@@ -93,7 +94,7 @@ def _parse_int(value: Any) -> Any:
         try:
             return int(value.strip())
         except ValueError:
-            raise Unfit(f"not an integer: {value!r}") from None
+            raise Unfit(f"not an integer: {shown(value)}") from None
     if isinstance(value, float):
         if value.is_integer():
             return int(value)
@@ -106,9 +107,9 @@ def _parse_decimal(value: Any) -> Any:
         try:
             parsed = Decimal(value.strip())
         except InvalidOperation:
-            raise Unfit(f"not a number: {value!r}") from None
+            raise Unfit(f"not a number: {shown(value)}") from None
         if not parsed.is_finite():
-            raise Unfit(f"not a finite number: {value!r}")
+            raise Unfit(f"not a finite number: {shown(value)}")
         return parsed
     if isinstance(value, float):
         return Decimal(repr(value))
@@ -122,7 +123,7 @@ def _parse_float(value: Any) -> Any:
         try:
             return float(value.strip())
         except ValueError:
-            raise Unfit(f"not a number: {value!r}") from None
+            raise Unfit(f"not a number: {shown(value)}") from None
     if isinstance(value, Decimal | int) and not isinstance(value, bool):
         return float(value)
     return value
@@ -133,7 +134,7 @@ def _parse_date(value: Any) -> Any:
         try:
             return dt.date.fromisoformat(value.strip())
         except ValueError:
-            raise Unfit(f"not an ISO 8601 date (YYYY-MM-DD): {value!r}") from None
+            raise Unfit(f"not an ISO 8601 date (YYYY-MM-DD): {shown(value)}") from None
     return value
 
 
@@ -142,7 +143,7 @@ def _parse_datetime(value: Any) -> Any:
         try:
             return dt.datetime.fromisoformat(value.strip())
         except ValueError:
-            raise Unfit(f"not an ISO 8601 timestamp: {value!r}") from None
+            raise Unfit(f"not an ISO 8601 timestamp: {shown(value)}") from None
     return value
 
 
@@ -158,7 +159,7 @@ def _parse_time(value: Any) -> Any:
         try:
             return dt.time.fromisoformat(value.strip())
         except ValueError:
-            raise Unfit(f"not an ISO 8601 time (HH:MM[:SS]): {value!r}") from None
+            raise Unfit(f"not an ISO 8601 time (HH:MM[:SS]): {shown(value)}") from None
     return value
 
 

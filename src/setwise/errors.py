@@ -14,15 +14,20 @@
     └── PlanTimeoutError       a statement of a plan ran past its time limit
 
 Errors carry data (the table, the key, the versions, the problems) as attributes,
-so a program can act on them without parsing the message.
+so a program can act on them without parsing the message. A message shows keys and
+values as a person writes them (``shown``), and names an argument to pass as Python
+passes it (``chunk_rows=300``); ``explain`` names it as another caller's spelling does
+(the command line's: ``--chunk-rows 300``).
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from setwise.shown import shown
 
 #: How many problems a ValidationError lists in its message; all are kept in ``problems``
 #: up to ``MAX_PROBLEMS``. Twenty lines fit on a screen and show the pattern of a bad file.
@@ -36,8 +41,27 @@ SHOWN_VALUE_CHARS = 60
 MAX_PROBLEMS = 1000
 
 
+Spelling = Callable[..., str]
+"""How a message names an argument to pass: ``spell("chunk_rows", 300)``, or
+``spell("key")`` for one whose value the caller chooses."""
+
+
+def as_argument(name: str, *value: Any) -> str:
+    """An argument as Python passes it: ``chunk_rows=300``, ``force=True``, ``key=``."""
+    return f"{name}={value[0]!r}" if value else f"{name}="
+
+
 class SetwiseError(Exception):
     """Base of every error setwise raises."""
+
+    def explain(self, spell: Spelling = as_argument) -> str:
+        """The message, with every argument it asks for named by ``spell`` (the command
+        line names its options); ``str(error)`` is ``explain()``."""
+        return self._say(spell)
+
+    def _say(self, spell: Spelling) -> str:
+        """The message; an error that asks for an argument builds it with ``spell``."""
+        return str(self)
 
 
 class UnboundedUpdateError(SetwiseError):
@@ -75,11 +99,16 @@ class TransactionTooLargeError(SetwiseError):
         self.would_change = would_change
         self.fits = fits
         self.setting = setting
-        super().__init__(
-            f"refusing to change {would_change} rows of {table!r} in one transaction: the "
-            f"server caps a transaction's write set ({setting}), and at most {fits} changed "
-            f"rows fit in one ({basis}). Pass chunk_rows={fits} or chunk_rows='auto' to "
-            "write in chunks that fit; nothing was written."
+        self.basis = basis
+        super().__init__(self._say(as_argument))
+
+    def _say(self, spell: Spelling) -> str:
+        return (
+            f"refusing to change {self.would_change} rows of {self.table!r} in one "
+            f"transaction: the server caps a transaction's write set ({self.setting}), and "
+            f"at most {self.fits} changed rows fit in one ({self.basis}). Pass "
+            f"{spell('chunk_rows', self.fits)} or {spell('chunk_rows', 'auto')} to write in "
+            "chunks that fit; nothing was written."
         )
 
 
@@ -104,7 +133,7 @@ class NotFoundError(SetwiseError):
                 "nothing was changed"
             )
         else:
-            message = f"no row of {table!r} has key {key!r}"
+            message = f"no row of {table!r} has key {shown(key)}"
         super().__init__(message)
 
 
@@ -140,33 +169,37 @@ class ConflictError(SetwiseError):
         self.current_version = current_version
         self.conflicts = tuple(conflicts)
         self.total = total if total is not None else len(self.conflicts)
+        super().__init__(self._say(as_argument))
+
+    def _say(self, spell: Spelling) -> str:
+        table, key = self.table, shown(self.key)
         if self.conflicts:
             lines = [
                 f"{self.total} row(s) of {table!r} changed since the run wrote them; nothing "
-                "was reverted. Pass force=True (--force) to overwrite them anyway:"
+                f"was reverted. Pass {spell('force', True)} to overwrite them anyway:"
             ]
             lines += [
-                f"  - key {c.key!r}, {c.column}: the run wrote {c.written!r}, now {c.now!r}"
+                f"  - key {shown(c.key)}, {c.column}: the run wrote {shown(c.written)}, "
+                f"now {shown(c.now)}"
                 for c in self.conflicts[:SHOWN_PROBLEMS]
             ]
             if self.total > SHOWN_PROBLEMS:
                 lines.append(f"  ... and {self.total - SHOWN_PROBLEMS} more")
-            message = "\n".join(lines)
-        elif expected_version is None or current_version == expected_version:
+            return "\n".join(lines)
+        expected, current = self.expected_version, self.current_version
+        if expected is None or current == expected:
             # A serialization failure: the version does not tell what moved.
-            now = "" if current_version is None else f"; it is at version {current_version!r}"
-            message = (
-                f"row {key!r} of {table!r} was not written: another transaction changed it "
+            now = "" if current is None else f"; it is at version {shown(current)}"
+            return (
+                f"row {key} of {table!r} was not written: another transaction changed it "
                 f"(or what this one read) after this transaction began{now}. Roll back, "
                 "reload the row and apply your change again."
             )
-        else:
-            message = (
-                f"row {key!r} of {table!r} is at version {current_version!r}, "
-                f"not the expected {expected_version!r}: someone changed it since you read it. "
-                "Reload the row and apply your change again."
-            )
-        super().__init__(message)
+        return (
+            f"row {key} of {table!r} is at version {shown(current)}, "
+            f"not the expected {shown(expected)}: someone changed it since you read it. "
+            "Reload the row and apply your change again."
+        )
 
 
 class RunError(SetwiseError):
@@ -178,7 +211,9 @@ class RunError(SetwiseError):
         self.chunk = chunk
         self.cause = cause
         reason = str(getattr(cause, "orig", None) or cause).strip().splitlines()
-        message = f"chunk {chunk} failed and was rolled back: {reason[0] if reason else cause!r}"
+        self.reason = reason[0] if reason else repr(cause)
+        """Why the chunk failed: the first line of the cause (the database's message)."""
+        message = f"chunk {chunk} failed and was rolled back: {self.reason}"
         if run_id is not None and chunk > 1:
             message += (
                 f". Chunks 1 to {chunk - 1} of run {run_id} are committed: resume with "
@@ -215,7 +250,7 @@ class Problem:
     def __str__(self) -> str:
         where = f"row {self.row}, " if self.row is not None else ""
         column = f"column {self.column!r}" if self.column is not None else "the row"
-        value = repr(self.value)
+        value = shown(self.value)
         if len(value) > SHOWN_VALUE_CHARS:
             value = value[: SHOWN_VALUE_CHARS - 5] + "…" + value[-4:]
         return f"{where}{column}, value {value}: {self.reason}"
@@ -247,12 +282,28 @@ class ValidationError(SetwiseError):
 class SchemaError(SetwiseError):
     """An unknown table, column or key, with the closest valid name when there is one."""
 
-    def __init__(self, message: str, *, name: str | None = None, suggestion: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        name: str | None = None,
+        suggestion: str | None = None,
+        argument: str | None = None,
+    ):
         self.name = name
         self.suggestion = suggestion
-        if suggestion:
-            message = f"{message}. Did you mean {suggestion!r}?"
-        super().__init__(message)
+        self.argument = argument
+        """The argument that would settle it (``key`` for a table with no primary key)."""
+        self._message = message
+        super().__init__(self._say(as_argument))
+
+    def _say(self, spell: Spelling) -> str:
+        message = self._message
+        if self.argument:
+            message = f"{message}: pass {spell(self.argument)}"
+        if self.suggestion:
+            message = f"{message}. Did you mean {self.suggestion!r}?"
+        return message
 
     @classmethod
     def unknown(cls, kind: str, name: str, candidates: Iterable[str], where: str) -> SchemaError:
@@ -309,11 +360,14 @@ class PlanTimeoutError(SetwiseError):
     def __init__(self, table: str, *, seconds: float) -> None:
         self.table = table
         self.seconds = seconds
-        super().__init__(
-            f"the plan for {table!r} stopped: a statement counting its rows ran longer than "
-            f"{seconds:g} s, and nothing was written. A subquery that joins tables can "
-            "multiply the rows read: narrow the filter, or allow the plan longer "
-            "(timeout_seconds=, --plan-timeout; 0 for no limit)"
+        super().__init__(self._say(as_argument))
+
+    def _say(self, spell: Spelling) -> str:
+        return (
+            f"the plan for {self.table!r} stopped: a statement counting its rows ran longer "
+            f"than {self.seconds:g} s, and nothing was written. A subquery that joins tables "
+            f"can multiply the rows read: narrow the filter, or allow the plan longer "
+            f"({spell('timeout_seconds')}; 0 for no limit)"
         )
 
 

@@ -308,7 +308,10 @@ class Executor:
             self._mark(connection, "interrupted")
             hint = f"run {self.run_id} interrupted after {self.totals.chunks} chunk(s)"
             hint += f"; resume it with resume={self.run_id!r}"
-            log.warning(hint)
+            # The caller gets the KeyboardInterrupt, with this note, and the journal lists
+            # the run as interrupted: a WARNING would say it again (unconfigured logging
+            # prints it under the command line's own message), in Python's words.
+            log.info(hint)
             exc.add_note(hint)
             raise
 
@@ -435,7 +438,7 @@ class Executor:
             return None
         if isinstance(self.options.chunk_rows, int) and self.options.chunk_rows > cap.rows:
             log.warning(
-                "chunk_rows=%d lowered to %d: %s (%s)",
+                "chunks of %d rows asked for; %d at most: %s (%s)",
                 self.options.chunk_rows,
                 cap.rows,
                 cap.setting,

@@ -20,6 +20,7 @@ from sqlalchemy.sql.elements import BindParameter, ClauseElement, Null
 from sqlalchemy.sql.visitors import iterate
 
 from setwise.errors import Problem
+from setwise.shown import shown
 
 # Inclusive ranges of the integer column types, as the three databases store them.
 _INTEGER_RANGES: tuple[tuple[type[types.TypeEngine[Any]], int, int], ...] = (
@@ -200,4 +201,4 @@ def _check_enum(kind: types.Enum, value: Any) -> str | None:
 
 
 def _kind(value: Any) -> str:
-    return f"{type(value).__name__} {value!r}"
+    return f"{type(value).__name__} {shown(value)}"
