@@ -60,7 +60,7 @@ def pasteable(engine: Engine, tmp_path: Path) -> str:
         return cli_url(engine)
     options = tmp_path / f"{uuid.uuid4().hex}.cnf"
     options.write_text(f"[client]\npassword={url.password}\n")
-    bare = url.set(password=None).update_query_dict({"read_default_file": str(options)})
+    bare = url._replace(password=None).update_query_dict({"read_default_file": str(options)})
     return bare.render_as_string(hide_password=False)
 
 
@@ -188,6 +188,10 @@ def test_usage_errors_and_unknown_names_under_json(books: Engine, tmp_path: Path
     refused = setwise("plan", "books", "--set", "stock = 0", *db)
     assert refused.returncode == 2
     assert json.loads(refused.stdout)["error"]["type"] == "UsageError"
+    parsed = setwise("runs", "--limit", "many", *db)  # refused by the parser itself
+    assert parsed.returncode == 2
+    error = json.loads(parsed.stdout)["error"]
+    assert error["type"] == "UsageError" and "--limit" in error["message"]
     missing = setwise("runs", "--json", "--db", f"sqlite:///{tmp_path / 'nowhere.db'}")
     assert missing.returncode == 2
     assert str(tmp_path / "nowhere.db") in json.loads(missing.stdout)["error"]["message"]
@@ -276,7 +280,7 @@ def test_a_failed_chunk_under_json_gives_the_run_and_its_commands(
     rows = [{"id": i, "price": f"{i}.50"} for i in range(1, 7)]
     rows[4]["price"] = "-1.00"  # chunk 3 breaks ck_books_price_positive
     changes = write_changes(tmp_path, "csv", rows)
-    db = cli_url(books)
+    db = pasteable(books, tmp_path)
     args = ["apply", "books", "--from", str(changes), "--chunk-rows", "2", "-y", "--json"]
     failed = setwise(*args, "--db", db)
     assert failed.returncode == 1

@@ -509,7 +509,20 @@ def demo(
 
 def main() -> None:
     """The console script's entry point."""
-    app()
+    if "--json" not in sys.argv[1:]:
+        app()
+        return
+    # A command line Typer refuses (an unknown option, a value of the wrong kind) never
+    # reaches a command's ``_errors``: with --json it is a JSON document all the same.
+    try:
+        code = app(standalone_mode=False)
+    except Exception as exc:
+        if not hasattr(exc, "format_message"):  # not one of the parser's usage errors
+            raise
+        message, code = exc.format_message(), getattr(exc, "exit_code", 2)
+        _print_json({"error": {"type": "UsageError", "exit_code": code, "message": message}})
+        err.print(f"error: {message}", markup=False, soft_wrap=True)
+    sys.exit(code or 0)
 
 
 # -- options to arguments -------------------------------------------------------------
@@ -980,41 +993,44 @@ def _errors(
         if debug and isinstance(exc, KeyboardInterrupt):
             _traceback(exc, database)
         message = "Interrupted; the transaction in progress was rolled back."
-        details: dict[str, Any] = {"type": "Interrupted"}
         run_id = exc.run_id if isinstance(exc, _Interrupted) else None
-        if run_id is not None:
-            details |= _commands(ctx, run_id, database)
+        commands = _commands(ctx, run_id, database) if run_id is not None else {}
+        if commands:
             message += (
                 " The chunks before it are committed. Resume with:\n"
-                f"  {details['resume']}\nor undo them with:\n  {details['revert']}"
+                f"  {commands['resume']}\nor undo them with:\n  {commands['revert']}"
             )
-        _fail(130, message, details, database, as_json, prefix="")
+        _fail(130, message, {"type": "Interrupted"}, commands, database, as_json, prefix="")
     except Exception as exc:
         if debug:
             _traceback(exc, database)
         code, message = _explain(ctx, exc, database)
-        details = _details(exc)
+        commands = {}
         if isinstance(exc, RunError) and exc.run_id is not None:
-            details |= _commands(ctx, exc.run_id, database)
-        _fail(code, message, details, database, as_json)
+            commands = _commands(ctx, exc.run_id, database)
+        _fail(code, message, _details(exc), commands, database, as_json)
 
 
 def _fail(
     code: int,
     message: str,
     details: dict[str, Any],
+    commands: dict[str, str],
     database: DatabaseURL,
     as_json: bool,
     prefix: str = "error: ",
 ) -> None:
-    """Say ``message`` (and with ``as_json`` print the error as JSON) and exit with ``code``."""
+    """Say ``message`` (with ``as_json``, print the error as JSON too: its ``details``,
+    with the passwords hidden, and the ``commands`` that resume or revert its run) and
+    exit with ``code``. ``message`` and ``commands`` come without passwords already."""
     if as_json:
-        found = {**details, "exit_code": code, "message": message}
-        if "resume" in details and database.left_out:
+        found = {"type": details["type"], "exit_code": code, "message": message}
+        found |= _hidden(plain(details), database) | commands
+        if commands and database.left_out:
             found["password"] = database.left_out
-        _print_json({"error": _hidden(plain(found), database)})
+        _print_json({"error": found})
     err.print(f"{prefix}{message}", markup=False, soft_wrap=True)
-    if "resume" in details:  # commands were printed
+    if commands:  # printed in the message
         _left_out(database, err)
     raise typer.Exit(code) from None
 
