@@ -314,6 +314,27 @@ def test_messages_name_options_not_python_arguments(engine: Engine, tmp_path: Pa
     assert "key=" not in done.stderr
 
 
+@pytest.mark.backends("postgresql")
+def test_a_command_a_library_message_names_runs_on_the_same_database(books: Engine) -> None:
+    db = ["--db", cli_url(books)]
+    with books.begin() as connection:  # a journal an earlier setwise kept a row per change
+        connection.execute(
+            text(
+                "CREATE TABLE setwise_journal_books (run_id varchar(40) NOT NULL,"
+                " chunk integer NOT NULL, k_id integer NOT NULL, o_stock integer,"
+                " n_stock integer, PRIMARY KEY (run_id, k_id))"
+            )
+        )
+    change = ["apply", "books", "--set", "stock = 0", "--where", "id < 3", "--yes", *db]
+    refused = setwise(*change)
+    assert refused.returncode == 1
+    (command,) = re.findall(r"`(setwise init [^`]+)`", refused.stderr)
+    assert shlex.split(command) == ["setwise", "init", "books", *db]
+    assert "setwise.init(" not in refused.stderr
+    assert shell(command).returncode == 0
+    assert setwise(*change).returncode == 0
+
+
 # -- 7. no surprises about the database --------------------------------------------------
 
 #: A command that needs an existing database, with the arguments it needs.

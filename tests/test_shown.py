@@ -16,6 +16,7 @@ from setwise.errors import (
     Problem,
     RowConflict,
     SchemaError,
+    TooManyRowsError,
     TransactionTooLargeError,
     as_argument,
 )
@@ -75,6 +76,11 @@ def test_a_message_names_arguments_as_the_caller_passes_them() -> None:
             "Pass --chunk-rows 3 or --chunk-rows auto",
         ),
         (PlanTimeoutError("t", seconds=1), "(timeout_seconds=;", "(--plan-timeout SECONDS;"),
+        (
+            TooManyRowsError("t", limit=5, would_change=9),
+            "more than max_rows=5 allows",
+            "more than --max-rows 5 allows",
+        ),
     ]
     for error, in_python, on_the_command_line in errors:
         assert in_python in str(error) and str(error) == error.explain(as_argument)

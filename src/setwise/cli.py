@@ -19,6 +19,8 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import re
+import shlex
 import statistics
 import sys
 import traceback
@@ -1030,7 +1032,7 @@ def _fail(
             found["password"] = database.left_out
         _print_json({"error": found})
     err.print(f"{prefix}{message}", markup=False, soft_wrap=True)
-    if commands:  # printed in the message
+    if commands or _COMMAND.search(message):  # a command to paste is in the message
         _left_out(database, err)
     raise typer.Exit(code) from None
 
@@ -1068,6 +1070,18 @@ def _hidden(value: Any, database: DatabaseURL) -> Any:
     return value
 
 
+#: A command a library message names, in backquotes, and the Python call beside it.
+_COMMAND = re.compile(r"`(setwise [^`]+)`")
+_PYTHON_CALL = re.compile(r" \(setwise\.\w+\([^()]*\)\)")
+
+
+def _on_the_command_line(message: str, database: DatabaseURL) -> str:
+    """A library message as the command line says it: a command it names runs on this
+    database (``DatabaseURL.command``), and the Python call beside it is left out."""
+    message = _PYTHON_CALL.sub("", message)
+    return _COMMAND.sub(lambda m: f"`{database.command(shlex.split(m[1])[1:])}`", message)
+
+
 def _traceback(exc: BaseException, database: DatabaseURL) -> None:
     """The traceback ``--debug`` asks for, without the URL's passwords."""
     text = "".join(traceback.format_exception(exc))
@@ -1080,6 +1094,8 @@ def _explain(ctx: typer.Context, exc: Exception, database: DatabaseURL) -> tuple
     URL's passwords hidden; the URL and the commands setwise adds are its own
     renderings, already without them."""
     said = database.hide(exc.explain(as_option) if isinstance(exc, SetwiseError) else str(exc))
+    if isinstance(exc, SetwiseError):
+        said = _on_the_command_line(said, database)
     if isinstance(exc, UsageError | SQLTextError | SchemaError):
         return 2, said
     if isinstance(exc, RunError) and exc.run_id is not None:

@@ -82,9 +82,13 @@ class TooManyRowsError(SetwiseError):
         self.table = table
         self.limit = limit
         self.would_change = would_change
-        super().__init__(
-            f"refusing to change {would_change} rows of {table!r}: max_rows is {limit}. "
-            "Narrow the WHERE clause or raise max_rows; nothing was written."
+        super().__init__(self._say(as_argument))
+
+    def _say(self, spell: Spelling) -> str:
+        return (
+            f"refusing to change {self.would_change} rows of {self.table!r}: more than "
+            f"{spell('max_rows', self.limit)} allows. Narrow the WHERE clause or raise the "
+            "limit; nothing was written."
         )
 
 
