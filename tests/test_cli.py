@@ -19,6 +19,7 @@ from sqlalchemy import Engine, inspect, make_url, select, text
 from setwise import Progress
 from setwise import apply as library_apply
 from setwise.cli import app, sparkline
+from tests import backends
 from tests.models import Book, book_row, create_books, snapshot
 from tests.test_planner import SIX_WAY_JOIN, write_changes
 
@@ -211,10 +212,17 @@ def test_the_database_comes_from_setwise_db_when_no_db_is_given(books: Engine) -
 
 
 def test_the_default_database_is_setwise_db_in_the_working_directory(tmp_path: Path) -> None:
+    # Issue 21 item 7: a missing default database is named, and no longer created empty.
+    missing = setwise("plan", "books", *RAISE_FICTION, cwd=tmp_path)
+    assert missing.returncode == 2
+    assert f"no database at {tmp_path / 'setwise.db'}" in missing.stderr
+    assert not (tmp_path / "setwise.db").exists()
+    with backends.fresh_database("sqlite", tmp_path) as engine:
+        create_books(engine, 20)
+    (tmp_path / "test.db").rename(tmp_path / "setwise.db")
     done = setwise("plan", "books", *RAISE_FICTION, cwd=tmp_path)
-    assert done.returncode == 2
-    assert "unknown table 'books'" in done.stderr
-    assert (tmp_path / "setwise.db").exists()
+    assert done.returncode == 0, done.stderr
+    assert "Plan for 'books' on sqlite:///setwise.db" in done.stdout
 
 
 @pytest.mark.backends("sqlite")

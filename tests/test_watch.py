@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
+import time
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import (
@@ -14,6 +18,7 @@ from sqlalchemy import (
     Table,
     bindparam,
     delete,
+    event,
     insert,
     select,
     text,
@@ -361,3 +366,52 @@ def test_a_block_without_findings_logs_nothing(
 def test_a_threshold_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="threshold must be at least 1, got 0"):
         setwise.watch(threshold=0)
+
+
+def test_a_loops_time_covers_its_commits_not_only_its_statements(shop: Engine) -> None:
+    def slow_commit(connection: object) -> None:
+        time.sleep(SLOW_COMMIT_S)  # a commit that waits for the disk or a cluster
+
+    event.listen(shop, "commit", slow_commit)
+    try:
+        with setwise.watch(shop) as seen, shop.connect() as connection:
+            for i in range(1, 21):
+                connection.execute(update(books).where(books.c.id == i).values(stock=0))
+                connection.commit()
+    finally:
+        event.remove(shop, "commit", slow_commit)
+    found = only(seen.findings)
+    assert found.transactions == 20
+    # The 19 commits between the loop's first statement and its last are in its time.
+    assert found.elapsed_s >= 19 * SLOW_COMMIT_S
+    assert f"{found.elapsed_s * 1000:.1f}" in seen.report()
+
+
+#: Long enough that 19 of them outweigh twenty one-row UPDATEs on any backend here.
+SLOW_COMMIT_S = 0.02
+
+JOB = """
+import setwise
+from sqlalchemy import create_engine, text
+
+engine = create_engine({url!r})
+with engine.begin() as connection:
+    connection.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)")
+    connection.exec_driver_sql("INSERT INTO t VALUES " + ",".join(f"({{i}}, 1)" for i in range(30)))
+with setwise.watch(engine) as seen, engine.connect() as connection:
+    for i in range(30):
+        connection.execute(text("UPDATE t SET n = 0 WHERE id = :id"), {{"id": i}})
+        connection.commit()
+print(seen.report())
+"""
+
+
+def test_a_program_that_prints_the_report_shows_it_once(tmp_path: Path) -> None:
+    job = tmp_path / "job.py"
+    job.write_text(JOB.format(url=f"sqlite:///{tmp_path / 'job.db'}"))
+    done = subprocess.run(
+        [sys.executable, str(job)], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("setwise.watch: 1 row-by-row loop(s)") == 1
+    assert done.stderr == ""  # no second copy from the logger's fallback

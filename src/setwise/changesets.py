@@ -199,7 +199,7 @@ def resolve_changes_target(
     key_names = (key,) if isinstance(key, str) else key
     resolved = resolve_target(target, connection, key=key_names, version_column=version_column)
     if not resolved.key:
-        raise SchemaError(f"{resolved.name!r} has no primary key: pass key=")
+        raise SchemaError(f"{resolved.name!r} has no primary key", argument="key")
     return resolved
 
 

@@ -2,21 +2,25 @@
 
 Every decision lives in the library. This module turns options into arguments,
 results into Rich tables (or JSON with ``--json``), and errors into exit codes, in
-one place (``_errors``): 0 done, 1 failed, 2 usage. A traceback shows only with
-``--debug``; a password in a database URL never shows: the URL is read once
-(``dburl.DatabaseURL``), output shows it masked, and a command printed for pasting
-leaves the password out and says where it will be read from.
+one place (``_errors``): 0 done, 1 failed, 2 usage; with ``--json`` an error is a JSON
+document on stdout too. A traceback shows only with ``--debug``; a password in a
+database URL never shows: the URL is read once (``dburl.DatabaseURL``), output shows it
+masked, and a command printed for pasting leaves the password out and says where it
+will be read from. Keys and values show as a person writes them (``setwise.shown``).
 
 A command is a function decorated with ``@app.command()`` whose body runs inside
-``with _errors(debug, db) as database:``; options shared by several commands are the
-``Annotated`` aliases below.
+``with _errors(ctx, debug, db) as database:``; options shared by several commands are
+the ``Annotated`` aliases below, each value named by a metavar (``clihelp``). ``--db``
+is taken before the command too (``setwise --db URL runs``).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import importlib.metadata
 import json
 import os
+import re
+import shlex
 import statistics
 import sys
 import traceback
@@ -43,9 +47,9 @@ from sqlalchemy import Engine, Update
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 import setwise
-from setwise.dburl import DatabaseURL, Origin
+from setwise.clihelp import Command, Group
+from setwise.dburl import DatabaseURL
 from setwise.errors import (
-    ConflictError,
     RunError,
     RunInterrupted,
     SchemaError,
@@ -54,15 +58,17 @@ from setwise.errors import (
 )
 from setwise.extras import engine_for
 from setwise.planner import DEFAULT_TIMEOUT_SECONDS
+from setwise.shown import plain, shown
 
 DEFAULT_DB = "sqlite:///setwise.db"
 
 app = typer.Typer(
     name="setwise",
-    help="Fast, safe UPDATEs: see what a change would do, then do it, and undo it.",
+    cls=Group,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 #: Output width when stdout is not a terminal: wide enough that no table column or SQL
@@ -72,26 +78,35 @@ PIPE_WIDTH = 200
 out = Console(highlight=False, width=None if sys.stdout.isatty() else PIPE_WIDTH)
 err = Console(stderr=True, highlight=False)
 
-Db = Annotated[
-    str,
-    typer.Option(
-        "--db",
-        envvar="SETWISE_DB",
-        help="Database URL, e.g. postgresql+psycopg://user@host/name (or SETWISE_DB).",
-    ),
-]
+DB_HELP = (
+    "The database, e.g. postgresql+psycopg://user@host/name; before or after the command "
+    f"(default: SETWISE_DB, else {DEFAULT_DB} in the working directory)."
+)
+Db = Annotated[str | None, typer.Option("--db", metavar="URL", help=DB_HELP)]
 Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for programs, not tables.")]
-TableName = Annotated[str, typer.Argument(help="The table, as the database names it.")]
-RunId = Annotated[str, typer.Argument(help="A run id, as `setwise runs` lists them.")]
+AsJson = Annotated[
+    bool, typer.Option("--json", help="Print JSON for programs, errors included, not tables.")
+]
+TableName = Annotated[
+    str, typer.Argument(metavar="TABLE", help="The table, as the database names it.")
+]
+RunId = Annotated[
+    str, typer.Argument(metavar="RUN", help="A run id, as `setwise runs` lists them.")
+]
 Sets = Annotated[
     list[str] | None,
-    typer.Option("--set", help='An assignment, "price = price * 1.10"; repeat for more columns.'),
+    typer.Option(
+        "--set",
+        metavar="EXPR",
+        help='An assignment, "price = price * 1.10"; repeat it for more columns.',
+    ),
 ]
 Where = Annotated[
     str | None,
     typer.Option(
-        "--where", help="""Which rows, as SQL on the table's columns: "genre = 'fiction'"."""
+        "--where",
+        metavar="EXPR",
+        help="""Which rows, as SQL on the table's columns: "genre = 'fiction'".""",
     ),
 ]
 AllRows = Annotated[bool, typer.Option("--all-rows", help="Every row of the table (no --where).")]
@@ -99,6 +114,7 @@ From = Annotated[
     str | None,
     typer.Option(
         "--from",
+        metavar="FILE",
         help="A file of changes, one row per key: .csv, .jsonl or .parquet; - reads CSV "
         "from standard input.",
     ),
@@ -107,12 +123,16 @@ Keys = Annotated[
     list[str] | None,
     typer.Option(
         "--key",
+        metavar="COLUMN",
         help="The column that finds each row (default: the primary key); repeat it "
         "for a composite key.",
     ),
 ]
 CsvNull = Annotated[
-    str, typer.Option("--csv-null", help="The CSV cell text that means NULL (default: empty).")
+    str,
+    typer.Option(
+        "--csv-null", metavar="TEXT", help="The CSV cell text that means NULL (default: empty)."
+    ),
 ]
 ChunkRows = Annotated[
     str | None,
@@ -124,9 +144,13 @@ ChunkRows = Annotated[
     ),
 ]
 ChunkSeconds = Annotated[
-    float, typer.Option("--chunk-seconds", help="The time an auto chunk aims at.")
+    float,
+    typer.Option("--chunk-seconds", metavar="SECONDS", help="The time an auto chunk aims at."),
 ]
-Throttle = Annotated[float, typer.Option("--throttle", help="Seconds to pause between chunks.")]
+Throttle = Annotated[
+    float,
+    typer.Option("--throttle", metavar="SECONDS", help="Seconds to pause between chunks."),
+]
 NoJournal = Annotated[
     bool,
     typer.Option(
@@ -138,7 +162,8 @@ Resume = Annotated[
     typer.Option("--resume", metavar="RUN", help="Go on with an interrupted or failed run."),
 ]
 Actor = Annotated[
-    str | None, typer.Option("--actor", help="Who runs this, for the journal (default: you).")
+    str | None,
+    typer.Option("--actor", metavar="NAME", help="Who runs this, for the journal (default: you)."),
 ]
 PlanTimeout = Annotated[
     float,
@@ -161,8 +186,32 @@ class UsageError(Exception):
 # -- commands -------------------------------------------------------------------------
 
 
-@app.command()
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"setwise {importlib.metadata.version('setwise')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _setwise(
+    db: Db = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_show_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Fast, safe UPDATEs: see what a change would do, then do it, and undo it.
+
+    Every command takes --db URL, before or after it; -h on a command shows its options
+    and examples.
+    """
+
+
+@app.command(cls=Command)
 def plan(
+    ctx: typer.Context,
     table: TableName,
     *,
     sets: Sets = None,
@@ -176,19 +225,29 @@ def plan(
     no_journal: NoJournal = False,
     plan_timeout: PlanTimeout = DEFAULT_TIMEOUT_SECONDS,
     as_json: AsJson = False,
-    db: Db = DEFAULT_DB,
+    db: Db = None,
     debug: Debug = False,
 ) -> None:
-    """Show what a change would do (counts, SQL, the database's plan, warnings); writes nothing."""
-    with _errors(debug, db) as database, _engine(database) as engine:
+    """Show what a change would do; writes nothing.
+
+    Counts (matched, would change, unchanged, missing), the SQL of a chunk, the
+    database's EXPLAIN and warnings, for --set with --where or --all-rows, or --from FILE.
+
+    Examples:
+
+      setwise plan books --set "price = price * 1.10" --where "genre = 'poetry'"
+      setwise plan books --from fixes.csv --key isbn --chunk-rows auto --json
+    """
+    with _errors(ctx, debug, db, as_json) as database, _engine(database) as engine:
         timeout = _timeout(plan_timeout)
         job = _job(engine, table, sets, where, all_rows, source, keys, csv_null)
         options = _run_options(chunk_rows, chunk_seconds, 0.0, no_journal, None, None)
         _show_plan(job.plan(engine, options, timeout), database, as_json)
 
 
-@app.command()
+@app.command(cls=Command)
 def apply(
+    ctx: typer.Context,
     table: TableName,
     *,
     sets: Sets = None,
@@ -206,11 +265,21 @@ def apply(
     plan_timeout: PlanTimeout = DEFAULT_TIMEOUT_SECONDS,
     yes: Yes = False,
     as_json: AsJson = False,
-    db: Db = DEFAULT_DB,
+    db: Db = None,
     debug: Debug = False,
 ) -> None:
-    """Make a change, with a progress bar. Without --yes, shows the plan and asks first."""
-    with _errors(debug, db) as database:
+    """Make a change, with a progress bar; without --yes, show the plan and ask first.
+
+    Journaled, so `setwise revert RUN` undoes it; a run cut into chunks that stops
+    (Ctrl-C, a failed chunk) prints the command that resumes it.
+
+    Examples:
+
+      setwise apply books --set "stock = 0" --where "genre = 'poetry'"
+      setwise apply books --from fixes.csv --chunk-rows auto --throttle 0.1 --yes
+      setwise apply books --from fixes.csv --chunk-rows auto --resume RUN --yes
+    """
+    with _errors(ctx, debug, db, as_json) as database:
         options = _run_options(chunk_rows, chunk_seconds, throttle, no_journal, resume, actor)
         timeout = _timeout(plan_timeout)
         if not yes and source == "-":
@@ -228,18 +297,25 @@ def apply(
             _show_report(report, database, as_json)
 
 
-@app.command()
+@app.command(cls=Command)
 def runs(
-    limit: Annotated[int, typer.Option("--limit", help="How many runs to list.")] = 20,
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", metavar="N", help="How many runs to list.")] = 20,
     as_json: AsJson = False,
-    db: Db = DEFAULT_DB,
+    db: Db = None,
     debug: Debug = False,
 ) -> None:
-    """List past runs, newest first."""
-    with _errors(debug, db) as database, _engine(database) as engine:
+    """List past runs, newest first.
+
+    Examples:
+
+      setwise runs
+      setwise --db postgresql+psycopg://me@db.example/shop runs --limit 5
+    """
+    with _errors(ctx, debug, db, as_json) as database, _engine(database) as engine:
         found = setwise.runs(engine, limit=limit)
         if as_json:
-            _print_json([dataclasses.asdict(run) for run in found])
+            _print_json(found)
             return
         if not found:
             out.print("No runs yet.")
@@ -258,26 +334,32 @@ def runs(
         out.print(listing)
 
 
-@app.command()
+@app.command(cls=Command)
 def show(
+    ctx: typer.Context,
     run_id: RunId,
     as_json: AsJson = False,
-    db: Db = DEFAULT_DB,
+    db: Db = None,
     debug: Debug = False,
 ) -> None:
-    """One run: its counts, its chunks and their timings."""
-    with _errors(debug, db) as database, _engine(database) as engine:
+    """One run: its counts, its chunks and their timings.
+
+    Examples:
+
+      setwise show 20260101-120000-1a2b3c4d
+      setwise show 20260101-120000-1a2b3c4d --json
+    """
+    with _errors(ctx, debug, db, as_json) as database, _engine(database) as engine:
         info, chunks = setwise.run_details(engine, run_id)
         if as_json:
-            _print_json(
-                {"run": dataclasses.asdict(info), "chunks": [dataclasses.asdict(c) for c in chunks]}
-            )
+            _print_json({"run": info, "chunks": chunks})
             return
         _show_run(info, chunks)
 
 
-@app.command()
+@app.command(cls=Command)
 def revert(
+    ctx: typer.Context,
     run_id: RunId,
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite rows changed since the run, too.")
@@ -296,11 +378,20 @@ def revert(
     actor: Actor = None,
     yes: Yes = False,
     as_json: AsJson = False,
-    db: Db = DEFAULT_DB,
+    db: Db = None,
     debug: Debug = False,
 ) -> None:
-    """Undo a run: put back the values it overwrote (refused if rows changed since)."""
-    with _errors(debug, db) as database:
+    """Undo a run: put back the values it overwrote.
+
+    Refused, and the rows listed, when rows changed since the run wrote them, unless
+    --force. A revert is a run of its own, which can be reverted in turn.
+
+    Examples:
+
+      setwise revert 20260101-120000-1a2b3c4d
+      setwise revert 20260101-120000-1a2b3c4d --chunk-rows auto --yes
+    """
+    with _errors(ctx, debug, db, as_json) as database:
         options = _chunk_options(chunk_rows, chunk_seconds, throttle)
         if actor is not None:
             options["actor"] = actor
@@ -313,15 +404,24 @@ def revert(
             _show_report(report, database, as_json)
 
 
-@app.command()
+@app.command(cls=Command)
 def abandon(
+    ctx: typer.Context,
     run_id: RunId,
     yes: Yes = False,
-    db: Db = DEFAULT_DB,
+    db: Db = None,
     debug: Debug = False,
 ) -> None:
-    """End a run that will not be resumed: its committed chunks stay (revert undoes them)."""
-    with _errors(debug, db) as database, _engine(database) as engine:
+    """End a run that will not be resumed; its committed chunks stay.
+
+    What the run kept for a resume is dropped; `setwise revert RUN` still undoes the
+    chunks it committed.
+
+    Examples:
+
+      setwise abandon 20260101-120000-1a2b3c4d --yes
+    """
+    with _errors(ctx, debug, db) as database, _engine(database) as engine:
         _confirm_run(engine, run_id, "abandon", yes)
         info = setwise.abandon(engine, run_id)
         out.print(
@@ -333,18 +433,28 @@ def abandon(
         _left_out(database)
 
 
-@app.command()
+@app.command(cls=Command)
 def init(
+    ctx: typer.Context,
     tables: Annotated[
         list[str] | None,
-        typer.Argument(help="Tables whose journals to create (or pack) as well."),
+        typer.Argument(metavar="TABLE", help="Tables whose journals to create (or pack) as well."),
     ] = None,
-    db: Db = DEFAULT_DB,
+    db: Db = None,
     debug: Debug = False,
 ) -> None:
-    """Create the journal tables now, rather than on the first run; pack a table's
-    journal that an earlier setwise kept one row per changed row (PostgreSQL)."""
-    with _errors(debug, db) as database, _engine(database) as engine:
+    """Create the journal tables now, rather than on the first run.
+
+    With TABLE, create that table's journal too, or pack one that an earlier setwise
+    kept one row per changed row (PostgreSQL). Staging tables no run can resume any
+    more are dropped and named.
+
+    Examples:
+
+      setwise init
+      setwise init books authors
+    """
+    with _errors(ctx, debug, db) as database, _engine(database) as engine:
         dropped = setwise.init(engine, *(tables or ()))
         out.print(f"Journal tables ready on {database.shown}.", markup=False, soft_wrap=True)
         if dropped:
@@ -352,23 +462,41 @@ def init(
             out.print(f"Dropped staging tables no run can resume: {names}.", markup=False)
 
 
-@app.command()
+@app.command(cls=Command)
 def bench(
-    rows: Annotated[int, typer.Option("--rows", help="Rows in the bench table.")] = 20_000,
+    ctx: typer.Context,
+    rows: Annotated[
+        int, typer.Option("--rows", metavar="N", help="Rows in the bench table.")
+    ] = 20_000,
     chart: Annotated[
         Path | None,
-        typer.Option("--chart", help="Write a PNG chart here (needs the chart extra)."),
+        typer.Option(
+            "--chart", metavar="FILE", help="Write a PNG chart here (needs the chart extra)."
+        ),
     ] = None,
     repeats: Annotated[
-        int, typer.Option("--repeats", help="Timed runs of each case; the fastest is shown.")
+        int,
+        typer.Option(
+            "--repeats", metavar="N", help="Timed runs of each case; the fastest is shown."
+        ),
     ] = 3,
-    db: Db = DEFAULT_DB,
+    db: Db = None,
     debug: Debug = False,
 ) -> None:
-    """Compare setwise with the ORM and Core ways on this database: a table (and a chart)."""
+    """Compare setwise with the ORM and Core ways on this database.
+
+    A table of rows per second (each case's fastest of --repeats runs) and, with
+    --chart, a PNG chart; the bench's tables are dropped after.
+
+    Examples:
+
+      setwise bench
+      setwise bench --rows 100000 --chart bench.png
+      setwise --db postgresql+psycopg://me@localhost/test bench
+    """
     from setwise import bench as measure
 
-    with _errors(debug, db) as database, _engine(database) as engine:
+    with _errors(ctx, debug, db) as database, _engine(database, exists=False) as engine:
         if rows < 1:
             raise UsageError("--rows must be at least 1")
         if repeats < 1:
@@ -388,29 +516,71 @@ def bench(
         out.print(f"Chart: {chart}", markup=False)
 
 
-@app.command()
+@app.command(cls=Command)
 def demo(
-    path: Annotated[Path, typer.Option("--path", help="The SQLite file to build.")] = Path(
-        "setwise.db"
-    ),
+    directory: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir",
+            metavar="DIR",
+            help="Where to write the demo's database and corrections file (default: "
+            "setwise-demo in the system's temporary directory).",
+        ),
+    ] = None,
 ) -> None:
-    """Build a demo database (setwise.db, SQLite) and walk through setwise on it."""
+    """Build a demo database (SQLite) and walk through setwise on it.
+
+    200,000 books and a file of corrections, written outside the working directory;
+    it ends with the commands to try by hand.
+
+    Examples:
+
+      setwise demo
+      setwise demo --dir ./shop
+    """
     from setwise import demo as walkthrough
 
-    walkthrough.main(str(path))
+    walkthrough.main(directory)
 
 
 def main() -> None:
     """The console script's entry point."""
-    app()
+    if "--json" not in sys.argv[1:]:
+        app()
+        return
+    # A command line Typer refuses (an unknown option, a value of the wrong kind) never
+    # reaches a command's ``_errors``: with --json it is a JSON document all the same.
+    try:
+        code = app(standalone_mode=False)
+    except Exception as exc:
+        if not hasattr(exc, "format_message"):  # not one of the parser's usage errors
+            raise
+        message, code = exc.format_message(), getattr(exc, "exit_code", 2)
+        _print_json({"error": {"type": "UsageError", "exit_code": code, "message": message}})
+        err.print(f"error: {message}", markup=False, soft_wrap=True)
+    sys.exit(code or 0)
 
 
 # -- options to arguments -------------------------------------------------------------
 
 
 @contextmanager
-def _engine(database: DatabaseURL) -> Iterator[Engine]:
+def _engine(database: DatabaseURL, *, exists: bool = True) -> Iterator[Engine]:
+    """An engine on the database; with ``exists``, refused when connecting would create
+    it (a SQLite file not there: a mistyped path, or no --db where one was meant)."""
     assert database.url is not None  # ``_errors`` refused a URL it could not read
+    if exists and database.missing is not None:
+        if database.origin == "default":
+            raise UsageError(
+                f"no database at {database.missing}: with no --db and no SETWISE_DB, "
+                f"setwise looks for {DEFAULT_DB} in the working directory. Name the "
+                "database with --db URL (before or after the command) or SETWISE_DB, or "
+                "build the demo's with `setwise demo`"
+            )
+        raise UsageError(
+            f"no database at {database.missing} (the {database.origin} URL "
+            f"{database.shown}): check the path, or name another with --db URL"
+        )
     engine = engine_for(database.url)
     try:
         yield engine
@@ -606,9 +776,9 @@ def _show_plan(found: setwise.Plan, database: DatabaseURL, as_json: bool) -> Non
     out.print(listing)
     out.print(f"Strategy: {found.strategy}; {_chunk_count(found)}", markup=False)
     if found.missing_keys:
-        shown = ", ".join(repr(k) for k in found.missing_keys[:10])
+        keys = ", ".join(shown(k) for k in found.missing_keys[:10])
         more = f" and {found.missing - 10:,} more" if found.missing > 10 else ""
-        out.print(f"Keys not in {found.table!r}: {shown}{more}", markup=False, soft_wrap=True)
+        out.print(f"Keys not in {found.table!r}: {keys}{more}", markup=False, soft_wrap=True)
     _section("SQL of the first chunk" if found.chunks > 1 else "SQL, each chunk", found.sql)
     _section("EXPLAIN", found.explain)
     _section("Warnings", [f"! {warning.message}" for warning in found.warnings], style="yellow")
@@ -633,7 +803,7 @@ def _show_report(report: setwise.Report, database: DatabaseURL, as_json: bool) -
     )
     out.print(counts)
     if report.conflicts:
-        keys = ", ".join(repr(k) for k in report.conflicts[:10])
+        keys = ", ".join(shown(k) for k in report.conflicts[:10])
         out.print(f"Not written, version moved: {keys}", markup=False, style="yellow")
     if report.run_id is not None:
         undo = database.command(["revert", report.run_id])
@@ -757,9 +927,8 @@ def _section(title: str, entries: Sequence[str], style: str | None = None) -> No
 
 
 def _print_json(result: Any) -> None:
-    if dataclasses.is_dataclass(result) and not isinstance(result, type):
-        result = dataclasses.asdict(result)
-    typer.echo(json.dumps(result, indent=2, default=str))
+    """``result`` as one JSON document on stdout, values as ``shown`` writes them."""
+    typer.echo(json.dumps(plain(result), indent=2))
 
 
 def _count(number: int, noun: str) -> str:
@@ -772,41 +941,74 @@ def _left_out(database: DatabaseURL, console: Console = out) -> None:
         console.print(database.left_out, markup=False, soft_wrap=True)
 
 
-def _again(run_id: str, database: DatabaseURL) -> str:
-    """This very command line, resuming ``run_id`` (``DatabaseURL.command``)."""
-    words = []
-    skip = False
-    for word in sys.argv[1:]:
-        if skip:
-            skip = False
-            continue
-        if word in ("--resume", "--db", "--yes", "-y"):
-            skip = word in ("--resume", "--db")
-            continue
-        if not word.startswith(("--resume=", "--db=")):
-            words.append(word)
-    return database.command([*words, "--resume", run_id, "--yes"])
+#: Options a resumed run is not given again: the command adds its own.
+_NOT_AGAIN = frozenset({"resume", "yes", "db", "debug"})
 
 
-def _database(db: str) -> DatabaseURL:
-    """The --db URL, and whether the command line, SETWISE_DB or the default gave it."""
-    origin: Origin = "default"
-    if any(word == "--db" or word.startswith("--db=") for word in sys.argv[1:]):
-        origin = "--db"
-    elif os.environ.get("SETWISE_DB"):
-        origin = "SETWISE_DB"
-    return DatabaseURL.read(db, origin)
+def _again(ctx: typer.Context, run_id: str, database: DatabaseURL) -> str:
+    """This very command, resuming ``run_id``: its arguments and every option given, as
+    parsed (``--db`` before the command and ``--db=URL`` alike), then ``--resume RUN
+    --yes`` and the database as ``DatabaseURL.command`` gives it."""
+    words, options = [ctx.info_name or ""], []
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if param.name in _NOT_AGAIN or value is None or value == param.default:
+            continue
+        values = list(value) if isinstance(value, list | tuple) else [value]
+        if param.param_type_name == "argument":
+            words += [str(v) for v in values]
+        elif getattr(param, "is_flag", False):
+            options.append(max(param.opts, key=len))
+        else:
+            for one in values:
+                options += [max(param.opts, key=len), str(one)]
+    return database.command([*words, *options, "--resume", run_id, "--yes"])
+
+
+def _database(ctx: typer.Context, db: str | None) -> DatabaseURL:
+    """The database URL: --db after the command, or before it, else SETWISE_DB, else the
+    default; with where it came from."""
+    given = db if db is not None else ctx.find_root().params.get("db")
+    if given is not None:
+        return DatabaseURL.read(given, "--db")
+    if os.environ.get("SETWISE_DB"):
+        return DatabaseURL.read(os.environ["SETWISE_DB"], "SETWISE_DB")
+    return DatabaseURL.read(DEFAULT_DB, "default")
+
+
+#: The option that stands for each argument a library message asks for, with its metavar.
+OPTIONS = {
+    "all_rows": ("--all-rows", ""),
+    "chunk_rows": ("--chunk-rows", "N"),
+    "force": ("--force", ""),
+    "key": ("--key", "COLUMN"),
+    "max_rows": ("--max-rows", "N"),
+    "resume": ("--resume", "RUN"),
+    "timeout_seconds": ("--plan-timeout", "SECONDS"),
+}
+
+
+def as_option(name: str, *value: Any) -> str:
+    """An argument as the command line passes it: ``--chunk-rows 300``, ``--force``,
+    ``--key COLUMN`` (the spelling ``SetwiseError.explain`` takes)."""
+    option, metavar = OPTIONS.get(name, (f"--{name.replace('_', '-')}", name.upper()))
+    if not metavar or (value and value[0] is True):
+        return option
+    return f"{option} {value[0] if value else metavar}"
 
 
 # -- errors to exit codes: the one place ----------------------------------------------
 
 
 @contextmanager
-def _errors(debug: bool, db: str) -> Iterator[DatabaseURL]:
-    """Read the --db URL (``db``), and turn any error into one message on stderr and an
-    exit code (2 usage, 1 failed, 130 interrupted); with ``debug``, the traceback first.
-    No password of the URL reaches the output."""
-    database = _database(db)
+def _errors(
+    ctx: typer.Context, debug: bool, db: str | None, as_json: bool = False
+) -> Iterator[DatabaseURL]:
+    """Read the database URL (``db``, see ``_database``), and turn any error into one
+    message on stderr (and with ``as_json`` one JSON document on stdout) and an exit code
+    (2 usage, 1 failed, 130 interrupted); with ``debug``, the traceback first. No
+    password of the URL reaches the output."""
+    database = _database(ctx, db)
     try:
         if database.problem is not None:
             raise UsageError(
@@ -819,47 +1021,119 @@ def _errors(debug: bool, db: str) -> Iterator[DatabaseURL]:
         if debug:
             _traceback(exc, database)
         message = "Interrupted; the transaction in progress was rolled back."
+        commands: dict[str, str] = {}
         if isinstance(exc, RunInterrupted):
             if exc.unmarked is not None:
                 message += f" The journal could not record it: {exc.unmarked}."
+            commands = _commands(ctx, exc.run_id, database)
             message += (
                 " The chunks before it are committed. Resume with:\n"
-                f"  {_again(exc.run_id, database)}\nor undo them with:\n"
-                f"  {database.command(['revert', exc.run_id])}"
+                f"  {commands['resume']}\nor undo them with:\n  {commands['revert']}"
             )
-        err.print(message, markup=False, soft_wrap=True)
-        _left_out(database, err)
-        raise typer.Exit(130) from None
+        _fail(130, message, {"type": "Interrupted"}, commands, database, as_json, prefix="")
     except Exception as exc:
         if debug:
             _traceback(exc, database)
-        code, message = _explain(exc, database)
-        err.print(f"error: {message}", markup=False, soft_wrap=True)
-        if isinstance(exc, RunError) and exc.run_id is not None:  # commands were printed
-            _left_out(database, err)
-        raise typer.Exit(code) from None
+        code, message = _explain(ctx, exc, database)
+        commands = {}
+        if isinstance(exc, RunError) and exc.run_id is not None:
+            commands = _commands(ctx, exc.run_id, database)
+        _fail(code, message, _details(exc), commands, database, as_json)
+
+
+def _fail(
+    code: int,
+    message: str,
+    details: dict[str, Any],
+    commands: dict[str, str],
+    database: DatabaseURL,
+    as_json: bool,
+    prefix: str = "error: ",
+) -> None:
+    """Say ``message`` (with ``as_json``, print the error as JSON too: its ``details``,
+    with the passwords hidden, and the ``commands`` that resume or revert its run) and
+    exit with ``code``. ``message`` and ``commands`` come without passwords already."""
+    if as_json:
+        found = {"type": details["type"], "exit_code": code, "message": message}
+        found |= _hidden(plain(details), database) | commands
+        if commands and database.left_out:
+            found["password"] = database.left_out
+        _print_json({"error": found})
+    err.print(f"{prefix}{message}", markup=False, soft_wrap=True)
+    if commands or _COMMAND.search(message):  # a command to paste is in the message
+        _left_out(database, err)
+    raise typer.Exit(code) from None
+
+
+def _details(exc: Exception) -> dict[str, Any]:
+    """An error's name and the data it carries (a setwise error's attributes: problems,
+    position, key, ...), but not the exception behind it, which ``message`` sums up."""
+    details: dict[str, Any] = {"type": type(exc).__name__}
+    if isinstance(exc, SetwiseError):
+        details |= {
+            name: value
+            for name, value in vars(exc).items()
+            if not name.startswith("_") and not isinstance(value, BaseException)
+        }
+    return details
+
+
+def _commands(ctx: typer.Context, run_id: str, database: DatabaseURL) -> dict[str, str]:
+    """The run and the commands that resume or revert it, as printed for pasting."""
+    return {
+        "run_id": run_id,
+        "resume": _again(ctx, run_id, database),
+        "revert": database.command(["revert", run_id]),
+    }
+
+
+def _hidden(value: Any, database: DatabaseURL) -> Any:
+    """``value`` (as ``plain`` gives it) with the URL's passwords hidden in its text."""
+    if isinstance(value, str):
+        return database.hide(value)
+    if isinstance(value, list):
+        return [_hidden(v, database) for v in value]
+    if isinstance(value, dict):
+        return {k: _hidden(v, database) for k, v in value.items()}
+    return value
+
+
+#: A command a library message names, in backquotes, and the Python call beside it.
+_COMMAND = re.compile(r"`(setwise [^`]+)`")
+_PYTHON_CALL = re.compile(r" \(setwise\.\w+\([^()]*\)\)")
+
+
+def _on_the_command_line(message: str, database: DatabaseURL) -> str:
+    """A library message as the command line says it: a command it names runs on this
+    database (``DatabaseURL.command``), and the Python call beside it is left out."""
+    message = _PYTHON_CALL.sub("", message)
+    return _COMMAND.sub(lambda m: f"`{database.command(shlex.split(m[1])[1:])}`", message)
 
 
 def _traceback(exc: BaseException, database: DatabaseURL) -> None:
     """The traceback ``--debug`` asks for, without the URL's passwords."""
-    shown = "".join(traceback.format_exception(exc))
-    err.print(database.hide(shown).rstrip(), markup=False, soft_wrap=True)
+    text = "".join(traceback.format_exception(exc))
+    err.print(database.hide(text).rstrip(), markup=False, soft_wrap=True)
 
 
-def _explain(exc: Exception, database: DatabaseURL) -> tuple[int, str]:
-    """The exit code and the message for ``exc``. Text from the exception (a driver's
-    message may quote the URL) has the URL's passwords hidden; the URL and the commands
-    setwise adds are its own renderings, already without them."""
-    said = database.hide(str(exc))
+def _explain(ctx: typer.Context, exc: Exception, database: DatabaseURL) -> tuple[int, str]:
+    """The exit code and the message for ``exc``, naming options as the command line
+    spells them. Text from the exception (a driver's message may quote the URL) has the
+    URL's passwords hidden; the URL and the commands setwise adds are its own
+    renderings, already without them."""
+    said = database.hide(exc.explain(as_option) if isinstance(exc, SetwiseError) else str(exc))
+    if isinstance(exc, SetwiseError):
+        said = _on_the_command_line(said, database)
     if isinstance(exc, UsageError | SQLTextError | SchemaError):
         return 2, said
     if isinstance(exc, RunError) and exc.run_id is not None:
+        said = f"chunk {exc.chunk} failed and was rolled back: {database.hide(exc.reason)}"
+        if exc.chunk > 1:
+            said += f"; chunks 1 to {exc.chunk - 1} of run {exc.run_id} are committed"
         return 1, (
-            f"{said}\nResume with:\n  {_again(exc.run_id, database)}\n"
+            f"{said}.\nResume with:\n  {_again(ctx, exc.run_id, database)}\n"
             f"or undo the committed chunks with:\n  {database.command(['revert', exc.run_id])}"
         )
-    if isinstance(exc, ConflictError) and exc.conflicts:
-        return 1, said.replace("force=True (--force)", "--force")
     if isinstance(exc, SetwiseError):
         return 1, said
     if isinstance(exc, ArgumentError):

@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import Column, types
 
+from setwise.shown import shown
 from setwise.validation import ANYWHERE, Storable, checker_for, text_problem
 
 Coercer = Callable[[Any], Any]
@@ -110,7 +111,7 @@ def _parse_bool(value: Any) -> Any:
             return True
         if word in _FALSE:
             return False
-        raise Unfit(f"not a boolean: {value!r} (use true/false, t/f, yes/no or 1/0)")
+        raise Unfit(f"not a boolean: {shown(value)} (use true/false, t/f, yes/no or 1/0)")
     if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
         return bool(value)
     return value
@@ -126,7 +127,7 @@ def _parse_int(value: Any) -> Any:
             return Decimal(text)
         if text.lower() in _NOT_FINITE:
             raise Unfit("not a finite number; the column holds integers")
-        raise Unfit(f"not an integer: {value!r}")
+        raise Unfit(f"not an integer: {shown(value)}")
     if isinstance(value, float):
         if not math.isfinite(value):
             raise Unfit("not a finite number; the column holds integers")
@@ -142,8 +143,8 @@ def _parse_decimal(value: Any) -> Any:
         if NUMBER.fullmatch(text):
             return Decimal(text)
         if text.lower() in _NOT_FINITE:
-            raise Unfit(f"not a finite number: {value!r}")
-        raise Unfit(f"not a number: {value!r}")
+            raise Unfit(f"not a finite number: {shown(value)}")
+        raise Unfit(f"not a number: {shown(value)}")
     if isinstance(value, float):
         return Decimal(repr(value))
     if isinstance(value, int) and not isinstance(value, bool):
@@ -158,7 +159,7 @@ def _parse_float(value: Any) -> Any:
         if text.lower() in _NOT_FINITE:
             return float(text)  # the column check decides whether the database takes it
         if not NUMBER.fullmatch(text):
-            raise Unfit(f"not a number: {value!r}")
+            raise Unfit(f"not a number: {shown(value)}")
         value = Decimal(text)
     if isinstance(value, Decimal | int) and not isinstance(value, bool):
         if isinstance(value, Decimal) and not value.is_finite():
@@ -178,7 +179,7 @@ def _parse_date(value: Any) -> Any:
         try:
             return dt.date.fromisoformat(value.strip())
         except ValueError:
-            raise Unfit(f"not an ISO 8601 date (YYYY-MM-DD): {value!r}") from None
+            raise Unfit(f"not an ISO 8601 date (YYYY-MM-DD): {shown(value)}") from None
     return value
 
 
@@ -187,7 +188,7 @@ def _parse_datetime(value: Any) -> Any:
         try:
             return dt.datetime.fromisoformat(value.strip())
         except ValueError:
-            raise Unfit(f"not an ISO 8601 timestamp: {value!r}") from None
+            raise Unfit(f"not an ISO 8601 timestamp: {shown(value)}") from None
     return value
 
 
@@ -203,7 +204,7 @@ def _parse_time(value: Any) -> Any:
         try:
             return dt.time.fromisoformat(value.strip())
         except ValueError:
-            raise Unfit(f"not an ISO 8601 time (HH:MM[:SS]): {value!r}") from None
+            raise Unfit(f"not an ISO 8601 time (HH:MM[:SS]): {shown(value)}") from None
     return value
 
 

@@ -19,7 +19,7 @@ from urllib.parse import unquote
 from sqlalchemy import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from setwise.dialects import get_strategy
+from setwise.dialects import Strategy, get_strategy
 
 #: Query parameters that carry a secret: libpq's password and sslpassword (a key file's
 #: passphrase), PyMySQL's and mysqlclient's passwd, ODBC's pwd.
@@ -106,14 +106,25 @@ class DatabaseURL:
         bare = self.url.difference_update_query(list(_query_secrets(self.url)))
         return bare._replace(password=None).render_as_string(hide_password=False)
 
+    @property
+    def missing(self) -> str | None:
+        """The database the URL names, when it does not exist and connecting would
+        create it (a SQLite file's absolute path); None otherwise."""
+        strategy = self._strategy()
+        return strategy.missing_database(self.url) if strategy and self.url else None
+
     def _password_hint(self) -> str | None:
+        strategy = self._strategy()
+        return strategy.password_hint if strategy else None
+
+    def _strategy(self) -> Strategy | None:
         if self.url is None:
             return None
         try:
             dialect = self.url.get_dialect()
         except (NoSuchModuleError, ImportError):  # a dialect this Python does not have
             return None
-        return get_strategy(dialect()).password_hint
+        return get_strategy(dialect())
 
 
 def _query_secrets(url: URL) -> dict[str, str]:

@@ -1,17 +1,24 @@
 """``setwise demo`` (or ``python -m setwise.demo``): the command line, step by step.
 
 Builds a bookshop on a SQLite file (200,000 books, prices as exact decimals) and a
-file of 20,000 price and stock corrections, then runs the very ``setwise`` commands
-a person would type, in this process, printing each before its output: plan and
-apply of a set-based change, apply of the corrections with a progress bar, the run
-listing, one run in detail, and its revert. It ends with the commands to try by hand.
+file of 20,000 price and stock corrections, in a directory of their own outside the
+working directory (``setwise-demo`` in the system's temporary directory), then runs
+there the very ``setwise`` commands a person would type, in this process, printing
+each before its output: plan and apply of a set-based change, apply of the
+corrections with a progress bar, the run listing, one run in detail, and its revert.
+It ends with how to run ``setwise`` from a shell and the commands to try by hand.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import os
 import random
 import shlex
+import shutil
+import sys
+import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -99,24 +106,34 @@ def write_corrections(path: Path, rows: int = DEMO_ROWS, count: int = CORRECTION
             writer.writerow([rows + 1 + i, "9.99", 1])
 
 
-def main(path: str = "setwise.db") -> None:
-    """Build the demo database at ``path`` and walk through the command line on it."""
+def default_directory() -> Path:
+    """Where the demo writes its files when not told: outside any source tree."""
+    return Path(tempfile.gettempdir()) / "setwise-demo"
+
+
+def main(directory: Path | None = None) -> None:
+    """Build the demo database in ``directory`` (``default_directory()`` when None) and
+    walk through the command line on it, run there as a person would type it."""
     from setwise.cli import app
 
     console = Console(highlight=False)
-    database = Path(path)
-    url = f"sqlite:///{database}"
-    db = [] if path == "setwise.db" else ["--db", url]
-    corrections = database.with_name("corrections.csv")
-    engine = create_engine(url)
+    folder = (directory or default_directory()).absolute()
+    folder.mkdir(parents=True, exist_ok=True)
+    database = folder / "setwise.db"
+    corrections = Path("corrections.csv")
+    # Typed in the folder, a command finds setwise.db there by default, unless the
+    # shell names another database in SETWISE_DB.
+    db = ["--db", "sqlite:///setwise.db"] if os.environ.get("SETWISE_DB") else []
+    engine = create_engine(f"sqlite:///{database}")
     started = time.perf_counter()
     console.rule("[bold]setwise demo")
-    console.print(f"Building {DEMO_ROWS:,} books in {database} …")
+    console.print(f"Building {DEMO_ROWS:,} books in {database} …", markup=False)
     build(engine)
-    write_corrections(corrections)
+    write_corrections(folder / corrections)
     console.print(
         f"  done in {time.perf_counter() - started:.1f} s; {CORRECTIONS:,} corrections "
-        f"by id in {corrections}\n"
+        f"by id in {folder / corrections}\n",
+        markup=False,
     )
 
     typed: list[str] = []
@@ -131,26 +148,40 @@ def main(path: str = "setwise.db") -> None:
             raise SystemExit(code)
         console.print()
 
-    rise = ["--set", "price = price * 1.10", "--where", "genre = 'fiction'"]
-    step("1. What would a 10% rise for fiction do? (writes nothing)", "plan", "books", *rise)
-    step("2. Do it: one set-based UPDATE, journaled", "apply", "books", *rise, "--yes")
-    fix = ["--from", str(corrections)]
-    fix += ["--chunk-rows", "auto"]
-    step("3. A file of corrections: what would it do?", "plan", "books", *fix)
-    step("4. Apply it in short transactions", "apply", "books", *fix, "--yes")
-    last = setwise.runs(engine, limit=1)[0].run_id
-    step("5. Every run is in the journal", "runs")
-    step("6. One run: counts, chunks, timings", "show", last)
-    step("7. Undo the corrections", "revert", last, "--yes")
+    with contextlib.chdir(folder):
+        rise = ["--set", "price = price * 1.10", "--where", "genre = 'fiction'"]
+        step("1. What would a 10% rise for fiction do? (writes nothing)", "plan", "books", *rise)
+        step("2. Do it: one set-based UPDATE, journaled", "apply", "books", *rise, "--yes")
+        fix = ["--from", str(corrections), "--chunk-rows", "auto"]
+        step("3. A file of corrections: what would it do?", "plan", "books", *fix)
+        step("4. Apply it in short transactions", "apply", "books", *fix, "--yes")
+        last = setwise.runs(engine, limit=1)[0].run_id
+        step("5. Every run is in the journal", "runs")
+        step("6. One run: counts, chunks, timings", "show", last)
+        step("7. Undo the corrections", "revert", last, "--yes")
     engine.dispose()
 
     console.rule("[bold]Try it by hand")
-    for command in typed:
-        console.print(f"  {command}", markup=False, soft_wrap=True)
+    for line in [*how_to_run(), f"cd {shlex.quote(str(folder))}", *typed, "setwise --help"]:
+        console.print(f"  {line}", markup=False, soft_wrap=True)
     console.print(
-        f"\nDone in {time.perf_counter() - started:.1f} s. The database is {database}; "
-        "run `setwise --help` for every command."
+        f"\nDone in {time.perf_counter() - started:.1f} s. The demo's files are in {folder}.",
+        markup=False,
+        soft_wrap=True,
     )
+
+
+def how_to_run() -> list[str]:
+    """What a shell needs before ``setwise`` runs in it: nothing when this Python's
+    ``setwise`` is on PATH, else activating its virtual environment (or its full path)."""
+    script = Path(sys.executable).parent / "setwise"
+    found = shutil.which("setwise")
+    if found and Path(found).resolve() == script.resolve():
+        return []
+    activate = script.parent / "activate"
+    if sys.prefix != sys.base_prefix and activate.exists():
+        return [f"source {shlex.quote(str(activate))}   # or run {script} itself"]
+    return [f"# setwise is {script}: put {script.parent} on PATH, or run it by its path"]
 
 
 def quoted(word: str) -> str:

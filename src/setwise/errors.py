@@ -29,16 +29,22 @@ duplicate keys are looked for together, none stops the search for the others. It
 keeps at most ``MAX_PROBLEMS`` of them in ``problems`` (the first of each kind among
 them) and counts every one: ``total``, and ``counts`` (``ProblemKind`` → how many),
 also as ``bad_values``, ``nulls``, ``unknown_columns`` and ``duplicate_keys``.
+
+A message shows keys and values as a person writes them (``shown``), and names an
+argument to pass as Python passes it (``chunk_rows=300``); ``explain`` names it as
+another caller's spelling does (the command line's: ``--chunk-rows 300``).
 """
 
 from __future__ import annotations
 
 import difflib
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from setwise.shown import shown
 
 #: How many problems a ValidationError lists in its message (the first of each kind among
 #: them); ``problems`` keeps up to ``MAX_PROBLEMS``. Twenty lines fit on a screen and
@@ -54,8 +60,27 @@ SHOWN_VALUE_CHARS = 60
 MAX_PROBLEMS = 1000
 
 
+Spelling = Callable[..., str]
+"""How a message names an argument to pass: ``spell("chunk_rows", 300)``, or
+``spell("key")`` for one whose value the caller chooses."""
+
+
+def as_argument(name: str, *value: Any) -> str:
+    """An argument as Python passes it: ``chunk_rows=300``, ``force=True``, ``key=``."""
+    return f"{name}={value[0]!r}" if value else f"{name}="
+
+
 class SetwiseError(Exception):
     """Base of every error setwise raises."""
+
+    def explain(self, spell: Spelling = as_argument) -> str:
+        """The message, with every argument it asks for named by ``spell`` (the command
+        line names its options); ``str(error)`` is ``explain()``."""
+        return self._say(spell)
+
+    def _say(self, spell: Spelling) -> str:
+        """The message; an error that asks for an argument builds it with ``spell``."""
+        return str(self)
 
 
 class UnboundedUpdateError(SetwiseError):
@@ -76,9 +101,13 @@ class TooManyRowsError(SetwiseError):
         self.table = table
         self.limit = limit
         self.would_change = would_change
-        super().__init__(
-            f"refusing to change {would_change} rows of {table!r}: max_rows is {limit}. "
-            "Narrow the WHERE clause or raise max_rows; nothing was written."
+        super().__init__(self._say(as_argument))
+
+    def _say(self, spell: Spelling) -> str:
+        return (
+            f"refusing to change {self.would_change} rows of {self.table!r}: more than "
+            f"{spell('max_rows', self.limit)} allows. Narrow the WHERE clause or raise the "
+            "limit; nothing was written."
         )
 
 
@@ -93,11 +122,16 @@ class TransactionTooLargeError(SetwiseError):
         self.would_change = would_change
         self.fits = fits
         self.setting = setting
-        super().__init__(
-            f"refusing to change {would_change} rows of {table!r} in one transaction: the "
-            f"server caps a transaction's write set ({setting}), and at most {fits} changed "
-            f"rows fit in one ({basis}). Pass chunk_rows={fits} or chunk_rows='auto' to "
-            "write in chunks that fit; nothing was written."
+        self.basis = basis
+        super().__init__(self._say(as_argument))
+
+    def _say(self, spell: Spelling) -> str:
+        return (
+            f"refusing to change {self.would_change} rows of {self.table!r} in one "
+            f"transaction: the server caps a transaction's write set ({self.setting}), and "
+            f"at most {self.fits} changed rows fit in one ({self.basis}). Pass "
+            f"{spell('chunk_rows', self.fits)} or {spell('chunk_rows', 'auto')} to write in "
+            "chunks that fit; nothing was written."
         )
 
 
@@ -122,7 +156,7 @@ class NotFoundError(SetwiseError):
                 "nothing was changed"
             )
         else:
-            message = f"no row of {table!r} has key {key!r}"
+            message = f"no row of {table!r} has key {shown(key)}"
         super().__init__(message)
 
 
@@ -158,33 +192,37 @@ class ConflictError(SetwiseError):
         self.current_version = current_version
         self.conflicts = tuple(conflicts)
         self.total = total if total is not None else len(self.conflicts)
+        super().__init__(self._say(as_argument))
+
+    def _say(self, spell: Spelling) -> str:
+        table, key = self.table, shown(self.key)
         if self.conflicts:
             lines = [
                 f"{self.total} row(s) of {table!r} changed since the run wrote them; nothing "
-                "was reverted. Pass force=True (--force) to overwrite them anyway:"
+                f"was reverted. Pass {spell('force', True)} to overwrite them anyway:"
             ]
             lines += [
-                f"  - key {c.key!r}, {c.column}: the run wrote {c.written!r}, now {c.now!r}"
+                f"  - key {shown(c.key)}, {c.column}: the run wrote {shown(c.written)}, "
+                f"now {shown(c.now)}"
                 for c in self.conflicts[:SHOWN_PROBLEMS]
             ]
             if self.total > SHOWN_PROBLEMS:
                 lines.append(f"  ... and {self.total - SHOWN_PROBLEMS} more")
-            message = "\n".join(lines)
-        elif expected_version is None or current_version == expected_version:
+            return "\n".join(lines)
+        expected, current = self.expected_version, self.current_version
+        if expected is None or current == expected:
             # A serialization failure: the version does not tell what moved.
-            now = "" if current_version is None else f"; it is at version {current_version!r}"
-            message = (
-                f"row {key!r} of {table!r} was not written: another transaction changed it "
+            now = "" if current is None else f"; it is at version {shown(current)}"
+            return (
+                f"row {key} of {table!r} was not written: another transaction changed it "
                 f"(or what this one read) after this transaction began{now}. Roll back, "
                 "reload the row and apply your change again."
             )
-        else:
-            message = (
-                f"row {key!r} of {table!r} is at version {current_version!r}, "
-                f"not the expected {expected_version!r}: someone changed it since you read it. "
-                "Reload the row and apply your change again."
-            )
-        super().__init__(message)
+        return (
+            f"row {key} of {table!r} is at version {shown(current)}, "
+            f"not the expected {shown(expected)}: someone changed it since you read it. "
+            "Reload the row and apply your change again."
+        )
 
 
 class RunError(SetwiseError):
@@ -196,7 +234,9 @@ class RunError(SetwiseError):
         self.chunk = chunk
         self.cause = cause
         reason = str(getattr(cause, "orig", None) or cause).strip().splitlines()
-        message = f"chunk {chunk} failed and was rolled back: {reason[0] if reason else cause!r}"
+        self.reason = reason[0] if reason else repr(cause)
+        """Why the chunk failed: the first line of the cause (the database's message)."""
+        message = f"chunk {chunk} failed and was rolled back: {self.reason}"
         if run_id is not None and chunk > 1:
             message += (
                 f". Chunks 1 to {chunk - 1} of run {run_id} are committed: resume with "
@@ -301,28 +341,16 @@ class Problem:
     def __str__(self) -> str:
         where = f"row {self.row}, " if self.row is not None else ""
         column = f"column {self.column!r}" if self.column is not None else "the row"
-        value = _shown(self.value)
+        value = shown(self.value)
         if len(value) > SHOWN_VALUE_CHARS:
             value = value[: SHOWN_VALUE_CHARS - 5] + "…" + value[-4:]
         return f"{where}{column}, value {value}: {self.reason}"
 
     def __repr__(self) -> str:
         return (
-            f"Problem(column={self.column!r}, value={_shown(self.value)}, "
+            f"Problem(column={self.column!r}, value={shown(self.value)}, "
             f"reason={self.reason!r}, row={self.row!r}, kind={self.kind.value!r})"
         )
-
-
-#: Bits of the largest int shown whole: Python refuses to write an int of more than
-#: 4,300 digits (``sys.get_int_max_str_digits``), about 14,000 bits.
-_SHOWN_INT_BITS = 13_000
-
-
-def _shown(value: Any) -> str:
-    """``repr(value)``, but an int too long to write is described by its size."""
-    if isinstance(value, int) and value.bit_length() > _SHOWN_INT_BITS:
-        return f"<an integer of {int(value.bit_length() * 0.30103) + 1} digits>"
-    return repr(value)
 
 
 class ValidationError(SetwiseError):
@@ -433,12 +461,28 @@ class ProblemLog:
 class SchemaError(SetwiseError):
     """An unknown table, column or key, with the closest valid name when there is one."""
 
-    def __init__(self, message: str, *, name: str | None = None, suggestion: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        name: str | None = None,
+        suggestion: str | None = None,
+        argument: str | None = None,
+    ):
         self.name = name
         self.suggestion = suggestion
-        if suggestion:
-            message = f"{message}. Did you mean {suggestion!r}?"
-        super().__init__(message)
+        self.argument = argument
+        """The argument that would settle it (``key`` for a table with no primary key)."""
+        self._message = message
+        super().__init__(self._say(as_argument))
+
+    def _say(self, spell: Spelling) -> str:
+        message = self._message
+        if self.argument:
+            message = f"{message}: pass {spell(self.argument)}"
+        if self.suggestion:
+            message = f"{message}. Did you mean {self.suggestion!r}?"
+        return message
 
     @classmethod
     def unknown(cls, kind: str, name: str, candidates: Iterable[str], where: str) -> SchemaError:
@@ -495,11 +539,14 @@ class PlanTimeoutError(SetwiseError):
     def __init__(self, table: str, *, seconds: float) -> None:
         self.table = table
         self.seconds = seconds
-        super().__init__(
-            f"the plan for {table!r} stopped: a statement counting its rows ran longer than "
-            f"{seconds:g} s, and nothing was written. A subquery that joins tables can "
-            "multiply the rows read: narrow the filter, or allow the plan longer "
-            "(timeout_seconds=, None for no limit; --plan-timeout, 0 for no limit)"
+        super().__init__(self._say(as_argument))
+
+    def _say(self, spell: Spelling) -> str:
+        return (
+            f"the plan for {self.table!r} stopped: a statement counting its rows ran longer "
+            f"than {self.seconds:g} s, and nothing was written. A subquery that joins tables "
+            f"can multiply the rows read: narrow the filter, or allow the plan longer "
+            f"({spell('timeout_seconds')}; 0 for no limit)"
         )
 
 

@@ -321,7 +321,10 @@ class Executor:
             except KeyboardInterrupt:  # a second Ctrl-C: stop waiting for the database
                 unmarked = f"a second Ctrl-C; run {self.run_id} still says running"
             stopped = RunInterrupted(self.run_id, self.totals.chunks, unmarked=unmarked)
-            log.warning("%s", stopped)
+            # INFO: the caller gets the interrupt with this note, and the journal lists the
+            # run as interrupted; a WARNING would be printed again, in Python's words,
+            # under the command line's own message while logging is unconfigured.
+            log.info("%s", stopped)
             stopped.add_note(str(stopped))
             raise stopped from exc
 
@@ -448,7 +451,7 @@ class Executor:
             return None
         if isinstance(self.options.chunk_rows, int) and self.options.chunk_rows > cap.rows:
             log.warning(
-                "chunk_rows=%d lowered to %d: %s (%s)",
+                "chunks of %d rows asked for; %d at most: %s (%s)",
                 self.options.chunk_rows,
                 cap.rows,
                 cap.setting,

@@ -22,6 +22,7 @@ from sqlalchemy.sql.elements import BindParameter, ClauseElement, Null
 from sqlalchemy.sql.visitors import iterate
 
 from setwise.errors import Problem, ProblemKind
+from setwise.shown import shown
 
 if TYPE_CHECKING:
     from setwise.dialects import Strategy
@@ -284,4 +285,4 @@ def _check_enum(kind: types.Enum, value: Any) -> str | None:
 
 
 def _kind(value: Any) -> str:
-    return f"{type(value).__name__} {value!r}"
+    return f"{type(value).__name__} {shown(value)}"

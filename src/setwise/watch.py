@@ -27,6 +27,10 @@ DELETE whose WHERE clause pins a primary or unique key by equality. How it count
 - For ``text()`` and driver SQL the table's keys are unknown in the hook; they are
   reflected once per table when findings are computed, at the end of the block.
 
+- A finding's time is the loop's: from the start of its first statement to the end of
+  its last, so it covers the round trips and commits between them (a commit per row
+  often costs more than the UPDATE), and whatever else the loop did per row.
+
 The hook does little for an ordinary statement: one dictionary lookup keyed by the SQL
 string, whose analysis is cached. ``benchmarks/bench_watch.py`` measures the overhead.
 """
@@ -97,7 +101,8 @@ class Finding:
     transactions: int
     """Transactions they were spread over."""
     elapsed_s: float
-    """Time spent in the driver on these statements."""
+    """The loop's time: from the start of its first statement to the end of its last,
+    round trips and commits included."""
     locations: tuple[str, ...]
     """Where in the program they came from ("file:line in function"), most rows first."""
     same_values: bool
@@ -136,7 +141,8 @@ def watch(
 
     ``threshold`` is the number of rows of one shape that makes a finding. With ``log``
     the report is logged (logger ``setwise.watch``, WARNING) at the end of the block when
-    there are findings.
+    there are findings and the program has configured logging; a program that has not
+    prints ``seen.report()`` itself, and Python's fallback would print it a second time.
     """
     if threshold < 1:
         raise ValueError(f"threshold must be at least 1, got {threshold}")
@@ -193,7 +199,7 @@ class Watch:
         self._listening = False
         self._pending.clear()
         self._final = self._collect()
-        if self._log and self._final:
+        if self._log and self._final and logger.hasHandlers():
             logger.warning("%s", self.report())
 
     @property
@@ -243,7 +249,7 @@ class Watch:
         if pending is None:
             return
         shape, origin, started = pending
-        elapsed = time.perf_counter() - started
+        ended = time.perf_counter()
         if shape.compiled is not None:
             rows = context.compiled_parameters  # type: ignore[attr-defined]
         else:
@@ -255,7 +261,7 @@ class Watch:
                 group = self._groups[key] = _Group(
                     shape, connection.engine, statement, rows[0], connection.dialect.paramstyle
                 )
-            group.add(shape, rows, elapsed, origin, self._epoch)
+            group.add(shape, rows, started, ended, origin, self._epoch)
         except Exception:  # a detector must never break the program it watches
             logger.debug("setwise.watch could not read %r", statement, exc_info=True)
 
@@ -320,16 +326,25 @@ class _Group:
         self.executions = 0
         self.transactions = 0
         self.epoch = -1
-        self.elapsed = 0.0
+        self.started: float | None = None
+        self.ended = 0.0
         self.origins: dict[Origin, int] = {}
         self.sample: list[tuple[Any, ...]] = []
 
     def add(
-        self, shape: RowShape, rows: Sequence[Any], elapsed: float, origin: Origin, epoch: int
+        self,
+        shape: RowShape,
+        rows: Sequence[Any],
+        started: float,
+        ended: float,
+        origin: Origin,
+        epoch: int,
     ) -> None:
         self.count += len(rows)
         self.executions += 1
-        self.elapsed += elapsed
+        if self.started is None:
+            self.started = started
+        self.ended = ended
         if epoch != self.epoch:
             self.transactions += 1
             self.epoch = epoch
@@ -357,7 +372,7 @@ class _Group:
             count=self.count,
             executions=self.executions,
             transactions=self.transactions,
-            elapsed_s=self.elapsed,
+            elapsed_s=self.ended - (self.started or self.ended),
             locations=tuple(_where(origin) for origin, _ in origins),
             same_values=self.same,
             suggestion=self._suggestion(key),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar, Literal
 
-from sqlalchemy import Column, Connection, Select, Table, insert
+from sqlalchemy import URL, Column, Connection, Select, Table, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.schema import DropTable
@@ -147,6 +147,11 @@ class Strategy:
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
+
+    def missing_database(self, url: URL) -> str | None:
+        """Where the database ``url`` names would be created by connecting to it, when
+        it does not exist yet (a SQLite file); None where connecting creates nothing."""
+        return None
 
     def identifier(self, name: str, *, room: int = 0) -> str:
         """The name setwise gives a table, column or index it derives (``name``), fitting

@@ -6,9 +6,11 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import unquote
 
-from sqlalchemy import Column, ColumnElement, Connection, Table, event, func, types
+from sqlalchemy import URL, Column, ColumnElement, Connection, Table, event, func, types
 from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects.base import IdentifierUnits, IntegrityFacts, Strategy
@@ -89,6 +91,20 @@ class SQLiteStrategy(Strategy):
     # characters on every database; so does this one here, so that a journal table an
     # earlier version created keeps its name.
     identifier_units: ClassVar[IdentifierUnits] = "characters"
+
+    def missing_database(self, url: URL) -> str | None:
+        # sqlite3 creates a file it is asked to open, unless a URI says mode=ro or rw.
+        name = url.database or ""
+        query = {key: str(value) for key, value in url.query.items()}
+        if query.get("uri", "").lower() in ("true", "1"):
+            name, _, options = name.removeprefix("file:").partition("?")
+            if "mode=memory" in options or query.get("mode") == "memory":
+                return None
+            name = unquote(name)
+        if name in ("", ":memory:"):
+            return None
+        path = Path(name).absolute()
+        return None if path.exists() else str(path)
 
     def insert_batch(
         self, connection: Connection, table: Table, columns: Sequence[Sequence[Any]]
