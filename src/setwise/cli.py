@@ -238,11 +238,12 @@ def plan(
       setwise plan books --set "price = price * 1.10" --where "genre = 'poetry'"
       setwise plan books --from fixes.csv --key isbn --chunk-rows auto --json
     """
-    with _errors(ctx, debug, db, as_json) as database, _engine(database) as engine:
-        timeout = _timeout(plan_timeout)
-        job = _job(engine, table, sets, where, all_rows, source, keys, csv_null)
-        options = _run_options(chunk_rows, chunk_seconds, 0.0, no_journal, None, None)
-        _show_plan(job.plan(engine, options, timeout), database, as_json)
+    with _errors(ctx, debug, db, as_json) as database:
+        timeout = _timeout(plan_timeout)  # a usage error before the database is opened
+        with _engine(database) as engine:
+            job = _job(engine, table, sets, where, all_rows, source, keys, csv_null)
+            options = _run_options(chunk_rows, chunk_seconds, 0.0, no_journal, None, None)
+            _show_plan(job.plan(engine, options, timeout), database, as_json)
 
 
 @app.command(cls=Command)
