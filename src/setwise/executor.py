@@ -63,6 +63,7 @@ from setwise.errors import (
     NotFoundError,
     RunError,
     RunInterrupted,
+    RunInUseError,
     RunStateError,
     SetwiseError,
     TooManyRowsError,
@@ -70,7 +71,15 @@ from setwise.errors import (
 )
 from setwise.journal import Journal, key_column, new_column, old_column
 from setwise.plan import EVERYTHING, Span, key_in
-from setwise.records import DONE, FAILED, INTERRUPTED, ChunkInfo, RunInfo, new_run_id
+from setwise.records import (
+    DONE,
+    FAILED,
+    INTERRUPTED,
+    RUNNING,
+    ChunkInfo,
+    RunInfo,
+    new_run_id,
+)
 from setwise.target import Target
 
 log = logging.getLogger("setwise")
@@ -367,6 +376,18 @@ class Executor:
             on_retry=count_retry,
         )
 
+    def _taken_by_another(self, connection: Connection, chunk: int) -> bool:
+        """Whether another process has gone on with this run past chunk ``chunk - 1``
+        (read after this chunk's rollback, in a transaction of its own)."""
+        if self.run_id is None:
+            return False
+        try:
+            with connection.begin():
+                info = self.journal.get(connection, self.run_id)
+        except DBAPIError:
+            return False  # the database is failing: the caller's handling says so
+        return info.status != RUNNING or info.chunks >= chunk
+
     def _chunk_with_retries(
         self, connection: Connection, after: tuple[Any, ...] | None, rows: int, chunk: int
     ) -> tuple[Span, ChunkResult, float, int]:
@@ -397,6 +418,11 @@ class Executor:
             except DBAPIError as exc:
                 self.totals = before
                 self.totals.rollbacks += 1
+                if self._taken_by_another(connection, chunk):
+                    # Two processes on one run: this one's chunk lost to the other's (a
+                    # serialization failure or deadlock on the run's record), which goes
+                    # on with the run; retrying would only lose again.
+                    raise RunInUseError(self.run_id or "", chunk) from exc
                 if self.strategy.is_retryable(exc) and attempt < self.options.retries:
                     attempt += 1
                     self.totals.retries += 1

@@ -20,6 +20,7 @@ from setwise.executor import Executor, RunOptions, Writer, backoff, first_line
 from setwise.journal import Journal
 from setwise.orm import loaded_objects, synchronize
 from setwise.plan import key_in
+from setwise.records import FAILED, INTERRUPTED, RUNNING
 from setwise.report import Report
 from setwise.target import Target
 from setwise.transaction import Bind, atomic, dialect_of, engine_of, owned_connection
@@ -189,12 +190,15 @@ def _run_chunked(
             executor.run_chunked(connection)
         except BaseException:
             if executor.run_id is None and cleanup is not None:
-                # Refused before the run was recorded (a guard, a resume it cannot be):
-                # there is no run to resume, so nothing the writer prepared is kept.
+                # Refused before the run was recorded or taken up (a guard, a resume it
+                # cannot be): nothing the writer prepared is kept, unless the run is still
+                # live, when its staging table may be another process's, still merging it
+                # (the same run resumed twice at once).
                 try:
                     connection.rollback()
                     with connection.begin():
-                        cleanup(connection, strategy, writer)
+                        if not _still_live(connection, journal, options.resume):
+                            cleanup(connection, strategy, writer)
                 except Exception:  # the refusal is what the caller needs to see
                     log.exception("could not drop what the refused run had prepared")
             raise
@@ -207,6 +211,14 @@ def _run_chunked(
                 with connection.begin():
                     _sync(connection, target, loaded, list(loaded))
         return executor
+
+
+def _still_live(connection: Connection, journal: Journal, run_id: str | None) -> bool:
+    """Whether run ``run_id`` (a resume's) may still be going on in some process."""
+    if run_id is None:
+        return False
+    status = journal.recent_ids(connection, [run_id]).get(run_id)
+    return status in (RUNNING, INTERRUPTED, FAILED)
 
 
 def _read_back(
