@@ -50,7 +50,7 @@ expect_extra() {
     echo "check-dist: setwise $* -> $(cat "$work/err")"
 }
 
-(cd "$work" && "$work/venv/bin/setwise" demo >"$work/demo.out") ||
+(cd "$work" && "$work/venv/bin/setwise" demo --dir "$work" >"$work/demo.out") ||
     { cat "$work/demo.out" >&2; fail "setwise demo failed"; }
 echo "check-dist: setwise demo ran ($(wc -l <"$work/demo.out") lines)"
 
