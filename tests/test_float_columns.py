@@ -46,7 +46,7 @@ def test_text_and_booleans_for_a_float_column_are_refused_with_row_and_column(
     problems = [(p.row, p.column, p.value, p.reason) for p in caught.value.problems]
     assert problems == [
         (1, "ratio", "abc", "expected a number, got str 'abc'"),
-        (2, "ratio", True, "expected a number, got bool True"),
+        (2, "ratio", True, "expected a number, got bool true"),
     ]
     assert ratios(engine) == {1: 0.5, 2: 0.5}
 

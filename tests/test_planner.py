@@ -342,7 +342,7 @@ def test_a_plan_whose_count_runs_too_long_stops_with_a_plan_timeout_error(
     statement = parse_update(engine, "books", ["stock = 0"], SIX_WAY_JOIN)
     started = time.monotonic()
     with pytest.raises(
-        setwise.PlanTimeoutError, match=r"longer than 0.5 s.*--plan-timeout"
+        setwise.PlanTimeoutError, match=r"longer than 0.5 s.*timeout_seconds="
     ) as caught:
         setwise.plan(engine, statement, timeout_seconds=0.5)
     assert time.monotonic() - started < 10

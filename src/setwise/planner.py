@@ -163,7 +163,7 @@ def plan(
 def _time_limit(scope: Scope, target: Target, seconds: float | None) -> Iterator[None]:
     """Within the block, each statement runs for ``seconds`` at most; one stopped is a
     ``PlanTimeoutError``."""
-    if seconds is None:
+    if not seconds:  # None or 0: no limit, as the message says
         yield
         return
     try:
