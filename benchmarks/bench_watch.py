@@ -56,7 +56,7 @@ from common import (
     seconds,
     server_version,
 )
-from setwise.watch import Watch
+from setwise.detector.watch import Watch
 
 NAME = "watch"
 STATEMENTS = 10_000

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, update
 
 import setwise
-from setwise.cli import main as cli_main
+from setwise.cli.app import main as cli_main
 from tests.models import Book
 
 #: How long a hold waits for its signal or its go file before giving up.

@@ -27,9 +27,9 @@ import setwise
 from setwise.alembic import key_spans, revision_runs
 from setwise.dialects import get_strategy
 from setwise.errors import SetwiseError
-from setwise.journal import Journal
-from setwise.plan import Span
+from setwise.journal.changes import Journal
 from setwise.target import resolve_target
+from setwise.writers.setbased import Span
 from tests import backends
 from tests.backends import reader
 from tests.test_cli import cli_url

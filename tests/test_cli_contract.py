@@ -33,7 +33,7 @@ from sqlalchemy import (
     text,
 )
 
-from setwise.cli import app
+from setwise.cli.app import app
 from tests import backends
 from tests.models import create_books, snapshot
 from tests.test_cli import COMMANDS, RAISE_FICTION, SETWISE, cli_url, setwise

@@ -23,7 +23,7 @@ from sqlalchemy import Engine, make_url, text
 
 from setwise import Progress
 from setwise import apply as library_apply
-from setwise.dburl import DatabaseURL
+from setwise.cli.dburl import DatabaseURL
 from tests.models import Book, create_books
 from tests.test_cli import RAISE_FICTION, SETWISE, cli_url, prices
 from tests.test_planner import write_changes

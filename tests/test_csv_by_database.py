@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import Engine, Numeric, select
 
 import setwise
-from setwise.sources.csvblocks import NotStrictCsv, header_and_blocks
-from setwise.validation import check_decimal_fits
+from setwise.staging.sources.csvblocks import NotStrictCsv, header_and_blocks
+from setwise.staging.validation import check_decimal_fits
 from tests.models import Book, create_books, snapshot
 
 BY_DATABASE = "staged by the database's own CSV reader"

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 import setwise
 from setwise.dialects import get_strategy
-from setwise.journal import Journal
+from setwise.journal.changes import Journal
 from setwise.target import resolve_target
 from tests.backends import CAUSAL_READS, reader
 from tests.models import Book, create_books, snapshot

@@ -33,7 +33,7 @@ from sqlalchemy.dialects.mysql import LONGTEXT
 import setwise
 from setwise import ProblemKind
 from setwise.dialects import get_strategy
-from setwise.sources import csv as csv_source
+from setwise.staging.sources import csv as csv_source
 from tests.backends import reader
 
 MEASURES = Table(

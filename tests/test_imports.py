@@ -15,9 +15,6 @@ import textwrap
 from pathlib import Path
 
 import setwise
-from setwise.planner import plan
-from setwise.revert import revert
-from setwise.watch import watch
 
 OPTIONAL = {"rich", "typer", "sqlglot", "pyarrow", "matplotlib", "psycopg", "pymysql"}
 
@@ -67,20 +64,19 @@ def test_a_csv_changeset_applied_on_sqlite_loads_no_optional_package(tmp_path: P
     assert loaded_after(code, cwd=tmp_path) & OPTIONAL == set()
 
 
-def test_the_functions_keep_their_names_when_modules_of_the_same_name_are_imported() -> None:
-    # setwise.plan, .revert and .watch are also module names; importing those modules
-    # (the pytest plugin has imported setwise.watch already) leaves the functions in place.
-    import setwise.plan
-    import setwise.revert
-    import setwise.watch
+def test_no_module_of_the_package_shadows_a_public_name() -> None:
+    # Importing a module binds it on its package: a module named like a public function
+    # (setwise.plan, once) would replace the function. No module of setwise is one.
+    import pkgutil
 
-    assert (setwise.plan, setwise.revert, setwise.watch) == (plan, revert, watch)
+    modules = {info.name for info in pkgutil.iter_modules(setwise.__path__)}
+    assert modules & set(setwise.__all__) == set()
     code = """
-        import setwise.plan, setwise.revert, setwise.watch
+        import setwise.api.plan, setwise.api.revert, setwise.detector.watch
         import setwise
-        assert callable(setwise.plan) and setwise.plan.__module__ == "setwise.planner"
-        assert callable(setwise.revert) and setwise.revert.__module__ == "setwise.revert"
-        assert callable(setwise.watch) and setwise.watch.__module__ == "setwise.watch"
+        assert callable(setwise.plan) and setwise.plan.__name__ == "plan"
+        assert callable(setwise.revert) and setwise.revert.__name__ == "revert"
+        assert callable(setwise.watch) and setwise.watch.__name__ == "watch"
     """
     loaded_after(code)
 

@@ -16,7 +16,7 @@ from setwise.dialects.base import shorten
 from setwise.dialects.mysql import MariaDBStrategy
 from setwise.dialects.postgresql import PostgreSQLStrategy
 from setwise.dialects.sqlite import SQLiteStrategy
-from setwise.journal import Journal
+from setwise.journal.changes import Journal
 from setwise.target import resolve_target
 
 #: 30 two-byte characters: 30 characters but 60 bytes, so "setwise_journal_" + it

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine, MetaData, Table, inspect, select, text, update
 
 import setwise
-from setwise.journal import Journal
+from setwise.journal.changes import Journal
 from setwise.target import resolve_target
 from tests.models import Book, create_books, snapshot
 from tests.test_cli import cli_url

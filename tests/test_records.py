@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from setwise import RunStateError
-from setwise.records import RunInfo, RunRecords
+from setwise.journal.records import RunInfo, RunRecords
 
 
 def run_in(status: str, reverted_by: str | None = None) -> RunInfo:

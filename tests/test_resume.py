@@ -23,7 +23,7 @@ from sqlalchemy import Engine, select, text, update
 
 import setwise
 from setwise.dialects import get_strategy
-from setwise.journal import Journal
+from setwise.journal.changes import Journal
 from setwise.target import resolve_target
 from tests import backends
 from tests.models import Book, create_books, snapshot

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 import setwise
-from setwise.watch import DEFAULT_THRESHOLD, Finding
+from setwise.detector.watch import DEFAULT_THRESHOLD, Finding
 from tests.models import Author, Book, book_row, create_books, snapshot
 
 books = Book.__table__

@@ -1,7 +1,7 @@
 """setwise: fast, safe, set-based UPDATEs for programs that use SQLAlchemy.
 
 ``import setwise`` loads the errors only; each other public name loads its module on
-first use (``setwise.apply``, ``from setwise import plan``), so a program pays for the
+first use (``setwise.apply``, ``from setwise.writers import setbased``), so a program pays for the
 engine when it runs something, and never for what it does not use (the CLI's Typer and
 Rich, sqlglot, pyarrow, the database drivers). benchmarks/bench_import.py measures it.
 """
@@ -9,8 +9,6 @@ Rich, sqlglot, pyarrow, the database drivers). benchmarks/bench_import.py measur
 from __future__ import annotations
 
 import importlib
-import sys
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from setwise.errors import (
@@ -35,36 +33,36 @@ from setwise.errors import (
 )
 
 if TYPE_CHECKING:
-    from setwise.changesets import apply
-    from setwise.executor import Progress
-    from setwise.history import abandon, init, run_details, runs
-    from setwise.orm import patch
-    from setwise.planner import plan
-    from setwise.records import ChunkInfo, RunInfo
+    from setwise.api.apply import apply
+    from setwise.api.patch import patch
+    from setwise.api.plan import plan
+    from setwise.api.revert import revert
+    from setwise.api.runs import abandon, init, run_details, runs
+    from setwise.api.update import update
+    from setwise.detector.watch import watch
+    from setwise.engine.chunks import Progress
+    from setwise.journal.records import ChunkInfo, RunInfo
     from setwise.report import Plan, Report
-    from setwise.revert import revert
-    from setwise.setbased import update
-    from setwise.watch import watch
 
 __version__ = "0.2.0.dev0"
 
 #: Where each public name that is loaded on first use is defined.
 _LAZY = {
-    "ChunkInfo": "setwise.records",
+    "ChunkInfo": "setwise.journal.records",
     "Plan": "setwise.report",
-    "Progress": "setwise.executor",
+    "Progress": "setwise.engine.chunks",
     "Report": "setwise.report",
-    "RunInfo": "setwise.records",
-    "abandon": "setwise.history",
-    "apply": "setwise.changesets",
-    "init": "setwise.history",
-    "patch": "setwise.orm",
-    "plan": "setwise.planner",
-    "revert": "setwise.revert",
-    "run_details": "setwise.history",
-    "runs": "setwise.history",
-    "update": "setwise.setbased",
-    "watch": "setwise.watch",
+    "RunInfo": "setwise.journal.records",
+    "abandon": "setwise.api.runs",
+    "apply": "setwise.api.apply",
+    "init": "setwise.api.runs",
+    "patch": "setwise.api.patch",
+    "plan": "setwise.api.plan",
+    "revert": "setwise.api.revert",
+    "run_details": "setwise.api.runs",
+    "runs": "setwise.api.runs",
+    "update": "setwise.api.update",
+    "watch": "setwise.detector.watch",
 }
 
 
@@ -81,18 +79,6 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
 
 
-class _Package(ModuleType):
-    """setwise itself. The functions ``plan``, ``revert`` and ``watch`` share their names
-    with modules of the package, and importing a module binds it on its package: that
-    binding is skipped, so ``setwise.plan`` stays the function whatever was imported."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _LAZY and isinstance(value, ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "ChunkInfo",

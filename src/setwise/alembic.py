@@ -53,20 +53,20 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import replacement_traverse
 
-from setwise.changesets import apply as apply_changes
-from setwise.changesets import checked_rows
+from setwise.api.apply import apply as apply_changes
+from setwise.api.apply import checked_rows
+from setwise.api.revert import revert
+from setwise.api.update import _arguments, prepare
+from setwise.api.update import update as update_rows
 from setwise.dialects import get_strategy
+from setwise.engine.chunks import AUTO_START_ROWS
+from setwise.engine.transaction import Bind, dialect_of, reading_connection
 from setwise.errors import ConflictError, SchemaError, SetwiseError
-from setwise.executor import AUTO_START_ROWS
-from setwise.journal import Journal, RunInfo
-from setwise.plan import EVERYTHING, Span
+from setwise.journal.changes import Journal, RunInfo
 from setwise.report import Report
-from setwise.revert import revert
-from setwise.setbased import _arguments, prepare
-from setwise.setbased import update as update_rows
-from setwise.stamps import stamp_values
 from setwise.target import Target, TargetLike, resolve_target
-from setwise.transaction import Bind, dialect_of, reading_connection
+from setwise.writers.setbased import EVERYTHING, Span
+from setwise.writers.stamps import stamp_values
 
 log = logging.getLogger("setwise")
 

@@ -248,7 +248,7 @@ class RunError(SetwiseError):
 class RunStateError(SetwiseError):
     """A run cannot be changed as asked: its state does not allow it (resuming a finished
     run, abandoning an abandoned one), or another process changed it first (every change
-    of a run's state is a compare-and-set, ``setwise.records``). Nothing was changed.
+    of a run's state is a compare-and-set, ``setwise.journal.records``). Nothing was changed.
     Carries the ``run_id``, the ``action`` (resume, abandon, revert, a stop's status, or
     chunk), and the run's ``status`` and ``chunks`` as found (None where not read)."""
 

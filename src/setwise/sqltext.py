@@ -54,7 +54,7 @@ from sqlglot.errors import ParseError, TokenError
 
 from setwise.dialects import Strategy, get_strategy
 from setwise.errors import SchemaError, SQLTextError, closest
-from setwise.sqllimits import Overrun, nesting_overrun, tree_overrun
+from setwise.sqltext_limits import Overrun, nesting_overrun, tree_overrun
 from setwise.target import resolve_target
 
 TableLookup = Callable[[str, str | None], Table]

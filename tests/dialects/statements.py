@@ -11,11 +11,11 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from setwise.dialects.postgresql import PostgreSQLStrategy
-from setwise.executor import Executor, RunOptions
-from setwise.journal import Journal
-from setwise.merge import ROW, STAGE_NAME, Merge
-from setwise.plan import SetUpdate, Span
+from setwise.engine.chunks import Executor, RunOptions
+from setwise.journal.changes import Journal
 from setwise.target import resolve_target
+from setwise.writers.merge import ROW, STAGE_NAME, Merge
+from setwise.writers.setbased import SetUpdate, Span
 from tests.models import Book
 
 DOUBLE_FICTION = SetUpdate.from_statement(

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Column, Double, Integer, Numeric, String, Text
 
-from setwise.batches import column_converter
-from setwise.coerce import Unfit, coercer_for
-from setwise.sources.csv import faulty_field
-from setwise.validation import ANYWHERE, Storable, check_value
+from setwise.staging.batches import column_converter
+from setwise.staging.coerce import Unfit, coercer_for
+from setwise.staging.sources.csv import faulty_field
+from setwise.staging.validation import ANYWHERE, Storable, check_value
 
 COUNT = Column("count", Integer)
 AMOUNT = Column("amount", Numeric(10, 2))

@@ -1,0 +1,1 @@
+"""The public functions: check their arguments, build one RunOptions, hand over to the engine."""

@@ -1,0 +1,246 @@
+"""Work with the ORM Session: keep loaded objects current, and PATCH one record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Column, ColumnElement, Connection, and_, inspect, select, types
+from sqlalchemy import update as sql_update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import ColumnProperty, Mapper, Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from setwise.dialects import Strategy
+from setwise.dialects.integrity import integrity_to_validation
+from setwise.engine.transaction import atomic, dialect_of, engine_of
+from setwise.errors import (
+    ConflictError,
+    NotFoundError,
+    Problem,
+    ProblemKind,
+    SchemaError,
+    SetwiseError,
+    ValidationError,
+    closest,
+)
+from setwise.staging.validation import check_values
+from setwise.target import Target, resolve_target
+
+Model = TypeVar("Model")
+
+Validator = Callable[[Mapping[str, Any]], Mapping[str, str] | None]
+"""Takes the changes; returns {field: reason} for each value it rejects, or None."""
+
+
+def loaded_objects(session: Session, target: Target) -> dict[tuple[Any, ...], Any]:
+    """Objects in the session's identity map that hold rows of the target table, by key."""
+    found: dict[tuple[Any, ...], Any] = {}
+    for obj in list(session.identity_map.values()):
+        state = inspect(obj)
+        if _mapped_table(state.mapper, target) is not None and state.identity is not None:
+            found[tuple(state.identity)] = obj
+    return found
+
+
+def synchronize(
+    loaded: Mapping[tuple[Any, ...], Any], target: Target, written: Iterable[Mapping[str, Any]]
+) -> int:
+    """Give loaded objects the values just written to their rows. Returns how many."""
+    key_names = [column.name for column in target.key]
+    refreshed = 0
+    for row in written:
+        obj = loaded.get(tuple(row[name] for name in key_names))
+        if obj is None:
+            continue
+        mapper = inspect(obj).mapper
+        table = _mapped_table(mapper, target)
+        for name, value in row.items():
+            column = table.columns.get(name) if table is not None else None
+            if column is None:
+                continue
+            prop = mapper._columntoproperty.get(column)
+            if prop is not None:
+                set_committed_value(obj, prop.key, value)
+        refreshed += 1
+    return refreshed
+
+
+def patch(
+    session: Session,
+    model: type[Model],
+    key: Any,
+    changes: Mapping[str, Any],
+    *,
+    expected_version: Any = None,
+    validate: Validator | None = None,
+    version_column: str | None = None,
+) -> Model:
+    """Update the fields in ``changes`` of one row, and return its object as stored.
+
+    Fields absent from ``changes`` are untouched; ``None`` sets NULL. With a version
+    column (the mapper's ``version_id_col`` or ``version_column``), the version is
+    checked in the UPDATE's WHERE clause against ``expected_version`` when given, and
+    bumped in the same statement. Raises ``ValidationError`` (nothing sent),
+    ``NotFoundError`` or ``ConflictError`` (carrying the current version), decided by
+    a locking read, never by the caller's snapshot. A write the database refuses
+    because the row changed after the caller's transaction began (PostgreSQL's
+    REPEATABLE READ, SERIALIZABLE) is a ``ConflictError`` too. The returned object is
+    read in the patch's transaction; after a failure the object shows nothing unsaved.
+    """
+    target = resolve_target(model, version_column=version_column)
+    if target.mapper is None:
+        raise SchemaError(f"patch needs an ORM mapped class, got {model!r}")
+    key_values = target.key_tuple(key)
+    values = _patch_values(target, target.mapper, changes, validate)
+
+    matches_key = and_(
+        *(column == value for column, value in zip(target.key, key_values, strict=True))
+    )
+    where: list[ColumnElement[bool]] = [matches_key]
+    assignments: dict[Column[Any], Any] = dict(values)
+    if target.version is not None:
+        if expected_version is not None:
+            where.append(target.version == expected_version)
+        if assignments and isinstance(target.version.type, types.Integer):
+            assignments[target.version] = target.version + 1
+    elif expected_version is not None:
+        raise SchemaError(
+            f"{target.name!r} has no version column to check expected_version against; "
+            "map one with version_id_col or pass version_column="
+        )
+
+    strategy = dialect_of(session)
+    stored: Any = None
+    try:
+        with atomic(session) as scope:
+            hit = 0
+            if assignments:
+                statement = sql_update(target.table).where(*where).values(assignments)
+                hit = scope.connection.execute(statement).rowcount
+            if hit == 0:
+                _explain_miss(
+                    scope.connection, strategy, target, matches_key, key, expected_version
+                )
+            # Read in the patch's own transaction, where the row is locked: the values as
+            # stored, before anyone else can change them.
+            current = strategy.lock_rows(select(model).where(matches_key), target.table)
+            stored = session.execute(current.execution_options(populate_existing=True)).scalar_one()
+            state = inspect(stored)
+            as_stored = {
+                prop.key: state.dict[prop.key]
+                for prop in state.mapper.column_attrs
+                if prop.key in state.dict
+            }
+    except BaseException as exc:
+        if stored is not None and stored in session:
+            session.expire(stored)  # read, then rolled back: it must not show unsaved values
+        if not isinstance(exc, DBAPIError):
+            raise
+        if strategy.is_integrity_error(exc):
+            named = {column.name: value for column, value in values.items()}
+            raise integrity_to_validation(exc, target.table, strategy, named) from exc
+        if strategy.is_serialization_failure(exc):
+            raise _moved(session, target, matches_key, key, expected_version) from exc
+        raise
+    # Committing a transaction setwise began expired the object (expire_on_commit): it
+    # keeps the values it stored rather than reading the row again, changed or gone.
+    for name, value in as_stored.items():
+        set_committed_value(stored, name, value)
+    return cast(Model, stored)
+
+
+def _patch_values(
+    target: Target, mapper: Mapper[Any], changes: Mapping[str, Any], validate: Validator | None
+) -> dict[Column[Any], Any]:
+    """Map field names to columns, and collect every problem before anything is sent."""
+    problems: list[Problem] = []
+    values: dict[Column[Any], Any] = {}
+    fields = {prop.key: prop for prop in mapper.attrs if isinstance(prop, ColumnProperty)}
+    key_names = {column.name for column in target.key}
+    for name, value in changes.items():
+        prop = fields.get(name)
+        if prop is None:
+            hint = closest(name, fields)
+            reason = "no such field" + (f"; did you mean {hint!r}?" if hint else "")
+            if name in mapper.attrs:
+                reason = "a relationship, not a column: patch sets column fields only"
+            kind = ProblemKind.UNKNOWN_COLUMN
+            problems.append(Problem(column=name, value=value, reason=reason, kind=kind))
+            continue
+        column = target.table.columns.get(prop.columns[0].name)
+        if column is None:
+            reason = "not a column of the table"
+            kind = ProblemKind.UNKNOWN_COLUMN
+            problems.append(Problem(column=name, value=value, reason=reason, kind=kind))
+        elif column.name in key_names:
+            problems.append(
+                Problem(column=name, value=value, reason="part of the primary key; cannot change")
+            )
+        elif target.version is not None and column is target.version:
+            problems.append(
+                Problem(column=name, value=value, reason="the version column; setwise bumps it")
+            )
+        else:
+            values[column] = value
+    problems += check_values(values)
+    if validate is not None and not problems:
+        for name, reason in (validate(dict(changes)) or {}).items():
+            problems.append(Problem(column=name, value=changes.get(name), reason=reason))
+    if problems:
+        raise ValidationError(target.name, problems)
+    return values
+
+
+def _explain_miss(
+    connection: Connection,
+    strategy: Strategy,
+    target: Target,
+    matches_key: ColumnElement[bool],
+    key: Any,
+    expected: Any,
+) -> None:
+    """No row was updated: say whether the row is missing or its version moved.
+
+    A locking read, like the UPDATE it explains: under REPEATABLE READ a plain SELECT
+    reads the transaction's snapshot (InnoDB), which may still hold the version the
+    UPDATE did not find. PostgreSQL refuses the locking read of a row changed since the
+    snapshot with a serialization failure, which ``patch`` turns into ``_moved``.
+    """
+    probe = target.version if target.version is not None else target.key[0]
+    locked = strategy.lock_rows(select(probe).where(matches_key), target.table)
+    current = connection.execute(locked).first()
+    if current is None:
+        raise NotFoundError(target.name, key=key)
+    if expected is not None and target.version is not None and current[0] != expected:
+        raise ConflictError(
+            target.name, key=key, expected_version=expected, current_version=current[0]
+        )
+
+
+def _moved(
+    session: Session, target: Target, matches_key: ColumnElement[bool], key: Any, expected: Any
+) -> SetwiseError:
+    """The error for a patch the database refused because the row changed after the
+    transaction's snapshot (PostgreSQL's REPEATABLE READ and SERIALIZABLE).
+
+    That transaction can no longer read the row as it is now (its snapshot shows the old
+    version, a locking read fails the same way), so the row is read on a connection of
+    setwise's own, in a new transaction: ``current_version`` is the latest committed
+    version, and a row deleted since is ``NotFoundError``.
+    """
+    probe = target.version if target.version is not None else target.key[0]
+    with engine_of(session).connect() as connection:
+        current = connection.execute(select(probe).where(matches_key)).first()
+    if current is None:
+        return NotFoundError(target.name, key=key)
+    version = current[0] if target.version is not None else None
+    return ConflictError(target.name, key=key, expected_version=expected, current_version=version)
+
+
+def _mapped_table(mapper: Mapper[Any], target: Target) -> Any:
+    """The table of ``mapper`` that is the target's table, matched by name."""
+    for table in mapper.tables:
+        if getattr(table, "fullname", None) == target.name:
+            return table
+    return None

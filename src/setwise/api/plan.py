@@ -1,0 +1,405 @@
+"""``setwise.plan``: what a run would do, found without writing anything.
+
+A dry run is the real run, not sent: a set-based statement is taken apart and checked
+by the same code as ``update`` (``setbased.prepare``); a changeset is read, checked
+and staged by the same code as ``apply`` (``changesets.stage``). Both are counted
+with the run's own tally, and an ``Executor`` built with the run's options gives the
+very statements its first chunk would send (compiled with placeholders, never
+values) and the strategy name its Report would carry. All of it runs in a
+transaction that is rolled back (``transaction.peek``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import Column, Connection, Select, Table, Update, func, inspect, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.elements import ClauseElement, ColumnClause
+from sqlalchemy.sql.expression import Executable
+from sqlalchemy.sql.selectable import ScalarSelect, SelectBase, TableClause
+
+from setwise.api.apply import readable_again, resolve_changes_target, stage
+from setwise.api.update import prepare
+from setwise.engine.chunks import (
+    KEY_SAMPLE,
+    ChunkSizer,
+    Executor,
+    ProgressCallback,
+    RunOptions,
+    Writer,
+)
+from setwise.engine.run import reads_on_snapshot
+from setwise.engine.transaction import Bind, Scope, peek
+from setwise.errors import NotFoundError, PlanTimeoutError, SetwiseError, TooManyRowsError
+from setwise.journal.changes import Journal
+from setwise.report import Plan, PlanWarning
+from setwise.staging.sources import open_source
+from setwise.target import Target, TargetLike
+from setwise.writers.setbased import EVERYTHING, SetUpdate, Span
+from setwise.writers.stamps import stamp_values
+
+#: Share of the table past which a plan warns that a run changes most of it. Half:
+#: a filter that catches more than that is more often a mistake than a targeted fix,
+#: and one UPDATE over most of a table locks most of it.
+DEFAULT_WARN_SHARE = 0.5
+
+#: Rows per second a journaled run writes, for estimates made before anything runs: how
+#: long one transaction would hold its locks, and how many chunks an "auto" run takes.
+#: 50,000 is about the slowest journaled rate benchmarks/bench_update.py measured
+#: (PostgreSQL, 46,000 rows changed/s on the 2-core VM under load), so an estimate
+#: errs towards a longer lock rather than a shorter one.
+ESTIMATED_ROWS_PER_SECOND = 50_000
+
+#: Seconds each statement a plan sends to count and read rows may run. An honest
+#: plan's slowest statement reads the table about once: the whole plan of a
+#: 1,000,000-row update took 0.3-0.5 s on SQLite and PostgreSQL and 1.0-1.4 s on
+#: MariaDB (2-core VM), so half a minute leaves room for tables of tens of millions of
+#: rows, while a filter that multiplies the rows it reads (issue 19: a six-way self
+#: join in a subquery) is stopped before a person waiting on it gives up.
+DEFAULT_TIMEOUT_SECONDS = 30.0
+
+#: Stands in for the run's id in a plan's SQL: the id is a bound value, so the text
+#: shows a placeholder whatever it is.
+PLANNED_RUN_ID = "planned"
+
+
+@dataclass(frozen=True)
+class _Index:
+    """An index or constraint that orders rows by ``columns``."""
+
+    name: str
+    columns: tuple[str, ...]
+    unique: bool
+
+
+def plan(
+    bind: Bind,
+    statement: Update | TargetLike,
+    changes: Any = None,
+    key: Sequence[str] | str | None = None,
+    *,
+    all_rows: bool = False,
+    returning: Sequence[Any] = (),
+    expect_rows: int | None = None,
+    max_rows: int | None = None,
+    version_column: str | None = None,
+    csv_null: str | None = "",
+    chunk_rows: int | Literal["auto"] | None = None,
+    chunk_seconds: float = 0.5,
+    throttle_seconds: float = 0.0,
+    journal: bool = True,
+    journal_prefix: str = "setwise_",
+    retries: int = 5,
+    progress: ProgressCallback | None = None,
+    resume: str | None = None,
+    actor: str | None = None,
+    stamp_column: str | None = None,
+    actor_column: str | None = None,
+    tag: str | None = None,
+    warn_share: float | None = DEFAULT_WARN_SHARE,
+    timeout_seconds: float | None = DEFAULT_TIMEOUT_SECONDS,
+) -> Plan:
+    """What ``update(bind, statement, ...)`` or ``apply(bind, target, changes, key, ...)``
+    would do; nothing is written.
+
+    Takes the arguments of ``update`` or ``apply`` (``returning``,
+    ``throttle_seconds``, ``retries``, ``progress``, ``resume`` and ``tag`` only steer
+    or label a run and change nothing here) and raises what the run would raise before
+    writing: ``UnboundedUpdateError``, ``ValidationError`` (bad values, duplicate
+    keys), ``TooManyRowsError``, ``NotFoundError``, ``SchemaError``. ``warn_share``:
+    warn when more than this share of the table would change (None: never).
+    ``timeout_seconds``: how long each statement that counts or reads rows may run
+    before the plan stops with ``PlanTimeoutError`` (None: no limit; staging a
+    changeset is not limited).
+    """
+    del returning, throttle_seconds, retries, progress, resume, tag
+    options = RunOptions(
+        chunk_rows=chunk_rows,
+        chunk_seconds=chunk_seconds,
+        journal=journal,
+        journal_prefix=journal_prefix,
+        expect_rows=expect_rows,
+        max_rows=max_rows,
+    )
+    stamps = (stamp_column, actor_column, actor)
+    if isinstance(statement, Update):
+        update = prepare(statement, all_rows=all_rows, journal=journal)
+        options.stamps.update(stamp_values(update.target, *stamps))
+        with peek(bind) as scope:
+            compare = scope.strategy.stored_comparison(scope.connection, update.table)
+            snapshot = reads_on_snapshot(bind, scope.strategy, options, repeatable=True)
+            update = update.with_comparison(compare)
+            with _time_limit(scope, update.target, timeout_seconds):
+                return _plan(scope, update, options, warn_share, snapshot=snapshot)
+    if changes is None:
+        raise SetwiseError(
+            "setwise.plan takes a SQLAlchemy UPDATE statement, or a target and its changes "
+            f"as setwise.apply does, not a {type(statement).__name__} alone"
+        )
+    source = open_source(changes, csv_null=csv_null)
+    with peek(bind) as scope:
+        connection, strategy = scope.connection, scope.strategy
+        target = resolve_changes_target(connection, statement, key, version_column)
+        options.stamps.update(stamp_values(target, *stamps))
+        merge = stage(connection, strategy, target, source.rows, source.lenient)
+        if merge is None:
+            return Plan(target.name, "nothing to do", 0, 0, 0, (), chunks=0)
+        shown: Writer = merge
+        if options.chunked and strategy.kept_stage_prefixes is not None:
+            # The run stages into a table named for it; the plan stages into a temporary
+            # one, and shows the statements as the run will send them.
+            kept_name = Journal(options.journal_prefix).stage_name(PLANNED_RUN_ID, strategy)
+            shown = merge.renamed(kept_name)
+        try:
+            if options.chunked:
+                merge.index_stage(connection, strategy)
+            snapshot = reads_on_snapshot(
+                bind, strategy, options, repeatable=readable_again(changes)
+            )
+            with _time_limit(scope, target, timeout_seconds):
+                return _plan(scope, merge, options, warn_share, shown=shown, snapshot=snapshot)
+        finally:
+            merge.drop(connection, strategy)
+
+
+@contextmanager
+def _time_limit(scope: Scope, target: Target, seconds: float | None) -> Iterator[None]:
+    """Within the block, each statement runs for ``seconds`` at most; one stopped is a
+    ``PlanTimeoutError``."""
+    if not seconds:  # None or 0: no limit, as the message says
+        yield
+        return
+    try:
+        with scope.strategy.statement_timeout(scope.connection, seconds):
+            yield
+    except DBAPIError as exc:
+        if scope.strategy.is_timeout(exc):
+            raise PlanTimeoutError(target.name, seconds=seconds) from exc
+        raise
+
+
+def _plan(
+    scope: Scope,
+    writer: Writer,
+    options: RunOptions,
+    warn_share: float | None,
+    *,
+    shown: Writer | None = None,
+    snapshot: bool = False,
+) -> Plan:
+    """The plan of ``writer`` run with ``options``, on the scope's connection; its SQL
+    as ``shown`` (the same writer by default) would send it, on a snapshot if
+    ``snapshot`` (``runner.reads_on_snapshot``)."""
+    connection, target = scope.connection, writer.target
+    Journal(options.journal_prefix).refuse_own(target)
+    matched, would_change, conflicted, staged = (
+        int(n) for n in connection.execute(writer.counts(EVERYTHING)).one()
+    )
+    if options.max_rows is not None and would_change > options.max_rows:
+        raise TooManyRowsError(target.name, limit=options.max_rows, would_change=would_change)
+    if options.expect_rows is not None and matched < options.expect_rows:
+        raise NotFoundError(target.name, expected=options.expect_rows, matched=matched)
+    journal = Journal(options.journal_prefix)
+    journal_table = journal.changes_table(target, scope.strategy) if options.journal else None
+    executor = Executor(scope.strategy, shown or writer, options, journal, journal_table)
+    executor.run_id = PLANNED_RUN_ID
+    executor.on_snapshot = snapshot
+    statements = executor.chunk_statements(_first_span(connection, writer, options), 1)
+    explain = scope.strategy.explain(connection, writer.direct_update(EVERYTHING, options.stamps))
+    indexes = _indexes(connection, target.table)
+    total = int(connection.execute(select(func.count()).select_from(target.table)).scalar_one())
+    set_based = isinstance(writer, SetUpdate)
+    # A set-based run's chunks range over the rows that change; a changeset's over its keys.
+    chunks, estimated = _chunks(would_change if set_based else staged, options)
+    warnings = [
+        *(_filter_warnings(writer, indexes) if isinstance(writer, SetUpdate) else []),
+        *([] if set_based else _key_warnings(target, indexes)),
+        *_unique_warnings(writer, indexes),
+        *_share_warnings(target, would_change, total, warn_share),
+        *_lock_warnings(target, would_change, options),
+    ]
+    return Plan(
+        table=target.name,
+        strategy=executor.strategy_name,
+        matched=matched,
+        would_change=would_change,
+        unchanged=matched - would_change - conflicted,
+        sql=tuple(_compiled(connection, statement) for statement in statements),
+        explain=explain,
+        warnings=tuple(warnings),
+        chunks=chunks,
+        chunks_estimated=estimated,
+        staged=0 if set_based else staged,
+        missing=staged - matched,
+        missing_keys=_keys(connection, writer.missing_keys(EVERYTHING, KEY_SAMPLE)),
+        conflicts=_keys(connection, writer.conflict_keys(EVERYTHING, KEY_SAMPLE)),
+    )
+
+
+def _first_span(connection: Connection, writer: Writer, options: RunOptions) -> Span:
+    """The keys the run's first chunk covers, found as the executor finds them (one key
+    past the chunk says whether another follows), so that its statements are exactly
+    the first chunk's. Every row, when the run is not chunked."""
+    if not options.chunked:
+        return EVERYTHING
+    rows = ChunkSizer(options.chunk_rows, options.chunk_seconds).rows
+    keys = [tuple(k) for k in connection.execute(writer.keys_after(None, rows + 1))]
+    return Span(None, keys[rows - 1] if len(keys) > rows else None)
+
+
+def _chunks(rows: int, options: RunOptions) -> tuple[int, bool]:
+    """How many chunks a run ranging over ``rows`` keys takes, and whether that is an
+    estimate: exact for a fixed size; for "auto", the executor's own sizer fed the
+    times ``ESTIMATED_ROWS_PER_SECOND`` predicts."""
+    if not options.chunked:
+        return 1, False
+    sizer = ChunkSizer(options.chunk_rows, options.chunk_seconds)
+    chunks, left = 0, rows
+    while True:
+        chunks += 1
+        taken = min(left, sizer.rows)
+        sizer.record(taken, taken / ESTIMATED_ROWS_PER_SECOND)
+        left -= taken
+        if left <= 0:
+            return chunks, sizer.auto
+
+
+def _compiled(connection: Connection, statement: Executable) -> str:
+    compiled = statement.compile(  # type: ignore[attr-defined]
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    return str(compiled)
+
+
+def _keys(connection: Connection, statement: Select[Any] | None) -> tuple[Any, ...]:
+    if statement is None:
+        return ()
+    return tuple(row[0] if len(row) == 1 else tuple(row) for row in connection.execute(statement))
+
+
+# -- warnings -------------------------------------------------------------------------
+
+
+def _filter_warnings(update: SetUpdate, indexes: Iterable[_Index]) -> list[PlanWarning]:
+    table = update.table.fullname
+    if update.where is None:
+        return [PlanWarning("no-where", f"no WHERE clause: every row of {table!r} is matched")]
+    names = _columns_of(update.where, update.table)
+    leading = {index.columns[0] for index in indexes if index.columns}
+    if leading & set(names):
+        return []
+    if not names:
+        message = f"the filter names no column of {table!r}: every row is read to find matches"
+    else:
+        message = (
+            f"no index of {table!r} starts with {', '.join(names)}: "
+            "every row is read to find matches"
+        )
+    return [PlanWarning("unindexed-filter", message)]
+
+
+def _key_warnings(target: Target, indexes: Iterable[_Index]) -> list[PlanWarning]:
+    """A changeset's key with no unique index behind it may match several rows each."""
+    key = {column.name for column in target.key}
+    if any(index.unique and set(index.columns) <= key for index in indexes):
+        return []
+    names = ", ".join(column.name for column in target.key)
+    return [
+        PlanWarning(
+            "key-not-unique",
+            f"no primary key or unique index of {target.name!r} is on ({names}): a key may "
+            "match several rows, and each of them would be written",
+        )
+    ]
+
+
+def _unique_warnings(writer: Writer, indexes: Iterable[_Index]) -> list[PlanWarning]:
+    warnings = []
+    key = {column.name for column in writer.target.key}
+    columns: list[Column[Any]] = writer.written_columns()
+    for column in columns:
+        for index in indexes:
+            if index.unique and column.name in index.columns and column.name not in key:
+                warnings.append(
+                    PlanWarning(
+                        "unique-column",
+                        f"{column.name!r} is in the unique {index.name} "
+                        f"({', '.join(index.columns)}): if two rows end up equal, "
+                        "the whole run fails",
+                    )
+                )
+    return warnings
+
+
+def _share_warnings(
+    target: Target, would_change: int, total: int, warn_share: float | None
+) -> list[PlanWarning]:
+    if warn_share is None or not total or would_change <= warn_share * total:
+        return []
+    return [
+        PlanWarning(
+            "large-share",
+            f"would change {would_change:,} of the {total:,} rows of {target.name!r} "
+            f"({would_change / total:.0%}), more than {warn_share:.0%}",
+        )
+    ]
+
+
+def _lock_warnings(target: Target, would_change: int, options: RunOptions) -> list[PlanWarning]:
+    """One transaction holds the lock of every row it writes until it commits: its
+    length is estimated from the rows it writes at ``ESTIMATED_ROWS_PER_SECOND``."""
+    seconds = would_change / ESTIMATED_ROWS_PER_SECOND
+    if options.chunked or seconds <= options.chunk_seconds:
+        return []
+    return [
+        PlanWarning(
+            "long-lock",
+            f"one transaction would write {would_change:,} rows of {target.name!r}, holding "
+            f"their locks for about {seconds:.1f} s (at {ESTIMATED_ROWS_PER_SECOND:,} rows/s), "
+            f"over the {options.chunk_seconds:g} s chunk target: chunk the run "
+            "(chunk_rows='auto', --chunk-rows auto) to keep each lock short",
+        )
+    ]
+
+
+def _indexes(connection: Connection, table: Table) -> list[_Index]:
+    """The indexes the database has on ``table`` (primary key and unique constraints
+    included), as it reports them rather than as a model declares them."""
+    inspector = inspect(connection)
+    name, schema = table.name, table.schema
+    # By columns: PostgreSQL lists a unique constraint's index as an index too.
+    found: dict[tuple[tuple[str, ...], bool], _Index] = {}
+
+    def add(label: str | None, columns: Iterable[Any], unique: bool, kind: str) -> None:
+        names = tuple(str(column) for column in columns if column)
+        title = f"{kind} {label!r}" if label else kind
+        if names:
+            found.setdefault((names, unique), _Index(title, names, unique))
+
+    primary = inspector.get_pk_constraint(name, schema)
+    add(None, primary.get("constrained_columns") or (), True, "primary key")
+    for index in inspector.get_indexes(name, schema):
+        add(index.get("name"), index.get("column_names") or (), bool(index.get("unique")), "index")
+    for constraint in inspector.get_unique_constraints(name, schema):
+        add(constraint.get("name"), constraint.get("column_names") or (), True, "constraint")
+    return list(found.values())
+
+
+def _columns_of(where: ClauseElement, table: Table) -> list[str]:
+    """The columns of ``table`` the filter reads itself, not inside subqueries."""
+    names: list[str] = []
+    pending = [where]
+    while pending:
+        element = pending.pop()
+        if isinstance(element, SelectBase | ScalarSelect):
+            continue
+        if isinstance(element, ColumnClause) and element.name not in names:
+            owner = element.table
+            if isinstance(owner, TableClause) and owner.name == table.name:
+                names.append(element.name)
+        pending.extend(element.get_children())
+    return sorted(names)

@@ -1,0 +1,182 @@
+"""``setwise.update``: one set-based UPDATE, with guardrails, a journal and session sync."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from sqlalchemy import Column, Table, Update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.visitors import iterate
+
+from setwise.dialects.integrity import integrity_to_validation
+from setwise.engine.chunks import ProgressCallback, RunOptions
+from setwise.engine.run import run
+from setwise.engine.transaction import Bind, dialect_of
+from setwise.errors import SchemaError, UnboundedUpdateError, ValidationError
+from setwise.journal.changes import tagged
+from setwise.report import Report
+from setwise.staging.validation import check_assignments
+from setwise.target import Target
+from setwise.writers.setbased import SetUpdate
+from setwise.writers.stamps import stamp_values
+
+ColumnRef = str | Column[Any] | Any
+
+
+def update(
+    bind: Bind,
+    statement: Update,
+    *,
+    all_rows: bool = False,
+    returning: Sequence[ColumnRef] = (),
+    expect_rows: int | None = None,
+    max_rows: int | None = None,
+    chunk_rows: int | Literal["auto"] | None = None,
+    chunk_seconds: float = 0.5,
+    throttle_seconds: float = 0.0,
+    journal: bool = True,
+    journal_prefix: str = "setwise_",
+    retries: int = 5,
+    progress: ProgressCallback | None = None,
+    resume: str | None = None,
+    actor: str | None = None,
+    stamp_column: str | None = None,
+    actor_column: str | None = None,
+    tag: str | None = None,
+) -> Report:
+    """Run ``statement`` (an ORM or Core UPDATE) as set-based SQL.
+
+    Refuses an UPDATE without WHERE unless ``all_rows=True``. Literal values are
+    checked against their columns first; every problem is raised together in a
+    ``ValidationError``. Rows that already hold the new values are not written.
+    ``expect_rows`` is the fewest rows that must match (else ``NotFoundError``);
+    ``max_rows`` the most that may change (else ``TooManyRowsError``, before any write).
+    ``returning`` names columns to hand back for every matched row in ``Report.rows``.
+    With a Session, loaded objects of changed rows get the new values.
+
+    Without ``chunk_rows`` the update is one transaction (see ``setwise.engine.transaction``
+    for who commits). With ``chunk_rows=N`` or ``"auto"`` (chunks of about
+    ``chunk_seconds``), it runs in key ranges, each committed on its own, resumable
+    with ``resume=run_id``. ``journal`` (on by default) keeps the old values so that
+    ``setwise.revert(bind, report.run_id)`` can undo the run. ``stamp_column`` is set
+    to the run's start time and ``actor_column`` to ``actor`` on every row written.
+    ``tag`` is kept with the run (``RunInfo.tag``): what it was for, a ticket or an
+    Alembic revision (``setwise.alembic``); a resume must give the same tag.
+    """
+    plan = prepare(statement, all_rows=all_rows, journal=journal)
+    target = plan.target
+    returned = [_returning_column(target, ref) for ref in returning]
+    chunked = chunk_rows is not None or resume is not None
+    options = RunOptions(
+        chunk_rows=chunk_rows,
+        chunk_seconds=chunk_seconds,
+        throttle_seconds=throttle_seconds,
+        journal=journal,
+        journal_prefix=journal_prefix,
+        retries=retries,
+        progress=progress,
+        resume=resume,
+        actor=actor,
+        expect_rows=expect_rows,
+        max_rows=max_rows,
+        stamps=stamp_values(target, stamp_column, actor_column, actor),
+        # What a run's record keeps: no compiling for a run that keeps none.
+        arguments=tagged(_arguments(plan, bind), tag) if journal or chunked else {},
+    )
+    if options.chunked:
+        _check_chunkable(plan, returned)
+    try:
+        return run(
+            bind,
+            target,
+            lambda connection, strategy: plan.with_comparison(
+                strategy.stored_comparison(connection, plan.table)
+            ),
+            options,
+            returning=returned,
+            repeatable=True,
+        )
+    except DBAPIError as exc:
+        strategy = dialect_of(bind)
+        if not strategy.is_integrity_error(exc):
+            raise
+        literals = {
+            column.name: value.value
+            for column, value in plan.assignments.items()
+            if isinstance(value, BindParameter)
+        }
+        raise integrity_to_validation(exc, target.table, strategy, literals) from exc
+
+
+def prepare(statement: Update, *, all_rows: bool, journal: bool) -> SetUpdate:
+    """``statement`` taken apart and checked before anything is sent: refused without
+    WHERE unless ``all_rows``, or when it changes a row's key and ``journal`` would
+    record it, and every literal value checked against its column."""
+    plan = SetUpdate.from_statement(statement)
+    if plan.where is None and not all_rows:
+        raise UnboundedUpdateError(plan.target.name)
+    moved = _moved(plan, plan.target.identity)
+    if journal and moved:
+        raise SchemaError(
+            f"the UPDATE changes the key column(s) {moved} of {plan.target.name!r}, by "
+            "which the journal finds each row again to revert it: run it with "
+            "journal=False (--no-journal), and nothing can be reverted"
+        )
+    problems = check_assignments(plan.assignments)
+    if problems:
+        raise ValidationError(plan.target.name, problems)
+    return plan
+
+
+def _check_chunkable(plan: SetUpdate, returning: Sequence[Column[Any]]) -> None:
+    """Refuse what chunks could not do exactly as the single statement would."""
+    name = plan.target.name
+    if returning:
+        raise SchemaError(
+            f"returning rows needs a single-transaction run; drop chunk_rows ({name})"
+        )
+    if not plan.target.key:
+        raise SchemaError(f"{name!r} has no primary key to chunk by")
+    moved = _moved(plan, plan.target.key)
+    if moved:
+        raise SchemaError(
+            f"the UPDATE changes the key column(s) {moved} of {name!r}, which chunks are "
+            "ranged over; run it without chunk_rows"
+        )
+    expressions = [*plan.assignments.values(), *([plan.where] if plan.where is not None else [])]
+    for expression in expressions:
+        for element in iterate(expression):
+            if getattr(element, "is_selectable", False) and plan.table in _tables_read(element):
+                raise SchemaError(
+                    f"the UPDATE reads {name!r} itself through a subquery: each chunk would "
+                    "see the changes of the chunks before it, unlike one statement. Run it "
+                    "without chunk_rows"
+                )
+
+
+def _moved(plan: SetUpdate, key: Sequence[Column[Any]]) -> list[str]:
+    """The columns of ``key`` the UPDATE assigns."""
+    names = {column.name for column in key}
+    return [column.name for column in plan.assignments if column.name in names]
+
+
+def _tables_read(element: Any) -> set[Any]:
+    return {e for e in iterate(element) if isinstance(e, Table)}
+
+
+def _arguments(plan: SetUpdate, bind: Bind) -> dict[str, Any]:
+    """What identifies the run's statement, so that a resume can check it is the same."""
+    dialect = dialect_of(bind).dialect
+    compiled = plan.update().compile(dialect=dialect)
+    params = {name: repr(value) for name, value in sorted(compiled.params.items())}
+    return {"sql": str(compiled), "params": params}
+
+
+def _returning_column(target: Target, ref: ColumnRef) -> Column[Any]:
+    """A column to return, given by name, Column or ORM attribute."""
+    if isinstance(ref, str):
+        return target.column(ref)
+    name = getattr(ref, "name", None) or getattr(ref, "key", None)
+    return target.column(str(name))

@@ -1,0 +1,1 @@
+"""The ``setwise`` command: a thin client of the library."""

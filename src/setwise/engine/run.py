@@ -1,0 +1,286 @@
+"""Run a writer end to end: journal tables, transactions, returning rows, session sync.
+
+``update``, ``apply`` and ``revert`` each build a writer and hand it here with their
+options. A run without ``chunk_rows`` happens in one transaction under the rules of
+``setwise.engine.transaction``; a chunked run needs a connection setwise may commit on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Column, Connection, Engine, select
+from sqlalchemy.exc import DBAPIError
+
+from setwise.api.patch import loaded_objects, synchronize
+from setwise.dialects import Strategy
+from setwise.engine.chunks import Executor, RunOptions, Writer, backoff, first_line
+from setwise.engine.transaction import Bind, atomic, dialect_of, engine_of, owned_connection
+from setwise.journal.changes import Journal
+from setwise.journal.records import FAILED, INTERRUPTED, RUNNING
+from setwise.report import Report
+from setwise.target import Target
+from setwise.writers.setbased import key_in
+
+log = logging.getLogger("setwise")
+
+Build = Callable[[Connection, Strategy], Writer | None]
+"""Prepares the writer on the run's connection (staging a changeset, say); None: no rows.
+In a chunked run the connection is setwise's own, and ``build`` may commit on it, so that
+preparing a large writer holds no long transaction either."""
+
+Cleanup = Callable[[Connection, Strategy, Writer], None]
+
+#: Keys per SELECT when reading rows back by key: far below every bind-parameter limit.
+READ_BACK_KEYS = 500
+
+
+def run(
+    bind: Bind,
+    target: Target,
+    build: Build,
+    options: RunOptions,
+    *,
+    returning: Sequence[Column[Any]] = (),
+    cleanup: Cleanup | None = None,
+    repeatable: bool = False,
+) -> Report:
+    """Run the writer ``build`` makes, and report what happened.
+
+    ``repeatable``: ``build`` makes the same writer again (it reads no source that is
+    gone once read). A one-transaction run in a transaction of setwise's own may then
+    read on a snapshot, as chunks do, and start again whole when a row it writes
+    changed under it, instead of locking every row it journals."""
+    started = time.perf_counter()
+    strategy = dialect_of(bind)
+    journal = Journal(options.journal_prefix)
+    journal.refuse_own(target)
+    keeps_record = options.journal or options.chunked
+    created = False
+    if keeps_record and strategy.journal_ddl_apart:
+        created = journal.ensure(engine_of(bind), strategy, target)
+    if options.chunked:
+        executor = _run_chunked(bind, target, build, options, strategy, journal, cleanup)
+        return _report(target, executor, started, rows=())
+    snapshot = reads_on_snapshot(bind, strategy, options, repeatable=repeatable)
+    attempt = 0
+    while True:
+        try:
+            executor, rows = _run_once(
+                bind,
+                target,
+                build,
+                options,
+                strategy,
+                journal,
+                returning,
+                cleanup,
+                created,
+                snapshot=snapshot,
+            )
+        except DBAPIError as exc:
+            # Only a run on a snapshot starts again: any other holds its locks to the end.
+            if not snapshot or not strategy.is_retryable(exc) or attempt >= options.retries:
+                raise
+            attempt += 1
+            delay = backoff(attempt)
+            log.warning(
+                "the run's transaction was rolled back (%s); retry %d of %d in %.2f s",
+                first_line(exc),
+                attempt,
+                options.retries,
+                delay,
+            )
+            time.sleep(delay)
+            continue
+        if executor is not None and attempt:
+            executor.totals.retries = executor.totals.rollbacks = attempt
+        return _report(target, executor, started, rows=rows)
+
+
+def reads_on_snapshot(
+    bind: Bind, strategy: Strategy, options: RunOptions, *, repeatable: bool
+) -> bool:
+    """Whether a one-transaction journaled run reads on a snapshot (as chunks do where
+    the database has them) and starts again whole when a row changed under it: setwise
+    owns the transaction (an Engine), and the writer can be made again."""
+    return (
+        repeatable
+        and options.journal
+        and not options.chunked
+        and strategy.snapshot_chunks is not None
+        and isinstance(bind, Engine)
+    )
+
+
+def _run_once(
+    bind: Bind,
+    target: Target,
+    build: Build,
+    options: RunOptions,
+    strategy: Strategy,
+    journal: Journal,
+    returning: Sequence[Column[Any]],
+    cleanup: Cleanup | None,
+    journal_just_created: bool,
+    *,
+    snapshot: bool = False,
+) -> tuple[Executor | None, tuple[dict[str, Any], ...]]:
+    with atomic(bind) as scope:
+        connection = scope.connection
+        if snapshot:  # first thing in the transaction: it sets the snapshot's isolation
+            connection.exec_driver_sql(strategy.snapshot_chunks or "")
+        journal_table = None
+        if options.journal:
+            if not strategy.journal_ddl_apart:
+                journal.ensure(connection, strategy, target)
+            journal_table = journal.changes_table(target, strategy)
+        writer = build(connection, strategy)
+        if writer is None:
+            return None, ()
+        loaded = loaded_objects(scope.session, target) if scope.session is not None else {}
+        executor = Executor(strategy, writer, options, journal, journal_table)
+        executor.on_snapshot = snapshot
+        executor.in_callers_transaction = not scope.owns_transaction
+        executor.write_by_key = (
+            journal_just_created
+            and not scope.owns_transaction
+            and not strategy.sees_tables_created_later
+        )
+        keys = executor.run_once(connection, lock_matched=bool(returning or loaded))
+        rows: tuple[dict[str, Any], ...] = ()
+        if returning:
+            rows = tuple(_read_back(connection, target, keys, list(returning)))
+        if loaded:
+            _sync(connection, target, loaded, [k for k in keys if k in loaded])
+        if cleanup is not None:
+            cleanup(connection, strategy, writer)
+        return executor, rows
+
+
+def _run_chunked(
+    bind: Bind,
+    target: Target,
+    build: Build,
+    options: RunOptions,
+    strategy: Strategy,
+    journal: Journal,
+    cleanup: Cleanup | None,
+) -> Executor | None:
+    with owned_connection(bind) as (connection, session), strategy.causal_reads(connection):
+        with connection.begin():
+            if not strategy.journal_ddl_apart:
+                journal.ensure(connection, strategy, target)
+            journal_table = journal.changes_table(target, strategy)
+        try:
+            writer = build(connection, strategy)  # may commit as it goes: short transactions
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        if writer is None:
+            return None
+        executor = Executor(
+            strategy, writer, options, journal, journal_table if options.journal else None
+        )
+        try:
+            executor.run_chunked(connection)
+        except BaseException:
+            if executor.run_id is None and cleanup is not None:
+                # Refused before the run was recorded or taken up (a guard, a resume it
+                # cannot be): nothing the writer prepared is kept, unless the run is still
+                # live, when its staging table may be another process's, still merging it
+                # (the same run resumed twice at once).
+                try:
+                    connection.rollback()
+                    with connection.begin():
+                        if not _still_live(connection, journal, options.resume):
+                            cleanup(connection, strategy, writer)
+                except Exception:  # the refusal is what the caller needs to see
+                    log.exception("could not drop what the refused run had prepared")
+            raise
+        if cleanup is not None:
+            with connection.begin():
+                cleanup(connection, strategy, writer)
+        if session is not None:
+            loaded = loaded_objects(session, target)
+            if loaded:
+                with connection.begin():
+                    _sync(connection, target, loaded, list(loaded))
+        return executor
+
+
+def _still_live(connection: Connection, journal: Journal, run_id: str | None) -> bool:
+    """Whether run ``run_id`` (a resume's) may still be going on in some process."""
+    if run_id is None:
+        return False
+    status = journal.recent_ids(connection, [run_id]).get(run_id)
+    return status in (RUNNING, INTERRUPTED, FAILED)
+
+
+def _read_back(
+    connection: Connection,
+    target: Target,
+    keys: Sequence[tuple[Any, ...]],
+    columns: list[Column[Any]],
+) -> list[dict[str, Any]]:
+    """``columns`` of the rows with ``keys``, as they are now, in key order."""
+    wanted = _unique([*target.identity, *columns])
+    found: list[dict[str, Any]] = []
+    names = [c.name for c in wanted]
+    for start in range(0, len(keys), READ_BACK_KEYS):
+        batch = keys[start : start + READ_BACK_KEYS]
+        statement = select(*wanted).where(key_in(target.identity, batch)).order_by(*target.identity)
+        found += [dict(zip(names, row, strict=True)) for row in connection.execute(statement)]
+    found.sort(key=lambda row: tuple(row[c.name] for c in target.identity))
+    return [{c.name: row[c.name] for c in columns} for row in found]
+
+
+def _sync(
+    connection: Connection,
+    target: Target,
+    loaded: dict[tuple[Any, ...], Any],
+    keys: Sequence[tuple[Any, ...]],
+) -> None:
+    """Give the loaded objects of ``keys`` the values their rows hold now."""
+    rows = _read_back(connection, target, keys, list(target.table.columns))
+    synchronize(loaded, target, rows)
+
+
+def _report(
+    target: Target,
+    executor: Executor | None,
+    started: float,
+    rows: tuple[dict[str, Any], ...],
+) -> Report:
+    elapsed = time.perf_counter() - started
+    if executor is None:
+        return Report(target.name, "nothing to do", 0, 0, 0, elapsed, chunks=0)
+    totals = executor.totals
+    return Report(
+        table=target.name,
+        strategy=executor.strategy_name,
+        matched=totals.matched,
+        changed=totals.changed,
+        unchanged=totals.unchanged,
+        elapsed_s=elapsed,
+        run_id=executor.run_id,
+        missing=totals.missing,
+        missing_keys=tuple(totals.missing_keys),
+        conflicts=tuple(totals.conflicts),
+        chunks=totals.chunks,
+        retries=totals.retries,
+        rollbacks=totals.rollbacks,
+        slowest_chunk_s=totals.slowest_s,
+        rows=rows,
+    )
+
+
+def _unique(columns: Sequence[Column[Any]]) -> list[Column[Any]]:
+    seen: dict[str, Column[Any]] = {}
+    for column in columns:
+        seen.setdefault(column.name, column)
+    return list(seen.values())

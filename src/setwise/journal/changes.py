@@ -1,0 +1,329 @@
+"""The journal: the old and new values of every row a run changed, beside its run records.
+
+``Journal`` is the run records (``setwise.journal.records``: ``{prefix}runs`` and
+``{prefix}chunks``, and every rule of a run's status) plus, per journaled table:
+
+- ``{prefix}journal_{table}``: per changed row, the run, the chunk, the key, and the
+  old and new value of every column the run wrote, typed like the target's columns
+  so that every value comes back exactly. Where the strategy ``packs_journal``
+  (PostgreSQL), the same values as arrays, a row per part of a chunk
+  (``dialects.packed``); ``Journal.changes`` reads either layout one row per change,
+  and ``setwise.init`` packs a journal an earlier setwise kept a row per change.
+
+A chunk's journal rows, its ``chunks`` row and the run's checkpoint are written in the
+same transaction as the chunk's change, so the data and the journal never disagree.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    FromClause,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    inspect,
+    select,
+)
+from sqlalchemy.exc import DBAPIError
+
+from setwise.dialects import Strategy
+from setwise.dialects.packed import can_pack, is_packed, pack_rows, packed_table, unpacked
+from setwise.errors import SchemaError, SetwiseError
+from setwise.journal.records import ChunkInfo, RunInfo, RunRecords, default_actor, new_run_id
+from setwise.journal.schema import column_shape, shared_table, temporary_copy
+from setwise.target import Target
+from setwise.writers.merge import staging_type
+
+DEFAULT_PREFIX = "setwise_"
+
+log = logging.getLogger("setwise")
+
+
+class Journal(RunRecords):
+    """The journal tables of one database, under one prefix."""
+
+    def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
+        super().__init__(prefix)
+
+    # -- tables ---------------------------------------------------------------
+
+    def changes_table(self, target: Target, strategy: Strategy) -> Table:
+        """The journal table for ``target``: run, chunk, key, and old/new of every column;
+        as arrays, a part of a chunk per row, where ``strategy`` packs journals."""
+        name = strategy.identifier(f"{self.prefix}journal_{target.table.name}")
+        key_names = {column.name for column in target.identity}
+        values = [column for column in target.table.columns if column.name not in key_names]
+        packed = strategy.packs_journal and can_pack(target.table.columns)
+        shape = (
+            "journal",
+            name,
+            target.table.schema,
+            packed,
+            tuple(sorted(strategy.journal_table_options.items())),
+            column_shape(target.identity),
+            column_shape(values),
+        )
+        return shared_table(
+            shape, lambda: self._build_changes(name, target, values, strategy, packed)
+        )
+
+    def refuse_own(self, target: Target) -> None:
+        """Refuse a run whose target is one of setwise's own tables under this prefix
+        (run records, journals, kept staging tables): writing one by hand would make the
+        journal lie about what runs did."""
+        name = target.table.name
+        own = name in (self.runs.name, self.chunks.name) or name.startswith(
+            (f"{self.prefix}journal_", f"{self.prefix}stage_")
+        )
+        if own:
+            raise SchemaError(
+                f"{name!r} is one of setwise's own tables (run records, a journal or a "
+                "staging table): setwise does not change it as a target",
+                name=name,
+            )
+
+    def _build_changes(
+        self,
+        name: str,
+        target: Target,
+        values: Sequence[Column[Any]],
+        strategy: Strategy,
+        packed: bool,
+    ) -> Table:
+        columns = [(key_column(c.name, strategy), staging_type(c.type)) for c in target.identity]
+        for column in values:
+            columns.append((old_column(column.name, strategy), staging_type(column.type)))
+            columns.append((new_column(column.name, strategy), staging_type(column.type)))
+        if packed:
+            table = packed_table(name, target.table.schema, columns)
+        else:
+            table = self._rows_table(name, target, columns, strategy)
+        # What tells the journal from a user's table of the same name (``_refuse_foreign``),
+        # where the database keeps table comments.
+        table.comment = f"{JOURNAL_MARK} of {target.table.name}"
+        return table
+
+    @staticmethod
+    def _rows_table(
+        name: str, target: Target, columns: Sequence[tuple[str, Any]], strategy: Strategy
+    ) -> Table:
+        key = [key_column(c.name, strategy) for c in target.identity]
+        return Table(
+            name,
+            MetaData(),
+            Column("run_id", String(40), nullable=False),
+            Column("chunk", Integer, nullable=False),
+            *(Column(n, kind) for n, kind in columns),
+            # No index on (run_id, chunk): a chunk's rows are found by key range within
+            # the run, through this primary key, and the index cost a tenth of a
+            # journaled write (benchmarks/README.md).
+            PrimaryKeyConstraint("run_id", *key),
+            schema=target.table.schema,
+            **strategy.journal_table_options,
+        )
+
+    @staticmethod
+    def changes(table: Table) -> FromClause:
+        """The journal table ``table`` one row per changed row, whatever its layout:
+        ``run_id``, ``chunk``, then ``k_``, ``o_`` and ``n_`` columns."""
+        return unpacked(table) if is_packed(table) else table
+
+    def stage_name(self, run_id: str, strategy: Strategy) -> str:
+        """The name of the staging table a chunked changeset run keeps until it finishes."""
+        # Room for the "_key" of its index (``merge.Merge.index_stage``).
+        return strategy.identifier(f"{self.prefix}stage_{run_id.replace('-', '_')}", room=4)
+
+    def ensure(
+        self,
+        bind: Engine | Connection,
+        strategy: Strategy,
+        target: Target,
+        *,
+        convert: bool = False,
+    ) -> bool:
+        """Create the journal tables that do not exist yet, and return the target's.
+
+        Where DDL would end the caller's transaction (MySQL commits implicitly), the
+        tables are created on a connection of their own; SQLite creates them inside
+        the current transaction, which a second connection could not write beside.
+        ``convert``: a journal table an earlier setwise kept one row per changed row is
+        packed where the strategy packs (else it is refused). Returns True when it
+        created a table.
+        """
+        changes = self.changes_table(target, strategy)
+        tables = [self.runs, self.chunks, changes]
+
+        def create(connection: Connection) -> bool:
+            return self._create(
+                connection, tables, changes, strategy, convert=convert, journals=target.name
+            )
+
+        if isinstance(bind, Connection) and strategy.journal_ddl_apart:
+            bind = bind.engine
+        if not isinstance(bind, Engine):
+            # In the caller's transaction: a rollback may take the tables away again.
+            return create(bind)
+        known = {t.fullname for t in tables}
+        if known <= _EXISTING.get(bind, set()) and not convert:
+            return False
+        try:
+            with bind.begin() as connection:
+                created = create(connection)
+        except DBAPIError:
+            # Another run (another process, another node of a cluster) created a table
+            # between the check and the CREATE: look again. A real failure fails again.
+            with bind.begin() as connection:
+                created = create(connection)
+        _EXISTING.setdefault(bind, set()).update(known)
+        return created
+
+    def _create(
+        self,
+        connection: Connection,
+        tables: Sequence[Table],
+        changes: Table | None = None,
+        strategy: Strategy | None = None,
+        *,
+        convert: bool = False,
+        journals: str = "TABLE",
+    ) -> bool:
+        inspector = inspect(connection)
+        missing = [t for t in tables if not inspector.has_table(t.name, schema=t.schema)]
+        for table in missing:
+            table.create(connection, checkfirst=True)
+        if changes is not None and changes not in missing:
+            found = {c["name"] for c in inspector.get_columns(changes.name, schema=changes.schema)}
+            _refuse_foreign(inspector, changes, found)
+            kept_packed = "part" in found
+            if kept_packed != is_packed(changes):
+                if not (convert and strategy is not None and is_packed(changes)):
+                    raise _layout_refused(changes, kept_packed, journals)
+                _pack_journal(connection, changes, strategy)
+        elif changes is not None and strategy is not None:
+            strategy.journal_created(connection, changes)
+        return bool(missing)
+
+
+#: The start of a journal table's comment: a table of a journal's name without it, or
+#: without the journal's columns, is a user's, never written as a journal.
+JOURNAL_MARK = "setwise journal"
+
+
+def _refuse_foreign(inspector: Any, changes: Table, found: set[str]) -> None:
+    """Refuse a table that has a journal's name but is not one: it lacks the columns
+    every journal has, has others, or carries another comment. (Journals that earlier
+    versions made carry no comment; their columns vouch for them.)"""
+    strangers = sorted(
+        name
+        for name in found
+        if name not in ("run_id", "chunk", "part") and not name.startswith(("k_", "o_", "n_"))
+    )
+    comment = None
+    if inspector.dialect.supports_comments:
+        comment = inspector.get_table_comment(changes.name, schema=changes.schema).get("text")
+    if (
+        {"run_id", "chunk"} <= found
+        and not strangers
+        and (comment is None or comment.startswith(JOURNAL_MARK))
+    ):
+        return
+    why = (
+        f"comment {comment!r}"
+        if strangers == [] and {"run_id", "chunk"} <= found
+        else (f"columns {sorted(found)}")
+    )
+    raise SchemaError(
+        f"table {changes.name!r} has the name of setwise's journal but is not one ({why}): "
+        "rename it, or pass another journal_prefix",
+        name=changes.name,
+    )
+
+
+#: Journal tables known to exist, per engine: checked once, not on every run. Keyed by the
+#: engine itself, since two engines with one URL may see different schemas (search_path).
+_EXISTING: weakref.WeakKeyDictionary[Engine, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _layout_refused(changes: Table, kept_packed: bool, journals: str) -> SetwiseError:
+    """The error for a journal table (of the table named ``journals``) whose layout is
+    not the one setwise writes, one made by an earlier setwise: writing to it would
+    fail mid-run."""
+    layouts = {True: "packed arrays", False: "one row per changed row"}
+    if is_packed(changes):
+        remedy = (
+            f"convert it with `setwise init {journals}` (setwise.init(bind, {journals!r})),"
+            " which packs its runs in one transaction and keeps them revertible"
+        )
+    else:
+        remedy = "rename it (its runs can still be read) or drop it, and run again"
+    return SetwiseError(
+        f"journal table {changes.name!r} keeps {layouts[kept_packed]}, but setwise now"
+        f" keeps {layouts[is_packed(changes)]} there: {remedy}"
+    )
+
+
+def _pack_journal(connection: Connection, changes: Table, strategy: Strategy) -> None:
+    """Rebuild the journal table of ``changes``' name, kept one row per changed row, in
+    the packed layout, in the caller's transaction: its rows move through a temporary
+    table, the old table is dropped and the packed one created and filled."""
+    old = Table(changes.name, MetaData(), autoload_with=connection, schema=changes.schema)
+    lost = [c.name for c in old.columns if c.name not in changes.c]
+    if lost:
+        raise SetwiseError(
+            f"journal table {changes.name!r} keeps {', '.join(lost)}, which the table it"
+            " journals no longer has: it cannot be packed without losing them; rename it"
+            " (its runs can still be read) or drop it"
+        )
+    held_name = strategy.identifier(f"{changes.name}_held")
+    held = temporary_copy(connection, strategy, held_name, select(old))
+    old.drop(connection)
+    changes.create(connection)
+    strategy.journal_created(connection, changes)
+    moved = pack_rows(connection, held, changes)
+    strategy.drop_stage(connection, held)
+    log.info("journal table %s packed: %d row(s) of its runs", changes.name, moved)
+
+
+def tagged(arguments: dict[str, Any], tag: str | None) -> dict[str, Any]:
+    """A run's ``arguments`` with its ``tag``, when it has one (``Journal.tagged``)."""
+    return arguments if tag is None else {**arguments, "tag": tag}
+
+
+def key_column(name: str, strategy: Strategy) -> str:
+    """The journal's column of the key column ``name``."""
+    return strategy.identifier(f"k_{name}")
+
+
+def old_column(name: str, strategy: Strategy) -> str:
+    """The journal's column of the old values of column ``name``."""
+    return strategy.identifier(f"o_{name}")
+
+
+def new_column(name: str, strategy: Strategy) -> str:
+    """The journal's column of the new values of column ``name``."""
+    return strategy.identifier(f"n_{name}")
+
+
+# The run records' names, still found here by code that imports them from the journal.
+__all__ = [
+    "DEFAULT_PREFIX",
+    "ChunkInfo",
+    "Journal",
+    "RunInfo",
+    "default_actor",
+    "key_column",
+    "new_column",
+    "new_run_id",
+    "old_column",
+    "tagged",
+]

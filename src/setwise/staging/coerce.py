@@ -1,0 +1,215 @@
+"""Turn values read from a changeset into the Python values their columns take.
+
+Two kinds of source:
+
+- *strict* (Python mappings and ORM objects): values must already have the column's
+  type, exactly as ``update`` and ``patch`` require (a float is refused for an exact
+  NUMERIC column);
+- *lenient* (CSV, JSONL, Parquet, Arrow, DataFrames): text is parsed (numbers,
+  ISO 8601 dates and timestamps, true/false), a float for an exact NUMERIC column
+  is read by its shortest decimal form (``0.1`` → ``Decimal('0.1')``), then checked
+  like any value, so a float with more places than the column keeps is refused.
+
+Numbers in text are ASCII digits with an optional sign, point and exponent, as a
+database or a spreadsheet writes them: Python's own ``int()``, ``float()`` and
+``Decimal()`` also read ``1_000`` and Arabic-Indic or full-width digits, which no
+database reads as numbers.
+A whole number written as a decimal (``1.0``, ``5.00``, ``1e3``) is the integer it
+is for an integer column, in either kind of source; so ``1`` and ``1.0`` are one key.
+
+Time zones: a column with ``timezone=True`` needs an offset on every value; a
+column without one stores naive times, and an aware value is converted to UTC first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Column, types
+
+from setwise.shown import shown
+from setwise.staging.validation import ANYWHERE, Storable, checker_for, text_problem
+
+Coercer = Callable[[Any], Any]
+"""Takes a value as read; returns it as the column takes it, or raises ``Unfit``."""
+
+_TRUE = frozenset({"true", "t", "yes", "y", "1", "on"})
+_FALSE = frozenset({"false", "f", "no", "n", "0", "off"})
+
+#: A number as text: ASCII digits, an optional sign, point and exponent.
+NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_DIGITS = re.compile(r"[+-]?[0-9]+")
+#: The words for NaN and the infinities that ``float()`` reads, lower-cased.
+_NOT_FINITE = frozenset(
+    sign + word for sign in ("", "+", "-") for word in ("nan", "inf", "infinity")
+)
+#: Digits of the longest integer text ``int()`` converts: Python refuses more than
+#: 4,300 (``sys.get_int_max_str_digits``); longer text is read as a Decimal, whose
+#: size the column check tells from its exponent.
+_INT_DIGITS = 4_000
+
+
+class Unfit(ValueError):
+    """A value that cannot be written; the argument is the reason."""
+
+    @property
+    def reason(self) -> str:
+        return str(self.args[0])
+
+
+def coercer_for(column: Column[Any], *, lenient: bool, storable: Storable = ANYWHERE) -> Coercer:
+    """The coercer for one column; the type dispatch is done here, once. ``storable``:
+    what the database takes beyond what every database takes."""
+    check = checker_for(column, storable)
+    parse = _parser_for(column.type) if lenient else None
+    whole = isinstance(column.type, types.Integer) and not isinstance(column.type, types.Boolean)
+
+    def coerce(value: Any) -> Any:
+        if isinstance(value, str) and (reason := text_problem(value)) is not None:
+            raise Unfit(reason)
+        if value is not None and parse is not None:
+            value = parse(value)
+        reason = check(value)
+        if reason is not None:
+            raise Unfit(reason)
+        if whole and isinstance(value, Decimal):
+            return int(value)  # checked: whole, and within the column's range
+        return value
+
+    return coerce
+
+
+def _parser_for(kind: types.TypeEngine[Any]) -> Callable[[Any], Any] | None:
+    if isinstance(kind, types.Boolean):
+        return _parse_bool
+    if isinstance(kind, types.Integer):
+        return _parse_int
+    if isinstance(kind, types.Float):  # first: from SQLAlchemy 2.1 a Float is no Numeric
+        return _parse_float
+    if isinstance(kind, types.Numeric):
+        return _parse_decimal if kind.asdecimal else _parse_float
+    if isinstance(kind, types.DateTime):
+        return _parse_datetime if kind.timezone else _parse_naive_datetime
+    if isinstance(kind, types.Date):
+        return _parse_date
+    if isinstance(kind, types.Time):
+        return _parse_time
+    if isinstance(kind, types.String):
+        return _parse_text
+    return None
+
+
+def _parse_bool(value: Any) -> Any:
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+        raise Unfit(f"not a boolean: {shown(value)} (use true/false, t/f, yes/no or 1/0)")
+    if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
+        return bool(value)
+    return value
+
+
+def _parse_int(value: Any) -> Any:
+    """An int, or a Decimal the check then finds whole (or not) and in range (or not)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) <= _INT_DIGITS and _DIGITS.fullmatch(text):
+            return int(text)
+        if NUMBER.fullmatch(text):
+            return Decimal(text)
+        if text.lower() in _NOT_FINITE:
+            raise Unfit("not a finite number; the column holds integers")
+        raise Unfit(f"not an integer: {shown(value)}")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise Unfit("not a finite number; the column holds integers")
+        if value.is_integer():
+            return int(value)
+        raise Unfit("has a fractional part; the column holds integers")
+    return value
+
+
+def _parse_decimal(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip()
+        if NUMBER.fullmatch(text):
+            return Decimal(text)
+        if text.lower() in _NOT_FINITE:
+            raise Unfit(f"not a finite number: {shown(value)}")
+        raise Unfit(f"not a number: {shown(value)}")
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Decimal(value)
+    return value
+
+
+def _parse_float(value: Any) -> Any:
+    """A float; a finite number too large for one is refused, never made an infinity."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() in _NOT_FINITE:
+            return float(text)  # the column check decides whether the database takes it
+        if not NUMBER.fullmatch(text):
+            raise Unfit(f"not a number: {shown(value)}")
+        value = Decimal(text)
+    if isinstance(value, Decimal | int) and not isinstance(value, bool):
+        if isinstance(value, Decimal) and not value.is_finite():
+            return float(value)
+        try:
+            parsed = float(value)
+        except OverflowError:  # an int past the largest double
+            parsed = math.inf
+        if math.isinf(parsed):
+            raise Unfit("too large for a FLOAT column (at most 1.8e308)")
+        return parsed
+    return value
+
+
+def _parse_date(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise Unfit(f"not an ISO 8601 date (YYYY-MM-DD): {shown(value)}") from None
+    return value
+
+
+def _parse_datetime(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise Unfit(f"not an ISO 8601 timestamp: {shown(value)}") from None
+    return value
+
+
+def _parse_naive_datetime(value: Any) -> Any:
+    parsed = _parse_datetime(value)
+    if isinstance(parsed, dt.datetime) and parsed.tzinfo is not None:
+        return parsed.astimezone(dt.UTC).replace(tzinfo=None)
+    return parsed
+
+
+def _parse_time(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return dt.time.fromisoformat(value.strip())
+        except ValueError:
+            raise Unfit(f"not an ISO 8601 time (HH:MM[:SS]): {shown(value)}") from None
+    return value
+
+
+def _parse_text(value: Any) -> Any:
+    # A JSON number in a text column (an id written without quotes) is its digits.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value

@@ -1,0 +1,1 @@
+"""What a run writes, behind one Writer protocol: set-based update, changeset merge, reversal."""
