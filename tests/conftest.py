@@ -54,7 +54,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             )
         marker = metafunc.definition.get_closest_marker("backends")
         names = marker.args if marker else backends.NAMES
-        chosen = [name for name in names if name in backends.selected()]
+        requires = [c for m in metafunc.definition.iter_markers("requires") for c in m.args]
+        lacks = [c for m in metafunc.definition.iter_markers("lacks") for c in m.args]
+        try:
+            capable = backends.able(names, requires, lacks)
+        except ValueError as error:
+            raise pytest.UsageError(f"{metafunc.definition.nodeid}: {error}") from None
+        chosen = [name for name in capable if name in backends.selected()]
+        if not chosen and (requires or lacks):
+            reason = f"needs {backends.needs(requires, lacks)}: " + (
+                f"only {', '.join(capable)} (not selected)" if capable else "none has it"
+            )
+            skipped = pytest.param(None, marks=pytest.mark.skip(reason=reason), id="none")
+            metafunc.parametrize("backend", [skipped], scope="session")
+            return
         metafunc.parametrize("backend", chosen, scope="session")
 
 
