@@ -99,13 +99,13 @@ def flagged(meaning: str, attribute: str) -> Capability:
 
 
 CAPABILITIES = {
-    "csv_files": flagged("reads a CSV file itself (COPY FROM STDIN)", "reads_csv_files"),
+    "csv_files": flagged("reads a CSV file itself, by COPY FROM STDIN", "reads_csv_files"),
     "packed_journal": flagged("packs a chunk's journal into array parts", "packs_journal"),
     "kept_stage": flagged(
         "keeps an interrupted run's staging table for its resume", "kept_stage_prefixes"
     ),
     "snapshot_refuses_stale_writes": flagged(
-        "refuses to write a row changed since the transaction's snapshot (REPEATABLE READ)",
+        "refuses to write a row changed since the snapshot of a REPEATABLE READ transaction",
         "snapshot_chunks",
     ),
     "plain_reads_lag_writes": flagged(
@@ -175,7 +175,7 @@ def able(
 def needs(requires: Iterable[str] = (), lacks: Iterable[str] = ()) -> str:
     """What a test needs, in words: the reason it is skipped where nothing has it."""
     parts = [f"a database that {CAPABILITIES[c].meaning}" for c in requires]
-    parts += [f"a database that never {CAPABILITIES[c].meaning}" for c in lacks]
+    parts += [f"a database other than one that {CAPABILITIES[c].meaning}" for c in lacks]
     return "; ".join(parts)
 
 
