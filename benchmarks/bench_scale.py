@@ -39,7 +39,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -62,7 +61,15 @@ from sqlalchemy import (
 import setwise
 from bench_apply import peak_rss_mb, write_csv
 from books import Book
-from common import arguments, fresh_database, print_table, publish, seconds, server_version
+from common import (
+    arguments,
+    backends,
+    fresh_database,
+    print_table,
+    publish,
+    seconds,
+    server_version,
+)
 
 NAME = "scale"
 ROWS = 10_000_000
@@ -72,9 +79,7 @@ CHUNK_SECONDS = 0.5
 KILL_AT = 0.5
 LEGS = ("backfill", "changeset", "galera")
 GALERA_MAX_WS_ROWS = 10_000
-GALERA_URL = "mariadb+pymysql://galera:galera@127.0.0.1:4306/test"
 GALERA_PORTS = (4306, 4307, 4308)
-GALERA_READER_PORT = 4308
 #: Rows per seeding INSERT on Galera: one write set each, far under every cap.
 GALERA_SEED_BATCH = 50_000
 EXPECTED = "books_expected"
@@ -610,62 +615,19 @@ def postgresql_legs(
 # -- Galera ----------------------------------------------------------------------------------
 
 
-def galera_url() -> str:
-    return os.environ.get("SETWISE_TEST_GALERA", GALERA_URL)
-
-
-def galera_version() -> str | None:
-    engine = create_engine(
-        make_url(galera_url())._replace(database=None), connect_args={"connect_timeout": 3}
-    )
-    try:
-        with engine.connect() as connection:
-            version = str(connection.exec_driver_sql("SELECT version()").scalar_one())
-            size = connection.exec_driver_sql(
-                "SELECT variable_value FROM information_schema.global_status"
-                " WHERE variable_name = 'WSREP_CLUSTER_SIZE'"
-            ).scalar()
-        if size is None:
-            print(f"NOTICE: skipping galera: {version} is not a Galera node")
-            return None
-        return f"{version}, Galera cluster of {size} node(s)"
-    except Exception as exc:
-        print(f"NOTICE: skipping galera: {str(exc).splitlines()[0]}")
-        return None
-    finally:
-        engine.dispose()
-
-
 @contextmanager
 def galera_database() -> Iterator[tuple[Engine, Engine]]:
     """A database of its own on the cluster: an engine on node 1 (writes) and one on
     node 3 with causal reads (checks); dropped afterwards."""
-    label = f"swbench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(
-        make_url(galera_url())._replace(database=None), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE {label}")
-    writer = create_engine(make_url(galera_url()).set(database=label))
-    reader = create_engine(
-        make_url(galera_url()).set(database=label, port=GALERA_READER_PORT),
-        connect_args={"init_command": "SET SESSION wsrep_sync_wait = 1"},
-    )
-    try:
-        yield writer, reader
-    finally:
-        reader.dispose()
-        writer.dispose()
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f"DROP DATABASE {label}")
-        admin.dispose()
+    with fresh_database("galera") as writer:
+        yield writer, backends.reader(writer)
 
 
 @contextmanager
 def max_ws_rows(value: int) -> Iterator[None]:
     """``wsrep_max_ws_rows`` set on every node for the block; each node's value back after."""
     before: dict[int, int] = {}
-    url = make_url(galera_url())._replace(database=None)
+    url = make_url(backends.server_url("galera"))._replace(database=None)
     try:
         for port in GALERA_PORTS:
             node = create_engine(url.set(port=port))
@@ -809,7 +771,7 @@ def main() -> None:
             with fresh_database("postgresql") as engine:
                 for leg in postgresql_legs(engine, pg_legs, rows, changeset_rows, csv):
                     results += run_leg(leg, engine, options.kill_at, journals, options.repeats)
-        if "galera" in legs and (version := galera_version()) is not None:
+        if "galera" in legs and (version := server_version("galera")) is not None:
             servers["galera"] = version
             # The same changeset as on PostgreSQL, cut to the Galera table's size.
             galera_changes = min(changeset_rows, galera_rows)

@@ -7,10 +7,13 @@ with ``print_table()`` and writes them with ``save_results()`` to
 ``<name>.txt`` (the table as printed). Both files are overwritten on each run, so the
 latest figures can be committed and diffed.
 
-Server URLs follow the tests' convention, without importing them:
+The databases are the tests' own (``tests/backends.py``): the same environment
+variables and defaults, the same check that a server answers, the same fresh database
+per run:
 
     SETWISE_TEST_POSTGRESQL  postgresql+psycopg://root@127.0.0.1:5432/test
     SETWISE_TEST_MARIADB     mariadb+pymysql://root@127.0.0.1:3306/test
+    SETWISE_TEST_GALERA      mariadb+pymysql://galera:galera@127.0.0.1:4306/test
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ import os
 import platform
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 import tracemalloc
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,26 +39,24 @@ from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import Engine, event
+
+# A script runs with benchmarks/ first on sys.path: the repository's root makes the
+# tests' backend helpers importable.
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(1, str(ROOT))
+
+from tests import backends  # noqa: E402
 
 BACKENDS = ("sqlite", "postgresql", "mariadb")
 RESULTS = Path(__file__).resolve().parent / "results"
-
-DEFAULT_URLS = {
-    "postgresql": "postgresql+psycopg://root@127.0.0.1:5432/test",
-    "mariadb": "mariadb+pymysql://root@127.0.0.1:3306/test",
-}
 
 # Wide enough for a table of a dozen columns; fixed so the saved .txt does not depend
 # on the terminal that ran the benchmark.
 TABLE_WIDTH = 140
 
 T = TypeVar("T")
-
-
-def server_url(name: str) -> str:
-    """The server a backend's benchmarks run on (the same variables as the tests)."""
-    return os.environ.get(f"SETWISE_TEST_{name.upper()}", DEFAULT_URLS[name])
 
 
 def arguments(description: str, *, rows: int, repeats: int) -> argparse.ArgumentParser:
@@ -92,57 +93,22 @@ def chosen_backends(option: str) -> list[str]:
 
 def server_version(name: str) -> str | None:
     """The backend's version, or None (with a notice printed) when it does not answer."""
-    if name == "sqlite":
-        return f"SQLite {sqlite3.sqlite_version}"
-    engine = create_engine(server_url(name), connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as connection:
-            return str(connection.execute(text("SELECT version()")).scalar_one()).split(" on ")[0]
-    except Exception as exc:
-        reason = str(exc).splitlines()[0]
-        print(f"NOTICE: skipping {name}: {make_url(server_url(name)).render_as_string()}: {reason}")
+    found = backends.availability(name)
+    if not found.ok:
+        print(f"NOTICE: skipping {name}: {found.detail}")
         return None
-    finally:
-        engine.dispose()
+    return found.detail
 
 
 @contextmanager
 def fresh_database(name: str) -> Iterator[Engine]:
     """An engine on an empty database of its own (a file, a schema, a database), dropped
-    afterwards."""
-    if name == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="setwise-bench-") as folder:
-            engine = create_engine(f"sqlite:///{Path(folder) / 'bench.db'}")
-            try:
-                yield engine
-            finally:
-                engine.dispose()
-        return
-
-    label = f"swbench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server_url(name), isolation_level="AUTOCOMMIT")
-    create, drop = (
-        (f"CREATE SCHEMA {label}", f"DROP SCHEMA {label} CASCADE")
-        if name == "postgresql"
-        else (f"CREATE DATABASE {label}", f"DROP DATABASE {label}")
-    )
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(create))
-        if name == "postgresql":
-            engine = create_engine(
-                server_url(name), connect_args={"options": f"-csearch_path={label}"}
-            )
-        else:
-            engine = create_engine(make_url(server_url(name)).set(database=label))
-        try:
-            yield engine
-        finally:
-            engine.dispose()
-            with admin.connect() as connection:
-                connection.execute(text(drop))
-    finally:
-        admin.dispose()
+    afterwards: the tests' own (``tests.backends.fresh_database``)."""
+    with (
+        tempfile.TemporaryDirectory(prefix="setwise-bench-") as folder,
+        backends.fresh_database(name, Path(folder)) as engine,
+    ):
+        yield engine
 
 
 # -- timing and memory ---------------------------------------------------------------------

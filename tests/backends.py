@@ -13,6 +13,14 @@ SQLite needs no server. A backend whose server does not answer is skipped with t
 reason shown, or fails the run when CI=true: a green CI means every backend ran.
 SETWISE_TEST_BACKENDS (comma-separated names) narrows a run to some backends, as the
 run on the oldest SQLAlchemy does (``make test-oldest``: SQLite only).
+
+A test that needs something only some databases do names it, not the databases:
+``@pytest.mark.requires("packed_journal")`` runs it on the backends that have it,
+``@pytest.mark.lacks("nul_in_text")`` on those that do not. ``CAPABILITIES`` says
+what each name means and where it holds: read from the strategy's own flags where
+setwise has one, so a test follows the flag; listed by backend where a probe or the
+server decides. ``@pytest.mark.backends(...)`` stays for tests of one database's own
+SQL or settings (CITEXT, a latin1 column, pysqlite's busy timeout).
 """
 
 from __future__ import annotations
@@ -20,13 +28,15 @@ from __future__ import annotations
 import os
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, make_url, text
+
+from setwise.dialects import Strategy, get_strategy
 
 NAMES = ("sqlite", "postgresql", "mariadb", "galera")
 
@@ -65,6 +75,108 @@ def selected() -> tuple[str, ...]:
 
 def server_url(name: str) -> str:
     return os.environ.get(f"SETWISE_TEST_{name.upper()}", DEFAULT_URLS[name])
+
+
+@dataclass(frozen=True)
+class Capability:
+    """Something only some databases do, that a test needs (or needs to be without)."""
+
+    meaning: str
+    """What the database does, for the reason of a skip."""
+    flag: Callable[[Strategy], bool] | None = None
+    """Whether a backend has it, read from its strategy; None: ``names`` say."""
+    names: tuple[str, ...] = ()
+    """The backends that have it, where no strategy flag tells (a probe decides)."""
+
+
+def flagged(meaning: str, attribute: str) -> Capability:
+    """A capability a strategy has when its attribute ``attribute`` is set (true, or
+    anything but None and empty)."""
+    return Capability(
+        f"{meaning} (Strategy.{attribute})",
+        flag=lambda strategy: bool(getattr(strategy, attribute)),
+    )
+
+
+CAPABILITIES = {
+    "csv_files": flagged("reads a CSV file itself, by COPY FROM STDIN", "reads_csv_files"),
+    "packed_journal": flagged("packs a chunk's journal into array parts", "packs_journal"),
+    "kept_stage": flagged(
+        "keeps an interrupted run's staging table for its resume", "kept_stage_prefixes"
+    ),
+    "snapshot_refuses_stale_writes": flagged(
+        "refuses to write a row changed since the snapshot of a REPEATABLE READ transaction",
+        "snapshot_chunks",
+    ),
+    "plain_reads_lag_writes": flagged(
+        "reads an older snapshot with plain SELECTs while writes see the newest rows",
+        "plain_reads_lag_writes",
+    ),
+    "single_writer": flagged("lets one transaction at a time write", "single_writer"),
+    "nonfinite_floats": flagged(
+        "stores NaN and infinities in a FLOAT column", "floats_hold_nonfinite"
+    ),
+    "nul_in_text": flagged("stores a NUL character in text", "text_holds_nul"),
+    "typed_storage": Capability(
+        "stores a value as its column's type makes it (CHAR pads, TIMESTAMP(0) drops "
+        "the fraction), where SQLite keeps what it is given",
+        names=("postgresql", "mariadb", "galera"),
+    ),
+    "column_charsets": Capability(
+        "gives a text column a character set of its own (latin1 beside utf8mb4)",
+        names=("mariadb", "galera"),
+    ),
+    "load_data_local": Capability(
+        "stages through LOAD DATA LOCAL INFILE when the connection allows it "
+        "(probed per connection: dialects/mysql_load.py)",
+        names=("mariadb",),
+    ),
+    "cluster": Capability(
+        "is a Galera cluster: certification aborts, a cap on rows per transaction "
+        "(probed per connection: dialects/galera.py)",
+        names=("galera",),
+    ),
+}
+
+
+@cache
+def strategy_of(name: str) -> Strategy:
+    """The strategy setwise picks for the backend, from its URL: no connection is made."""
+    url = "sqlite://" if name == "sqlite" else server_url(name)
+    engine = create_engine(url)
+    try:
+        return get_strategy(engine.dialect)
+    finally:
+        engine.dispose()
+
+
+def has(name: str, capability: str) -> bool:
+    """Whether backend ``name`` has ``capability`` (a key of ``CAPABILITIES``)."""
+    found = CAPABILITIES.get(capability)
+    if found is None:
+        raise ValueError(f"unknown capability {capability!r}; known: {sorted(CAPABILITIES)}")
+    if found.flag is not None:
+        return found.flag(strategy_of(name))
+    return name in found.names
+
+
+def able(
+    names: Iterable[str], requires: Iterable[str] = (), lacks: Iterable[str] = ()
+) -> list[str]:
+    """Those of ``names`` with every capability in ``requires`` and none in ``lacks``."""
+    requires, lacks = list(requires), list(lacks)
+    return [
+        name
+        for name in names
+        if all(has(name, c) for c in requires) and not any(has(name, c) for c in lacks)
+    ]
+
+
+def needs(requires: Iterable[str] = (), lacks: Iterable[str] = ()) -> str:
+    """What a test needs, in words: the reason it is skipped where nothing has it."""
+    parts = [f"a database that {CAPABILITIES[c].meaning}" for c in requires]
+    parts += [f"a database other than one that {CAPABILITIES[c].meaning}" for c in lacks]
+    return "; ".join(parts)
 
 
 def in_ci() -> bool:

@@ -10,13 +10,34 @@ from sqlalchemy import Engine
 
 from tests import backends
 
+#: Tests here run on no database at all (tests/unit/): no engine, no connection.
+UNIT = Path(__file__).resolve().parent / "unit"
 
-def pytest_report_header(config: pytest.Config) -> list[str]:
+#: The backends some collected test runs on: only those are asked for their version.
+_USED: set[str] = set()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    _USED.clear()
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("backend") in backends.NAMES:
+            _USED.add(callspec.params["backend"])
+
+
+def used() -> list[str]:
+    """The selected backends the collected tests run on, in the usual order."""
+    return [name for name in backends.selected() if name in _USED]
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
     lines = []
-    for name in backends.selected():
+    for name in used():
         found = backends.availability(name)
         state = found.detail if found.ok else f"NOT AVAILABLE ({found.detail})"
         lines.append(f"setwise backend {name}: {state}")
+    if not used():
+        lines.append("setwise: no collected test runs on a database")
     if backends.selected() != backends.NAMES:
         lines.append(f"SETWISE_TEST_BACKENDS: {', '.join(backends.selected())} only")
     if backends.in_ci():
@@ -26,9 +47,27 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
+        if UNIT in metafunc.definition.path.parents:
+            raise pytest.UsageError(
+                f"{metafunc.definition.nodeid}: a unit test takes no database; "
+                "move it out of tests/unit/"
+            )
         marker = metafunc.definition.get_closest_marker("backends")
         names = marker.args if marker else backends.NAMES
-        chosen = [name for name in names if name in backends.selected()]
+        requires = [c for m in metafunc.definition.iter_markers("requires") for c in m.args]
+        lacks = [c for m in metafunc.definition.iter_markers("lacks") for c in m.args]
+        try:
+            capable = backends.able(names, requires, lacks)
+        except ValueError as error:
+            raise pytest.UsageError(f"{metafunc.definition.nodeid}: {error}") from None
+        chosen = [name for name in capable if name in backends.selected()]
+        if not chosen and (requires or lacks):
+            reason = f"needs {backends.needs(requires, lacks)}: " + (
+                f"only {', '.join(capable)} (not selected)" if capable else "none has it"
+            )
+            skipped = pytest.param(None, marks=pytest.mark.skip(reason=reason), id="none")
+            metafunc.parametrize("backend", [skipped], scope="session")
+            return
         metafunc.parametrize("backend", chosen, scope="session")
 
 
@@ -58,7 +97,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                 counts[name] += 1
     summary = ", ".join(f"{name} {count}" for name, count in counts.items())
     terminalreporter.write_line(f"setwise: tests passed per backend: {summary}")
-    missing = [name for name in backends.selected() if not backends.availability(name).ok]
+    missing = [name for name in used() if not backends.availability(name).ok]
     for name in missing:
         terminalreporter.write_line(
             f"NOTICE: backend {name} was not tested: {backends.availability(name).detail}",

@@ -231,7 +231,7 @@ def test_csv_problems_name_the_line_they_are_on(books: Engine, tmp_path: Path) -
     assert column(books, "title")[1] == "Two\nlines"
 
 
-@pytest.mark.backends("mariadb")
+@pytest.mark.requires("load_data_local")
 def test_load_data_local_stages_awkward_text_exactly(books: Engine) -> None:
     """A connection allowed LOCAL INFILE stages through LOAD DATA: escapes and NULLs."""
     loading = create_engine(books.url, connect_args={"local_infile": True})
@@ -607,7 +607,7 @@ def test_an_empty_changeset_does_nothing(books: Engine) -> None:
     assert (report.matched, report.changed) == (0, 0)
 
 
-@pytest.mark.backends("mariadb", "galera")
+@pytest.mark.requires("plain_reads_lag_writes")
 def test_counts_in_an_older_snapshot_are_of_the_rows_as_they_are_now(books: Engine) -> None:
     # PostgreSQL's REPEATABLE READ refuses to write rows changed since the snapshot.
     with Session(books.execution_options(isolation_level="REPEATABLE READ")) as session:

@@ -576,7 +576,7 @@ def test_init_creates_the_journal_tables(books: Engine) -> None:
     assert setwise("runs", "--db", cli_url(books)).stdout.strip() == "No runs yet."
 
 
-@pytest.mark.backends("postgresql")
+@pytest.mark.requires("packed_journal")
 def test_init_packs_a_journal_an_earlier_setwise_kept_a_row_per_change(books: Engine) -> None:
     db = ["--db", cli_url(books)]
     with books.begin() as connection:

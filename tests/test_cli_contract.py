@@ -314,7 +314,7 @@ def test_messages_name_options_not_python_arguments(engine: Engine, tmp_path: Pa
     assert "key=" not in done.stderr
 
 
-@pytest.mark.backends("postgresql")
+@pytest.mark.requires("packed_journal")
 def test_a_command_a_library_message_names_runs_on_the_same_database(books: Engine) -> None:
     db = ["--db", cli_url(books)]
     with books.begin() as connection:  # a journal an earlier setwise kept a row per change

@@ -44,7 +44,7 @@ def apply_file(
         return setwise.apply(engine, Book, path)
 
 
-@pytest.mark.backends("postgresql")
+@pytest.mark.requires("csv_files")
 def test_strict_csv_is_staged_by_the_database_exactly(
     books: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -65,7 +65,7 @@ def test_strict_csv_is_staged_by_the_database_exactly(
     assert found[4] == ("  spaces kept  ", "science", Decimal("0.00"))
 
 
-@pytest.mark.backends("postgresql")
+@pytest.mark.requires("csv_files")
 @pytest.mark.parametrize(
     ("record", "title"),
     [
@@ -83,7 +83,7 @@ def test_csv_the_database_could_read_otherwise_is_read_in_python(
         assert IN_PYTHON in caplog.text and BY_DATABASE not in caplog.text
 
 
-@pytest.mark.backends("postgresql")
+@pytest.mark.requires("csv_files")
 @pytest.mark.parametrize(
     ("record", "column", "value", "reason"),
     [
@@ -115,7 +115,7 @@ def test_values_the_database_takes_and_setwise_refuses_are_refused(
     assert snapshot(books) == before
 
 
-@pytest.mark.backends("postgresql")
+@pytest.mark.requires("csv_files")
 def test_a_key_given_twice_is_named_by_its_lines(
     books: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -129,7 +129,7 @@ def test_a_key_given_twice_is_named_by_its_lines(
     assert snapshot(books) == before
 
 
-@pytest.mark.backends("postgresql")
+@pytest.mark.requires("csv_files")
 def test_a_chunked_run_from_a_file_the_database_read(
     books: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

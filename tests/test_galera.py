@@ -20,7 +20,7 @@ from setwise.target import resolve_target
 from tests.backends import CAUSAL_READS, reader
 from tests.models import Book, create_books, snapshot
 
-pytestmark = pytest.mark.backends("galera")
+pytestmark = pytest.mark.requires("cluster")
 
 #: The cap the tests set on node 1: a run of 2,500 changed rows needs 5,000 journaled
 #: row writes, five times the cap.

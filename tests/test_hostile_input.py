@@ -221,7 +221,7 @@ def nan_changes(tmp_path: Path) -> list[Any]:
     ]
 
 
-@pytest.mark.backends("sqlite", "mariadb", "galera")
+@pytest.mark.lacks("nonfinite_floats")
 def test_nan_and_infinity_for_a_float_column_are_refused_where_not_stored(
     measures: Engine, tmp_path: Path
 ) -> None:
@@ -236,7 +236,7 @@ def test_nan_and_infinity_for_a_float_column_are_refused_where_not_stored(
     assert big.problems[0].reason == "too large for a FLOAT column (at most 1.8e308)"
 
 
-@pytest.mark.backends("postgresql")
+@pytest.mark.requires("nonfinite_floats")
 def test_nan_and_infinity_are_stored_where_the_database_holds_them(
     measures: Engine, tmp_path: Path
 ) -> None:
@@ -330,7 +330,7 @@ def test_a_corrupt_parquet_file_is_a_problem(measures: Engine, tmp_path: Path) -
     assert stored(measures) == before
 
 
-@pytest.mark.backends("postgresql")
+@pytest.mark.lacks("nul_in_text")
 def test_a_nul_in_text_is_refused_where_text_cannot_hold_it(
     measures: Engine, tmp_path: Path
 ) -> None:
@@ -343,7 +343,7 @@ def test_a_nul_in_text_is_refused_where_text_cannot_hold_it(
         assert "a NUL character at character 2" in error.problems[0].reason
 
 
-@pytest.mark.backends("sqlite", "mariadb", "galera")
+@pytest.mark.requires("nul_in_text")
 def test_a_nul_in_text_is_stored_where_text_holds_it(measures: Engine, tmp_path: Path) -> None:
     setwise.apply(measures, MEASURES, write(tmp_path / "nul.csv", "id,note\n1,a\0b\n"))
     assert stored(measures)[0][4] == "a\0b"

@@ -66,7 +66,7 @@ def test_a_users_table_with_a_journals_name_is_not_used_as_one(engine: Engine) -
     assert setwise.apply(engine, Book, [{"id": 1, "stock": 99}], journal=False).changed == 1
 
 
-@pytest.mark.backends("postgresql")
+@pytest.mark.requires("kept_stage")
 def test_init_drops_staging_tables_no_run_can_resume(books: Engine) -> None:
     journal = Journal()
     old_orphan = "20200101-000000-00000000"

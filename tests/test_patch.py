@@ -209,7 +209,7 @@ def _stale_sessions_patch_is_a_conflict(books: Engine, level: str) -> None:
     assert (rows[1][5], rows[1][8]) == (22, 2)
 
 
-@pytest.mark.backends("postgresql", "mariadb", "galera")
+@pytest.mark.lacks("single_writer")
 @pytest.mark.parametrize("level", SERVER_LEVELS)
 def test_a_stale_sessions_patch_is_a_conflict_at_every_isolation_level(
     books: Engine, level: str
@@ -217,7 +217,7 @@ def test_a_stale_sessions_patch_is_a_conflict_at_every_isolation_level(
     _stale_sessions_patch_is_a_conflict(books, level)
 
 
-@pytest.mark.backends("sqlite")
+@pytest.mark.requires("single_writer")
 @pytest.mark.parametrize("level", SQLITE_LEVELS)
 def test_a_stale_sessions_patch_is_a_conflict_at_every_sqlite_isolation_level(
     books: Engine, level: str
@@ -225,7 +225,7 @@ def test_a_stale_sessions_patch_is_a_conflict_at_every_sqlite_isolation_level(
     _stale_sessions_patch_is_a_conflict(books, level)
 
 
-@pytest.mark.backends("postgresql")
+@pytest.mark.requires("snapshot_refuses_stale_writes")
 @pytest.mark.parametrize("level", ["REPEATABLE READ", "SERIALIZABLE"])
 def test_a_patch_without_a_version_refused_by_the_snapshot_is_a_conflict(
     books: Engine, level: str
@@ -241,7 +241,7 @@ def test_a_patch_without_a_version_refused_by_the_snapshot_is_a_conflict(
     assert snapshot(books)[0][5] == 100
 
 
-@pytest.mark.backends("postgresql", "mariadb", "galera")
+@pytest.mark.lacks("single_writer")
 def test_a_row_deleted_after_the_callers_snapshot_is_not_found(books: Engine) -> None:
     with Session(books.execution_options(isolation_level="REPEATABLE READ")) as second:
         assert second.get(Book, 1) is not None  # the snapshot holds book 1
@@ -256,7 +256,7 @@ def test_a_row_deleted_after_the_callers_snapshot_is_not_found(books: Engine) ->
     assert rows[0][5] == 6  # the rolled-back patch of book 2 is gone too
 
 
-@pytest.mark.backends("mariadb", "galera")
+@pytest.mark.requires("plain_reads_lag_writes")
 def test_an_empty_patch_in_an_older_snapshot_returns_the_row_as_stored(books: Engine) -> None:
     # PostgreSQL refuses to read the row as stored in such a snapshot: a ConflictError,
     # as in test_a_stale_sessions_patch_is_a_conflict_at_every_isolation_level.
@@ -267,7 +267,7 @@ def test_an_empty_patch_in_an_older_snapshot_returns_the_row_as_stored(books: En
         assert (book.title, book.version) == ("Retitled", 2)
 
 
-@pytest.mark.backends("galera")
+@pytest.mark.requires("cluster")
 def test_a_patch_aborted_at_its_end_leaves_the_object_showing_nothing_unsaved(
     books: Engine,
 ) -> None:

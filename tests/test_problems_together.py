@@ -126,7 +126,7 @@ def test_a_csv_file_reports_every_kind_together(books: Engine, tmp_path: Path) -
     assert snapshot(books) == before
 
 
-@pytest.mark.backends("postgresql")
+@pytest.mark.requires("csv_files")
 def test_duplicates_the_database_reader_finds_are_counted_exactly(
     books: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -151,7 +151,7 @@ def test_duplicates_the_database_reader_finds_are_counted_exactly(
     assert (first.row, first.column, first.value) == (6, "price", "1.005")
 
 
-@pytest.mark.backends("mariadb")
+@pytest.mark.requires("load_data_local")
 def test_load_data_staging_counts_duplicates_of_bad_rows_too(books: Engine) -> None:
     """LOAD DATA LOCAL stages the rows; duplicates and bad values come back together."""
     loading = create_engine(books.url, connect_args={"local_infile": True})

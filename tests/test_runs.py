@@ -34,6 +34,7 @@ import setwise
 from setwise.dialects import Strategy, get_strategy
 from setwise.dialects.postgresql import PostgreSQLStrategy
 from setwise.journal.changes import Journal
+from tests import backends
 from tests.models import Book, book_row, create_books, snapshot
 
 
@@ -157,7 +158,7 @@ def test_a_chunked_revert_of_a_large_run_restores_it_and_refuses_conflicts(
     assert [row[:8] for row in snapshot(engine)] == [row[:8] for row in original]
 
 
-@pytest.mark.backends("postgresql")
+@pytest.mark.requires("packed_journal")
 def test_the_journal_packs_each_chunk_into_parts_of_a_thousand_rows(engine: Engine) -> None:
     create_books(engine, 2_600)
     run = setwise.update(engine, update(Book).where(Book.id > 100).values(stock=Book.stock + 1))
@@ -179,7 +180,7 @@ def test_the_journal_packs_each_chunk_into_parts_of_a_thousand_rows(engine: Engi
     assert [key for key, *_ in journal_rows(engine, run.run_id or "")] == list(range(101, 2_601))
 
 
-@pytest.mark.backends("postgresql")
+@pytest.mark.requires("packed_journal")
 def test_a_table_with_an_array_column_is_journaled_a_row_per_change(engine: Engine) -> None:
     # Arrays of arrays must be rectangular in PostgreSQL: such a table's journal keeps
     # one row per changed row, and its runs revert like any other.
@@ -210,7 +211,7 @@ def test_a_table_with_an_array_column_is_journaled_a_row_per_change(engine: Engi
         ] == original
 
 
-@pytest.mark.backends("postgresql")
+@pytest.mark.requires("packed_journal")
 def test_a_journal_table_of_the_other_layout_is_refused_before_the_run(books: Engine) -> None:
     # A journal table an earlier setwise made, one row per changed row.
     rows_layout = Journal().changes_table(
@@ -224,7 +225,7 @@ def test_a_journal_table_of_the_other_layout_is_refused_before_the_run(books: En
     assert snapshot(books) == before
 
 
-@pytest.mark.backends("postgresql")
+@pytest.mark.requires("packed_journal")
 def test_init_packs_a_journal_kept_a_row_per_change_and_its_runs_still_revert(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -259,7 +260,7 @@ def test_init_packs_a_journal_kept_a_row_per_change_and_its_runs_still_revert(
     assert snapshot(engine) == original
 
 
-@pytest.mark.backends("postgresql")
+@pytest.mark.requires("packed_journal")
 def test_init_will_not_pack_a_journal_holding_a_column_its_table_lost(books: Engine) -> None:
     rows_layout = Journal().changes_table(
         setwise.target.resolve_target(Book), Strategy(books.dialect)
@@ -289,7 +290,7 @@ def test_revert_refuses_rows_changed_since_unless_forced(books: Engine) -> None:
     assert stocks(books)[2] == book_row(2)["stock"]
 
 
-@pytest.mark.backends("mariadb", "galera")
+@pytest.mark.requires("plain_reads_lag_writes")
 def test_a_revert_in_an_older_snapshot_refuses_rows_changed_since(books: Engine) -> None:
     # PostgreSQL's REPEATABLE READ refuses to write rows changed since the snapshot.
     run = setwise.apply(books, Book, [{"id": i, "stock": 0} for i in (1, 2, 3)])
@@ -355,7 +356,7 @@ def a_writer_before_journal_insert(engine: Engine, nth: int) -> Iterator[list[st
         event.remove(engine, "before_cursor_execute", meddle)
 
 
-@pytest.mark.backends("postgresql", "mariadb", "galera")
+@pytest.mark.lacks("single_writer")
 def test_a_writer_inside_a_chunk_before_its_journal_loses_nothing(books: Engine) -> None:
     # A row of chunk 2 changes after the chunk began and before it journals: PostgreSQL's
     # snapshot makes the chunk's UPDATE fail and the chunk run again; MariaDB's locking
@@ -373,7 +374,7 @@ def test_a_writer_inside_a_chunk_before_its_journal_loses_nothing(books: Engine)
     assert stocks(books)[6] == 5000  # revert gives the writer's value back
 
 
-@pytest.mark.backends("postgresql", "mariadb", "galera")
+@pytest.mark.lacks("single_writer")
 def test_a_writer_inside_a_one_transaction_run_loses_nothing(books: Engine) -> None:
     # The same writer, against a run without chunks. PostgreSQL reads the run on a
     # snapshot without locking what it journals: the UPDATE meets the change and the
@@ -556,7 +557,7 @@ def test_a_resumed_changeset_merges_the_rows_its_first_run_kept(
     ]
     run_id = apply_interrupted_after_two_chunks(books, changes)
     kept = Journal().stage_name(run_id, get_strategy(books.dialect))
-    keeps = backend == "postgresql"
+    keeps = backends.has(backend, "kept_stage")
     assert inspect(books).has_table(kept) == keeps
 
     def unread() -> Iterator[dict[str, Any]]:
@@ -574,7 +575,7 @@ def test_a_resumed_changeset_merges_the_rows_its_first_run_kept(
     assert not inspect(books).has_table(kept)
 
 
-@pytest.mark.backends("postgresql")
+@pytest.mark.requires("kept_stage")
 def test_a_kept_staging_table_found_empty_is_staged_again(books: Engine) -> None:
     # A PostgreSQL server crash empties an unlogged table: the resumed run must then read
     # the changes again rather than merge nothing.
@@ -595,7 +596,7 @@ def test_reverting_an_interrupted_changeset_ends_it(books: Engine, backend: str)
         books, [{"id": i, "stock": -i} for i in range(1, 41)]
     )
     kept = Journal().stage_name(run_id, get_strategy(books.dialect))
-    assert inspect(books).has_table(kept) == (backend == "postgresql")
+    assert inspect(books).has_table(kept) == backends.has(backend, "kept_stage")
     revert = setwise.revert(books, run_id)
     assert not inspect(books).has_table(kept)
     assert stocks(books) == {i: book_row(i)["stock"] for i in range(1, 41)}
@@ -611,7 +612,7 @@ def test_an_abandoned_run_keeps_its_chunks_and_cannot_be_resumed(
     changes = [{"id": i, "stock": -i} for i in range(1, 41)]
     run_id = apply_interrupted_after_two_chunks(books, changes)
     kept = Journal().stage_name(run_id, get_strategy(books.dialect))
-    assert inspect(books).has_table(kept) == (backend == "postgresql")
+    assert inspect(books).has_table(kept) == backends.has(backend, "kept_stage")
     info = setwise.abandon(books, run_id)
     assert (info.status, info.chunks) == ("abandoned", 2) and info.finished_at is not None
     assert not inspect(books).has_table(kept)
@@ -811,7 +812,7 @@ def test_a_journaled_run_inside_an_open_caller_transaction(books: Engine) -> Non
     assert stocks(books)[1] == 0
 
 
-@pytest.mark.backends("postgresql")
+@pytest.mark.requires("packed_journal")
 def test_a_packed_journal_written_from_python_reads_back_and_reverts(
     books: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 
 import setwise
+from tests import backends
 from tests.backends import reader
 from tests.test_cli import cli_url
 from tests.test_cli import setwise as run_cli
@@ -185,7 +186,7 @@ def test_a_float_stored_at_its_own_precision_is_unchanged(engine: Engine, planes
     assert (report.changed, report.unchanged) == (0, 3)
 
 
-@pytest.mark.backends("postgresql", "mariadb", "galera")
+@pytest.mark.requires("typed_storage")
 def test_padding_and_fractions_the_column_drops_change_nothing(
     engine: Engine, planes: Table
 ) -> None:
@@ -207,7 +208,7 @@ def test_padding_and_fractions_the_column_drops_change_nothing(
     assert stored(engine, planes, "seen")[1] == second
 
 
-@pytest.mark.backends("mariadb", "galera")
+@pytest.mark.requires("column_charsets")
 def test_a_latin1_column_compares_in_its_own_character_set(engine: Engine, planes: Table) -> None:
     first = setwise.apply(engine, "planes", [{"id": 1, "latin": "café"}])
     assert first.changed == 1
@@ -256,11 +257,12 @@ def test_a_changeset_value_the_column_stores_as_it_is_changes_nothing(
     moment = dt.datetime(2024, 5, 1, 10, 0, 0)
     setwise.apply(engine, "planes", [{"id": 1, "seen": moment}])
     rows = [{"id": 1, "ratio": 0.1}, {"id": 2, "ratio": 0.1}]
-    if backend != "sqlite":  # SQLite keeps a timestamp as the text it is given
+    # SQLite keeps a timestamp as the text it is given
+    if backends.has(backend, "typed_storage"):
         rows.append({"id": 1, "seen": moment.replace(microsecond=300_000)})
     report = setwise.apply(engine, "planes", rows[:2])
     assert (report.changed, report.unchanged) == (0, 2)
-    if backend != "sqlite":
+    if backends.has(backend, "typed_storage"):
         again = setwise.apply(engine, "planes", [rows[2]])
         assert (again.changed, again.unchanged) == (0, 1)
         assert stored(engine, planes, "seen")[1] == moment
