@@ -79,7 +79,6 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
 
 
-
 __all__ = [
     "ChunkInfo",
     "ConflictError",
