@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from setwise.errors import (
     ConflictError,
+    InvalidArgumentError,
     MissingExtraError,
     NotFoundError,
     PlanTimeoutError,
@@ -82,6 +83,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "ChunkInfo",
     "ConflictError",
+    "InvalidArgumentError",
     "MissingExtraError",
     "NotFoundError",
     "Plan",
