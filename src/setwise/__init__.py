@@ -31,6 +31,7 @@ from setwise.errors import (
     TransactionTooLargeError,
     UnboundedUpdateError,
     ValidationError,
+    WriteCheckError,
 )
 
 if TYPE_CHECKING:
@@ -105,6 +106,7 @@ __all__ = [
     "TransactionTooLargeError",
     "UnboundedUpdateError",
     "ValidationError",
+    "WriteCheckError",
     "abandon",
     "apply",
     "init",

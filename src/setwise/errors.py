@@ -581,3 +581,14 @@ class InvalidArgumentError(SetwiseError):
         super().__init__(message)
         self.argument = argument
         self.value = value
+
+
+class WriteCheckError(SetwiseError):
+    """The database wrote other rows than it was given to write: ``expected`` rows of
+    ``table``, ``found`` as written when checked."""
+
+    def __init__(self, message: str, *, table: str, expected: int, found: int) -> None:
+        super().__init__(message)
+        self.table = table
+        self.expected = expected
+        self.found = found
