@@ -38,7 +38,7 @@ $(OLDEST_STAMP): pyproject.toml
 	touch $(OLDEST_STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m setwise.cli.demo
+	$(BIN)/setwise demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard benchmarks)

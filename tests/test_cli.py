@@ -18,7 +18,8 @@ from sqlalchemy import Engine, inspect, make_url, select, text
 
 from setwise import Progress
 from setwise import apply as library_apply
-from setwise.cli.app import app, sparkline
+from setwise.cli.app import app
+from setwise.cli.render import sparkline
 from tests import backends
 from tests.models import Book, book_row, create_books, snapshot
 from tests.test_planner import SIX_WAY_JOIN, write_changes

@@ -27,7 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 import setwise
-from setwise.detector.watch import DEFAULT_THRESHOLD, Finding
+from setwise.detector.findings import Finding
+from setwise.detector.watch import DEFAULT_THRESHOLD
 from tests.models import Author, Book, book_row, create_books, snapshot
 
 books = Book.__table__

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from setwise.errors import (
     ConflictError,
+    InvalidArgumentError,
     MissingExtraError,
     NotFoundError,
     PlanTimeoutError,
@@ -30,6 +31,7 @@ from setwise.errors import (
     TransactionTooLargeError,
     UnboundedUpdateError,
     ValidationError,
+    WriteCheckError,
 )
 
 if TYPE_CHECKING:
@@ -82,6 +84,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "ChunkInfo",
     "ConflictError",
+    "InvalidArgumentError",
     "MissingExtraError",
     "NotFoundError",
     "Plan",
@@ -103,6 +106,7 @@ __all__ = [
     "TransactionTooLargeError",
     "UnboundedUpdateError",
     "ValidationError",
+    "WriteCheckError",
     "abandon",
     "apply",
     "init",

@@ -32,7 +32,7 @@ in env.py) does not reach them; put it in the URL or a connect event.
 
 Offline (``alembic upgrade --sql``) nothing is run: each call prints the statements a
 DBA would run, a ``BEGIN``/``COMMIT`` around each chunk, values written out as literals,
-after a comment saying what setwise would have journaled.
+after a comment saying what setwise would have journaled (``setwise.alembic_offline``).
 """
 
 from __future__ import annotations
@@ -44,29 +44,22 @@ import weakref
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from alembic import op
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import ColumnElement, Dialect, Engine, Update, literal, literal_column, or_, types
-from sqlalchemy import update as sql_update
-from sqlalchemy.sql.elements import BindParameter
-from sqlalchemy.sql.visitors import replacement_traverse
+from sqlalchemy import Engine, Update
 
+from setwise.alembic_offline import key_spans, print_apply, print_update
 from setwise.api.apply import apply as apply_changes
-from setwise.api.apply import checked_rows
 from setwise.api.revert import revert
 from setwise.api.update import _arguments, prepare
 from setwise.api.update import update as update_rows
-from setwise.dialects import get_strategy
-from setwise.engine.chunks import AUTO_START_ROWS
 from setwise.engine.transaction import Bind, dialect_of, reading_connection
-from setwise.errors import ConflictError, SchemaError, SetwiseError
+from setwise.errors import ConflictError, InvalidArgumentError, RunStateError
 from setwise.journal.changes import Journal, RunInfo
 from setwise.report import Report
-from setwise.target import Target, TargetLike, resolve_target
-from setwise.writers.setbased import EVERYTHING, Span
-from setwise.writers.stamps import stamp_values
+from setwise.target import TargetLike, resolve_target
 
 log = logging.getLogger("setwise")
 
@@ -105,7 +98,7 @@ def update(
     tag = _next_tag(context, _revision(revision))
     settings = {"chunk_rows": chunk_rows, "journal_prefix": journal_prefix, **options}
     if context.as_sql:
-        _print_update(context, statement, tag, key_range, all_rows, settings)
+        print_update(context, statement, tag, key_range, all_rows, settings)
         return None
 
     def identity(engine: Engine) -> tuple[str, str, dict[str, Any] | None]:
@@ -140,7 +133,7 @@ def apply(
     tag = _next_tag(context, _revision(revision))
     settings = {"chunk_rows": chunk_rows, "journal_prefix": journal_prefix, **options}
     if context.as_sql:
-        _print_apply(context, target, changes, key, tag, csv_null, settings)
+        print_apply(context, target, changes, key, tag, csv_null, settings)
         return None
 
     def identity(engine: Engine) -> tuple[str, str, dict[str, Any] | None]:
@@ -247,10 +240,14 @@ class _Step:
             resume = None
             if latest is not None and latest.reverted_by is None:
                 if latest.status == "abandoned":
-                    raise SetwiseError(
+                    raise RunStateError(
                         f"run {latest.run_id} ({tag}) was abandoned with its {latest.chunks}"
                         " committed chunk(s) in place: revert it (`setwise revert"
-                        f" {latest.run_id}`) and upgrade again to run the step anew"
+                        f" {latest.run_id}`) and upgrade again to run the step anew",
+                        run_id=latest.run_id,
+                        action="resume",
+                        status=latest.status,
+                        chunks=latest.chunks,
                     )
                 if latest.status == "done":
                     _same_step(latest, tag, *self.identity(engine))
@@ -279,11 +276,15 @@ def _same_step(
     recorded = {k: v for k, v in info.arguments.items() if k != "journal"}
     same_arguments = arguments is None or recorded == json.loads(json.dumps(arguments, default=str))
     if info.kind != kind or info.table != table or not same_arguments:
-        raise SetwiseError(
+        raise RunStateError(
             f"{tag} finished as run {info.run_id}, a {info.kind} of {info.table!r} with"
             f" arguments {info.arguments}, but the migration now makes it a {kind} of"
             f" {table!r}: downgrade the revision (or `setwise revert {info.run_id}`) before"
-            " changing what it does"
+            " changing what it does",
+            run_id=info.run_id,
+            action="skip",
+            status=info.status,
+            chunks=info.chunks,
         )
 
 
@@ -291,8 +292,7 @@ def _engine(context: MigrationContext) -> Engine:
     """The Engine behind the migration's connection: setwise's runs take connections of
     their own from it, outside the migration's transaction."""
     connection = context.connection
-    if connection is None:  # pragma: no cover - only offline, handled before
-        raise SetwiseError("setwise.alembic needs the migration's connection")
+    assert connection is not None  # None only offline (as_sql), which returns before
     return connection.engine
 
 
@@ -311,9 +311,10 @@ def _revision(given: str | None) -> str:
             if isinstance(revision, str):
                 return revision
         frame = frame.f_back  # type: ignore[assignment]
-    raise SetwiseError(
+    raise InvalidArgumentError(
         "setwise.alembic could not tell which revision is running: call it from a"
-        " migration's upgrade() or downgrade(), or pass revision='...'"
+        " migration's upgrade() or downgrade(), or pass revision='...'",
+        argument="revision",
     )
 
 
@@ -323,184 +324,6 @@ def _next_tag(context: MigrationContext, revision: str) -> str:
     steps = _STEPS.setdefault(context, Counter())
     steps[revision] += 1
     return f"{TAG_PREFIX}{revision}:{steps[revision]}"
-
-
-# -- offline --------------------------------------------------------------------------
-
-
-def key_spans(low: int, high: int, size: int) -> list[Span]:
-    """Chunks of ``size`` keys between ``low`` and ``high``, in order: the first open
-    below and the last open above, so every key falls in one whatever the range given."""
-    if size < 1:
-        raise SetwiseError(f"chunk_rows must be a positive number or 'auto', not {size!r}")
-    if high < low:
-        raise SetwiseError(f"key_range=({low}, {high}): the lowest key comes first")
-    uppers: list[tuple[Any, ...] | None] = [(u,) for u in range(low - 1 + size, high, size)]
-    lowers = [None, *uppers]
-    return [Span(lower, upper) for lower, upper in zip(lowers, [*uppers, None], strict=True)]
-
-
-def _offline_size(chunk_rows: int | Literal["auto"] | None) -> int | None:
-    """Rows (keys) per offline chunk: None for one transaction; "auto" has no chunk
-    times to adapt to, so it keeps the size an automatic run starts at."""
-    if chunk_rows == "auto":
-        return AUTO_START_ROWS
-    return chunk_rows
-
-
-def _print_update(
-    context: MigrationContext,
-    statement: Update,
-    tag: str,
-    key_range: tuple[int, int] | None,
-    all_rows: bool,
-    options: dict[str, Any],
-) -> None:
-    plan = prepare(statement, all_rows=all_rows, journal=options.get("journal", True))
-    target = plan.target
-    plan = plan.with_comparison(get_strategy(context.dialect).offline_comparison(plan.table))
-    size = _offline_size(options["chunk_rows"])
-    spans = [EVERYTHING]
-    ranged = ""
-    if size is not None:
-        key = target.key
-        if len(key) != 1 or not isinstance(key[0].type, types.Integer):
-            raise SchemaError(
-                f"offline, chunks are ranges of an integer key, and {target.name!r} is keyed"
-                f" by {[c.name for c in key]}: pass chunk_rows=None for one transaction"
-            )
-        if key_range is None:
-            raise SetwiseError(
-                f"{tag} runs offline (alembic --sql), where setwise cannot ask the database"
-                f" for the keys of {target.name!r}: pass key_range=(lowest, highest) of"
-                f" {key[0].name} to setwise.alembic.update, to cut chunks of {size} keys from"
-            )
-        spans = key_spans(*key_range, size)
-        ranged = f" by {key[0].name} from {key_range[0]} to {key_range[1]}"
-    stamps = _stamps(target, options)
-    statements = [[plan.direct_update(span, stamps)] for span in spans]
-    _print(
-        context,
-        tag,
-        target,
-        [c.name for c in plan.written_columns()],
-        f"update of {target.name!r} in {len(spans)} chunk(s) of {size or 'all'} key(s){ranged}",
-        options["journal_prefix"],
-        statements,
-    )
-
-
-def _print_apply(
-    context: MigrationContext,
-    target_like: TargetLike,
-    changes: Any,
-    key: Sequence[str] | str | None,
-    tag: str,
-    csv_null: str | None,
-    options: dict[str, Any],
-) -> None:
-    key_names = (key,) if isinstance(key, str) else key
-    target = resolve_target(
-        target_like, key=key_names, version_column=options.get("version_column")
-    )
-    checked = checked_rows(target, changes, csv_null=csv_null)
-    if checked.expects_version:
-        raise SchemaError(
-            f"offline, the rows of {target.name!r} cannot carry versions: a script cannot"
-            " report the rows whose version moved; run the migration online"
-        )
-    compare = get_strategy(context.dialect).offline_comparison(target.table)
-    stamps = _stamps(target, options)
-    version = target.version
-    width = len(target.key)
-    statements: list[Update] = []
-    for mask, *values in checked.rows:
-        keys, news = values[:width], values[width:]
-        set_here = [(i, c) for i, c in enumerate(checked.columns) if mask >> i & 1]
-        if not set_here:  # a key alone: matched, nothing to write
-            continue
-        new: dict[Any, ColumnElement[Any]] = {
-            c: compare.assigned(c, literal(news[i], c.type)) for i, c in set_here
-        }
-        if version is not None and isinstance(version.type, types.Integer):
-            new[version] = version + 1
-        differs = [compare.differs(c, literal(news[i], c.type)) for i, c in set_here]
-        statements.append(
-            sql_update(target.table)
-            .where(*(c == literal(v, c.type) for c, v in zip(target.key, keys, strict=True)))
-            .where(or_(*differs))
-            .values({**new, **stamps})
-        )
-    size = _offline_size(options["chunk_rows"]) or max(len(statements), 1)
-    columns = [c.name for c in checked.columns]
-    if version is not None and isinstance(version.type, types.Integer):
-        columns.append(version.name)
-    _print(
-        context,
-        tag,
-        target,
-        columns,
-        f"apply of {len(statements)} row(s) to {target.name!r}, {size} to a transaction",
-        options["journal_prefix"],
-        [statements[i : i + size] for i in range(0, len(statements), size)],
-    )
-
-
-def _stamps(target: Target, options: dict[str, Any]) -> dict[Any, Any]:
-    return stamp_values(
-        target, options.get("stamp_column"), options.get("actor_column"), options.get("actor")
-    )
-
-
-def _print(
-    context: MigrationContext,
-    tag: str,
-    target: Target,
-    columns: list[str],
-    what: str,
-    journal_prefix: str,
-    chunks: Sequence[Sequence[Update]],
-) -> None:
-    """Print the chunks, each in a transaction of its own, after a comment on what
-    setwise would have done online."""
-    impl = context.impl
-    journal = f"{journal_prefix}journal_{target.table.name}"
-    impl.static_output(
-        f"-- setwise {tag}: {what}.\n"
-        f"-- Online, setwise would copy each chunk's old and new {', '.join(columns)} into"
-        f" {journal} and record the run in {journal_prefix}runs (tag {tag}), so that a"
-        " downgrade reverts it. This script keeps no journal: back up what it changes."
-    )
-    with context.autocommit_block():  # ends the migration's transaction, as online
-        for chunk in chunks:
-            impl.emit_begin()
-            for statement in chunk:
-                sql = written_out(statement, context.dialect)
-                impl.static_output(sql + impl.command_terminator)
-            impl.emit_commit()
-
-
-def written_out(statement: Update, dialect: Dialect) -> str:
-    """``statement`` as SQL text with every value written out as a literal, the way
-    ``dialect`` writes literals of the value's type, for a person to run.
-
-    Each bound value is turned into literal text first: compiling with
-    ``literal_binds`` alone leaves placeholders where a dialect's compiler does not pass
-    it on (SQLAlchemy's SQLite ``IS NOT`` and MySQL ``<=>``). And it is compiled for
-    named parameters: a dialect whose driver takes ``%s`` doubles every ``%`` of a
-    literal, which a script run by hand would store twice."""
-    dialect = cast(Any, type(dialect))(paramstyle="named")
-    compiler = statement.compile(dialect=dialect)
-
-    def literal_text(element: Any, **_: Any) -> Any:
-        if isinstance(element, BindParameter):
-            value = compiler.render_literal_value(element.effective_value, element.type)
-            return literal_column(value, element.type)
-        return None
-
-    rewritten = replacement_traverse(statement, {}, literal_text)
-    assert isinstance(rewritten, Update)
-    return str(rewritten.compile(dialect=dialect)).strip()
 
 
 __all__ = ["apply", "key_spans", "revert_revision", "revision_runs", "update"]

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from setwise.cli.app import as_option
+from setwise.cli.exits import as_option
 from setwise.errors import (
     ConflictError,
     PlanTimeoutError,

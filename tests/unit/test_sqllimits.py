@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlglot import Dialect, TokenType, exp
 
-from setwise.sqltext_limits import (
+from setwise.sqltext.limits import (
     MAX_DEPTH,
     MAX_NESTING,
     nesting_overrun,

@@ -31,6 +31,7 @@ from sqlalchemy import Engine, MetaData, Numeric, String, bindparam, insert, ins
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 import setwise
+from setwise.errors import InvalidArgumentError, WriteCheckError
 from setwise.extras import require
 
 TABLE = "setwise_bench"
@@ -91,7 +92,9 @@ def run(
     """Time every case on a fresh bench table of ``rows`` rows, its fastest of
     ``repeats`` runs after an untimed one; drop the table afterwards."""
     if repeats < 1:
-        raise setwise.SetwiseError(f"repeats must be at least 1, not {repeats}")
+        raise InvalidArgumentError(
+            f"repeats must be at least 1, not {repeats}", argument="repeats", value=repeats
+        )
     skipped = {name for name, case in CASES if case is _orm_loop and rows > LOOP_MAX_ROWS}
     timed = [(name, case) for name, case in CASES if name not in skipped]
     fastest: dict[str, float] = {}
@@ -239,7 +242,12 @@ def _check(engine: Engine, changes: list[dict[str, Any]], name: str) -> None:
         found = dict(connection.execute(select(BenchRow.id, BenchRow.price)).tuples().all())
     wrong = sum(1 for change in changes if found.get(change["id"]) != change["price"])
     if wrong:
-        raise setwise.SetwiseError(f"bench case {name!r} left {wrong:,} rows unchanged")
+        raise WriteCheckError(
+            f"bench case {name!r} left {wrong:,} rows unchanged",
+            table=TABLE,
+            expected=len(changes),
+            found=len(changes) - wrong,
+        )
 
 
 def baseline(results: Sequence[Result]) -> Result | None:

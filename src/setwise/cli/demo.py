@@ -1,4 +1,4 @@
-"""``setwise demo`` (or ``python -m setwise.cli.demo``): the command line, step by step.
+"""``setwise demo``: the command line, step by step.
 
 Builds a bookshop on a SQLite file (200,000 books, prices as exact decimals) and a
 file of 20,000 price and stock corrections, in a directory of their own outside the
@@ -20,6 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -111,11 +112,11 @@ def default_directory() -> Path:
     return Path(tempfile.gettempdir()) / "setwise-demo"
 
 
-def main(directory: Path | None = None) -> None:
+def main(app: Callable[..., object], directory: Path | None = None) -> None:
     """Build the demo database in ``directory`` (``default_directory()`` when None) and
-    walk through the command line on it, run there as a person would type it."""
-    from setwise.cli.app import app
-
+    walk through the command line on it, run there as a person would type it: each
+    command goes to ``app``, the ``setwise`` command (its click group, as ``setwise
+    demo`` passes it), so this module never imports the command line."""
     console = Console(highlight=False)
     folder = (directory or default_directory()).absolute()
     folder.mkdir(parents=True, exist_ok=True)
@@ -189,7 +190,3 @@ def quoted(word: str) -> str:
     if "'" in word and not any(c in word for c in '"$`\\!'):
         return f'"{word}"'
     return shlex.quote(word)
-
-
-if __name__ == "__main__":
-    main()

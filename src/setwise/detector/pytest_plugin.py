@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from setwise.detector.watch import DEFAULT_THRESHOLD, Finding, format_report, watch
+from setwise.detector.findings import Finding, format_report
+from setwise.detector.watch import DEFAULT_THRESHOLD, watch
 
 ACTIONS = ("fail", "warn")
 

@@ -38,13 +38,11 @@ string, whose analysis is cached. ``benchmarks/bench_watch.py`` measures the ove
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +51,8 @@ from sqlalchemy import Connection, Engine, event, inspect
 from sqlalchemy.engine import ExecutionContext
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+
+from setwise.detector.findings import Finding, format_report
 
 if TYPE_CHECKING:
     from setwise.detector.rowshape import RowShape
@@ -68,10 +68,6 @@ DEFAULT_THRESHOLD = 10
 #: and the cache then starts over rather than grow without end.
 SHAPE_CACHE_SIZE = 4096
 
-#: Width of the report table: the statement and the suggestion need room, and a fixed
-#: width keeps the text the same in a terminal, a log and a test failure.
-REPORT_WIDTH = 120
-
 # The logger keeps the public function's name, wherever the module lives.
 logger = logging.getLogger("setwise.watch")
 
@@ -85,51 +81,6 @@ _PLUMBING = (os.path.dirname(sqlalchemy.__file__) + os.sep, "<sqlalchemy", conte
 
 Origin = tuple[str, int, str]
 """file, line, function: where a statement came from in the program."""
-
-
-@dataclass(frozen=True)
-class Finding:
-    """A loop that wrote ``count`` rows of ``table`` one statement per row."""
-
-    table: str
-    kind: str
-    """"UPDATE" or "DELETE"."""
-    statement: str
-    """The statement's shape: its SQL with every value a placeholder."""
-    count: int
-    """Rows written one at a time (an executemany call counts each parameter set)."""
-    executions: int
-    """Calls to the driver that sent them."""
-    transactions: int
-    """Transactions they were spread over."""
-    elapsed_s: float
-    """The loop's time: from the start of its first statement to the end of its last,
-    round trips and commits included."""
-    locations: tuple[str, ...]
-    """Where in the program they came from ("file:line in function"), most rows first."""
-    same_values: bool
-    """Every row got the same new values (``setwise.update`` replaces the loop), rather
-    than values of its own (``setwise.apply``)."""
-    suggestion: str
-    """The set-based call that replaces the loop."""
-
-    @property
-    def location(self) -> str:
-        """Where most of the rows came from."""
-        return self.locations[0]
-
-    def __str__(self) -> str:
-        spread = "transaction" if self.transactions == 1 else "transactions"
-        lines = [
-            f"row-by-row {self.kind} of {self.table}: {self.count} rows in "
-            f"{self.executions} statements over {self.transactions} {spread}, "
-            f"{self.elapsed_s * 1000:.1f} ms",
-            f"  statement: {self.statement}",
-            f"  from:      {self.location}",
-            *(f"  and from:  {other}" for other in self.locations[1:]),
-            f"  instead:   {self.suggestion}",
-        ]
-        return "\n".join(lines)
 
 
 def watch(
@@ -473,50 +424,3 @@ def _reflect_keys(engine: Engine, schema: str | None, table: str) -> list[tuple[
     except SQLAlchemyError:
         logger.debug("setwise.watch could not reflect %r", table, exc_info=True)
     return []
-
-
-def format_report(
-    findings: Sequence[Finding], *, threshold: int, labels: Sequence[str] | None = None
-) -> str:
-    """Findings as a text table, in the order given, then the replacement for each.
-
-    ``labels`` names where each finding was seen (the pytest plugin gives the test's id).
-    """
-    if not findings:
-        return f"setwise.watch: no row-by-row loops (threshold {threshold} rows)"
-    from rich import box  # Rich draws the table: loaded only when there is one to draw
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(
-        title=f"setwise.watch: {len(findings)} row-by-row loop(s), worst first",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-    )
-    table.add_column("#", justify="right")
-    table.add_column("table", overflow="fold")
-    # The statement, the longest text, takes the room left and wraps within it.
-    table.add_column("statement", overflow="fold", ratio=1)
-    for name in ("rows", "stmts", "txns", "ms"):
-        table.add_column(name, justify="right")
-    table.add_column("from", overflow="fold")
-    for number, finding in enumerate(findings, start=1):
-        table.add_row(
-            str(number),
-            finding.table,
-            finding.statement,
-            str(finding.count),
-            str(finding.executions),
-            str(finding.transactions),
-            f"{finding.elapsed_s * 1000:.1f}",
-            finding.location,
-        )
-    buffer = io.StringIO()
-    Console(file=buffer, width=REPORT_WIDTH, color_system=None).print(table)
-    lines = [line.rstrip() for line in buffer.getvalue().splitlines()]
-    lines.append("Instead:")
-    for number, finding in enumerate(findings, start=1):
-        lines.append(f"{number}. {finding.suggestion}")
-        if labels is not None:
-            lines.append(f"   in {labels[number - 1]}")
-    return "\n".join(lines)

@@ -1,0 +1,194 @@
+"""The commands on runs: list them, show one, revert or abandon one, and create the
+journal tables they are kept in."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+import setwise
+from setwise.cli.exits import guard
+from setwise.cli.job import confirm_run, connect
+from setwise.cli.options import (
+    Actor,
+    AsJson,
+    ChunkRows,
+    ChunkSeconds,
+    Db,
+    Debug,
+    RunId,
+    Throttle,
+    Yes,
+    chunk_options,
+)
+from setwise.cli.render import (
+    counted,
+    out,
+    print_json,
+    progress_bar,
+    rich_table,
+    say_left_out,
+    show_report,
+    show_run,
+)
+
+
+def runs(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", metavar="N", help="How many runs to list.")] = 20,
+    as_json: AsJson = False,
+    db: Db = None,
+    debug: Debug = False,
+) -> None:
+    """List past runs, newest first.
+
+    Examples:
+
+      setwise runs
+      setwise --db postgresql+psycopg://me@db.example/shop runs --limit 5
+    """
+    with guard(ctx, debug, db, as_json) as database, connect(database) as engine:
+        found = setwise.runs(engine, limit=limit)
+        if as_json:
+            print_json(found)
+            return
+        if not found:
+            out.print("No runs yet.")
+            return
+        listing = rich_table("run", "table", "kind", "status", "started", "changed", "chunks")
+        for run in found:
+            listing.add_row(
+                run.run_id,
+                run.table,
+                run.kind,
+                run.status,
+                f"{run.started_at:%Y-%m-%d %H:%M:%S}",
+                f"{run.changed:,}",
+                f"{run.chunks:,}",
+            )
+        out.print(listing)
+
+
+def show(
+    ctx: typer.Context,
+    run_id: RunId,
+    as_json: AsJson = False,
+    db: Db = None,
+    debug: Debug = False,
+) -> None:
+    """One run: its counts, its chunks and their timings.
+
+    Examples:
+
+      setwise show 20260101-120000-1a2b3c4d
+      setwise show 20260101-120000-1a2b3c4d --json
+    """
+    with guard(ctx, debug, db, as_json) as database, connect(database) as engine:
+        info, chunks = setwise.run_details(engine, run_id)
+        if as_json:
+            print_json({"run": info, "chunks": chunks})
+            return
+        show_run(info, chunks)
+
+
+def revert(
+    ctx: typer.Context,
+    run_id: RunId,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite rows changed since the run, too.")
+    ] = False,
+    chunk_rows: ChunkRows = None,
+    chunk_seconds: ChunkSeconds = 0.5,
+    throttle: Throttle = 0.0,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            metavar="REVERT",
+            help="Go on with an interrupted or failed revert of RUN (the revert's run id).",
+        ),
+    ] = None,
+    actor: Actor = None,
+    yes: Yes = False,
+    as_json: AsJson = False,
+    db: Db = None,
+    debug: Debug = False,
+) -> None:
+    """Undo a run: put back the values it overwrote.
+
+    Refused, and the rows listed, when rows changed since the run wrote them, unless
+    --force. A revert is a run of its own, which can be reverted in turn.
+
+    Examples:
+
+      setwise revert 20260101-120000-1a2b3c4d
+      setwise revert 20260101-120000-1a2b3c4d --chunk-rows auto --yes
+    """
+    with guard(ctx, debug, db, as_json) as database:
+        options = chunk_options(chunk_rows, chunk_seconds, throttle)
+        if actor is not None:
+            options["actor"] = actor
+        if resume is not None:
+            options["resume"] = resume
+        with connect(database) as engine:
+            confirm_run(engine, run_id, "revert", yes)
+            with progress_bar(enabled=not as_json) as progress:
+                report = setwise.revert(engine, run_id, force=force, progress=progress, **options)
+            show_report(report, database, as_json)
+
+
+def abandon(
+    ctx: typer.Context,
+    run_id: RunId,
+    yes: Yes = False,
+    db: Db = None,
+    debug: Debug = False,
+) -> None:
+    """End a run that will not be resumed; its committed chunks stay.
+
+    What the run kept for a resume is dropped; `setwise revert RUN` still undoes the
+    chunks it committed.
+
+    Examples:
+
+      setwise abandon 20260101-120000-1a2b3c4d --yes
+    """
+    with guard(ctx, debug, db) as database, connect(database) as engine:
+        confirm_run(engine, run_id, "abandon", yes)
+        info = setwise.abandon(engine, run_id)
+        out.print(
+            f"Run {run_id} abandoned after {counted(info.chunks, 'chunk')}; "
+            f"undo them with `{database.command(['revert', run_id])}`.",
+            markup=False,
+            soft_wrap=True,
+        )
+        say_left_out(database)
+
+
+def init(
+    ctx: typer.Context,
+    tables: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="TABLE", help="Tables whose journals to create (or pack) as well."),
+    ] = None,
+    db: Db = None,
+    debug: Debug = False,
+) -> None:
+    """Create the journal tables now, rather than on the first run.
+
+    With TABLE, create that table's journal too, or pack one that an earlier setwise
+    kept one row per changed row (PostgreSQL). Staging tables no run can resume any
+    more are dropped and named.
+
+    Examples:
+
+      setwise init
+      setwise init books authors
+    """
+    with guard(ctx, debug, db) as database, connect(database) as engine:
+        dropped = setwise.init(engine, *(tables or ()))
+        out.print(f"Journal tables ready on {database.shown}.", markup=False, soft_wrap=True)
+        if dropped:
+            names = ", ".join(dropped)
+            out.print(f"Dropped staging tables no run can resume: {names}.", markup=False)

@@ -1,0 +1,129 @@
+"""From options to a library call: the engine a command opens, the change it plans or
+runs, and the confirmation asked before a run is reverted or abandoned."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+from sqlalchemy import Engine, Update
+
+import setwise
+from setwise.cli.dburl import DatabaseURL
+from setwise.cli.options import DEFAULT_DB, UsageError
+from setwise.cli.render import err, show_run
+from setwise.extras import engine_for
+
+
+@contextmanager
+def connect(database: DatabaseURL, *, exists: bool = True) -> Iterator[Engine]:
+    """An engine on the database; with ``exists``, refused when connecting would create
+    it (a SQLite file not there: a mistyped path, or no --db where one was meant)."""
+    assert database.url is not None  # ``guard`` refused a URL it could not read
+    if exists and database.missing is not None:
+        if database.origin == "default":
+            raise UsageError(
+                f"no database at {database.missing}: with no --db and no SETWISE_DB, "
+                f"setwise looks for {DEFAULT_DB} in the working directory. Name the "
+                "database with --db URL (before or after the command) or SETWISE_DB, or "
+                "build the demo's with `setwise demo`"
+            )
+        raise UsageError(
+            f"no database at {database.missing} (the {database.origin} URL "
+            f"{database.shown}): check the path, or name another with --db URL"
+        )
+    engine = engine_for(database.url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@dataclass
+class Job:
+    """One change, as the arguments of ``plan`` and of ``update`` or ``apply``."""
+
+    statement: Update | None = None
+    all_rows: bool = False
+    table: str = ""
+    source: str = ""
+    keys: list[str] = field(default_factory=list)
+    csv_null: str = ""
+
+    def plan(self, engine: Engine, options: dict[str, Any], timeout: float | None) -> setwise.Plan:
+        if self.statement is not None:
+            return setwise.plan(
+                engine,
+                self.statement,
+                all_rows=self.all_rows,
+                timeout_seconds=timeout,
+                **options,
+            )
+        return setwise.plan(
+            engine,
+            self.table,
+            self.source,
+            self.keys or None,
+            csv_null=self.csv_null,
+            timeout_seconds=timeout,
+            **options,
+        )
+
+    def run(self, engine: Engine, options: dict[str, Any]) -> setwise.Report:
+        if self.statement is not None:
+            return setwise.update(engine, self.statement, all_rows=self.all_rows, **options)
+        return setwise.apply(
+            engine, self.table, self.source, self.keys or None, csv_null=self.csv_null, **options
+        )
+
+
+def job_for(
+    engine: Engine,
+    table: str,
+    sets: Sequence[str] | None,
+    where: str | None,
+    all_rows: bool,
+    source: str | None,
+    keys: Sequence[str] | None,
+    csv_null: str,
+) -> Job:
+    if source is not None:
+        if sets or where is not None or all_rows:
+            raise UsageError("give --from FILE, or --set with --where/--all-rows, not both")
+        if source != "-" and not Path(source).is_file():
+            raise UsageError(f"--from {source}: no such file")
+        return Job(table=table, source=source, keys=list(keys or ()), csv_null=csv_null)
+    if keys:
+        raise UsageError("--key goes with --from FILE; --where says which rows --set changes")
+    if not sets:
+        raise UsageError('say what to change: --set "col = expr", or --from FILE')
+    if where is not None and all_rows:
+        raise UsageError("give --where or --all-rows, not both")
+    if where is None and not all_rows:
+        raise UsageError("say which rows: --where EXPR, or --all-rows for every row")
+    from setwise.sqltext import parse_update  # sqlglot loads only for --set
+
+    return Job(statement=parse_update(engine, table, sets, where), all_rows=all_rows)
+
+
+def confirm_run(engine: Engine, run_id: str, verb: str, yes: bool) -> None:
+    """Unless ``yes``, show run ``run_id`` and ask before the ``verb`` goes on."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"no terminal to confirm on: pass --yes to {verb} without asking")
+    info, chunks = setwise.run_details(engine, run_id)
+    show_run(info, chunks)
+    confirm(f"{verb.capitalize()} run {run_id}?")
+
+
+def confirm(question: str) -> None:
+    """Ask on the terminal; a no ends the command with exit code 1, nothing changed."""
+    if not typer.confirm(question, default=False):
+        err.print("Cancelled; nothing was changed.")
+        raise typer.Exit(1)

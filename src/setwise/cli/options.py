@@ -1,0 +1,159 @@
+"""The command line's options: each declared once (an ``Annotated`` alias, its value
+named by a metavar, see ``help``), and read into the arguments the library takes.
+
+Options that do not make sense together raise ``UsageError`` (exit code 2).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import typer
+
+DEFAULT_DB = "sqlite:///setwise.db"
+
+DB_HELP = (
+    "The database, e.g. postgresql+psycopg://user@host/name; before or after the command "
+    f"(default: SETWISE_DB, else {DEFAULT_DB} in the working directory)."
+)
+Db = Annotated[str | None, typer.Option("--db", metavar="URL", help=DB_HELP)]
+Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")]
+AsJson = Annotated[
+    bool, typer.Option("--json", help="Print JSON for programs, errors included, not tables.")
+]
+TableName = Annotated[
+    str, typer.Argument(metavar="TABLE", help="The table, as the database names it.")
+]
+RunId = Annotated[
+    str, typer.Argument(metavar="RUN", help="A run id, as `setwise runs` lists them.")
+]
+Sets = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="EXPR",
+        help='An assignment, "price = price * 1.10"; repeat it for more columns.',
+    ),
+]
+Where = Annotated[
+    str | None,
+    typer.Option(
+        "--where",
+        metavar="EXPR",
+        help="""Which rows, as SQL on the table's columns: "genre = 'fiction'".""",
+    ),
+]
+AllRows = Annotated[bool, typer.Option("--all-rows", help="Every row of the table (no --where).")]
+From = Annotated[
+    str | None,
+    typer.Option(
+        "--from",
+        metavar="FILE",
+        help="A file of changes, one row per key: .csv, .jsonl or .parquet; - reads CSV "
+        "from standard input.",
+    ),
+]
+Keys = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--key",
+        metavar="COLUMN",
+        help="The column that finds each row (default: the primary key); repeat it "
+        "for a composite key.",
+    ),
+]
+CsvNull = Annotated[
+    str,
+    typer.Option(
+        "--csv-null", metavar="TEXT", help="The CSV cell text that means NULL (default: empty)."
+    ),
+]
+ChunkRows = Annotated[
+    str | None,
+    typer.Option(
+        "--chunk-rows",
+        metavar="N|auto",
+        help="Write in chunks of N rows, each its own short transaction; auto sizes them "
+        "to --chunk-seconds.",
+    ),
+]
+ChunkSeconds = Annotated[
+    float,
+    typer.Option("--chunk-seconds", metavar="SECONDS", help="The time an auto chunk aims at."),
+]
+Throttle = Annotated[
+    float,
+    typer.Option("--throttle", metavar="SECONDS", help="Seconds to pause between chunks."),
+]
+NoJournal = Annotated[
+    bool,
+    typer.Option(
+        "--no-journal", help="Keep no old values: faster, but the run cannot be reverted."
+    ),
+]
+Resume = Annotated[
+    str | None,
+    typer.Option("--resume", metavar="RUN", help="Go on with an interrupted or failed run."),
+]
+Actor = Annotated[
+    str | None,
+    typer.Option("--actor", metavar="NAME", help="Who runs this, for the journal (default: you)."),
+]
+PlanTimeout = Annotated[
+    float,
+    typer.Option(
+        "--plan-timeout",
+        metavar="SECONDS",
+        help="How long each statement of the plan may count rows before it is stopped; "
+        "0 for no limit.",
+    ),
+]
+Yes = Annotated[
+    bool, typer.Option("--yes", "-y", help="Go ahead without showing the plan and asking.")
+]
+
+
+class UsageError(Exception):
+    """Options that do not make sense together; exit code 2."""
+
+
+def run_options(
+    chunk_rows: str | None,
+    chunk_seconds: float,
+    throttle: float,
+    no_journal: bool,
+    resume: str | None,
+    actor: str | None,
+) -> dict[str, Any]:
+    """The keyword arguments every run takes, from their options."""
+    options = chunk_options(chunk_rows, chunk_seconds, throttle)
+    options["journal"] = not no_journal
+    if resume is not None:
+        options["resume"] = resume
+    if actor is not None:
+        options["actor"] = actor
+    return options
+
+
+def chunk_options(chunk_rows: str | None, chunk_seconds: float, throttle: float) -> dict[str, Any]:
+    """How a run is cut into transactions, from --chunk-rows, --chunk-seconds, --throttle."""
+    rows: int | Literal["auto"] | None = None
+    if chunk_rows is not None:
+        if chunk_rows.strip().lower() == "auto":
+            rows = "auto"
+        elif chunk_rows.strip().isdigit() and int(chunk_rows) > 0:
+            rows = int(chunk_rows)
+        else:
+            raise UsageError(f"--chunk-rows takes a positive number or auto, not {chunk_rows!r}")
+    if chunk_seconds <= 0:
+        raise UsageError(f"--chunk-seconds must be more than 0, not {chunk_seconds:g}")
+    if throttle < 0:
+        raise UsageError(f"--throttle must be 0 or more, not {throttle:g}")
+    return {"chunk_rows": rows, "chunk_seconds": chunk_seconds, "throttle_seconds": throttle}
+
+
+def timeout_of(seconds: float) -> float | None:
+    """``--plan-timeout`` as ``plan`` takes it: 0 is no limit."""
+    if seconds < 0:
+        raise UsageError(f"--plan-timeout must be 0 (no limit) or more, not {seconds:g}")
+    return seconds or None
