@@ -7,7 +7,8 @@ import datetime as dt
 import pytest
 
 from setwise import RunStateError
-from setwise.journal.records import RunInfo, RunRecords
+from setwise.journal.records import RunRecords
+from setwise.journal.runinfo import RunInfo
 
 
 def run_in(status: str, reverted_by: str | None = None) -> RunInfo:

@@ -42,7 +42,7 @@ from setwise.engine.run import run
 from setwise.engine.transaction import Bind, atomic, dialect_of, engine_of, reading_connection
 from setwise.errors import ConflictError, RowConflict, SetwiseError
 from setwise.journal.changes import Journal, key_column, new_column, old_column, tagged
-from setwise.journal.records import RunInfo
+from setwise.journal.runinfo import RunInfo
 from setwise.journal.schema import temporary_copy
 from setwise.report import Report
 from setwise.target import Target, resolve_target

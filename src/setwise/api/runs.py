@@ -11,7 +11,7 @@ from setwise.dialects import Strategy
 from setwise.engine.chunks import RETRIES, retried
 from setwise.engine.transaction import Bind, dialect_of, engine_of, reading_connection
 from setwise.journal.changes import Journal
-from setwise.journal.records import ChunkInfo, RunInfo
+from setwise.journal.runinfo import ChunkInfo, RunInfo
 from setwise.target import TargetLike, resolve_target
 from setwise.writers.merge import Merge, drop_kept_stage
 

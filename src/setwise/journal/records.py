@@ -1,12 +1,7 @@
-"""The run records: a row per run and per finished chunk, and every rule of a run's status.
+"""The run records' changes: every rule of a run's status, and the only writes of it.
 
-Tables, created with the journal's (``Journal.ensure``), under its prefix:
-
-- ``{prefix}runs``: one row per run: table, kind, arguments, actor, times, status,
-  counts, checkpoint (the last key of the last finished chunk);
-- ``{prefix}chunks``: one row per finished chunk: rows, seconds, retries.
-
-A run's status moves only so (a run in one transaction is recorded ``done`` at once)::
+The tables and their reads are ``setwise.journal.runtables``'s. A run's status moves
+only so (a run in one transaction is recorded ``done`` at once)::
 
     running ── each chunk ──► running ── its last chunk ──► done
     running ── Ctrl-C, a failed chunk ──► interrupted, failed
@@ -29,31 +24,13 @@ import json
 import os
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    ColumnElement,
-    Connection,
-    DateTime,
-    Float,
-    Integer,
-    MetaData,
-    PrimaryKeyConstraint,
-    String,
-    Table,
-    Text,
-    inspect,
-    select,
-    update,
-)
+from sqlalchemy import ColumnElement, Connection, select, update
 
-from setwise.errors import NotFoundError, RunInUseError, RunStateError
-from setwise.journal.schema import shared_table
-from setwise.staging.coerce import coercer_for
+from setwise.errors import RunInUseError, RunStateError
+from setwise.journal.runinfo import RunInfo, run_info
+from setwise.journal.runtables import RunTables
 from setwise.target import Target
 
 RUNNING = "running"
@@ -68,112 +45,8 @@ REVERTED = "reverted"
 OPEN = (RUNNING, INTERRUPTED, FAILED)
 
 
-@dataclass(frozen=True)
-class RunInfo:
-    """One run as the journal records it."""
-
-    run_id: str
-    table: str
-    kind: str
-    status: str
-    actor: str | None
-    started_at: dt.datetime
-    finished_at: dt.datetime | None
-    matched: int
-    changed: int
-    unchanged: int
-    missing: int
-    conflicts: int
-    chunks: int
-    retries: int
-    columns: tuple[str, ...]
-    checkpoint: tuple[Any, ...] | None
-    arguments: dict[str, Any]
-    reverts: str | None
-    reverted_by: str | None
-    error: str | None
-
-    @property
-    def tag(self) -> str | None:
-        """The ``tag`` the run was given (``setwise.update(..., tag=...)``), if any."""
-        found = self.arguments.get("tag")
-        return found if isinstance(found, str) else None
-
-    def checkpoint_of(self, key: Sequence[Column[Any]]) -> tuple[Any, ...] | None:
-        """The checkpoint as values of ``key``'s types (the journal keeps it as JSON)."""
-        if self.checkpoint is None:
-            return None
-        pairs = zip(key, self.checkpoint, strict=True)
-        return tuple(coercer_for(column, lenient=True)(value) for column, value in pairs)
-
-
-@dataclass(frozen=True)
-class ChunkInfo:
-    chunk: int
-    rows: int
-    changed: int
-    seconds: float
-    retries: int
-
-
-class RunRecords:
-    """The run and chunk records of one database, under one prefix."""
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-
-    # Built on first use: a run without a journal never touches them, and building
-    # them cost half a millisecond of every call (benchmarks/README.md). One Table per
-    # prefix and shape for the whole process (``tables.shared_table``).
-
-    @cached_property
-    def runs(self) -> Table:
-        """``{prefix}runs``: one row per run."""
-        return shared_table(("runs", self.prefix), self._build_runs)
-
-    @cached_property
-    def chunks(self) -> Table:
-        """``{prefix}chunks``: one row per finished chunk."""
-        return shared_table(("chunks", self.prefix), self._build_chunks)
-
-    def _build_runs(self) -> Table:
-        return Table(
-            f"{self.prefix}runs",
-            MetaData(),
-            Column("run_id", String(40), primary_key=True),
-            Column("table_name", String(255), nullable=False),
-            Column("kind", String(16), nullable=False),
-            Column("status", String(16), nullable=False),
-            Column("actor", String(255)),
-            Column("started_at", DateTime, nullable=False),
-            Column("finished_at", DateTime),
-            Column("matched", BigInteger, nullable=False, default=0),
-            Column("changed", BigInteger, nullable=False, default=0),
-            Column("unchanged", BigInteger, nullable=False, default=0),
-            Column("missing", BigInteger, nullable=False, default=0),
-            Column("conflicts", BigInteger, nullable=False, default=0),
-            Column("chunks", Integer, nullable=False, default=0),
-            Column("retries", Integer, nullable=False, default=0),
-            Column("columns", Text, nullable=False),
-            Column("checkpoint", Text),
-            Column("arguments", Text, nullable=False),
-            Column("reverts", String(40)),
-            Column("reverted_by", String(40)),
-            Column("error", Text),
-        )
-
-    def _build_chunks(self) -> Table:
-        return Table(
-            f"{self.prefix}chunks",
-            MetaData(),
-            Column("run_id", String(40), nullable=False),
-            Column("chunk", Integer, nullable=False),
-            Column("rows", BigInteger, nullable=False),
-            Column("changed", BigInteger, nullable=False),
-            Column("seconds", Float, nullable=False),
-            Column("retries", Integer, nullable=False),
-            PrimaryKeyConstraint("run_id", "chunk"),
-        )
+class RunRecords(RunTables):
+    """The run and chunk records of one database, under one prefix: every change of them."""
 
     # -- a run's life -----------------------------------------------------------
 
@@ -357,7 +230,7 @@ class RunRecords:
             .limit(1)
         ).first()
         if unfinished is not None:
-            revert = _run_info(unfinished._mapping)
+            revert = run_info(unfinished._mapping)
             raise _state_error(
                 f"run {info.run_id} has a revert that has not ended, run {revert.run_id} "
                 f"({_state(revert)}): resume it with resume={revert.run_id!r} (`setwise "
@@ -417,73 +290,6 @@ class RunRecords:
         row = connection.execute(select(self.runs).where(runs.run_id == run_id)).first()
         state = {name: values[name] for name in _STATE if name in values}
         return row is not None and all(row._mapping[name] == value for name, value in state.items())
-
-    # -- reading ----------------------------------------------------------------
-
-    def get(self, connection: Connection, run_id: str) -> RunInfo:
-        if not inspect(connection).has_table(self.runs.name):
-            raise NotFoundError(self.runs.name, key=run_id)
-        row = connection.execute(select(self.runs).where(self.runs.c.run_id == run_id)).first()
-        if row is None:
-            raise NotFoundError(self.runs.name, key=run_id)
-        return _run_info(row._mapping)
-
-    def recent(self, connection: Connection, limit: int = 100) -> list[RunInfo]:
-        if not inspect(connection).has_table(self.runs.name):
-            return []
-        statement = select(self.runs).order_by(self.runs.c.run_id.desc()).limit(limit)
-        return [_run_info(row._mapping) for row in connection.execute(statement)]
-
-    def tagged(self, connection: Connection, tag: str, *, prefix: bool = False) -> list[RunInfo]:
-        """The runs tagged ``tag`` (``prefix``: with a tag that starts with it), newest
-        first. The tag is kept in the JSON of the run's arguments: a LIKE finds the
-        candidates, and the tag read back from the JSON decides."""
-        if not inspect(connection).has_table(self.runs.name):
-            return []
-        needle = f'"tag": {json.dumps(tag)}'
-        if prefix:
-            needle = needle[:-1]  # the closing quote
-        statement = (
-            select(self.runs)
-            .where(self.runs.c.arguments.contains(needle, autoescape=True))
-            .order_by(self.runs.c.run_id.desc())
-        )
-        found = [_run_info(row._mapping) for row in connection.execute(statement)]
-        if prefix:
-            return [info for info in found if info.tag is not None and info.tag.startswith(tag)]
-        return [info for info in found if info.tag == tag]
-
-    def recent_ids(self, connection: Connection, run_ids: Sequence[str]) -> dict[str, str]:
-        """The status of each of ``run_ids`` the records hold."""
-        if not inspect(connection).has_table(self.runs.name):
-            return {}
-        runs = self.runs.c
-        found = connection.execute(
-            select(runs.run_id, runs.status).where(runs.run_id.in_(list(run_ids)))
-        )
-        return {str(run_id): str(status) for run_id, status in found}
-
-    def last_chunk(self, connection: Connection, run_id: str) -> ChunkInfo | None:
-        """The run's latest recorded chunk, or None before its first."""
-        chunks = self.chunks.c
-        statement = (
-            select(self.chunks)
-            .where(chunks.run_id == run_id)
-            .order_by(chunks.chunk.desc())
-            .limit(1)
-        )
-        row = connection.execute(statement).first()
-        if row is None:
-            return None
-        return ChunkInfo(row.chunk, row.rows, row.changed, row.seconds, row.retries)
-
-    def chunk_list(self, connection: Connection, run_id: str) -> list[ChunkInfo]:
-        chunks = self.chunks.c
-        statement = select(self.chunks).where(chunks.run_id == run_id).order_by(chunks.chunk)
-        return [
-            ChunkInfo(row.chunk, row.rows, row.changed, row.seconds, row.retries)
-            for row in connection.execute(statement)
-        ]
 
 
 _COUNTS = ("matched", "changed", "unchanged", "missing", "conflicts", "chunks", "retries")
@@ -547,29 +353,3 @@ def _now() -> dt.datetime:
 
 def _encode_key(key: tuple[Any, ...] | None) -> str | None:
     return None if key is None else json.dumps(list(key), default=str)
-
-
-def _run_info(row: Any) -> RunInfo:
-    checkpoint = json.loads(row["checkpoint"]) if row["checkpoint"] else None
-    return RunInfo(
-        run_id=row["run_id"],
-        table=row["table_name"],
-        kind=row["kind"],
-        status=row["status"],
-        actor=row["actor"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        matched=int(row["matched"]),
-        changed=int(row["changed"]),
-        unchanged=int(row["unchanged"]),
-        missing=int(row["missing"]),
-        conflicts=int(row["conflicts"]),
-        chunks=int(row["chunks"]),
-        retries=int(row["retries"]),
-        columns=tuple(json.loads(row["columns"])),
-        checkpoint=tuple(checkpoint) if checkpoint is not None else None,
-        arguments=json.loads(row["arguments"]),
-        reverts=row["reverts"],
-        reverted_by=row["reverted_by"],
-        error=row["error"],
-    )
