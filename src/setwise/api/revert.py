@@ -10,7 +10,6 @@ rows under the lock in any case when not forced.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast
 
@@ -34,19 +33,19 @@ from sqlalchemy import (
 )
 from sqlalchemy import update as sql_update
 
+from setwise.api.runs import drop_stage_of
 from setwise.dialects import Strategy
 from setwise.dialects.compare import StoredComparison
 from setwise.dialects.packed import is_packed
 from setwise.engine.chunks import ProgressCallback, RunOptions, Writer
 from setwise.engine.run import run
-from setwise.engine.transaction import Bind, atomic, dialect_of, engine_of, reading_connection
-from setwise.errors import ConflictError, RowConflict, SetwiseError
+from setwise.engine.transaction import Bind, atomic, dialect_of, reading_connection
+from setwise.errors import ConflictError, RowConflict
 from setwise.journal.changes import Journal, key_column, new_column, old_column, tagged
 from setwise.journal.runinfo import RunInfo
 from setwise.journal.schema import temporary_copy
 from setwise.report import Report
 from setwise.target import Target, resolve_target
-from setwise.writers.merge import Merge, drop_kept_stage
 from setwise.writers.setbased import EVERYTHING, Span
 
 #: Conflicting rows listed in a ConflictError; the count is exact.
@@ -275,14 +274,7 @@ def revert(
     # Causal reads: the run may have written through another node of a cluster.
     with reading_connection(bind) as connection, strategy.causal_reads(connection):
         info = journal.get(connection, run_id)
-        if resume is None:
-            journal.refuse_revert(connection, info)
-        else:
-            journal.refuse(info, "revert")
-        if info.arguments.get("journal") is False:
-            raise SetwiseError(
-                f"run {run_id} kept no journal (journal=False): it cannot be reverted"
-            )
+        resumed = journal.refuse_revert(connection, info, resume)
         target = resolve_target(info.table, connection)
         name = journal.changes_table(target, strategy).name
         table = Table(name, MetaData(), autoload_with=connection, schema=target.table.schema)
@@ -296,8 +288,8 @@ def revert(
             compare=strategy.stored_comparison(connection, target.table),
         )
         unrestored = EVERYTHING  # a resumed revert's rows after its checkpoint
-        if resume is not None:
-            unrestored = Span(_resumed_revert(journal, connection, info, resume, target.key))
+        if resumed is not None:
+            unrestored = Span(resumed.checkpoint_of(target.key))
         if not force:
             _refuse_conflicts(connection, strategy, reversal, unrestored)
     options = RunOptions(
@@ -327,11 +319,9 @@ def revert(
     report = run(bind, target, build, options, cleanup=cleanup, repeatable=True)
     with atomic(bind) as scope:
         journal.mark_reverted(scope.connection, info, report.run_id)
-    if info.kind == Merge.kind and strategy.kept_stage_prefixes is not None:
-        # An interrupted changeset run kept its staged rows for a resume that a revert
-        # makes pointless. Dropped on a connection of its own, as DDL.
-        with engine_of(bind).begin() as connection:
-            drop_kept_stage(connection, target, journal.stage_name(run_id, strategy))
+    # An interrupted changeset run kept its staged rows for a resume that a revert
+    # makes pointless.
+    drop_stage_of(bind, strategy, journal, info, target)
     return report
 
 
@@ -345,26 +335,6 @@ def _unpack(connection: Connection, strategy: Strategy, reversal: Reversal) -> T
     copy = temporary_copy(connection, strategy, UNPACKED, run_rows, primary_key=key)
     strategy.analyze_stage(connection, copy)
     return copy
-
-
-def _resumed_revert(
-    journal: Journal,
-    connection: Connection,
-    info: RunInfo,
-    resume: str,
-    key: Sequence[Column[Any]],
-) -> tuple[Any, ...] | None:
-    """The checkpoint of ``resume``, a revert of run ``info`` to go on with (the
-    executor checks the rest of its record as it takes it up)."""
-    resumed = journal.get(connection, resume)
-    if resumed.kind != Reversal.kind or resumed.reverts != info.run_id:
-        what = f"it reverts run {resumed.reverts}" if resumed.reverts else f"{resumed.kind!r}"
-        raise SetwiseError(
-            f"run {resume} is not a revert of run {info.run_id} ({what}): resume a revert "
-            "of it with resume= set to that revert's run id"
-        )
-    journal.refuse(resumed, "resume")
-    return resumed.checkpoint_of(key)
 
 
 def _refuse_conflicts(

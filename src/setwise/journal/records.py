@@ -1,19 +1,12 @@
-"""The run records' changes: every rule of a run's status, and the only writes of it.
+"""The changes of a run's record, each a compare-and-set that only the run's state allows.
 
-The tables and their reads are ``setwise.journal.runtables``'s. A run's status moves
-only so (a run in one transaction is recorded ``done`` at once)::
-
-    running ── each chunk ──► running ── its last chunk ──► done
-    running ── Ctrl-C, a failed chunk ──► interrupted, failed
-    running, interrupted, failed ── resume ──► running
-    running, interrupted, failed ── abandon ──► abandoned
-    any run not reverted yet ── revert ──► reverted
-
-Each change is one compare-and-set UPDATE: its WHERE names the state the change starts
-from (the status, and the chunk count where a change goes on from a chunk), and the row
-count says whether it happened. Two processes on one run (resumed twice at once, or
-abandoned while it runs) never both change it: the one that loses raises
-``RunStateError`` (``RunInUseError`` for a chunk), naming the state the run is in now.
+Each change is one UPDATE: its WHERE names the state the change starts from (the
+status, and the chunk count where a change goes on from a chunk), and the row count
+says whether it happened. Two processes on one run (resumed twice at once, or abandoned
+while it runs) never both change it: the one that loses raises ``RunStateError``
+(``RunInUseError`` for a chunk), naming the state the run is in now. What each state
+allows, and why not, is ``setwise.journal.states``'s; the tables and their reads are
+``setwise.journal.runtables``'s.
 """
 
 from __future__ import annotations
@@ -28,21 +21,12 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, select, update
 
-from setwise.errors import RunInUseError, RunStateError
+from setwise.errors import RunInUseError
+from setwise.journal import states
 from setwise.journal.runinfo import RunInfo, run_info
 from setwise.journal.runtables import RunTables
+from setwise.journal.states import ABANDONED, DONE, OPEN, REVERTED, RUNNING
 from setwise.target import Target
-
-RUNNING = "running"
-DONE = "done"
-INTERRUPTED = "interrupted"
-FAILED = "failed"
-ABANDONED = "abandoned"
-REVERTED = "reverted"
-
-#: A run that has not ended: it may be resumed or abandoned (``running`` also when the
-#: process running it was killed: nothing can tell that from a live one).
-OPEN = (RUNNING, INTERRUPTED, FAILED)
 
 
 class RunRecords(RunTables):
@@ -146,10 +130,27 @@ class RunRecords(RunTables):
         ):
             raise RunInUseError(run_id, chunk)
 
+    def resume(
+        self,
+        connection: Connection,
+        run_id: str,
+        *,
+        table: str,
+        kind: str,
+        arguments: Mapping[str, Any],
+    ) -> RunInfo:
+        """Take up run ``run_id`` again for a run that is ``kind`` of ``table`` with
+        ``arguments``, and return its record as read before (``refuse_resume``, then
+        ``take_up``)."""
+        info = self.get(connection, run_id)
+        states.refuse_resume(info, table=table, kind=kind, arguments=arguments)
+        self.take_up(connection, info)
+        return info
+
     def take_up(self, connection: Connection, info: RunInfo) -> None:
         """Resume the run ``info`` read: running again, provided it is still as read
         (its status, its chunk count), so that no other process took it up meanwhile."""
-        self.refuse(info, "resume")
+        states.refuse(info, "resume")
         runs = self.runs.c
         self._change(
             connection,
@@ -179,10 +180,10 @@ class RunRecords(RunTables):
             connection, run_id, (runs.status == RUNNING, runs.chunks == chunks), **values
         ):
             now = self.get(connection, run_id)
-            raise _state_error(
-                f"run {run_id} was not marked {status}: it is {_state(now)}, not running "
-                f"after {chunks} chunk(s) as this process left it (another process may have "
-                "taken it on, or abandoned it)",
+            raise states.state_error(
+                f"run {run_id} was not marked {status}: it is {states.describe(now)}, not "
+                f"running after {chunks} chunk(s) as this process left it (another process "
+                "may have taken it on, or abandoned it)",
                 now,
                 status,
             )
@@ -191,7 +192,7 @@ class RunRecords(RunTables):
         """End an open run for good (``abandoned``); its record as it is now. A process
         still running it stops before its next chunk (its claim finds it abandoned)."""
         info = self.get(connection, run_id)
-        self.refuse(info, "abandon")
+        states.refuse(info, "abandon")
         runs = self.runs.c
         self._change(
             connection,
@@ -217,11 +218,19 @@ class RunRecords(RunTables):
             finished_at=_now(),
         )
 
-    def refuse_revert(self, connection: Connection, info: RunInfo) -> None:
-        """``RunStateError`` when the run ``info`` read cannot get a new revert: it is
-        reverted, or a revert of it has not ended (it resumes instead, from where it
-        stopped: a new one would take the rows it restored for rows changed since)."""
-        self.refuse(info, "revert")
+    def refuse_revert(
+        self, connection: Connection, info: RunInfo, resume: str | None = None
+    ) -> RunInfo | None:
+        """``RunStateError`` when the run ``info`` read cannot be reverted: it is
+        reverted, or kept no journal; or, for a new revert (no ``resume``), a revert of
+        it has not ended (it resumes instead, from where it stopped: a new one would
+        take the rows it restored for rows changed since). With ``resume``, the record
+        of that revert of ``info`` to go on with, which must be one that can resume."""
+        states.refuse(info, "revert")
+        if resume is not None:
+            resumed = self.get(connection, resume)
+            states.refuse_resumed_revert(info, resumed)
+            return resumed
         runs = self.runs.c
         unfinished = connection.execute(
             select(self.runs)
@@ -229,23 +238,31 @@ class RunRecords(RunTables):
             .order_by(runs.run_id.desc())
             .limit(1)
         ).first()
-        if unfinished is not None:
-            revert = run_info(unfinished._mapping)
-            raise _state_error(
-                f"run {info.run_id} has a revert that has not ended, run {revert.run_id} "
-                f"({_state(revert)}): resume it with resume={revert.run_id!r} (`setwise "
-                f"revert {info.run_id} --resume {revert.run_id}`), or abandon it first",
-                revert,
-                "revert",
-            )
+        states.refuse_second_revert(
+            info, None if unfinished is None else run_info(unfinished._mapping)
+        )
+        return None
 
-    @staticmethod
-    def refuse(info: RunInfo, action: str) -> None:
-        """``RunStateError`` when run ``info`` cannot be resumed, abandoned or reverted
-        (``action``) as it is."""
-        message = _refusal(info, action)
-        if message is not None:
-            raise _state_error(message, info, action)
+    #: ``states.refuse``, for the callers that hold the records.
+    refuse = staticmethod(states.refuse)
+
+    # -- what a run's record tells others ---------------------------------------
+
+    def taken_on(self, connection: Connection, run_id: str, chunk: int) -> bool:
+        """Whether run ``run_id`` is no longer this process's to write chunk ``chunk``
+        (``states.taken_on``): what ``claim_chunk`` refuses."""
+        return states.taken_on(self.get(connection, run_id), chunk)
+
+    def still_open(self, connection: Connection, run_id: str) -> bool:
+        """Whether run ``run_id`` may still be going on in some process: what it kept
+        for a resume (a staging table) may be that process's, still in use."""
+        return self.recent_ids(connection, [run_id]).get(run_id) in OPEN
+
+    def stage_unwanted(self, connection: Connection, run_id: str, now: dt.datetime) -> bool:
+        """Whether no run can go on from a staging table kept under run ``run_id``
+        (``states.stage_unwanted``)."""
+        status = self.recent_ids(connection, [run_id]).get(run_id)
+        return states.stage_unwanted(run_id, status, now)
 
     def _change(
         self,
@@ -260,12 +277,12 @@ class RunRecords(RunTables):
         if self._compare_and_set(connection, info.run_id, where, **values):
             return
         now = self.get(connection, info.run_id)
-        reason = _refusal(now, action)
+        reason = states.refusal(now, action) or f"run {info.run_id} is {states.describe(now)}"
         verb = {"resume": "taking it up", "abandon": "abandoning it", "revert": "reverting it"}
-        raise _state_error(
-            f"{reason or f'run {info.run_id} is {_state(now)}'}: another process changed it "
-            f"while this one was {verb[action]} (resumed twice at once?); this process "
-            f"changed nothing. `setwise show {info.run_id}` tells where the run is",
+        raise states.state_error(
+            f"{reason}: another process changed it while this one was {verb[action]} "
+            f"(resumed twice at once?); this process changed nothing. `setwise show "
+            f"{info.run_id}` tells where the run is",
             now,
             action,
         )
@@ -297,37 +314,6 @@ _COUNTS = ("matched", "changed", "unchanged", "missing", "conflicts", "chunks", 
 _STATE = ("status", "chunks", "reverted_by")
 #: The counts a finished chunk adds to its run's.
 _ADDED = ("matched", "changed", "unchanged", "missing", "conflicts", "retries")
-
-
-def _refusal(info: RunInfo, action: str) -> str | None:
-    """Why run ``info`` cannot be resumed, abandoned or reverted (``action``) as it is;
-    None when it can."""
-    run_id, by = info.run_id, info.reverted_by
-    if by is not None:
-        return {
-            "resume": f"run {run_id} was reverted by run {by}; start it again instead of "
-            "resuming it",
-            "abandon": f"run {run_id} is reverted: there is nothing to abandon",
-            "revert": f"run {run_id} was already reverted by run {by}; revert {by} to apply "
-            "it again",
-        }[action]
-    if action == "resume" and info.status == DONE:
-        return f"run {run_id} is finished; there is nothing to resume"
-    if action == "resume" and info.status == ABANDONED:
-        return f"run {run_id} was abandoned; start it again instead of resuming it"
-    if action == "abandon" and info.status not in OPEN:
-        return f"run {run_id} is {info.status}: there is nothing to abandon"
-    return None
-
-
-def _state_error(message: str, info: RunInfo, action: str) -> RunStateError:
-    return RunStateError(
-        message, run_id=info.run_id, action=action, status=info.status, chunks=info.chunks
-    )
-
-
-def _state(info: RunInfo) -> str:
-    return f"{info.status} after {info.chunks} chunk(s)"
 
 
 def new_run_id() -> str:
