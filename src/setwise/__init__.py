@@ -43,18 +43,18 @@ if TYPE_CHECKING:
     from setwise.api.update import update
     from setwise.detector.watch import watch
     from setwise.engine.chunks import Progress
-    from setwise.journal.records import ChunkInfo, RunInfo
+    from setwise.journal.runinfo import ChunkInfo, RunInfo
     from setwise.report import Plan, Report
 
 __version__ = "0.2.0.dev0"
 
 #: Where each public name that is loaded on first use is defined.
 _LAZY = {
-    "ChunkInfo": "setwise.journal.records",
+    "ChunkInfo": "setwise.journal.runinfo",
     "Plan": "setwise.report",
     "Progress": "setwise.engine.chunks",
     "Report": "setwise.report",
-    "RunInfo": "setwise.journal.records",
+    "RunInfo": "setwise.journal.runinfo",
     "abandon": "setwise.api.runs",
     "apply": "setwise.api.apply",
     "init": "setwise.api.runs",

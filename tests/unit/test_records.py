@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
 
 from setwise import RunStateError
-from setwise.journal.records import RunInfo, RunRecords
+from setwise.journal.runinfo import RunInfo
+from setwise.journal.states import ORPHAN_AFTER, refuse, refuse_resume, stage_unwanted
 
 
 def run_in(status: str, reverted_by: str | None = None) -> RunInfo:
@@ -53,9 +55,42 @@ def test_each_status_allows_what_its_rule_says(
 ) -> None:
     info = run_in(*state)
     if action in allowed:
-        RunRecords.refuse(info, action)
+        refuse(info, action)
         return
     with pytest.raises(RunStateError, match="run r1 ") as refused:
-        RunRecords.refuse(info, action)
+        refuse(info, action)
     assert (refused.value.run_id, refused.value.action) == ("r1", action)
     assert (refused.value.status, refused.value.chunks) == (state[0], 3)
+
+
+def test_a_run_that_kept_no_journal_refuses_a_revert() -> None:
+    info = dataclasses.replace(run_in("done"), arguments={"journal": False})
+    with pytest.raises(RunStateError, match="kept no journal") as refused:
+        refuse(info, "revert")
+    assert (refused.value.run_id, refused.value.action) == ("r1", "revert")
+
+
+def test_a_run_resumes_only_as_the_same_kind_table_and_arguments() -> None:
+    info = dataclasses.replace(run_in("failed"), arguments={"tag": "t", "journal": True})
+    refuse_resume(info, table="books", kind="apply", arguments={"tag": "t"})
+    for table, kind, tag in [
+        ("authors", "apply", "t"),
+        ("books", "update", "t"),
+        ("books", "apply", "u"),
+    ]:
+        with pytest.raises(RunStateError, match="run r1 ") as refused:
+            refuse_resume(info, table=table, kind=kind, arguments={"tag": tag})
+        assert refused.value.action == "resume"
+
+
+def test_a_kept_stage_is_unwanted_once_no_run_can_go_on_from_it() -> None:
+    run_id = "20260101-120000-00000001"
+    started = dt.datetime(2026, 1, 1, 12)
+    for status in ["done", "reverted", "abandoned"]:
+        assert stage_unwanted(run_id, status, started)
+    for status in ["running", "interrupted", "failed"]:
+        assert not stage_unwanted(run_id, status, started + 2 * ORPHAN_AFTER)
+    # Never recorded: still staging, or killed while staging an hour ago.
+    assert not stage_unwanted(run_id, None, started + ORPHAN_AFTER / 2)
+    assert stage_unwanted(run_id, None, started + ORPHAN_AFTER)
+    assert not stage_unwanted("not-setwise's", None, started + 2 * ORPHAN_AFTER)

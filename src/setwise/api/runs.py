@@ -11,15 +11,9 @@ from setwise.dialects import Strategy
 from setwise.engine.chunks import RETRIES, retried
 from setwise.engine.transaction import Bind, dialect_of, engine_of, reading_connection
 from setwise.journal.changes import Journal
-from setwise.journal.records import ChunkInfo, RunInfo
-from setwise.target import TargetLike, resolve_target
+from setwise.journal.runinfo import ChunkInfo, RunInfo
+from setwise.target import Target, TargetLike, resolve_target
 from setwise.writers.merge import Merge, drop_kept_stage
-
-#: A kept staging table with no run record is dropped by ``init`` once its run id is this
-#: old: a chunked changeset stages (committing as it goes) before it records its run, so a
-#: younger one may belong to a run still staging. Staging runs at well over 100,000 rows
-#: a second (benchmarks/README.md): an hour is past any staging that is still alive.
-ORPHAN_AFTER = dt.timedelta(hours=1)
 
 
 def init(bind: Bind, *targets: TargetLike, journal_prefix: str = "setwise_") -> list[str]:
@@ -33,7 +27,7 @@ def init(bind: Bind, *targets: TargetLike, journal_prefix: str = "setwise_") -> 
 
     Staging tables that no run can resume any more are dropped, and their names
     returned: a run that ended (done, reverted, abandoned) or that was never recorded
-    (killed while staging, ``ORPHAN_AFTER`` ago or more)."""
+    (killed while staging, ``states.ORPHAN_AFTER`` ago or more)."""
     journal = Journal(journal_prefix)
     strategy = dialect_of(bind)
     with reading_connection(bind) as connection:
@@ -59,14 +53,7 @@ def _drop_orphan_stages(connection: Connection, strategy: Strategy, journal: Jou
         if not name.startswith(head):
             continue
         run_id = name[len(head) :].replace("_", "-")
-        try:
-            started = dt.datetime.strptime(run_id[:15], "%Y%m%d-%H%M%S")
-        except ValueError:
-            continue  # not a name setwise gives: leave it alone
-        records = journal.recent_ids(connection, [run_id])
-        status = records.get(run_id)
-        ended = status in ("done", "reverted", "abandoned")
-        if ended or (status is None and now - started >= ORPHAN_AFTER):
+        if journal.stage_unwanted(connection, run_id, now):
             connection.execute(DropTable(Table(name, MetaData()), if_exists=True))
             dropped.append(name)
     return dropped
@@ -105,10 +92,21 @@ def abandon(bind: Bind, run_id: str, *, journal_prefix: str = "setwise_") -> Run
             retries=RETRIES,
             what=f"abandoning run {run_id}",
         )
-    if info.kind == Merge.kind and strategy.kept_stage_prefixes is not None:
-        # DDL, on a connection of its own; after the status, so that a process still
-        # running the run no longer takes a chunk from the table being dropped.
-        with engine_of(bind).begin() as connection:
-            target = resolve_target(info.table, connection)
-            drop_kept_stage(connection, target, journal.stage_name(run_id, strategy))
+    # After the status, so that a process still running the run no longer takes a
+    # chunk from the table being dropped.
+    drop_stage_of(bind, strategy, journal, info)
     return info
+
+
+def drop_stage_of(
+    bind: Bind, strategy: Strategy, journal: Journal, info: RunInfo, target: Target | None = None
+) -> None:
+    """Drop the staging table that changeset run ``info`` (of ``target``, when the
+    caller has it) kept for a resume it no longer has: it was abandoned or reverted.
+    DDL, on a connection of its own."""
+    if info.kind != Merge.kind or strategy.kept_stage_prefixes is None:
+        return
+    with engine_of(bind).begin() as connection:
+        if target is None:
+            target = resolve_target(info.table, connection)
+        drop_kept_stage(connection, target, journal.stage_name(info.run_id, strategy))

@@ -70,15 +70,9 @@ from setwise.errors import (
     TransactionTooLargeError,
 )
 from setwise.journal.changes import Journal, key_column, new_column, old_column
-from setwise.journal.records import (
-    DONE,
-    FAILED,
-    INTERRUPTED,
-    RUNNING,
-    ChunkInfo,
-    RunInfo,
-    new_run_id,
-)
+from setwise.journal.records import new_run_id
+from setwise.journal.runinfo import ChunkInfo, RunInfo
+from setwise.journal.states import DONE, FAILED, INTERRUPTED, RUNNING
 from setwise.target import Target
 from setwise.writers.setbased import EVERYTHING, Span, key_in
 

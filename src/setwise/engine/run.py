@@ -20,7 +20,7 @@ from setwise.dialects import Strategy
 from setwise.engine.chunks import Executor, RunOptions, Writer, backoff, first_line
 from setwise.engine.transaction import Bind, atomic, dialect_of, engine_of, owned_connection
 from setwise.journal.changes import Journal
-from setwise.journal.records import FAILED, INTERRUPTED, RUNNING
+from setwise.journal.states import FAILED, INTERRUPTED, RUNNING
 from setwise.report import Report
 from setwise.target import Target
 from setwise.writers.setbased import key_in

@@ -39,7 +39,8 @@ from sqlalchemy.exc import DBAPIError
 from setwise.dialects import Strategy
 from setwise.dialects.packed import can_pack, is_packed, pack_rows, packed_table, unpacked
 from setwise.errors import SchemaError, SetwiseError
-from setwise.journal.records import ChunkInfo, RunInfo, RunRecords, default_actor, new_run_id
+from setwise.journal.records import RunRecords, default_actor, new_run_id
+from setwise.journal.runinfo import ChunkInfo, RunInfo
 from setwise.journal.schema import column_shape, shared_table, temporary_copy
 from setwise.target import Target
 from setwise.writers.merge import staging_type

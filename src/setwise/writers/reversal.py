@@ -1,0 +1,279 @@
+"""What a revert writes: the old values of a run's journal rows, back into their rows.
+
+``Reversal`` joins the target's rows to the run's journal rows on the key (the journal
+read one row per change, ``Journal.changes``) and writes each row's old values back. A
+row someone changed after the run (a column the run wrote no longer holds what the run
+wrote) is a conflict: ``refuse_conflicts`` lists such rows before a revert writes, and
+the statements skip them under the lock unless the revert is forced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    FromClause,
+    Select,
+    Table,
+    Update,
+    and_,
+    case,
+    false,
+    func,
+    or_,
+    select,
+    true,
+    types,
+)
+from sqlalchemy import update as sql_update
+
+from setwise.dialects import Strategy
+from setwise.dialects.compare import StoredComparison
+from setwise.errors import ConflictError, RowConflict
+from setwise.journal.changes import key_column, new_column, old_column
+from setwise.journal.runinfo import RunInfo
+from setwise.journal.schema import temporary_copy
+from setwise.journal.states import REVERT_KIND
+from setwise.target import Target
+from setwise.writers.setbased import EVERYTHING, Span
+
+#: Conflicting rows listed in a ConflictError; the count is exact.
+CONFLICT_SAMPLE = 1_000
+
+#: The temporary table a chunked revert unpacks a packed journal into.
+UNPACKED = "setwise_unpacked"
+
+
+@dataclass(frozen=True)
+class Reversal:
+    """The writer of a revert: target rows joined to the run's journal rows."""
+
+    target: Target
+    journal: FromClause
+    """The journal, one row per changed row (``Journal.changes``)."""
+    run: RunInfo
+    columns: tuple[Column[Any], ...]
+    force: bool
+    strategy: Strategy
+    """The database's strategy, which names the journal's columns."""
+    compare: StoredComparison = field(default_factory=StoredComparison)
+    """Tells whether a row holds a journaled value, byte for byte."""
+
+    kind = REVERT_KIND
+
+    # -- pieces -----------------------------------------------------------------
+
+    def _journal_key(self) -> list[Column[Any]]:
+        # Columns of a table, or of the subquery that unpacks a packed journal: both
+        # have the name and type a checkpoint of the run's range key needs.
+        return [
+            cast("Column[Any]", self.journal.c[key_column(c.name, self.strategy)])
+            for c in self.target.key
+        ]
+
+    def _old(self, column: Column[Any]) -> ColumnElement[Any]:
+        """The journal's old value of ``column``."""
+        return self.journal.c[old_column(column.name, self.strategy)]
+
+    def _new(self, column: Column[Any]) -> ColumnElement[Any]:
+        """The journal's new value of ``column``: what the run wrote."""
+        return self.journal.c[new_column(column.name, self.strategy)]
+
+    def _joined(self, span: Span = EVERYTHING) -> ColumnElement[bool]:
+        """Journal row and target row by key, both inside ``span`` (see ``Merge._joined``)."""
+        equal = [c == j for c, j in zip(self.target.key, self._journal_key(), strict=True)]
+        return and_(*equal, *span.criteria(self.target.key))
+
+    def _of_run(self) -> ColumnElement[bool]:
+        return self.journal.c.run_id == self.run.run_id
+
+    def _restored(self) -> list[Column[Any]]:
+        """Columns whose old values come back (the version column moves on instead)."""
+        return [c for c in self.columns if c is not self.target.version]
+
+    def _moved(self) -> ColumnElement[bool]:
+        """The row no longer holds what the run wrote."""
+        return or_(
+            false(),
+            *(self.compare.differs(c, self._new(c), typed=True) for c in self.columns),
+        )
+
+    def _differs(self) -> ColumnElement[bool]:
+        """Reverting would change the row."""
+        return or_(
+            false(),
+            *(self.compare.differs(c, self._old(c), typed=True) for c in self._restored()),
+        )
+
+    def _allowed(self) -> ColumnElement[bool]:
+        return true() if self.force else ~self._moved()
+
+    def _new_values(self) -> dict[Column[Any], ColumnElement[Any]]:
+        values: dict[Column[Any], ColumnElement[Any]] = {c: self._old(c) for c in self._restored()}
+        version = self.target.version
+        if version is not None and version in self.columns:
+            if isinstance(version.type, types.Integer):
+                values[version] = version + 1
+            else:
+                values[version] = self._old(version)
+        return values
+
+    # -- the writer interface ---------------------------------------------------
+
+    def written_columns(self) -> list[Column[Any]]:
+        return list(self._new_values())
+
+    def range_key(self) -> list[Column[Any]]:
+        return self._journal_key()
+
+    def keys_after(self, after: tuple[Any, ...] | None, limit: int) -> Select[Any]:
+        key = self._journal_key()
+        return (
+            select(*key)
+            .where(self._of_run(), *Span(after).criteria(key))
+            .order_by(*key)
+            .limit(limit)
+        )
+
+    def counts(self, span: Span, *, would_change: bool = True) -> Select[Any]:
+        found = self.target.key[0].is_not(None)
+        changes = and_(found, self._differs(), self._allowed())
+        conflicts = and_(found, ~self._allowed())
+        return (
+            select(
+                func.count(self.target.key[0]),
+                func.coalesce(func.sum(case((changes, 1), else_=0)), 0),
+                func.coalesce(func.sum(case((conflicts, 1), else_=0)), 0),
+                func.count(),
+            )
+            .select_from(self.journal.outerjoin(self.target.table, self._joined(span)))
+            .where(self._of_run(), *span.criteria(self._journal_key()))
+        )
+
+    def rows_in(self, span: Span) -> Select[Any]:
+        """The run's journal rows in the span, their target rows still there or not."""
+        key = self._journal_key()
+        return select(func.count()).where(self._of_run(), *span.criteria(key))
+
+    def journal_rows(self, span: Span) -> Select[Any]:
+        new = self._new_values()
+        pairs = [part for column in new for part in (column, new[column])]
+        return (
+            select(*self.target.key, *pairs)
+            .select_from(self.journal.join(self.target.table, self._joined(span)))
+            .where(
+                self._of_run(),
+                self._differs(),
+                self._allowed(),
+                *span.criteria(self._journal_key()),
+            )
+            .order_by(*self.target.key)
+        )
+
+    def direct_update(self, span: Span, stamps: dict[Column[Any], Any]) -> Update:
+        return (
+            sql_update(self.target.table)
+            .where(
+                self._joined(span),
+                self._of_run(),
+                self._differs(),
+                self._allowed(),
+                *span.criteria(self._journal_key()),
+            )
+            .values({**self._new_values(), **stamps})
+        )
+
+    def matched_keys(self, span: Span) -> Select[Any]:
+        return (
+            select(*self.target.key)
+            .select_from(self.journal.join(self.target.table, self._joined(span)))
+            .where(self._of_run(), *span.criteria(self._journal_key()))
+            .order_by(*self.target.key)
+        )
+
+    def missing_keys(self, span: Span, limit: int) -> Select[Any]:
+        key = self._journal_key()
+        return (
+            select(*key)
+            .select_from(self.journal.outerjoin(self.target.table, self._joined(span)))
+            .where(self._of_run(), self.target.key[0].is_(None), *span.criteria(key))
+            .order_by(*key)
+            .limit(limit)
+        )
+
+    def conflict_keys(self, span: Span, limit: int) -> Select[Any]:
+        key = self._journal_key()
+        return (
+            select(*key)
+            .select_from(self.journal.join(self.target.table, self._joined(span)))
+            .where(self._of_run(), ~self._allowed(), *span.criteria(key))
+            .order_by(*key)
+            .limit(limit)
+        )
+
+    def conflict_details(self, limit: int, span: Span = EVERYTHING) -> Select[Any]:
+        """Key, then (written, now) for each column, of rows in ``span`` changed since
+        the run."""
+        pairs = [part for c in self.columns for part in (self._new(c), c)]
+        return (
+            self._moved_rows(*self._journal_key(), *pairs, span=span)
+            .order_by(*self._journal_key())
+            .limit(limit)
+        )
+
+    def conflict_count(self, span: Span = EVERYTHING) -> Select[Any]:
+        """How many rows in ``span`` changed since the run."""
+        return self._moved_rows(func.count(), span=span)
+
+    def _moved_rows(self, *columns: Any, span: Span = EVERYTHING) -> Select[Any]:
+        return (
+            select(*columns)
+            .select_from(self.journal.join(self.target.table, self._joined(span)))
+            .where(self._of_run(), self._moved(), *span.criteria(self._journal_key()))
+        )
+
+
+def unpack_journal(connection: Connection, strategy: Strategy, reversal: Reversal) -> Table:
+    """The run's packed journal rows, unpacked into a temporary table keyed like the
+    target: each chunk of a revert finds its key range there through the index, where
+    the packed journal would unpack the whole run again for every chunk."""
+    rows = reversal.journal
+    run_rows = select(rows).where(rows.c.run_id == reversal.run.run_id)
+    key = [key_column(c.name, strategy) for c in reversal.target.key]
+    copy = temporary_copy(connection, strategy, UNPACKED, run_rows, primary_key=key)
+    strategy.analyze_stage(connection, copy)
+    return copy
+
+
+def refuse_conflicts(
+    connection: Connection, strategy: Strategy, reversal: Reversal, span: Span
+) -> None:
+    """Raise ``ConflictError`` for rows in ``span`` changed since the run.
+
+    In the caller's transaction a plain read may show its snapshot, older than the rows
+    the revert's locked writes find (``Strategy.plain_reads_lag_writes``): a row changed
+    since would pass here, then be skipped under the lock, and the run be marked
+    reverted with that row unreverted. On such a database the rows are read with a lock."""
+
+    def current(statement: Select[Any]) -> Select[Any]:
+        if strategy.plain_reads_lag_writes:
+            return strategy.lock_rows(statement, reversal.target.table)
+        return statement
+
+    rows = connection.execute(current(reversal.conflict_details(CONFLICT_SAMPLE, span))).all()
+    if not rows:
+        return
+    width = len(reversal.target.key)
+    conflicts: list[RowConflict] = []
+    for row in rows:
+        key = row[0] if width == 1 else tuple(row[:width])
+        for i, column in enumerate(reversal.columns):
+            written, now = row[width + 2 * i], row[width + 2 * i + 1]
+            if written != now:
+                conflicts.append(RowConflict(key=key, column=column.name, written=written, now=now))
+    total = connection.execute(current(reversal.conflict_count(span))).scalar_one()
+    raise ConflictError(reversal.target.name, conflicts=conflicts, total=int(total))
