@@ -13,7 +13,7 @@ from sqlalchemy.engine import Dialect
 
 from setwise import SQLTextError
 from setwise.sqltext import parse_assignment, parse_where
-from setwise.sqltext_limits import MAX_NESTING
+from setwise.sqltext.limits import MAX_NESTING
 from tests.models import Book
 
 BOOKS = Book.__table__
