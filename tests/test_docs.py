@@ -4,7 +4,8 @@ Each page runs in a fresh folder of its own, its blocks in order, as a reader wo
 try them:
 
 - a ```python block is executed in the page's one namespace (a later block builds on
-  the earlier ones); the lines ``#> text`` in it are what its ``print`` calls write;
+  the earlier ones); the lines ``#> text`` in it are what its ``print`` calls write,
+  line for line (what may differ in a command's output may differ here too);
 - a ```console block's ``$ command`` lines run in bash, with this environment's
   ``setwise`` first on PATH; each must exit 0, and the output shown under a command
   must appear in what it printed, in order (a run id, a time in seconds, a date and a
@@ -59,11 +60,11 @@ MARKER = re.compile(r"^<!--\s*(not-run|output-not-checked|file):\s*(.*?)\s*-->$"
 FENCE = re.compile(r"^(\s*)(`{3,})\s*([\w-]*)")
 SNIPPET = re.compile(r'^--8<--\s+"([^"]+)"$')
 RUN_ID = r"\d{8}-\d{6}-[0-9a-f]{8}"
-#: What may differ between the output shown and a real run: a date and time, seconds, a
-#: rate and a sparkline (each matches itself wherever it stands).
+#: What may differ between the output shown and a real run: a date and time, seconds or
+#: milliseconds, a rate and a sparkline (each matches itself wherever it stands).
 VARYING = (
     r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:\.\d+)?",
-    r"\d+(?:\.\d+)? s\b",
+    r"\d+(?:\.\d+)? ?m?s\b",
     r"[\d,]+ rows/s",
     r"[▁▂▃▄▅▆▇█]+",
 )
@@ -160,14 +161,17 @@ class Page:
             self.shell(block)
 
     def python(self, block: Block) -> None:
-        code = compile("\n" * (block.line - 1) + block.text, str(block.page), "exec")
+        where = str(block.page.relative_to(ROOT))
+        code = compile("\n" * (block.line - 1) + block.text, where, "exec")
         written = io.StringIO()
         with contextlib.chdir(self.folder), contextlib.redirect_stdout(written):
             exec(code, self.namespace)
         expected = [m.group(1) for m in re.finditer(r"#> ?(.*)$", block.text, re.M)]
         printed = [line.rstrip() for line in written.getvalue().splitlines()]
-        expected = [line.rstrip() for line in expected]
-        assert printed == expected, f"{block.where}: printed\n" + "\n".join(printed)
+        shown = "\n".join(printed)
+        assert len(printed) == len(expected), f"{block.where}: printed\n{shown}"
+        for line, wanted in zip(printed, expected, strict=True):
+            self.compare([wanted], line, f"{block.where}: printed\n{shown}")
 
     def shell(self, block: Block) -> None:
         for line, typed, shown in commands(block):
