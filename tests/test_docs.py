@@ -340,6 +340,23 @@ def test_the_error_tree_names_every_error() -> None:
     assert drawn == raised
 
 
+def test_the_readme_tour_is_made_of_lines_the_docs_run() -> None:
+    """The README's short tour cannot drift: each of its lines is in an example here."""
+    run = {b.where: b for b in all_blocks() if b.lang in PYTHON | SHELL and not b.marker}
+    ran = {same(line) for block in run.values() for line in block.text.splitlines()}
+    tour = [b for b in blocks(ROOT / "README.md") if b.lang in PYTHON | SHELL]
+    assert tour
+    for block in tour:
+        for line in block.text.splitlines():
+            if line.strip() and not line.lstrip().startswith("#"):
+                assert same(line) in ran, line
+
+
+def same(line: str) -> str:
+    """A line as the tour and the docs may both write it: no comment, any run id."""
+    return re.sub(RUN_ID, "RUN", line.split("  #", maxsplit=1)[0].strip())
+
+
 def setwise_help(*args: str) -> str:
     done = subprocess.run(
         [str(BIN / "setwise"), *args],
