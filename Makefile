@@ -25,7 +25,7 @@ define install
 		"sqlalchemy-yugabytedb==1.0.0.1"
 endef
 
-.PHONY: demo test test-galera test-oldest check-dist dist lint typecheck bench clean
+.PHONY: demo test test-galera test-oldest check-dist dist docs lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,7 +50,7 @@ typecheck: $(STAMP)
 # With CI=true the Galera cluster backend is started first and stopped afterwards
 # (.ci/galera.sh; ../shared/galera beside the clone); without it, a cluster that is
 # not running is a visible skip.
-test: lint typecheck check-dist test-oldest
+test: lint typecheck docs check-dist test-oldest
 ifeq ($(CI),true)
 	bash .ci/galera.sh up
 	$(BIN)/pytest; status=$$?; bash .ci/galera.sh down; exit $$status
@@ -77,8 +77,14 @@ dist: $(STAMP)
 check-dist: dist
 	bash .ci/check-dist.sh $(or $(NEWER_PYTHON),$(PYTHON))
 
+# The documentation site, into site/ (git-ignored); --strict makes a broken link, a missing
+# page or an API name griffe cannot find an error. tests/test_docs.py runs its examples.
+# NO_MKDOCS_2_WARNING: Material's banner about MkDocs 2.0, printed on every build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .venv-sqlalchemy-* dist build setwise.db .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-sqlalchemy-* dist build site setwise.db .mypy_cache .ruff_cache .pytest_cache

@@ -39,8 +39,9 @@ from tests.models import create_books, snapshot
 from tests.test_cli import COMMANDS, RAISE_FICTION, SETWISE, cli_url, setwise
 from tests.test_planner import write_changes
 
-README = Path(__file__).parents[1] / "README.md"
-#: Options every command takes, listed once in the README rather than per command.
+#: The command line's page of the docs, with every option by command.
+CLI_DOCS = Path(__file__).parents[1] / "docs" / "cli.md"
+#: Options every command takes, listed once in the docs rather than per command.
 COMMON = {"--db", "--debug", "--help"}
 #: Widest example line: with the help's indent it fits an 80-column terminal unbroken.
 EXAMPLE_WIDTH = 76
@@ -111,10 +112,10 @@ def test_h_is_help_for_setwise_and_for_each_command() -> None:
         assert f"Usage: setwise {command} " in short.stdout
 
 
-def test_every_command_has_help_with_examples_and_its_options_in_the_readme() -> None:
+def test_every_command_has_help_with_examples_and_its_options_in_the_docs() -> None:
     commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
     assert set(commands) == set(COMMANDS)
-    synopsis = README.read_text().split("Every option, by command")[1].split("```")[1]
+    synopsis = CLI_DOCS.read_text().split("Every option, by command")[1].split("```")[1]
     for name, command in commands.items():
         shown = setwise(name, "-h").stdout
         assert not re.search(r"<(bool|str|int|float|path|list)|\{[a-z]", shown), shown
@@ -127,12 +128,12 @@ def test_every_command_has_help_with_examples_and_its_options_in_the_readme() ->
         assert all(len(line.strip()) <= EXAMPLE_WIDTH for line in examples), name
         for line in examples:
             assert line.strip() in " ".join(shown.split("\n")), line
-        # The README lists exactly the command's options.
+        # The docs list exactly the command's options.
         listed = re.search(rf"^setwise {name}\b.*?(?=^setwise |\Z)", synopsis, re.M | re.S)
         assert listed, name
         options = {o for p in command.params for o in p.opts if o.startswith("--")}
         assert set(re.findall(r"--[a-z-]+", listed.group(0))) == options - COMMON, name
-        assert f"`setwise {name}" in README.read_text(), name
+        assert f"`setwise {name}" in CLI_DOCS.read_text(), name
 
 
 def test_flags_show_as_flags() -> None:
