@@ -54,7 +54,6 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import replacement_traverse
 
 from setwise.api.apply import apply as apply_changes
-from setwise.api.apply import checked_rows
 from setwise.api.revert import revert
 from setwise.api.update import _arguments, prepare
 from setwise.api.update import update as update_rows
@@ -64,6 +63,7 @@ from setwise.engine.transaction import Bind, dialect_of, reading_connection
 from setwise.errors import ConflictError, SchemaError, SetwiseError
 from setwise.journal.changes import Journal, RunInfo
 from setwise.report import Report
+from setwise.staging.intake import checked_rows
 from setwise.target import Target, TargetLike, resolve_target
 from setwise.writers.setbased import EVERYTHING, Span
 from setwise.writers.stamps import stamp_values

@@ -22,7 +22,7 @@ from sqlalchemy.sql.elements import ClauseElement, ColumnClause
 from sqlalchemy.sql.expression import Executable
 from sqlalchemy.sql.selectable import ScalarSelect, SelectBase, TableClause
 
-from setwise.api.apply import readable_again, resolve_changes_target, stage
+from setwise.api.apply import readable_again, resolve_changes_target
 from setwise.api.update import prepare
 from setwise.engine.chunks import (
     KEY_SAMPLE,
@@ -37,6 +37,7 @@ from setwise.engine.transaction import Bind, Scope, peek
 from setwise.errors import NotFoundError, PlanTimeoutError, SetwiseError, TooManyRowsError
 from setwise.journal.changes import Journal
 from setwise.report import Plan, PlanWarning
+from setwise.staging.loading import stage
 from setwise.staging.sources import open_source
 from setwise.target import Target, TargetLike
 from setwise.writers.setbased import EVERYTHING, SetUpdate, Span
