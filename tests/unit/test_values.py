@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Column, Double, Integer, Numeric, String, Text
 
-from setwise.staging.batches import column_converter
-from setwise.staging.coerce import Unfit, coercer_for
 from setwise.staging.sources.csv import faulty_field
-from setwise.staging.validation import ANYWHERE, Storable, check_value
+from setwise.staging.validation import ANYWHERE, Storable, Unfit, check_value
+from setwise.staging.values import coercer_for, column_converter
 
 COUNT = Column("count", Integer)
 AMOUNT = Column("amount", Numeric(10, 2))

@@ -53,7 +53,7 @@ from sqlalchemy import (
 
 from setwise.errors import NotFoundError, RunInUseError, RunStateError
 from setwise.journal.schema import shared_table
-from setwise.staging.coerce import coercer_for
+from setwise.staging.values import coercer_for
 from setwise.target import Target
 
 RUNNING = "running"

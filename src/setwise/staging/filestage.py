@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from setwise.dialects import Strategy
 from setwise.dialects.base import FileRefused
 from setwise.staging.sources.csvblocks import NotStrictCsv, header_and_blocks
-from setwise.staging.validation import _is_exact
+from setwise.staging.validation import is_exact
 from setwise.target import Target
 from setwise.writers.merge import Merge
 
@@ -39,7 +39,7 @@ def can_read(column: Column[Any]) -> bool:
         return not isinstance(kind, types.Boolean)
     if isinstance(kind, types.String):
         return not isinstance(kind, types.Enum)
-    return _is_exact(kind)
+    return is_exact(kind)
 
 
 def stage_csv_file(

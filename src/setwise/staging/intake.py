@@ -18,11 +18,10 @@ from typing import Any, cast
 from sqlalchemy import Column
 
 from setwise.errors import Problem, ProblemKind, ProblemLog, closest
-from setwise.staging.batches import column_converter
-from setwise.staging.coerce import Coercer, Unfit, coercer_for
 from setwise.staging.sources import Row, Unreadable, open_source
 from setwise.staging.sources.rows import FieldColumns, Fields
-from setwise.staging.validation import ANYWHERE, Storable
+from setwise.staging.validation import ANYWHERE, Storable, Unfit
+from setwise.staging.values import Coercer, column_check
 from setwise.target import Target
 
 #: Rows converted and staged per round trip. 5,000 rows keeps the Python objects of
@@ -55,19 +54,19 @@ class Intake:
                 continue
             if column.name not in {c.name for c in self.columns}:
                 self.columns.append(column)
-        self.coercers: dict[str, Coercer] = {
-            c.name: coercer_for(c, lenient=lenient, storable=storable) for c in self.ordered
-        }
         self.sparse = False
         self.names = [c.name for c in self.ordered]
         self.fields = frozenset(self.names)
         required = {c.name for c in self.key}
         if self.version is not None:
             required.add(self.version.name)
-        self.batch_converters = [
-            column_converter(c, lenient=lenient, required=c.name in required, storable=storable)
+        self.checks = [
+            column_check(c, lenient=lenient, required=c.name in required, storable=storable)
             for c in self.ordered
         ]
+        self.coercers: dict[str, Coercer] = {
+            c.name: check.one for c, check in zip(self.ordered, self.checks, strict=True)
+        }
 
     @property
     def ordered(self) -> list[Column[Any]]:
@@ -97,8 +96,8 @@ class Intake:
                 except KeyError:
                     values = []
         converted = []
-        for convert, column in zip(self.batch_converters, values, strict=False):
-            found = convert(column)
+        for check, column in zip(self.checks, values, strict=False):
+            found = check.batch(column)
             if found is None:
                 break
             converted.append(found)

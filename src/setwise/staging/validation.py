@@ -44,6 +44,14 @@ Checker = Callable[[Any], str | None]
 """Takes a value; returns why it cannot be written to the column, or None."""
 
 
+class Unfit(ValueError):
+    """A value that cannot be written; the argument is the reason."""
+
+    @property
+    def reason(self) -> str:
+        return str(self.args[0])
+
+
 @dataclass(frozen=True)
 class Storable:
     """Values only some databases store as given (see the flags on ``Strategy``)."""
@@ -179,7 +187,7 @@ def check_assignments(assignments: Mapping[Column[Any], ClauseElement]) -> list[
             reason = check_value(column, expression.value)
             if reason:
                 problems.append(Problem(column=column.name, value=expression.value, reason=reason))
-        elif _is_exact(column.type):
+        elif is_exact(column.type):
             problems.extend(
                 Problem(
                     column=column.name,
@@ -198,7 +206,8 @@ def _float_literals(expression: ClauseElement) -> Iterable[float]:
             yield element.value
 
 
-def _is_exact(kind: types.TypeEngine[Any]) -> bool:
+def is_exact(kind: types.TypeEngine[Any]) -> bool:
+    """An exact numeric type: a NUMERIC that reads as Decimal, no FLOAT."""
     return (
         isinstance(kind, types.Numeric)
         and not isinstance(kind, types.Float)
