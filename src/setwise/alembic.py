@@ -55,6 +55,7 @@ from sqlalchemy.sql.visitors import replacement_traverse
 
 from setwise.api.apply import apply as apply_changes
 from setwise.api.revert import revert
+from setwise.api.stamps import stamp_values
 from setwise.api.update import _arguments, prepare
 from setwise.api.update import update as update_rows
 from setwise.dialects import get_strategy
@@ -65,8 +66,7 @@ from setwise.journal.changes import Journal, RunInfo
 from setwise.report import Report
 from setwise.staging.intake import checked_rows
 from setwise.target import Target, TargetLike, resolve_target
-from setwise.writers.setbased import EVERYTHING, Span
-from setwise.writers.stamps import stamp_values
+from setwise.writers.keys import EVERYTHING, Span
 
 log = logging.getLogger("setwise")
 

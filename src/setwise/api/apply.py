@@ -16,6 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, types
 from sqlalchemy.exc import DBAPIError
 
+from setwise.api.stamps import stamp_values
 from setwise.dialects import Strategy
 from setwise.dialects.integrity import integrity_to_validation
 from setwise.engine.chunks import ProgressCallback, RunOptions
@@ -29,7 +30,6 @@ from setwise.staging.loading import stage, stage_in_steps
 from setwise.staging.sources import open_source
 from setwise.target import Target, TargetLike, resolve_target
 from setwise.writers.merge import Merge
-from setwise.writers.stamps import stamp_values
 
 
 def apply(

@@ -46,8 +46,8 @@ from setwise.journal.records import RunInfo
 from setwise.journal.schema import temporary_copy
 from setwise.report import Report
 from setwise.target import Target, resolve_target
+from setwise.writers.keys import EVERYTHING, Span
 from setwise.writers.merge import Merge, drop_kept_stage
-from setwise.writers.setbased import EVERYTHING, Span
 
 #: Conflicting rows listed in a ConflictError; the count is exact.
 CONFLICT_SAMPLE = 1_000

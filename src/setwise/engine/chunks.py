@@ -80,7 +80,7 @@ from setwise.journal.records import (
     new_run_id,
 )
 from setwise.target import Target
-from setwise.writers.setbased import EVERYTHING, Span, key_in
+from setwise.writers.keys import EVERYTHING, Span, key_in
 
 log = logging.getLogger("setwise")
 

@@ -49,7 +49,7 @@ from setwise.dialects import Strategy
 from setwise.dialects.compare import StoredComparison
 from setwise.journal.schema import column_shape, shared_table, temporary_table
 from setwise.target import Target
-from setwise.writers.setbased import EVERYTHING, Span
+from setwise.writers.keys import EVERYTHING, Span
 
 ROW = "setwise_row"
 PRESENT = "setwise_present"
