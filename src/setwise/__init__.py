@@ -16,8 +16,6 @@ from setwise.errors import (
     MissingExtraError,
     NotFoundError,
     PlanTimeoutError,
-    Problem,
-    ProblemKind,
     RowConflict,
     RunError,
     RunInterrupted,
@@ -31,6 +29,7 @@ from setwise.errors import (
     UnboundedUpdateError,
     ValidationError,
 )
+from setwise.problems import Problem, ProblemKind
 
 if TYPE_CHECKING:
     from setwise.api.apply import apply
@@ -77,7 +76,6 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
-
 
 
 __all__ = [

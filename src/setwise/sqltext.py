@@ -53,7 +53,8 @@ from sqlglot import Token, TokenType, exp
 from sqlglot.errors import ParseError, TokenError
 
 from setwise.dialects import Strategy, get_strategy
-from setwise.errors import SchemaError, SQLTextError, closest
+from setwise.errors import SchemaError, SQLTextError
+from setwise.messages import closest
 from setwise.sqltext_limits import Overrun, nesting_overrun, tree_overrun
 from setwise.target import resolve_target
 

@@ -9,6 +9,7 @@ collected, not raised one by one: a bad value, an unknown column, a missing key.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain, islice
@@ -17,7 +18,9 @@ from typing import Any, cast
 
 from sqlalchemy import Column
 
-from setwise.errors import Problem, ProblemKind, ProblemLog, closest
+from setwise.errors import ValidationError
+from setwise.messages import closest
+from setwise.problems import MAX_PROBLEMS, Problem, ProblemKind
 from setwise.staging.sources import Row, Unreadable, open_source
 from setwise.staging.sources.rows import FieldColumns, Fields
 from setwise.staging.validation import ANYWHERE, Storable, Unfit
@@ -28,6 +31,36 @@ from setwise.target import Target
 #: one batch to a few MB whatever the width, and larger batches staged no faster
 #: (benchmarks/bench_apply.py).
 STAGE_BATCH_ROWS = 5_000
+
+
+class ProblemLog:
+    """Problems as they are found: every one counted by kind, the first ``MAX_PROBLEMS``
+    kept, and beyond that only the first of a kind not seen yet. Memory stays bounded
+    however many rows of a file are bad."""
+
+    def __init__(self) -> None:
+        self.kept: list[Problem] = []
+        self.counts: Counter[ProblemKind] = Counter()
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def __bool__(self) -> bool:
+        return bool(self.counts)
+
+    def add(self, problem: Problem) -> None:
+        if len(self.kept) < MAX_PROBLEMS or not self.counts[problem.kind]:
+            self.kept.append(problem)
+        self.counts[problem.kind] += 1
+
+    def count(self, kind: ProblemKind, how_many: int) -> None:
+        """Count ``how_many`` more problems of ``kind`` beyond those added one by one."""
+        self.counts[kind] += how_many
+
+    def error(self, table: str) -> ValidationError:
+        """The ValidationError of every problem logged."""
+        return ValidationError(table, self.kept, self.total, counts=self.counts)
 
 
 class Intake:

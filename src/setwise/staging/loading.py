@@ -21,7 +21,8 @@ from typing import Any, cast
 from sqlalchemy import Column, Connection, types
 
 from setwise.dialects import Strategy
-from setwise.errors import MAX_PROBLEMS, ProblemKind, SchemaError
+from setwise.errors import SchemaError
+from setwise.problems import MAX_PROBLEMS, ProblemKind
 from setwise.staging.filestage import stage_csv_file
 from setwise.staging.intake import STAGE_BATCH_ROWS, Intake, fields_of, in_batches
 from setwise.staging.sources import Row

@@ -21,7 +21,7 @@ from sqlalchemy import Column, types
 from sqlalchemy.sql.elements import BindParameter, ClauseElement, Null
 from sqlalchemy.sql.visitors import iterate
 
-from setwise.errors import Problem, ProblemKind
+from setwise.problems import Problem, ProblemKind
 from setwise.shown import shown
 
 if TYPE_CHECKING:
