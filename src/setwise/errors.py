@@ -11,6 +11,7 @@
     │   └── RunInUseError      another process went on with the same run (a second resume)
     ├── ValidationError        values that do not fit their columns: a bounded list of
     │                          ``Problem``, the exact ``total`` and ``counts`` by ``ProblemKind``
+    ├── StagingError           the database did not stage a changeset's rows as sent
     ├── SchemaError            an unknown table, column or key
     ├── SQLTextError           ``--where`` / ``--set`` text refused; points at the token
     ├── PlanTimeoutError       a statement of a plan ran past its time limit
@@ -35,14 +36,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from setwise.messages import Spelling, as_argument, closest
+from setwise.messages import SHOWN_PROBLEMS, Spelling, as_argument, closest, pointed
 from setwise.problems import MAX_PROBLEMS, Problem, ProblemKind, sample
 from setwise.shown import shown
-
-#: How many problems a ValidationError lists in its message (the first of each kind among
-#: them); ``problems`` keeps up to ``MAX_PROBLEMS``. Twenty lines fit on a screen and
-#: show the pattern of a bad file.
-SHOWN_PROBLEMS = 20
 
 
 class SetwiseError(Exception):
@@ -346,6 +342,32 @@ class ValidationError(SetwiseError):
         return self.counts.get(ProblemKind.DUPLICATE_KEY, 0)
 
 
+class StagingError(SetwiseError):
+    """The database did not stage a changeset's rows as sent (MySQL's LOAD DATA loaded
+    fewer rows than the file holds, or warned), or the staging file could not be named
+    to it; nothing was written. ``warnings``: the server's, in its words."""
+
+    def __init__(
+        self,
+        table: str,
+        *,
+        path: str,
+        staged: int | None = None,
+        expected: int | None = None,
+        warnings: Sequence[str] = (),
+    ) -> None:
+        self.table, self.path = table, path
+        self.staged, self.expected = staged, expected
+        """Rows the database staged, and rows the file held (None: nothing was sent)."""
+        self.warnings = tuple(warnings)
+        if staged is None:
+            message = f"cannot name the staging file {path!r} in LOAD DATA"
+        else:
+            detail = "; ".join(self.warnings[:3])
+            message = f"LOAD DATA staged {staged} of {expected} rows into {table!r}: {detail}"
+        super().__init__(message)
+
+
 class SchemaError(SetwiseError):
     """An unknown table, column or key, with the closest valid name when there is one."""
 
@@ -407,12 +429,7 @@ class SQLTextError(SetwiseError):
         self.suggestion = suggestion
         if suggestion:
             reason = f"{reason}. Did you mean {suggestion!r}?"
-        line_start = text.rfind("\n", 0, self.position) + 1
-        line_end = text.find("\n", self.position)
-        line = text[line_start : line_end if line_end >= 0 else len(text)]
-        width = max(1, min(self.end, line_start + len(line) - 1) - self.position + 1)
-        caret = " " * (self.position - line_start) + "^" * width
-        super().__init__(f"{label}: {reason}\n  {line}\n  {caret}")
+        super().__init__(f"{label}: {reason}\n{pointed(text, self.position, self.end)}")
 
     @property
     def token(self) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from setwise import Problem, ProblemKind, ValidationError
-from setwise.errors import SHOWN_PROBLEMS
+from setwise.messages import SHOWN_PROBLEMS
 from setwise.problems import MAX_PROBLEMS, sample
 from setwise.staging.intake import ProblemLog
 
