@@ -103,7 +103,7 @@ def apply(
     def build(connection: Connection, strategy: Strategy) -> Merge | None:
         nonlocal source, reads
         reads += 1
-        if reads > 1:  # the whole run again (``runner.reads_on_snapshot``): read them anew
+        if reads > 1:  # the whole run again (``engine.run.reads_on_snapshot``): read them anew
             source.close()
             source = open_source(changes, csv_null=csv_null)
         if not options.chunked:

@@ -57,7 +57,7 @@ def stage_csv_file(
     """Stage the CSV file at ``path`` (header fields → target columns: ``fields``) for a
     changeset that sets ``columns``, or return None, with nothing staged or kept, when
     the database cannot stage it as setwise would. With ``commit_seconds``, commits
-    whenever its transaction has run that long, as ``changesets.stage`` does."""
+    whenever its transaction has run that long, as ``loading.stage`` does."""
     named = [column for _, column in fields]
     names = [column.name for column in named]
     if not (

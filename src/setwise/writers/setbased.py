@@ -114,7 +114,7 @@ class SetUpdate:
             .values(self.new_values())
         )
 
-    # -- the writer interface the executor runs (see executor.Writer) ------------
+    # -- the writer interface the executor runs (see engine.chunks.Writer) -----
 
     kind = "update"
 
