@@ -1,6 +1,6 @@
 """Read a changeset's rows into staging columns, every value checked on the way.
 
-Rows come in batches (``batches``); ``Intake`` turns each batch into the columns a
+Rows come in batches (``in_batches``); ``Intake`` turns each batch into the columns a
 staging table takes (row numbers, presence masks, key, values, version), a whole
 column at a time where every value is plainly fine, else row by row. Problems are
 collected, not raised one by one: a bad value, an unknown column, a missing key.
