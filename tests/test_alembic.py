@@ -29,7 +29,7 @@ from setwise.dialects import get_strategy
 from setwise.errors import SetwiseError
 from setwise.journal.changes import Journal
 from setwise.target import resolve_target
-from setwise.writers.setbased import Span
+from setwise.writers.keys import Span
 from tests import backends
 from tests.backends import reader
 from tests.test_cli import cli_url

@@ -31,10 +31,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 import setwise
-from setwise.api.apply import STAGE_BATCH_ROWS
 from setwise.dialects import get_strategy
 from setwise.dialects.base import Strategy
 from setwise.dialects.mysql_load import load_data_allowed
+from setwise.staging.intake import STAGE_BATCH_ROWS
 from setwise.writers.merge import STAGE_NAME
 from tests.models import Base, Book, book_row, create_books, snapshot
 

@@ -22,7 +22,8 @@ from sqlalchemy import Engine, create_engine
 import setwise
 from setwise import ProblemKind
 from setwise.dialects.mysql_load import load_data_allowed
-from setwise.errors import MAX_PROBLEMS, SHOWN_PROBLEMS
+from setwise.messages import SHOWN_PROBLEMS
+from setwise.problems import MAX_PROBLEMS
 from tests.models import Book, create_books, snapshot
 from tests.test_cli import cli_url
 from tests.test_cli import setwise as run_cli

@@ -17,8 +17,6 @@ from setwise.errors import (
     MissingExtraError,
     NotFoundError,
     PlanTimeoutError,
-    Problem,
-    ProblemKind,
     RowConflict,
     RunError,
     RunInterrupted,
@@ -27,12 +25,14 @@ from setwise.errors import (
     SchemaError,
     SetwiseError,
     SQLTextError,
+    StagingError,
     TooManyRowsError,
     TransactionTooLargeError,
     UnboundedUpdateError,
     ValidationError,
     WriteCheckError,
 )
+from setwise.problems import Problem, ProblemKind
 
 if TYPE_CHECKING:
     from setwise.api.apply import apply
@@ -102,6 +102,7 @@ __all__ = [
     "SQLTextError",
     "SchemaError",
     "SetwiseError",
+    "StagingError",
     "TooManyRowsError",
     "TransactionTooLargeError",
     "UnboundedUpdateError",

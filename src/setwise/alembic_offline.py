@@ -14,14 +14,14 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import replacement_traverse
 
-from setwise.api.apply import checked_rows
+from setwise.api.stamps import stamp_values
 from setwise.api.update import prepare
 from setwise.dialects import get_strategy
 from setwise.engine.chunks import AUTO_START_ROWS
 from setwise.errors import InvalidArgumentError, SchemaError
+from setwise.staging.intake import checked_rows
 from setwise.target import Target, TargetLike, resolve_target
-from setwise.writers.setbased import EVERYTHING, Span
-from setwise.writers.stamps import stamp_values
+from setwise.writers.keys import EVERYTHING, Span
 
 
 def key_spans(low: int, high: int, size: int) -> list[Span]:

@@ -11,9 +11,12 @@
     │   └── RunInUseError      another process went on with the same run (a second resume)
     ├── ValidationError        values that do not fit their columns: a bounded list of
     │                          ``Problem``, the exact ``total`` and ``counts`` by ``ProblemKind``
+    ├── StagingError           the database did not stage a changeset's rows as sent
     ├── SchemaError            an unknown table, column or key
     ├── SQLTextError           ``--where`` / ``--set`` text refused; points at the token
     ├── PlanTimeoutError       a statement of a plan ran past its time limit
+    ├── InvalidArgumentError   an argument missing or unusable; nothing was run
+    ├── WriteCheckError        the database wrote other rows than it was given to write
     └── MissingExtraError      an optional dependency is not installed; names the extra to add
                                (also an ``ImportError``)
 
@@ -23,13 +26,6 @@
 Errors carry data (the table, the key, the versions, the problems) as attributes,
 so a program can act on them without parsing the message.
 
-A ``ValidationError`` is raised once every problem of the input has been found, in
-one pass: bad values, NULLs where a value is required, unknown columns and
-duplicate keys are looked for together, none stops the search for the others. It
-keeps at most ``MAX_PROBLEMS`` of them in ``problems`` (the first of each kind among
-them) and counts every one: ``total``, and ``counts`` (``ProblemKind`` → how many),
-also as ``bad_values``, ``nulls``, ``unknown_columns`` and ``duplicate_keys``.
-
 A message shows keys and values as a person writes them (``shown``), and names an
 argument to pass as Python passes it (``chunk_rows=300``); ``explain`` names it as
 another caller's spelling does (the command line's: ``--chunk-rows 300``).
@@ -37,37 +33,14 @@ another caller's spelling does (the command line's: ``--chunk-rows 300``).
 
 from __future__ import annotations
 
-import difflib
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
+from setwise.messages import SHOWN_PROBLEMS, Spelling, as_argument, closest, pointed
+from setwise.problems import MAX_PROBLEMS, Problem, ProblemKind, sample
 from setwise.shown import shown
-
-#: How many problems a ValidationError lists in its message (the first of each kind among
-#: them); ``problems`` keeps up to ``MAX_PROBLEMS``. Twenty lines fit on a screen and
-#: show the pattern of a bad file.
-SHOWN_PROBLEMS = 20
-
-#: Longest value shown in a problem's message; the full value stays in ``Problem.value``.
-SHOWN_VALUE_CHARS = 60
-
-#: Problems kept in memory for one error: a million-row file of bad dates must not build a
-#: million-entry list. The true total is kept in ``ValidationError.total``, and the true
-#: count of each kind in ``ValidationError.counts``.
-MAX_PROBLEMS = 1000
-
-
-Spelling = Callable[..., str]
-"""How a message names an argument to pass: ``spell("chunk_rows", 300)``, or
-``spell("key")`` for one whose value the caller chooses."""
-
-
-def as_argument(name: str, *value: Any) -> str:
-    """An argument as Python passes it: ``chunk_rows=300``, ``force=True``, ``key=``."""
-    return f"{name}={value[0]!r}" if value else f"{name}="
 
 
 class SetwiseError(Exception):
@@ -310,55 +283,15 @@ class RunInterrupted(KeyboardInterrupt):
         return self.unmarked is None
 
 
-class ProblemKind(StrEnum):
-    """What is wrong with a value; ``ValidationError.counts`` counts problems by it."""
-
-    BAD_VALUE = "bad value"
-    """A value of the wrong type or form, out of range, too long, or too precise."""
-    NULL = "NULL in NOT NULL"
-    """No value where one is required: a NULL for a NOT NULL column, a missing key or
-    version."""
-    UNKNOWN_COLUMN = "unknown column"
-    """A field that names no column of the table (counted once per field)."""
-    DUPLICATE_KEY = "duplicate key"
-    """A row whose key an earlier row already has (counted once per repeat)."""
-    UNREADABLE = "unreadable"
-    """Input that cannot be read as values at all: a malformed line or file."""
-    CONSTRAINT = "constraint"
-    """The database refused the values: a constraint of the table."""
-
-
-@dataclass(frozen=True, repr=False)
-class Problem:
-    """One value that cannot be written: where it is, what it is, and why not."""
-
-    column: str | None
-    value: Any
-    reason: str
-    row: int | None = None
-    kind: ProblemKind = ProblemKind.BAD_VALUE
-
-    def __str__(self) -> str:
-        where = f"row {self.row}, " if self.row is not None else ""
-        column = f"column {self.column!r}" if self.column is not None else "the row"
-        value = shown(self.value)
-        if len(value) > SHOWN_VALUE_CHARS:
-            value = value[: SHOWN_VALUE_CHARS - 5] + "…" + value[-4:]
-        return f"{where}{column}, value {value}: {self.reason}"
-
-    def __repr__(self) -> str:
-        return (
-            f"Problem(column={self.column!r}, value={shown(self.value)}, "
-            f"reason={self.reason!r}, row={self.row!r}, kind={self.kind.value!r})"
-        )
-
-
 class ValidationError(SetwiseError):
-    """Values that do not fit their columns.
+    """Values that do not fit their columns, raised once every problem of the input has
+    been found, in one pass: bad values, NULLs where a value is required, unknown columns
+    and duplicate keys are looked for together, none stops the search for the others.
 
     ``problems``: the problems found, at most ``MAX_PROBLEMS`` (the first of each kind
     among them); ``total``: how many there are in all; ``counts``: how many of each
-    ``ProblemKind`` (kinds with none are left out), exact however many were kept.
+    ``ProblemKind`` (kinds with none are left out), exact however many were kept, also
+    as ``bad_values``, ``nulls``, ``unknown_columns`` and ``duplicate_keys``.
     """
 
     def __init__(
@@ -411,51 +344,30 @@ class ValidationError(SetwiseError):
         return self.counts.get(ProblemKind.DUPLICATE_KEY, 0)
 
 
-def sample(problems: Sequence[Problem], limit: int) -> tuple[Problem, ...]:
-    """At most ``limit`` of ``problems``, in their order: the first of each kind, then
-    the earliest others; so a few duplicate keys found after a thousand bad values
-    still show."""
-    if len(problems) <= limit:
-        return tuple(problems)
-    firsts: dict[ProblemKind, int] = {}
-    for index, problem in enumerate(problems):
-        firsts.setdefault(problem.kind, index)
-    chosen = set(list(firsts.values())[:limit])
-    for index in range(len(problems)):
-        if len(chosen) >= limit:
-            break
-        chosen.add(index)
-    return tuple(problems[index] for index in sorted(chosen))
+class StagingError(SetwiseError):
+    """The database did not stage a changeset's rows as sent (MySQL's LOAD DATA loaded
+    fewer rows than the file holds, or warned), or the staging file could not be named
+    to it; nothing was written. ``warnings``: the server's, in its words."""
 
-
-class ProblemLog:
-    """Problems as they are found: every one counted by kind, the first ``MAX_PROBLEMS``
-    kept, and beyond that only the first of a kind not seen yet. Memory stays bounded
-    however many rows of a file are bad."""
-
-    def __init__(self) -> None:
-        self.kept: list[Problem] = []
-        self.counts: Counter[ProblemKind] = Counter()
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    def __bool__(self) -> bool:
-        return bool(self.counts)
-
-    def add(self, problem: Problem) -> None:
-        if len(self.kept) < MAX_PROBLEMS or not self.counts[problem.kind]:
-            self.kept.append(problem)
-        self.counts[problem.kind] += 1
-
-    def count(self, kind: ProblemKind, how_many: int) -> None:
-        """Count ``how_many`` more problems of ``kind`` beyond those added one by one."""
-        self.counts[kind] += how_many
-
-    def error(self, table: str) -> ValidationError:
-        """The ValidationError of every problem logged."""
-        return ValidationError(table, self.kept, self.total, counts=self.counts)
+    def __init__(
+        self,
+        table: str,
+        *,
+        path: str,
+        staged: int | None = None,
+        expected: int | None = None,
+        warnings: Sequence[str] = (),
+    ) -> None:
+        self.table, self.path = table, path
+        self.staged, self.expected = staged, expected
+        """Rows the database staged, and rows the file held (None: nothing was sent)."""
+        self.warnings = tuple(warnings)
+        if staged is None:
+            message = f"cannot name the staging file {path!r} in LOAD DATA"
+        else:
+            detail = "; ".join(self.warnings[:3])
+            message = f"LOAD DATA staged {staged} of {expected} rows into {table!r}: {detail}"
+        super().__init__(message)
 
 
 class SchemaError(SetwiseError):
@@ -519,12 +431,7 @@ class SQLTextError(SetwiseError):
         self.suggestion = suggestion
         if suggestion:
             reason = f"{reason}. Did you mean {suggestion!r}?"
-        line_start = text.rfind("\n", 0, self.position) + 1
-        line_end = text.find("\n", self.position)
-        line = text[line_start : line_end if line_end >= 0 else len(text)]
-        width = max(1, min(self.end, line_start + len(line) - 1) - self.position + 1)
-        caret = " " * (self.position - line_start) + "^" * width
-        super().__init__(f"{label}: {reason}\n  {line}\n  {caret}")
+        super().__init__(f"{label}: {reason}\n{pointed(text, self.position, self.end)}")
 
     @property
     def token(self) -> str:
@@ -563,13 +470,6 @@ class MissingExtraError(SetwiseError, ImportError):
             f"Install it with: pip install 'setwise[{extra}]'"
         )
         super().__init__(f"{message} {hint}" if hint else message, name=module)
-
-
-def closest(name: str, candidates: Iterable[str]) -> str | None:
-    """The candidate closest to ``name``, if any is close enough to be a likely typo."""
-
-    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return matches[0] if matches else None
 
 
 class InvalidArgumentError(SetwiseError):

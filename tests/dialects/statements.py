@@ -14,8 +14,9 @@ from setwise.dialects.postgresql import PostgreSQLStrategy
 from setwise.engine.chunks import Executor, RunOptions
 from setwise.journal.changes import Journal
 from setwise.target import resolve_target
+from setwise.writers.keys import Span
 from setwise.writers.merge import ROW, STAGE_NAME, Merge
-from setwise.writers.setbased import SetUpdate, Span
+from setwise.writers.setbased import SetUpdate
 from tests.models import Book
 
 DOUBLE_FICTION = SetUpdate.from_statement(

@@ -13,7 +13,8 @@ from sqlalchemy.engine import Dialect
 
 from setwise import SchemaError
 from setwise.target import resolve_target
-from setwise.writers.setbased import EVERYTHING, SetUpdate, Span, key_in
+from setwise.writers.keys import EVERYTHING, Span, key_in
+from setwise.writers.setbased import SetUpdate
 
 METADATA = MetaData()
 BOOKS = Table("books", METADATA, Column("id", Integer, primary_key=True), Column("stock", Integer))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from setwise import Problem, ProblemKind, ValidationError
-from setwise.errors import MAX_PROBLEMS, SHOWN_PROBLEMS, ProblemLog, sample
+from setwise.messages import SHOWN_PROBLEMS
+from setwise.problems import MAX_PROBLEMS, sample
+from setwise.staging.intake import ProblemLog
 
 
 def bad(row: int) -> Problem:

@@ -13,13 +13,13 @@ from setwise.cli.exits import as_option
 from setwise.errors import (
     ConflictError,
     PlanTimeoutError,
-    Problem,
     RowConflict,
     SchemaError,
     TooManyRowsError,
     TransactionTooLargeError,
-    as_argument,
 )
+from setwise.messages import as_argument
+from setwise.problems import Problem
 from setwise.shown import plain, shown
 
 SIX = dt.datetime(2013, 1, 1, 6, 0)

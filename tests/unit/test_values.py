@@ -29,17 +29,17 @@ from sqlalchemy import (
     null,
 )
 
-from setwise.errors import Problem, ProblemKind
-from setwise.staging.batches import column_converter
-from setwise.staging.coerce import Unfit, coercer_for
+from setwise.problems import Problem, ProblemKind
 from setwise.staging.sources.csv import faulty_field
 from setwise.staging.validation import (
     ANYWHERE,
     Storable,
+    Unfit,
     check_assignments,
     check_value,
     check_values,
 )
+from setwise.staging.values import coercer_for, column_converter
 
 COUNT = Column("count", Integer)
 AMOUNT = Column("amount", Numeric(10, 2))

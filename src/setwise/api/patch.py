@@ -14,16 +14,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 from setwise.dialects import Strategy
 from setwise.dialects.integrity import integrity_to_validation
 from setwise.engine.transaction import atomic, dialect_of, engine_of
-from setwise.errors import (
-    ConflictError,
-    NotFoundError,
-    Problem,
-    ProblemKind,
-    SchemaError,
-    SetwiseError,
-    ValidationError,
-    closest,
-)
+from setwise.errors import ConflictError, NotFoundError, SchemaError, SetwiseError, ValidationError
+from setwise.messages import closest
+from setwise.problems import Problem, ProblemKind
 from setwise.staging.validation import check_values
 from setwise.target import Target, resolve_target
 

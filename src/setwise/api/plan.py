@@ -22,7 +22,8 @@ from sqlalchemy.sql.elements import ClauseElement, ColumnClause
 from sqlalchemy.sql.expression import Executable
 from sqlalchemy.sql.selectable import ScalarSelect, SelectBase, TableClause
 
-from setwise.api.apply import readable_again, resolve_changes_target, stage
+from setwise.api.apply import readable_again, resolve_changes_target
+from setwise.api.stamps import stamp_values
 from setwise.api.update import prepare
 from setwise.engine.chunks import (
     KEY_SAMPLE,
@@ -37,10 +38,11 @@ from setwise.engine.transaction import Bind, Scope, peek
 from setwise.errors import NotFoundError, PlanTimeoutError, SetwiseError, TooManyRowsError
 from setwise.journal.changes import Journal
 from setwise.report import Plan, PlanWarning
+from setwise.staging.loading import stage
 from setwise.staging.sources import open_source
 from setwise.target import Target, TargetLike
-from setwise.writers.setbased import EVERYTHING, SetUpdate, Span
-from setwise.writers.stamps import stamp_values
+from setwise.writers.keys import EVERYTHING, Span
+from setwise.writers.setbased import SetUpdate
 
 #: Share of the table past which a plan warns that a run changes most of it. Half:
 #: a filter that catches more than that is more often a mistake than a targeted fix,

@@ -24,8 +24,8 @@ from setwise.engine.transaction import Bind, atomic, dialect_of, reading_connect
 from setwise.journal.changes import Journal, tagged
 from setwise.report import Report
 from setwise.target import resolve_target
+from setwise.writers.keys import EVERYTHING, Span
 from setwise.writers.reversal import Reversal, refuse_conflicts, unpack_journal
-from setwise.writers.setbased import EVERYTHING, Span
 
 
 def revert(

@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import iterate
 
+from setwise.api.stamps import stamp_values
 from setwise.dialects.integrity import integrity_to_validation
 from setwise.engine.chunks import ProgressCallback, RunOptions
 from setwise.engine.run import run
@@ -20,7 +21,6 @@ from setwise.report import Report
 from setwise.staging.validation import check_assignments
 from setwise.target import Target
 from setwise.writers.setbased import SetUpdate
-from setwise.writers.stamps import stamp_values
 
 ColumnRef = str | Column[Any] | Any
 

@@ -10,7 +10,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
 
 from setwise.dialects import IntegrityFacts, Strategy
-from setwise.errors import Problem, ProblemKind, ValidationError
+from setwise.errors import ValidationError
+from setwise.problems import Problem, ProblemKind
 
 
 def integrity_to_validation(

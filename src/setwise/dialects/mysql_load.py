@@ -23,7 +23,7 @@ from typing import Any, TextIO
 from sqlalchemy import Connection, Table
 
 from setwise.dialects.bulktext import MYSQL
-from setwise.errors import SetwiseError
+from setwise.errors import StagingError
 
 #: pymysql.constants.CLIENT.LOCAL_FILES: the client asked to send local files.
 _LOCAL_FILES = 128
@@ -79,7 +79,7 @@ class LoadDataFile:
 def _load(connection: Connection, table: Table, path: str, count: int) -> None:
     # The path is setwise's own temporary file; its quote-free name is checked here.
     if "'" in path or "\\" in path:
-        raise SetwiseError(f"cannot name the staging file {path!r} in LOAD DATA")
+        raise StagingError(table.name, path=path)
     preparer = connection.dialect.identifier_preparer
     names = ", ".join(preparer.quote(column.name) for column in table.columns)
     cursor: Any = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -92,7 +92,5 @@ def _load(connection: Connection, table: Table, path: str, count: int) -> None:
     finally:
         cursor.close()
     if loaded != count or warnings:
-        detail = "; ".join(str(w[2]) for w in warnings[:3])
-        raise SetwiseError(
-            f"LOAD DATA staged {loaded} of {count} rows into {table.name!r}: {detail}"
-        )
+        said = [str(w[2]) for w in warnings]
+        raise StagingError(table.name, path=path, staged=loaded, expected=count, warnings=said)

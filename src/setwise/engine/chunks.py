@@ -74,7 +74,7 @@ from setwise.journal.records import new_run_id
 from setwise.journal.runinfo import ChunkInfo, RunInfo
 from setwise.journal.states import DONE, FAILED, INTERRUPTED, RUNNING
 from setwise.target import Target
-from setwise.writers.setbased import EVERYTHING, Span, key_in
+from setwise.writers.keys import EVERYTHING, Span, key_in
 
 log = logging.getLogger("setwise")
 

@@ -23,7 +23,7 @@ from setwise.journal.changes import Journal
 from setwise.journal.states import FAILED, INTERRUPTED, RUNNING
 from setwise.report import Report
 from setwise.target import Target
-from setwise.writers.setbased import key_in
+from setwise.writers.keys import key_in
 
 log = logging.getLogger("setwise")
 

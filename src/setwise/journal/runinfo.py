@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Column
 
-from setwise.staging.coerce import coercer_for
+from setwise.staging.values import coercer_for
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from sqlalchemy import ColumnElement, FromClause, Table
 from sqlglot import exp
 
 from setwise.dialects import Strategy
-from setwise.errors import SchemaError, closest
+from setwise.errors import SchemaError
+from setwise.messages import closest
 from setwise.sqltext.kinds import find_column
 from setwise.sqltext.nodes import name_key
 from setwise.sqltext.reader import TextReader

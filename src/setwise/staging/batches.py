@@ -1,10 +1,11 @@
 """Convert a batch of changeset values column by column, at C speed where it can.
 
-The row-by-row path (``coerce.coercer_for``) costs tens of microseconds a row, more
+The row-by-row path (``values.coercer_for``) costs tens of microseconds a row, more
 than the database takes to write it. Here a whole column of a batch is checked and
 converted at once (``map``, ``min``/``max``, ``sum``), for the common types. A column
-converter returns the converted values, or None when any value is not plainly fine:
-the caller then converts that batch row by row, which finds and names every problem.
+converter (``values.column_converter`` picks one per column) returns the converted
+values, or None when any value is not plainly fine: the caller then converts that
+batch row by row, which finds and names every problem.
 So this path never accepts a value the row path refuses, and converts every value it
 accepts exactly as the row path would.
 """
@@ -17,10 +18,9 @@ from itertools import repeat
 from operator import is_
 from typing import Any
 
-from sqlalchemy import Column, types
+from sqlalchemy import types
 
-from setwise.staging.coerce import Unfit, coercer_for
-from setwise.staging.validation import ANYWHERE, Storable, _is_exact, integer_range
+from setwise.staging.validation import Unfit
 
 ColumnConverter = Callable[[Sequence[Any]], list[Any] | None]
 """Takes one column of a batch; returns its converted values, or None: go row by row."""
@@ -28,29 +28,12 @@ ColumnConverter = Callable[[Sequence[Any]], list[Any] | None]
 _NONE = type(None)
 
 
-def column_converter(
-    column: Column[Any], *, lenient: bool, required: bool, storable: Storable = ANYWHERE
-) -> ColumnConverter:
-    """The batch converter for ``column``. ``required``: a NULL is a problem (a key, a
-    version) whatever the column allows. ``storable``: as for ``coercer_for``."""
-    kind = column.type
-    nullable = bool(column.nullable) and not required
-    if isinstance(kind, types.Integer) and not isinstance(kind, types.Boolean):
-        low, high = integer_range(kind)
-        return _NullsKept(nullable, _IntegerBatch(low, high, lenient))
-    if isinstance(kind, types.Numeric) and _is_exact(kind):
-        return _NullsKept(nullable, _DecimalBatch(kind, lenient))
-    if isinstance(kind, types.String) and not isinstance(kind, types.Enum):
-        return _NullsKept(nullable, _TextBatch(kind.length, storable.nul_in_text))
-    return _EachValue(coercer_for(column, lenient=lenient, storable=storable), nullable)
-
-
 KindsConverter = Callable[[list[Any], set[type]], list[Any] | None]
 """Takes the non-NULL values of a column and the set of their types (read once, in C,
 by the caller); returns them converted, or None: go row by row."""
 
 
-class _NullsKept:
+class NullsKept:
     """Converts the non-NULL values of a column; NULLs stay NULL where allowed."""
 
     def __init__(self, nullable: bool, convert: KindsConverter):
@@ -72,7 +55,7 @@ class _NullsKept:
         return [None if v is None else next(found) for v in values]
 
 
-class _IntegerBatch:
+class IntegerBatch:
     def __init__(self, low: int, high: int, lenient: bool) -> None:
         self.low, self.high, self.lenient = low, high, lenient
 
@@ -91,7 +74,7 @@ class _IntegerBatch:
         return values
 
 
-class _DecimalBatch:
+class DecimalBatch:
     """An exact NUMERIC(precision, scale) column: Decimals (or text, or floats when lenient)."""
 
     def __init__(self, kind: types.Numeric[Any], lenient: bool) -> None:
@@ -134,7 +117,7 @@ class _DecimalBatch:
         return values
 
 
-class _TextBatch:
+class TextBatch:
     def __init__(self, length: int | None, nul_ok: bool) -> None:
         self.length = length
         self.nul_ok = nul_ok
@@ -155,7 +138,7 @@ class _TextBatch:
         return values
 
 
-class _EachValue:
+class EachValue:
     """Any other type: the row path's own coercer, one value after another."""
 
     def __init__(self, coerce: Callable[[Any], Any], nullable: bool) -> None:
@@ -173,7 +156,7 @@ class _EachValue:
 
 def _plain_digits(texts: list[str]) -> bool:
     """No text holds what ``int()`` and ``Decimal()`` read but the row path refuses: an
-    underscore, or a digit outside ASCII (``coerce.NUMBER``)."""
+    underscore, or a digit outside ASCII (``values.NUMBER``)."""
     joined = "".join(texts)
     return joined.isascii() and "_" not in joined
 

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from setwise.dialects import Strategy
 from setwise.dialects.base import FileRefused
 from setwise.staging.sources.csvblocks import NotStrictCsv, header_and_blocks
-from setwise.staging.validation import _is_exact
+from setwise.staging.validation import is_exact
 from setwise.target import Target
 from setwise.writers.merge import Merge
 
@@ -39,7 +39,7 @@ def can_read(column: Column[Any]) -> bool:
         return not isinstance(kind, types.Boolean)
     if isinstance(kind, types.String):
         return not isinstance(kind, types.Enum)
-    return _is_exact(kind)
+    return is_exact(kind)
 
 
 def stage_csv_file(
@@ -57,7 +57,7 @@ def stage_csv_file(
     """Stage the CSV file at ``path`` (header fields → target columns: ``fields``) for a
     changeset that sets ``columns``, or return None, with nothing staged or kept, when
     the database cannot stage it as setwise would. With ``commit_seconds``, commits
-    whenever its transaction has run that long, as ``changesets.stage`` does."""
+    whenever its transaction has run that long, as ``loading.stage`` does."""
     named = [column for _, column in fields]
     names = [column.name for column in named]
     if not (

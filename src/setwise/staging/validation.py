@@ -21,7 +21,7 @@ from sqlalchemy import Column, types
 from sqlalchemy.sql.elements import BindParameter, ClauseElement, Null
 from sqlalchemy.sql.visitors import iterate
 
-from setwise.errors import Problem, ProblemKind
+from setwise.problems import Problem, ProblemKind
 from setwise.shown import shown
 
 if TYPE_CHECKING:
@@ -42,6 +42,14 @@ _INTEGER_DIGITS = 19
 
 Checker = Callable[[Any], str | None]
 """Takes a value; returns why it cannot be written to the column, or None."""
+
+
+class Unfit(ValueError):
+    """A value that cannot be written; the argument is the reason."""
+
+    @property
+    def reason(self) -> str:
+        return str(self.args[0])
 
 
 @dataclass(frozen=True)
@@ -179,7 +187,7 @@ def check_assignments(assignments: Mapping[Column[Any], ClauseElement]) -> list[
             reason = check_value(column, expression.value)
             if reason:
                 problems.append(Problem(column=column.name, value=expression.value, reason=reason))
-        elif _is_exact(column.type):
+        elif is_exact(column.type):
             problems.extend(
                 Problem(
                     column=column.name,
@@ -198,7 +206,8 @@ def _float_literals(expression: ClauseElement) -> Iterable[float]:
             yield element.value
 
 
-def _is_exact(kind: types.TypeEngine[Any]) -> bool:
+def is_exact(kind: types.TypeEngine[Any]) -> bool:
+    """An exact numeric type: a NUMERIC that reads as Decimal, no FLOAT."""
     return (
         isinstance(kind, types.Numeric)
         and not isinstance(kind, types.Float)

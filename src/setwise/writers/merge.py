@@ -49,7 +49,7 @@ from setwise.dialects import Strategy
 from setwise.dialects.compare import StoredComparison
 from setwise.journal.schema import column_shape, shared_table, temporary_table
 from setwise.target import Target
-from setwise.writers.setbased import EVERYTHING, Span
+from setwise.writers.keys import EVERYTHING, Span
 
 ROW = "setwise_row"
 PRESENT = "setwise_present"
@@ -235,7 +235,7 @@ class Merge:
     def staged_key(self) -> list[Column[Any]]:
         return [self.stage.c[column.name] for column in self.target.key]
 
-    # -- the writer interface the executor runs (see executor.Writer) ------------
+    # -- the writer interface the executor runs (see engine.chunks.Writer) -----
 
     kind = "apply"
 

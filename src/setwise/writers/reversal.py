@@ -39,7 +39,7 @@ from setwise.journal.runinfo import RunInfo
 from setwise.journal.schema import temporary_copy
 from setwise.journal.states import REVERT_KIND
 from setwise.target import Target
-from setwise.writers.setbased import EVERYTHING, Span
+from setwise.writers.keys import EVERYTHING, Span
 
 #: Conflicting rows listed in a ConflictError; the count is exact.
 CONFLICT_SAMPLE = 1_000

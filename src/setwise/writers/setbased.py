@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,7 +18,6 @@ from sqlalchemy import (
     or_,
     select,
     true,
-    tuple_,
     types,
 )
 from sqlalchemy import update as sql_update
@@ -29,6 +27,7 @@ from sqlalchemy.sql.elements import BindParameter, ClauseElement
 from setwise.dialects.compare import StoredComparison
 from setwise.errors import SchemaError
 from setwise.target import Target, resolve_target
+from setwise.writers.keys import Span
 
 
 @dataclass(frozen=True)
@@ -115,7 +114,7 @@ class SetUpdate:
             .values(self.new_values())
         )
 
-    # -- the writer interface the executor runs (see executor.Writer) ------------
+    # -- the writer interface the executor runs (see engine.chunks.Writer) -----
 
     kind = "update"
 
@@ -189,38 +188,6 @@ class SetUpdate:
 
     def conflict_keys(self, span: Span, limit: int) -> None:
         return None
-
-
-@dataclass(frozen=True)
-class Span:
-    """A chunk's keys: after ``lower`` (exclusive) up to ``upper`` (inclusive); None is open."""
-
-    lower: tuple[Any, ...] | None = None
-    upper: tuple[Any, ...] | None = None
-
-    def criteria(self, key: Sequence[ColumnElement[Any]]) -> list[ColumnElement[bool]]:
-        """The conditions that keep ``key`` inside the span (row values for composite keys)."""
-        found: list[ColumnElement[bool]] = []
-        row = key[0] if len(key) == 1 else tuple_(*key)
-        if self.lower is not None:
-            found.append(row > _row_value(self.lower))
-        if self.upper is not None:
-            found.append(row <= _row_value(self.upper))
-        return found
-
-
-EVERYTHING = Span()
-
-
-def _row_value(values: tuple[Any, ...]) -> Any:
-    return values[0] if len(values) == 1 else tuple_(*(literal(v) for v in values))
-
-
-def key_in(key: Sequence[Column[Any]], keys: Sequence[tuple[Any, ...]]) -> ColumnElement[bool]:
-    """``key IN (...)`` for a single or composite key."""
-    if len(key) == 1:
-        return key[0].in_([values[0] for values in keys])
-    return tuple_(*key).in_(list(keys))
 
 
 def _column_of(target: Target, key: Any) -> Column[Any]:

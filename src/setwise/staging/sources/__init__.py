@@ -35,7 +35,7 @@ class Source:
 
     rows: Iterator[Row]
     lenient: bool
-    """Values come as text or floats and are parsed to the column types (see coerce)."""
+    """Values come as text or floats and are parsed to the column types (see ``staging.values``)."""
     label: str
     """What the rows come from, for messages."""
 

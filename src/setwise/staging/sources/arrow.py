@@ -11,8 +11,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from setwise.errors import ProblemKind
 from setwise.extras import require
+from setwise.problems import ProblemKind
 from setwise.staging.sources.rows import Row, Unreadable
 
 _FEATURE = "reading Parquet files, Arrow tables or DataFrames"

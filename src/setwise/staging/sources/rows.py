@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
-from setwise.errors import ProblemKind
+from setwise.problems import ProblemKind
 
 #: A UTF-16 byte-order mark, as a file read as UTF-8 with surrogateescape begins.
 UTF16_MARKS = ("\udcff\udcfe", "\udcfe\udcff")

@@ -1,5 +1,11 @@
 """Turn values read from a changeset into the Python values their columns take.
 
+One check per column (``column_check``), built once for a run, with two paths
+that accept and convert exactly the same values: ``one``, a value at a time, which
+names the problem with any value it refuses; and ``batch``, a whole column of a
+batch at once at C speed (``batches``), which gives up on a batch holding any value
+that is not plainly fine, to be converted a value at a time.
+
 Two kinds of source:
 
 - *strict* (Python mappings and ORM objects): values must already have the column's
@@ -27,13 +33,30 @@ import datetime as dt
 import math
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Column, types
 
 from setwise.shown import shown
-from setwise.staging.validation import ANYWHERE, Storable, checker_for, text_problem
+from setwise.staging.batches import (
+    ColumnConverter,
+    DecimalBatch,
+    EachValue,
+    IntegerBatch,
+    NullsKept,
+    TextBatch,
+)
+from setwise.staging.validation import (
+    ANYWHERE,
+    Storable,
+    Unfit,
+    checker_for,
+    integer_range,
+    is_exact,
+    text_problem,
+)
 
 Coercer = Callable[[Any], Any]
 """Takes a value as read; returns it as the column takes it, or raises ``Unfit``."""
@@ -54,12 +77,28 @@ _NOT_FINITE = frozenset(
 _INT_DIGITS = 4_000
 
 
-class Unfit(ValueError):
-    """A value that cannot be written; the argument is the reason."""
+@dataclass(frozen=True)
+class ColumnCheck:
+    """One column's check and conversion: a value at a time, or a batch's column at once."""
 
-    @property
-    def reason(self) -> str:
-        return str(self.args[0])
+    one: Coercer
+    """Takes a value as read; returns it as the column takes it, or raises ``Unfit``."""
+    batch: ColumnConverter
+    """Takes one column of a batch; returns its values converted as ``one`` converts
+    them, or None when any is not plainly fine: then go a value at a time."""
+
+
+def column_check(
+    column: Column[Any], *, lenient: bool, required: bool = False, storable: Storable = ANYWHERE
+) -> ColumnCheck:
+    """The check for ``column``. ``lenient``: values read from text (see above).
+    ``required``: a NULL is a problem (a key, a version) whatever the column allows;
+    the batch path leaves it to the caller, which names what is missing. ``storable``:
+    what the database takes beyond what every database takes."""
+    return ColumnCheck(
+        coercer_for(column, lenient=lenient, storable=storable),
+        column_converter(column, lenient=lenient, required=required, storable=storable),
+    )
 
 
 def coercer_for(column: Column[Any], *, lenient: bool, storable: Storable = ANYWHERE) -> Coercer:
@@ -82,6 +121,22 @@ def coercer_for(column: Column[Any], *, lenient: bool, storable: Storable = ANYW
         return value
 
     return coerce
+
+
+def column_converter(
+    column: Column[Any], *, lenient: bool, required: bool, storable: Storable = ANYWHERE
+) -> ColumnConverter:
+    """The batch path for ``column``; ``required`` and ``storable`` as for ``column_check``."""
+    kind = column.type
+    nullable = bool(column.nullable) and not required
+    if isinstance(kind, types.Integer) and not isinstance(kind, types.Boolean):
+        low, high = integer_range(kind)
+        return NullsKept(nullable, IntegerBatch(low, high, lenient))
+    if isinstance(kind, types.Numeric) and is_exact(kind):
+        return NullsKept(nullable, DecimalBatch(kind, lenient))
+    if isinstance(kind, types.String) and not isinstance(kind, types.Enum):
+        return NullsKept(nullable, TextBatch(kind.length, storable.nul_in_text))
+    return EachValue(coercer_for(column, lenient=lenient, storable=storable), nullable)
 
 
 def _parser_for(kind: types.TypeEngine[Any]) -> Callable[[Any], Any] | None:
@@ -174,22 +229,23 @@ def _parse_float(value: Any) -> Any:
     return value
 
 
-def _parse_date(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            raise Unfit(f"not an ISO 8601 date (YYYY-MM-DD): {shown(value)}") from None
-    return value
+def _iso(read: Callable[[str], Any], form: str) -> Callable[[Any], Any]:
+    """A parser of ISO 8601 text with ``read`` (``form``: what the text must look like)."""
+
+    def parse(value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return read(value.strip())
+            except ValueError:
+                raise Unfit(f"not an ISO 8601 {form}: {shown(value)}") from None
+        return value
+
+    return parse
 
 
-def _parse_datetime(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise Unfit(f"not an ISO 8601 timestamp: {shown(value)}") from None
-    return value
+_parse_date = _iso(dt.date.fromisoformat, "date (YYYY-MM-DD)")
+_parse_datetime = _iso(dt.datetime.fromisoformat, "timestamp")
+_parse_time = _iso(dt.time.fromisoformat, "time (HH:MM[:SS])")
 
 
 def _parse_naive_datetime(value: Any) -> Any:
@@ -197,15 +253,6 @@ def _parse_naive_datetime(value: Any) -> Any:
     if isinstance(parsed, dt.datetime) and parsed.tzinfo is not None:
         return parsed.astimezone(dt.UTC).replace(tzinfo=None)
     return parsed
-
-
-def _parse_time(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return dt.time.fromisoformat(value.strip())
-        except ValueError:
-            raise Unfit(f"not an ISO 8601 time (HH:MM[:SS]): {shown(value)}") from None
-    return value
 
 
 def _parse_text(value: Any) -> Any:

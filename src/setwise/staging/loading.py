@@ -1,0 +1,231 @@
+"""Stage a changeset: its rows read, checked and loaded into the staging table.
+
+Batches from ``intake`` are loaded as they come, committed on the way for a chunked
+run; the keys are then checked for repeats (by their order when they are integers
+that came increasing, else by the database). A CSV file the database can read itself
+is staged by it (``filestage``). When the whole input has been read, any problem
+fails the call with one ``ValidationError`` and the staging table is taken away.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import replace
+from itertools import chain, compress, islice
+from operator import lt
+from typing import Any, cast
+
+from sqlalchemy import Column, Connection, types
+
+from setwise.dialects import Strategy
+from setwise.errors import SchemaError
+from setwise.problems import MAX_PROBLEMS, ProblemKind
+from setwise.staging.filestage import stage_csv_file
+from setwise.staging.intake import STAGE_BATCH_ROWS, Intake, fields_of, in_batches
+from setwise.staging.sources import Row
+from setwise.staging.sources.csv import CsvRows
+from setwise.staging.validation import Storable
+from setwise.target import Target
+from setwise.writers.merge import MAX_SPARSE_COLUMNS, Merge
+
+log = logging.getLogger("setwise")
+
+
+def stage(
+    connection: Connection,
+    strategy: Strategy,
+    target: Target,
+    rows: Iterator[Row],
+    lenient: bool,
+    *,
+    commit_seconds: float | None = None,
+    done_through: tuple[Any, ...] | None = None,
+    kept_name: str | None = None,
+) -> Merge | None:
+    """Read, check and stage every row. Raises ValidationError listing every problem.
+
+    With ``commit_seconds``, the staging commits whenever its transaction has run that
+    long; if the staging then fails, the staging table is dropped again. Rows keyed up
+    to ``done_through`` (a resumed run's checkpoint) are checked but not staged. With
+    ``kept_name``, the staging table is a real table of that name (``Merge.create``).
+    A CSV file the database can read itself is staged by it (``filestage``)."""
+    if done_through is None and (file := database_readable(rows, strategy)) is not None:
+        intake = Intake(target, lenient, file.header, Storable.on(strategy))
+        named = [(field, intake.known(field)) for field in file.header]
+        if intake.columns and all(column is not None for _, column in named):
+            assert file.path is not None
+            merge = stage_csv_file(
+                connection,
+                strategy,
+                target,
+                file.path,
+                cast(list[tuple[str, Column[Any]]], named),
+                intake.columns,
+                expects_version=intake.expects_version,
+                commit_seconds=commit_seconds,
+                kept_name=kept_name,
+            )
+            if merge is not None:
+                file.close()  # read to its end, by the database
+                return merge
+    batches = in_batches(rows, STAGE_BATCH_ROWS)
+    first = next(batches, None)
+    if first is None:
+        return None
+    intake = Intake(target, lenient, fields_of(first[1]), Storable.on(strategy))
+    if len(intake.columns) > MAX_SPARSE_COLUMNS:
+        raise SchemaError(f"a changeset may set at most {MAX_SPARSE_COLUMNS} columns at once")
+    merge = Merge.create(
+        connection,
+        strategy,
+        target,
+        intake.columns,
+        expects_version=intake.expects_version,
+        sparse=True,
+        kept_name=kept_name,
+    )
+    try:
+        order = KeyOrder(target)
+        with ExitStack() as loading:
+            load = loading.enter_context(strategy.stage_loader(connection, merge.stage))
+            began = time.perf_counter()
+            for numbers, batch in chain([first], batches):
+                columns = intake.convert_batch(numbers, batch)
+                if done_through is not None and columns:
+                    columns = keyed_after(columns, done_through, len(target.key))
+                if columns:  # with problems too: the duplicate search needs every key
+                    order.see(columns)
+                    load(columns)
+                # Whether or not the batch was staged: a resumed run reads the rows up
+                # to its checkpoint without staging them, and must not hold its
+                # transaction open while it does.
+                if commit_seconds is not None and time.perf_counter() - began > commit_seconds:
+                    loading.close()
+                    connection.commit()
+                    # Begun here, not on the loader's first statement: a loader that
+                    # writes through the driver (COPY, LOAD DATA) would leave the
+                    # Connection unaware of the driver's transaction, and the next
+                    # commit() a no-op.
+                    connection.begin()
+                    load = loading.enter_context(strategy.stage_loader(connection, merge.stage))
+                    began = time.perf_counter()
+        if not order.increasing:
+            find_duplicates(connection, merge, intake)
+        if intake.problems:
+            raise intake.problems.error(target.name)
+    except BaseException:
+        if commit_seconds is not None:  # rows committed on the way: take the table away
+            connection.rollback()
+            merge.drop(connection, strategy)
+            connection.commit()
+        raise
+    if not intake.sparse:
+        merge = replace(merge, sparse=False)
+    return merge
+
+
+def stage_in_steps(
+    connection: Connection,
+    strategy: Strategy,
+    target: Target,
+    rows: Iterator[Row],
+    lenient: bool,
+    *,
+    commit_seconds: float,
+    done_through: tuple[Any, ...] | None,
+    kept_name: str | None,
+    resumed: str | None,
+) -> Merge | None:
+    """Stage a chunked run's changes in transactions of about ``commit_seconds`` each,
+    committed on the way, then index the staged keys for the chunks' ranges. A resumed
+    run (``resumed``: its id) whose staging table ``kept_name`` is still there merges
+    what it staged, without reading the changes again."""
+    if resumed is not None and kept_name is not None:
+        kept = Merge.reopen(connection, strategy, target, kept_name)
+        if kept is not None:
+            log.info("run %s: merging the changes it staged; not reading them again", resumed)
+            return kept
+    merge = stage(
+        connection,
+        strategy,
+        target,
+        rows,
+        lenient,
+        commit_seconds=commit_seconds,
+        done_through=done_through,
+        kept_name=kept_name,
+    )
+    if merge is not None and not merge.indexed:  # else staged, indexed and analyzed
+        merge = merge.index_stage(connection, strategy)
+        connection.commit()
+        strategy.analyze_stage(connection, merge.stage)
+    return merge
+
+
+def database_readable(rows: Iterator[Row], strategy: Strategy) -> CsvRows | None:
+    """The CSV file behind ``rows``, if the database could read it itself: a file, not
+    standard input, with the default NULL (the empty cell), not yet read past its header."""
+    if not strategy.reads_csv_files or not isinstance(rows, CsvRows):
+        return None
+    if rows.path is None or rows.null != "" or rows.finished or rows.reader.line_num > 1:
+        return None
+    return rows
+
+
+def keyed_after(
+    columns: list[list[Any]], done_through: tuple[Any, ...], width: int
+) -> list[list[Any]]:
+    """The staging columns (row numbers, masks, key…) of the rows keyed after
+    ``done_through``; empty when none is."""
+    keys = zip(*columns[2 : 2 + width], strict=True)
+    keep = [key > done_through for key in keys]
+    if all(keep):
+        return columns
+    kept = [list(compress(column, keep)) for column in columns]
+    return kept if kept[0] else []
+
+
+class KeyOrder:
+    """Whether the staged keys came strictly increasing, so that none can repeat and the
+    database need not look for duplicates (a GROUP BY over the staged rows).
+
+    Only for integer keys: two texts Python tells apart may be one key to the database
+    (a case-insensitive collation), two integers never are.
+    """
+
+    def __init__(self, target: Target) -> None:
+        self.width = len(target.key)
+        self.increasing = all(isinstance(c.type, types.Integer) for c in target.key)
+        self.last: Any = None
+
+    def see(self, columns: Sequence[Sequence[Any]]) -> None:
+        if not self.increasing:
+            return
+        # Staging columns start (row numbers, masks, key…).
+        if self.width == 1:
+            keys: list[Any] = list(columns[2])
+        else:
+            keys = list(zip(*columns[2 : 2 + self.width], strict=True))
+        if self.last is not None:
+            keys.insert(0, self.last)
+        self.increasing = all(map(lt, keys, islice(keys, 1, None)))
+        self.last = keys[-1]
+
+
+def find_duplicates(connection: Connection, merge: Merge, intake: Intake) -> None:
+    """Log every staged row whose key an earlier row has: the exact number of them, and
+    the first ``MAX_PROBLEMS`` by row. One GROUP BY when there are none."""
+    repeats = int(connection.execute(merge.duplicate_count()).scalar_one())
+    if not repeats:
+        return
+    names = [column.name for column in merge.target.key]
+    listed = 0
+    for row, first_row, *key in connection.execute(merge.duplicate_rows(MAX_PROBLEMS)):
+        value = key[0] if len(key) == 1 else tuple(key)
+        reason = f"duplicate key: also in row {first_row}"
+        intake.problem(row, ", ".join(names), value, reason, ProblemKind.DUPLICATE_KEY)
+        listed += 1
+    intake.problems.count(ProblemKind.DUPLICATE_KEY, repeats - listed)
