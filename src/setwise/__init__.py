@@ -40,9 +40,8 @@ if TYPE_CHECKING:
     from setwise.api.runs import abandon, init, run_details, runs
     from setwise.api.update import update
     from setwise.detector.watch import watch
-    from setwise.engine.chunks import Progress
     from setwise.journal.records import ChunkInfo, RunInfo
-    from setwise.report import Plan, Report
+    from setwise.report import Plan, Progress, Report
 
 __version__ = "0.2.0.dev0"
 
@@ -50,7 +49,7 @@ __version__ = "0.2.0.dev0"
 _LAZY = {
     "ChunkInfo": "setwise.journal.records",
     "Plan": "setwise.report",
-    "Progress": "setwise.engine.chunks",
+    "Progress": "setwise.report",
     "Report": "setwise.report",
     "RunInfo": "setwise.journal.records",
     "abandon": "setwise.api.runs",
@@ -77,7 +76,6 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
-
 
 
 __all__ = [

@@ -59,7 +59,7 @@ from setwise.api.revert import revert
 from setwise.api.update import _arguments, prepare
 from setwise.api.update import update as update_rows
 from setwise.dialects import get_strategy
-from setwise.engine.chunks import AUTO_START_ROWS
+from setwise.engine.sizing import AUTO_START_ROWS
 from setwise.engine.transaction import Bind, dialect_of, reading_connection
 from setwise.errors import ConflictError, SchemaError, SetwiseError
 from setwise.journal.changes import Journal, RunInfo

@@ -1,9 +1,61 @@
-"""What a run did, as numbers a person or a program can read."""
+"""What a run did, as numbers a person or a program can read: as it goes, and at the end."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run is, for a progress bar: rows done of rows total (when known)."""
+
+    rows_done: int
+    rows_total: int | None
+    changed: int
+    chunk: int
+    chunk_rows: int
+    chunk_seconds: float
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What one chunk did: the rows it matched, changed, found in conflict or missing,
+    and the rows it went through."""
+
+    matched: int
+    changed: int
+    conflicted: int
+    missing: int
+    rows: int
+
+
+@dataclass
+class Totals:
+    """Counts accumulated over a run's chunks: the Report's numbers while it runs."""
+
+    matched: int = 0
+    changed: int = 0
+    conflicted: int = 0
+    missing: int = 0
+    missing_keys: list[Any] = field(default_factory=list)
+    conflicts: list[Any] = field(default_factory=list)
+    chunks: int = 0
+    retries: int = 0
+    rollbacks: int = 0
+    slowest_s: float = 0.0
+
+    @property
+    def unchanged(self) -> int:
+        return self.matched - self.changed - self.conflicted
+
+    def copy(self) -> Totals:
+        """A copy that later chunks do not change."""
+        return replace(self, missing_keys=list(self.missing_keys), conflicts=list(self.conflicts))
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects import Strategy
 from setwise.dialects.integrity import integrity_to_validation
-from setwise.engine.chunks import ProgressCallback, RunOptions
+from setwise.engine.options import RunOptions
 from setwise.engine.run import run
 from setwise.engine.transaction import Bind, dialect_of, reading_connection
 from setwise.errors import (
@@ -38,7 +38,7 @@ from setwise.errors import (
 )
 from setwise.journal.changes import Journal, tagged
 from setwise.journal.records import new_run_id
-from setwise.report import Report
+from setwise.report import ProgressCallback, Report
 from setwise.staging.batches import column_converter
 from setwise.staging.coerce import Coercer, Unfit, coercer_for
 from setwise.staging.filestage import stage_csv_file

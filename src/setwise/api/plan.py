@@ -24,21 +24,18 @@ from sqlalchemy.sql.selectable import ScalarSelect, SelectBase, TableClause
 
 from setwise.api.apply import readable_again, resolve_changes_target, stage
 from setwise.api.update import prepare
-from setwise.engine.chunks import (
-    KEY_SAMPLE,
-    ChunkSizer,
-    Executor,
-    ProgressCallback,
-    RunOptions,
-    Writer,
-)
+from setwise.engine.chunks import KEY_SAMPLE, Executor
+from setwise.engine.guards import guard
+from setwise.engine.options import RunOptions
 from setwise.engine.run import reads_on_snapshot
+from setwise.engine.sizing import ChunkSizer
 from setwise.engine.transaction import Bind, Scope, peek
-from setwise.errors import NotFoundError, PlanTimeoutError, SetwiseError, TooManyRowsError
+from setwise.errors import PlanTimeoutError, SetwiseError
 from setwise.journal.changes import Journal
-from setwise.report import Plan, PlanWarning
+from setwise.report import Plan, PlanWarning, ProgressCallback
 from setwise.staging.sources import open_source
 from setwise.target import Target, TargetLike
+from setwise.writers.protocol import Writer
 from setwise.writers.setbased import EVERYTHING, SetUpdate, Span
 from setwise.writers.stamps import stamp_values
 
@@ -199,16 +196,20 @@ def _plan(
     matched, would_change, conflicted, staged = (
         int(n) for n in connection.execute(writer.counts(EVERYTHING)).one()
     )
-    if options.max_rows is not None and would_change > options.max_rows:
-        raise TooManyRowsError(target.name, limit=options.max_rows, would_change=would_change)
-    if options.expect_rows is not None and matched < options.expect_rows:
-        raise NotFoundError(target.name, expected=options.expect_rows, matched=matched)
+    guard(
+        target.name,
+        matched,
+        would_change,
+        expect_rows=options.expect_rows,
+        max_rows=options.max_rows,
+    )
     journal = Journal(options.journal_prefix)
     journal_table = journal.changes_table(target, scope.strategy) if options.journal else None
-    executor = Executor(scope.strategy, shown or writer, options, journal, journal_table)
-    executor.run_id = PLANNED_RUN_ID
-    executor.on_snapshot = snapshot
-    statements = executor.chunk_statements(_first_span(connection, writer, options), 1)
+    executor = Executor(
+        scope.strategy, shown or writer, options, journal, journal_table, on_snapshot=snapshot
+    )
+    span = _first_span(connection, writer, options)
+    statements = executor.write.statements(span, 1, PLANNED_RUN_ID)
     explain = scope.strategy.explain(connection, writer.direct_update(EVERYTHING, options.stamps))
     indexes = _indexes(connection, target.table)
     total = int(connection.execute(select(func.count()).select_from(target.table)).scalar_one())

@@ -37,16 +37,17 @@ from sqlalchemy import update as sql_update
 from setwise.dialects import Strategy
 from setwise.dialects.compare import StoredComparison
 from setwise.dialects.packed import is_packed
-from setwise.engine.chunks import ProgressCallback, RunOptions, Writer
+from setwise.engine.options import RunOptions
 from setwise.engine.run import run
 from setwise.engine.transaction import Bind, atomic, dialect_of, engine_of, reading_connection
 from setwise.errors import ConflictError, RowConflict, SetwiseError
 from setwise.journal.changes import Journal, key_column, new_column, old_column, tagged
 from setwise.journal.records import RunInfo
 from setwise.journal.schema import temporary_copy
-from setwise.report import Report
+from setwise.report import ProgressCallback, Report
 from setwise.target import Target, resolve_target
 from setwise.writers.merge import Merge, drop_kept_stage
+from setwise.writers.protocol import Writer
 from setwise.writers.setbased import EVERYTHING, Span
 
 #: Conflicting rows listed in a ConflictError; the count is exact.

@@ -11,12 +11,12 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import iterate
 
 from setwise.dialects.integrity import integrity_to_validation
-from setwise.engine.chunks import ProgressCallback, RunOptions
+from setwise.engine.options import RunOptions
 from setwise.engine.run import run
 from setwise.engine.transaction import Bind, dialect_of
 from setwise.errors import SchemaError, UnboundedUpdateError, ValidationError
 from setwise.journal.changes import tagged
-from setwise.report import Report
+from setwise.report import ProgressCallback, Report
 from setwise.staging.validation import check_assignments
 from setwise.target import Target
 from setwise.writers.setbased import SetUpdate

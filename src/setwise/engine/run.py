@@ -13,16 +13,18 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Column, Connection, Engine, select
-from sqlalchemy.exc import DBAPIError
 
 from setwise.api.patch import loaded_objects, synchronize
 from setwise.dialects import Strategy
-from setwise.engine.chunks import Executor, RunOptions, Writer, backoff, first_line
+from setwise.engine.chunks import Executor
+from setwise.engine.options import RunOptions
+from setwise.engine.retry import retrying
 from setwise.engine.transaction import Bind, atomic, dialect_of, engine_of, owned_connection
 from setwise.journal.changes import Journal
 from setwise.journal.records import FAILED, INTERRUPTED, RUNNING
 from setwise.report import Report
 from setwise.target import Target
+from setwise.writers.protocol import Writer
 from setwise.writers.setbased import key_in
 
 log = logging.getLogger("setwise")
@@ -66,39 +68,30 @@ def run(
         executor = _run_chunked(bind, target, build, options, strategy, journal, cleanup)
         return _report(target, executor, started, rows=())
     snapshot = reads_on_snapshot(bind, strategy, options, repeatable=repeatable)
-    attempt = 0
-    while True:
-        try:
-            executor, rows = _run_once(
-                bind,
-                target,
-                build,
-                options,
-                strategy,
-                journal,
-                returning,
-                cleanup,
-                created,
-                snapshot=snapshot,
-            )
-        except DBAPIError as exc:
-            # Only a run on a snapshot starts again: any other holds its locks to the end.
-            if not snapshot or not strategy.is_retryable(exc) or attempt >= options.retries:
-                raise
-            attempt += 1
-            delay = backoff(attempt)
-            log.warning(
-                "the run's transaction was rolled back (%s); retry %d of %d in %.2f s",
-                first_line(exc),
-                attempt,
-                options.retries,
-                delay,
-            )
-            time.sleep(delay)
-            continue
-        if executor is not None and attempt:
-            executor.totals.retries = executor.totals.rollbacks = attempt
-        return _report(target, executor, started, rows=rows)
+
+    def run_once(attempt: int) -> tuple[Executor | None, tuple[dict[str, Any], ...], int]:
+        executor, rows = _run_once(
+            bind,
+            target,
+            build,
+            options,
+            strategy,
+            journal,
+            returning,
+            cleanup,
+            created,
+            snapshot=snapshot,
+        )
+        return executor, rows, attempt
+
+    # Only a run on a snapshot starts again: any other holds its locks to the end.
+    executor, rows, retries = retrying(
+        run_once,
+        retryable=lambda exc: snapshot and strategy.is_retryable(exc),
+        retries=options.retries,
+        rolled_back="the run's transaction was rolled back",
+    )
+    return _report(target, executor, started, rows=rows, retries=retries)
 
 
 def reads_on_snapshot(
@@ -142,13 +135,19 @@ def _run_once(
         if writer is None:
             return None, ()
         loaded = loaded_objects(scope.session, target) if scope.session is not None else {}
-        executor = Executor(strategy, writer, options, journal, journal_table)
-        executor.on_snapshot = snapshot
-        executor.in_callers_transaction = not scope.owns_transaction
-        executor.write_by_key = (
-            journal_just_created
-            and not scope.owns_transaction
-            and not strategy.sees_tables_created_later
+        executor = Executor(
+            strategy,
+            writer,
+            options,
+            journal,
+            journal_table,
+            on_snapshot=snapshot,
+            in_callers_transaction=not scope.owns_transaction,
+            write_by_key=(
+                journal_just_created
+                and not scope.owns_transaction
+                and not strategy.sees_tables_created_later
+            ),
         )
         keys = executor.run_once(connection, lock_matched=bool(returning or loaded))
         rows: tuple[dict[str, Any], ...] = ()
@@ -255,7 +254,9 @@ def _report(
     executor: Executor | None,
     started: float,
     rows: tuple[dict[str, Any], ...],
+    retries: int = 0,
 ) -> Report:
+    """The Report of ``executor``'s run; ``retries``: times the whole run started again."""
     elapsed = time.perf_counter() - started
     if executor is None:
         return Report(target.name, "nothing to do", 0, 0, 0, elapsed, chunks=0)
@@ -272,8 +273,8 @@ def _report(
         missing_keys=tuple(totals.missing_keys),
         conflicts=tuple(totals.conflicts),
         chunks=totals.chunks,
-        retries=totals.retries,
-        rollbacks=totals.rollbacks,
+        retries=retries or totals.retries,
+        rollbacks=retries or totals.rollbacks,
         slowest_chunk_s=totals.slowest_s,
         rows=rows,
     )
