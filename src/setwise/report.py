@@ -57,6 +57,36 @@ class Totals:
         """A copy that later chunks do not change."""
         return replace(self, missing_keys=list(self.missing_keys), conflicts=list(self.conflicts))
 
+    def report(
+        self,
+        table: str,
+        strategy: str,
+        elapsed_s: float,
+        *,
+        run_id: str | None,
+        rows: tuple[dict[str, Any], ...],
+        retries: int,
+    ) -> Report:
+        """The Report of a run with these totals; ``retries``: times the whole run
+        started again (a one-transaction run on a snapshot), else the chunks' own."""
+        return Report(
+            table=table,
+            strategy=strategy,
+            matched=self.matched,
+            changed=self.changed,
+            unchanged=self.unchanged,
+            elapsed_s=elapsed_s,
+            run_id=run_id,
+            missing=self.missing,
+            missing_keys=tuple(self.missing_keys),
+            conflicts=tuple(self.conflicts),
+            chunks=self.chunks,
+            retries=retries or self.retries,
+            rollbacks=retries or self.rollbacks,
+            slowest_chunk_s=self.slowest_s,
+            rows=rows,
+        )
+
 
 @dataclass(frozen=True)
 class Report:

@@ -123,6 +123,7 @@ def plan(
         max_rows=max_rows,
     )
     stamps = (stamp_column, actor_column, actor)
+    journal_tables = Journal(journal_prefix)
     if isinstance(statement, Update):
         update = prepare(statement, all_rows=all_rows, journal=journal)
         options.stamps.update(stamp_values(update.target, *stamps))
@@ -131,7 +132,7 @@ def plan(
             snapshot = reads_on_snapshot(bind, scope.strategy, options, repeatable=True)
             update = update.with_comparison(compare)
             with _time_limit(scope, update.target, timeout_seconds):
-                return _plan(scope, update, options, warn_share, snapshot=snapshot)
+                return _plan(scope, journal_tables, update, options, warn_share, snapshot=snapshot)
     if changes is None:
         raise SetwiseError(
             "setwise.plan takes a SQLAlchemy UPDATE statement, or a target and its changes "
@@ -149,7 +150,7 @@ def plan(
         if options.chunked and strategy.kept_stage_prefixes is not None:
             # The run stages into a table named for it; the plan stages into a temporary
             # one, and shows the statements as the run will send them.
-            kept_name = Journal(options.journal_prefix).stage_name(PLANNED_RUN_ID, strategy)
+            kept_name = journal_tables.stage_name(PLANNED_RUN_ID, strategy)
             shown = merge.renamed(kept_name)
         try:
             if options.chunked:
@@ -158,7 +159,15 @@ def plan(
                 bind, strategy, options, repeatable=readable_again(changes)
             )
             with _time_limit(scope, target, timeout_seconds):
-                return _plan(scope, merge, options, warn_share, shown=shown, snapshot=snapshot)
+                return _plan(
+                    scope,
+                    journal_tables,
+                    merge,
+                    options,
+                    warn_share,
+                    shown=shown,
+                    snapshot=snapshot,
+                )
         finally:
             merge.drop(connection, strategy)
 
@@ -181,6 +190,7 @@ def _time_limit(scope: Scope, target: Target, seconds: float | None) -> Iterator
 
 def _plan(
     scope: Scope,
+    journal: Journal,
     writer: Writer,
     options: RunOptions,
     warn_share: float | None,
@@ -192,7 +202,7 @@ def _plan(
     as ``shown`` (the same writer by default) would send it, on a snapshot if
     ``snapshot`` (``runner.reads_on_snapshot``)."""
     connection, target = scope.connection, writer.target
-    Journal(options.journal_prefix).refuse_own(target)
+    journal.refuse_own(target)
     matched, would_change, conflicted, staged = (
         int(n) for n in connection.execute(writer.counts(EVERYTHING)).one()
     )
@@ -203,7 +213,6 @@ def _plan(
         expect_rows=options.expect_rows,
         max_rows=options.max_rows,
     )
-    journal = Journal(options.journal_prefix)
     journal_table = journal.changes_table(target, scope.strategy) if options.journal else None
     executor = Executor(
         scope.strategy, shown or writer, options, journal, journal_table, on_snapshot=snapshot
@@ -225,7 +234,7 @@ def _plan(
     ]
     return Plan(
         table=target.name,
-        strategy=executor.strategy_name,
+        strategy=executor.write.name,
         matched=matched,
         would_change=would_change,
         unchanged=matched - would_change - conflicted,

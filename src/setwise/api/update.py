@@ -87,6 +87,7 @@ def update(
     )
     if options.chunked:
         _check_chunkable(plan, returned)
+    strategy = dialect_of(bind)
     try:
         return run(
             bind,
@@ -97,9 +98,9 @@ def update(
             options,
             returning=returned,
             repeatable=True,
+            strategy=strategy,
         )
     except DBAPIError as exc:
-        strategy = dialect_of(bind)
         if not strategy.is_integrity_error(exc):
             raise
         literals = {

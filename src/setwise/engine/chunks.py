@@ -28,14 +28,8 @@ from typing import Any
 from sqlalchemy import Connection, Select, Table
 from sqlalchemy.exc import DBAPIError
 
-from setwise.dialects import Strategy
-from setwise.engine.guards import (
-    chunk_cap,
-    confirm_committed,
-    fits_one_transaction,
-    guard,
-    transaction_cap,
-)
+from setwise.dialects import RowCap, Strategy
+from setwise.engine.guards import chunk_cap, confirm_committed, guard
 from setwise.engine.ledger import Ledger
 from setwise.engine.options import RunOptions
 from setwise.engine.retry import first_line, retrying
@@ -43,8 +37,8 @@ from setwise.engine.sizing import ChunkSizer
 from setwise.engine.writes import ChunkWrite
 from setwise.errors import RunError, RunInterrupted, RunInUseError, RunStateError, SetwiseError
 from setwise.journal.changes import Journal
-from setwise.journal.records import FAILED, INTERRUPTED, ChunkInfo, new_run_id
-from setwise.report import ChunkResult, Progress, Totals
+from setwise.journal.records import FAILED, INTERRUPTED, ChunkInfo
+from setwise.report import ChunkResult, Progress, Report, Totals
 from setwise.writers.protocol import Writer
 from setwise.writers.setbased import EVERYTHING, Span
 
@@ -104,10 +98,16 @@ class Executor:
     def totals(self) -> Totals:
         return self.ledger.totals
 
-    @property
-    def strategy_name(self) -> str:
-        """How the run writes, for reports: database, kind, journal, keyed or not."""
-        return self.write.name
+    def report(self, elapsed_s: float, rows: tuple[dict[str, Any], ...], retries: int) -> Report:
+        """What the run did (``retries``: times the whole run started again)."""
+        return self.totals.report(
+            self.writer.target.name,
+            self.write.name,
+            elapsed_s,
+            run_id=self.run_id,
+            rows=rows,
+            retries=retries,
+        )
 
     # -- one transaction ------------------------------------------------------
 
@@ -118,25 +118,20 @@ class Executor:
 
         Returns the matched keys (locked before writing) when ``lock_matched``.
         """
-        journaled = self.journal_table is not None
-        cap = transaction_cap(connection, self.strategy, self.writer, journaled=journaled)
+        cap = self._cap(connection)
         counted = self._count(connection, EVERYTHING, would_change=cap is not None)
-        self._guard(*counted[:2])
-        fits_one_transaction(self.writer.target.name, cap, would_change=counted[1])
+        self._guard(*counted[:2], cap=cap)
         matched_keys: list[tuple[Any, ...]] = []
         if lock_matched:
             statement = self.strategy.lock_rows(
                 self.writer.matched_keys(EVERYTHING), self.writer.target.table
             )
             matched_keys = [tuple(row) for row in connection.execute(statement)]
-        if journaled:
-            self.ledger.run_id = new_run_id()
+        self.ledger.name_once()
         started = time.perf_counter()
         result = self._write_chunk(connection, EVERYTHING, 1, counted)
-        seconds = time.perf_counter() - started
-        self.ledger.tally(result, seconds)
-        if journaled:  # recorded once, done: nothing is read back
-            self.ledger.record_once(connection, result, seconds)
+        # Recorded once, done, after the write: nothing is read back.
+        self.ledger.finish_once(connection, result, time.perf_counter() - started)
         return matched_keys
 
     # -- chunk by chunk ---------------------------------------------------------
@@ -156,13 +151,10 @@ class Executor:
                     total_rows = done + self._rows_in(connection, Span(after))
         else:
             total_rows = self._open_run(connection, total_rows)
-        cap = transaction_cap(
-            connection, self.strategy, self.writer, journaled=self.journal_table is not None
-        )
         sizer = ChunkSizer(
             self.options.chunk_rows,
             self.options.chunk_seconds,
-            cap=chunk_cap(cap, self.options.chunk_rows),
+            cap=chunk_cap(self._cap(connection), self.options.chunk_rows),
         )
         if pace is not None:
             sizer.start_from(pace.rows, pace.seconds)
@@ -216,7 +208,7 @@ class Executor:
                 counted = counted if counted is not None else covered
             elif totalling:
                 counted = self._rows_in(connection, EVERYTHING)
-            self.ledger.run_id = self.ledger.start(connection, run_id=self.options.run_id)
+            self.ledger.start(connection, run_id=self.options.run_id)
             return counted
 
         return self.ledger.retried(connection, "starting the run", open_run)
@@ -279,8 +271,7 @@ class Executor:
             self._log_chunk(chunk, result, seconds)
             return span, result, seconds, attempt
         except (DBAPIError, SetwiseError, KeyboardInterrupt) as exc:
-            self.ledger.totals = before
-            self.totals.rollbacks += 1
+            self.ledger.rolled_back(before)
             if isinstance(exc, DBAPIError) and self.ledger.taken_by_another(connection, chunk):
                 # Two processes on one run: this one's chunk lost to the other's (a
                 # serialization failure or deadlock on the run's record), which goes
@@ -315,7 +306,12 @@ class Executor:
     def _rows_in(self, connection: Connection, span: Span) -> int:
         return int(connection.execute(self.writer.rows_in(span)).scalar_one())
 
-    def _guard(self, matched: int, would_change: int) -> None:
+    def _cap(self, connection: Connection) -> RowCap | None:
+        """The most rows one transaction may write on this server, if it caps them."""
+        table, journaled = self.writer.target.table, self.journal_table is not None
+        return self.strategy.max_chunk_rows(connection, table, journaled=journaled)
+
+    def _guard(self, matched: int, would_change: int, *, cap: RowCap | None = None) -> None:
         options = self.options
         guard(
             self.writer.target.name,
@@ -323,6 +319,7 @@ class Executor:
             would_change,
             expect_rows=options.expect_rows,
             max_rows=options.max_rows,
+            cap=cap,
         )
 
     def _write_chunk(

@@ -23,27 +23,34 @@ from setwise.errors import (
     TransactionTooLargeError,
 )
 from setwise.journal.changes import Journal
-from setwise.writers.protocol import Writer
 
 log = logging.getLogger("setwise")
 
 
 def guard(
-    target: str, matched: int, would_change: int, *, expect_rows: int | None, max_rows: int | None
+    target: str,
+    matched: int,
+    would_change: int,
+    *,
+    expect_rows: int | None,
+    max_rows: int | None,
+    cap: RowCap | None = None,
 ) -> None:
     """Refuse a run over ``target`` that would change more than ``max_rows`` rows or
-    matches fewer than ``expect_rows``."""
+    matches fewer than ``expect_rows``; one that would change more rows than one
+    transaction may write on this server (``cap``), before writing."""
     if max_rows is not None and would_change > max_rows:
         raise TooManyRowsError(target, limit=max_rows, would_change=would_change)
     if expect_rows is not None and matched < expect_rows:
         raise NotFoundError(target, expected=expect_rows, matched=matched)
-
-
-def transaction_cap(
-    connection: Connection, strategy: Strategy, writer: Writer, *, journaled: bool
-) -> RowCap | None:
-    """The most rows one transaction of ``writer`` may write on this server, if capped."""
-    return strategy.max_chunk_rows(connection, writer.target.table, journaled=journaled)
+    if cap is not None and would_change > cap.rows:
+        raise TransactionTooLargeError(
+            target,
+            would_change=would_change,
+            fits=cap.rows,
+            setting=cap.setting,
+            basis=cap.basis,
+        )
 
 
 def chunk_cap(cap: RowCap | None, chunk_rows: int | Literal["auto"] | None) -> int | None:
@@ -59,18 +66,6 @@ def chunk_cap(cap: RowCap | None, chunk_rows: int | Literal["auto"] | None) -> i
             cap.basis,
         )
     return cap.rows
-
-
-def fits_one_transaction(target: str, cap: RowCap | None, *, would_change: int) -> None:
-    """Refuse, before writing, a run too large for one transaction on this server."""
-    if cap is not None and would_change > cap.rows:
-        raise TransactionTooLargeError(
-            target,
-            would_change=would_change,
-            fits=cap.rows,
-            setting=cap.setting,
-            basis=cap.basis,
-        )
 
 
 def confirm_committed(

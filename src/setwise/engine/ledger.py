@@ -15,7 +15,7 @@ from setwise.engine.options import RunOptions
 from setwise.engine.retry import first_line, retried
 from setwise.errors import RunStateError, SetwiseError
 from setwise.journal.changes import Journal
-from setwise.journal.records import DONE, RUNNING, ChunkInfo, RunInfo
+from setwise.journal.records import DONE, RUNNING, ChunkInfo, RunInfo, new_run_id
 from setwise.report import ChunkResult, Totals
 from setwise.writers.protocol import Writer
 
@@ -44,9 +44,14 @@ class Ledger:
         self.totals = Totals()
         self.run_id: str | None = None
 
+    def name_once(self) -> None:
+        """Give a journaled one-transaction run its id before it writes its journal rows."""
+        if self.journaled:
+            self.run_id = new_run_id()
+
     def start(self, connection: Connection, **recorded: Any) -> str:
-        """Record the run; returns its id."""
-        return self.journal.start(
+        """Record the run; it has the id this returns from now on."""
+        self.run_id = self.journal.start(
             connection,
             **recorded,
             target=self.writer.target,
@@ -56,10 +61,14 @@ class Ledger:
             actor=self.options.actor,
             reverts=self.options.arguments.get("reverts"),
         )
+        return self.run_id
 
-    def record_once(self, connection: Connection, result: ChunkResult, seconds: float) -> None:
-        """Record a one-transaction run, done, with its one chunk."""
-        assert self.run_id is not None
+    def finish_once(self, connection: Connection, result: ChunkResult, seconds: float) -> None:
+        """Count a one-transaction run's one chunk, and record the run, done, with it
+        when it is journaled."""
+        self.tally(result, seconds)
+        if self.run_id is None:
+            return
         totals = self.totals
         self.start(
             connection,
@@ -77,6 +86,12 @@ class Ledger:
         self.journal.record_chunk(
             connection, self.run_id, 1, result.rows, result.changed, seconds, 0
         )
+
+    def rolled_back(self, before: Totals) -> None:
+        """Take back what an attempt rolled back had counted (``before``: the totals as
+        they were before it), and count its rollback."""
+        self.totals = before
+        self.totals.rollbacks += 1
 
     def tally(self, result: ChunkResult, seconds: float) -> None:
         """Add a chunk's counts to the run's totals."""

@@ -30,7 +30,9 @@ class RunOptions:
     arguments: dict[str, Any] = field(default_factory=dict)
     run_id: str | None = None
     """The id a new chunked run records, when its writer was named for it beforehand."""
+    chunked: bool = field(init=False)
+    """The run goes chunk by chunk (``chunk_rows`` given, or a resume)."""
 
-    @property
-    def chunked(self) -> bool:
-        return self.chunk_rows is not None or self.resume is not None
+    def __post_init__(self) -> None:
+        chunked = self.chunk_rows is not None or self.resume is not None
+        object.__setattr__(self, "chunked", chunked)

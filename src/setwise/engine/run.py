@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, Engine, select
+from sqlalchemy import Column, Connection, Engine, Table, select
 
 from setwise.api.patch import loaded_objects, synchronize
 from setwise.dialects import Strategy
@@ -49,23 +49,30 @@ def run(
     returning: Sequence[Column[Any]] = (),
     cleanup: Cleanup | None = None,
     repeatable: bool = False,
+    strategy: Strategy | None = None,
+    journal: Journal | None = None,
 ) -> Report:
     """Run the writer ``build`` makes, and report what happened.
+
+    ``strategy`` and ``journal``: the bind's strategy and the journal under
+    ``options.journal_prefix``, when the caller has them already (else found here).
 
     ``repeatable``: ``build`` makes the same writer again (it reads no source that is
     gone once read). A one-transaction run in a transaction of setwise's own may then
     read on a snapshot, as chunks do, and start again whole when a row it writes
     changed under it, instead of locking every row it journals."""
     started = time.perf_counter()
-    strategy = dialect_of(bind)
-    journal = Journal(options.journal_prefix)
+    strategy = strategy if strategy is not None else dialect_of(bind)
+    journal = journal if journal is not None else Journal(options.journal_prefix)
     journal.refuse_own(target)
-    keeps_record = options.journal or options.chunked
+    changes = None  # the target's journal table, where the run keeps a record
     created = False
-    if keeps_record and strategy.journal_ddl_apart:
-        created = journal.ensure(engine_of(bind), strategy, target)
-    if options.chunked:
-        executor = _run_chunked(bind, target, build, options, strategy, journal, cleanup)
+    if options.journal or options.chunked:
+        changes = journal.changes_table(target, strategy)
+        if strategy.journal_ddl_apart:
+            created = journal.ensure(engine_of(bind), strategy, target, changes=changes)
+    if changes is not None and options.chunked:
+        executor = _run_chunked(bind, target, build, options, strategy, journal, changes, cleanup)
         return _report(target, executor, started, rows=())
     snapshot = reads_on_snapshot(bind, strategy, options, repeatable=repeatable)
 
@@ -77,6 +84,7 @@ def run(
             options,
             strategy,
             journal,
+            changes,
             returning,
             cleanup,
             created,
@@ -116,21 +124,20 @@ def _run_once(
     options: RunOptions,
     strategy: Strategy,
     journal: Journal,
+    changes: Table | None,
     returning: Sequence[Column[Any]],
     cleanup: Cleanup | None,
     journal_just_created: bool,
     *,
     snapshot: bool = False,
 ) -> tuple[Executor | None, tuple[dict[str, Any], ...]]:
-    with atomic(bind) as scope:
+    with atomic(bind, strategy) as scope:
         connection = scope.connection
         if snapshot:  # first thing in the transaction: it sets the snapshot's isolation
             connection.exec_driver_sql(strategy.snapshot_chunks or "")
-        journal_table = None
-        if options.journal:
-            if not strategy.journal_ddl_apart:
-                journal.ensure(connection, strategy, target)
-            journal_table = journal.changes_table(target, strategy)
+        journal_table = changes if options.journal else None
+        if journal_table is not None and not strategy.journal_ddl_apart:
+            journal.ensure(connection, strategy, target, changes=journal_table)
         writer = build(connection, strategy)
         if writer is None:
             return None, ()
@@ -167,13 +174,13 @@ def _run_chunked(
     options: RunOptions,
     strategy: Strategy,
     journal: Journal,
+    journal_table: Table,
     cleanup: Cleanup | None,
 ) -> Executor | None:
     with owned_connection(bind) as (connection, session), strategy.causal_reads(connection):
         with connection.begin():
             if not strategy.journal_ddl_apart:
-                journal.ensure(connection, strategy, target)
-            journal_table = journal.changes_table(target, strategy)
+                journal.ensure(connection, strategy, target, changes=journal_table)
         try:
             writer = build(connection, strategy)  # may commit as it goes: short transactions
             connection.commit()
@@ -260,24 +267,7 @@ def _report(
     elapsed = time.perf_counter() - started
     if executor is None:
         return Report(target.name, "nothing to do", 0, 0, 0, elapsed, chunks=0)
-    totals = executor.totals
-    return Report(
-        table=target.name,
-        strategy=executor.strategy_name,
-        matched=totals.matched,
-        changed=totals.changed,
-        unchanged=totals.unchanged,
-        elapsed_s=elapsed,
-        run_id=executor.run_id,
-        missing=totals.missing,
-        missing_keys=tuple(totals.missing_keys),
-        conflicts=tuple(totals.conflicts),
-        chunks=totals.chunks,
-        retries=retries or totals.retries,
-        rollbacks=retries or totals.rollbacks,
-        slowest_chunk_s=totals.slowest_s,
-        rows=rows,
-    )
+    return executor.report(elapsed, rows, retries)
 
 
 def _unique(columns: Sequence[Column[Any]]) -> list[Column[Any]]:

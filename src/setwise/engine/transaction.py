@@ -58,9 +58,11 @@ def dialect_of(bind: Bind) -> Strategy:
 
 
 @contextmanager
-def atomic(bind: Bind) -> Iterator[Scope]:
-    """Run the block in a transaction of its own, or a savepoint in the caller's."""
-    strategy = dialect_of(bind)
+def atomic(bind: Bind, strategy: Strategy | None = None) -> Iterator[Scope]:
+    """Run the block in a transaction of its own, or a savepoint in the caller's.
+    ``strategy``: the bind's, when the caller has it."""
+    if strategy is None:
+        strategy = dialect_of(bind)
     if isinstance(bind, Engine):
         with bind.connect() as connection, connection.begin():
             yield Scope(connection, None, strategy, owns_transaction=True)

@@ -23,11 +23,13 @@ from typing import Any
 
 from sqlalchemy import Column, Connection, Select, Table, Update, bindparam, insert, literal
 from sqlalchemy import update as sql_update
+from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.expression import Executable
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.visitors import iterate
 
 from setwise.dialects import Strategy
 from setwise.dialects.packed import is_packed, pack, pack_values
-from setwise.engine.repeatable import reads_only, repeatable
 from setwise.errors import SetwiseError
 from setwise.journal.changes import Journal, key_column, new_column, old_column
 from setwise.writers.protocol import Writer
@@ -60,15 +62,12 @@ class ChunkWrite:
         """Write the journal and the rows by key from Python, never reading the journal
         table back: without UPDATE … FROM, or for a caller's transaction that cannot see
         a journal table created after it began (MySQL's REPEATABLE READ, error 1412)."""
-
-    @property
-    def name(self) -> str:
-        """How the run writes, for reports: database, kind, journal, keyed or not."""
-        parts = [self.strategy.name, self.writer.kind]
-        parts.append("journaled" if self.journal_table is not None else "no journal")
+        parts = [strategy.name, writer.kind]
+        parts.append("journaled" if journal_table is not None else "no journal")
         if self.by_key:
             parts.append("by key")
-        return " / ".join(parts)
+        self.name = " / ".join(parts)
+        """How the run writes, for reports: database, kind, journal, keyed or not."""
 
     def write(self, connection: Connection, span: Span, chunk: int, run_id: str | None) -> int:
         """Write the rows of ``span`` as chunk ``chunk`` of run ``run_id``; the rows changed."""
@@ -234,3 +233,38 @@ class ChunkWrite:
             for name in (old_column(c.name, self.strategy), new_column(c.name, self.strategy))
         ]
         return [*names, "run_id", "chunk"]
+
+
+#: Functions that give the same result for the same arguments in every statement. Any
+#: other (now(), random(), a user's function) might not, and text setwise cannot read
+#: might hold one: an UPDATE with those is not run twice in the hope of one result.
+DETERMINISTIC_FUNCTIONS = frozenset(
+    {"abs", "coalesce", "ifnull", "nullif", "lower", "upper", "length", "substr", "trim"}
+    | {"ltrim", "rtrim", "replace", "round", "max", "min", "count", "sum", "avg"}
+    | {"cast", "convert"}  # the stored-value comparisons of dialects/ (MySQL's CONVERT … USING)
+)
+
+
+def repeatable(statement: Update) -> bool:
+    """True when ``statement`` finds the same rows and computes the same values each
+    time it runs over the same data."""
+    for element in iterate(statement):
+        if isinstance(element, TextClause):
+            return False
+        name = str(getattr(element, "name", "")).lower()
+        if isinstance(element, FunctionElement) and name not in DETERMINISTIC_FUNCTIONS:
+            return False
+    return True
+
+
+def reads_only(statement: Update, target: Table, private_schema: str | None) -> bool:
+    """True when ``statement`` reads no table but ``target`` (and setwise's own, in
+    ``private_schema``), and no subquery: nothing another writer could change once the
+    rows of ``target`` it reads are locked."""
+    for element in iterate(statement):
+        if isinstance(element, Table):
+            if element._deannotate() is not target and element.schema != private_schema:
+                return False
+        elif getattr(element, "is_selectable", False) and not isinstance(element, FunctionElement):
+            return False
+    return True

@@ -150,6 +150,7 @@ class Journal(RunRecords):
         target: Target,
         *,
         convert: bool = False,
+        changes: Table | None = None,
     ) -> bool:
         """Create the journal tables that do not exist yet, and return the target's.
 
@@ -158,9 +159,10 @@ class Journal(RunRecords):
         the current transaction, which a second connection could not write beside.
         ``convert``: a journal table an earlier setwise kept one row per changed row is
         packed where the strategy packs (else it is refused). Returns True when it
-        created a table.
+        created a table. ``changes``: the target's journal table, when the caller has it.
         """
-        changes = self.changes_table(target, strategy)
+        if changes is None:
+            changes = self.changes_table(target, strategy)
         tables = [self.runs, self.chunks, changes]
 
         def create(connection: Connection) -> bool:
