@@ -12,20 +12,19 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, Engine, Table, select
+from sqlalchemy import Column, Connection, Engine, Table
 
-from setwise.api.patch import loaded_objects, synchronize
 from setwise.dialects import Strategy
 from setwise.engine.chunks import Executor
 from setwise.engine.options import RunOptions
 from setwise.engine.retry import retrying
+from setwise.engine.session import loaded_objects, read_back, sync
 from setwise.engine.transaction import Bind, atomic, dialect_of, engine_of, owned_connection
 from setwise.journal.changes import Journal
 from setwise.journal.records import FAILED, INTERRUPTED, RUNNING
 from setwise.report import Report
 from setwise.target import Target
 from setwise.writers.protocol import Writer
-from setwise.writers.setbased import key_in
 
 log = logging.getLogger("setwise")
 
@@ -35,9 +34,6 @@ In a chunked run the connection is setwise's own, and ``build`` may commit on it
 preparing a large writer holds no long transaction either."""
 
 Cleanup = Callable[[Connection, Strategy, Writer], None]
-
-#: Keys per SELECT when reading rows back by key: far below every bind-parameter limit.
-READ_BACK_KEYS = 500
 
 
 def run(
@@ -159,9 +155,9 @@ def _run_once(
         keys = executor.run_once(connection, lock_matched=bool(returning or loaded))
         rows: tuple[dict[str, Any], ...] = ()
         if returning:
-            rows = tuple(_read_back(connection, target, keys, list(returning)))
+            rows = tuple(read_back(connection, target, keys, list(returning)))
         if loaded:
-            _sync(connection, target, loaded, [k for k in keys if k in loaded])
+            sync(connection, target, loaded, [k for k in keys if k in loaded])
         if cleanup is not None:
             cleanup(connection, strategy, writer)
         return executor, rows
@@ -215,7 +211,7 @@ def _run_chunked(
             loaded = loaded_objects(session, target)
             if loaded:
                 with connection.begin():
-                    _sync(connection, target, loaded, list(loaded))
+                    sync(connection, target, loaded, list(loaded))
         return executor
 
 
@@ -225,35 +221,6 @@ def _still_live(connection: Connection, journal: Journal, run_id: str | None) ->
         return False
     status = journal.recent_ids(connection, [run_id]).get(run_id)
     return status in (RUNNING, INTERRUPTED, FAILED)
-
-
-def _read_back(
-    connection: Connection,
-    target: Target,
-    keys: Sequence[tuple[Any, ...]],
-    columns: list[Column[Any]],
-) -> list[dict[str, Any]]:
-    """``columns`` of the rows with ``keys``, as they are now, in key order."""
-    wanted = _unique([*target.identity, *columns])
-    found: list[dict[str, Any]] = []
-    names = [c.name for c in wanted]
-    for start in range(0, len(keys), READ_BACK_KEYS):
-        batch = keys[start : start + READ_BACK_KEYS]
-        statement = select(*wanted).where(key_in(target.identity, batch)).order_by(*target.identity)
-        found += [dict(zip(names, row, strict=True)) for row in connection.execute(statement)]
-    found.sort(key=lambda row: tuple(row[c.name] for c in target.identity))
-    return [{c.name: row[c.name] for c in columns} for row in found]
-
-
-def _sync(
-    connection: Connection,
-    target: Target,
-    loaded: dict[tuple[Any, ...], Any],
-    keys: Sequence[tuple[Any, ...]],
-) -> None:
-    """Give the loaded objects of ``keys`` the values their rows hold now."""
-    rows = _read_back(connection, target, keys, list(target.table.columns))
-    synchronize(loaded, target, rows)
 
 
 def _report(
@@ -268,10 +235,3 @@ def _report(
     if executor is None:
         return Report(target.name, "nothing to do", 0, 0, 0, elapsed, chunks=0)
     return executor.report(elapsed, rows, retries)
-
-
-def _unique(columns: Sequence[Column[Any]]) -> list[Column[Any]]:
-    seen: dict[str, Column[Any]] = {}
-    for column in columns:
-        seen.setdefault(column.name, column)
-    return list(seen.values())
