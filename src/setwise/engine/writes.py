@@ -21,7 +21,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, Select, Table, Update, bindparam, insert, literal
+from sqlalchemy import Column, Connection, Select, Table, Update, bindparam
 from sqlalchemy import update as sql_update
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.expression import Executable
@@ -29,9 +29,9 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import iterate
 
 from setwise.dialects import Strategy
-from setwise.dialects.packed import is_packed, pack, pack_values
 from setwise.errors import SetwiseError
-from setwise.journal.changes import Journal, key_column, new_column, old_column
+from setwise.journal.changes import JournalShape
+from setwise.journal.layout import JournalLayout
 from setwise.writers.protocol import Writer
 from setwise.writers.setbased import Span
 
@@ -55,6 +55,8 @@ class ChunkWrite:
         self.writer = writer
         self.stamps = stamps
         self.journal_table = journal_table
+        self.shape = JournalShape.of(journal_table) if journal_table is not None else None
+        """The journal table's layout (``journal.layout``) and column names."""
         self.on_snapshot = on_snapshot
         """Chunks run on a snapshot (``Strategy.snapshot_chunks``): their own
         transactions, which retry when a row they write changed since the snapshot."""
@@ -88,12 +90,8 @@ class ChunkWrite:
             return [direct]
         assert run_id is not None
         rows = self._locked(self.writer.journal_rows(span))
-        if is_packed(self.journal_table):
-            names = self._journal_names()[:-2]
-            copy_rows: Executable = pack(self.journal_table, rows, names, run_id, chunk)
-        else:
-            source = rows.add_columns(literal(run_id), literal(chunk))
-            copy_rows = insert(self.journal_table).from_select(self._journal_names(), source)
+        names = self._journal_names()
+        copy_rows = self._layout.copy(self.journal_table, rows, names, run_id, chunk)
         if self._rewrites_journaled_rows(direct):
             return [copy_rows, direct]
         return [copy_rows, self.update_from_journal(span, chunk, run_id)]
@@ -102,12 +100,13 @@ class ChunkWrite:
         """The UPDATE that writes a chunk's rows from its journal rows: exactly what the
         journal recorded, whatever changed since the INSERT."""
         assert self.journal_table is not None
-        table = Journal.changes(self.journal_table)
+        assert self.shape is not None
+        shape, table = self.shape, self.shape.layout.changes(self.journal_table)
         target = self.writer.target
         values: dict[Column[Any], Any] = {
-            c: table.c[new_column(c.name, self.strategy)] for c in self.writer.written_columns()
+            c: table.c[shape.new[c.name]] for c in self.writer.written_columns()
         }
-        journal_key = [table.c[key_column(c.name, self.strategy)] for c in target.identity]
+        journal_key = [table.c[shape.key[c.name]] for c in target.identity]
         return (
             sql_update(target.table)
             .where(
@@ -126,14 +125,8 @@ class ChunkWrite:
         if self.by_key:
             rows = self._locked_rows(connection, span)
             if rows:
-                names = self._journal_names()[:-2]
-                insert_rows = insert(self.journal_table)
-                if is_packed(self.journal_table):
-                    params = pack_values(rows, names, run_id, chunk)
-                else:
-                    params = [dict(zip(names, row, strict=True)) for row in rows]
-                    insert_rows = insert_rows.values(run_id=run_id, chunk=chunk)
-                connection.execute(insert_rows, params)
+                names = self._journal_names()
+                self._layout.insert(connection, self.journal_table, rows, names, run_id, chunk)
             return self._write_by_key(connection, rows)
         copy_rows, apply_rows = self.statements(span, chunk, run_id)
         consistent = self.strategy.single_writer or self.on_snapshot
@@ -160,12 +153,7 @@ class ChunkWrite:
         self, connection: Connection, copy_rows: Executable, apply_rows: Executable
     ) -> tuple[int, int]:
         """Run the journal INSERT and the UPDATE; the rows each wrote."""
-        assert self.journal_table is not None
-        if is_packed(self.journal_table):  # the INSERT returns the rows of each part
-            inserted = sum(connection.execute(copy_rows).scalars())
-        else:  # SQLAlchemy keeps an INSERT's rowcount only when asked to
-            copying = copy_rows.execution_options(preserve_rowcount=True)
-            inserted = connection.execute(copying).rowcount
+        inserted = self._layout.copied(connection, copy_rows)
         return inserted, connection.execute(apply_rows).rowcount
 
     def _rewrites_journaled_rows(self, direct: Update) -> bool:
@@ -224,15 +212,14 @@ class ChunkWrite:
         connection.execute(self._update_by_key(), params)
         return len(rows)
 
+    @property
+    def _layout(self) -> JournalLayout:
+        assert self.shape is not None
+        return self.shape.layout
+
     def _journal_names(self) -> list[str]:
-        target = self.writer.target
-        names = [key_column(c.name, self.strategy) for c in target.identity]
-        names += [
-            name
-            for c in self.writer.written_columns()
-            for name in (old_column(c.name, self.strategy), new_column(c.name, self.strategy))
-        ]
-        return [*names, "run_id", "chunk"]
+        assert self.shape is not None
+        return self.shape.names(self.writer.target.identity, self.writer.written_columns())
 
 
 #: Functions that give the same result for the same arguments in every statement. Any
