@@ -242,9 +242,6 @@ class Merge:
     def written_columns(self) -> list[Column[Any]]:
         return list(self._assignments())
 
-    def range_key(self) -> list[Column[Any]]:
-        return self.staged_key()
-
     def keys_after(self, after: tuple[Any, ...] | None, limit: int) -> Select[Any]:
         key = self.staged_key()
         return select(*key).where(*Span(after).criteria(key)).order_by(*key).limit(limit)

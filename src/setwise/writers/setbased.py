@@ -123,9 +123,6 @@ class SetUpdate:
         """Columns a changed row gets new values for: the journal keeps old and new."""
         return [*self.assignments, *self.bumps]
 
-    def range_key(self) -> list[Column[Any]]:
-        return list(self.target.key)
-
     def keys_after(self, after: tuple[Any, ...] | None, limit: int) -> Select[Any]:
         """The next ``limit`` keys of rows that would change, after ``after``, in order."""
         key = self.target.key
