@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from setwise.errors import (
     ConflictError,
+    InvalidArgumentError,
+    JournalTableError,
     MissingExtraError,
     NotFoundError,
     PlanTimeoutError,
@@ -30,6 +32,7 @@ from setwise.errors import (
     TransactionTooLargeError,
     UnboundedUpdateError,
     ValidationError,
+    WriteCheckError,
 )
 
 if TYPE_CHECKING:
@@ -81,6 +84,8 @@ def __dir__() -> list[str]:
 __all__ = [
     "ChunkInfo",
     "ConflictError",
+    "InvalidArgumentError",
+    "JournalTableError",
     "MissingExtraError",
     "NotFoundError",
     "Plan",
@@ -102,6 +107,7 @@ __all__ = [
     "TransactionTooLargeError",
     "UnboundedUpdateError",
     "ValidationError",
+    "WriteCheckError",
     "abandon",
     "apply",
     "init",

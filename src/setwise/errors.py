@@ -570,3 +570,36 @@ def closest(name: str, candidates: Iterable[str]) -> str | None:
 
     matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return matches[0] if matches else None
+
+
+class InvalidArgumentError(SetwiseError):
+    """An argument is missing, or its value cannot be used (a chunk size below 1, a
+    range given highest first); nothing was run. Carries the ``argument`` as Python
+    names it and the ``value`` given (None when it was not given)."""
+
+    def __init__(self, message: str, *, argument: str, value: Any = None) -> None:
+        super().__init__(message)
+        self.argument = argument
+        self.value = value
+
+
+class WriteCheckError(SetwiseError):
+    """The database wrote other rows than it was given to write: ``expected`` rows of
+    ``table``, ``found`` as written when checked."""
+
+    def __init__(self, message: str, *, table: str, expected: int, found: int) -> None:
+        super().__init__(message)
+        self.table = table
+        self.expected = expected
+        self.found = found
+
+
+class JournalTableError(SetwiseError):
+    """A journal table setwise cannot write as it is: one an earlier setwise kept in
+    another layout, or one keeping columns the table it journals no longer has.
+    Carries the journal ``table`` and the ``layout`` it keeps."""
+
+    def __init__(self, message: str, *, table: str, layout: str) -> None:
+        super().__init__(message)
+        self.table = table
+        self.layout = layout

@@ -30,7 +30,7 @@ from setwise.engine.options import RunOptions
 from setwise.engine.run import reads_on_snapshot
 from setwise.engine.sizing import ChunkSizer
 from setwise.engine.transaction import Bind, Scope, peek
-from setwise.errors import PlanTimeoutError, SetwiseError
+from setwise.errors import InvalidArgumentError, PlanTimeoutError
 from setwise.journal.changes import Journal
 from setwise.report import Plan, PlanWarning, ProgressCallback
 from setwise.staging.sources import open_source
@@ -134,9 +134,10 @@ def plan(
             with _time_limit(scope, update.target, timeout_seconds):
                 return _plan(scope, journal_tables, update, options, warn_share, snapshot=snapshot)
     if changes is None:
-        raise SetwiseError(
+        raise InvalidArgumentError(
             "setwise.plan takes a SQLAlchemy UPDATE statement, or a target and its changes "
-            f"as setwise.apply does, not a {type(statement).__name__} alone"
+            f"as setwise.apply does, not a {type(statement).__name__} alone",
+            argument="changes",
         )
     source = open_source(changes, csv_null=csv_null)
     with peek(bind) as scope:

@@ -18,9 +18,9 @@ from setwise.dialects import RowCap, Strategy
 from setwise.errors import (
     NotFoundError,
     RunError,
-    SetwiseError,
     TooManyRowsError,
     TransactionTooLargeError,
+    WriteCheckError,
 )
 from setwise.journal.changes import Journal
 
@@ -88,9 +88,12 @@ def confirm_committed(
     except DBAPIError as exc:  # the chunk committed (or not): never run it again
         raise RunError(run_id, chunk, exc) from exc
     if not found:
-        lost = SetwiseError(
+        lost = WriteCheckError(
             "the database reported the chunk committed, but its journal record is not "
             "there: the transaction was rolled back (on Galera, past wsrep_max_ws_rows "
-            "or wsrep_max_ws_size)"
+            "or wsrep_max_ws_size)",
+            table=chunks.name,
+            expected=1,
+            found=0,
         )
         raise RunError(run_id, chunk, lost)

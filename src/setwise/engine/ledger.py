@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from setwise.dialects import Strategy
 from setwise.engine.options import RunOptions
 from setwise.engine.retry import first_line, retried
-from setwise.errors import RunStateError, SetwiseError
+from setwise.errors import InvalidArgumentError, RunStateError
 from setwise.journal.changes import Journal
 from setwise.journal.records import DONE, RUNNING, ChunkInfo, RunInfo, new_run_id
 from setwise.report import ChunkResult, Totals
@@ -202,12 +202,14 @@ class Ledger:
                     f"resume={info.run_id!r}) (`setwise revert {info.reverts} --resume "
                     f"{info.run_id}`)"
                 )
-            raise SetwiseError(message)
+            raise InvalidArgumentError(message, argument="resume", value=info.run_id)
         recorded = {k: v for k, v in info.arguments.items() if k != "journal"}
         if recorded != _comparable(self.options.arguments):
-            raise SetwiseError(
+            raise InvalidArgumentError(
                 f"run {info.run_id} ran with other arguments ({info.arguments}); resume it "
-                "with the same statement or changes"
+                "with the same statement or changes",
+                argument="resume",
+                value=info.run_id,
             )
 
     def mark(self, connection: Connection, status: str, error: str | None = None) -> str | None:

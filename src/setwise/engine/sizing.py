@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from setwise.errors import SetwiseError
+from setwise.errors import InvalidArgumentError
 
 #: First chunk of an "auto" run: small enough to stay far under any sensible time target
 #: on a slow or busy table, so the first measurement is cheap.
@@ -33,7 +33,11 @@ class ChunkSizer:
         self.rows = AUTO_START_ROWS if self.auto else int(rows)  # type: ignore[arg-type]
         self.seconds = seconds
         if not self.auto and self.rows < 1:
-            raise SetwiseError(f"chunk_rows must be a positive number or 'auto', not {rows!r}")
+            raise InvalidArgumentError(
+                f"chunk_rows must be a positive number or 'auto', not {rows!r}",
+                argument="chunk_rows",
+                value=rows,
+            )
         self.cap = cap
         """The most rows a chunk may hold: the server's cap on a transaction, if any."""
         if cap is not None:

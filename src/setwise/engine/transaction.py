@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from setwise.dialects import Strategy, get_strategy
-from setwise.errors import SetwiseError
+from setwise.errors import InvalidArgumentError
 
 Bind = Session | Engine | Connection
 
@@ -132,11 +132,11 @@ def owned_connection(bind: Bind) -> Iterator[tuple[Connection, Session | None]]:
         return
     if isinstance(bind, Connection):
         if bind.in_transaction():
-            raise SetwiseError(_CHUNKED_INSIDE)
+            raise InvalidArgumentError(_CHUNKED_INSIDE, argument="chunk_rows")
         yield bind, None
         return
     if _caller_has_work(bind):
-        raise SetwiseError(_CHUNKED_INSIDE)
+        raise InvalidArgumentError(_CHUNKED_INSIDE, argument="chunk_rows")
     engine = bind.get_bind()
     with engine.connect() as connection:  # type: ignore[union-attr]
         yield connection, bind

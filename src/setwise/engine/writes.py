@@ -29,7 +29,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import iterate
 
 from setwise.dialects import Strategy
-from setwise.errors import SetwiseError
+from setwise.errors import WriteCheckError
 from setwise.journal.changes import JournalShape
 from setwise.journal.layout import JournalLayout
 from setwise.writers.protocol import Writer
@@ -143,9 +143,13 @@ class ChunkWrite:
             apply_rows = self.update_from_journal(span, chunk, run_id)
         inserted, written = self._copy_and_apply(connection, copy_rows, apply_rows)
         if self.strategy.supports_sane_rowcount and written != inserted:
-            raise SetwiseError(
+            table = self.writer.target.name
+            raise WriteCheckError(
                 f"chunk {chunk}: the journal holds {inserted} row(s) but the database reported "
-                f"{written} updated in {self.writer.target.name!r}; the chunk was rolled back"
+                f"{written} updated in {table!r}; the chunk was rolled back",
+                table=table,
+                expected=inserted,
+                found=written,
             )
         return inserted
 

@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects import Strategy
-from setwise.errors import SchemaError, SetwiseError
+from setwise.errors import JournalTableError, SchemaError
 from setwise.journal.layout import JournalLayout, layout_for, layout_named, layout_of
 from setwise.journal.records import ChunkInfo, RunInfo, RunRecords, default_actor, new_run_id
 from setwise.journal.schema import column_shape, shared_table
@@ -264,7 +264,7 @@ _EXISTING: weakref.WeakKeyDictionary[Engine, set[str]] = weakref.WeakKeyDictiona
 
 def _layout_refused(
     changes: Table, kept: JournalLayout, layout: JournalLayout, journals: str
-) -> SetwiseError:
+) -> JournalTableError:
     """The error for a journal table (of the table named ``journals``) kept in the layout
     ``kept``, not the ``layout`` setwise writes, one made by an earlier setwise: writing
     to it would fail mid-run."""
@@ -275,9 +275,11 @@ def _layout_refused(
         )
     else:
         remedy = "rename it (its runs can still be read) or drop it, and run again"
-    return SetwiseError(
+    return JournalTableError(
         f"journal table {changes.name!r} keeps {kept.description}, but setwise now"
-        f" keeps {layout.description} there: {remedy}"
+        f" keeps {layout.description} there: {remedy}",
+        table=changes.name,
+        layout=kept.description,
     )
 
 

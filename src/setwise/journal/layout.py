@@ -32,7 +32,7 @@ from sqlalchemy.sql.expression import Executable
 
 from setwise.dialects import Strategy
 from setwise.dialects.packed import can_pack, pack, pack_rows, pack_values, packed_table, unpacked
-from setwise.errors import SetwiseError
+from setwise.errors import JournalTableError
 from setwise.journal.schema import temporary_copy
 
 log = logging.getLogger("setwise")
@@ -181,10 +181,12 @@ class PackedLayout:
         old = Table(table.name, MetaData(), autoload_with=connection, schema=table.schema)
         lost = [c.name for c in old.columns if c.name not in table.c]
         if lost:
-            raise SetwiseError(
+            raise JournalTableError(
                 f"journal table {table.name!r} keeps {', '.join(lost)}, which the table it"
                 " journals no longer has: it cannot be packed without losing them; rename it"
-                " (its runs can still be read) or drop it"
+                " (its runs can still be read) or drop it",
+                table=table.name,
+                layout=ROWS.description,
             )
         held_name = strategy.identifier(f"{table.name}_held")
         held = temporary_copy(connection, strategy, held_name, select(old))

@@ -235,7 +235,7 @@ class Merge:
     def staged_key(self) -> list[Column[Any]]:
         return [self.stage.c[column.name] for column in self.target.key]
 
-    # -- the writer interface the executor runs (see executor.Writer) ------------
+    # -- the writer interface the executor runs (see writers.protocol.Writer) ------------
 
     kind = "apply"
 

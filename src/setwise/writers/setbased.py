@@ -115,7 +115,7 @@ class SetUpdate:
             .values(self.new_values())
         )
 
-    # -- the writer interface the executor runs (see executor.Writer) ------------
+    # -- the writer interface the executor runs (see writers.protocol.Writer) ------------
 
     kind = "update"
 
