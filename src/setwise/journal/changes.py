@@ -188,7 +188,7 @@ class Journal(RunRecords):
         if changes is not None and changes not in missing:
             found = {c["name"] for c in inspector.get_columns(changes.name, schema=changes.schema)}
             _refuse_foreign(inspector, changes, found)
-            kept, layout = layout_named(found), layout_of(changes)
+            kept, layout = layout_named(found), JournalShape.of(changes).layout
             if kept is not layout:
                 if not (convert and strategy is not None and layout.converts):
                     raise _layout_refused(changes, kept, layout, journals)
