@@ -706,12 +706,12 @@ def test_auto_chunks_grow_while_fast(books: Engine) -> None:
         progress=lambda p: seen.append(p.chunk_rows),
     )
     assert seen == [40]  # 40 rows fit in the first chunk of 1,000
-    sizer = setwise.engine.chunks.ChunkSizer("auto", 0.5)
+    sizer = setwise.engine.sizing.ChunkSizer("auto", 0.5)
     sizes = []
     for seconds in (0.01, 0.01, 0.9, 0.2, 0.3):
         sizes.append(sizer.rows)
         sizer.record(sizer.rows, seconds)
-    safety = setwise.engine.chunks.AUTO_SAFETY
+    safety = setwise.engine.sizing.AUTO_SAFETY
     slowed = int(4000 * 0.5 / 0.9 * safety)  # shrunk at once to fit the target
     # Fast again: grows, but only towards the share of the target it aims at.
     assert sizes == [1000, 2000, 4000, slowed, int(slowed * 0.5 / 0.2 * safety)]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from setwise.errors import (
     ConflictError,
     InvalidArgumentError,
+    JournalTableError,
     MissingExtraError,
     NotFoundError,
     PlanTimeoutError,
@@ -42,9 +43,8 @@ if TYPE_CHECKING:
     from setwise.api.runs import abandon, init, run_details, runs
     from setwise.api.update import update
     from setwise.detector.watch import watch
-    from setwise.engine.chunks import Progress
     from setwise.journal.runinfo import ChunkInfo, RunInfo
-    from setwise.report import Plan, Report
+    from setwise.report import Plan, Progress, Report
 
 __version__ = "0.2.0.dev0"
 
@@ -52,7 +52,7 @@ __version__ = "0.2.0.dev0"
 _LAZY = {
     "ChunkInfo": "setwise.journal.runinfo",
     "Plan": "setwise.report",
-    "Progress": "setwise.engine.chunks",
+    "Progress": "setwise.report",
     "Report": "setwise.report",
     "RunInfo": "setwise.journal.runinfo",
     "abandon": "setwise.api.runs",
@@ -85,6 +85,7 @@ __all__ = [
     "ChunkInfo",
     "ConflictError",
     "InvalidArgumentError",
+    "JournalTableError",
     "MissingExtraError",
     "NotFoundError",
     "Plan",

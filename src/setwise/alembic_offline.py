@@ -17,7 +17,7 @@ from sqlalchemy.sql.visitors import replacement_traverse
 from setwise.api.stamps import stamp_values
 from setwise.api.update import prepare
 from setwise.dialects import get_strategy
-from setwise.engine.chunks import AUTO_START_ROWS
+from setwise.engine.sizing import AUTO_START_ROWS
 from setwise.errors import InvalidArgumentError, SchemaError
 from setwise.staging.intake import checked_rows
 from setwise.target import Target, TargetLike, resolve_target

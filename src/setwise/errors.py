@@ -17,6 +17,7 @@
     ├── PlanTimeoutError       a statement of a plan ran past its time limit
     ├── InvalidArgumentError   an argument missing or unusable; nothing was run
     ├── WriteCheckError        the database wrote other rows than it was given to write
+    ├── JournalTableError      a journal table kept in another layout, or missing columns
     └── MissingExtraError      an optional dependency is not installed; names the extra to add
                                (also an ``ImportError``)
 
@@ -492,3 +493,14 @@ class WriteCheckError(SetwiseError):
         self.table = table
         self.expected = expected
         self.found = found
+
+
+class JournalTableError(SetwiseError):
+    """A journal table setwise cannot write as it is: one an earlier setwise kept in
+    another layout, or one keeping columns the table it journals no longer has.
+    Carries the journal ``table`` and the ``layout`` it keeps."""
+
+    def __init__(self, message: str, *, table: str, layout: str) -> None:
+        super().__init__(message)
+        self.table = table
+        self.layout = layout

@@ -1,9 +1,91 @@
-"""What a run did, as numbers a person or a program can read."""
+"""What a run did, as numbers a person or a program can read: as it goes, and at the end."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run is, for a progress bar: rows done of rows total (when known)."""
+
+    rows_done: int
+    rows_total: int | None
+    changed: int
+    chunk: int
+    chunk_rows: int
+    chunk_seconds: float
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What one chunk did: the rows it matched, changed, found in conflict or missing,
+    and the rows it went through."""
+
+    matched: int
+    changed: int
+    conflicted: int
+    missing: int
+    rows: int
+
+
+@dataclass
+class Totals:
+    """Counts accumulated over a run's chunks: the Report's numbers while it runs."""
+
+    matched: int = 0
+    changed: int = 0
+    conflicted: int = 0
+    missing: int = 0
+    missing_keys: list[Any] = field(default_factory=list)
+    conflicts: list[Any] = field(default_factory=list)
+    chunks: int = 0
+    retries: int = 0
+    rollbacks: int = 0
+    slowest_s: float = 0.0
+
+    @property
+    def unchanged(self) -> int:
+        return self.matched - self.changed - self.conflicted
+
+    def copy(self) -> Totals:
+        """A copy that later chunks do not change."""
+        return replace(self, missing_keys=list(self.missing_keys), conflicts=list(self.conflicts))
+
+    def report(
+        self,
+        table: str,
+        strategy: str,
+        elapsed_s: float,
+        *,
+        run_id: str | None,
+        rows: tuple[dict[str, Any], ...],
+        retries: int,
+    ) -> Report:
+        """The Report of a run with these totals; ``retries``: times the whole run
+        started again (a one-transaction run on a snapshot), else the chunks' own."""
+        return Report(
+            table=table,
+            strategy=strategy,
+            matched=self.matched,
+            changed=self.changed,
+            unchanged=self.unchanged,
+            elapsed_s=elapsed_s,
+            run_id=run_id,
+            missing=self.missing,
+            missing_keys=tuple(self.missing_keys),
+            conflicts=tuple(self.conflicts),
+            chunks=self.chunks,
+            retries=retries or self.retries,
+            rollbacks=retries or self.rollbacks,
+            slowest_chunk_s=self.slowest_s,
+            rows=rows,
+        )
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from setwise.dialects.postgresql import PostgreSQLStrategy
-from setwise.engine.chunks import Executor, RunOptions
+from setwise.engine.chunks import Executor
+from setwise.engine.options import RunOptions
 from setwise.journal.changes import Journal
 from setwise.target import resolve_target
 from setwise.writers.keys import Span
@@ -58,6 +59,6 @@ def journaled_chunk(dialect: Dialect, *, chunked: bool) -> list[Executable]:
         journal,
         journal.changes_table(resolve_target(Book), strategy),
     )
-    executor.run_id = "run-1"
     span = Span(None, (100,))
-    return [*executor.chunk_statements(span, chunk=1), executor.update_from_journal(span, 1)]
+    write = executor.write
+    return [*write.statements(span, 1, "run-1"), write.update_from_journal(span, 1, "run-1")]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from setwise import SetwiseError
-from setwise.engine.chunks import (
+from setwise.engine.sizing import (
     AUTO_MAX_ROWS,
     AUTO_MIN_ROWS,
     AUTO_SAFETY,

@@ -19,13 +19,13 @@ from sqlalchemy.exc import DBAPIError
 from setwise.api.stamps import stamp_values
 from setwise.dialects import Strategy
 from setwise.dialects.integrity import integrity_to_validation
-from setwise.engine.chunks import ProgressCallback, RunOptions
+from setwise.engine.options import RunOptions
 from setwise.engine.run import run
 from setwise.engine.transaction import Bind, dialect_of, reading_connection
 from setwise.errors import SchemaError, SetwiseError
 from setwise.journal.changes import Journal, tagged
 from setwise.journal.records import new_run_id
-from setwise.report import Report
+from setwise.report import ProgressCallback, Report
 from setwise.staging.loading import stage, stage_in_steps
 from setwise.staging.sources import open_source
 from setwise.target import Target, TargetLike, resolve_target

@@ -1,8 +1,8 @@
-"""Work with the ORM Session: keep loaded objects current, and PATCH one record."""
+"""``setwise.patch``: PATCH one record of an ORM mapped class, checked and versioned."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Column, ColumnElement, Connection, and_, inspect, select, types
@@ -24,39 +24,6 @@ Model = TypeVar("Model")
 
 Validator = Callable[[Mapping[str, Any]], Mapping[str, str] | None]
 """Takes the changes; returns {field: reason} for each value it rejects, or None."""
-
-
-def loaded_objects(session: Session, target: Target) -> dict[tuple[Any, ...], Any]:
-    """Objects in the session's identity map that hold rows of the target table, by key."""
-    found: dict[tuple[Any, ...], Any] = {}
-    for obj in list(session.identity_map.values()):
-        state = inspect(obj)
-        if _mapped_table(state.mapper, target) is not None and state.identity is not None:
-            found[tuple(state.identity)] = obj
-    return found
-
-
-def synchronize(
-    loaded: Mapping[tuple[Any, ...], Any], target: Target, written: Iterable[Mapping[str, Any]]
-) -> int:
-    """Give loaded objects the values just written to their rows. Returns how many."""
-    key_names = [column.name for column in target.key]
-    refreshed = 0
-    for row in written:
-        obj = loaded.get(tuple(row[name] for name in key_names))
-        if obj is None:
-            continue
-        mapper = inspect(obj).mapper
-        table = _mapped_table(mapper, target)
-        for name, value in row.items():
-            column = table.columns.get(name) if table is not None else None
-            if column is None:
-                continue
-            prop = mapper._columntoproperty.get(column)
-            if prop is not None:
-                set_committed_value(obj, prop.key, value)
-        refreshed += 1
-    return refreshed
 
 
 def patch(
@@ -229,11 +196,3 @@ def _moved(
         return NotFoundError(target.name, key=key)
     version = current[0] if target.version is not None else None
     return ConflictError(target.name, key=key, expected_version=expected, current_version=version)
-
-
-def _mapped_table(mapper: Mapper[Any], target: Target) -> Any:
-    """The table of ``mapper`` that is the target's table, matched by name."""
-    for table in mapper.tables:
-        if getattr(table, "fullname", None) == target.name:
-            return table
-    return None

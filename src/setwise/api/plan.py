@@ -25,23 +25,20 @@ from sqlalchemy.sql.selectable import ScalarSelect, SelectBase, TableClause
 from setwise.api.apply import readable_again, resolve_changes_target
 from setwise.api.stamps import stamp_values
 from setwise.api.update import prepare
-from setwise.engine.chunks import (
-    KEY_SAMPLE,
-    ChunkSizer,
-    Executor,
-    ProgressCallback,
-    RunOptions,
-    Writer,
-)
+from setwise.engine.chunks import KEY_SAMPLE, Executor
+from setwise.engine.guards import guard
+from setwise.engine.options import RunOptions
 from setwise.engine.run import reads_on_snapshot
+from setwise.engine.sizing import ChunkSizer
 from setwise.engine.transaction import Bind, Scope, peek
-from setwise.errors import NotFoundError, PlanTimeoutError, SetwiseError, TooManyRowsError
+from setwise.errors import InvalidArgumentError, PlanTimeoutError
 from setwise.journal.changes import Journal
-from setwise.report import Plan, PlanWarning
+from setwise.report import Plan, PlanWarning, ProgressCallback
 from setwise.staging.loading import stage
 from setwise.staging.sources import open_source
 from setwise.target import Target, TargetLike
 from setwise.writers.keys import EVERYTHING, Span
+from setwise.writers.protocol import Writer
 from setwise.writers.setbased import SetUpdate
 
 #: Share of the table past which a plan warns that a run changes most of it. Half:
@@ -128,6 +125,7 @@ def plan(
         max_rows=max_rows,
     )
     stamps = (stamp_column, actor_column, actor)
+    journal_tables = Journal(journal_prefix)
     if isinstance(statement, Update):
         update = prepare(statement, all_rows=all_rows, journal=journal)
         options.stamps.update(stamp_values(update.target, *stamps))
@@ -136,11 +134,12 @@ def plan(
             snapshot = reads_on_snapshot(bind, scope.strategy, options, repeatable=True)
             update = update.with_comparison(compare)
             with _time_limit(scope, update.target, timeout_seconds):
-                return _plan(scope, update, options, warn_share, snapshot=snapshot)
+                return _plan(scope, journal_tables, update, options, warn_share, snapshot=snapshot)
     if changes is None:
-        raise SetwiseError(
+        raise InvalidArgumentError(
             "setwise.plan takes a SQLAlchemy UPDATE statement, or a target and its changes "
-            f"as setwise.apply does, not a {type(statement).__name__} alone"
+            f"as setwise.apply does, not a {type(statement).__name__} alone",
+            argument="changes",
         )
     source = open_source(changes, csv_null=csv_null)
     with peek(bind) as scope:
@@ -154,7 +153,7 @@ def plan(
         if options.chunked and strategy.kept_stage_prefixes is not None:
             # The run stages into a table named for it; the plan stages into a temporary
             # one, and shows the statements as the run will send them.
-            kept_name = Journal(options.journal_prefix).stage_name(PLANNED_RUN_ID, strategy)
+            kept_name = journal_tables.stage_name(PLANNED_RUN_ID, strategy)
             shown = merge.renamed(kept_name)
         try:
             if options.chunked:
@@ -163,7 +162,15 @@ def plan(
                 bind, strategy, options, repeatable=readable_again(changes)
             )
             with _time_limit(scope, target, timeout_seconds):
-                return _plan(scope, merge, options, warn_share, shown=shown, snapshot=snapshot)
+                return _plan(
+                    scope,
+                    journal_tables,
+                    merge,
+                    options,
+                    warn_share,
+                    shown=shown,
+                    snapshot=snapshot,
+                )
         finally:
             merge.drop(connection, strategy)
 
@@ -186,6 +193,7 @@ def _time_limit(scope: Scope, target: Target, seconds: float | None) -> Iterator
 
 def _plan(
     scope: Scope,
+    journal: Journal,
     writer: Writer,
     options: RunOptions,
     warn_share: float | None,
@@ -197,20 +205,23 @@ def _plan(
     as ``shown`` (the same writer by default) would send it, on a snapshot if
     ``snapshot`` (``runner.reads_on_snapshot``)."""
     connection, target = scope.connection, writer.target
-    Journal(options.journal_prefix).refuse_own(target)
+    journal.refuse_own(target)
     matched, would_change, conflicted, staged = (
         int(n) for n in connection.execute(writer.counts(EVERYTHING)).one()
     )
-    if options.max_rows is not None and would_change > options.max_rows:
-        raise TooManyRowsError(target.name, limit=options.max_rows, would_change=would_change)
-    if options.expect_rows is not None and matched < options.expect_rows:
-        raise NotFoundError(target.name, expected=options.expect_rows, matched=matched)
-    journal = Journal(options.journal_prefix)
+    guard(
+        target.name,
+        matched,
+        would_change,
+        expect_rows=options.expect_rows,
+        max_rows=options.max_rows,
+    )
     journal_table = journal.changes_table(target, scope.strategy) if options.journal else None
-    executor = Executor(scope.strategy, shown or writer, options, journal, journal_table)
-    executor.run_id = PLANNED_RUN_ID
-    executor.on_snapshot = snapshot
-    statements = executor.chunk_statements(_first_span(connection, writer, options), 1)
+    executor = Executor(
+        scope.strategy, shown or writer, options, journal, journal_table, on_snapshot=snapshot
+    )
+    span = _first_span(connection, writer, options)
+    statements = executor.write.statements(span, 1, PLANNED_RUN_ID)
     explain = scope.strategy.explain(connection, writer.direct_update(EVERYTHING, options.stamps))
     indexes = _indexes(connection, target.table)
     total = int(connection.execute(select(func.count()).select_from(target.table)).scalar_one())
@@ -226,7 +237,7 @@ def _plan(
     ]
     return Plan(
         table=target.name,
-        strategy=executor.strategy_name,
+        strategy=executor.write.name,
         matched=matched,
         would_change=would_change,
         unchanged=matched - would_change - conflicted,

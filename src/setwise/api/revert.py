@@ -18,13 +18,14 @@ from sqlalchemy import Connection, MetaData, Table
 from setwise.api.runs import drop_stage_of
 from setwise.dialects import Strategy
 from setwise.dialects.packed import is_packed
-from setwise.engine.chunks import ProgressCallback, RunOptions, Writer
+from setwise.engine.options import RunOptions
 from setwise.engine.run import run
 from setwise.engine.transaction import Bind, atomic, dialect_of, reading_connection
 from setwise.journal.changes import Journal, tagged
-from setwise.report import Report
+from setwise.report import ProgressCallback, Report
 from setwise.target import resolve_target
 from setwise.writers.keys import EVERYTHING, Span
+from setwise.writers.protocol import Writer
 from setwise.writers.reversal import Reversal, refuse_conflicts, unpack_journal
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import Connection, MetaData, Table, inspect
 from sqlalchemy.schema import DropTable
 
 from setwise.dialects import Strategy
-from setwise.engine.chunks import RETRIES, retried
+from setwise.engine.retry import RETRIES, retried
 from setwise.engine.transaction import Bind, dialect_of, engine_of, reading_connection
 from setwise.journal.changes import Journal
 from setwise.journal.runinfo import ChunkInfo, RunInfo

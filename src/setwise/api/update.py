@@ -12,12 +12,12 @@ from sqlalchemy.sql.visitors import iterate
 
 from setwise.api.stamps import stamp_values
 from setwise.dialects.integrity import integrity_to_validation
-from setwise.engine.chunks import ProgressCallback, RunOptions
+from setwise.engine.options import RunOptions
 from setwise.engine.run import run
 from setwise.engine.transaction import Bind, dialect_of
 from setwise.errors import SchemaError, UnboundedUpdateError, ValidationError
 from setwise.journal.changes import tagged
-from setwise.report import Report
+from setwise.report import ProgressCallback, Report
 from setwise.staging.validation import check_assignments
 from setwise.target import Target
 from setwise.writers.setbased import SetUpdate
@@ -87,6 +87,7 @@ def update(
     )
     if options.chunked:
         _check_chunkable(plan, returned)
+    strategy = dialect_of(bind)
     try:
         return run(
             bind,
@@ -97,9 +98,9 @@ def update(
             options,
             returning=returned,
             repeatable=True,
+            strategy=strategy,
         )
     except DBAPIError as exc:
-        strategy = dialect_of(bind)
         if not strategy.is_integrity_error(exc):
             raise
         literals = {

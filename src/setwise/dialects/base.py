@@ -102,10 +102,6 @@ class Strategy:
     """Most bound parameters one statement may carry. 999 is SQLite's old default, the
     lowest limit among the databases SQLAlchemy supports, so it is safe anywhere."""
 
-    rowcount_is_matched: ClassVar[bool] = False
-    """True when an UPDATE's rowcount counts rows matched rather than rows changed
-    (SQLAlchemy's MySQL drivers ask for CLIENT_FOUND_ROWS)."""
-
     sqlglot_dialect: ClassVar[str] = ""
     """The sqlglot dialect that reads this database's SQL text (``--where``, ``--set``);
     "" is sqlglot's generic SQL."""
@@ -180,11 +176,6 @@ class Strategy:
             )
             for row in rows
         )
-
-    @property
-    def supports_update_returning(self) -> bool:
-        """UPDATE … RETURNING works, per SQLAlchemy's own probe of the server version."""
-        return bool(self.dialect.update_returning)
 
     @property
     def supports_sane_rowcount(self) -> bool:

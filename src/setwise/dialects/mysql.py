@@ -141,7 +141,6 @@ class MySQLStrategy(Strategy):
     name: ClassVar[str] = "mysql"
     # The binary protocol counts parameters in a 16-bit integer.
     max_bind_params: ClassVar[int] = 65535
-    rowcount_is_matched: ClassVar[bool] = True
     sees_tables_created_later: ClassVar[bool] = False
     plain_reads_lag_writes: ClassVar[bool] = True
     # ER_LOCK_DEADLOCK (also Galera's certification failure), ER_LOCK_WAIT_TIMEOUT

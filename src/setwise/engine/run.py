@@ -12,18 +12,19 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, Engine, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Column, Connection, Engine, Table
 
-from setwise.api.patch import loaded_objects, synchronize
 from setwise.dialects import Strategy
-from setwise.engine.chunks import Executor, RunOptions, Writer, backoff, first_line
+from setwise.engine.chunks import Executor
+from setwise.engine.options import RunOptions
+from setwise.engine.retry import retrying
+from setwise.engine.session import loaded_objects, read_back, sync
 from setwise.engine.transaction import Bind, atomic, dialect_of, engine_of, owned_connection
 from setwise.journal.changes import Journal
 from setwise.journal.states import FAILED, INTERRUPTED, RUNNING
 from setwise.report import Report
 from setwise.target import Target
-from setwise.writers.keys import key_in
+from setwise.writers.protocol import Writer
 
 log = logging.getLogger("setwise")
 
@@ -33,9 +34,6 @@ In a chunked run the connection is setwise's own, and ``build`` may commit on it
 preparing a large writer holds no long transaction either."""
 
 Cleanup = Callable[[Connection, Strategy, Writer], None]
-
-#: Keys per SELECT when reading rows back by key: far below every bind-parameter limit.
-READ_BACK_KEYS = 500
 
 
 def run(
@@ -47,58 +45,57 @@ def run(
     returning: Sequence[Column[Any]] = (),
     cleanup: Cleanup | None = None,
     repeatable: bool = False,
+    strategy: Strategy | None = None,
+    journal: Journal | None = None,
 ) -> Report:
     """Run the writer ``build`` makes, and report what happened.
+
+    ``strategy`` and ``journal``: the bind's strategy and the journal under
+    ``options.journal_prefix``, when the caller has them already (else found here).
 
     ``repeatable``: ``build`` makes the same writer again (it reads no source that is
     gone once read). A one-transaction run in a transaction of setwise's own may then
     read on a snapshot, as chunks do, and start again whole when a row it writes
     changed under it, instead of locking every row it journals."""
     started = time.perf_counter()
-    strategy = dialect_of(bind)
-    journal = Journal(options.journal_prefix)
+    strategy = strategy if strategy is not None else dialect_of(bind)
+    journal = journal if journal is not None else Journal(options.journal_prefix)
     journal.refuse_own(target)
-    keeps_record = options.journal or options.chunked
+    changes = None  # the target's journal table, where the run keeps a record
     created = False
-    if keeps_record and strategy.journal_ddl_apart:
-        created = journal.ensure(engine_of(bind), strategy, target)
-    if options.chunked:
-        executor = _run_chunked(bind, target, build, options, strategy, journal, cleanup)
+    if options.journal or options.chunked:
+        changes = journal.changes_table(target, strategy)
+        if strategy.journal_ddl_apart:
+            created = journal.ensure(engine_of(bind), strategy, target, changes=changes)
+    if changes is not None and options.chunked:
+        executor = _run_chunked(bind, target, build, options, strategy, journal, changes, cleanup)
         return _report(target, executor, started, rows=())
     snapshot = reads_on_snapshot(bind, strategy, options, repeatable=repeatable)
-    attempt = 0
-    while True:
-        try:
-            executor, rows = _run_once(
-                bind,
-                target,
-                build,
-                options,
-                strategy,
-                journal,
-                returning,
-                cleanup,
-                created,
-                snapshot=snapshot,
-            )
-        except DBAPIError as exc:
-            # Only a run on a snapshot starts again: any other holds its locks to the end.
-            if not snapshot or not strategy.is_retryable(exc) or attempt >= options.retries:
-                raise
-            attempt += 1
-            delay = backoff(attempt)
-            log.warning(
-                "the run's transaction was rolled back (%s); retry %d of %d in %.2f s",
-                first_line(exc),
-                attempt,
-                options.retries,
-                delay,
-            )
-            time.sleep(delay)
-            continue
-        if executor is not None and attempt:
-            executor.totals.retries = executor.totals.rollbacks = attempt
-        return _report(target, executor, started, rows=rows)
+
+    def run_once(attempt: int) -> tuple[Executor | None, tuple[dict[str, Any], ...], int]:
+        executor, rows = _run_once(
+            bind,
+            target,
+            build,
+            options,
+            strategy,
+            journal,
+            changes,
+            returning,
+            cleanup,
+            created,
+            snapshot=snapshot,
+        )
+        return executor, rows, attempt
+
+    # Only a run on a snapshot starts again: any other holds its locks to the end.
+    executor, rows, retries = retrying(
+        run_once,
+        retryable=lambda exc: snapshot and strategy.is_retryable(exc),
+        retries=options.retries,
+        rolled_back="the run's transaction was rolled back",
+    )
+    return _report(target, executor, started, rows=rows, retries=retries)
 
 
 def reads_on_snapshot(
@@ -123,39 +120,44 @@ def _run_once(
     options: RunOptions,
     strategy: Strategy,
     journal: Journal,
+    changes: Table | None,
     returning: Sequence[Column[Any]],
     cleanup: Cleanup | None,
     journal_just_created: bool,
     *,
     snapshot: bool = False,
 ) -> tuple[Executor | None, tuple[dict[str, Any], ...]]:
-    with atomic(bind) as scope:
+    with atomic(bind, strategy) as scope:
         connection = scope.connection
         if snapshot:  # first thing in the transaction: it sets the snapshot's isolation
             connection.exec_driver_sql(strategy.snapshot_chunks or "")
-        journal_table = None
-        if options.journal:
-            if not strategy.journal_ddl_apart:
-                journal.ensure(connection, strategy, target)
-            journal_table = journal.changes_table(target, strategy)
+        journal_table = changes if options.journal else None
+        if journal_table is not None and not strategy.journal_ddl_apart:
+            journal.ensure(connection, strategy, target, changes=journal_table)
         writer = build(connection, strategy)
         if writer is None:
             return None, ()
         loaded = loaded_objects(scope.session, target) if scope.session is not None else {}
-        executor = Executor(strategy, writer, options, journal, journal_table)
-        executor.on_snapshot = snapshot
-        executor.in_callers_transaction = not scope.owns_transaction
-        executor.write_by_key = (
-            journal_just_created
-            and not scope.owns_transaction
-            and not strategy.sees_tables_created_later
+        executor = Executor(
+            strategy,
+            writer,
+            options,
+            journal,
+            journal_table,
+            on_snapshot=snapshot,
+            in_callers_transaction=not scope.owns_transaction,
+            write_by_key=(
+                journal_just_created
+                and not scope.owns_transaction
+                and not strategy.sees_tables_created_later
+            ),
         )
         keys = executor.run_once(connection, lock_matched=bool(returning or loaded))
         rows: tuple[dict[str, Any], ...] = ()
         if returning:
-            rows = tuple(_read_back(connection, target, keys, list(returning)))
+            rows = tuple(read_back(connection, target, keys, list(returning)))
         if loaded:
-            _sync(connection, target, loaded, [k for k in keys if k in loaded])
+            sync(connection, target, loaded, [k for k in keys if k in loaded])
         if cleanup is not None:
             cleanup(connection, strategy, writer)
         return executor, rows
@@ -168,13 +170,13 @@ def _run_chunked(
     options: RunOptions,
     strategy: Strategy,
     journal: Journal,
+    journal_table: Table,
     cleanup: Cleanup | None,
 ) -> Executor | None:
     with owned_connection(bind) as (connection, session), strategy.causal_reads(connection):
         with connection.begin():
             if not strategy.journal_ddl_apart:
-                journal.ensure(connection, strategy, target)
-            journal_table = journal.changes_table(target, strategy)
+                journal.ensure(connection, strategy, target, changes=journal_table)
         try:
             writer = build(connection, strategy)  # may commit as it goes: short transactions
             connection.commit()
@@ -209,7 +211,7 @@ def _run_chunked(
             loaded = loaded_objects(session, target)
             if loaded:
                 with connection.begin():
-                    _sync(connection, target, loaded, list(loaded))
+                    sync(connection, target, loaded, list(loaded))
         return executor
 
 
@@ -221,66 +223,15 @@ def _still_live(connection: Connection, journal: Journal, run_id: str | None) ->
     return status in (RUNNING, INTERRUPTED, FAILED)
 
 
-def _read_back(
-    connection: Connection,
-    target: Target,
-    keys: Sequence[tuple[Any, ...]],
-    columns: list[Column[Any]],
-) -> list[dict[str, Any]]:
-    """``columns`` of the rows with ``keys``, as they are now, in key order."""
-    wanted = _unique([*target.identity, *columns])
-    found: list[dict[str, Any]] = []
-    names = [c.name for c in wanted]
-    for start in range(0, len(keys), READ_BACK_KEYS):
-        batch = keys[start : start + READ_BACK_KEYS]
-        statement = select(*wanted).where(key_in(target.identity, batch)).order_by(*target.identity)
-        found += [dict(zip(names, row, strict=True)) for row in connection.execute(statement)]
-    found.sort(key=lambda row: tuple(row[c.name] for c in target.identity))
-    return [{c.name: row[c.name] for c in columns} for row in found]
-
-
-def _sync(
-    connection: Connection,
-    target: Target,
-    loaded: dict[tuple[Any, ...], Any],
-    keys: Sequence[tuple[Any, ...]],
-) -> None:
-    """Give the loaded objects of ``keys`` the values their rows hold now."""
-    rows = _read_back(connection, target, keys, list(target.table.columns))
-    synchronize(loaded, target, rows)
-
-
 def _report(
     target: Target,
     executor: Executor | None,
     started: float,
     rows: tuple[dict[str, Any], ...],
+    retries: int = 0,
 ) -> Report:
+    """The Report of ``executor``'s run; ``retries``: times the whole run started again."""
     elapsed = time.perf_counter() - started
     if executor is None:
         return Report(target.name, "nothing to do", 0, 0, 0, elapsed, chunks=0)
-    totals = executor.totals
-    return Report(
-        table=target.name,
-        strategy=executor.strategy_name,
-        matched=totals.matched,
-        changed=totals.changed,
-        unchanged=totals.unchanged,
-        elapsed_s=elapsed,
-        run_id=executor.run_id,
-        missing=totals.missing,
-        missing_keys=tuple(totals.missing_keys),
-        conflicts=tuple(totals.conflicts),
-        chunks=totals.chunks,
-        retries=totals.retries,
-        rollbacks=totals.rollbacks,
-        slowest_chunk_s=totals.slowest_s,
-        rows=rows,
-    )
-
-
-def _unique(columns: Sequence[Column[Any]]) -> list[Column[Any]]:
-    seen: dict[str, Column[Any]] = {}
-    for column in columns:
-        seen.setdefault(column.name, column)
-    return list(seen.values())
+    return executor.report(elapsed, rows, retries)

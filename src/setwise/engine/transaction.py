@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from setwise.dialects import Strategy, get_strategy
-from setwise.errors import SetwiseError
+from setwise.errors import InvalidArgumentError
 
 Bind = Session | Engine | Connection
 
@@ -58,9 +58,11 @@ def dialect_of(bind: Bind) -> Strategy:
 
 
 @contextmanager
-def atomic(bind: Bind) -> Iterator[Scope]:
-    """Run the block in a transaction of its own, or a savepoint in the caller's."""
-    strategy = dialect_of(bind)
+def atomic(bind: Bind, strategy: Strategy | None = None) -> Iterator[Scope]:
+    """Run the block in a transaction of its own, or a savepoint in the caller's.
+    ``strategy``: the bind's, when the caller has it."""
+    if strategy is None:
+        strategy = dialect_of(bind)
     if isinstance(bind, Engine):
         with bind.connect() as connection, connection.begin():
             yield Scope(connection, None, strategy, owns_transaction=True)
@@ -130,11 +132,11 @@ def owned_connection(bind: Bind) -> Iterator[tuple[Connection, Session | None]]:
         return
     if isinstance(bind, Connection):
         if bind.in_transaction():
-            raise SetwiseError(_CHUNKED_INSIDE)
+            raise InvalidArgumentError(_CHUNKED_INSIDE, argument="chunk_rows")
         yield bind, None
         return
     if _caller_has_work(bind):
-        raise SetwiseError(_CHUNKED_INSIDE)
+        raise InvalidArgumentError(_CHUNKED_INSIDE, argument="chunk_rows")
     engine = bind.get_bind()
     with engine.connect() as connection:  # type: ignore[union-attr]
         yield connection, bind

@@ -7,7 +7,7 @@
   old and new value of every column the run wrote, typed like the target's columns
   so that every value comes back exactly. Where the strategy ``packs_journal``
   (PostgreSQL), the same values as arrays, a row per part of a chunk
-  (``dialects.packed``); ``Journal.changes`` reads either layout one row per change,
+  (``journal.layout``); ``Journal.changes`` reads either layout one row per change,
   and ``setwise.init`` packs a journal an earlier setwise kept a row per change.
 
 A chunk's journal rows, its ``chunks`` row and the run's checkpoint are written in the
@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -26,22 +27,17 @@ from sqlalchemy import (
     Connection,
     Engine,
     FromClause,
-    Integer,
-    MetaData,
-    PrimaryKeyConstraint,
-    String,
     Table,
     inspect,
-    select,
 )
 from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects import Strategy
-from setwise.dialects.packed import can_pack, is_packed, pack_rows, packed_table, unpacked
-from setwise.errors import SchemaError, SetwiseError
+from setwise.errors import JournalTableError, SchemaError
+from setwise.journal.layout import JournalLayout, layout_for, layout_named, layout_of
 from setwise.journal.records import RunRecords, default_actor, new_run_id
 from setwise.journal.runinfo import ChunkInfo, RunInfo
-from setwise.journal.schema import column_shape, shared_table, temporary_copy
+from setwise.journal.schema import column_shape, shared_table
 from setwise.target import Target
 from setwise.writers.merge import staging_type
 
@@ -64,18 +60,18 @@ class Journal(RunRecords):
         name = strategy.identifier(f"{self.prefix}journal_{target.table.name}")
         key_names = {column.name for column in target.identity}
         values = [column for column in target.table.columns if column.name not in key_names]
-        packed = strategy.packs_journal and can_pack(target.table.columns)
+        layout = layout_for(strategy, target.table.columns)
         shape = (
             "journal",
             name,
             target.table.schema,
-            packed,
+            layout.description,
             tuple(sorted(strategy.journal_table_options.items())),
             column_shape(target.identity),
             column_shape(values),
         )
         return shared_table(
-            shape, lambda: self._build_changes(name, target, values, strategy, packed)
+            shape, lambda: self._build_changes(name, target, values, strategy, layout)
         )
 
     def refuse_own(self, target: Target) -> None:
@@ -99,45 +95,31 @@ class Journal(RunRecords):
         target: Target,
         values: Sequence[Column[Any]],
         strategy: Strategy,
-        packed: bool,
+        layout: JournalLayout,
     ) -> Table:
-        columns = [(key_column(c.name, strategy), staging_type(c.type)) for c in target.identity]
+        shape = JournalShape(
+            layout,
+            key={c.name: key_column(c.name, strategy) for c in target.identity},
+            old={c.name: old_column(c.name, strategy) for c in values},
+            new={c.name: new_column(c.name, strategy) for c in values},
+        )
+        columns = [(shape.key[c.name], staging_type(c.type)) for c in target.identity]
         for column in values:
-            columns.append((old_column(column.name, strategy), staging_type(column.type)))
-            columns.append((new_column(column.name, strategy), staging_type(column.type)))
-        if packed:
-            table = packed_table(name, target.table.schema, columns)
-        else:
-            table = self._rows_table(name, target, columns, strategy)
+            columns.append((shape.old[column.name], staging_type(column.type)))
+            columns.append((shape.new[column.name], staging_type(column.type)))
+        keys = len(target.identity)
+        table = layout.table(name, target.table.schema, columns, keys, strategy)
         # What tells the journal from a user's table of the same name (``_refuse_foreign``),
         # where the database keeps table comments.
         table.comment = f"{JOURNAL_MARK} of {target.table.name}"
+        table.info[JournalShape] = shape
         return table
-
-    @staticmethod
-    def _rows_table(
-        name: str, target: Target, columns: Sequence[tuple[str, Any]], strategy: Strategy
-    ) -> Table:
-        key = [key_column(c.name, strategy) for c in target.identity]
-        return Table(
-            name,
-            MetaData(),
-            Column("run_id", String(40), nullable=False),
-            Column("chunk", Integer, nullable=False),
-            *(Column(n, kind) for n, kind in columns),
-            # No index on (run_id, chunk): a chunk's rows are found by key range within
-            # the run, through this primary key, and the index cost a tenth of a
-            # journaled write (benchmarks/README.md).
-            PrimaryKeyConstraint("run_id", *key),
-            schema=target.table.schema,
-            **strategy.journal_table_options,
-        )
 
     @staticmethod
     def changes(table: Table) -> FromClause:
         """The journal table ``table`` one row per changed row, whatever its layout:
         ``run_id``, ``chunk``, then ``k_``, ``o_`` and ``n_`` columns."""
-        return unpacked(table) if is_packed(table) else table
+        return layout_of(table).changes(table)
 
     def stage_name(self, run_id: str, strategy: Strategy) -> str:
         """The name of the staging table a chunked changeset run keeps until it finishes."""
@@ -151,6 +133,7 @@ class Journal(RunRecords):
         target: Target,
         *,
         convert: bool = False,
+        changes: Table | None = None,
     ) -> bool:
         """Create the journal tables that do not exist yet, and return the target's.
 
@@ -159,9 +142,10 @@ class Journal(RunRecords):
         the current transaction, which a second connection could not write beside.
         ``convert``: a journal table an earlier setwise kept one row per changed row is
         packed where the strategy packs (else it is refused). Returns True when it
-        created a table.
+        created a table. ``changes``: the target's journal table, when the caller has it.
         """
-        changes = self.changes_table(target, strategy)
+        if changes is None:
+            changes = self.changes_table(target, strategy)
         tables = [self.runs, self.chunks, changes]
 
         def create(connection: Connection) -> bool:
@@ -205,14 +189,38 @@ class Journal(RunRecords):
         if changes is not None and changes not in missing:
             found = {c["name"] for c in inspector.get_columns(changes.name, schema=changes.schema)}
             _refuse_foreign(inspector, changes, found)
-            kept_packed = "part" in found
-            if kept_packed != is_packed(changes):
-                if not (convert and strategy is not None and is_packed(changes)):
-                    raise _layout_refused(changes, kept_packed, journals)
-                _pack_journal(connection, changes, strategy)
+            kept, layout = layout_named(found), JournalShape.of(changes).layout
+            if kept is not layout:
+                if not (convert and strategy is not None and layout.converts):
+                    raise _layout_refused(changes, kept, layout, journals)
+                layout.convert(connection, changes, strategy)
         elif changes is not None and strategy is not None:
             strategy.journal_created(connection, changes)
         return bool(missing)
+
+
+@dataclass(frozen=True)
+class JournalShape:
+    """A journal table as ``Journal.changes_table`` built it: its layout, and its column
+    of each key column (``key``), and of the old and new values of each other column."""
+
+    layout: JournalLayout
+    key: dict[str, str]
+    old: dict[str, str]
+    new: dict[str, str]
+
+    @staticmethod
+    def of(table: Table) -> JournalShape:
+        """The shape of a journal table ``Journal.changes_table`` built."""
+        shape = table.info[JournalShape]
+        assert isinstance(shape, JournalShape)
+        return shape
+
+    def names(self, key: Iterable[Column[Any]], written: Iterable[Column[Any]]) -> list[str]:
+        """The journal's columns of a run writing ``written``, in a journal row's order:
+        the ``key``'s, then old and new of each column written."""
+        names = [self.key[c.name] for c in key]
+        return names + [n for c in written for n in (self.old[c.name], self.new[c.name])]
 
 
 #: The start of a journal table's comment: a table of a journal's name without it, or
@@ -255,44 +263,25 @@ def _refuse_foreign(inspector: Any, changes: Table, found: set[str]) -> None:
 _EXISTING: weakref.WeakKeyDictionary[Engine, set[str]] = weakref.WeakKeyDictionary()
 
 
-def _layout_refused(changes: Table, kept_packed: bool, journals: str) -> SetwiseError:
-    """The error for a journal table (of the table named ``journals``) whose layout is
-    not the one setwise writes, one made by an earlier setwise: writing to it would
-    fail mid-run."""
-    layouts = {True: "packed arrays", False: "one row per changed row"}
-    if is_packed(changes):
+def _layout_refused(
+    changes: Table, kept: JournalLayout, layout: JournalLayout, journals: str
+) -> JournalTableError:
+    """The error for a journal table (of the table named ``journals``) kept in the layout
+    ``kept``, not the ``layout`` setwise writes, one made by an earlier setwise: writing
+    to it would fail mid-run."""
+    if layout.converts:
         remedy = (
             f"convert it with `setwise init {journals}` (setwise.init(bind, {journals!r})),"
             " which packs its runs in one transaction and keeps them revertible"
         )
     else:
         remedy = "rename it (its runs can still be read) or drop it, and run again"
-    return SetwiseError(
-        f"journal table {changes.name!r} keeps {layouts[kept_packed]}, but setwise now"
-        f" keeps {layouts[is_packed(changes)]} there: {remedy}"
+    return JournalTableError(
+        f"journal table {changes.name!r} keeps {kept.description}, but setwise now"
+        f" keeps {layout.description} there: {remedy}",
+        table=changes.name,
+        layout=kept.description,
     )
-
-
-def _pack_journal(connection: Connection, changes: Table, strategy: Strategy) -> None:
-    """Rebuild the journal table of ``changes``' name, kept one row per changed row, in
-    the packed layout, in the caller's transaction: its rows move through a temporary
-    table, the old table is dropped and the packed one created and filled."""
-    old = Table(changes.name, MetaData(), autoload_with=connection, schema=changes.schema)
-    lost = [c.name for c in old.columns if c.name not in changes.c]
-    if lost:
-        raise SetwiseError(
-            f"journal table {changes.name!r} keeps {', '.join(lost)}, which the table it"
-            " journals no longer has: it cannot be packed without losing them; rename it"
-            " (its runs can still be read) or drop it"
-        )
-    held_name = strategy.identifier(f"{changes.name}_held")
-    held = temporary_copy(connection, strategy, held_name, select(old))
-    old.drop(connection)
-    changes.create(connection)
-    strategy.journal_created(connection, changes)
-    moved = pack_rows(connection, held, changes)
-    strategy.drop_stage(connection, held)
-    log.info("journal table %s packed: %d row(s) of its runs", changes.name, moved)
 
 
 def tagged(arguments: dict[str, Any], tag: str | None) -> dict[str, Any]:

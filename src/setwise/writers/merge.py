@@ -235,15 +235,12 @@ class Merge:
     def staged_key(self) -> list[Column[Any]]:
         return [self.stage.c[column.name] for column in self.target.key]
 
-    # -- the writer interface the executor runs (see engine.chunks.Writer) -----
+    # -- the writer interface the executor runs (see writers.protocol.Writer) ------------
 
     kind = "apply"
 
     def written_columns(self) -> list[Column[Any]]:
         return list(self._assignments())
-
-    def range_key(self) -> list[Column[Any]]:
-        return self.staged_key()
 
     def keys_after(self, after: tuple[Any, ...] | None, limit: int) -> Select[Any]:
         key = self.staged_key()

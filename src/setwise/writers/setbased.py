@@ -114,16 +114,13 @@ class SetUpdate:
             .values(self.new_values())
         )
 
-    # -- the writer interface the executor runs (see engine.chunks.Writer) -----
+    # -- the writer interface the executor runs (see writers.protocol.Writer) ------------
 
     kind = "update"
 
     def written_columns(self) -> list[Column[Any]]:
         """Columns a changed row gets new values for: the journal keeps old and new."""
         return [*self.assignments, *self.bumps]
-
-    def range_key(self) -> list[Column[Any]]:
-        return list(self.target.key)
 
     def keys_after(self, after: tuple[Any, ...] | None, limit: int) -> Select[Any]:
         """The next ``limit`` keys of rows that would change, after ``after``, in order."""

@@ -1,0 +1,217 @@
+"""How a journal table holds a chunk's changed rows: a table row each, or packed arrays.
+
+``RowLayout`` keeps one row per changed row, keyed by run and key. ``PackedLayout``
+(where the strategy ``packs_journal``: PostgreSQL) keeps a chunk's rows as arrays,
+a table row per part of a chunk (``dialects.packed``). Both write a chunk's journal
+rows, read them back one row per change, and shape the table, behind the same
+methods: the layout is chosen once, from the strategy (``layout_for``) or from the
+table (``layout_of``), and nothing else asks which it is.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    FromClause,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Select,
+    String,
+    Table,
+    insert,
+    literal,
+    select,
+)
+from sqlalchemy.sql.expression import Executable
+
+from setwise.dialects import Strategy
+from setwise.dialects.packed import can_pack, pack, pack_rows, pack_values, packed_table, unpacked
+from setwise.errors import JournalTableError
+from setwise.journal.schema import temporary_copy
+
+log = logging.getLogger("setwise")
+
+JournalColumns = Sequence[tuple[str, Any]]
+"""A journal table's value columns: name and type of each, the key's first."""
+
+
+class JournalLayout(Protocol):
+    """What every layout does: shape the table, write a chunk's rows, read them back."""
+
+    description: str
+    """The layout in words, for messages."""
+    rows_by_key: bool
+    """Each changed row is a row of the table, found by run and key: a key range of a
+    run reads its journal rows through the primary key."""
+    converts: bool
+    """A journal kept in the other layout can be converted to this one (``convert``)."""
+
+    def table(
+        self, name: str, schema: str | None, columns: JournalColumns, keys: int, strategy: Strategy
+    ) -> Table: ...
+    def changes(self, table: Table) -> FromClause: ...
+    def copy(
+        self, table: Table, rows: Select[Any], names: Sequence[str], run_id: str, chunk: int
+    ) -> Executable: ...
+    def copied(self, connection: Connection, copy: Executable) -> int: ...
+    def insert(
+        self,
+        connection: Connection,
+        table: Table,
+        rows: Sequence[tuple[Any, ...]],
+        names: Sequence[str],
+        run_id: str,
+        chunk: int,
+    ) -> None: ...
+    def convert(self, connection: Connection, table: Table, strategy: Strategy) -> None: ...
+
+
+class RowLayout:
+    """One journal row per changed row: ``run_id``, ``chunk``, the key, old and new."""
+
+    description = "one row per changed row"
+    rows_by_key = True
+    converts = False
+
+    def table(
+        self, name: str, schema: str | None, columns: JournalColumns, keys: int, strategy: Strategy
+    ) -> Table:
+        """The journal table ``name``: ``columns`` (the first ``keys`` of them the key's)."""
+        key = [column_name for column_name, _ in columns[:keys]]
+        return Table(
+            name,
+            MetaData(),
+            Column("run_id", String(40), nullable=False),
+            Column("chunk", Integer, nullable=False),
+            *(Column(n, kind) for n, kind in columns),
+            # No index on (run_id, chunk): a chunk's rows are found by key range within
+            # the run, through this primary key, and the index cost a tenth of a
+            # journaled write (benchmarks/README.md).
+            PrimaryKeyConstraint("run_id", *key),
+            schema=schema,
+            **strategy.journal_table_options,
+        )
+
+    def changes(self, table: Table) -> FromClause:
+        """The journal ``table`` one row per changed row: ``run_id``, ``chunk``, then
+        ``k_``, ``o_`` and ``n_`` columns."""
+        return table
+
+    def copy(
+        self, table: Table, rows: Select[Any], names: Sequence[str], run_id: str, chunk: int
+    ) -> Executable:
+        """The INSERT … SELECT that journals ``rows`` (a value for each column of
+        ``names``) as chunk ``chunk`` of run ``run_id``."""
+        source = rows.add_columns(literal(run_id), literal(chunk))
+        return insert(table).from_select([*names, "run_id", "chunk"], source)
+
+    def copied(self, connection: Connection, copy: Executable) -> int:
+        """Run ``copy`` (from ``copy``); the changed rows it journaled."""
+        # SQLAlchemy keeps an INSERT's rowcount only when asked to.
+        return int(connection.execute(copy.execution_options(preserve_rowcount=True)).rowcount)
+
+    def insert(
+        self,
+        connection: Connection,
+        table: Table,
+        rows: Sequence[tuple[Any, ...]],
+        names: Sequence[str],
+        run_id: str,
+        chunk: int,
+    ) -> None:
+        """Journal ``rows`` read into Python (a value for each of ``names``)."""
+        params = [dict(zip(names, row, strict=True)) for row in rows]
+        connection.execute(insert(table).values(run_id=run_id, chunk=chunk), params)
+
+    def convert(self, connection: Connection, table: Table, strategy: Strategy) -> None:
+        """Rebuild the journal table of ``table``'s name, kept in the other layout, in
+        this one; only where ``converts``."""
+        raise NotImplementedError(f"{self.description}: no conversion")
+
+
+class PackedLayout:
+    """A chunk's journal rows as arrays, a table row per part (``dialects.packed``)."""
+
+    description = "packed arrays"
+    rows_by_key = False
+    converts = True
+
+    def table(
+        self, name: str, schema: str | None, columns: JournalColumns, keys: int, strategy: Strategy
+    ) -> Table:
+        """The journal table ``name``: run, chunk, part, an array per column of ``columns``."""
+        return packed_table(name, schema, columns)
+
+    def changes(self, table: Table) -> FromClause:
+        """The journal ``table`` one row per changed row, with the row layout's columns."""
+        return unpacked(table)
+
+    def copy(
+        self, table: Table, rows: Select[Any], names: Sequence[str], run_id: str, chunk: int
+    ) -> Executable:
+        """The INSERT … SELECT that packs ``rows`` as parts of chunk ``chunk``."""
+        return pack(table, rows, names, run_id, chunk)
+
+    def copied(self, connection: Connection, copy: Executable) -> int:
+        """Run ``copy``; the changed rows it journaled (it returns each part's)."""
+        return sum(connection.execute(copy).scalars())
+
+    def insert(
+        self,
+        connection: Connection,
+        table: Table,
+        rows: Sequence[tuple[Any, ...]],
+        names: Sequence[str],
+        run_id: str,
+        chunk: int,
+    ) -> None:
+        """Journal ``rows`` read into Python, packed in parts."""
+        connection.execute(insert(table), pack_values(rows, names, run_id, chunk))
+
+    def convert(self, connection: Connection, table: Table, strategy: Strategy) -> None:
+        """Rebuild the journal table of ``table``'s name, kept one row per changed row,
+        packed, in the caller's transaction: its rows move through a temporary table, the
+        old table is dropped and the packed one created and filled."""
+        old = Table(table.name, MetaData(), autoload_with=connection, schema=table.schema)
+        lost = [c.name for c in old.columns if c.name not in table.c]
+        if lost:
+            raise JournalTableError(
+                f"journal table {table.name!r} keeps {', '.join(lost)}, which the table it"
+                " journals no longer has: it cannot be packed without losing them; rename it"
+                " (its runs can still be read) or drop it",
+                table=table.name,
+                layout=ROWS.description,
+            )
+        held_name = strategy.identifier(f"{table.name}_held")
+        held = temporary_copy(connection, strategy, held_name, select(old))
+        old.drop(connection)
+        table.create(connection)
+        strategy.journal_created(connection, table)
+        moved = pack_rows(connection, held, table)
+        strategy.drop_stage(connection, held)
+        log.info("journal table %s packed: %d row(s) of its runs", table.name, moved)
+
+
+ROWS: JournalLayout = RowLayout()
+PACKED: JournalLayout = PackedLayout()
+
+
+def layout_for(strategy: Strategy, columns: Iterable[Column[Any]]) -> JournalLayout:
+    """The layout setwise keeps a journal of a table with ``columns`` in."""
+    return PACKED if strategy.packs_journal and can_pack(columns) else ROWS
+
+
+def layout_of(table: Table) -> JournalLayout:
+    """The layout of a journal table, built or reflected."""
+    return layout_named(table.c.keys())
+
+
+def layout_named(columns: Iterable[str]) -> JournalLayout:
+    """The layout of a journal table with the columns ``columns`` (as a database lists them)."""
+    return PACKED if "part" in columns else ROWS
