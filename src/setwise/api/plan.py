@@ -16,7 +16,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Column, Connection, Select, Table, Update, func, inspect, select
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    Update,
+    func,
+    inspect,
+    select,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import ClauseElement, ColumnClause
 from sqlalchemy.sql.expression import Executable
@@ -33,11 +43,12 @@ from setwise.engine.sizing import ChunkSizer
 from setwise.engine.transaction import Bind, Scope, peek
 from setwise.errors import InvalidArgumentError, PlanTimeoutError
 from setwise.journal.changes import Journal
-from setwise.report import Plan, PlanWarning, ProgressCallback
+from setwise.report import ColumnChange, Plan, PlannedRow, PlanWarning, ProgressCallback
 from setwise.staging.loading import stage
 from setwise.staging.sources import open_source
 from setwise.target import Target, TargetLike
 from setwise.writers.keys import EVERYTHING, Span
+from setwise.writers.merge import Merge
 from setwise.writers.protocol import Writer
 from setwise.writers.setbased import SetUpdate
 
@@ -61,6 +72,10 @@ ESTIMATED_ROWS_PER_SECOND = 50_000
 #: join in a subquery) is stopped before a person waiting on it gives up.
 DEFAULT_TIMEOUT_SECONDS = 30.0
 
+#: Rows a plan shows old and new values of, by default: as many as sqlite-utils'
+#: ``convert --dry-run`` previews, enough to recognise a mistake at a glance.
+DEFAULT_SAMPLE = 10
+
 #: Stands in for the run's id in a plan's SQL: the id is a bound value, so the text
 #: shows a placeholder whatever it is.
 PLANNED_RUN_ID = "planned"
@@ -81,6 +96,7 @@ def plan(
     changes: Any = None,
     key: Sequence[str] | str | None = None,
     *,
+    where: ColumnElement[bool] | None = None,
     all_rows: bool = False,
     returning: Sequence[Any] = (),
     expect_rows: int | None = None,
@@ -101,6 +117,7 @@ def plan(
     tag: str | None = None,
     warn_share: float | None = DEFAULT_WARN_SHARE,
     timeout_seconds: float | None = DEFAULT_TIMEOUT_SECONDS,
+    sample: int = DEFAULT_SAMPLE,
 ) -> Plan:
     """What ``update(bind, statement, ...)`` or ``apply(bind, target, changes, key, ...)``
     would do; nothing is written.
@@ -113,7 +130,8 @@ def plan(
     warn when more than this share of the table would change (None: never).
     ``timeout_seconds``: how long each statement that counts or reads rows may run
     before the plan stops with ``PlanTimeoutError`` (None: no limit; staging a
-    changeset is not limited).
+    changeset is not limited). ``sample``: how many of the rows that would change
+    ``Plan.sample`` shows, old and new value per column (0: none).
     """
     del returning, throttle_seconds, retries, progress, resume, tag
     options = RunOptions(
@@ -126,7 +144,14 @@ def plan(
     )
     stamps = (stamp_column, actor_column, actor)
     journal_tables = Journal(journal_prefix)
+    if sample < 0:
+        raise InvalidArgumentError(f"sample must be 0 or more, not {sample}", argument="sample")
     if isinstance(statement, Update):
+        if where is not None:
+            raise InvalidArgumentError(
+                "where= filters a changeset; an UPDATE statement carries its own .where()",
+                argument="where",
+            )
         update = prepare(statement, all_rows=all_rows, journal=journal)
         options.stamps.update(stamp_values(update.target, *stamps))
         with peek(bind) as scope:
@@ -134,7 +159,9 @@ def plan(
             snapshot = reads_on_snapshot(bind, scope.strategy, options, repeatable=True)
             update = update.with_comparison(compare)
             with _time_limit(scope, update.target, timeout_seconds):
-                return _plan(scope, journal_tables, update, options, warn_share, snapshot=snapshot)
+                return _plan(
+                    scope, journal_tables, update, options, warn_share, sample, snapshot=snapshot
+                )
     if changes is None:
         raise InvalidArgumentError(
             "setwise.plan takes a SQLAlchemy UPDATE statement, or a target and its changes "
@@ -146,9 +173,10 @@ def plan(
         connection, strategy = scope.connection, scope.strategy
         target = resolve_changes_target(connection, statement, key, version_column)
         options.stamps.update(stamp_values(target, *stamps))
-        merge = stage(connection, strategy, target, source.rows, source.lenient)
-        if merge is None:
+        staged = stage(connection, strategy, target, source.rows, source.lenient)
+        if staged is None:
             return Plan(target.name, "nothing to do", 0, 0, 0, (), chunks=0)
+        merge = staged.within(where)
         shown: Writer = merge
         if options.chunked and strategy.kept_stage_prefixes is not None:
             # The run stages into a table named for it; the plan stages into a temporary
@@ -168,6 +196,7 @@ def plan(
                     merge,
                     options,
                     warn_share,
+                    sample,
                     shown=shown,
                     snapshot=snapshot,
                 )
@@ -197,6 +226,7 @@ def _plan(
     writer: Writer,
     options: RunOptions,
     warn_share: float | None,
+    sample: int,
     *,
     shown: Writer | None = None,
     snapshot: bool = False,
@@ -250,7 +280,38 @@ def _plan(
         missing=staged - matched,
         missing_keys=_keys(connection, writer.missing_keys(EVERYTHING, KEY_SAMPLE)),
         conflicts=_keys(connection, writer.conflict_keys(EVERYTHING, KEY_SAMPLE)),
+        sample=_sample(connection, writer, sample),
+        sample_key=tuple(column.name for column in _sample_key(writer)),
+        outside=int(connection.execute(writer.outside()).scalar_one())
+        if isinstance(writer, Merge)
+        else 0,
     )
+
+
+def _sample_key(writer: Writer) -> Sequence[Column[Any]]:
+    """The key ``journal_rows`` starts each row with."""
+    return writer.target.identity if isinstance(writer, Merge) else writer.target.key
+
+
+def _sample(connection: Connection, writer: Writer, rows: int) -> tuple[PlannedRow, ...]:
+    """The first ``rows`` rows that would change, read by the very SELECT the journal
+    keeps old and new values with: key, then (old, new) per written column."""
+    if not rows:
+        return ()
+    columns = writer.written_columns()
+    width = len(_sample_key(writer))
+    found = []
+    for row in connection.execute(writer.journal_rows(EVERYTHING).limit(rows)):
+        key = row[0] if width == 1 else tuple(row[:width])
+        pairs = [
+            ColumnChange(column.name, row[width + 2 * i], row[width + 2 * i + 1])
+            for i, column in enumerate(columns)
+        ]
+        # Columns a row keeps (a JSONL row leaving one out) are not shown; all are, when
+        # the values differ only in a way Python does not tell apart (a float's last bit).
+        changed = [pair for pair in pairs if pair.old != pair.new] or pairs
+        found.append(PlannedRow(key, tuple(changed)))
+    return tuple(found)
 
 
 def _first_span(connection: Connection, writer: Writer, options: RunOptions) -> Span:
