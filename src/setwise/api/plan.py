@@ -33,6 +33,7 @@ from sqlalchemy.sql.expression import Executable
 from sqlalchemy.sql.selectable import ScalarSelect, SelectBase, TableClause
 
 from setwise.api.apply import readable_again, resolve_changes_target
+from setwise.api.sample import outside_count, sample_key, sample_rows
 from setwise.api.stamps import stamp_values
 from setwise.api.update import prepare
 from setwise.engine.chunks import KEY_SAMPLE, Executor
@@ -43,12 +44,11 @@ from setwise.engine.sizing import ChunkSizer
 from setwise.engine.transaction import Bind, Scope, peek
 from setwise.errors import InvalidArgumentError, PlanTimeoutError
 from setwise.journal.changes import Journal
-from setwise.report import ColumnChange, Plan, PlannedRow, PlanWarning, ProgressCallback
+from setwise.report import Plan, PlanWarning, ProgressCallback
 from setwise.staging.loading import stage
 from setwise.staging.sources import open_source
 from setwise.target import Target, TargetLike
 from setwise.writers.keys import EVERYTHING, Span
-from setwise.writers.merge import Merge
 from setwise.writers.protocol import Writer
 from setwise.writers.setbased import SetUpdate
 
@@ -280,38 +280,10 @@ def _plan(
         missing=staged - matched,
         missing_keys=_keys(connection, writer.missing_keys(EVERYTHING, KEY_SAMPLE)),
         conflicts=_keys(connection, writer.conflict_keys(EVERYTHING, KEY_SAMPLE)),
-        sample=_sample(connection, writer, sample),
-        sample_key=tuple(column.name for column in _sample_key(writer)),
-        outside=int(connection.execute(writer.outside()).scalar_one())
-        if isinstance(writer, Merge)
-        else 0,
+        sample=sample_rows(connection, writer, sample),
+        sample_key=tuple(column.name for column in sample_key(writer)),
+        outside=outside_count(connection, writer),
     )
-
-
-def _sample_key(writer: Writer) -> Sequence[Column[Any]]:
-    """The key ``journal_rows`` starts each row with."""
-    return writer.target.identity if isinstance(writer, Merge) else writer.target.key
-
-
-def _sample(connection: Connection, writer: Writer, rows: int) -> tuple[PlannedRow, ...]:
-    """The first ``rows`` rows that would change, read by the very SELECT the journal
-    keeps old and new values with: key, then (old, new) per written column."""
-    if not rows:
-        return ()
-    columns = writer.written_columns()
-    width = len(_sample_key(writer))
-    found = []
-    for row in connection.execute(writer.journal_rows(EVERYTHING).limit(rows)):
-        key = row[0] if width == 1 else tuple(row[:width])
-        pairs = [
-            ColumnChange(column.name, row[width + 2 * i], row[width + 2 * i + 1])
-            for i, column in enumerate(columns)
-        ]
-        # Columns a row keeps (a JSONL row leaving one out) are not shown; all are, when
-        # the values differ only in a way Python does not tell apart (a float's last bit).
-        changed = [pair for pair in pairs if pair.old != pair.new] or pairs
-        found.append(PlannedRow(key, tuple(changed)))
-    return tuple(found)
 
 
 def _first_span(connection: Connection, writer: Writer, options: RunOptions) -> Span:

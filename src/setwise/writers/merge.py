@@ -179,13 +179,12 @@ class Merge:
 
         return replace(self, where=replacement_traverse(where, {}, same_table))
 
-    def outside(self) -> Select[Any]:
+    def outside(self) -> Select[Any] | None:
         """How many staged keys find a target row for which ``where`` does not hold
-        (false or unknown)."""
+        (false or unknown); None without ``where``."""
         if self.where is None:
-            counted: ColumnElement[Any] = literal(0)
-        else:
-            counted = func.coalesce(func.sum(case((self.where, 0), else_=1)), 0)
+            return None
+        counted = func.coalesce(func.sum(case((self.where, 0), else_=1)), 0)
         return select(counted).select_from(self.stage.join(self.table, self._joined()))
 
     def drop(self, connection: Connection, strategy: Strategy) -> None:
