@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select, text
 
-from tests.models import Book, book_row, create_books, snapshot
+from tests.models import Book, book_row, create_books, create_stamped_items, snapshot
 from tests.test_cli import cli_url, setwise
 from tests.test_planner import write_changes
 
@@ -92,14 +92,7 @@ def test_guards_refuse_with_exit_1_and_the_table_unchanged(
 
 
 def test_stamp_and_actor_columns_are_written(engine: Engine, tmp_path: Path) -> None:
-    with engine.begin() as connection:
-        connection.execute(
-            text(
-                "CREATE TABLE items (id INTEGER PRIMARY KEY, qty INTEGER, "
-                "updated_at TIMESTAMP NULL, updated_by VARCHAR(40))"
-            )
-        )
-        connection.execute(text("INSERT INTO items (id, qty) VALUES (1, 1), (2, 2), (3, 3)"))
+    create_stamped_items(engine)
     changes = tmp_path / "items.csv"
     changes.write_text("id,qty\n1,10\n2,2\n")
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
