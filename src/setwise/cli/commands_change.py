@@ -128,7 +128,7 @@ def apply(
 
     Examples:
 
-      setwise apply books --set "stock = 0" --where "genre = 'poetry'" --max-rows 500
+      setwise apply books --set "stock = 0" --where "id < 500" --max-rows 500
       setwise apply books --from fixes.csv --where "genre = 'poetry'" --dry-run
       setwise apply books --from fixes.csv --chunk-rows auto --throttle 0.1 --yes
       setwise apply books --from fixes.csv --chunk-rows auto --resume RUN --yes
