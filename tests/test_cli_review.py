@@ -149,3 +149,24 @@ def test_from_with_where_writes_only_the_matching_rows(books: Engine, tmp_path: 
     with books.connect() as connection:
         stock = dict(connection.execute(select(Book.id, Book.stock)).all())  # type: ignore[arg-type]
     assert {i for i in range(1, 21) if stock[i] != book_row(i)["stock"]} == set(inside)
+
+
+REVIEW_FAILURES = [
+    (["--all-rows"], "--all-rows goes with --set"),
+    (["--where", "genr = 'fiction'"], "Did you mean 'genre'?"),
+    (["--where", "genre = 'fiction'; DROP TABLE books"], "second statement"),
+    (["--sample", "-1"], "--sample"),
+    (["--max-rows", "-5"], "--max-rows"),
+]
+
+
+@pytest.mark.parametrize(("extra", "message"), REVIEW_FAILURES, ids=[m for _, m in REVIEW_FAILURES])
+def test_a_changeset_with_a_wrong_option_is_a_usage_error(
+    books: Engine, tmp_path: Path, extra: list[str], message: str
+) -> None:
+    changes = write_changes(tmp_path, "csv", [{"id": 1, "stock": 9}])
+    before = snapshot(books)
+    done = setwise("apply", "books", "--from", str(changes), *extra, "-y", "--db", cli_url(books))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert message in done.stderr
+    assert snapshot(books) == before

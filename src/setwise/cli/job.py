@@ -91,8 +91,13 @@ def job_for(
     csv_null: str,
 ) -> Job:
     if source is not None:
-        if sets or all_rows:
+        if sets:
             raise UsageError("give --from FILE, or --set with --where/--all-rows, not both")
+        if all_rows:
+            raise UsageError(
+                "--all-rows goes with --set; --from FILE changes the rows its keys find "
+                "(--where EXPR narrows them)"
+            )
         if source != "-" and not Path(source).is_file():
             raise UsageError(f"--from {source}: no such file")
         condition = None
