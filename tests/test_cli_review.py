@@ -122,6 +122,17 @@ def test_stamp_and_actor_columns_are_written(engine: Engine, tmp_path: Path) -> 
     assert rows[0][2] == "ops-bot"
     assert abs((stamped.replace(tzinfo=None) - started).total_seconds()) < 60
     assert rows[1][1:] == (None, None) and rows[2][1:] == (None, None)
+    stamps = ["--stamp-column", "updated_at", "--actor-column", "updated_by"]
+    by_set = setwise(
+        "apply", "items", "--set", "qty = 30", "--where", "id = 3", *stamps, "--yes",
+        "--db", cli_url(engine),
+    )  # fmt: skip
+    assert by_set.returncode == 0, by_set.stderr
+    with engine.connect() as connection:
+        third = connection.execute(
+            text("SELECT updated_at, updated_by FROM items WHERE id = 3")
+        ).one()
+    assert third[0] is not None and third[1]  # the OS user, with no --actor
     misspelt = setwise(
         "plan",
         "items",
