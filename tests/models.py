@@ -14,6 +14,7 @@ from sqlalchemy import (
     UniqueConstraint,
     insert,
     select,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -81,3 +82,15 @@ def snapshot(engine: Engine) -> list[tuple[object, ...]]:
     read through another node than the one written through)."""
     with reader(engine).connect() as connection:
         return [tuple(row) for row in connection.execute(select(Book.__table__).order_by(Book.id))]
+
+
+def create_stamped_items(engine: Engine) -> None:
+    """A table with audit columns no model declares (reflected by name): items 1, 2, 3."""
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE items (id INTEGER PRIMARY KEY, qty INTEGER, "
+                "updated_at TIMESTAMP NULL, updated_by VARCHAR(40))"
+            )
+        )
+        connection.execute(text("INSERT INTO items (id, qty) VALUES (1, 1), (2, 2), (3, 3)"))

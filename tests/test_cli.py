@@ -72,7 +72,7 @@ RAISE_FICTION = ["--set", "price = price * 1.10", "--where", "genre = 'fiction'"
 
 def test_plan_shows_counts_sql_explain_and_what_would_change(books: Engine) -> None:
     before = snapshot(books)
-    done = setwise("plan", "books", *RAISE_FICTION, "--db", cli_url(books))
+    done = setwise("plan", "books", *RAISE_FICTION, "--sql", "--db", cli_url(books))
     assert done.returncode == 0, done.stderr
     output = done.stdout
     assert output.rstrip().endswith("Would change 5 rows in 1 chunk.")
@@ -342,7 +342,7 @@ def test_plan_from_a_file_in_tables_ends_with_what_would_change(
     books: Engine, tmp_path: Path
 ) -> None:
     changes = write_changes(tmp_path, "csv", CORRECTIONS)
-    args = ["--from", str(changes), "--chunk-rows", "3", "--db", cli_url(books)]
+    args = ["--from", str(changes), "--chunk-rows", "3", "--sql", "--db", cli_url(books)]
     done = setwise("plan", "books", *args)
     assert done.returncode == 0, done.stderr
     assert "Keys not in 'books': 404, 405" in done.stdout

@@ -35,7 +35,7 @@ from setwise.dialects import Strategy, get_strategy
 from setwise.dialects.postgresql import PostgreSQLStrategy
 from setwise.journal.changes import Journal
 from tests import backends
-from tests.models import Book, book_row, create_books, snapshot
+from tests.models import Book, book_row, create_books, create_stamped_items, snapshot
 
 
 @pytest.fixture
@@ -842,14 +842,7 @@ def test_a_chunked_run_inside_an_open_transaction_is_refused(books: Engine) -> N
 
 
 def test_stamps_and_actor_are_written_on_changed_rows_only(engine: Engine) -> None:
-    with engine.begin() as connection:
-        connection.execute(
-            text(
-                "CREATE TABLE items (id INTEGER PRIMARY KEY, qty INTEGER, "
-                "updated_at TIMESTAMP NULL, updated_by VARCHAR(40))"
-            )
-        )
-        connection.execute(text("INSERT INTO items (id, qty) VALUES (1, 1), (2, 2), (3, 3)"))
+    create_stamped_items(engine)
     started = time.time()
     report = setwise.apply(
         engine,

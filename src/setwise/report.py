@@ -128,6 +128,24 @@ class PlanWarning:
 
 
 @dataclass(frozen=True)
+class ColumnChange:
+    """One column of a row a plan would change: the value it holds, the value it would get."""
+
+    column: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class PlannedRow:
+    """A row a plan would change: its key (a tuple for a composite key) and the columns
+    whose values would change."""
+
+    key: Any
+    changes: tuple[ColumnChange, ...]
+
+
+@dataclass(frozen=True)
 class Plan:
     """What ``update`` or ``apply`` would do, found without writing anything.
 
@@ -137,7 +155,10 @@ class Plan:
     written). ``sql`` holds the statements the first chunk sends, compiled for the
     database with placeholders where values go; ``explain`` is the database's own plan
     for the UPDATE of every row. ``chunks`` is exact for a fixed ``chunk_rows`` and an
-    estimate (``chunks_estimated``) for "auto".
+    estimate (``chunks_estimated``) for "auto". ``sample`` holds the first rows that
+    would change, in key order, old and new value per column (``plan(sample=N)``).
+    ``outside``: rows of a changeset whose key was found but for which ``where`` does
+    not hold; they count as matched and unchanged, and are not written.
     """
 
     table: str
@@ -157,3 +178,8 @@ class Plan:
     """Keys of the changeset with no row in the table (a bounded sample; ``missing``
     is the exact count)."""
     conflicts: tuple[Any, ...] = ()
+    sample: tuple[PlannedRow, ...] = ()
+    """The first rows that would change, in key order, old and new value per column."""
+    sample_key: tuple[str, ...] = ()
+    """The names of the columns of each ``sample`` row's key."""
+    outside: int = 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
-from sqlalchemy import Connection, types
+from sqlalchemy import ColumnElement, Connection, types
 from sqlalchemy.exc import DBAPIError
 
 from setwise.api.stamps import stamp_values
@@ -38,6 +38,7 @@ def apply(
     changes: Any,
     key: Sequence[str] | str | None = None,
     *,
+    where: ColumnElement[bool] | None = None,
     returning: Sequence[Any] = (),
     expect_rows: int | None = None,
     max_rows: int | None = None,
@@ -63,6 +64,9 @@ def apply(
     ``setwise.staging.sources``. Only the columns present in the changes are written, and only
     on rows where a value differs. With a version column on the target and versions in
     the rows, a row whose version moved is not written and is listed in ``conflicts``.
+    ``where``: a condition on the target's columns (``books.c.genre == "poetry"``); only
+    rows for which it holds are written, a found row outside it counts as matched and
+    unchanged (``plan`` counts them as ``outside``).
     Chunking, journal, resume, progress, stamps and ``tag`` work as for ``setwise.update``. On
     PostgreSQL a chunked run stages into a table named for the run
     (``{journal_prefix}stage_…``), dropped when the run finishes, so a resumed run
@@ -107,13 +111,14 @@ def apply(
             source.close()
             source = open_source(changes, csv_null=csv_null)
         if not options.chunked:
-            return stage(connection, strategy, resolved, source.rows, source.lenient)
+            merge = stage(connection, strategy, resolved, source.rows, source.lenient)
+            return None if merge is None else merge.within(where)
         run_id = options.resume or options.run_id
         assert run_id is not None
         kept_name = None
         if strategy.kept_stage_prefixes is not None:
             kept_name = journal_tables.stage_name(run_id, strategy)
-        return stage_in_steps(
+        merge = stage_in_steps(
             connection,
             strategy,
             resolved,
@@ -124,6 +129,7 @@ def apply(
             kept_name=kept_name,
             resumed=options.resume,
         )
+        return None if merge is None else merge.within(where)
 
     def cleanup(connection: Connection, strategy: Strategy, writer: Any) -> None:
         writer.drop(connection, strategy)

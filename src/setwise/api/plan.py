@@ -16,13 +16,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Column, Connection, Select, Table, Update, func, inspect, select
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    Update,
+    func,
+    inspect,
+    select,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import ClauseElement, ColumnClause
 from sqlalchemy.sql.expression import Executable
 from sqlalchemy.sql.selectable import ScalarSelect, SelectBase, TableClause
 
 from setwise.api.apply import readable_again, resolve_changes_target
+from setwise.api.sample import outside_count, sample_key, sample_rows
 from setwise.api.stamps import stamp_values
 from setwise.api.update import prepare
 from setwise.engine.chunks import KEY_SAMPLE, Executor
@@ -61,6 +72,10 @@ ESTIMATED_ROWS_PER_SECOND = 50_000
 #: join in a subquery) is stopped before a person waiting on it gives up.
 DEFAULT_TIMEOUT_SECONDS = 30.0
 
+#: Rows a plan shows old and new values of, by default: as many as sqlite-utils'
+#: ``convert --dry-run`` previews, enough to recognise a mistake at a glance.
+DEFAULT_SAMPLE = 10
+
 #: Stands in for the run's id in a plan's SQL: the id is a bound value, so the text
 #: shows a placeholder whatever it is.
 PLANNED_RUN_ID = "planned"
@@ -81,6 +96,7 @@ def plan(
     changes: Any = None,
     key: Sequence[str] | str | None = None,
     *,
+    where: ColumnElement[bool] | None = None,
     all_rows: bool = False,
     returning: Sequence[Any] = (),
     expect_rows: int | None = None,
@@ -101,6 +117,7 @@ def plan(
     tag: str | None = None,
     warn_share: float | None = DEFAULT_WARN_SHARE,
     timeout_seconds: float | None = DEFAULT_TIMEOUT_SECONDS,
+    sample: int = DEFAULT_SAMPLE,
 ) -> Plan:
     """What ``update(bind, statement, ...)`` or ``apply(bind, target, changes, key, ...)``
     would do; nothing is written.
@@ -113,7 +130,8 @@ def plan(
     warn when more than this share of the table would change (None: never).
     ``timeout_seconds``: how long each statement that counts or reads rows may run
     before the plan stops with ``PlanTimeoutError`` (None: no limit; staging a
-    changeset is not limited).
+    changeset is not limited). ``sample``: how many of the rows that would change
+    ``Plan.sample`` shows, old and new value per column (0: none).
     """
     del returning, throttle_seconds, retries, progress, resume, tag
     options = RunOptions(
@@ -126,7 +144,14 @@ def plan(
     )
     stamps = (stamp_column, actor_column, actor)
     journal_tables = Journal(journal_prefix)
+    if sample < 0:
+        raise InvalidArgumentError(f"sample must be 0 or more, not {sample}", argument="sample")
     if isinstance(statement, Update):
+        if where is not None:
+            raise InvalidArgumentError(
+                "where= filters a changeset; an UPDATE statement carries its own .where()",
+                argument="where",
+            )
         update = prepare(statement, all_rows=all_rows, journal=journal)
         options.stamps.update(stamp_values(update.target, *stamps))
         with peek(bind) as scope:
@@ -134,7 +159,9 @@ def plan(
             snapshot = reads_on_snapshot(bind, scope.strategy, options, repeatable=True)
             update = update.with_comparison(compare)
             with _time_limit(scope, update.target, timeout_seconds):
-                return _plan(scope, journal_tables, update, options, warn_share, snapshot=snapshot)
+                return _plan(
+                    scope, journal_tables, update, options, warn_share, sample, snapshot=snapshot
+                )
     if changes is None:
         raise InvalidArgumentError(
             "setwise.plan takes a SQLAlchemy UPDATE statement, or a target and its changes "
@@ -146,9 +173,10 @@ def plan(
         connection, strategy = scope.connection, scope.strategy
         target = resolve_changes_target(connection, statement, key, version_column)
         options.stamps.update(stamp_values(target, *stamps))
-        merge = stage(connection, strategy, target, source.rows, source.lenient)
-        if merge is None:
+        staged = stage(connection, strategy, target, source.rows, source.lenient)
+        if staged is None:
             return Plan(target.name, "nothing to do", 0, 0, 0, (), chunks=0)
+        merge = staged.within(where)
         shown: Writer = merge
         if options.chunked and strategy.kept_stage_prefixes is not None:
             # The run stages into a table named for it; the plan stages into a temporary
@@ -168,6 +196,7 @@ def plan(
                     merge,
                     options,
                     warn_share,
+                    sample,
                     shown=shown,
                     snapshot=snapshot,
                 )
@@ -197,6 +226,7 @@ def _plan(
     writer: Writer,
     options: RunOptions,
     warn_share: float | None,
+    sample: int,
     *,
     shown: Writer | None = None,
     snapshot: bool = False,
@@ -250,6 +280,9 @@ def _plan(
         missing=staged - matched,
         missing_keys=_keys(connection, writer.missing_keys(EVERYTHING, KEY_SAMPLE)),
         conflicts=_keys(connection, writer.conflict_keys(EVERYTHING, KEY_SAMPLE)),
+        sample=sample_rows(connection, writer, sample),
+        sample_key=tuple(column.name for column in sample_key(writer)),
+        outside=outside_count(connection, writer),
     )
 
 

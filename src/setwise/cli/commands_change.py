@@ -7,11 +7,12 @@ import sys
 
 import typer
 
-from setwise.api.plan import DEFAULT_TIMEOUT_SECONDS
+from setwise.api.plan import DEFAULT_SAMPLE, DEFAULT_TIMEOUT_SECONDS
 from setwise.cli.exits import guard
 from setwise.cli.job import confirm, connect, job_for
 from setwise.cli.options import (
     Actor,
+    ActorColumn,
     AllRows,
     AsJson,
     ChunkRows,
@@ -19,17 +20,24 @@ from setwise.cli.options import (
     CsvNull,
     Db,
     Debug,
+    DryRun,
+    ExpectRows,
     From,
     Keys,
+    MaxRows,
     NoJournal,
     PlanTimeout,
     Resume,
+    Sample,
     Sets,
+    ShowSql,
+    StampColumn,
     TableName,
     Throttle,
     UsageError,
     Where,
     Yes,
+    guard_options,
     run_options,
     timeout_of,
 )
@@ -49,6 +57,13 @@ def plan(
     chunk_rows: ChunkRows = None,
     chunk_seconds: ChunkSeconds = 0.5,
     no_journal: NoJournal = False,
+    max_rows: MaxRows = None,
+    expect_rows: ExpectRows = None,
+    actor: Actor = None,
+    stamp_column: StampColumn = None,
+    actor_column: ActorColumn = None,
+    sample: Sample = DEFAULT_SAMPLE,
+    sql: ShowSql = False,
     plan_timeout: PlanTimeout = DEFAULT_TIMEOUT_SECONDS,
     as_json: AsJson = False,
     db: Db = None,
@@ -56,20 +71,24 @@ def plan(
 ) -> None:
     """Show what a change would do; writes nothing.
 
-    Counts (matched, would change, unchanged, missing), the SQL of a chunk, the
-    database's EXPLAIN and warnings, for --set with --where or --all-rows, or --from FILE.
+    Counts (matched, would change, unchanged, missing), the first rows that would
+    change (old -> new), the keys not found and warnings; with --sql, the SQL of a
+    chunk and the database's EXPLAIN. For --set with --where or --all-rows, or --from FILE.
 
     Examples:
 
       setwise plan books --set "price = price * 1.10" --where "genre = 'poetry'"
-      setwise plan books --from fixes.csv --key isbn --chunk-rows auto --json
+      setwise plan books --from fixes.csv --where "genre = 'poetry'" --sample 3
+      setwise plan books --from fixes.csv --key isbn --chunk-rows auto --sql
     """
     with guard(ctx, debug, db, as_json) as database:
         timeout = timeout_of(plan_timeout)  # a usage error before the database is opened
+        options = run_options(chunk_rows, chunk_seconds, 0.0, no_journal, None, actor)
+        options |= guard_options(max_rows, expect_rows, stamp_column, actor_column)
         with connect(database) as engine:
             job = job_for(engine, table, sets, where, all_rows, source, keys, csv_null)
-            options = run_options(chunk_rows, chunk_seconds, 0.0, no_journal, None, None)
-            show_plan(job.plan(engine, options, timeout), database, as_json)
+            found = job.plan(engine, options, timeout, sample)
+            show_plan(found, database, as_json, sql=sql)
 
 
 def apply(
@@ -87,7 +106,14 @@ def apply(
     throttle: Throttle = 0.0,
     no_journal: NoJournal = False,
     resume: Resume = None,
+    max_rows: MaxRows = None,
+    expect_rows: ExpectRows = None,
     actor: Actor = None,
+    stamp_column: StampColumn = None,
+    actor_column: ActorColumn = None,
+    dry_run: DryRun = False,
+    sample: Sample = DEFAULT_SAMPLE,
+    sql: ShowSql = False,
     plan_timeout: PlanTimeout = DEFAULT_TIMEOUT_SECONDS,
     yes: Yes = False,
     as_json: AsJson = False,
@@ -97,17 +123,25 @@ def apply(
     """Make a change, with a progress bar; without --yes, show the plan and ask first.
 
     Journaled, so `setwise revert RUN` undoes it; a run cut into chunks that stops
-    (Ctrl-C, a failed chunk) prints the command that resumes it.
+    (Ctrl-C, a failed chunk) prints the command that resumes it. --max-rows and
+    --expect-rows refuse a change of the wrong size before anything is written.
 
     Examples:
 
-      setwise apply books --set "stock = 0" --where "genre = 'poetry'"
+      setwise apply books --set "stock = 0" --where "id < 500" --max-rows 500
+      setwise apply books --from fixes.csv --where "genre = 'poetry'" --dry-run
       setwise apply books --from fixes.csv --chunk-rows auto --throttle 0.1 --yes
       setwise apply books --from fixes.csv --chunk-rows auto --resume RUN --yes
     """
     with guard(ctx, debug, db, as_json) as database:
         options = run_options(chunk_rows, chunk_seconds, throttle, no_journal, resume, actor)
+        options |= guard_options(max_rows, expect_rows, stamp_column, actor_column)
         timeout = timeout_of(plan_timeout)
+        if dry_run:  # the plan, exactly as `setwise plan` shows it
+            with connect(database) as engine:
+                job = job_for(engine, table, sets, where, all_rows, source, keys, csv_null)
+                show_plan(job.plan(engine, options, timeout, sample), database, as_json, sql=sql)
+            return
         if not yes and source == "-":
             raise UsageError("--from - reads the changes from standard input: pass --yes")
         if not yes and not sys.stdin.isatty():
@@ -115,7 +149,8 @@ def apply(
         with connect(database) as engine:
             job = job_for(engine, table, sets, where, all_rows, source, keys, csv_null)
             if not yes:
-                show_plan(job.plan(engine, options, timeout), database, as_json=False)
+                found = job.plan(engine, options, timeout, sample)
+                show_plan(found, database, as_json=False, sql=sql)
                 confirm("Apply this change?")
             with progress_bar(enabled=not as_json) as progress:
                 options["progress"] = progress

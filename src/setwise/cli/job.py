@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from sqlalchemy import Engine, Update
+from sqlalchemy import ColumnElement, Engine, Update
 
 import setwise
+from setwise.api.plan import DEFAULT_SAMPLE
 from setwise.cli.dburl import DatabaseURL
 from setwise.cli.options import DEFAULT_DB, UsageError
 from setwise.cli.render import err, show_run
@@ -54,32 +55,29 @@ class Job:
     source: str = ""
     keys: list[str] = field(default_factory=list)
     csv_null: str = ""
+    where: ColumnElement[bool] | None = None
+    """Which of the rows the changeset finds it may write (--from with --where)."""
 
-    def plan(self, engine: Engine, options: dict[str, Any], timeout: float | None) -> setwise.Plan:
+    def plan(
+        self,
+        engine: Engine,
+        options: dict[str, Any],
+        timeout: float | None,
+        sample: int = DEFAULT_SAMPLE,
+    ) -> setwise.Plan:
+        planned = {"timeout_seconds": timeout, "sample": sample, **options}
         if self.statement is not None:
-            return setwise.plan(
-                engine,
-                self.statement,
-                all_rows=self.all_rows,
-                timeout_seconds=timeout,
-                **options,
-            )
-        return setwise.plan(
-            engine,
-            self.table,
-            self.source,
-            self.keys or None,
-            csv_null=self.csv_null,
-            timeout_seconds=timeout,
-            **options,
-        )
+            return setwise.plan(engine, self.statement, all_rows=self.all_rows, **planned)
+        return setwise.plan(engine, self.table, self.source, **self._changeset(planned))
 
     def run(self, engine: Engine, options: dict[str, Any]) -> setwise.Report:
         if self.statement is not None:
             return setwise.update(engine, self.statement, all_rows=self.all_rows, **options)
-        return setwise.apply(
-            engine, self.table, self.source, self.keys or None, csv_null=self.csv_null, **options
-        )
+        return setwise.apply(engine, self.table, self.source, **self._changeset(options))
+
+    def _changeset(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The keyword arguments ``plan`` and ``apply`` take for this changeset."""
+        return {"key": self.keys or None, "where": self.where, "csv_null": self.csv_null, **options}
 
 
 def job_for(
@@ -93,11 +91,23 @@ def job_for(
     csv_null: str,
 ) -> Job:
     if source is not None:
-        if sets or where is not None or all_rows:
+        if sets:
             raise UsageError("give --from FILE, or --set with --where/--all-rows, not both")
+        if all_rows:
+            raise UsageError(
+                "--all-rows goes with --set; --from FILE changes the rows its keys find "
+                "(--where EXPR narrows them)"
+            )
         if source != "-" and not Path(source).is_file():
             raise UsageError(f"--from {source}: no such file")
-        return Job(table=table, source=source, keys=list(keys or ()), csv_null=csv_null)
+        condition = None
+        if where is not None:  # the file's rows are written only where it holds
+            from setwise.sqltext import parse_filter
+
+            condition = parse_filter(engine, table, where)
+        job = Job(table=table, source=source, keys=list(keys or ()), csv_null=csv_null)
+        job.where = condition
+        return job
     if keys:
         raise UsageError("--key goes with --from FILE; --where says which rows --set changes")
     if not sets:

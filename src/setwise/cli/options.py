@@ -112,6 +112,70 @@ Yes = Annotated[
     bool, typer.Option("--yes", "-y", help="Go ahead without showing the plan and asking.")
 ]
 
+# -- guards, stamps and the review of a plan (issue 21, items 3 and 4) -----------------
+MaxRows = Annotated[
+    int | None,
+    typer.Option(
+        "--max-rows",
+        metavar="N",
+        min=0,
+        help="Refuse the change, writing nothing, if it would change more than N rows.",
+    ),
+]
+ExpectRows = Annotated[
+    int | None,
+    typer.Option(
+        "--expect-rows",
+        metavar="N",
+        min=0,
+        help="Refuse the change, writing nothing, if it matches fewer than N rows.",
+    ),
+]
+StampColumn = Annotated[
+    str | None,
+    typer.Option(
+        "--stamp-column",
+        metavar="COLUMN",
+        help="A column every changed row gets the run's start time in.",
+    ),
+]
+ActorColumn = Annotated[
+    str | None,
+    typer.Option(
+        "--actor-column",
+        metavar="COLUMN",
+        help="A column every changed row gets --actor in (default: you).",
+    ),
+]
+Sample = Annotated[
+    int,
+    typer.Option(
+        "--sample",
+        metavar="N",
+        min=0,
+        help="How many of the rows that would change the plan shows, old -> new (0: none).",
+    ),
+]
+ShowSql = Annotated[
+    bool,
+    typer.Option("--sql", help="Show the plan's SQL of a chunk and the database's EXPLAIN too."),
+]
+DryRun = Annotated[
+    bool,
+    typer.Option("--dry-run", help="Show the plan (as `setwise plan` does) and write nothing."),
+]
+
+
+def guard_options(
+    max_rows: int | None,
+    expect_rows: int | None,
+    stamp_column: str | None,
+    actor_column: str | None,
+) -> dict[str, Any]:
+    """The guards and audit stamps of a run, from their options."""
+    options: dict[str, Any] = {"max_rows": max_rows, "expect_rows": expect_rows}
+    return options | {"stamp_column": stamp_column, "actor_column": actor_column}
+
 
 class UsageError(Exception):
     """Options that do not make sense together; exit code 2."""

@@ -84,7 +84,11 @@ def progress_bar(
 # -- results to output ----------------------------------------------------------------
 
 
-def show_plan(found: setwise.Plan, database: DatabaseURL, as_json: bool) -> None:
+def show_plan(
+    found: setwise.Plan, database: DatabaseURL, as_json: bool, *, sql: bool = False
+) -> None:
+    """The plan: counts, a sample of the rows that would change, the keys not found,
+    warnings; with ``sql``, the SQL of a chunk and the EXPLAIN too (JSON: everything)."""
     if as_json:
         print_json(found)
         return
@@ -94,6 +98,8 @@ def show_plan(found: setwise.Plan, database: DatabaseURL, as_json: bool) -> None
     if found.staged:
         counts |= {"missing": found.missing, "conflicts": len(found.conflicts)}
         counts["rows read"] = found.staged
+    if found.outside:
+        counts["outside --where"] = found.outside
     listing = rich_table("rows", "count")
     for name, number in counts.items():
         listing.add_row(name, f"{number:,}")
@@ -103,10 +109,27 @@ def show_plan(found: setwise.Plan, database: DatabaseURL, as_json: bool) -> None
         keys = ", ".join(shown(k) for k in found.missing_keys[:10])
         more = f" and {found.missing - 10:,} more" if found.missing > 10 else ""
         out.print(f"Keys not in {found.table!r}: {keys}{more}", markup=False, soft_wrap=True)
-    _section("SQL of the first chunk" if found.chunks > 1 else "SQL, each chunk", found.sql)
-    _section("EXPLAIN", found.explain)
+    _show_sample(found)
+    if sql:
+        _section("SQL of the first chunk" if found.chunks > 1 else "SQL, each chunk", found.sql)
+        _section("EXPLAIN", found.explain)
     _section("Warnings", [f"! {warning.message}" for warning in found.warnings], style="yellow")
     out.print(f"Would change {counted(found.would_change, 'row')} in {_chunk_count(found)}.")
+
+
+def _show_sample(found: setwise.Plan) -> None:
+    """The sample of rows that would change, one line each: key, then column old -> new."""
+    if not found.sample:
+        return
+    of = f"the first {len(found.sample):,} of {found.would_change:,}, by key"
+    if len(found.sample) >= found.would_change:
+        of = f"{'all ' if found.would_change > 1 else ''}{counted(found.would_change, 'row')}"
+    names = ", ".join(found.sample_key)
+    rows = []
+    for row in found.sample:
+        changes = ", ".join(f"{c.column}: {shown(c.old)} → {shown(c.new)}" for c in row.changes)
+        rows.append(f"{names} {shown(row.key)}  {changes}")
+    _section(f"Rows that would change ({of})", rows)
 
 
 def _chunk_count(found: setwise.Plan) -> str:

@@ -16,13 +16,19 @@ parsed deeply enough to exhaust Python's stack. Anything else raises
 
 from setwise.sqltext.allowed import ALLOWED_FUNCTIONS, CHAIN_TERMS
 from setwise.sqltext.names import TableLookup
-from setwise.sqltext.statement import parse_assignment, parse_update, parse_where
+from setwise.sqltext.statement import (
+    parse_assignment,
+    parse_filter,
+    parse_update,
+    parse_where,
+)
 
 __all__ = [
     "ALLOWED_FUNCTIONS",
     "CHAIN_TERMS",
     "TableLookup",
     "parse_assignment",
+    "parse_filter",
     "parse_update",
     "parse_where",
 ]

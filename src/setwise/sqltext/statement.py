@@ -94,6 +94,15 @@ def parse_update(
     return statement
 
 
+def parse_filter(bind: Engine | Connection, table: str, where: str) -> ColumnElement[bool]:
+    """A ``--where`` text as a condition on ``table``, reflected from the database, for
+    ``setwise.apply(where=...)``: which of the rows a changeset finds it may write."""
+    with _connection(bind) as connection:
+        target = resolve_target(table, connection).table
+        lookup = _reflecting(connection)
+        return parse_where(where, target, connection.dialect, tables=lookup)
+
+
 @contextmanager
 def _connection(bind: Engine | Connection) -> Iterator[Connection]:
     if isinstance(bind, Connection):

@@ -44,6 +44,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.schema import DropTable
+from sqlalchemy.sql.visitors import replacement_traverse
 
 from setwise.dialects import Strategy
 from setwise.dialects.compare import StoredComparison
@@ -78,6 +79,9 @@ class Merge:
     """The staged keys have their index (``index_stage``)."""
     compare: StoredComparison = field(default_factory=StoredComparison)
     """Tells whether a staged value changes what the target row stores, byte for byte."""
+    where: ColumnElement[bool] | None = None
+    """Only target rows for which this holds are written (``apply(where=...)``); a found
+    row outside it counts as matched and unchanged."""
 
     @classmethod
     def create(
@@ -153,6 +157,36 @@ class Merge:
         stage = Table(kept_name, MetaData(), *columns, schema=self.target.table.schema)
         return replace(self, stage=stage, kept=True)
 
+    def within(self, where: ColumnElement[bool] | None) -> Merge:
+        """This merge, writing only target rows for which ``where`` holds. Its columns
+        are taken by name from the target's table, so a condition built on another
+        reflection of the same table works as well."""
+        if where is None:
+            return self
+        table = self.table
+
+        def same_table(element: Any, **kw: Any) -> Any:
+            owner = getattr(element, "table", None)
+            if (
+                isinstance(element, Column)
+                and isinstance(owner, Table)
+                and owner is not table
+                and (owner.name, owner.schema) == (table.name, table.schema)
+                and element.name in table.c
+            ):
+                return table.c[element.name]
+            return None
+
+        return replace(self, where=replacement_traverse(where, {}, same_table))
+
+    def outside(self) -> Select[Any] | None:
+        """How many staged keys find a target row for which ``where`` does not hold
+        (false or unknown); None without ``where``."""
+        if self.where is None:
+            return None
+        counted = func.coalesce(func.sum(case((self.where, 0), else_=1)), 0)
+        return select(counted).select_from(self.stage.join(self.table, self._joined()))
+
     def drop(self, connection: Connection, strategy: Strategy) -> None:
         if self.kept:
             drop_kept_stage(connection, self.target, self.stage.name)
@@ -194,8 +228,9 @@ class Merge:
         return self.stage.c[PRESENT].op("&")(1 << index) != 0
 
     def _differs(self) -> ColumnElement[bool]:
-        """The target row lacks at least one value the staged row carries."""
-        return or_(
+        """The target row is inside ``where`` and lacks at least one value the staged
+        row carries."""
+        differs = or_(
             false(),
             *(
                 and_(
@@ -205,6 +240,7 @@ class Merge:
                 for i, column in enumerate(self.columns)
             ),
         )
+        return differs if self.where is None else and_(self.where, differs)
 
     def _version_ok(self) -> ColumnElement[bool]:
         version = self.target.version
