@@ -34,6 +34,7 @@ from setwise.engine.transaction import Bind, Scope, peek
 from setwise.errors import InvalidArgumentError, PlanTimeoutError
 from setwise.journal.changes import Journal
 from setwise.report import Plan, PlanWarning, ProgressCallback
+from setwise.staging.dates import check_date_format
 from setwise.staging.loading import stage
 from setwise.staging.sources import open_source
 from setwise.target import Target, TargetLike
@@ -87,6 +88,10 @@ def plan(
     max_rows: int | None = None,
     version_column: str | None = None,
     csv_null: str | None = "",
+    format: str | None = None,
+    csv_delimiter: str | None = None,
+    encoding: str = "utf-8",
+    date_format: str | None = None,
     chunk_rows: int | Literal["auto"] | None = None,
     chunk_seconds: float = 0.5,
     throttle_seconds: float = 0.0,
@@ -113,7 +118,8 @@ def plan(
     warn when more than this share of the table would change (None: never).
     ``timeout_seconds``: how long each statement that counts or reads rows may run
     before the plan stops with ``PlanTimeoutError`` (None: no limit; staging a
-    changeset is not limited).
+    changeset is not limited). ``format``, ``csv_delimiter``, ``encoding``,
+    ``csv_null`` and ``date_format`` read the changes as ``apply`` reads them.
     """
     del returning, throttle_seconds, retries, progress, resume, tag
     options = RunOptions(
@@ -141,12 +147,20 @@ def plan(
             f"as setwise.apply does, not a {type(statement).__name__} alone",
             argument="changes",
         )
-    source = open_source(changes, csv_null=csv_null)
+    check_date_format(date_format)
+    reading: dict[str, Any] = {
+        "format": format,
+        "csv_delimiter": csv_delimiter,
+        "encoding": encoding,
+    }
+    source = open_source(changes, csv_null=csv_null, **reading)
     with peek(bind) as scope:
         connection, strategy = scope.connection, scope.strategy
         target = resolve_changes_target(connection, statement, key, version_column)
         options.stamps.update(stamp_values(target, *stamps))
-        merge = stage(connection, strategy, target, source.rows, source.lenient)
+        merge = stage(
+            connection, strategy, target, source.rows, source.lenient, date_format=date_format
+        )
         if merge is None:
             return Plan(target.name, "nothing to do", 0, 0, 0, (), chunks=0)
         shown: Writer = merge

@@ -17,8 +17,12 @@ from setwise.cli.options import (
     ChunkRows,
     ChunkSeconds,
     CsvNull,
+    DateFormat,
     Db,
     Debug,
+    Delimiter,
+    Encoding,
+    Format,
     From,
     Keys,
     NoJournal,
@@ -30,6 +34,7 @@ from setwise.cli.options import (
     UsageError,
     Where,
     Yes,
+    reading_options,
     run_options,
     timeout_of,
 )
@@ -46,6 +51,10 @@ def plan(
     source: From = None,
     keys: Keys = None,
     csv_null: CsvNull = "",
+    file_format: Format = None,
+    delimiter: Delimiter = None,
+    encoding: Encoding = "utf-8",
+    date_format: DateFormat = None,
     chunk_rows: ChunkRows = None,
     chunk_seconds: ChunkSeconds = 0.5,
     no_journal: NoJournal = False,
@@ -63,11 +72,13 @@ def plan(
 
       setwise plan books --set "price = price * 1.10" --where "genre = 'poetry'"
       setwise plan books --from fixes.csv --key isbn --chunk-rows auto --json
+      setwise plan books --from fixes.txt --format csv --delimiter ';' --date-format %d/%m/%Y
     """
     with guard(ctx, debug, db, as_json) as database:
         timeout = timeout_of(plan_timeout)  # a usage error before the database is opened
+        reading = reading_options(csv_null, file_format, delimiter, encoding, date_format)
         with connect(database) as engine:
-            job = job_for(engine, table, sets, where, all_rows, source, keys, csv_null)
+            job = job_for(engine, table, sets, where, all_rows, source, keys, reading)
             options = run_options(chunk_rows, chunk_seconds, 0.0, no_journal, None, None)
             show_plan(job.plan(engine, options, timeout), database, as_json)
 
@@ -82,6 +93,10 @@ def apply(
     source: From = None,
     keys: Keys = None,
     csv_null: CsvNull = "",
+    file_format: Format = None,
+    delimiter: Delimiter = None,
+    encoding: Encoding = "utf-8",
+    date_format: DateFormat = None,
     chunk_rows: ChunkRows = None,
     chunk_seconds: ChunkSeconds = 0.5,
     throttle: Throttle = 0.0,
@@ -104,16 +119,18 @@ def apply(
       setwise apply books --set "stock = 0" --where "genre = 'poetry'"
       setwise apply books --from fixes.csv --chunk-rows auto --throttle 0.1 --yes
       setwise apply books --from fixes.csv --chunk-rows auto --resume RUN --yes
+      jq -c '.[]' fixes.json | setwise apply books --from - --format jsonl --yes
     """
     with guard(ctx, debug, db, as_json) as database:
         options = run_options(chunk_rows, chunk_seconds, throttle, no_journal, resume, actor)
         timeout = timeout_of(plan_timeout)
+        reading = reading_options(csv_null, file_format, delimiter, encoding, date_format)
         if not yes and source == "-":
             raise UsageError("--from - reads the changes from standard input: pass --yes")
         if not yes and not sys.stdin.isatty():
             raise UsageError("no terminal to confirm on: pass --yes to apply without asking")
         with connect(database) as engine:
-            job = job_for(engine, table, sets, where, all_rows, source, keys, csv_null)
+            job = job_for(engine, table, sets, where, all_rows, source, keys, reading)
             if not yes:
                 show_plan(job.plan(engine, options, timeout), database, as_json=False)
                 confirm("Apply this change?")

@@ -53,7 +53,8 @@ class Job:
     table: str = ""
     source: str = ""
     keys: list[str] = field(default_factory=list)
-    csv_null: str = ""
+    reading: dict[str, Any] = field(default_factory=dict)
+    """How the file is read: ``csv_null``, ``format``... (``options.reading_options``)."""
 
     def plan(self, engine: Engine, options: dict[str, Any], timeout: float | None) -> setwise.Plan:
         if self.statement is not None:
@@ -69,8 +70,8 @@ class Job:
             self.table,
             self.source,
             self.keys or None,
-            csv_null=self.csv_null,
             timeout_seconds=timeout,
+            **self.reading,
             **options,
         )
 
@@ -78,7 +79,7 @@ class Job:
         if self.statement is not None:
             return setwise.update(engine, self.statement, all_rows=self.all_rows, **options)
         return setwise.apply(
-            engine, self.table, self.source, self.keys or None, csv_null=self.csv_null, **options
+            engine, self.table, self.source, self.keys or None, **self.reading, **options
         )
 
 
@@ -90,14 +91,15 @@ def job_for(
     all_rows: bool,
     source: str | None,
     keys: Sequence[str] | None,
-    csv_null: str,
+    reading: dict[str, Any],
 ) -> Job:
+    """The change the options ask for; ``reading``: how --from is read."""
     if source is not None:
         if sets or where is not None or all_rows:
             raise UsageError("give --from FILE, or --set with --where/--all-rows, not both")
         if source != "-" and not Path(source).is_file():
             raise UsageError(f"--from {source}: no such file")
-        return Job(table=table, source=source, keys=list(keys or ()), csv_null=csv_null)
+        return Job(table=table, source=source, keys=list(keys or ()), reading=reading)
     if keys:
         raise UsageError("--key goes with --from FILE; --where says which rows --set changes")
     if not sets:
