@@ -6,7 +6,7 @@ A ``ValidationError`` carries these; ``sample`` picks the ones it keeps and show
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -49,9 +49,10 @@ class Problem:
     reason: str
     row: int | None = None
     kind: ProblemKind = ProblemKind.BAD_VALUE
-    fix: tuple[Any, ...] = ()
+    fix: tuple[Any, ...] = field(default=(), compare=False)
     """The argument that would settle it, and its value if one is known
-    (``("encoding", "latin-1")``): the message names it as the caller passes it."""
+    (``("encoding", "latin-1")``): the message names it as the caller passes it.
+    A hint: two problems that differ only in it are equal."""
 
     def __str__(self) -> str:
         return self.explain()

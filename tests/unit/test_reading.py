@@ -16,7 +16,7 @@ from setwise.errors import InvalidArgumentError, SchemaError
 from setwise.messages import as_argument
 from setwise.problems import Problem
 from setwise.staging.dates import check_date_format, dated, excel_serial
-from setwise.staging.sources import open_source, reading
+from setwise.staging.sources import Unreadable, open_source, reading
 from setwise.staging.validation import Unfit
 from setwise.staging.values import coercer_for
 
@@ -200,3 +200,20 @@ def test_a_date_read_from_parquet_is_left_as_it_is() -> None:
     assert parse(dt.date(2023, 12, 31)) == dt.date(2023, 12, 31)
     with pytest.raises(Unfit, match="Excel serial"):
         parse(45291)
+
+
+def test_a_trailing_separator_still_shows_it_and_bytes_do_not(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text("id;title;\n1;A;\n", encoding="utf-8")
+    with pytest.raises(SchemaError, match="looks separated by ';'"):
+        read_all(path)
+    path.write_bytes(b"\x00\x01;\x02\x03\n1\n")  # a binary file: its rows are refused instead
+    assert read_all(path) == [(2, {"\x00\x01;\x02\x03": "1"})]
+
+
+def test_a_utf16_file_names_its_encoding_and_is_read_with_it(tmp_path: Path) -> None:
+    path = tmp_path / "fixes.csv"
+    path.write_bytes("id,title\n1,Zoë\n".encode("utf-16"))
+    [(_, unreadable)] = read_all(path)
+    assert isinstance(unreadable, Unreadable) and unreadable.fix == ("encoding", "utf-16")
+    assert read_all(path, encoding="utf-16") == [(2, {"id": "1", "title": "Zoë"})]

@@ -72,7 +72,7 @@ def plan(
 
       setwise plan books --set "price = price * 1.10" --where "genre = 'poetry'"
       setwise plan books --from fixes.csv --key isbn --chunk-rows auto --json
-      setwise plan books --from fixes.txt --format csv --delimiter ';' --date-format %d/%m/%Y
+      setwise plan books --from fixes.txt --format csv --delimiter ';'
     """
     with guard(ctx, debug, db, as_json) as database:
         timeout = timeout_of(plan_timeout)  # a usage error before the database is opened
@@ -119,7 +119,7 @@ def apply(
       setwise apply books --set "stock = 0" --where "genre = 'poetry'"
       setwise apply books --from fixes.csv --chunk-rows auto --throttle 0.1 --yes
       setwise apply books --from fixes.csv --chunk-rows auto --resume RUN --yes
-      jq -c '.[]' fixes.json | setwise apply books --from - --format jsonl --yes
+      setwise apply books --from - --format jsonl --yes < fixes.jsonl
     """
     with guard(ctx, debug, db, as_json) as database:
         options = run_options(chunk_rows, chunk_seconds, throttle, no_journal, resume, actor)

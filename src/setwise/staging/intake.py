@@ -176,7 +176,9 @@ class Intake:
         clear), only so that the search for duplicate keys sees its key: a changeset
         with any problem is never merged."""
         if isinstance(fields, Unreadable):
-            self.problem(number, fields.column, fields.value, fields.reason, fields.kind)
+            self.problem(
+                number, fields.column, fields.value, fields.reason, fields.kind, fields.fix
+            )
             return None
         for name in fields:
             if name not in self.coercers:

@@ -26,6 +26,7 @@ from typing import IO, Any
 from setwise.errors import SchemaError
 from setwise.staging.sources.rows import (
     NOT_UTF16,
+    UTF16_FIX,
     UTF16_MARKS,
     FieldColumns,
     Fields,
@@ -128,7 +129,7 @@ class CsvRows:
                 self.pending.append((self.reader.line_num, self._refused(error)))
         self.last_line = self.reader.line_num
         if self.header and self.header[0].startswith(UTF16_MARKS):
-            self.pending.append((1, Unreadable(NOT_UTF16, value=self.header[0][:2])))
+            self.pending.append((1, Unreadable(NOT_UTF16, value=self.header[0][:2], fix=UTF16_FIX)))
             self.header = []
         if len(self.header) == 1:
             self._one_field(self.header[0])
@@ -151,7 +152,10 @@ class CsvRows:
         """Refuse a header of one field that holds another separator: the file is not
         separated by ``self.delimiter`` (a changeset needs a key and a column anyway)."""
         for separator in SEPARATORS:
-            if separator != self.delimiter and separator in name:
+            parts = name.split(separator)
+            if separator == self.delimiter or sum(1 for part in parts if part.strip()) < 2:
+                continue
+            if all(part.isprintable() for part in parts):  # names, not a binary file's bytes
                 self.close()
                 shown = "a tab" if separator == "\t" else repr(separator)
                 fix = ("format", "tsv") if separator == "\t" else ("csv_delimiter", separator)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import IO, Any
 
-from setwise.staging.sources.rows import NOT_UTF16, UTF16_MARKS, Row, Unreadable
+from setwise.staging.sources.rows import NOT_UTF16, UTF16_FIX, UTF16_MARKS, Row, Unreadable
 
 #: Digits of the longest JSON integer read as an int: Python refuses to convert more
 #: than 4,300 (``sys.get_int_max_str_digits``); a longer one is read as a Decimal,
@@ -73,7 +73,7 @@ def read_jsonl(path: str, encoding: str = "utf-8-sig") -> Iterator[Row]:
 def _rows(stream: IO[str]) -> Iterator[Row]:
     for number, line in enumerate(stream, start=1):
         if number == 1 and line.startswith(UTF16_MARKS):
-            yield number, Unreadable(NOT_UTF16, value=line[:2])
+            yield number, Unreadable(NOT_UTF16, value=line[:2], fix=UTF16_FIX)
             return
         if not line.strip():
             continue
