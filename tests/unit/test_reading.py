@@ -63,13 +63,13 @@ def test_the_format_is_told_by_the_name_unless_given(
 
 
 def test_a_format_or_separator_that_cannot_be_used_is_refused() -> None:
-    with pytest.raises(InvalidArgumentError, match="format='xlsx' is none of csv, tsv"):
+    with pytest.raises(InvalidArgumentError, match="the format 'xlsx' is none of csv, tsv"):
         reading("fixes.xlsx", "xlsx", None, "utf-8")
     with pytest.raises(SchemaError, match=r"cannot tell the format of 'fixes.txt'.*format='csv'"):
         reading("fixes.txt", None, None, "utf-8")
     with pytest.raises(InvalidArgumentError, match="read as jsonl"):
         reading("fixes.jsonl", None, ";", "utf-8")
-    with pytest.raises(InvalidArgumentError, match="one character"):
+    with pytest.raises(InvalidArgumentError, match="not one character"):
         reading("fixes.csv", None, ";;", "utf-8")
     with pytest.raises(InvalidArgumentError, match="no encoding Python knows") as caught:
         reading("fixes.csv", None, None, "klingon")

@@ -62,7 +62,7 @@ def check_date_format(date_format: str | None) -> None:
     """Refuse a ``date_format`` that reads no date: one with no ``%`` code."""
     if date_format is not None and "%" not in date_format:
         raise InvalidArgumentError(
-            f"date_format={date_format!r} holds no strptime code (%Y, %m, %d...); "
+            f"the date format {date_format!r} holds no strptime code (%Y, %m, %d...); "
             "give the form of the file's dates, e.g. '%d/%m/%Y'",
             argument="date_format",
             value=date_format,

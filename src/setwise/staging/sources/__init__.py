@@ -97,13 +97,15 @@ def reading(
     for a format with none."""
     if format is not None and format.lower() not in FORMATS:
         raise InvalidArgumentError(
-            f"format={format!r} is none of {', '.join(FORMATS)}", argument="format", value=format
+            f"the format {format!r} is none of {', '.join(FORMATS)}",
+            argument="format",
+            value=format,
         )
     try:
         codecs.lookup(encoding)
     except LookupError:
         raise InvalidArgumentError(
-            f"encoding={encoding!r} is no encoding Python knows (utf-8, latin-1, cp1252...)",
+            f"{encoding!r} is no encoding Python knows (utf-8, latin-1, cp1252...)",
             argument="encoding",
             value=encoding,
         ) from None
@@ -119,14 +121,14 @@ def reading(
         )
     if csv_delimiter is not None and kind not in ("csv", "tsv"):
         raise InvalidArgumentError(
-            f"csv_delimiter= separates the fields of CSV, and {path!r} is read as {kind}",
+            f"a field separator is for CSV and TSV, and {path!r} is read as {kind}",
             argument="csv_delimiter",
             value=csv_delimiter,
         )
     if csv_delimiter is not None and (len(csv_delimiter) != 1 or csv_delimiter in '"\r\n'):
         raise InvalidArgumentError(
-            f"csv_delimiter={csv_delimiter!r}: the fields are separated by one character "
-            "other than a quote or a line end",
+            f"the field separator {csv_delimiter!r} is not one character other than a "
+            "quote or a line end",
             argument="csv_delimiter",
             value=csv_delimiter,
         )
