@@ -313,16 +313,18 @@ class ValidationError(SetwiseError):
         """How many problems of each kind, exactly (only kinds that occur)."""
         if total is None:
             total = len(problems) if counts is None else sum(self.counts.values())
-        self.total = total
+        self.total: int = total
+        super().__init__(self._say(as_argument))
+
+    def _say(self, spell: Spelling) -> str:
         by_kind = ", ".join(f"{kind}: {count}" for kind, count in self.counts.items())
-        lines = [
-            f"{self.total} problem(s) in the values for {table!r} ({by_kind}); nothing was written:"
-        ]
+        head = f"{self.total} problem(s) in the values for {self.table!r} ({by_kind})"
+        lines = [f"{head}; nothing was written:"]
         shown = sample(self.problems, SHOWN_PROBLEMS)
-        lines += [f"  - {problem}" for problem in shown]
+        lines += [f"  - {problem.explain(spell)}" for problem in shown]
         if self.total > len(shown):
             lines.append(f"  ... and {self.total - len(shown)} more")
-        super().__init__("\n".join(lines))
+        return "\n".join(lines)
 
     @property
     def bad_values(self) -> int:
@@ -380,19 +382,20 @@ class SchemaError(SetwiseError):
         *,
         name: str | None = None,
         suggestion: str | None = None,
-        argument: str | None = None,
+        argument: str | tuple[str, Any] | None = None,
     ):
         self.name = name
         self.suggestion = suggestion
         self.argument = argument
-        """The argument that would settle it (``key`` for a table with no primary key)."""
+        """The argument that would settle it (``key``), or it and its value."""
         self._message = message
         super().__init__(self._say(as_argument))
 
     def _say(self, spell: Spelling) -> str:
         message = self._message
         if self.argument:
-            message = f"{message}: pass {spell(self.argument)}"
+            given = (self.argument,) if isinstance(self.argument, str) else self.argument
+            message = f"{message}: pass {spell(*given)}"
         if self.suggestion:
             message = f"{message}. Did you mean {self.suggestion!r}?"
         return message

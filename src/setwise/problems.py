@@ -6,10 +6,11 @@ A ``ValidationError`` carries these; ``sample`` picks the ones it keeps and show
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from setwise.messages import Spelling, as_argument
 from setwise.shown import shown
 
 #: Longest value shown in a problem's message; the full value stays in ``Problem.value``.
@@ -48,14 +49,23 @@ class Problem:
     reason: str
     row: int | None = None
     kind: ProblemKind = ProblemKind.BAD_VALUE
+    fix: tuple[Any, ...] = field(default=(), compare=False)
+    """The argument that would settle it, and its value if one is known
+    (``("encoding", "latin-1")``): the message names it as the caller passes it.
+    A hint: two problems that differ only in it are equal."""
 
     def __str__(self) -> str:
+        return self.explain()
+
+    def explain(self, spell: Spelling = as_argument) -> str:
+        """The problem in a line, the argument of ``fix`` named by ``spell``."""
         where = f"row {self.row}, " if self.row is not None else ""
         column = f"column {self.column!r}" if self.column is not None else "the row"
         value = shown(self.value)
         if len(value) > SHOWN_VALUE_CHARS:
             value = value[: SHOWN_VALUE_CHARS - 5] + "…" + value[-4:]
-        return f"{where}{column}, value {value}: {self.reason}"
+        fix = f" ({spell(*self.fix)})" if self.fix else ""
+        return f"{where}{column}, value {value}: {self.reason}{fix}"
 
     def __repr__(self) -> str:
         return (

@@ -26,6 +26,7 @@ from setwise.errors import SchemaError, SetwiseError
 from setwise.journal.changes import Journal, tagged
 from setwise.journal.records import new_run_id
 from setwise.report import ProgressCallback, Report
+from setwise.staging.dates import check_date_format
 from setwise.staging.loading import stage, stage_in_steps
 from setwise.staging.sources import open_source
 from setwise.target import Target, TargetLike, resolve_target
@@ -44,6 +45,10 @@ def apply(
     max_rows: int | None = None,
     version_column: str | None = None,
     csv_null: str | None = "",
+    format: str | None = None,
+    csv_delimiter: str | None = None,
+    encoding: str = "utf-8",
+    date_format: str | None = None,
     chunk_rows: int | Literal["auto"] | None = None,
     chunk_seconds: float = 0.5,
     throttle_seconds: float = 0.0,
@@ -74,13 +79,29 @@ def apply(
     temporary staging table), a resumed changeset is read and checked again and
     continues after the checkpoint; with an integer key, the rows up to it are not
     staged again.
+
+    Reading a file (or ``"-"``, standard input): ``format`` (``"csv"``, ``"tsv"``,
+    ``"jsonl"``, ``"parquet"``; default: told by the file's name, and CSV for standard
+    input); ``csv_delimiter``, the one character between the fields of CSV (default a
+    comma, a tab for TSV); ``encoding``, the text's (default UTF-8; a byte-order mark
+    is skipped); ``csv_null``, the cell text that means NULL (default: the empty cell);
+    ``date_format``, the ``strptime`` form of the dates and timestamps in the text
+    when they are not ISO 8601 (``"%d/%m/%Y"``). A bare number in a date column (an
+    Excel serial date) is refused as a bad value.
     """
     with reading_connection(bind) as connection:
         resolved = resolve_changes_target(connection, target, key, version_column)
         done_through = None
         if resume is not None:
             done_through = _resumed_through(connection, journal_prefix, resume, resolved)
-    source = open_source(changes, csv_null=csv_null)
+    reading: dict[str, Any] = {
+        "csv_null": csv_null,
+        "format": format,
+        "csv_delimiter": csv_delimiter,
+        "encoding": encoding,
+    }
+    check_date_format(date_format)
+    source = open_source(changes, **reading)
     options = RunOptions(
         chunk_rows=chunk_rows,
         chunk_seconds=chunk_seconds,
@@ -109,9 +130,11 @@ def apply(
         reads += 1
         if reads > 1:  # the whole run again (``engine.run.reads_on_snapshot``): read them anew
             source.close()
-            source = open_source(changes, csv_null=csv_null)
+            source = open_source(changes, **reading)
         if not options.chunked:
-            merge = stage(connection, strategy, resolved, source.rows, source.lenient)
+            merge = stage(
+                connection, strategy, resolved, source.rows, source.lenient, date_format=date_format
+            )
             return None if merge is None else merge.within(where)
         run_id = options.resume or options.run_id
         assert run_id is not None
@@ -128,6 +151,7 @@ def apply(
             done_through=done_through,
             kept_name=kept_name,
             resumed=options.resume,
+            date_format=date_format,
         )
         return None if merge is None else merge.within(where)
 

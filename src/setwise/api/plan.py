@@ -45,6 +45,7 @@ from setwise.engine.transaction import Bind, Scope, peek
 from setwise.errors import InvalidArgumentError, PlanTimeoutError
 from setwise.journal.changes import Journal
 from setwise.report import Plan, PlanWarning, ProgressCallback
+from setwise.staging.dates import check_date_format
 from setwise.staging.loading import stage
 from setwise.staging.sources import open_source
 from setwise.target import Target, TargetLike
@@ -103,6 +104,10 @@ def plan(
     max_rows: int | None = None,
     version_column: str | None = None,
     csv_null: str | None = "",
+    format: str | None = None,
+    csv_delimiter: str | None = None,
+    encoding: str = "utf-8",
+    date_format: str | None = None,
     chunk_rows: int | Literal["auto"] | None = None,
     chunk_seconds: float = 0.5,
     throttle_seconds: float = 0.0,
@@ -132,6 +137,8 @@ def plan(
     before the plan stops with ``PlanTimeoutError`` (None: no limit; staging a
     changeset is not limited). ``sample``: how many of the rows that would change
     ``Plan.sample`` shows, old and new value per column (0: none).
+    changeset is not limited). ``format``, ``csv_delimiter``, ``encoding``,
+    ``csv_null`` and ``date_format`` read the changes as ``apply`` reads them.
     """
     del returning, throttle_seconds, retries, progress, resume, tag
     options = RunOptions(
@@ -168,12 +175,20 @@ def plan(
             f"as setwise.apply does, not a {type(statement).__name__} alone",
             argument="changes",
         )
-    source = open_source(changes, csv_null=csv_null)
+    check_date_format(date_format)
+    reading: dict[str, Any] = {
+        "format": format,
+        "csv_delimiter": csv_delimiter,
+        "encoding": encoding,
+    }
+    source = open_source(changes, csv_null=csv_null, **reading)
     with peek(bind) as scope:
         connection, strategy = scope.connection, scope.strategy
         target = resolve_changes_target(connection, statement, key, version_column)
         options.stamps.update(stamp_values(target, *stamps))
-        staged = stage(connection, strategy, target, source.rows, source.lenient)
+        staged = stage(
+            connection, strategy, target, source.rows, source.lenient, date_format=date_format
+        )
         if staged is None:
             return Plan(target.name, "nothing to do", 0, 0, 0, (), chunks=0)
         merge = staged.within(where)

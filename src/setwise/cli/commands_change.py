@@ -18,10 +18,14 @@ from setwise.cli.options import (
     ChunkRows,
     ChunkSeconds,
     CsvNull,
+    DateFormat,
     Db,
     Debug,
+    Delimiter,
     DryRun,
+    Encoding,
     ExpectRows,
+    Format,
     From,
     Keys,
     MaxRows,
@@ -38,6 +42,7 @@ from setwise.cli.options import (
     Where,
     Yes,
     guard_options,
+    reading_options,
     run_options,
     timeout_of,
 )
@@ -54,6 +59,10 @@ def plan(
     source: From = None,
     keys: Keys = None,
     csv_null: CsvNull = "",
+    file_format: Format = None,
+    delimiter: Delimiter = None,
+    encoding: Encoding = "utf-8",
+    date_format: DateFormat = None,
     chunk_rows: ChunkRows = None,
     chunk_seconds: ChunkSeconds = 0.5,
     no_journal: NoJournal = False,
@@ -80,13 +89,15 @@ def plan(
       setwise plan books --set "price = price * 1.10" --where "genre = 'poetry'"
       setwise plan books --from fixes.csv --where "genre = 'poetry'" --sample 3
       setwise plan books --from fixes.csv --key isbn --chunk-rows auto --sql
+      setwise plan books --from fixes.txt --format csv --delimiter ';'
     """
     with guard(ctx, debug, db, as_json) as database:
         timeout = timeout_of(plan_timeout)  # a usage error before the database is opened
         options = run_options(chunk_rows, chunk_seconds, 0.0, no_journal, None, actor)
         options |= guard_options(max_rows, expect_rows, stamp_column, actor_column)
+        reading = reading_options(csv_null, file_format, delimiter, encoding, date_format)
         with connect(database) as engine:
-            job = job_for(engine, table, sets, where, all_rows, source, keys, csv_null)
+            job = job_for(engine, table, sets, where, all_rows, source, keys, reading)
             found = job.plan(engine, options, timeout, sample)
             show_plan(found, database, as_json, sql=sql)
 
@@ -101,6 +112,10 @@ def apply(
     source: From = None,
     keys: Keys = None,
     csv_null: CsvNull = "",
+    file_format: Format = None,
+    delimiter: Delimiter = None,
+    encoding: Encoding = "utf-8",
+    date_format: DateFormat = None,
     chunk_rows: ChunkRows = None,
     chunk_seconds: ChunkSeconds = 0.5,
     throttle: Throttle = 0.0,
@@ -132,14 +147,16 @@ def apply(
       setwise apply books --from fixes.csv --where "genre = 'poetry'" --dry-run
       setwise apply books --from fixes.csv --chunk-rows auto --throttle 0.1 --yes
       setwise apply books --from fixes.csv --chunk-rows auto --resume RUN --yes
+      setwise apply books --from - --format jsonl --yes < fixes.jsonl
     """
     with guard(ctx, debug, db, as_json) as database:
         options = run_options(chunk_rows, chunk_seconds, throttle, no_journal, resume, actor)
         options |= guard_options(max_rows, expect_rows, stamp_column, actor_column)
         timeout = timeout_of(plan_timeout)
+        reading = reading_options(csv_null, file_format, delimiter, encoding, date_format)
         if dry_run:  # the plan, exactly as `setwise plan` shows it
             with connect(database) as engine:
-                job = job_for(engine, table, sets, where, all_rows, source, keys, csv_null)
+                job = job_for(engine, table, sets, where, all_rows, source, keys, reading)
                 show_plan(job.plan(engine, options, timeout, sample), database, as_json, sql=sql)
             return
         if not yes and source == "-":
@@ -147,7 +164,7 @@ def apply(
         if not yes and not sys.stdin.isatty():
             raise UsageError("no terminal to confirm on: pass --yes to apply without asking")
         with connect(database) as engine:
-            job = job_for(engine, table, sets, where, all_rows, source, keys, csv_null)
+            job = job_for(engine, table, sets, where, all_rows, source, keys, reading)
             if not yes:
                 found = job.plan(engine, options, timeout, sample)
                 show_plan(found, database, as_json=False, sql=sql)

@@ -70,6 +70,10 @@ def _database(ctx: typer.Context, db: str | None) -> DatabaseURL:
 OPTIONS = {
     "all_rows": ("--all-rows", ""),
     "chunk_rows": ("--chunk-rows", "N"),
+    "csv_delimiter": ("--delimiter", "CHAR"),
+    "date_format": ("--date-format", "FORMAT"),
+    "encoding": ("--encoding", "NAME"),
+    "format": ("--format", "FORMAT"),
     "force": ("--force", ""),
     "key": ("--key", "COLUMN"),
     "max_rows": ("--max-rows", "N"),
@@ -84,7 +88,7 @@ def as_option(name: str, *value: Any) -> str:
     option, metavar = OPTIONS.get(name, (f"--{name.replace('_', '-')}", name.upper()))
     if not metavar or (value and value[0] is True):
         return option
-    return f"{option} {value[0] if value else metavar}"
+    return f"{option} {shlex.quote(str(value[0])) if value else metavar}"
 
 
 @contextmanager

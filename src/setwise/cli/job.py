@@ -54,7 +54,8 @@ class Job:
     table: str = ""
     source: str = ""
     keys: list[str] = field(default_factory=list)
-    csv_null: str = ""
+    reading: dict[str, Any] = field(default_factory=dict)
+    """How the file is read: ``csv_null``, ``format``... (``options.reading_options``)."""
     where: ColumnElement[bool] | None = None
     """Which of the rows the changeset finds it may write (--from with --where)."""
 
@@ -77,7 +78,7 @@ class Job:
 
     def _changeset(self, options: dict[str, Any]) -> dict[str, Any]:
         """The keyword arguments ``plan`` and ``apply`` take for this changeset."""
-        return {"key": self.keys or None, "where": self.where, "csv_null": self.csv_null, **options}
+        return {"key": self.keys or None, "where": self.where, **self.reading, **options}
 
 
 def job_for(
@@ -88,8 +89,9 @@ def job_for(
     all_rows: bool,
     source: str | None,
     keys: Sequence[str] | None,
-    csv_null: str,
+    reading: dict[str, Any],
 ) -> Job:
+    """The change the options ask for; ``reading``: how --from is read."""
     if source is not None:
         if sets:
             raise UsageError("give --from FILE, or --set with --where/--all-rows, not both")
@@ -105,7 +107,7 @@ def job_for(
             from setwise.sqltext import parse_filter
 
             condition = parse_filter(engine, table, where)
-        job = Job(table=table, source=source, keys=list(keys or ()), csv_null=csv_null)
+        job = Job(table=table, source=source, keys=list(keys or ()), reading=reading)
         job.where = condition
         return job
     if keys:

@@ -49,8 +49,8 @@ From = Annotated[
     typer.Option(
         "--from",
         metavar="FILE",
-        help="A file of changes, one row per key: .csv, .jsonl or .parquet; - reads CSV "
-        "from standard input.",
+        help="A file of changes, one row per key: .csv, .tsv, .jsonl or .parquet; - reads "
+        "standard input (CSV unless --format says otherwise).",
     ),
 ]
 Keys = Annotated[
@@ -66,6 +66,37 @@ CsvNull = Annotated[
     str,
     typer.Option(
         "--csv-null", metavar="TEXT", help="The CSV cell text that means NULL (default: empty)."
+    ),
+]
+Format = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        metavar="csv|tsv|jsonl|parquet",
+        help="How --from is written (default: told by the file's name; CSV for -).",
+    ),
+]
+Delimiter = Annotated[
+    str | None,
+    typer.Option(
+        "--delimiter",
+        metavar="CHAR",
+        help="The character between CSV fields (default: a comma; tab for .tsv; \\t or tab "
+        "for a tab).",
+    ),
+]
+Encoding = Annotated[
+    str,
+    typer.Option(
+        "--encoding", metavar="NAME", help="The text encoding of --from: latin-1, cp1252..."
+    ),
+]
+DateFormat = Annotated[
+    str | None,
+    typer.Option(
+        "--date-format",
+        metavar="FORMAT",
+        help="How --from writes dates, in strptime codes (%d/%m/%Y), when not ISO 8601.",
     ),
 ]
 ChunkRows = Annotated[
@@ -197,6 +228,33 @@ def run_options(
     if actor is not None:
         options["actor"] = actor
     return options
+
+
+#: How --delimiter names a tab, which a shell makes hard to type.
+TAB_NAMES = ("\\t", "tab", "\t")
+
+
+def reading_options(
+    csv_null: str,
+    format: str | None,
+    delimiter: str | None,
+    encoding: str,
+    date_format: str | None,
+) -> dict[str, Any]:
+    """How ``plan`` and ``apply`` read --from, as their library arguments."""
+    if format is not None and format.lower() not in ("csv", "tsv", "jsonl", "parquet"):
+        raise UsageError(f"--format takes csv, tsv, jsonl or parquet, not {format!r}")
+    if delimiter is not None and delimiter.lower() in TAB_NAMES:
+        delimiter = "\t"
+    if delimiter is not None and len(delimiter) != 1:
+        raise UsageError(f"--delimiter takes one character (or tab), not {delimiter!r}")
+    return {
+        "csv_null": csv_null,
+        "format": format,
+        "csv_delimiter": delimiter,
+        "encoding": encoding,
+        "date_format": date_format,
+    }
 
 
 def chunk_options(chunk_rows: str | None, chunk_seconds: float, throttle: float) -> dict[str, Any]:

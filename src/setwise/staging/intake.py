@@ -67,7 +67,12 @@ class Intake:
     """Turns raw rows into staging tuples, collecting every problem on the way."""
 
     def __init__(
-        self, target: Target, lenient: bool, fields: Sequence[str], storable: Storable
+        self,
+        target: Target,
+        lenient: bool,
+        fields: Sequence[str],
+        storable: Storable,
+        date_format: str | None = None,
     ) -> None:
         self.target = target
         self.lenient = lenient
@@ -94,7 +99,13 @@ class Intake:
         if self.version is not None:
             required.add(self.version.name)
         self.checks = [
-            column_check(c, lenient=lenient, required=c.name in required, storable=storable)
+            column_check(
+                c,
+                lenient=lenient,
+                required=c.name in required,
+                storable=storable,
+                date_format=date_format,
+            )
             for c in self.ordered
         ]
         self.coercers: dict[str, Coercer] = {
@@ -155,8 +166,9 @@ class Intake:
         value: Any,
         reason: str,
         kind: ProblemKind = ProblemKind.BAD_VALUE,
+        fix: tuple[Any, ...] = (),
     ) -> None:
-        self.problems.add(Problem(column=column, value=value, reason=reason, row=row, kind=kind))
+        self.problems.add(Problem(column, value, reason, row, kind, fix))
 
     def convert(self, number: int, fields: dict[str, Any] | Unreadable) -> tuple[Any, ...] | None:
         """The staging tuple for one row, or None when its key cannot be staged. A row
@@ -164,7 +176,9 @@ class Intake:
         clear), only so that the search for duplicate keys sees its key: a changeset
         with any problem is never merged."""
         if isinstance(fields, Unreadable):
-            self.problem(number, fields.column, fields.value, fields.reason, fields.kind)
+            self.problem(
+                number, fields.column, fields.value, fields.reason, fields.kind, fields.fix
+            )
             return None
         for name in fields:
             if name not in self.coercers:
@@ -207,7 +221,7 @@ class Intake:
             return True
         except Unfit as unfit:
             kind = ProblemKind.NULL if value is None else ProblemKind.BAD_VALUE
-            self.problem(number, name, value, unfit.reason, kind)
+            self.problem(number, name, value, unfit.reason, kind, unfit.fix)
             values.append(None)
             return False
 

@@ -44,6 +44,7 @@ def stage(
     commit_seconds: float | None = None,
     done_through: tuple[Any, ...] | None = None,
     kept_name: str | None = None,
+    date_format: str | None = None,
 ) -> Merge | None:
     """Read, check and stage every row. Raises ValidationError listing every problem.
 
@@ -51,9 +52,10 @@ def stage(
     long; if the staging then fails, the staging table is dropped again. Rows keyed up
     to ``done_through`` (a resumed run's checkpoint) are checked but not staged. With
     ``kept_name``, the staging table is a real table of that name (``Merge.create``).
-    A CSV file the database can read itself is staged by it (``filestage``)."""
+    ``date_format``: how the text writes dates (``values.column_check``). A CSV file
+    the database can read itself is staged by it (``filestage``)."""
     if done_through is None and (file := database_readable(rows, strategy)) is not None:
-        intake = Intake(target, lenient, file.header, Storable.on(strategy))
+        intake = Intake(target, lenient, file.header, Storable.on(strategy), date_format)
         named = [(field, intake.known(field)) for field in file.header]
         if intake.columns and all(column is not None for _, column in named):
             assert file.path is not None
@@ -75,7 +77,7 @@ def stage(
     first = next(batches, None)
     if first is None:
         return None
-    intake = Intake(target, lenient, fields_of(first[1]), Storable.on(strategy))
+    intake = Intake(target, lenient, fields_of(first[1]), Storable.on(strategy), date_format)
     if len(intake.columns) > MAX_SPARSE_COLUMNS:
         raise SchemaError(f"a changeset may set at most {MAX_SPARSE_COLUMNS} columns at once")
     merge = Merge.create(
@@ -138,6 +140,7 @@ def stage_in_steps(
     done_through: tuple[Any, ...] | None,
     kept_name: str | None,
     resumed: str | None,
+    date_format: str | None = None,
 ) -> Merge | None:
     """Stage a chunked run's changes in transactions of about ``commit_seconds`` each,
     committed on the way, then index the staged keys for the chunks' ranges. A resumed
@@ -157,6 +160,7 @@ def stage_in_steps(
         commit_seconds=commit_seconds,
         done_through=done_through,
         kept_name=kept_name,
+        date_format=date_format,
     )
     if merge is not None and not merge.indexed:  # else staged, indexed and analyzed
         merge = merge.index_stage(connection, strategy)
@@ -167,10 +171,13 @@ def stage_in_steps(
 
 def database_readable(rows: Iterator[Row], strategy: Strategy) -> CsvRows | None:
     """The CSV file behind ``rows``, if the database could read it itself: a file, not
-    standard input, with the default NULL (the empty cell), not yet read past its header."""
+    standard input, with the default NULL (the empty cell), separator (a comma) and
+    encoding (UTF-8), not yet read past its header."""
     if not strategy.reads_csv_files or not isinstance(rows, CsvRows):
         return None
     if rows.path is None or rows.null != "" or rows.finished or rows.reader.line_num > 1:
+        return None
+    if rows.delimiter != "," or rows.encoding != "utf-8-sig":
         return None
     return rows
 

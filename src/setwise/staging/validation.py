@@ -45,7 +45,12 @@ Checker = Callable[[Any], str | None]
 
 
 class Unfit(ValueError):
-    """A value that cannot be written; the argument is the reason."""
+    """A value that cannot be written; the argument is the reason. ``fix``: the
+    argument that would settle it, as ``Problem.fix`` holds it."""
+
+    def __init__(self, reason: str, *, fix: tuple[Any, ...] = ()) -> None:
+        super().__init__(reason)
+        self.fix = fix
 
     @property
     def reason(self) -> str:
@@ -139,10 +144,22 @@ def text_problem(text: str) -> str | None:
         if 0xDC80 <= point <= 0xDCFF:
             return (
                 f"not UTF-8: byte 0x{point - 0xDC00:02x} {at}; save the file as UTF-8 "
-                "(from Latin-1: iconv -f latin1 -t utf-8)"
+                "(from Latin-1: iconv -f latin1 -t utf-8), or name its encoding"
             )
         return f"a lone surrogate (U+{point:04X}) {at}, which is no character"
     return None
+
+
+#: The argument that reads a file whose bytes are not UTF-8, with the likeliest value.
+ENCODING_FIX = ("encoding", "latin-1")
+
+
+def text_unfit(text: str) -> Unfit | None:
+    """``text_problem`` as an ``Unfit``; a byte that was not UTF-8 names ``encoding``."""
+    reason = text_problem(text)
+    if reason is None:
+        return None
+    return Unfit(reason, fix=ENCODING_FIX if reason.startswith("not UTF-8") else ())
 
 
 def _check_datetime(aware: bool, value: Any) -> str | None:

@@ -48,6 +48,7 @@ from setwise.staging.batches import (
     NullsKept,
     TextBatch,
 )
+from setwise.staging.dates import dated, excel_serial
 from setwise.staging.validation import (
     ANYWHERE,
     Storable,
@@ -55,7 +56,7 @@ from setwise.staging.validation import (
     checker_for,
     integer_range,
     is_exact,
-    text_problem,
+    text_unfit,
 )
 
 Coercer = Callable[[Any], Any]
@@ -89,28 +90,42 @@ class ColumnCheck:
 
 
 def column_check(
-    column: Column[Any], *, lenient: bool, required: bool = False, storable: Storable = ANYWHERE
+    column: Column[Any],
+    *,
+    lenient: bool,
+    required: bool = False,
+    storable: Storable = ANYWHERE,
+    date_format: str | None = None,
 ) -> ColumnCheck:
     """The check for ``column``. ``lenient``: values read from text (see above).
     ``required``: a NULL is a problem (a key, a version) whatever the column allows;
     the batch path leaves it to the caller, which names what is missing. ``storable``:
-    what the database takes beyond what every database takes."""
+    what the database takes beyond what every database takes. ``date_format``: how
+    dates and timestamps are written in the text (``strptime`` codes), when not ISO 8601."""
     return ColumnCheck(
-        coercer_for(column, lenient=lenient, storable=storable),
-        column_converter(column, lenient=lenient, required=required, storable=storable),
+        coercer_for(column, lenient=lenient, storable=storable, date_format=date_format),
+        column_converter(
+            column, lenient=lenient, required=required, storable=storable, date_format=date_format
+        ),
     )
 
 
-def coercer_for(column: Column[Any], *, lenient: bool, storable: Storable = ANYWHERE) -> Coercer:
-    """The coercer for one column; the type dispatch is done here, once. ``storable``:
-    what the database takes beyond what every database takes."""
+def coercer_for(
+    column: Column[Any],
+    *,
+    lenient: bool,
+    storable: Storable = ANYWHERE,
+    date_format: str | None = None,
+) -> Coercer:
+    """The coercer for one column; the type dispatch is done here, once. ``storable``
+    and ``date_format`` as for ``column_check``."""
     check = checker_for(column, storable)
-    parse = _parser_for(column.type) if lenient else None
+    parse = _parser_for(column.type, date_format) if lenient else None
     whole = isinstance(column.type, types.Integer) and not isinstance(column.type, types.Boolean)
 
     def coerce(value: Any) -> Any:
-        if isinstance(value, str) and (reason := text_problem(value)) is not None:
-            raise Unfit(reason)
+        if isinstance(value, str) and (unfit := text_unfit(value)) is not None:
+            raise unfit
         if value is not None and parse is not None:
             value = parse(value)
         reason = check(value)
@@ -124,9 +139,14 @@ def coercer_for(column: Column[Any], *, lenient: bool, storable: Storable = ANYW
 
 
 def column_converter(
-    column: Column[Any], *, lenient: bool, required: bool, storable: Storable = ANYWHERE
+    column: Column[Any],
+    *,
+    lenient: bool,
+    required: bool,
+    storable: Storable = ANYWHERE,
+    date_format: str | None = None,
 ) -> ColumnConverter:
-    """The batch path for ``column``; ``required`` and ``storable`` as for ``column_check``."""
+    """The batch path for ``column``; the rest as for ``column_check``."""
     kind = column.type
     nullable = bool(column.nullable) and not required
     if isinstance(kind, types.Integer) and not isinstance(kind, types.Boolean):
@@ -136,10 +156,13 @@ def column_converter(
         return NullsKept(nullable, DecimalBatch(kind, lenient))
     if isinstance(kind, types.String) and not isinstance(kind, types.Enum):
         return NullsKept(nullable, TextBatch(kind.length, storable.nul_in_text))
-    return EachValue(coercer_for(column, lenient=lenient, storable=storable), nullable)
+    coerce = coercer_for(column, lenient=lenient, storable=storable, date_format=date_format)
+    return EachValue(coerce, nullable)
 
 
-def _parser_for(kind: types.TypeEngine[Any]) -> Callable[[Any], Any] | None:
+def _parser_for(
+    kind: types.TypeEngine[Any], date_format: str | None
+) -> Callable[[Any], Any] | None:
     if isinstance(kind, types.Boolean):
         return _parse_bool
     if isinstance(kind, types.Integer):
@@ -149,9 +172,11 @@ def _parser_for(kind: types.TypeEngine[Any]) -> Callable[[Any], Any] | None:
     if isinstance(kind, types.Numeric):
         return _parse_decimal if kind.asdecimal else _parse_float
     if isinstance(kind, types.DateTime):
+        if date_format is not None:
+            return dated(date_format, timestamp=True, aware=bool(kind.timezone))
         return _parse_datetime if kind.timezone else _parse_naive_datetime
     if isinstance(kind, types.Date):
-        return _parse_date
+        return dated(date_format, timestamp=False) if date_format is not None else _parse_date
     if isinstance(kind, types.Time):
         return _parse_time
     if isinstance(kind, types.String):
@@ -229,22 +254,26 @@ def _parse_float(value: Any) -> Any:
     return value
 
 
-def _iso(read: Callable[[str], Any], form: str) -> Callable[[Any], Any]:
-    """A parser of ISO 8601 text with ``read`` (``form``: what the text must look like)."""
+def _iso(read: Callable[[str], Any], form: str, dates: bool = False) -> Callable[[Any], Any]:
+    """A parser of ISO 8601 text with ``read`` (``form``: what the text must look like);
+    with ``dates``, a number is refused as the Excel serial date it likely is."""
 
     def parse(value: Any) -> Any:
+        if dates and (unfit := excel_serial(value, None)) is not None:
+            raise unfit
         if isinstance(value, str):
             try:
                 return read(value.strip())
             except ValueError:
-                raise Unfit(f"not an ISO 8601 {form}: {shown(value)}") from None
+                reason = f"not an ISO 8601 {form}: {shown(value)}"
+                raise Unfit(reason, fix=("date_format",)) from None
         return value
 
     return parse
 
 
-_parse_date = _iso(dt.date.fromisoformat, "date (YYYY-MM-DD)")
-_parse_datetime = _iso(dt.datetime.fromisoformat, "timestamp")
+_parse_date = _iso(dt.date.fromisoformat, "date (YYYY-MM-DD)", dates=True)
+_parse_datetime = _iso(dt.datetime.fromisoformat, "timestamp", dates=True)
 _parse_time = _iso(dt.time.fromisoformat, "time (HH:MM[:SS])")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 from setwise.extras import require
 from setwise.problems import ProblemKind
@@ -23,14 +23,21 @@ pq = require("pyarrow.parquet", extra="parquet", feature=_FEATURE)
 _READ_ERRORS = (pa.ArrowException, OverflowError, ValueError, OSError)
 
 
-def read_parquet(path: str, batch_rows: int) -> Iterator[Row]:
-    """Rows of the Parquet file at ``path``, read batch by batch, numbered from 1."""
+def read_parquet(path: str | BinaryIO, batch_rows: int) -> Iterator[Row]:
+    """Rows of the Parquet file at ``path`` (or in a binary stream), read batch by
+    batch, numbered from 1."""
     try:
         parquet = pq.ParquetFile(path)
     except (FileNotFoundError, PermissionError, IsADirectoryError):
         raise
     except _READ_ERRORS as exc:
-        yield 1, Unreadable(f"not a readable Parquet file: {_first_line(exc)}", value=path)
+        yield (
+            1,
+            Unreadable(
+                f"not a readable Parquet file: {_first_line(exc)}",
+                value=path if isinstance(path, str) else "-",
+            ),
+        )
         return
     with parquet:
         rows = _Numbered()
@@ -39,7 +46,10 @@ def read_parquet(path: str, batch_rows: int) -> Iterator[Row]:
         except _READ_ERRORS as exc:
             column = _corrupt_column(parquet, rows.number)
             reason = f"a part of the file cannot be read: {_first_line(exc)}"
-            yield rows.number + 1, Unreadable(reason, column=column, value=path)
+            yield (
+                rows.number + 1,
+                Unreadable(reason, column=column, value=path if isinstance(path, str) else "-"),
+            )
 
 
 def from_arrow(data: Any, batch_rows: int) -> Iterator[Row]:

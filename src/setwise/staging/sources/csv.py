@@ -1,14 +1,18 @@
 """CSV files with a header line. Every value is text; an empty cell is NULL by default.
 
-A file is read as UTF-8 (a byte-order mark skipped); a byte that is not UTF-8 does not
-stop the reading: it is kept as a ``surrogateescape`` character, which the value
-checks then refuse by row and column (``validation.text_problem``). Quoting is read
-strictly (``"a"b`` or a quote never closed is refused, not guessed at), and a record
-the csv module refuses becomes an ``Unreadable`` row naming the field at fault.
+A file is read as UTF-8 unless told its encoding (a UTF-8 byte-order mark skipped); a
+byte that is not UTF-8 does not stop the reading: it is kept as a ``surrogateescape``
+character, which the value checks then refuse by row and column, naming ``encoding``
+(``validation.text_unfit``). Quoting is read strictly (``"a"b`` or a quote never
+closed is refused, not guessed at), and a record the csv module refuses becomes an
+``Unreadable`` row naming the field at fault. Fields are separated by commas, or by
+the ``delimiter`` given (a tab for TSV); a header of one field whose name holds a
+``;``, a tab or a ``|`` is refused as a file separated by that character.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import sys
@@ -19,8 +23,10 @@ from itertools import islice
 from operator import itemgetter
 from typing import IO, Any
 
+from setwise.errors import SchemaError
 from setwise.staging.sources.rows import (
     NOT_UTF16,
+    UTF16_FIX,
     UTF16_MARKS,
     FieldColumns,
     Fields,
@@ -39,22 +45,37 @@ MAX_FIELD_CHARS = 64 * 2**20
 _PREVIEW_CHARS = 200
 
 
-def read_csv(path: str, null: str | None = "") -> CsvRows:
+#: Characters that separate the fields of a file a header of one field shows was not
+#: separated by commas; a tab's file is TSV.
+SEPARATORS = (";", "\t", "|")
+
+
+def read_csv(
+    path: str, null: str | None = "", *, delimiter: str = ",", encoding: str = "utf-8"
+) -> CsvRows:
     """Rows of the CSV file at ``path`` (``"-"``: standard input), by line number.
 
     A cell equal to ``null`` is NULL (default: the empty cell); ``null=None`` reads
-    every cell as text. The encoding is UTF-8; a byte-order mark is skipped.
+    every cell as text. Fields are separated by ``delimiter``; the text is in
+    ``encoding`` (a UTF-8 byte-order mark is skipped).
     """
+    encoding = reading_encoding(encoding)
     if path == "-":
         buffer = getattr(sys.stdin, "buffer", None)
         if buffer is None:  # a stand-in for stdin with no bytes under it
-            return CsvRows(sys.stdin, null, close=False)
-        stdin = io.TextIOWrapper(buffer, encoding="utf-8-sig", errors="surrogateescape", newline="")
-        return CsvRows(stdin, null, close=False)
+            return CsvRows(sys.stdin, null, close=False, delimiter=delimiter)
+        stdin = io.TextIOWrapper(buffer, encoding=encoding, errors="surrogateescape", newline="")
+        return CsvRows(stdin, null, close=False, delimiter=delimiter, encoding=encoding)
     stream = open(  # noqa: SIM115  # closed by CsvRows
-        path, newline="", encoding="utf-8-sig", errors="surrogateescape"
+        path, newline="", encoding=encoding, errors="surrogateescape"
     )
-    return CsvRows(stream, null, close=True, path=path)
+    return CsvRows(stream, null, close=True, path=path, delimiter=delimiter, encoding=encoding)
+
+
+def reading_encoding(encoding: str) -> str:
+    """The codec a file in ``encoding`` is read with: UTF-8's skips a byte-order mark."""
+    name = codecs.lookup(encoding).name
+    return "utf-8-sig" if name in ("utf-8", "utf-8-sig") else name
 
 
 @contextmanager
@@ -74,14 +95,24 @@ class CsvRows:
     another number of fields than the header or cannot be read."""
 
     def __init__(
-        self, stream: IO[str], null: str | None, *, close: bool, path: str | None = None
+        self,
+        stream: IO[str],
+        null: str | None,
+        *,
+        close: bool,
+        path: str | None = None,
+        delimiter: str = ",",
+        encoding: str = "utf-8-sig",
     ) -> None:
         self.stream = stream
         self.path = path
         """The file read, which a database may read itself; None for standard input."""
         self.null = null
+        self.delimiter = delimiter
+        self.encoding = encoding
+        """The codec the text is read with (``reading_encoding``)."""
         self.close_when_done = close
-        self.reader = csv.reader(stream, strict=True)
+        self.reader = csv.reader(stream, strict=True, delimiter=delimiter)
         self.last_line = 0
         """The line the last record read ended on."""
         self.shadow: _Lines | None = None
@@ -98,8 +129,10 @@ class CsvRows:
                 self.pending.append((self.reader.line_num, self._refused(error)))
         self.last_line = self.reader.line_num
         if self.header and self.header[0].startswith(UTF16_MARKS):
-            self.pending.append((1, Unreadable(NOT_UTF16, value=self.header[0][:2])))
+            self.pending.append((1, Unreadable(NOT_UTF16, value=self.header[0][:2], fix=UTF16_FIX)))
             self.header = []
+        if len(self.header) == 1:
+            self._one_field(self.header[0])
         # A name given twice: its first field is read, the others left out, and the
         # header refused (the changeset then fails, with the other problems found).
         self.keep = [i for i, name in enumerate(self.header) if name not in self.header[:i]]
@@ -114,6 +147,25 @@ class CsvRows:
                 self.pending.append((1, Unreadable(reason, column=name, value=name)))
         if not self.header:
             self._done()
+
+    def _one_field(self, name: str) -> None:
+        """Refuse a header of one field that holds another separator: the file is not
+        separated by ``self.delimiter`` (a changeset needs a key and a column anyway)."""
+        for separator in SEPARATORS:
+            parts = name.split(separator)
+            if separator == self.delimiter or sum(1 for part in parts if part.strip()) < 2:
+                continue
+            if all(part.isprintable() for part in parts):  # names, not a binary file's bytes
+                self.close()
+                shown = "a tab" if separator == "\t" else repr(separator)
+                fix = ("format", "tsv") if separator == "\t" else ("csv_delimiter", separator)
+                raise SchemaError(
+                    f"the header of {self.path or 'standard input'} is one column, "
+                    f"{name[:_PREVIEW_CHARS]!r}: the file looks separated by {shown}, not "
+                    f"by {self.delimiter!r}",
+                    name=name,
+                    argument=fix,
+                )
 
     def __iter__(self) -> CsvRows:
         return self
@@ -226,9 +278,9 @@ class CsvRows:
         text = ""
         if self.path is not None:
             if self.shadow is None or self.shadow.line > self.last_line:
-                self.shadow = _Lines(self.path)
+                self.shadow = _Lines(self.path, self.encoding)
             lines = self.shadow.between(self.last_line, self.reader.line_num)
-            index, text = faulty_field("".join(lines).lstrip("\r\n"))
+            index, text = faulty_field("".join(lines).lstrip("\r\n"), self.delimiter)
             column = self.header[index] if index < len(self.header) else None
         preview = text if len(text) <= _PREVIEW_CHARS else text[:_PREVIEW_CHARS] + "…"
         return Unreadable(f"not CSV: {error}", column=column, value=preview)
@@ -251,9 +303,9 @@ class CsvRows:
 class _Lines:
     """The lines of a file, read forward once, numbered as the csv reader numbers them."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, encoding: str) -> None:
         self.stream = open(  # noqa: SIM115  # closed by CsvRows
-            path, newline="", encoding="utf-8-sig", errors="surrogateescape"
+            path, newline="", encoding=encoding, errors="surrogateescape"
         )
         self.line = 0
         """Lines read so far."""
@@ -276,7 +328,7 @@ class _Lines:
         self.stream.close()
 
 
-def faulty_field(record: str) -> tuple[int, str]:
+def faulty_field(record: str, delimiter: str = ",") -> tuple[int, str]:
     """The index and text of the field where strict CSV reading of ``record`` (one
     record's lines) fails: a quoted field followed by more than a comma, a quote never
     closed, or the longest field when none of those is found (one over the limit)."""
@@ -296,11 +348,11 @@ def faulty_field(record: str) -> tuple[int, str]:
                     continue
                 break
             position = close + 1
-            if position < end_of_record and record[position] != ",":
-                following = record.find(",", position)
+            if position < end_of_record and record[position] != delimiter:
+                following = record.find(delimiter, position)
                 return index, record[start : following if following >= 0 else end_of_record]
         else:
-            following = record.find(",", position, end_of_record)
+            following = record.find(delimiter, position, end_of_record)
             position = following if following >= 0 else end_of_record
         longest = max(longest, (position - start, index, start))
         if position >= end_of_record:

@@ -9,13 +9,15 @@ skipped.
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any
 
-from setwise.staging.sources.rows import NOT_UTF16, UTF16_MARKS, Row, Unreadable
+from setwise.staging.sources.rows import NOT_UTF16, UTF16_FIX, UTF16_MARKS, Row, Unreadable
 
 #: Digits of the longest JSON integer read as an int: Python refuses to convert more
 #: than 4,300 (``sys.get_int_max_str_digits``); a longer one is read as a Decimal,
@@ -53,17 +55,29 @@ def _integer(text: str) -> int | Decimal:
 _DECODER = json.JSONDecoder(parse_float=Decimal, parse_int=_integer, object_pairs_hook=_object)
 
 
-def read_jsonl(path: str) -> Iterator[Row]:
-    """Rows of the JSONL file at ``path``, by line number. Numbers with a fraction are
-    read as Decimal, so exact columns stay exact; blank lines are skipped."""
-    with open(path, encoding="utf-8-sig", errors="surrogateescape") as stream:
-        for number, line in enumerate(stream, start=1):
-            if number == 1 and line.startswith(UTF16_MARKS):
-                yield number, Unreadable(NOT_UTF16, value=line[:2])
-                return
-            if not line.strip():
-                continue
-            yield number, read_line(line)
+def read_jsonl(path: str, encoding: str = "utf-8-sig") -> Iterator[Row]:
+    """Rows of the JSONL file at ``path`` (``"-"``: standard input), by line number.
+    Numbers with a fraction are read as Decimal, so exact columns stay exact; blank
+    lines are skipped. ``encoding``: the codec the text is read with."""
+    if path == "-":
+        stream = io.TextIOWrapper(sys.stdin.buffer, encoding=encoding, errors="surrogateescape")
+        try:
+            yield from _rows(stream)
+        finally:
+            stream.detach()  # leave standard input open
+        return
+    with open(path, encoding=encoding, errors="surrogateescape") as stream:
+        yield from _rows(stream)
+
+
+def _rows(stream: IO[str]) -> Iterator[Row]:
+    for number, line in enumerate(stream, start=1):
+        if number == 1 and line.startswith(UTF16_MARKS):
+            yield number, Unreadable(NOT_UTF16, value=line[:2], fix=UTF16_FIX)
+            return
+        if not line.strip():
+            continue
+        yield number, read_line(line)
 
 
 def read_line(line: str) -> dict[str, Any] | Unreadable:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, overload
 
 from setwise.problems import ProblemKind
@@ -11,6 +11,8 @@ from setwise.problems import ProblemKind
 #: A UTF-16 byte-order mark, as a file read as UTF-8 with surrogateescape begins.
 UTF16_MARKS = ("\udcff\udcfe", "\udcfe\udcff")
 
+#: The argument that reads a file whose byte-order mark says UTF-16.
+UTF16_FIX = ("encoding", "utf-16")
 NOT_UTF16 = "the file is UTF-16 (its byte-order mark says so), not UTF-8: save it as UTF-8"
 
 
@@ -23,6 +25,8 @@ class Unreadable:
     column: str | None = None
     value: Any = None
     kind: ProblemKind = ProblemKind.UNREADABLE
+    fix: tuple[Any, ...] = field(default=(), compare=False)
+    """The argument that reads it, as ``Problem.fix`` holds it (a hint: not compared)."""
 
 
 Fields = dict[str, Any] | Unreadable
