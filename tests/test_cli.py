@@ -294,7 +294,7 @@ def test_on_a_terminal_a_chunked_run_draws_a_progress_bar(books: Engine) -> None
     code, drawn = shown_on_terminal([*args, "--yes", "--db", cli_url(books)])
     assert code == 0, drawn
     # The bar is redrawn while the five one-row chunks run, then cleared for the report.
-    assert re.search(r"rows, chunk [2-5]", drawn), drawn
+    assert re.search(r"books: updating, chunk [2-5] of about 5", drawn), drawn
     assert re.search(r"\b[1-5]/5\b", drawn), drawn
     assert "rows/s" in drawn
     assert "Changed 5 rows in 5 chunks" in drawn

@@ -28,6 +28,7 @@ from setwise.journal.records import new_run_id
 from setwise.report import ProgressCallback, Report
 from setwise.staging.loading import stage, stage_in_steps
 from setwise.staging.sources import open_source
+from setwise.staging.sources.described import described
 from setwise.target import Target, TargetLike, resolve_target
 from setwise.writers.merge import Merge
 
@@ -107,13 +108,17 @@ def apply(
             source.close()
             source = open_source(changes, csv_null=csv_null)
         if not options.chunked:
-            return stage(connection, strategy, resolved, source.rows, source.lenient)
+            staged = stage(
+                connection, strategy, resolved, source.rows, source.lenient, progress=progress
+            )
+            options.arguments["source"] = described(changes, source.label, csv_null=csv_null)
+            return staged
         run_id = options.resume or options.run_id
         assert run_id is not None
         kept_name = None
         if strategy.kept_stage_prefixes is not None:
             kept_name = journal_tables.stage_name(run_id, strategy)
-        return stage_in_steps(
+        staged = stage_in_steps(
             connection,
             strategy,
             resolved,
@@ -123,7 +128,12 @@ def apply(
             done_through=done_through,
             kept_name=kept_name,
             resumed=options.resume,
+            progress=progress,
         )
+        # Recorded as the run starts, after its changes were read and staged (a resume
+        # keeps the record its run started with).
+        options.arguments["source"] = described(changes, source.label, csv_null=csv_null)
+        return staged
 
     def cleanup(connection: Connection, strategy: Strategy, writer: Any) -> None:
         writer.drop(connection, strategy)
