@@ -69,9 +69,14 @@ def progress_bar(
         transient=True,
     )
     task = bar.add_task(label, total=None)
+    phase = ""
 
     def advance(step: setwise.Progress) -> None:
-        bar.update(
+        nonlocal phase
+        # A new phase is a new count: its rate and time left start afresh.
+        show = bar.reset if step.phase != phase else bar.update
+        phase = step.phase
+        show(
             task,
             total=step.rows_total,
             completed=step.rows_done,
