@@ -145,6 +145,8 @@ def child(spec: dict[str, Any]) -> None:
     started = time.perf_counter()
 
     def progress(step: setwise.Progress) -> None:
+        if not step.chunk:  # reading and staging: the records are of chunks
+            return
         emit(
             {
                 "done": step.rows_done,

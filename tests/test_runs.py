@@ -730,11 +730,17 @@ def test_progress_counts_every_row(books: Engine) -> None:
         progress=seen.append,
     )
     assert report.missing == 5
-    assert [(p.rows_done, p.rows_total, p.chunk) for p in seen] == [
+    # Reading and staging first (chunk 0, no total yet), then the chunks.
+    assert [(p.phase, p.rows_done, p.chunk) for p in seen if not p.chunk] == [
+        ("reading and checking", 25, 0),
+        ("staging", 25, 0),
+    ]
+    assert [(p.rows_done, p.rows_total, p.chunk) for p in seen if p.chunk] == [
         (10, 25, 1),
         (20, 25, 2),
         (25, 25, 3),
     ]
+    assert {(p.phase, p.table) for p in seen if p.chunk} == {("merging", "books")}
 
 
 def test_a_resumed_run_reports_progress_from_where_it_stopped(books: Engine) -> None:
@@ -742,7 +748,7 @@ def test_a_resumed_run_reports_progress_from_where_it_stopped(books: Engine) -> 
     run_id = apply_interrupted_after_two_chunks(books, changes)
     seen: list[setwise.Progress] = []
     setwise.apply(books, Book, changes, chunk_rows=10, resume=run_id, progress=seen.append)
-    assert [(p.rows_done, p.rows_total, p.chunk) for p in seen] == [
+    assert [(p.rows_done, p.rows_total, p.chunk) for p in seen if p.chunk] == [
         (30, 45, 3),
         (40, 45, 4),
         (45, 45, 5),

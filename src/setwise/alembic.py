@@ -273,7 +273,10 @@ def _same_step(
 ) -> None:
     """Refuse to skip a step whose finished run did something else: the migration
     changed since (a resume checks the same itself)."""
-    recorded = {k: v for k, v in info.arguments.items() if k != "journal"}
+    # What the run read or was written as (``source``) is a record, not an identity.
+    recorded = {k: v for k, v in info.arguments.items() if k not in ("journal", "source")}
+    if arguments is not None:
+        arguments = {k: v for k, v in arguments.items() if k != "source"}
     same_arguments = arguments is None or recorded == json.loads(json.dumps(arguments, default=str))
     if info.kind != kind or info.table != table or not same_arguments:
         raise RunStateError(

@@ -6,10 +6,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+#: The phases a run reports through its progress callback (``Progress.phase``).
+READING = "reading and checking"
+"""A changeset's rows read and checked, and sent to the staging table: ``rows_done``
+counts the rows read so far, ``rows_total`` is None."""
+STAGING = "staging"
+"""The staged rows made ready (indexed, checked for duplicate keys; or loaded by the
+database from the file itself): ``rows_done`` is every row read."""
+WRITING = {"apply": "merging", "update": "updating", "revert": "reverting"}
+"""The phase of a run's chunks, by the kind of run: ``chunk`` is the chunk just done."""
+
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a run is, for a progress bar: rows done of rows total (when known)."""
+    """Where a run is, for a progress bar: rows done of rows total (when known).
+
+    ``phase`` says what the run is doing (``READING``, ``STAGING``, then the run's
+    ``WRITING`` phase, chunk by chunk), ``table`` the table it changes; ``chunk`` is 0
+    before the first chunk."""
 
     rows_done: int
     rows_total: int | None
@@ -17,6 +31,17 @@ class Progress:
     chunk: int
     chunk_rows: int
     chunk_seconds: float
+    phase: str = "merging"
+    table: str = ""
+
+    @property
+    def chunks_about(self) -> int | None:
+        """About how many chunks the run will take, at the pace of the last one (None
+        before the first chunk, or with no total)."""
+        if not self.chunk or self.rows_total is None or self.chunk_rows <= 0:
+            return None
+        left = max(self.rows_total - self.rows_done, 0)
+        return self.chunk + -(-left // self.chunk_rows)
 
 
 ProgressCallback = Callable[[Progress], None]

@@ -29,6 +29,7 @@ from setwise.report import ProgressCallback, Report
 from setwise.staging.dates import check_date_format
 from setwise.staging.loading import stage, stage_in_steps
 from setwise.staging.sources import open_source
+from setwise.staging.sources.described import described
 from setwise.target import Target, TargetLike, resolve_target
 from setwise.writers.merge import Merge
 
@@ -102,6 +103,7 @@ def apply(
     }
     check_date_format(date_format)
     source = open_source(changes, **reading)
+    recorded = {**reading, "date_format": date_format}
     options = RunOptions(
         chunk_rows=chunk_rows,
         chunk_seconds=chunk_seconds,
@@ -132,16 +134,23 @@ def apply(
             source.close()
             source = open_source(changes, **reading)
         if not options.chunked:
-            merge = stage(
-                connection, strategy, resolved, source.rows, source.lenient, date_format=date_format
+            staged = stage(
+                connection,
+                strategy,
+                resolved,
+                source.rows,
+                source.lenient,
+                date_format=date_format,
+                progress=progress,
             )
-            return None if merge is None else merge.within(where)
+            options.arguments["source"] = described(changes, source.label, options=recorded)
+            return None if staged is None else staged.within(where)
         run_id = options.resume or options.run_id
         assert run_id is not None
         kept_name = None
         if strategy.kept_stage_prefixes is not None:
             kept_name = journal_tables.stage_name(run_id, strategy)
-        merge = stage_in_steps(
+        staged = stage_in_steps(
             connection,
             strategy,
             resolved,
@@ -152,8 +161,12 @@ def apply(
             kept_name=kept_name,
             resumed=options.resume,
             date_format=date_format,
+            progress=progress,
         )
-        return None if merge is None else merge.within(where)
+        # Recorded as the run starts, after its changes were read and staged (a resume
+        # keeps the record its run started with).
+        options.arguments["source"] = described(changes, source.label, options=recorded)
+        return None if staged is None else staged.within(where)
 
     def cleanup(connection: Connection, strategy: Strategy, writer: Any) -> None:
         writer.drop(connection, strategy)

@@ -10,8 +10,10 @@ from sqlalchemy.schema import DropTable
 from setwise.dialects import Strategy
 from setwise.engine.retry import RETRIES, retried
 from setwise.engine.transaction import Bind, dialect_of, engine_of, reading_connection
+from setwise.errors import InvalidArgumentError
 from setwise.journal.changes import Journal
 from setwise.journal.runinfo import ChunkInfo, RunInfo
+from setwise.journal.states import ENDED, OPEN
 from setwise.target import Target, TargetLike, resolve_target
 from setwise.writers.merge import Merge, drop_kept_stage
 
@@ -59,10 +61,32 @@ def _drop_orphan_stages(connection: Connection, strategy: Strategy, journal: Jou
     return dropped
 
 
-def runs(bind: Bind, *, limit: int = 100, journal_prefix: str = "setwise_") -> list[RunInfo]:
-    """The most recent runs, newest first."""
+def runs(
+    bind: Bind,
+    *,
+    limit: int = 100,
+    table: str | None = None,
+    status: str | None = None,
+    since: dt.datetime | dt.timedelta | None = None,
+    journal_prefix: str = "setwise_",
+) -> list[RunInfo]:
+    """The most recent runs, newest first: at most ``limit``, only those of ``table``,
+    with ``status`` (running, interrupted, failed, done, reverted, abandoned) or started
+    at ``since`` or later when given. ``since``: a time (naive: UTC, as the records
+    keep it) or how long ago (a ``timedelta``)."""
+    if status is not None and status not in (*OPEN, *ENDED):
+        raise InvalidArgumentError(
+            f"no run has status {status!r}: one of {', '.join((*OPEN, *ENDED))}",
+            argument="status",
+            value=status,
+        )
+    if isinstance(since, dt.timedelta):
+        since = dt.datetime.now(dt.UTC) - since
+    if since is not None and since.tzinfo is not None:
+        since = since.astimezone(dt.UTC).replace(tzinfo=None)
     with reading_connection(bind) as connection, dialect_of(bind).causal_reads(connection):
-        return Journal(journal_prefix).recent(connection, limit)
+        found = Journal(journal_prefix).recent
+        return found(connection, limit, table=table, status=status, since=since)
 
 
 def run_details(

@@ -45,6 +45,7 @@ def update(
     stamp_column: str | None = None,
     actor_column: str | None = None,
     tag: str | None = None,
+    source: str | None = None,
 ) -> Report:
     """Run ``statement`` (an ORM or Core UPDATE) as set-based SQL.
 
@@ -64,6 +65,8 @@ def update(
     to the run's start time and ``actor_column`` to ``actor`` on every row written.
     ``tag`` is kept with the run (``RunInfo.tag``): what it was for, a ticket or an
     Alembic revision (``setwise.alembic``); a resume must give the same tag.
+    ``source``: what the statement was written as (the command line passes its
+    ``--set``/``--where`` text), kept with the run beside its SQL (``RunInfo.source``).
     """
     plan = prepare(statement, all_rows=all_rows, journal=journal)
     target = plan.target
@@ -83,7 +86,7 @@ def update(
         max_rows=max_rows,
         stamps=stamp_values(target, stamp_column, actor_column, actor),
         # What a run's record keeps: no compiling for a run that keeps none.
-        arguments=tagged(_arguments(plan, bind), tag) if journal or chunked else {},
+        arguments=tagged(_arguments(plan, bind, source), tag) if journal or chunked else {},
     )
     if options.chunked:
         _check_chunkable(plan, returned)
@@ -167,12 +170,19 @@ def _tables_read(element: Any) -> set[Any]:
     return {e for e in iterate(element) if isinstance(e, Table)}
 
 
-def _arguments(plan: SetUpdate, bind: Bind) -> dict[str, Any]:
-    """What identifies the run's statement, so that a resume can check it is the same."""
+def _arguments(plan: SetUpdate, bind: Bind, source: str | None = None) -> dict[str, Any]:
+    """What identifies the run's statement, so that a resume can check it is the same,
+    and what it was written as (``RunInfo.source``: the SQL with its placeholders'
+    names, the values apart in ``params``)."""
     dialect = dialect_of(bind).dialect
     compiled = plan.update().compile(dialect=dialect)
     params = {name: repr(value) for name, value in sorted(compiled.params.items())}
-    return {"sql": str(compiled), "params": params}
+    # The SQL kept as written: placeholders by name (``:price_1``), whatever style the
+    # driver takes (``?``, ``%s``), the values apart.
+    named_style: Any = type(dialect)
+    named = str(plan.update().compile(dialect=named_style(paramstyle="named")))
+    written = {"sql": named} | ({"text": source} if source is not None else {})
+    return {"sql": str(compiled), "params": params, "source": written}
 
 
 def _returning_column(target: Target, ref: ColumnRef) -> Column[Any]:

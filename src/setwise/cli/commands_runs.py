@@ -3,6 +3,8 @@ journal tables they are kept in."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Annotated
 
 import typer
@@ -19,6 +21,7 @@ from setwise.cli.options import (
     Debug,
     RunId,
     Throttle,
+    UsageError,
     Yes,
     chunk_options,
 )
@@ -32,11 +35,31 @@ from setwise.cli.render import (
     show_report,
     show_run,
 )
+from setwise.journal.states import ENDED, OPEN
 
 
 def runs(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option("--limit", metavar="N", help="How many runs to list.")] = 20,
+    table: Annotated[
+        str | None, typer.Option("--table", metavar="TABLE", help="Only the runs on TABLE.")
+    ] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "--status",
+            metavar="STATUS",
+            help="Only runs with STATUS: running, interrupted, failed, done, reverted, abandoned.",
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="WHEN",
+            help="Only runs started since WHEN: 2026-01-01T12:00 (UTC), or 30m, 2h, 3d.",
+        ),
+    ] = None,
     as_json: AsJson = False,
     db: Db = None,
     debug: Debug = False,
@@ -46,15 +69,21 @@ def runs(
     Examples:
 
       setwise runs
+      setwise runs --table books --status failed --since 3d
       setwise --db postgresql+psycopg://me@db.example/shop runs --limit 5
     """
-    with guard(ctx, debug, db, as_json) as database, connect(database) as engine:
-        found = setwise.runs(engine, limit=limit)
+    with guard(ctx, debug, db, as_json) as database:
+        started = since_of(since)  # usage errors before the database is opened
+        if status is not None and status not in (*OPEN, *ENDED):
+            raise UsageError(f"--status {status}: give one of {', '.join((*OPEN, *ENDED))}")
+        with connect(database) as engine:
+            found = setwise.runs(engine, limit=limit, table=table, status=status, since=started)
         if as_json:
             print_json(found)
             return
         if not found:
-            out.print("No runs yet.")
+            filtered = table is not None or status is not None or since is not None
+            out.print("No runs match." if filtered else "No runs yet.")
             return
         listing = rich_table("run", "table", "kind", "status", "started", "changed", "chunks")
         for run in found:
@@ -68,6 +97,27 @@ def runs(
                 f"{run.chunks:,}",
             )
         out.print(listing)
+
+
+#: Units of ``--since 2h``, in seconds.
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def since_of(text: str | None) -> dt.datetime | dt.timedelta | None:
+    """``--since``: an ISO 8601 date or time (UTC unless it says otherwise, as `runs`
+    prints times), or how long ago: a number and s, m, h, d or w."""
+    if text is None:
+        return None
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text.lower())
+    if found is not None:
+        return dt.timedelta(seconds=float(found[1]) * _UNITS[found[2]])
+    try:
+        return dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            f"--since {text}: give a date or time (2026-01-01, 2026-01-01T12:00) "
+            "or how long ago (30m, 2h, 3d, 1w)"
+        ) from None
 
 
 def show(

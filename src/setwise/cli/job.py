@@ -3,6 +3,7 @@ runs, and the confirmation asked before a run is reverted or abandoned."""
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -58,6 +59,8 @@ class Job:
     """How the file is read: ``csv_null``, ``format``... (``options.reading_options``)."""
     where: ColumnElement[bool] | None = None
     """Which of the rows the changeset finds it may write (--from with --where)."""
+    text: str | None = None
+    """The --set/--where options as given, kept with an update's run."""
 
     def plan(
         self,
@@ -73,7 +76,9 @@ class Job:
 
     def run(self, engine: Engine, options: dict[str, Any]) -> setwise.Report:
         if self.statement is not None:
-            return setwise.update(engine, self.statement, all_rows=self.all_rows, **options)
+            return setwise.update(
+                engine, self.statement, all_rows=self.all_rows, source=self.text, **options
+            )
         return setwise.apply(engine, self.table, self.source, **self._changeset(options))
 
     def _changeset(self, options: dict[str, Any]) -> dict[str, Any]:
@@ -120,7 +125,18 @@ def job_for(
         raise UsageError("say which rows: --where EXPR, or --all-rows for every row")
     from setwise.sqltext import parse_update  # sqlglot loads only for --set
 
-    return Job(statement=parse_update(engine, table, sets, where), all_rows=all_rows)
+    written = [*(f"--set {_quoted(s)}" for s in sets)]
+    written.append(f"--where {_quoted(where)}" if where is not None else "--all-rows")
+    statement = parse_update(engine, table, sets, where)
+    return Job(statement=statement, all_rows=all_rows, text=" ".join(written))
+
+
+def _quoted(text: str) -> str:
+    """``text`` as a shell word, as a person types it: in double quotes when it holds a
+    single quote (an SQL string) and nothing a shell reads inside double quotes."""
+    if "'" in text and not any(c in text for c in '"$`\\!'):
+        return f'"{text}"'
+    return shlex.quote(text)
 
 
 def confirm_run(engine: Engine, run_id: str, verb: str, yes: bool) -> None:

@@ -17,11 +17,11 @@ import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     ProgressColumn,
     Task,
     TextColumn,
+    TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.table import Table as RichTable
@@ -61,24 +61,50 @@ def progress_bar(
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        _CountColumn(),
         _RateColumn(),
+        TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=out,
         transient=True,
     )
     task = bar.add_task(label, total=None)
+    phase = ""
 
     def advance(step: setwise.Progress) -> None:
-        bar.update(
+        nonlocal phase
+        # A new phase is a new count: its rate and time left start afresh.
+        show = bar.reset if step.phase != phase else bar.update
+        phase = step.phase
+        show(
             task,
             total=step.rows_total,
             completed=step.rows_done,
-            description=f"{label}, chunk {step.chunk}",
+            description=progress_label(step, label),
         )
 
     with bar:
         yield advance
+
+
+def progress_label(step: setwise.Progress, label: str = "rows") -> str:
+    """What the bar says the run is doing: its table, its phase, the chunk of about how
+    many (``books: merging, chunk 3 of about 40``)."""
+    where = f"{step.table}: " if step.table else ""
+    if not step.chunk:
+        return f"{where}{step.phase}"
+    about = step.chunks_about
+    of = f" of about {about:,}" if about is not None else ""
+    return f"{where}{step.phase}, chunk {step.chunk:,}{of}"
+
+
+class _CountColumn(ProgressColumn):
+    """Rows done of rows total, with thousands separators ("12,500/100,000 rows")."""
+
+    def render(self, task: Task) -> Text:
+        done = f"{int(task.completed):,}"
+        total = f"/{int(task.total):,}" if task.total is not None else ""
+        return Text(f"{done}{total} rows", style="green")
 
 
 # -- results to output ----------------------------------------------------------------
@@ -170,6 +196,7 @@ def show_run(info: setwise.RunInfo, chunks: Sequence[setwise.ChunkInfo]) -> None
         ("actor", info.actor or "-"),
         ("columns", ", ".join(info.columns)),
     ]
+    facts += source_facts(info.source)
     if info.reverts:
         facts.append(("reverts", info.reverts))
     if info.reverted_by:
@@ -207,6 +234,29 @@ def show_run(info: setwise.RunInfo, chunks: Sequence[setwise.ChunkInfo]) -> None
             else f"Chunks: {len(chunks):,}"
         )
         out.print(f"Seconds per chunk: {sparkline(seconds)}", markup=False)
+
+
+def source_facts(source: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The lines of ``show`` that say what a run read (``RunInfo.source``)."""
+    if source is None:
+        return []
+    if "path" in source:
+        facts = [("source", "standard input" if source["path"] == "-" else source["path"])]
+        if "size" in source:
+            facts.append(("size", f"{counted(source['size'], 'byte')}"))
+        if "sha256" in source:
+            facts.append(("sha256", source["sha256"]))
+        options = ", ".join(f"{k}={v!r}" for k, v in (source.get("options") or {}).items())
+        facts.append(
+            ("format", f"{source.get('format') or '-'}{f' ({options})' if options else ''}")
+        )
+        return facts
+    if "rows" in source:
+        return [("source", str(source["rows"]))]
+    facts = [("source", source["text"])] if "text" in source else []
+    if "sql" in source:
+        facts.append(("sql", " ".join(str(source["sql"]).split())))
+    return facts
 
 
 #: Block characters of rising height, for a sparkline.

@@ -39,7 +39,7 @@ from setwise.errors import RunError, RunInterrupted, RunInUseError, RunStateErro
 from setwise.journal.changes import Journal
 from setwise.journal.runinfo import ChunkInfo
 from setwise.journal.states import FAILED, INTERRUPTED
-from setwise.report import ChunkResult, Progress, Report, Totals
+from setwise.report import WRITING, ChunkResult, Progress, Report, Totals
 from setwise.writers.keys import EVERYTHING, Span
 from setwise.writers.protocol import Writer
 
@@ -366,7 +366,16 @@ class Executor:
     ) -> None:
         if self.options.progress is not None:
             self.options.progress(
-                Progress(done, total, self.totals.changed, chunk, result.rows, seconds)
+                Progress(
+                    done,
+                    total,
+                    self.totals.changed,
+                    chunk,
+                    result.rows,
+                    seconds,
+                    phase=WRITING.get(self.writer.kind, "writing"),
+                    table=self.writer.target.name,
+                )
             )
 
 

@@ -205,8 +205,10 @@ class Ledger:
                     f"{info.run_id}`)"
                 )
             raise InvalidArgumentError(message, argument="resume", value=info.run_id)
-        recorded = {k: v for k, v in info.arguments.items() if k != "journal"}
-        if recorded != _comparable(self.options.arguments):
+        # What the run read (``source``) may be read again differently, or not at all.
+        recorded = {k: v for k, v in info.arguments.items() if k not in ("journal", "source")}
+        arguments = {k: v for k, v in self.options.arguments.items() if k != "source"}
+        if recorded != _comparable(arguments):
             raise InvalidArgumentError(
                 f"run {info.run_id} ran with other arguments ({info.arguments}); resume it "
                 "with the same statement or changes",

@@ -44,6 +44,21 @@ class RunInfo:
         found = self.arguments.get("tag")
         return found if isinstance(found, str) else None
 
+    @property
+    def source(self) -> dict[str, Any] | None:
+        """What the run read: for a changeset file its ``path``, ``size``, ``sha256``,
+        ``format`` and reader ``options`` (``path`` "-": standard input, no size or
+        hash); for other changes ``rows`` (what they were: "a pandas DataFrame");
+        for an update, the ``text`` it was written as when its caller gave it
+        (``setwise.update(..., source=...)``) and its compiled ``sql``, placeholders
+        named where its values go. None for a run recorded before setwise kept this."""
+        found = self.arguments.get("source")
+        if isinstance(found, dict):
+            return found
+        if self.kind == "update" and isinstance(self.arguments.get("sql"), str):
+            return {"sql": self.arguments["sql"]}
+        return None
+
     def checkpoint_of(self, key: Sequence[Column[Any]]) -> tuple[Any, ...] | None:
         """The checkpoint as values of ``key``'s types (the journal keeps it as JSON)."""
         if self.checkpoint is None:

@@ -11,6 +11,7 @@ What changes a run's record, and when it may, is ``setwise.journal.records``'s.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Sequence
 from functools import cached_property
@@ -105,10 +106,27 @@ class RunTables:
             raise NotFoundError(self.runs.name, key=run_id)
         return run_info(row._mapping)
 
-    def recent(self, connection: Connection, limit: int = 100) -> list[RunInfo]:
+    def recent(
+        self,
+        connection: Connection,
+        limit: int = 100,
+        *,
+        table: str | None = None,
+        status: str | None = None,
+        since: dt.datetime | None = None,
+    ) -> list[RunInfo]:
+        """The newest ``limit`` runs, of ``table``, with ``status``, started at or after
+        ``since`` (UTC, as the records keep it) when given."""
         if not inspect(connection).has_table(self.runs.name):
             return []
-        statement = select(self.runs).order_by(self.runs.c.run_id.desc()).limit(limit)
+        runs = self.runs.c
+        statement = select(self.runs).order_by(runs.run_id.desc()).limit(limit)
+        if table is not None:
+            statement = statement.where(runs.table_name == table)
+        if status is not None:
+            statement = statement.where(runs.status == status)
+        if since is not None:
+            statement = statement.where(runs.started_at >= since)
         return [run_info(row._mapping) for row in connection.execute(statement)]
 
     def tagged(self, connection: Connection, tag: str, *, prefix: bool = False) -> list[RunInfo]:

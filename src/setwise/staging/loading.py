@@ -23,6 +23,7 @@ from sqlalchemy import Column, Connection, types
 from setwise.dialects import Strategy
 from setwise.errors import SchemaError
 from setwise.problems import MAX_PROBLEMS, ProblemKind
+from setwise.report import READING, STAGING, Progress, ProgressCallback
 from setwise.staging.filestage import stage_csv_file
 from setwise.staging.intake import STAGE_BATCH_ROWS, Intake, fields_of, in_batches
 from setwise.staging.sources import Row
@@ -45,6 +46,7 @@ def stage(
     done_through: tuple[Any, ...] | None = None,
     kept_name: str | None = None,
     date_format: str | None = None,
+    progress: ProgressCallback | None = None,
 ) -> Merge | None:
     """Read, check and stage every row. Raises ValidationError listing every problem.
 
@@ -53,12 +55,19 @@ def stage(
     to ``done_through`` (a resumed run's checkpoint) are checked but not staged. With
     ``kept_name``, the staging table is a real table of that name (``Merge.create``).
     ``date_format``: how the text writes dates (``values.column_check``). A CSV file
-    the database can read itself is staged by it (``filestage``)."""
+    the database can read itself is staged by it (``filestage``).
+    ``progress`` hears of the rows read (``READING``) and of the staging (``STAGING``)."""
+
+    def report(phase: str, read: int) -> None:
+        if progress is not None:
+            progress(Progress(read, None, 0, 0, 0, 0.0, phase=phase, table=target.name))
+
     if done_through is None and (file := database_readable(rows, strategy)) is not None:
         intake = Intake(target, lenient, file.header, Storable.on(strategy), date_format)
         named = [(field, intake.known(field)) for field in file.header]
         if intake.columns and all(column is not None for _, column in named):
             assert file.path is not None
+            report(STAGING, 0)
             merge = stage_csv_file(
                 connection,
                 strategy,
@@ -94,8 +103,11 @@ def stage(
         with ExitStack() as loading:
             load = loading.enter_context(strategy.stage_loader(connection, merge.stage))
             began = time.perf_counter()
+            read = 0
             for numbers, batch in chain([first], batches):
                 columns = intake.convert_batch(numbers, batch)
+                read += len(numbers)
+                report(READING, read)
                 if done_through is not None and columns:
                     columns = keyed_after(columns, done_through, len(target.key))
                 if columns:  # with problems too: the duplicate search needs every key
@@ -114,6 +126,7 @@ def stage(
                     connection.begin()
                     load = loading.enter_context(strategy.stage_loader(connection, merge.stage))
                     began = time.perf_counter()
+        report(STAGING, read)
         if not order.increasing:
             find_duplicates(connection, merge, intake)
         if intake.problems:
@@ -141,6 +154,7 @@ def stage_in_steps(
     kept_name: str | None,
     resumed: str | None,
     date_format: str | None = None,
+    progress: ProgressCallback | None = None,
 ) -> Merge | None:
     """Stage a chunked run's changes in transactions of about ``commit_seconds`` each,
     committed on the way, then index the staged keys for the chunks' ranges. A resumed
@@ -161,6 +175,7 @@ def stage_in_steps(
         done_through=done_through,
         kept_name=kept_name,
         date_format=date_format,
+        progress=progress,
     )
     if merge is not None and not merge.indexed:  # else staged, indexed and analyzed
         merge = merge.index_stage(connection, strategy)
