@@ -141,7 +141,7 @@ def test_show_names_the_file_a_run_read(books: Engine, tmp_path: Path) -> None:
     assert lines["source"] == str(changes.resolve())
     assert lines["size"] == f"{changes.stat().st_size:,} bytes"
     assert lines["sha256"] == sha256_of(changes)
-    assert lines["format"] == "csv (csv_null='')"
+    assert lines["format"] == "csv (csv_null='', encoding='utf-8', csv_delimiter=',')"
     as_json = json.loads(run_cli("show", run_id, "--json", "--db", db).stdout)
     assert as_json["run"]["arguments"]["source"]["sha256"] == sha256_of(changes)
 
