@@ -71,11 +71,13 @@ def apply(
     continues after the checkpoint; with an integer key, the rows up to it are not
     staged again.
     """
+    strategy = dialect_of(bind)
+    journal_tables = Journal(journal_prefix)
     with reading_connection(bind) as connection:
         resolved = resolve_changes_target(connection, target, key, version_column)
         done_through = None
         if resume is not None:
-            done_through = _resumed_through(connection, journal_prefix, resume, resolved)
+            done_through = _resumed_through(connection, journal_tables, resume, resolved)
     source = open_source(changes, csv_null=csv_null)
     options = RunOptions(
         chunk_rows=chunk_rows,
@@ -93,7 +95,6 @@ def apply(
         arguments=tagged({"key": [c.name for c in resolved.key]}, tag),
         run_id=new_run_id() if chunk_rows is not None and resume is None else None,
     )
-    journal_tables = Journal(journal_prefix)
     returned = [resolved.column(_name_of(ref)) for ref in returning]
     if returned and options.chunked:
         raise SchemaError("returning rows needs a single-transaction run; drop chunk_rows")
@@ -128,7 +129,6 @@ def apply(
     def cleanup(connection: Connection, strategy: Strategy, writer: Any) -> None:
         writer.drop(connection, strategy)
 
-    strategy = dialect_of(bind)
     try:
         return run(
             bind,
@@ -138,6 +138,8 @@ def apply(
             returning=returned,
             cleanup=cleanup,
             repeatable=readable_again(changes),
+            strategy=strategy,
+            journal=journal_tables,
         )
     except DBAPIError as exc:
         if not strategy.is_integrity_error(exc):
@@ -167,7 +169,7 @@ def resolve_changes_target(
 
 
 def _resumed_through(
-    connection: Connection, prefix: str, run_id: str, target: Target
+    connection: Connection, journal: Journal, run_id: str, target: Target
 ) -> tuple[Any, ...] | None:
     """The checkpoint of the changeset run being resumed, when its rows up to there need
     not be staged again: integer keys only, whose order Python and the database agree
@@ -176,7 +178,7 @@ def _resumed_through(
     if not all(isinstance(column.type, types.Integer) for column in target.key):
         return None
     try:
-        info = Journal(prefix).get(connection, run_id)
+        info = journal.get(connection, run_id)
     except SetwiseError:
         return None
     same_key = info.arguments.get("key") == [column.name for column in target.key]

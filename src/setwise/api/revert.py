@@ -101,8 +101,17 @@ def revert(
             assert isinstance(writer, Reversal) and isinstance(writer.journal, Table)
             strategy.drop_stage(connection, writer.journal)
 
-    report = run(bind, target, build, options, cleanup=cleanup, repeatable=True)
-    with atomic(bind) as scope:
+    report = run(
+        bind,
+        target,
+        build,
+        options,
+        cleanup=cleanup,
+        repeatable=True,
+        strategy=strategy,
+        journal=journal,
+    )
+    with atomic(bind, strategy) as scope:
         journal.mark_reverted(scope.connection, info, report.run_id)
     # An interrupted changeset run kept its staged rows for a resume that a revert
     # makes pointless.
