@@ -127,9 +127,6 @@ class Reversal:
     def written_columns(self) -> list[Column[Any]]:
         return list(self._new_values())
 
-    def range_key(self) -> list[Column[Any]]:
-        return self._journal_key()
-
     def keys_after(self, after: tuple[Any, ...] | None, limit: int) -> Select[Any]:
         key = self._journal_key()
         return (
