@@ -39,7 +39,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from setwise.messages import SHOWN_PROBLEMS, Spelling, as_argument, closest, pointed
+from setwise.messages import SHOWN_PROBLEMS, Spelling, as_argument, closest, listed, pointed
 from setwise.problems import MAX_PROBLEMS, Problem, ProblemKind, sample
 from setwise.shown import shown
 
@@ -171,18 +171,16 @@ class ConflictError(SetwiseError):
     def _say(self, spell: Spelling) -> str:
         table, key = self.table, shown(self.key)
         if self.conflicts:
-            lines = [
+            heading = (
                 f"{self.total} row(s) of {table!r} changed since the run wrote them; nothing "
                 f"was reverted. Pass {spell('force', True)} to overwrite them anyway:"
-            ]
-            lines += [
-                f"  - key {shown(c.key)}, {c.column}: the run wrote {shown(c.written)}, "
+            )
+            rows = [
+                f"key {shown(c.key)}, {c.column}: the run wrote {shown(c.written)}, "
                 f"now {shown(c.now)}"
                 for c in self.conflicts[:SHOWN_PROBLEMS]
             ]
-            if self.total > SHOWN_PROBLEMS:
-                lines.append(f"  ... and {self.total - SHOWN_PROBLEMS} more")
-            return "\n".join(lines)
+            return listed(heading, rows, self.total)
         expected, current = self.expected_version, self.current_version
         if expected is None or current == expected:
             # A serialization failure: the version does not tell what moved.
@@ -285,14 +283,12 @@ class RunInterrupted(KeyboardInterrupt):
 
 
 class ValidationError(SetwiseError):
-    """Values that do not fit their columns, raised once every problem of the input has
-    been found, in one pass: bad values, NULLs where a value is required, unknown columns
-    and duplicate keys are looked for together, none stops the search for the others.
+    """Values that do not fit their columns, raised once the whole input was checked:
+    bad values, NULLs, unknown columns and duplicate keys are looked for together.
 
-    ``problems``: the problems found, at most ``MAX_PROBLEMS`` (the first of each kind
-    among them); ``total``: how many there are in all; ``counts``: how many of each
-    ``ProblemKind`` (kinds with none are left out), exact however many were kept, also
-    as ``bad_values``, ``nulls``, ``unknown_columns`` and ``duplicate_keys``.
+    ``problems``: at most ``MAX_PROBLEMS`` (the first of each kind among them); ``total``:
+    how many in all; ``counts``: how many of each ``ProblemKind`` (exact; kinds with none
+    left out), also as ``bad_values``, ``nulls``, ``unknown_columns``, ``duplicate_keys``.
     """
 
     def __init__(
@@ -315,14 +311,11 @@ class ValidationError(SetwiseError):
             total = len(problems) if counts is None else sum(self.counts.values())
         self.total = total
         by_kind = ", ".join(f"{kind}: {count}" for kind, count in self.counts.items())
-        lines = [
-            f"{self.total} problem(s) in the values for {table!r} ({by_kind}); nothing was written:"
-        ]
-        shown = sample(self.problems, SHOWN_PROBLEMS)
-        lines += [f"  - {problem}" for problem in shown]
-        if self.total > len(shown):
-            lines.append(f"  ... and {self.total - len(shown)} more")
-        super().__init__("\n".join(lines))
+        heading = (
+            f"{total} problem(s) in the values for {table!r} ({by_kind}); nothing was written:"
+        )
+        shown = [str(problem) for problem in sample(self.problems, SHOWN_PROBLEMS)]
+        super().__init__(listed(heading, shown, total))
 
     @property
     def bad_values(self) -> int:
