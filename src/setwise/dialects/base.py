@@ -222,7 +222,7 @@ class Strategy:
 
     def unfit_staged(self, staged: Column[Any], column: Column[Any]) -> list[ColumnElement[bool]]:
         """Conditions true for a value the database's CSV reader staged (into a column of
-        ``merge.loose_staging_type``) that setwise's own checks refuse for ``column``."""
+        ``tables.loose_staging_type``) that setwise's own checks refuse for ``column``."""
         return []
 
     def insert_batch(

@@ -37,9 +37,8 @@ from setwise.errors import JournalTableError, SchemaError
 from setwise.journal.layout import JournalLayout, layout_for, layout_named, layout_of
 from setwise.journal.records import RunRecords, default_actor, new_run_id
 from setwise.journal.runinfo import ChunkInfo, RunInfo
-from setwise.journal.schema import column_shape, shared_table
+from setwise.tables import column_shape, shared_table, staging_type
 from setwise.target import Target
-from setwise.writers.merge import staging_type
 
 DEFAULT_PREFIX = "setwise_"
 

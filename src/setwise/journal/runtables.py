@@ -33,7 +33,7 @@ from sqlalchemy import (
 
 from setwise.errors import NotFoundError
 from setwise.journal.runinfo import ChunkInfo, RunInfo, chunk_info, run_info
-from setwise.journal.schema import shared_table
+from setwise.tables import shared_table
 
 
 class RunTables:

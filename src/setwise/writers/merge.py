@@ -28,7 +28,6 @@ from sqlalchemy import (
     Index,
     MetaData,
     Select,
-    String,
     Table,
     Update,
     and_,
@@ -47,7 +46,13 @@ from sqlalchemy.schema import DropTable
 
 from setwise.dialects import Strategy
 from setwise.dialects.compare import StoredComparison
-from setwise.journal.schema import column_shape, shared_table, temporary_table
+from setwise.tables import (
+    column_shape,
+    loose_staging_type,
+    shared_table,
+    staging_type,
+    temporary_table,
+)
 from setwise.target import Target
 from setwise.writers.keys import EVERYTHING, Span
 
@@ -384,22 +389,3 @@ def _staged_columns(
     if expects_version and target.version is not None:
         staged.append(Column(target.version.name, typed(target.version.type)))
     return staged
-
-
-def loose_staging_type(kind: types.TypeEngine[Any]) -> types.TypeEngine[Any]:
-    """A staging type that keeps every value a database's CSV reader reads for ``kind``
-    as it was written: text of any length, decimals with all their places (a
-    NUMERIC(10, 2) column would round 1.005 on the way in), so that setwise's checks
-    can still see them (``Strategy.unfit_staged``)."""
-    if isinstance(kind, types.String) and not isinstance(kind, types.Enum):
-        return types.Text()
-    if isinstance(kind, types.Numeric) and not isinstance(kind, types.Integer | types.Float):
-        return types.Numeric(asdecimal=True)
-    return staging_type(kind)
-
-
-def staging_type(kind: types.TypeEngine[Any]) -> types.TypeEngine[Any]:
-    # A database ENUM type would need a CREATE TYPE; its values stage fine as text.
-    if isinstance(kind, types.Enum):
-        return String(max((len(v) for v in kind.enums), default=1))
-    return kind

@@ -36,8 +36,8 @@ from setwise.dialects.compare import StoredComparison
 from setwise.errors import ConflictError, RowConflict
 from setwise.journal.changes import key_column, new_column, old_column
 from setwise.journal.runinfo import RunInfo
-from setwise.journal.schema import temporary_copy
 from setwise.journal.states import REVERT_KIND
+from setwise.tables import temporary_copy
 from setwise.target import Target
 from setwise.writers.keys import EVERYTHING, Span
 
