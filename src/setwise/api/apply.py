@@ -28,6 +28,7 @@ from setwise.journal.records import new_run_id
 from setwise.report import ProgressCallback, Report
 from setwise.staging.loading import stage, stage_in_steps
 from setwise.staging.sources import open_source
+from setwise.staging.table import Stage
 from setwise.target import Target, TargetLike, resolve_target
 from setwise.writers.merge import Merge
 
@@ -108,13 +109,13 @@ def apply(
             source.close()
             source = open_source(changes, csv_null=csv_null)
         if not options.chunked:
-            return stage(connection, strategy, resolved, source.rows, source.lenient)
+            return _merge(stage(connection, strategy, resolved, source.rows, source.lenient))
         run_id = options.resume or options.run_id
         assert run_id is not None
         kept_name = None
         if strategy.kept_stage_prefixes is not None:
             kept_name = journal_tables.stage_name(run_id, strategy)
-        return stage_in_steps(
+        staged = stage_in_steps(
             connection,
             strategy,
             resolved,
@@ -125,6 +126,7 @@ def apply(
             kept_name=kept_name,
             resumed=options.resume,
         )
+        return _merge(staged)
 
     def cleanup(connection: Connection, strategy: Strategy, writer: Any) -> None:
         writer.drop(connection, strategy)
@@ -147,6 +149,11 @@ def apply(
         raise integrity_to_validation(exc, resolved.table, strategy, {}) from exc
     finally:
         source.close()
+
+
+def _merge(staged: Stage | None) -> Merge | None:
+    """The writer that merges what was staged; None when nothing was."""
+    return None if staged is None else Merge.of(staged)
 
 
 def readable_again(changes: Any) -> bool:

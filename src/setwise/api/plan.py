@@ -38,6 +38,7 @@ from setwise.staging.loading import stage
 from setwise.staging.sources import open_source
 from setwise.target import Target, TargetLike
 from setwise.writers.keys import EVERYTHING, Span
+from setwise.writers.merge import Merge
 from setwise.writers.protocol import Writer
 from setwise.writers.setbased import SetUpdate
 
@@ -146,9 +147,10 @@ def plan(
         connection, strategy = scope.connection, scope.strategy
         target = resolve_changes_target(connection, statement, key, version_column)
         options.stamps.update(stamp_values(target, *stamps))
-        merge = stage(connection, strategy, target, source.rows, source.lenient)
-        if merge is None:
+        staged = stage(connection, strategy, target, source.rows, source.lenient)
+        if staged is None:
             return Plan(target.name, "nothing to do", 0, 0, 0, (), chunks=0)
+        merge = Merge.of(staged)
         shown: Writer = merge
         if options.chunked and strategy.kept_stage_prefixes is not None:
             # The run stages into a table named for it; the plan stages into a temporary
