@@ -61,7 +61,7 @@ def trace(engine: Any, row: dict[str, Any]) -> dict[str, Any]:
         name = frame.f_code.co_qualname
         if name == "get_strategy":
             resolved["strategy"] += 1
-        if name == "Journal.__init__":
+        if name == "RunTables.__init__":  # a Journal is built (its records' tables)
             resolved["journal"] += 1
         caller_frame = frame.f_back
         if caller_frame is None:

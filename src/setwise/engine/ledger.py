@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Column, Connection
 from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects import Strategy
@@ -36,12 +36,15 @@ class Ledger:
         journal: Journal,
         *,
         journaled: bool,
+        written: Sequence[Column[Any]],
     ) -> None:
+        """``written``: the columns ``writer`` writes (``Writer.written_columns``)."""
         self.strategy = strategy
         self.writer = writer
         self.options = options
         self.journal = journal
         self.journaled = journaled
+        self.written = written
         self.totals = Totals()
         self.run_id: str | None = None
 
@@ -57,7 +60,7 @@ class Ledger:
             **recorded,
             target=self.writer.target,
             kind=self.writer.kind,
-            columns=[c.name for c in self.writer.written_columns()],
+            columns=[c.name for c in self.written],
             arguments={**self.options.arguments, "journal": self.journaled},
             actor=self.options.actor,
             reverts=self.options.arguments.get("reverts"),

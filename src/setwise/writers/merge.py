@@ -112,18 +112,18 @@ class Merge(Stage):
         return list(self._assignments())
 
     def keys_after(self, after: tuple[Any, ...] | None, limit: int) -> Select[Any]:
-        key = self.staged_key()
+        key = self.staged_key
         return select(*key).where(*Span(after).criteria(key)).order_by(*key).limit(limit)
 
     def counts(self, span: Span, *, would_change: bool = True) -> Select[Any]:
         """(matched, would change, version conflicts, staged rows) in the span; without
         ``would_change`` that count is 0 and the scan cheaper (see ``tally``)."""
         tally = self.tally(span, would_change=would_change)
-        return tally.where(*span.criteria(self.staged_key()))
+        return tally.where(*span.criteria(self.staged_key))
 
     def rows_in(self, span: Span) -> Select[Any]:
         """Staged rows in the span, found or not: no join with the target."""
-        key = self.staged_key()
+        key = self.staged_key
         return select(func.count()).select_from(self.stage).where(*span.criteria(key))
 
     def journal_rows(self, span: Span) -> Select[Any]:
@@ -132,18 +132,18 @@ class Merge(Stage):
         return (
             select(*self.target.identity, *pairs)
             .select_from(self.stage.join(self.table, self._joined(span)))
-            .where(self._differs(), self._version_ok(), *span.criteria(self.staged_key()))
+            .where(self._differs(), self._version_ok(), *span.criteria(self.staged_key))
             .order_by(*self.target.identity)
         )
 
     def direct_update(self, span: Span, stamps: dict[Column[Any], Any]) -> Update:
-        return self.merge(span).where(*span.criteria(self.staged_key())).values(stamps)
+        return self.merge(span).where(*span.criteria(self.staged_key)).values(stamps)
 
     def matched_keys(self, span: Span) -> Select[Any]:
         return (
             select(*self.target.identity)
             .select_from(self.stage.join(self.table, self._joined(span)))
-            .where(*span.criteria(self.staged_key()))
+            .where(*span.criteria(self.staged_key))
             .order_by(*self.target.identity)
         )
 
@@ -168,9 +168,9 @@ class Merge(Stage):
     def missing_keys(self, span: Span, limit: int) -> Select[Any]:
         """Staged keys with no target row, in input order."""
         return (
-            select(*self.staged_key())
+            select(*self.staged_key)
             .select_from(self.stage.outerjoin(self.table, self._joined(span)))
-            .where(~self._found(), *span.criteria(self.staged_key()))
+            .where(~self._found(), *span.criteria(self.staged_key))
             .order_by(self.stage.c[ROW])
             .limit(limit)
         )
@@ -178,9 +178,9 @@ class Merge(Stage):
     def conflict_keys(self, span: Span, limit: int) -> Select[Any]:
         """Staged keys whose target version moved, in input order."""
         return (
-            select(*self.staged_key())
+            select(*self.staged_key)
             .select_from(self.stage.join(self.table, self._joined(span)))
-            .where(~self._version_ok(), *span.criteria(self.staged_key()))
+            .where(~self._version_ok(), *span.criteria(self.staged_key))
             .order_by(self.stage.c[ROW])
             .limit(limit)
         )
