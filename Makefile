@@ -43,6 +43,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard benchmarks)
 	$(BIN)/ruff format --check src tests $(wildcard benchmarks)
+	$(BIN)/vulture
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -7,6 +7,7 @@ it passes through, and how many times the dialect strategy is resolved and the j
 built. A layout whose modules each do one job crosses fewer times.
 
     .venv/bin/python benchmarks/trace_apply.py        # prints a table, saves results/trace.*
+    .venv/bin/python benchmarks/trace_apply.py --all  # every crossing, not only the busiest
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def trace(engine: Any, row: dict[str, Any]) -> dict[str, Any]:
         name = frame.f_code.co_qualname
         if name == "get_strategy":
             resolved["strategy"] += 1
-        if name == "Journal.__init__":
+        if name == "RunTables.__init__":  # a Journal is built (its records' tables)
             resolved["journal"] += 1
         caller_frame = frame.f_back
         if caller_frame is None:
@@ -79,7 +80,7 @@ def trace(engine: Any, row: dict[str, Any]) -> dict[str, Any]:
         "modules": len(modules),
         "strategy_resolved": resolved["strategy"],
         "journal_built": resolved["journal"],
-        "busiest": [{"from": a, "to": b, "calls": n} for (a, b), n in crossings.most_common(8)],
+        "crossings": [{"from": a, "to": b, "calls": n} for (a, b), n in crossings.most_common()],
     }
 
 
@@ -108,8 +109,9 @@ def main() -> None:
     print(f"{'measure':<24}{'count':>8}")
     for key in ("cross_module_calls", "modules", "strategy_resolved", "journal_built"):
         print(f"{key:<24}{result[key]:>8}")
-    print("busiest crossings:")
-    for edge in result["busiest"]:
+    show_all = "--all" in sys.argv[1:]
+    print("crossings:" if show_all else "busiest crossings:")
+    for edge in result["crossings"] if show_all else result["crossings"][:8]:
         print(f"  {edge['from']} -> {edge['to']}: {edge['calls']}")
     results = HERE / "results"
     results.mkdir(exist_ok=True)

@@ -35,7 +35,7 @@ from setwise.dialects import get_strategy
 from setwise.dialects.base import Strategy
 from setwise.dialects.mysql_load import load_data_allowed
 from setwise.staging.intake import STAGE_BATCH_ROWS
-from setwise.writers.merge import STAGE_NAME
+from setwise.staging.table import STAGE_NAME
 from tests.models import Base, Book, book_row, create_books, snapshot
 
 

@@ -103,7 +103,7 @@ def update(
 
     def identity(engine: Engine) -> tuple[str, str, dict[str, Any] | None]:
         plan = prepare(statement, all_rows=all_rows, journal=settings.get("journal", True))
-        return "update", plan.target.name, {**_arguments(plan, engine), "tag": tag}
+        return "update", plan.target.name, {**_arguments(plan, dialect_of(engine)), "tag": tag}
 
     step = _Step(context, tag, identity, update_rows, (statement,), settings)
     return step.run(all_rows=all_rows)

@@ -24,12 +24,10 @@
     KeyboardInterrupt
     └── RunInterrupted         Ctrl-C stopped a chunked run; carries the run to resume
 
-Errors carry data (the table, the key, the versions, the problems) as attributes,
-so a program can act on them without parsing the message.
-
-A message shows keys and values as a person writes them (``shown``), and names an
-argument to pass as Python passes it (``chunk_rows=300``); ``explain`` names it as
-another caller's spelling does (the command line's: ``--chunk-rows 300``).
+Errors carry data (the table, the key, the versions, the problems) as attributes, so a
+program can act on them without parsing the message. A message shows keys and values
+as a person writes them (``shown``) and names an argument as Python passes it
+(``chunk_rows=300``); ``explain`` names it as another caller does (``--chunk-rows 300``).
 """
 
 from __future__ import annotations
@@ -39,7 +37,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from setwise.messages import SHOWN_PROBLEMS, Spelling, as_argument, closest, pointed
+from setwise.messages import SHOWN_PROBLEMS, Spelling, as_argument, closest, listed, pointed
 from setwise.problems import MAX_PROBLEMS, Problem, ProblemKind, sample
 from setwise.shown import shown
 
@@ -171,18 +169,16 @@ class ConflictError(SetwiseError):
     def _say(self, spell: Spelling) -> str:
         table, key = self.table, shown(self.key)
         if self.conflicts:
-            lines = [
+            heading = (
                 f"{self.total} row(s) of {table!r} changed since the run wrote them; nothing "
                 f"was reverted. Pass {spell('force', True)} to overwrite them anyway:"
-            ]
-            lines += [
-                f"  - key {shown(c.key)}, {c.column}: the run wrote {shown(c.written)}, "
+            )
+            rows = [
+                f"key {shown(c.key)}, {c.column}: the run wrote {shown(c.written)}, "
                 f"now {shown(c.now)}"
                 for c in self.conflicts[:SHOWN_PROBLEMS]
             ]
-            if self.total > SHOWN_PROBLEMS:
-                lines.append(f"  ... and {self.total - SHOWN_PROBLEMS} more")
-            return "\n".join(lines)
+            return listed(heading, rows, self.total)
         expected, current = self.expected_version, self.current_version
         if expected is None or current == expected:
             # A serialization failure: the version does not tell what moved.
@@ -285,14 +281,12 @@ class RunInterrupted(KeyboardInterrupt):
 
 
 class ValidationError(SetwiseError):
-    """Values that do not fit their columns, raised once every problem of the input has
-    been found, in one pass: bad values, NULLs where a value is required, unknown columns
-    and duplicate keys are looked for together, none stops the search for the others.
+    """Values that do not fit their columns, raised once the whole input was checked:
+    bad values, NULLs, unknown columns and duplicate keys are looked for together.
 
-    ``problems``: the problems found, at most ``MAX_PROBLEMS`` (the first of each kind
-    among them); ``total``: how many there are in all; ``counts``: how many of each
-    ``ProblemKind`` (kinds with none are left out), exact however many were kept, also
-    as ``bad_values``, ``nulls``, ``unknown_columns`` and ``duplicate_keys``.
+    ``problems``: at most ``MAX_PROBLEMS`` (the first of each kind among them); ``total``:
+    how many in all; ``counts``: how many of each ``ProblemKind`` (exact; kinds with none
+    left out), also as ``bad_values``, ``nulls``, ``unknown_columns``, ``duplicate_keys``.
     """
 
     def __init__(
@@ -318,13 +312,9 @@ class ValidationError(SetwiseError):
 
     def _say(self, spell: Spelling) -> str:
         by_kind = ", ".join(f"{kind}: {count}" for kind, count in self.counts.items())
-        head = f"{self.total} problem(s) in the values for {self.table!r} ({by_kind})"
-        lines = [f"{head}; nothing was written:"]
-        shown = sample(self.problems, SHOWN_PROBLEMS)
-        lines += [f"  - {problem.explain(spell)}" for problem in shown]
-        if self.total > len(shown):
-            lines.append(f"  ... and {self.total - len(shown)} more")
-        return "\n".join(lines)
+        heading = f"{self.total} problem(s) in the values for {self.table!r} ({by_kind})"
+        shown = [problem.explain(spell) for problem in sample(self.problems, SHOWN_PROBLEMS)]
+        return listed(f"{heading}; nothing was written:", shown, self.total)
 
     @property
     def bad_values(self) -> int:

@@ -4,7 +4,7 @@ pointed at, an argument as the caller passes it, the closest valid name."""
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 #: How many problems a ValidationError lists in its message (the first of each kind among
@@ -38,3 +38,12 @@ def pointed(text: str, position: int, end: int) -> str:
     width = max(1, min(end, line_start + len(line) - 1) - position + 1)
     caret = " " * (position - line_start) + "^" * width
     return f"  {line}\n  {caret}"
+
+
+def listed(heading: str, items: Sequence[str], total: int) -> str:
+    """``heading``, then the first ``SHOWN_PROBLEMS`` of ``items`` a line each, and how
+    many of ``total`` are left unshown."""
+    lines = [heading, *(f"  - {item}" for item in items[:SHOWN_PROBLEMS])]
+    if total > min(len(items), SHOWN_PROBLEMS):
+        lines.append(f"  ... and {total - min(len(items), SHOWN_PROBLEMS)} more")
+    return "\n".join(lines)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Column, Connection, MetaData, Table, inspect
@@ -23,16 +23,16 @@ class Target:
     key: tuple[Column[Any], ...]
     version: Column[Any] | None = None
     mapper: Mapper[Any] | None = None
+    name: str = field(init=False, repr=False, compare=False)
+    """The table's full name. Set once: every part of a run asks for it."""
+    identity: tuple[Column[Any], ...] = field(init=False, repr=False, compare=False)
+    """The columns that identify a row for good: the primary key, whatever ``key`` a
+    run matches by (the journal and the Session use these); the key without one."""
 
-    @property
-    def name(self) -> str:
-        return self.table.fullname
-
-    @property
-    def identity(self) -> tuple[Column[Any], ...]:
-        """The columns that identify a row for good: the primary key, whatever ``key`` a
-        run matches by (the journal and the Session use these); the key without one."""
-        return tuple(self.table.primary_key.columns) or self.key
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.table.fullname)
+        identity = tuple(self.table.primary_key.columns) or self.key
+        object.__setattr__(self, "identity", identity)
 
     def column(self, name: str) -> Column[Any]:
         """The column called ``name``, or a SchemaError that suggests the closest one."""

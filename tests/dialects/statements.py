@@ -14,9 +14,10 @@ from setwise.dialects.postgresql import PostgreSQLStrategy
 from setwise.engine.chunks import Executor
 from setwise.engine.options import RunOptions
 from setwise.journal.changes import Journal
+from setwise.staging.table import ROW, STAGE_NAME
 from setwise.target import resolve_target
 from setwise.writers.keys import Span
-from setwise.writers.merge import ROW, STAGE_NAME, Merge
+from setwise.writers.merge import Merge
 from setwise.writers.setbased import SetUpdate
 from tests.models import Book
 

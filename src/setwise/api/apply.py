@@ -30,6 +30,7 @@ from setwise.staging.dates import check_date_format
 from setwise.staging.loading import stage, stage_in_steps
 from setwise.staging.sources import open_source
 from setwise.staging.sources.described import described
+from setwise.staging.table import Stage
 from setwise.target import Target, TargetLike, resolve_target
 from setwise.writers.merge import Merge
 
@@ -90,11 +91,13 @@ def apply(
     when they are not ISO 8601 (``"%d/%m/%Y"``). A bare number in a date column (an
     Excel serial date) is refused as a bad value.
     """
+    strategy = dialect_of(bind)
+    journal_tables = Journal(journal_prefix)
     with reading_connection(bind) as connection:
         resolved = resolve_changes_target(connection, target, key, version_column)
         done_through = None
         if resume is not None:
-            done_through = _resumed_through(connection, journal_prefix, resume, resolved)
+            done_through = _resumed_through(connection, journal_tables, resume, resolved)
     reading: dict[str, Any] = {
         "csv_null": csv_null,
         "format": format,
@@ -120,7 +123,6 @@ def apply(
         arguments=tagged({"key": [c.name for c in resolved.key]}, tag),
         run_id=new_run_id() if chunk_rows is not None and resume is None else None,
     )
-    journal_tables = Journal(journal_prefix)
     returned = [resolved.column(_name_of(ref)) for ref in returning]
     if returned and options.chunked:
         raise SchemaError("returning rows needs a single-transaction run; drop chunk_rows")
@@ -144,7 +146,8 @@ def apply(
                 progress=progress,
             )
             options.arguments["source"] = described(changes, source.label, options=recorded)
-            return None if staged is None else staged.within(where)
+            merge = _merge(staged)
+            return None if merge is None else merge.within(where)
         run_id = options.resume or options.run_id
         assert run_id is not None
         kept_name = None
@@ -166,12 +169,12 @@ def apply(
         # Recorded as the run starts, after its changes were read and staged (a resume
         # keeps the record its run started with).
         options.arguments["source"] = described(changes, source.label, options=recorded)
-        return None if staged is None else staged.within(where)
+        merge = _merge(staged)
+        return None if merge is None else merge.within(where)
 
     def cleanup(connection: Connection, strategy: Strategy, writer: Any) -> None:
         writer.drop(connection, strategy)
 
-    strategy = dialect_of(bind)
     try:
         return run(
             bind,
@@ -181,6 +184,8 @@ def apply(
             returning=returned,
             cleanup=cleanup,
             repeatable=readable_again(changes),
+            strategy=strategy,
+            journal=journal_tables,
         )
     except DBAPIError as exc:
         if not strategy.is_integrity_error(exc):
@@ -188,6 +193,11 @@ def apply(
         raise integrity_to_validation(exc, resolved.table, strategy, {}) from exc
     finally:
         source.close()
+
+
+def _merge(staged: Stage | None) -> Merge | None:
+    """The writer that merges what was staged; None when nothing was."""
+    return None if staged is None else Merge.of(staged)
 
 
 def readable_again(changes: Any) -> bool:
@@ -210,7 +220,7 @@ def resolve_changes_target(
 
 
 def _resumed_through(
-    connection: Connection, prefix: str, run_id: str, target: Target
+    connection: Connection, journal: Journal, run_id: str, target: Target
 ) -> tuple[Any, ...] | None:
     """The checkpoint of the changeset run being resumed, when its rows up to there need
     not be staged again: integer keys only, whose order Python and the database agree
@@ -219,7 +229,7 @@ def _resumed_through(
     if not all(isinstance(column.type, types.Integer) for column in target.key):
         return None
     try:
-        info = Journal(prefix).get(connection, run_id)
+        info = journal.get(connection, run_id)
     except SetwiseError:
         return None
     same_key = info.arguments.get("key") == [column.name for column in target.key]

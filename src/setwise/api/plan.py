@@ -50,6 +50,7 @@ from setwise.staging.loading import stage
 from setwise.staging.sources import open_source
 from setwise.target import Target, TargetLike
 from setwise.writers.keys import EVERYTHING, Span
+from setwise.writers.merge import Merge
 from setwise.writers.protocol import Writer
 from setwise.writers.setbased import SetUpdate
 
@@ -191,7 +192,7 @@ def plan(
         )
         if staged is None:
             return Plan(target.name, "nothing to do", 0, 0, 0, (), chunks=0)
-        merge = staged.within(where)
+        merge = Merge.of(staged).within(where)
         shown: Writer = merge
         if options.chunked and strategy.kept_stage_prefixes is not None:
             # The run stages into a table named for it; the plan stages into a temporary

@@ -17,11 +17,11 @@ from sqlalchemy import Connection, MetaData, Table
 
 from setwise.api.runs import drop_stage_of
 from setwise.dialects import Strategy
-from setwise.dialects.packed import is_packed
 from setwise.engine.options import RunOptions
 from setwise.engine.run import run
 from setwise.engine.transaction import Bind, atomic, dialect_of, reading_connection
 from setwise.journal.changes import Journal, tagged
+from setwise.journal.layout import layout_of
 from setwise.report import ProgressCallback, Report
 from setwise.target import resolve_target
 from setwise.writers.keys import EVERYTHING, Span
@@ -89,7 +89,7 @@ def revert(
         resume=resume,
         arguments=tagged({"reverts": run_id, "force": force}, tag),
     )
-    unpack = options.chunked and is_packed(table)
+    unpack = options.chunked and not layout_of(table).rows_by_key
 
     def build(connection: Connection, strategy: Strategy) -> Reversal:
         if not unpack:
@@ -101,8 +101,17 @@ def revert(
             assert isinstance(writer, Reversal) and isinstance(writer.journal, Table)
             strategy.drop_stage(connection, writer.journal)
 
-    report = run(bind, target, build, options, cleanup=cleanup, repeatable=True)
-    with atomic(bind) as scope:
+    report = run(
+        bind,
+        target,
+        build,
+        options,
+        cleanup=cleanup,
+        repeatable=True,
+        strategy=strategy,
+        journal=journal,
+    )
+    with atomic(bind, strategy) as scope:
         journal.mark_reverted(scope.connection, info, report.run_id)
     # An interrupted changeset run kept its staged rows for a resume that a revert
     # makes pointless.

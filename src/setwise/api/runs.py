@@ -14,8 +14,9 @@ from setwise.errors import InvalidArgumentError
 from setwise.journal.changes import Journal
 from setwise.journal.runinfo import ChunkInfo, RunInfo
 from setwise.journal.states import ENDED, OPEN
+from setwise.staging.table import drop_kept_stage
 from setwise.target import Target, TargetLike, resolve_target
-from setwise.writers.merge import Merge, drop_kept_stage
+from setwise.writers.merge import Merge
 
 
 def init(bind: Bind, *targets: TargetLike, journal_prefix: str = "setwise_") -> list[str]:

@@ -11,12 +11,13 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import iterate
 
 from setwise.api.stamps import stamp_values
+from setwise.dialects import Strategy
 from setwise.dialects.integrity import integrity_to_validation
 from setwise.engine.options import RunOptions
 from setwise.engine.run import run
 from setwise.engine.transaction import Bind, dialect_of
 from setwise.errors import SchemaError, UnboundedUpdateError, ValidationError
-from setwise.journal.changes import tagged
+from setwise.journal.changes import Journal, tagged
 from setwise.report import ProgressCallback, Report
 from setwise.staging.validation import check_assignments
 from setwise.target import Target
@@ -72,6 +73,7 @@ def update(
     target = plan.target
     returned = [_returning_column(target, ref) for ref in returning]
     chunked = chunk_rows is not None or resume is not None
+    strategy = dialect_of(bind)
     options = RunOptions(
         chunk_rows=chunk_rows,
         chunk_seconds=chunk_seconds,
@@ -86,11 +88,10 @@ def update(
         max_rows=max_rows,
         stamps=stamp_values(target, stamp_column, actor_column, actor),
         # What a run's record keeps: no compiling for a run that keeps none.
-        arguments=tagged(_arguments(plan, bind, source), tag) if journal or chunked else {},
+        arguments=tagged(_arguments(plan, strategy, source), tag) if journal or chunked else {},
     )
     if options.chunked:
         _check_chunkable(plan, returned)
-    strategy = dialect_of(bind)
     try:
         return run(
             bind,
@@ -102,6 +103,7 @@ def update(
             returning=returned,
             repeatable=True,
             strategy=strategy,
+            journal=Journal(journal_prefix),
         )
     except DBAPIError as exc:
         if not strategy.is_integrity_error(exc):
@@ -170,16 +172,15 @@ def _tables_read(element: Any) -> set[Any]:
     return {e for e in iterate(element) if isinstance(e, Table)}
 
 
-def _arguments(plan: SetUpdate, bind: Bind, source: str | None = None) -> dict[str, Any]:
+def _arguments(plan: SetUpdate, strategy: Strategy, source: str | None = None) -> dict[str, Any]:
     """What identifies the run's statement, so that a resume can check it is the same,
     and what it was written as (``RunInfo.source``: the SQL with its placeholders'
     names, the values apart in ``params``)."""
-    dialect = dialect_of(bind).dialect
-    compiled = plan.update().compile(dialect=dialect)
+    compiled = plan.update().compile(dialect=strategy.dialect)
     params = {name: repr(value) for name, value in sorted(compiled.params.items())}
     # The SQL kept as written: placeholders by name (``:price_1``), whatever style the
     # driver takes (``?``, ``%s``), the values apart.
-    named_style: Any = type(dialect)
+    named_style: Any = type(strategy.dialect)
     named = str(plan.update().compile(dialect=named_style(paramstyle="named")))
     written = {"sql": named} | ({"text": source} if source is not None else {})
     return {"sql": str(compiled), "params": params, "source": written}

@@ -207,8 +207,10 @@ class Strategy:
         ends) for anything the database's reader could read otherwise than setwise's,
         or would not read. A database without ``reads_csv_files`` refuses every file,
         which is then read in Python."""
-        raise FileRefused(f"{self.name}: setwise has the database read no file itself")
-        yield  # a generator, for contextmanager
+        # A generator still, for contextmanager: the refusal comes when the block starts.
+        yield from _refusing(
+            FileRefused(f"{self.name}: setwise has the database read no file itself")
+        )
 
     text_holds_nul: ClassVar[bool] = True
     """A text column stores a NUL character (U+0000) as given; where not, setwise
@@ -220,7 +222,7 @@ class Strategy:
 
     def unfit_staged(self, staged: Column[Any], column: Column[Any]) -> list[ColumnElement[bool]]:
         """Conditions true for a value the database's CSV reader staged (into a column of
-        ``merge.loose_staging_type``) that setwise's own checks refuse for ``column``."""
+        ``tables.loose_staging_type``) that setwise's own checks refuse for ``column``."""
         return []
 
     def insert_batch(
@@ -425,3 +427,8 @@ class Strategy:
     def error_code(self, error: BaseException | None) -> Any:
         """The driver's error code (SQLSTATE or server error number), if it has one."""
         return None
+
+
+def _refusing(error: Exception) -> Iterator[Any]:
+    """Raise ``error`` where a generator ``yield from``s it."""
+    raise error

@@ -70,11 +70,6 @@ def packed_table(
     )
 
 
-def is_packed(table: Table) -> bool:
-    """Whether a journal table (built or reflected) has the packed layout."""
-    return "part" in table.c
-
-
 def _element_type(table: Table, name: str) -> types.TypeEngine[Any]:
     kind = table.c[name].type
     assert isinstance(kind, types.ARRAY)

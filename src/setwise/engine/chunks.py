@@ -74,8 +74,9 @@ class Executor:
         self.journal = journal
         self.journal_table = journal_table
         self.in_callers_transaction = in_callers_transaction
+        written = tuple(writer.written_columns())  # asked once, for the record and the writes
         self.ledger = Ledger(
-            strategy, writer, options, journal, journaled=journal_table is not None
+            strategy, writer, options, journal, journaled=journal_table is not None, written=written
         )
         # Chunks run on a snapshot (``Strategy.snapshot_chunks``): their own transactions,
         # which retry when a row they write changed since the snapshot; a one-transaction
@@ -87,6 +88,7 @@ class Executor:
             writer,
             options.stamps,
             journal_table,
+            written=written,
             on_snapshot=snapshot,
             by_key=write_by_key,
         )

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Column, Connection
 from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects import Strategy
 from setwise.engine.options import RunOptions
 from setwise.engine.retry import first_line, retried
-from setwise.errors import InvalidArgumentError, RunStateError
+from setwise.errors import RunStateError
 from setwise.journal.changes import Journal
 from setwise.journal.records import new_run_id
 from setwise.journal.runinfo import ChunkInfo, RunInfo
-from setwise.journal.states import DONE, RUNNING
+from setwise.journal.states import DONE
 from setwise.report import ChunkResult, Totals
 from setwise.writers.protocol import Writer
 
@@ -37,12 +36,15 @@ class Ledger:
         journal: Journal,
         *,
         journaled: bool,
+        written: Sequence[Column[Any]],
     ) -> None:
+        """``written``: the columns ``writer`` writes (``Writer.written_columns``)."""
         self.strategy = strategy
         self.writer = writer
         self.options = options
         self.journal = journal
         self.journaled = journaled
+        self.written = written
         self.totals = Totals()
         self.run_id: str | None = None
 
@@ -58,7 +60,7 @@ class Ledger:
             **recorded,
             target=self.writer.target,
             kind=self.writer.kind,
-            columns=[c.name for c in self.writer.written_columns()],
+            columns=[c.name for c in self.written],
             arguments={**self.options.arguments, "journal": self.journaled},
             actor=self.options.actor,
             reverts=self.options.arguments.get("reverts"),
@@ -160,10 +162,9 @@ class Ledger:
             return False
         try:
             with connection.begin():
-                info = self.journal.get(connection, self.run_id)
+                return self.journal.taken_on(connection, self.run_id, chunk)
         except DBAPIError:
             return False  # the database is failing: the caller's handling says so
-        return info.status != RUNNING or info.chunks >= chunk
 
     def resume(
         self, connection: Connection
@@ -172,12 +173,16 @@ class Ledger:
         chunk (the pace an automatic chunk size goes on from)."""
         run_id = self.options.resume
         assert run_id is not None
+        target = self.writer.target
 
         def take_up(connection: Connection) -> tuple[RunInfo, ChunkInfo | None]:
-            info = self.journal.get(connection, run_id)
-            self.journal.refuse(info, "resume")
-            self._check_same_run(info)
-            self.journal.take_up(connection, info)
+            info = self.journal.resume(
+                connection,
+                run_id,
+                table=target.name,
+                kind=self.writer.kind,
+                arguments=self.options.arguments,
+            )
             return info, self.journal.last_chunk(connection, run_id)
 
         info, last = self.retried(connection, f"resuming run {run_id}", take_up)
@@ -186,35 +191,9 @@ class Ledger:
         totals.matched, totals.changed = info.matched, info.changed
         totals.conflicted, totals.missing = info.conflicts, info.missing
         totals.chunks, totals.retries = info.chunks, info.retries
-        checkpoint = info.checkpoint_of(self.writer.target.key)
+        checkpoint = info.checkpoint_of(target.key)
         log.info("resuming run %s after chunk %d (key %r)", run_id, info.chunks, checkpoint)
         return checkpoint, info.chunks, last
-
-    def _check_same_run(self, info: RunInfo) -> None:
-        """Refuse to resume ``info`` with another writer: another kind of run, another
-        table, other arguments."""
-        if info.table != self.writer.target.name or info.kind != self.writer.kind:
-            message = (
-                f"run {info.run_id} was {_a(info.kind)} of {info.table!r}, not "
-                f"{_a(self.writer.kind)} of {self.writer.target.name!r}"
-            )
-            if info.reverts is not None:  # a revert resumes as a revert of its run
-                message += (
-                    f": resume it with setwise.revert(bind, {info.reverts!r}, "
-                    f"resume={info.run_id!r}) (`setwise revert {info.reverts} --resume "
-                    f"{info.run_id}`)"
-                )
-            raise InvalidArgumentError(message, argument="resume", value=info.run_id)
-        # What the run read (``source``) may be read again differently, or not at all.
-        recorded = {k: v for k, v in info.arguments.items() if k not in ("journal", "source")}
-        arguments = {k: v for k, v in self.options.arguments.items() if k != "source"}
-        if recorded != _comparable(arguments):
-            raise InvalidArgumentError(
-                f"run {info.run_id} ran with other arguments ({info.arguments}); resume it "
-                "with the same statement or changes",
-                argument="resume",
-                value=info.run_id,
-            )
 
     def mark(self, connection: Connection, status: str, error: str | None = None) -> str | None:
         """Record that this process stopped the run (``interrupted``, ``failed``), retried
@@ -239,12 +218,3 @@ class Ledger:
             log.exception("could not mark run %s %s", run_id, status)
             return f"{first_line(exc)}; run {run_id} still says running"
         return None
-
-
-def _a(kind: str) -> str:
-    """``kind`` (apply, update, revert, delete) with its article."""
-    return f"{'an' if kind[:1] in 'aeiou' else 'a'} {kind}"
-
-
-def _comparable(arguments: dict[str, Any]) -> dict[str, Any]:
-    return dict(json.loads(json.dumps(arguments, default=str)))

@@ -21,7 +21,6 @@ from setwise.engine.retry import retrying
 from setwise.engine.session import loaded_objects, read_back, sync
 from setwise.engine.transaction import Bind, atomic, dialect_of, engine_of, owned_connection
 from setwise.journal.changes import Journal
-from setwise.journal.states import FAILED, INTERRUPTED, RUNNING
 from setwise.report import Report
 from setwise.target import Target
 from setwise.writers.protocol import Writer
@@ -199,7 +198,8 @@ def _run_chunked(
                 try:
                     connection.rollback()
                     with connection.begin():
-                        if not _still_live(connection, journal, options.resume):
+                        resumed = options.resume
+                        if resumed is None or not journal.still_open(connection, resumed):
                             cleanup(connection, strategy, writer)
                 except Exception:  # the refusal is what the caller needs to see
                     log.exception("could not drop what the refused run had prepared")
@@ -213,14 +213,6 @@ def _run_chunked(
                 with connection.begin():
                     sync(connection, target, loaded, list(loaded))
         return executor
-
-
-def _still_live(connection: Connection, journal: Journal, run_id: str | None) -> bool:
-    """Whether run ``run_id`` (a resume's) may still be going on in some process."""
-    if run_id is None:
-        return False
-    status = journal.recent_ids(connection, [run_id]).get(run_id)
-    return status in (RUNNING, INTERRUPTED, FAILED)
 
 
 def _report(

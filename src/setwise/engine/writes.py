@@ -48,6 +48,7 @@ class ChunkWrite:
         stamps: dict[Column[Any], Any],
         journal_table: Table | None,
         *,
+        written: Sequence[Column[Any]],
         on_snapshot: bool,
         by_key: bool,
     ) -> None:
@@ -55,6 +56,8 @@ class ChunkWrite:
         self.writer = writer
         self.stamps = stamps
         self.journal_table = journal_table
+        self.written = written
+        """The columns the writer writes (``Writer.written_columns``), asked once."""
         self.shape = JournalShape.of(journal_table) if journal_table is not None else None
         """The journal table's layout (``journal.layout``) and column names."""
         self.on_snapshot = on_snapshot
@@ -103,9 +106,7 @@ class ChunkWrite:
         assert self.shape is not None
         shape, table = self.shape, self.shape.layout.changes(self.journal_table)
         target = self.writer.target
-        values: dict[Column[Any], Any] = {
-            c: table.c[shape.new[c.name]] for c in self.writer.written_columns()
-        }
+        values: dict[Column[Any], Any] = {c: table.c[shape.new[c.name]] for c in self.written}
         journal_key = [table.c[shape.key[c.name]] for c in target.identity]
         return (
             sql_update(target.table)
@@ -195,10 +196,7 @@ class ChunkWrite:
         return (
             sql_update(target.table)
             .where(*(c == bindparam(f"k_{c.name}") for c in target.identity))
-            .values(
-                {c: bindparam(f"v_{c.name}") for c in self.writer.written_columns()}
-                | dict(self.stamps)
-            )
+            .values({c: bindparam(f"v_{c.name}") for c in self.written} | dict(self.stamps))
         )
 
     def _write_by_key(self, connection: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
@@ -206,7 +204,7 @@ class ChunkWrite:
         if not rows:
             return 0
         target = self.writer.target
-        columns = self.writer.written_columns()
+        columns = self.written
         width = len(target.identity)
         params = []
         for row in rows:
@@ -223,7 +221,7 @@ class ChunkWrite:
 
     def _journal_names(self) -> list[str]:
         assert self.shape is not None
-        return self.shape.names(self.writer.target.identity, self.writer.written_columns())
+        return self.shape.names(self.writer.target.identity, self.written)
 
 
 #: Functions that give the same result for the same arguments in every statement. Any

@@ -37,20 +37,15 @@ from setwise.errors import JournalTableError, SchemaError
 from setwise.journal.layout import JournalLayout, layout_for, layout_named, layout_of
 from setwise.journal.records import RunRecords, default_actor, new_run_id
 from setwise.journal.runinfo import ChunkInfo, RunInfo
-from setwise.journal.schema import column_shape, shared_table
+from setwise.journal.runtables import DEFAULT_PREFIX
+from setwise.tables import column_shape, shared_table, staging_type
 from setwise.target import Target
-from setwise.writers.merge import staging_type
-
-DEFAULT_PREFIX = "setwise_"
 
 log = logging.getLogger("setwise")
 
 
 class Journal(RunRecords):
     """The journal tables of one database, under one prefix."""
-
-    def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
-        super().__init__(prefix)
 
     # -- tables ---------------------------------------------------------------
 
@@ -67,8 +62,8 @@ class Journal(RunRecords):
             target.table.schema,
             layout.description,
             tuple(sorted(strategy.journal_table_options.items())),
-            column_shape(target.identity),
-            column_shape(values),
+            len(target.identity),  # the key's columns come first, the values' after them
+            column_shape([*target.identity, *values]),
         )
         return shared_table(
             shape, lambda: self._build_changes(name, target, values, strategy, layout)

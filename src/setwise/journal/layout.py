@@ -33,7 +33,7 @@ from sqlalchemy.sql.expression import Executable
 from setwise.dialects import Strategy
 from setwise.dialects.packed import can_pack, pack, pack_rows, pack_values, packed_table, unpacked
 from setwise.errors import JournalTableError
-from setwise.journal.schema import temporary_copy
+from setwise.tables import temporary_copy
 
 log = logging.getLogger("setwise")
 

@@ -243,9 +243,6 @@ class RunRecords(RunTables):
         )
         return None
 
-    #: ``states.refuse``, for the callers that hold the records.
-    refuse = staticmethod(states.refuse)
-
     # -- what a run's record tells others ---------------------------------------
 
     def taken_on(self, connection: Connection, run_id: str, chunk: int) -> bool:

@@ -34,13 +34,16 @@ from sqlalchemy import (
 
 from setwise.errors import NotFoundError
 from setwise.journal.runinfo import ChunkInfo, RunInfo, chunk_info, run_info
-from setwise.journal.schema import shared_table
+from setwise.tables import shared_table
+
+#: The prefix of setwise's own tables unless a caller names another.
+DEFAULT_PREFIX = "setwise_"
 
 
 class RunTables:
     """The run and chunk tables of one database, under one prefix, and their reads."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
         self.prefix = prefix
 
     # Built on first use: a run without a journal never touches them, and building

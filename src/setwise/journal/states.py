@@ -94,8 +94,10 @@ def refuse_resume(info: RunInfo, *, table: str, kind: str, arguments: Mapping[st
                 f"{info.run_id}`)"
             )
         raise state_error(message, info, "resume")
-    recorded = {k: v for k, v in info.arguments.items() if k != "journal"}
-    if recorded != json.loads(json.dumps(arguments, default=str)):
+    # What the run read (``source``) may be read again differently, or not at all.
+    recorded = {k: v for k, v in info.arguments.items() if k not in ("journal", "source")}
+    given = {k: v for k, v in arguments.items() if k != "source"}
+    if recorded != json.loads(json.dumps(given, default=str)):
         raise state_error(
             f"run {info.run_id} ran with other arguments ({info.arguments}); resume it "
             "with the same statement or changes",

@@ -25,9 +25,9 @@ from sqlalchemy.exc import IntegrityError
 from setwise.dialects import Strategy
 from setwise.dialects.base import FileRefused
 from setwise.staging.sources.csvblocks import NotStrictCsv, header_and_blocks
+from setwise.staging.table import Stage
 from setwise.staging.validation import is_exact
 from setwise.target import Target
-from setwise.writers.merge import Merge
 
 log = logging.getLogger("setwise")
 
@@ -53,7 +53,7 @@ def stage_csv_file(
     expects_version: bool,
     commit_seconds: float | None,
     kept_name: str | None,
-) -> Merge | None:
+) -> Stage | None:
     """Stage the CSV file at ``path`` (header fields → target columns: ``fields``) for a
     changeset that sets ``columns``, or return None, with nothing staged or kept, when
     the database cannot stage it as setwise would. With ``commit_seconds``, commits
@@ -78,9 +78,9 @@ def stage_csv_file(
         if read != [field for field, _ in fields]:
             return None
         savepoint = connection.begin_nested()
-        committed: Merge | None = None
+        committed: Stage | None = None
         try:
-            merge = Merge.create(
+            merge = Stage.create(
                 connection,
                 strategy,
                 target,
@@ -150,7 +150,7 @@ def _undo(
     connection: Connection,
     strategy: Strategy,
     savepoint: NestedTransaction,
-    committed: Merge | None,
+    committed: Stage | None,
 ) -> None:
     """Take back what was staged: the open savepoint, and a staging table whose first
     rows were already committed."""
@@ -163,7 +163,7 @@ def _undo(
 def _any_unfit(
     connection: Connection,
     strategy: Strategy,
-    merge: Merge,
+    merge: Stage,
     columns: Sequence[Column[Any]],
     required: set[Column[Any]],
     version: Column[Any] | None,

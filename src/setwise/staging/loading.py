@@ -28,9 +28,9 @@ from setwise.staging.filestage import stage_csv_file
 from setwise.staging.intake import STAGE_BATCH_ROWS, Intake, fields_of, in_batches
 from setwise.staging.sources import Row
 from setwise.staging.sources.csv import CsvRows
+from setwise.staging.table import MAX_SPARSE_COLUMNS, Stage
 from setwise.staging.validation import Storable
 from setwise.target import Target
-from setwise.writers.merge import MAX_SPARSE_COLUMNS, Merge
 
 log = logging.getLogger("setwise")
 
@@ -47,13 +47,13 @@ def stage(
     kept_name: str | None = None,
     date_format: str | None = None,
     progress: ProgressCallback | None = None,
-) -> Merge | None:
+) -> Stage | None:
     """Read, check and stage every row. Raises ValidationError listing every problem.
 
     With ``commit_seconds``, the staging commits whenever its transaction has run that
     long; if the staging then fails, the staging table is dropped again. Rows keyed up
     to ``done_through`` (a resumed run's checkpoint) are checked but not staged. With
-    ``kept_name``, the staging table is a real table of that name (``Merge.create``).
+    ``kept_name``, the staging table is a real table of that name (``Stage.create``).
     ``date_format``: how the text writes dates (``values.column_check``). A CSV file
     the database can read itself is staged by it (``filestage``).
     ``progress`` hears of the rows read (``READING``) and of the staging (``STAGING``)."""
@@ -89,7 +89,7 @@ def stage(
     intake = Intake(target, lenient, fields_of(first[1]), Storable.on(strategy), date_format)
     if len(intake.columns) > MAX_SPARSE_COLUMNS:
         raise SchemaError(f"a changeset may set at most {MAX_SPARSE_COLUMNS} columns at once")
-    merge = Merge.create(
+    merge = Stage.create(
         connection,
         strategy,
         target,
@@ -155,13 +155,13 @@ def stage_in_steps(
     resumed: str | None,
     date_format: str | None = None,
     progress: ProgressCallback | None = None,
-) -> Merge | None:
+) -> Stage | None:
     """Stage a chunked run's changes in transactions of about ``commit_seconds`` each,
     committed on the way, then index the staged keys for the chunks' ranges. A resumed
     run (``resumed``: its id) whose staging table ``kept_name`` is still there merges
     what it staged, without reading the changes again."""
     if resumed is not None and kept_name is not None:
-        kept = Merge.reopen(connection, strategy, target, kept_name)
+        kept = Stage.reopen(connection, strategy, target, kept_name)
         if kept is not None:
             log.info("run %s: merging the changes it staged; not reading them again", resumed)
             return kept
@@ -237,7 +237,7 @@ class KeyOrder:
         self.last = keys[-1]
 
 
-def find_duplicates(connection: Connection, merge: Merge, intake: Intake) -> None:
+def find_duplicates(connection: Connection, merge: Stage, intake: Intake) -> None:
     """Log every staged row whose key an earlier row has: the exact number of them, and
     the first ``MAX_PROBLEMS`` by row. One GROUP BY when there are none."""
     repeats = int(connection.execute(merge.duplicate_count()).scalar_one())

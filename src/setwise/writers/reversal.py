@@ -36,8 +36,8 @@ from setwise.dialects.compare import StoredComparison
 from setwise.errors import ConflictError, RowConflict
 from setwise.journal.changes import key_column, new_column, old_column
 from setwise.journal.runinfo import RunInfo
-from setwise.journal.schema import temporary_copy
 from setwise.journal.states import REVERT_KIND
+from setwise.tables import temporary_copy
 from setwise.target import Target
 from setwise.writers.keys import EVERYTHING, Span
 
@@ -126,9 +126,6 @@ class Reversal:
 
     def written_columns(self) -> list[Column[Any]]:
         return list(self._new_values())
-
-    def range_key(self) -> list[Column[Any]]:
-        return self._journal_key()
 
     def keys_after(self, after: tuple[Any, ...] | None, limit: int) -> Select[Any]:
         key = self._journal_key()

@@ -1,4 +1,6 @@
-"""setwise's own tables (journal, runs, staging), described once per shape.
+"""setwise's own tables (journal, runs, staging), described once per shape, and the
+temporary tables and column types they are built of: a module below ``journal/``,
+``staging/`` and ``writers/``, which all build such tables.
 
 SQLAlchemy's compiled cache keys a statement by the Table objects in it, by identity. A
 Table built anew on every call made every statement on it a cache miss, compiled again
@@ -15,7 +17,17 @@ import threading
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, MetaData, PrimaryKeyConstraint, Select, Table, insert
+from sqlalchemy import (
+    Column,
+    Connection,
+    MetaData,
+    PrimaryKeyConstraint,
+    Select,
+    String,
+    Table,
+    insert,
+    types,
+)
 from sqlalchemy.schema import SchemaItem
 
 from setwise.dialects import Strategy
@@ -66,3 +78,23 @@ def temporary_copy(
     copy.create(connection)
     connection.execute(insert(copy).from_select([c.name for c in copy.columns], rows))
     return copy
+
+
+def staging_type(kind: types.TypeEngine[Any]) -> types.TypeEngine[Any]:
+    """The type a staging or journal column holds ``kind``'s values in."""
+    # A database ENUM type would need a CREATE TYPE; its values stage fine as text.
+    if isinstance(kind, types.Enum):
+        return String(max((len(v) for v in kind.enums), default=1))
+    return kind
+
+
+def loose_staging_type(kind: types.TypeEngine[Any]) -> types.TypeEngine[Any]:
+    """A staging type that keeps every value a database's CSV reader reads for ``kind``
+    as it was written: text of any length, decimals with all their places (a
+    NUMERIC(10, 2) column would round 1.005 on the way in), so that setwise's checks
+    can still see them (``Strategy.unfit_staged``)."""
+    if isinstance(kind, types.String) and not isinstance(kind, types.Enum):
+        return types.Text()
+    if isinstance(kind, types.Numeric) and not isinstance(kind, types.Integer | types.Float):
+        return types.Numeric(asdecimal=True)
+    return staging_type(kind)

@@ -1,0 +1,228 @@
+"""The staging table a changeset is loaded into, and what staging reads back from it.
+
+One row per input row, with its row number (``setwise_row``): a temporary table, or for
+a chunked run a table named for the run, which a resumed run merges without reading the
+changes again. When some rows leave some columns out (JSONL, mappings), a bit mask per
+row (``setwise_present``) says which columns it carries. ``writers.merge.Merge`` is a
+``Stage`` with the statements that merge it into the target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any, Self
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Identity,
+    Index,
+    MetaData,
+    Select,
+    Table,
+    func,
+    inspect,
+    literal,
+    select,
+)
+from sqlalchemy.schema import DropTable
+
+from setwise.dialects import Strategy
+from setwise.dialects.compare import StoredComparison
+from setwise.tables import (
+    column_shape,
+    loose_staging_type,
+    shared_table,
+    staging_type,
+    temporary_table,
+)
+from setwise.target import Target
+
+ROW = "setwise_row"
+PRESENT = "setwise_present"
+STAGE_NAME = "setwise_stage"
+
+#: The presence mask is a BIGINT: one bit per column, 63 usable bits.
+MAX_SPARSE_COLUMNS = 63
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A changeset's staging table, as staged for ``target``."""
+
+    target: Target
+    stage: Table
+    columns: tuple[Column[Any], ...]
+    """Target columns the changeset sets, in the order of the presence bits."""
+    expects_version: bool
+    """Rows carry the version they were read at; a row whose version moved is a conflict."""
+    sparse: bool
+    """Rows may leave columns out; ``setwise_present`` says which they carry."""
+    kept: bool = False
+    """The staging table is a real table named for its run, not a temporary one: it
+    outlives the process, so a resumed run merges it without reading the changes again."""
+    indexed: bool = False
+    """The staged keys have their index (``index_stage``)."""
+    compare: StoredComparison = field(default_factory=StoredComparison)
+    """Tells whether a staged value changes what the target row stores, byte for byte."""
+
+    @classmethod
+    def create(
+        cls,
+        connection: Connection,
+        strategy: Strategy,
+        target: Target,
+        columns: Sequence[Column[Any]],
+        *,
+        expects_version: bool,
+        sparse: bool,
+        kept_name: str | None = None,
+        loose: bool = False,
+    ) -> Self:
+        """Create the staging table on ``connection``: temporary, or with ``kept_name``
+        a table of that name beside the target, kept until the run drops it. ``loose``:
+        for the database's own CSV reader, with ``loose_staging_type`` columns and row
+        numbers it counts itself."""
+        staged = _staged_columns(
+            target, columns, sparse=sparse, expects_version=expects_version, loose=loose
+        )
+        if kept_name is not None:
+            stage = Table(
+                kept_name,
+                MetaData(),
+                *staged,
+                prefixes=list(strategy.kept_stage_prefixes or ()),
+                schema=target.table.schema,
+            )
+            connection.execute(DropTable(stage, if_exists=True))
+        else:
+            shape = ("stage", strategy.stage_schema, loose, column_shape(staged))
+            stage = shared_table(shape, lambda: temporary_table(STAGE_NAME, strategy, *staged))
+            strategy.drop_stage(connection, stage)
+        stage.create(connection)
+        compare = strategy.stored_comparison(connection, target.table)
+        kept = kept_name is not None
+        return cls(target, stage, tuple(columns), expects_version, sparse, kept, compare=compare)
+
+    @classmethod
+    def reopen(
+        cls, connection: Connection, strategy: Strategy, target: Target, kept_name: str
+    ) -> Self | None:
+        """The kept staging table ``kept_name`` of an earlier run, or None if it is gone
+        or empty (a run stages at least one row; an unlogged table is emptied by a
+        server crash)."""
+        schema = target.table.schema
+        inspector = inspect(connection)
+        if not inspector.has_table(kept_name, schema=schema):
+            return None
+        # In the table's order, which is the order of the presence bits.
+        names = [column["name"] for column in inspector.get_columns(kept_name, schema=schema)]
+        version = target.version
+        expects_version = version is not None and version.name in names
+        skipped = {ROW, PRESENT, *(column.name for column in target.key)}
+        if version is not None:
+            skipped.add(version.name)
+        if any(name not in target.table.c for name in names if name not in skipped):
+            return None  # the target lost a column since: the rows no longer fit it
+        columns = [target.table.c[name] for name in names if name not in skipped]
+        sparse = PRESENT in names
+        staged = _staged_columns(target, columns, sparse=sparse, expects_version=expects_version)
+        stage = Table(kept_name, MetaData(), *staged, schema=schema)
+        if connection.execute(select(literal(1)).select_from(stage).limit(1)).first() is None:
+            return None
+        compare = strategy.stored_comparison(connection, target.table)
+        return cls(target, stage, tuple(columns), expects_version, sparse, True, compare=compare)
+
+    def renamed(self, kept_name: str) -> Self:
+        """This merge as a chunked run would send it, through a kept staging table of
+        that name (for a plan: the statements are shown, never run)."""
+        columns = [Column(c.name, c.type) for c in self.stage.columns]
+        stage = Table(kept_name, MetaData(), *columns, schema=self.target.table.schema)
+        return replace(self, stage=stage, kept=True)
+
+    def drop(self, connection: Connection, strategy: Strategy) -> None:
+        if self.kept:
+            drop_kept_stage(connection, self.target, self.stage.name)
+        else:
+            strategy.drop_stage(connection, self.stage)
+
+    def index_stage(
+        self, connection: Connection, strategy: Strategy, *, unique: bool = False
+    ) -> Self:
+        """Index the staged keys, so that each chunk finds its key range without a sort;
+        ``unique``: a key staged twice raises IntegrityError. Returns the merge, marked
+        ``indexed``; a merge already indexed is returned as it is."""
+        if self.indexed:
+            return self
+        # Named after the table: a kept table's index lives in the target's schema.
+        # Built on a copy of the table: an Index on the shared Table would attach to it,
+        # and every later CREATE of that table would create the index too.
+        copy = self.stage.to_metadata(MetaData())
+        key = [copy.c[column.name] for column in self.target.key]
+        name = strategy.identifier(f"{self.stage.name}_key")
+        Index(name, *key, unique=unique).create(connection)
+        return replace(self, indexed=True)
+
+    @cached_property
+    def staged_key(self) -> tuple[Column[Any], ...]:
+        """The staging table's key columns: found once, asked for by every statement."""
+        return tuple(self.stage.c[column.name] for column in self.target.key)
+
+    def duplicate_rows(self, limit: int) -> Select[Any]:
+        """(row, first row with that key, key…) for every repeat of a key, in input order."""
+        key = self.staged_key
+        # A window, not a join of the rows to their GROUP BY: SQLite joined 40,000 staged
+        # rows to 10,000 repeated keys by a nested loop (80 s; the window sorts once).
+        numbered = select(
+            self.stage.c[ROW],
+            func.min(self.stage.c[ROW]).over(partition_by=key).label("first_row"),
+            *key,
+        ).subquery()
+        return (
+            select(numbered.c[ROW], numbered.c.first_row, *(numbered.c[k.name] for k in key))
+            .where(numbered.c[ROW] != numbered.c.first_row)
+            .order_by(numbered.c[ROW])
+            .limit(limit)
+        )
+
+    def duplicate_count(self) -> Select[Any]:
+        """How many staged rows repeat a key an earlier row has (each repeat once)."""
+        key = self.staged_key
+        groups = (
+            select(func.count().label("rows"))
+            .select_from(self.stage)
+            .group_by(*key)
+            .having(func.count() > 1)
+        )
+        repeats = groups.subquery()
+        return select(func.coalesce(func.sum(repeats.c.rows - 1), 0))
+
+
+def drop_kept_stage(connection: Connection, target: Target, kept_name: str) -> None:
+    """Drop the staging table ``kept_name`` a run kept beside ``target``, if it is there."""
+    stage = Table(kept_name, MetaData(), schema=target.table.schema)
+    connection.execute(DropTable(stage, if_exists=True))
+
+
+def _staged_columns(
+    target: Target,
+    columns: Sequence[Column[Any]],
+    *,
+    sparse: bool,
+    expects_version: bool,
+    loose: bool = False,
+) -> list[Column[Any]]:
+    """The staging table's columns: row number, presence mask, key, values, version."""
+    typed = loose_staging_type if loose else staging_type
+    # Loose: rows come in input order from a reader that numbers nothing.
+    staged = [Column(ROW, BigInteger, Identity()) if loose else Column(ROW, BigInteger)]
+    if sparse:
+        staged.append(Column(PRESENT, BigInteger))
+    staged += [Column(c.name, typed(c.type)) for c in target.key]
+    staged += [Column(c.name, typed(c.type)) for c in columns]
+    if expects_version and target.version is not None:
+        staged.append(Column(target.version.name, typed(target.version.type)))
+    return staged
