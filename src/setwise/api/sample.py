@@ -5,7 +5,7 @@ only), and how many found rows a changeset's ``where`` leaves alone."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
 from sqlalchemy import Column, Connection, types
@@ -14,6 +14,11 @@ from setwise.report import ColumnChange, PlannedRow
 from setwise.writers.keys import EVERYTHING
 from setwise.writers.merge import Merge
 from setwise.writers.protocol import Writer
+
+#: Digits past which a value is shown as computed, not rounded: PostgreSQL's NUMERIC
+#: without a precision holds up to 131,072 digits before the point, and rounding a
+#: number that long (``1e999999999``) would build it digit by digit.
+_MOST_DIGITS = 1000
 
 
 def _stored(column: Column[Any], value: Any) -> Any:
@@ -28,7 +33,13 @@ def _stored(column: Column[Any], value: Any) -> Any:
     scale = getattr(kind, "scale", None)
     if not isinstance(value, Decimal) or not isinstance(scale, int) or not value.is_finite():
         return value
-    return value.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
+    digits = value.adjusted() + 1 + scale
+    precision = getattr(kind, "precision", None)
+    if digits > (precision if isinstance(precision, int) else _MOST_DIGITS):
+        return value  # the column cannot hold it, and the run refuses it: shown as computed
+    with localcontext() as context:
+        context.prec = max(context.prec, digits + 1)
+        return value.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
 
 
 def outside_count(connection: Connection, writer: Writer) -> int:
