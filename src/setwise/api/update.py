@@ -25,6 +25,11 @@ from setwise.writers.setbased import SetUpdate
 
 ColumnRef = str | Column[Any] | Any
 
+#: Characters of an update's SQL and text its run record keeps for ``setwise show``: a
+#: statement of a thousand ORed terms is 70 KB, and MariaDB's TEXT column for the
+#: record's arguments holds 64 KB in all.
+SOURCE_CHARS = 4_000
+
 
 def update(
     bind: Bind,
@@ -182,8 +187,16 @@ def _arguments(plan: SetUpdate, strategy: Strategy, source: str | None = None) -
     # driver takes (``?``, ``%s``), the values apart.
     named_style: Any = type(strategy.dialect)
     named = str(plan.update().compile(dialect=named_style(paramstyle="named")))
-    written = {"sql": named} | ({"text": source} if source is not None else {})
+    written = {"sql": _kept(named)} | ({"text": _kept(source)} if source is not None else {})
     return {"sql": str(compiled), "params": params, "source": written}
+
+
+def _kept(text: str) -> str:
+    """``text`` as the run's record keeps it: whole up to ``SOURCE_CHARS``, else its
+    start and its length (the record is for a person; a resume never compares it)."""
+    if len(text) <= SOURCE_CHARS:
+        return text
+    return f"{text[:SOURCE_CHARS]} ... ({len(text):,} characters in all)"
 
 
 def _returning_column(target: Target, ref: ColumnRef) -> Column[Any]:
