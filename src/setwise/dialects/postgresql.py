@@ -78,6 +78,13 @@ class PostgreSQLComparison(StoredComparison):
             return cast(value, column.type)
         return value
 
+    def same_key(self, column: Column[Any], kept: ColumnElement[Any]) -> ColumnElement[bool]:
+        # An ENUM has no operator with text: the kept text meets it as the ENUM (the
+        # column's side stays bare, so its index still finds the row).
+        if isinstance(column.type, types.Enum) and column.type.native_enum:
+            return column == cast(kept, column.type)
+        return column == kept
+
     def differs(
         self, column: Column[Any], value: ColumnElement[Any], *, typed: bool = False
     ) -> ColumnElement[bool]:

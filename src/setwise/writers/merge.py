@@ -219,7 +219,7 @@ class Merge:
     def _joined(self, span: Span = EVERYTHING) -> ColumnElement[bool]:
         """Staged row and target row by key, both inside ``span``: the same rows either
         way, but a chunk's planner then reads the target by a key range, not whole."""
-        equal = [column == self.stage.c[column.name] for column in self.target.key]
+        equal = [self.compare.same_key(c, self.stage.c[c.name]) for c in self.target.key]
         return and_(*equal, *span.criteria(self.target.key))
 
     def _present(self, index: int) -> ColumnElement[bool]:

@@ -85,7 +85,8 @@ class Reversal:
 
     def _joined(self, span: Span = EVERYTHING) -> ColumnElement[bool]:
         """Journal row and target row by key, both inside ``span`` (see ``Merge._joined``)."""
-        equal = [c == j for c, j in zip(self.target.key, self._journal_key(), strict=True)]
+        kept = zip(self.target.key, self._journal_key(), strict=True)
+        equal = [self.compare.same_key(c, j) for c, j in kept]
         return and_(*equal, *span.criteria(self.target.key))
 
     def _of_run(self) -> ColumnElement[bool]:
