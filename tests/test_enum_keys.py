@@ -1,9 +1,11 @@
-"""A key that includes an ENUM column: PostgreSQL's own ENUM type, SQLite's CHECK and
-MariaDB's ENUM.
+"""A key that includes an ENUM column, and an ENUM value column: PostgreSQL's own ENUM
+type, SQLite's CHECK and MariaDB's ENUM.
 
 On PostgreSQL an ENUM compares only with its own type: a staged or journaled key (kept
 as text) and a chunk's key bounds must meet the column as the column's type, or the
-run fails with "operator does not exist: legkind = character varying".
+run fails with "operator does not exist: legkind = character varying"; a value kept as
+text is written to an ENUM column as the ENUM, or "column is of type legstate but
+expression is of type character varying".
 """
 
 from __future__ import annotations
@@ -27,20 +29,21 @@ def legs(request: pytest.FixtureRequest, engine: Engine) -> Table:
         Column("kind", Enum(*KINDS, name="legkind"), primary_key=True),
         Column("n", Integer, primary_key=composite, autoincrement=False),
         Column("note", String(20)),
+        Column("state", Enum("open", "shut", name="legstate")),
     )
     table.create(engine)
-    rows = [{"kind": kind, "n": 1, "note": f"{kind}-old"} for kind in KINDS]
-    if composite:
-        rows += [{"kind": kind, "n": 2, "note": f"{kind}-old"} for kind in KINDS]
+    ns = (1, 2) if composite else (1,)
+    rows = [{"kind": k, "n": n, "note": f"{k}-old", "state": "open"} for n in ns for k in KINDS]
     with engine.begin() as connection:
         connection.execute(table.insert(), rows)
     return table
 
 
-def notes(engine: Engine, legs: Table) -> dict[tuple[str, int], str]:
+def notes(engine: Engine, legs: Table) -> dict[tuple[str, int], tuple[str, str]]:
+    """(note, state) by (kind, n)."""
     with reader(engine).connect() as connection:
-        found = connection.execute(select(legs.c.kind, legs.c.n, legs.c.note)).all()
-    return {(kind, n): note for kind, n, note in found}
+        found = connection.execute(select(legs.c.kind, legs.c.n, legs.c.note, legs.c.state))
+        return {(kind, n): (note, state) for kind, n, note, state in found}
 
 
 @pytest.mark.parametrize("chunk_rows", [None, 1])
@@ -49,27 +52,34 @@ def test_apply_writes_and_reverts_rows_keyed_by_an_enum(
 ) -> None:
     before = notes(engine, legs)
     n = {"n": 1} if len(legs.primary_key.columns) == 2 else {}
-    changes = [{"kind": "arr", **n, "note": "arr-new"}, {"kind": "via", **n, "note": "via-new"}]
+    changes = [
+        {"kind": "arr", **n, "note": "arr-new", "state": "shut"},
+        {"kind": "via", **n, "note": "via-new"},
+    ]
 
     report = setwise.apply(engine, "legs", changes, chunk_rows=chunk_rows)
 
     assert (report.matched, report.changed) == (2, 2)
-    assert notes(engine, legs) == before | {("arr", 1): "arr-new", ("via", 1): "via-new"}
+    assert notes(engine, legs) == before | {
+        ("arr", 1): ("arr-new", "shut"),
+        ("via", 1): ("via-new", "open"),
+    }
     setwise.revert(engine, report.run_id, chunk_rows=chunk_rows)
     assert notes(engine, legs) == before
 
 
-def test_a_chunked_update_writes_and_reverts_rows_keyed_by_an_enum(
-    engine: Engine, legs: Table
+@pytest.mark.parametrize("chunk_rows", [None, 1])
+def test_update_writes_and_reverts_rows_keyed_by_an_enum(
+    engine: Engine, legs: Table, chunk_rows: int | None
 ) -> None:
     before = notes(engine, legs)
-    statement = update(legs).where(legs.c.kind != "dep").values(note="moved")
+    statement = update(legs).where(legs.c.kind != "dep").values(note="moved", state="shut")
 
-    report = setwise.update(engine, statement, chunk_rows=1)
+    report = setwise.update(engine, statement, chunk_rows=chunk_rows)
 
     assert report.changed == len(before) * 2 // 3
     assert notes(engine, legs) == {
-        key: note if key[0] == "dep" else "moved" for key, note in before.items()
+        key: was if key[0] == "dep" else ("moved", "shut") for key, was in before.items()
     }
-    setwise.revert(engine, report.run_id, chunk_rows=1)
+    setwise.revert(engine, report.run_id, chunk_rows=chunk_rows)
     assert notes(engine, legs) == before

@@ -29,10 +29,10 @@ class StoredComparison:
         """``value`` as ``column`` will store it: rounded to its scale or precision."""
         return value
 
-    def same_key(self, column: Column[Any], kept: ColumnElement[Any]) -> ColumnElement[bool]:
-        """True where the key column ``column`` equals ``kept``, a key value a staging
-        table or the journal keeps in ``staging_type`` (an ENUM's value as text)."""
-        return column == kept
+    def kept(self, column: Column[Any], value: ColumnElement[Any]) -> ColumnElement[Any]:
+        """``value``, kept by a staging table or the journal in ``staging_type`` (an
+        ENUM's value as text), as ``column``'s own type: to match a key or be written."""
+        return value
 
     def differs(
         self, column: Column[Any], value: ColumnElement[Any], *, typed: bool = False
