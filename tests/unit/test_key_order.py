@@ -103,12 +103,6 @@ def test_a_key_given_as_a_mapping_a_tuple_or_a_scalar_is_put_in_key_order() -> N
         legs.key_tuple("AA1")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a composite key's values are bound untyped, so a PostgreSQL ENUM key column "
-    "meets VARCHAR and a chunked run fails (operator does not exist: kind <= character "
-    "varying; issue 20 report)",
-)
 def test_a_composite_keys_values_are_bound_with_the_columns_types() -> None:
     kinds = Table(
         "kinds",

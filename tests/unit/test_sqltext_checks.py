@@ -149,11 +149,6 @@ def test_a_bad_assignment_is_refused(dialect: Dialect, text: str, reason: str, t
     assert text[error.position :].startswith(token)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="NOW() is allowed, and works with PostgreSQL's dialect; with MySQL's and "
-    "SQLite's it is refused as 'THIS is not supported in ANONYMOUS' (issue 20 report)",
-)
 @pytest.mark.parametrize("name", ["MySQL-dialect", "SQLite-dialect"])
 def test_now_is_allowed_in_every_dialect(name: str) -> None:
     parse_where("published < NOW()", BOOKS, DIALECTS[name])

@@ -29,6 +29,11 @@ class StoredComparison:
         """``value`` as ``column`` will store it: rounded to its scale or precision."""
         return value
 
+    def kept(self, column: Column[Any], value: ColumnElement[Any]) -> ColumnElement[Any]:
+        """``value``, kept by a staging table or the journal in ``staging_type`` (an
+        ENUM's value as text), as ``column``'s own type: to match a key or be written."""
+        return value
+
     def differs(
         self, column: Column[Any], value: ColumnElement[Any], *, typed: bool = False
     ) -> ColumnElement[bool]:

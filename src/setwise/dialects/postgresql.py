@@ -73,16 +73,28 @@ class PostgreSQLComparison(StoredComparison):
     and timestamps compare as the column's type stores them (CAST), and an unconstrained
     NUMERIC by its text, which keeps its scale (1.5 and 1.50 are stored apart)."""
 
+    def assigned(self, column: Column[Any], value: ColumnElement[Any]) -> ColumnElement[Any]:
+        # A bound value is sent as text: an ENUM column takes it only as the ENUM.
+        return self.kept(column, value)
+
     def stored(self, column: Column[Any], value: ColumnElement[Any]) -> ColumnElement[Any]:
-        if isinstance(column.type, _STORED_BY_CAST):
+        if isinstance(column.type, _STORED_BY_CAST) or _native_enum(column.type):
             return cast(value, column.type)
         return value
+
+    def kept(self, column: Column[Any], value: ColumnElement[Any]) -> ColumnElement[Any]:
+        # An ENUM has no operator with text, nor an assignment cast from it.
+        return cast(value, column.type) if _native_enum(column.type) else value
 
     def differs(
         self, column: Column[Any], value: ColumnElement[Any], *, typed: bool = False
     ) -> ColumnElement[bool]:
         kind = column.type
         new = value if typed else self.stored(column, value)
+        if _native_enum(kind):
+            # An ENUM's labels compare exactly, as the ENUM; compared as TEXT, a bound
+            # value the SET shares would be read as TEXT there too, which it refuses.
+            return column.is_distinct_from(self.kept(column, value))
         if isinstance(kind, types.String):
             text: ColumnElement[Any] = cast(new, types.Text())
             if isinstance(kind, types.CHAR):
@@ -91,6 +103,10 @@ class PostgreSQLComparison(StoredComparison):
         if _unconstrained_numeric(kind):
             return _as_text(column).is_distinct_from(cast(new, types.Text()))
         return column.is_distinct_from(new)
+
+
+def _native_enum(kind: types.TypeEngine[Any]) -> bool:
+    return isinstance(kind, types.Enum) and kind.native_enum
 
 
 def _as_text(column: Column[Any]) -> ColumnElement[Any]:

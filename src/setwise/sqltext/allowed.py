@@ -94,8 +94,9 @@ FUNCTIONS: dict[type[exp.Expr], AllowedFunction] = {
     exp.Sum: AllowedFunction("sum", ("this",), aggregate=True),
 }
 
-#: Functions sqlglot does not model in some dialect, by the name written.
-NAMED_FUNCTIONS = {"NOW": AllowedFunction("current_timestamp", ())}
+#: Functions sqlglot does not model in some dialect, by the name written. sqlglot reads
+#: them as ``exp.Anonymous``, whose ``this`` is the name written, not an argument.
+NAMED_FUNCTIONS = {"NOW": AllowedFunction("current_timestamp", (), ignored=("this",))}
 
 ALLOWED_FUNCTIONS = (
     "ABS, CHAR_LENGTH, COALESCE (IFNULL), CURRENT_DATE, CURRENT_TIMESTAMP (NOW), LENGTH, "

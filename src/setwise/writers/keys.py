@@ -24,17 +24,20 @@ class Span:
         found: list[ColumnElement[bool]] = []
         row = key[0] if len(key) == 1 else tuple_(*key)
         if self.lower is not None:
-            found.append(row > _row_value(self.lower))
+            found.append(row > _row_value(key, self.lower))
         if self.upper is not None:
-            found.append(row <= _row_value(self.upper))
+            found.append(row <= _row_value(key, self.upper))
         return found
 
 
 EVERYTHING = Span()
 
 
-def _row_value(values: tuple[Any, ...]) -> Any:
-    return values[0] if len(values) == 1 else tuple_(*(literal(v) for v in values))
+def _row_value(key: Sequence[ColumnElement[Any]], values: tuple[Any, ...]) -> Any:
+    """The bound row value, each value typed as its key column (an ENUM meets an ENUM)."""
+    if len(values) == 1:
+        return values[0]
+    return tuple_(*(literal(v, type_=column.type) for column, v in zip(key, values, strict=True)))
 
 
 def key_in(key: Sequence[Column[Any]], keys: Sequence[tuple[Any, ...]]) -> ColumnElement[bool]:

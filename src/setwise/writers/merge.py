@@ -92,7 +92,7 @@ class Merge(Stage):
     def _joined(self, span: Span = EVERYTHING) -> ColumnElement[bool]:
         """Staged row and target row by key, both inside ``span``: the same rows either
         way, but a chunk's planner then reads the target by a key range, not whole."""
-        equal = [column == self.stage.c[column.name] for column in self.target.key]
+        equal = [c == self.compare.kept(c, self.stage.c[c.name]) for c in self.target.key]
         return and_(*equal, *span.criteria(self.target.key))
 
     def _present(self, index: int) -> ColumnElement[bool]:
@@ -125,7 +125,7 @@ class Merge(Stage):
         return self.target.key[0].is_not(None)
 
     def _new_value(self, index: int, column: Column[Any]) -> ColumnElement[Any]:
-        staged = self.stage.c[column.name]
+        staged = self.compare.kept(column, self.stage.c[column.name])
         if not self.sparse:
             return staged
         return case((self._present(index), staged), else_=column)
@@ -165,7 +165,9 @@ class Merge(Stage):
 
     def journal_rows(self, span: Span) -> Select[Any]:
         new = self._assignments()
-        pairs = [part for column in self.written_columns() for part in (column, new[column])]
+        # Each new value labelled anew: a CAST (``compare.kept``) would be proxied by
+        # its column's name, and a subquery of the rows read the old value twice.
+        pairs = [p for c in self.written_columns() for p in (c, new[c].label(None))]
         return (
             select(*self.target.identity, *pairs)
             .select_from(self.stage.join(self.table, self._joined(span)))

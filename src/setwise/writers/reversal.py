@@ -85,7 +85,8 @@ class Reversal:
 
     def _joined(self, span: Span = EVERYTHING) -> ColumnElement[bool]:
         """Journal row and target row by key, both inside ``span`` (see ``Merge._joined``)."""
-        equal = [c == j for c, j in zip(self.target.key, self._journal_key(), strict=True)]
+        kept = zip(self.target.key, self._journal_key(), strict=True)
+        equal = [c == self.compare.kept(c, j) for c, j in kept]
         return and_(*equal, *span.criteria(self.target.key))
 
     def _of_run(self) -> ColumnElement[bool]:
@@ -113,13 +114,15 @@ class Reversal:
         return true() if self.force else ~self._moved()
 
     def _new_values(self) -> dict[Column[Any], ColumnElement[Any]]:
-        values: dict[Column[Any], ColumnElement[Any]] = {c: self._old(c) for c in self._restored()}
+        values: dict[Column[Any], ColumnElement[Any]] = {
+            c: self.compare.kept(c, self._old(c)) for c in self._restored()
+        }
         version = self.target.version
         if version is not None and version in self.columns:
             if isinstance(version.type, types.Integer):
                 values[version] = version + 1
             else:
-                values[version] = self._old(version)
+                values[version] = self.compare.kept(version, self._old(version))
         return values
 
     # -- the writer interface ---------------------------------------------------
@@ -158,7 +161,8 @@ class Reversal:
 
     def journal_rows(self, span: Span) -> Select[Any]:
         new = self._new_values()
-        pairs = [part for column in new for part in (column, new[column])]
+        # Labelled anew: see ``Merge.journal_rows``.
+        pairs = [part for column in new for part in (column, new[column].label(None))]
         return (
             select(*self.target.key, *pairs)
             .select_from(self.journal.join(self.target.table, self._joined(span)))
