@@ -280,8 +280,11 @@ def commands(block: Block) -> Iterator[tuple[int, str, list[str]]]:
 
 def environment(folder: Path) -> dict[str, str]:
     """This environment, with its ``setwise`` first on PATH, no SETWISE_DB, and the
-    page's folder as the temporary directory (where ``setwise demo`` builds)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("SETWISE_DB", "COLUMNS")}
+    page's folder as the temporary directory (where ``setwise demo`` builds). Without
+    CI's own variables: a reader's terminal is not CI, and pytest (run by the pytest
+    plugin's page) stops shortening its summary lines when ``CI`` is set."""
+    dropped = ("SETWISE_DB", "COLUMNS", "CI", "BUILD_NUMBER")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["TMPDIR"] = str(folder)
     return env
