@@ -131,8 +131,14 @@ class RowLayout:
 
     def convert(self, connection: Connection, table: Table, strategy: Strategy) -> None:
         """Rebuild the journal table of ``table``'s name, kept in the other layout, in
-        this one; only where ``converts``."""
-        raise NotImplementedError(f"{self.description}: no conversion")
+        this one; only where ``converts``: setwise never unpacks a journal into rows,
+        so this refuses."""
+        raise JournalTableError(
+            f"the journal {table.name!r} is not converted to {self.description}: setwise "
+            "packs a journal kept a row per change, never the other way",
+            table=table.name,
+            layout=self.description,
+        )
 
 
 class PackedLayout:
