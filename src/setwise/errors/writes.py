@@ -1,0 +1,163 @@
+"""Errors of what a write would do or found: no WHERE, too many rows, a missing row, a
+moved version, rows written other than sent."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from setwise.errors.base import SetwiseError
+from setwise.messages import SHOWN_PROBLEMS, Spelling, as_argument, listed
+from setwise.shown import shown
+
+
+class UnboundedUpdateError(SetwiseError):
+    """An UPDATE without a WHERE clause, refused because ``all_rows=True`` was not given."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        super().__init__(
+            f"refusing to UPDATE every row of {table!r}: the statement has no WHERE clause. "
+            "Add .where(...) or pass all_rows=True if you mean every row."
+        )
+
+
+class TooManyRowsError(SetwiseError):
+    """More rows would change than the caller's ``max_rows`` allows; nothing was written."""
+
+    def __init__(self, table: str, *, limit: int, would_change: int) -> None:
+        self.table = table
+        self.limit = limit
+        self.would_change = would_change
+        super().__init__(self._say(as_argument))
+
+    def _say(self, spell: Spelling) -> str:
+        return (
+            f"refusing to change {self.would_change} rows of {self.table!r}: more than "
+            f"{spell('max_rows', self.limit)} allows. Narrow the WHERE clause or raise the "
+            "limit; nothing was written."
+        )
+
+
+class TransactionTooLargeError(SetwiseError):
+    """An unchunked run would change more rows than one transaction may on this server
+    (a Galera node's ``wsrep_max_ws_rows`` / ``wsrep_max_ws_size``); nothing was written."""
+
+    def __init__(
+        self, table: str, *, would_change: int, fits: int, setting: str, basis: str
+    ) -> None:
+        self.table = table
+        self.would_change = would_change
+        self.fits = fits
+        self.setting = setting
+        self.basis = basis
+        super().__init__(self._say(as_argument))
+
+    def _say(self, spell: Spelling) -> str:
+        return (
+            f"refusing to change {self.would_change} rows of {self.table!r} in one "
+            f"transaction: the server caps a transaction's write set ({self.setting}), and "
+            f"at most {self.fits} changed rows fit in one ({self.basis}). Pass "
+            f"{spell('chunk_rows', self.fits)} or {spell('chunk_rows', 'auto')} to write in "
+            "chunks that fit; nothing was written."
+        )
+
+
+class NotFoundError(SetwiseError):
+    """A row that must exist is missing, or fewer rows matched than the caller required."""
+
+    def __init__(
+        self,
+        table: str,
+        *,
+        key: Any = None,
+        expected: int | None = None,
+        matched: int | None = None,
+    ) -> None:
+        self.table = table
+        self.key = key
+        self.expected = expected
+        self.matched = matched
+        if expected is not None:
+            message = (
+                f"expected at least {expected} row(s) of {table!r} to match, found {matched}; "
+                "nothing was changed"
+            )
+        else:
+            message = f"no row of {table!r} has key {shown(key)}"
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class RowConflict:
+    """A row changed by someone else since a run wrote it."""
+
+    key: Any
+    column: str
+    written: Any
+    """The value the run wrote."""
+    now: Any
+    """The value the row holds now."""
+
+
+class ConflictError(SetwiseError):
+    """Rows moved under the caller: a version changed since it was read (optimistic
+    locking), or rows a run wrote were changed since (``conflicts``, on revert)."""
+
+    def __init__(
+        self,
+        table: str,
+        *,
+        key: Any = None,
+        expected_version: Any = None,
+        current_version: Any = None,
+        conflicts: Sequence[RowConflict] = (),
+        total: int | None = None,
+    ) -> None:
+        self.table = table
+        self.key = key
+        self.expected_version = expected_version
+        self.current_version = current_version
+        self.conflicts = tuple(conflicts)
+        self.total = total if total is not None else len(self.conflicts)
+        super().__init__(self._say(as_argument))
+
+    def _say(self, spell: Spelling) -> str:
+        table, key = self.table, shown(self.key)
+        if self.conflicts:
+            heading = (
+                f"{self.total} row(s) of {table!r} changed since the run wrote them; nothing "
+                f"was reverted. Pass {spell('force', True)} to overwrite them anyway:"
+            )
+            rows = [
+                f"key {shown(c.key)}, {c.column}: the run wrote {shown(c.written)}, "
+                f"now {shown(c.now)}"
+                for c in self.conflicts[:SHOWN_PROBLEMS]
+            ]
+            return listed(heading, rows, self.total)
+        expected, current = self.expected_version, self.current_version
+        if expected is None or current == expected:
+            # A serialization failure: the version does not tell what moved.
+            now = "" if current is None else f"; it is at version {shown(current)}"
+            return (
+                f"row {key} of {table!r} was not written: another transaction changed it "
+                f"(or what this one read) after this transaction began{now}. Roll back, "
+                "reload the row and apply your change again."
+            )
+        return (
+            f"row {key} of {table!r} is at version {shown(current)}, "
+            f"not the expected {shown(expected)}: someone changed it since you read it. "
+            "Reload the row and apply your change again."
+        )
+
+
+class WriteCheckError(SetwiseError):
+    """The database wrote other rows than it was given to write: ``expected`` rows of
+    ``table``, ``found`` as written when checked."""
+
+    def __init__(self, message: str, *, table: str, expected: int, found: int) -> None:
+        super().__init__(message)
+        self.table = table
+        self.expected = expected
+        self.found = found
