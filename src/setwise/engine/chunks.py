@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from asyncio import CancelledError
 from typing import Any
 
 from sqlalchemy import Connection, Select, Table
@@ -44,6 +45,10 @@ from setwise.writers.keys import EVERYTHING, Span
 from setwise.writers.protocol import Writer
 
 log = logging.getLogger("setwise")
+
+#: What stops a chunked run as Ctrl-C does: a cancelled asyncio task (setwise.asyncio)
+#: gets its CancelledError inside the driver call it was waiting for.
+INTERRUPTS = (KeyboardInterrupt, CancelledError)
 
 #: Keys listed in ``Report.missing_keys`` and ``Report.conflicts``; the counts are exact.
 KEY_SAMPLE = 1_000
@@ -175,7 +180,7 @@ class Executor:
                 after = span.upper
                 if self.options.throttle_seconds:
                     time.sleep(self.options.throttle_seconds)
-        except KeyboardInterrupt as exc:
+        except INTERRUPTS as exc:
             # Inside a chunk, its transaction was rolled back; between chunks, all
             # committed chunks stand. Either way the run can go on from its checkpoint.
             if self.run_id is None:
@@ -183,14 +188,19 @@ class Executor:
             release_frames(exc)
             try:
                 unmarked = self.ledger.mark(connection, INTERRUPTED)
-            except KeyboardInterrupt:  # a second Ctrl-C: stop waiting for the database
-                unmarked = f"a second Ctrl-C; run {self.run_id} still says running"
+            except INTERRUPTS:  # a second Ctrl-C: stop waiting for the database
+                unmarked = f"a second interrupt; run {self.run_id} still says running"
             stopped = RunInterrupted(self.run_id, self.totals.chunks, unmarked=unmarked)
             # INFO: the caller gets the interrupt with this note, and the journal lists the
             # run as interrupted; a WARNING would be printed again, in Python's words,
             # under the command line's own message while logging is unconfigured.
             log.info("%s", stopped)
             stopped.add_note(str(stopped))
+            if isinstance(exc, CancelledError):
+                # asyncio needs the CancelledError itself (asyncio.timeout turns exactly
+                # that type into TimeoutError); its cause carries the run.
+                exc.add_note(str(stopped))
+                raise exc from stopped
             raise stopped from exc
 
     def _open_run(self, connection: Connection, total_rows: int | None) -> int | None:
@@ -273,7 +283,7 @@ class Executor:
             confirm_committed(connection, self.strategy, self.journal, self.run_id, chunk)
             self._log_chunk(chunk, result, seconds)
             return span, result, seconds, attempt
-        except (DBAPIError, SetwiseError, KeyboardInterrupt) as exc:
+        except (DBAPIError, SetwiseError, *INTERRUPTS) as exc:
             self.ledger.rolled_back(before)
             if isinstance(exc, DBAPIError) and self.ledger.taken_by_another(connection, chunk):
                 # Two processes on one run: this one's chunk lost to the other's (a
