@@ -33,6 +33,7 @@ from setwise.dialects.base import (
 )
 from setwise.dialects.bulktext import POSTGRESQL
 from setwise.dialects.compare import StoredComparison
+from setwise.dialects.pgcopy import copy_in, is_data_error
 
 # The DETAIL of unique and foreign-key violations: "Key (isbn)=(978-0) already exists."
 _KEY_DETAIL = re.compile(r"Key \((.+?)\)=")
@@ -221,21 +222,15 @@ class PostgreSQLStrategy(Strategy):
         # a COPY per batch waited for each). A batch goes as one block of text formatted a
         # column at a time (bulktext), or, holding a value that module does not format,
         # row by row through psycopg's own adapters.
-        preparer = connection.dialect.identifier_preparer
-        names = ", ".join(preparer.quote(column.name) for column in table.columns)
-        raw: Any = connection.connection.dbapi_connection
-        with (
-            raw.cursor() as cursor,
-            cursor.copy(f"COPY {preparer.format_table(table)} ({names}) FROM STDIN") as copy,
-        ):
+        # On each driver, asyncio ones too (pgcopy).
+        with copy_in(connection, table, [column.name for column in table.columns]) as copy:
 
             def load(columns: Sequence[Sequence[Any]]) -> None:
                 text = POSTGRESQL.block(columns)
                 if text is not None:
                     copy.write(text)
                     return
-                for row in zip(*columns, strict=True):
-                    copy.write_row(row)
+                copy.write_rows(zip(*columns, strict=True))
 
             yield load
 
@@ -246,18 +241,9 @@ class PostgreSQLStrategy(Strategy):
         self, connection: Connection, table: Table, names: Sequence[str]
     ) -> Iterator[FileLoader]:
         # FORCE_NULL: a quoted empty cell is NULL too, as the Python reader reads it.
-        preparer = connection.dialect.identifier_preparer
-        columns = ", ".join(preparer.quote(name) for name in names)
-        statement = (
-            f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN"
-            f" (FORMAT csv, HEADER false, NULL '', FORCE_NULL ({columns}), ENCODING 'UTF8')"
-        )
-        import psycopg  # loaded here: a program on another database never needs it
-
-        raw: Any = connection.connection.dbapi_connection
         prefixed_integers = (connection.dialect.server_version_info or (0,)) >= (16,)
         try:
-            with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            with copy_in(connection, table, names, csv=True) as copy:
 
                 def load(block: bytes) -> None:
                     if _read_otherwise(block, prefixed_integers):
@@ -265,7 +251,9 @@ class PostgreSQLStrategy(Strategy):
                     copy.write(block)
 
                 yield load
-        except psycopg.errors.DataError as exc:  # a bad value, a short record: class 22
+        except Exception as exc:
+            if not is_data_error(exc):
+                raise
             raise FileRefused(str(exc).splitlines()[0]) from exc
 
     def unfit_staged(self, staged: Column[Any], column: Column[Any]) -> list[ColumnElement[bool]]:
@@ -297,13 +285,26 @@ class PostgreSQLStrategy(Strategy):
         return getattr(error, "sqlstate", None)
 
     def describe_integrity_error(self, error: BaseException | None) -> IntegrityFacts:
-        diag = getattr(error, "diag", None)
         kind = _KINDS.get(str(self.error_code(error)), "constraint")
-        if diag is None:
+        found = _diagnostics(error)
+        if found is None:
             return IntegrityFacts(kind=kind)
+        constraint, column, detail = found
         columns: tuple[str, ...] = ()
-        if diag.column_name:
-            columns = (diag.column_name,)
-        elif diag.message_detail and (match := _KEY_DETAIL.search(diag.message_detail)):
+        if column:
+            columns = (column,)
+        elif detail and (match := _KEY_DETAIL.search(detail)):
             columns = tuple(name.strip().strip('"') for name in match.group(1).split(","))
-        return IntegrityFacts(kind=kind, constraint=diag.constraint_name, columns=columns)
+        return IntegrityFacts(kind=kind, constraint=constraint, columns=columns)
+
+
+def _diagnostics(error: BaseException | None) -> tuple[str | None, str | None, str | None] | None:
+    """The server's constraint, column and detail of ``error``: psycopg's ``diag``, or the
+    asyncpg error SQLAlchemy's adapter error was raised from."""
+    diag = getattr(error, "diag", None)
+    if diag is not None:
+        return diag.constraint_name, diag.column_name, diag.message_detail
+    cause = getattr(error, "__cause__", None)
+    if cause is not None and hasattr(cause, "constraint_name"):
+        return cause.constraint_name, cause.column_name, cause.detail
+    return None

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects.base import IdentifierUnits, IntegrityFacts, Strategy
 from setwise.dialects.compare import StoredComparison
+from setwise.dialects.drivers import call, driver_connection
 
 # "UNIQUE constraint failed: books.isbn, books.title"
 _COLUMNS_FAILED = re.compile(r"^(UNIQUE|NOT NULL) constraint failed: (.+)$")
@@ -120,7 +121,6 @@ class SQLiteStrategy(Strategy):
         # SQLite has no timeout of its own: a progress handler that returns true stops
         # the statement (SQLITE_INTERRUPT), and each statement gets its own deadline.
         # sqlite3 cannot tell which handler a connection had: none is left afterwards.
-        raw: Any = connection.connection.dbapi_connection
         deadline = time.monotonic() + seconds
 
         def started(*_: Any) -> None:
@@ -128,11 +128,13 @@ class SQLiteStrategy(Strategy):
             deadline = time.monotonic() + seconds
 
         event.listen(connection, "before_cursor_execute", started)
-        raw.set_progress_handler(lambda: time.monotonic() > deadline, PROGRESS_STEPS)
+        call(
+            connection, "set_progress_handler", lambda: time.monotonic() > deadline, PROGRESS_STEPS
+        )
         try:
             yield
         finally:
-            raw.set_progress_handler(None, 0)
+            call(connection, "set_progress_handler", None, 0)
             event.remove(connection, "before_cursor_execute", started)
 
     def is_timeout(self, error: DBAPIError) -> bool:
@@ -164,9 +166,10 @@ class SQLiteStrategy(Strategy):
         # before that opens a transaction of its own, and releasing it would commit
         # behind the caller's back. Emitting the BEGIN now makes the savepoint nest
         # inside the caller's transaction, which the caller still commits or rolls back.
-        raw: Any = connection.connection.dbapi_connection
-        if raw is not None and not raw.in_transaction:
-            raw.execute("BEGIN")
+        if connection.connection.dbapi_connection is None:
+            return
+        if not driver_connection(connection).in_transaction:  # aiosqlite's too: a property
+            call(connection, "execute", "BEGIN")
 
     def describe_integrity_error(self, error: BaseException | None) -> IntegrityFacts:
         message = str(error.args[0]) if error is not None and error.args else str(error)
