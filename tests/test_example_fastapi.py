@@ -20,7 +20,7 @@ import httpx
 import pytest
 from examples.fastapi_patch.app import Book, create_app, get_session
 from fastapi import FastAPI, Request
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from tests import backends
@@ -159,3 +159,127 @@ async def test_ten_patches_with_one_if_match_one_wins_the_rest_get_412(
         assert lost.headers["ETag"] == '"2"'
         assert lost.json()["detail"]["version"] == 2
     assert stored(database) == [(book_id, "Dune", winner, 3, 2)]
+
+
+async def test_unknown_book_is_404_and_nothing_is_written(
+    client: httpx.AsyncClient, database: Engine
+) -> None:
+    book_id = await add_book(client)
+    before = stored(database)
+    response = await client.patch(
+        f"/books/{book_id + 1}", json={"price": 5.25}, headers={"If-Match": '"1"'}
+    )
+    assert response.status_code == 404
+    assert response.json() == {"detail": f"no book {book_id + 1}"}
+    assert stored(database) == before
+
+
+async def test_bad_values_are_422_naming_each_field_value_and_reason(
+    client: httpx.AsyncClient, database: Engine
+) -> None:
+    book_id = await add_book(client)
+    before = stored(database)
+    changes = {"title": "x" * 201, "stock": "many", "pirce": 5.25}
+    response = await client.patch(f"/books/{book_id}", json=changes, headers={"If-Match": '"1"'})
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert detail["total"] == 3
+    problems = {problem["field"]: problem for problem in detail["problems"]}
+    assert problems["title"]["value"] == "x" * 201
+    assert problems["title"]["reason"] == "201 characters, longer than the column's 200"
+    assert problems["stock"]["value"] == "many"
+    assert "integer" in problems["stock"]["reason"]
+    assert problems["pirce"]["reason"] == "no such field; did you mean 'price'?"
+    assert stored(database) == before
+
+
+async def test_if_match_is_required_checked_and_answered(
+    client: httpx.AsyncClient, database: Engine
+) -> None:
+    book_id = await add_book(client)
+    path = f"/books/{book_id}"
+    missing = await client.patch(path, json={"stock": 4})
+    assert missing.status_code == 428
+    assert "If-Match" in missing.json()["detail"]
+
+    first = await client.patch(path, json={"stock": 4}, headers={"If-Match": '"1"'})
+    assert (first.status_code, first.headers["ETag"]) == (200, '"2"')
+    assert first.json() == {
+        "id": book_id,
+        "title": "Dune",
+        "price": "9.99",
+        "stock": 4,
+        "version": 2,
+    }
+    stale = await client.patch(path, json={"stock": 5}, headers={"If-Match": '"1"'})
+    assert (stale.status_code, stale.headers["ETag"]) == (412, '"2"')
+    anyway = await client.patch(path, json={"price": 12.5}, headers={"If-Match": "*"})
+    assert (anyway.status_code, anyway.headers["ETag"]) == (200, '"3"')
+
+    assert stored(database) == [(book_id, "Dune", Decimal("12.50"), 4, 3)]
+    fetched = await client.get(path)
+    assert fetched.headers["ETag"] == '"3"'
+
+
+# -- POST /admin/changesets, POST /admin/runs/{run_id}/revert ------------------------------
+
+
+def seed_books(engine: Engine, count: int) -> None:
+    rows = [
+        {"id": i, "title": f"Book {i}", "price": Decimal(f"{i}.25"), "stock": i, "version": 1}
+        for i in range(1, count + 1)
+    ]
+    with engine.begin() as connection:
+        connection.execute(insert(Book), rows)
+
+
+async def test_an_uploaded_csv_is_applied_in_chunks_then_reverted(
+    client: httpx.AsyncClient, database: Engine
+) -> None:
+    seed_books(database, 30)
+    before = stored(database)
+    # Books 1-20 get a new price, book 21 the price it has; book 999 does not exist.
+    lines = ["id,price"] + [f"{i},{i}.99" for i in range(1, 21)] + ["21,21.25", "999,1.00"]
+    upload = {"file": ("prices.csv", "\n".join(lines) + "\n", "text/csv")}
+
+    applied = await client.post("/admin/changesets", files=upload, params={"chunk_rows": 6})
+    assert applied.status_code == 200, applied.text
+    report = applied.json()
+    assert RUN_ID.fullmatch(report["run_id"])
+    counts = {k: report[k] for k in ("matched", "changed", "unchanged", "missing")}
+    assert counts == {"matched": 21, "changed": 20, "unchanged": 1, "missing": 1}
+    assert report["missing_keys"] == [999]
+    assert report["chunks"] >= 4  # 22 keys, 6 a chunk
+    expected = [
+        (i, title, Decimal(f"{i}.99"), stock, 2) if i <= 20 else (i, title, price, stock, 1)
+        for i, title, price, stock, _ in before
+    ]
+    assert stored(database) == expected
+
+    reverted = await client.post(f"/admin/runs/{report['run_id']}/revert")
+    assert reverted.status_code == 200, reverted.text
+    assert reverted.json()["reverted"] == report["run_id"]
+    assert reverted.json()["changed"] == 20
+    assert stored(database) == before
+
+    again = await client.post(f"/admin/runs/{report['run_id']}/revert")
+    assert again.status_code == 409
+    unknown = await client.post("/admin/runs/20000101-000000-00000000/revert")
+    assert unknown.status_code == 404
+
+
+async def test_a_csv_with_bad_values_is_422_by_row_and_column(
+    client: httpx.AsyncClient, database: Engine
+) -> None:
+    seed_books(database, 3)
+    before = stored(database)
+    upload = {"file": ("prices.csv", "id,price,stock\n1,2.50,4\n2,cheap,5\n3,1.00,lots\n")}
+    response = await client.post("/admin/changesets", files=upload)
+    assert response.status_code == 422
+    problems = response.json()["detail"]["problems"]
+    # Rows are the file's lines, the header being line 1.
+    assert [(p["row"], p["field"], p["value"]) for p in problems] == [
+        (3, "price", "cheap"),
+        (4, "stock", "lots"),
+    ]
+    assert stored(database) == before
