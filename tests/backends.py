@@ -33,8 +33,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import URL, Engine, create_engine, event, make_url, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.util import await_only
 
 from setwise.dialects import Strategy, get_strategy
 
@@ -232,16 +235,46 @@ def _admin_url(name: str) -> str:
     return url
 
 
+#: The asyncio drivers a backend's tests marked ``async_twin`` run on too (tests/asynctwin.py).
+ASYNC_DRIVERS = {
+    "sqlite": ("aiosqlite",),
+    "postgresql": ("psycopg_async", "asyncpg"),
+    "mariadb": ("aiomysql",),
+}
+
+
+def _engine(url: str | URL, driver: str, connect_args: dict[str, Any] | None = None) -> Engine:
+    """An engine on ``url`` with the sync driver of its URL, or ``driver`` (an asyncio
+    one): then the ``sync_engine`` of an AsyncEngine, usable in a greenlet only."""
+    args = connect_args or {}
+    if driver == "sync":
+        return create_engine(url, connect_args=args)
+    found = make_url(url)
+    if driver == "asyncpg" and "options" in args:  # asyncpg takes no libpq options
+        path = args["options"].removeprefix("-csearch_path=")
+        args = {"server_settings": {"search_path": path}}
+    found = found.set(drivername=f"{found.get_backend_name()}+{driver}")
+    return create_async_engine(found, connect_args=args).sync_engine
+
+
+def _dispose(engine: Engine) -> None:
+    if engine.dialect.is_async:
+        await_only(AsyncEngine(engine).dispose())
+    else:
+        engine.dispose()
+
+
 @contextmanager
-def fresh_database(name: str, tmp_path: Path) -> Iterator[Engine]:
-    """An engine on an empty database (or schema) of its own, dropped afterwards."""
+def fresh_database(name: str, tmp_path: Path, driver: str = "sync") -> Iterator[Engine]:
+    """An engine on an empty database (or schema) of its own, dropped afterwards;
+    ``driver``: an asyncio driver of ``ASYNC_DRIVERS`` instead of the URL's."""
     if name == "sqlite":
-        engine = create_engine(f"sqlite:///{tmp_path / 'test.db'}")
+        engine = _engine(f"sqlite:///{tmp_path / 'test.db'}", driver)
         event.listen(engine, "connect", _sqlite_foreign_keys)
         try:
             yield engine
         finally:
-            engine.dispose()
+            _dispose(engine)
         return
 
     label = f"sw_{uuid.uuid4().hex[:12]}"
@@ -253,11 +286,9 @@ def fresh_database(name: str, tmp_path: Path) -> Iterator[Engine]:
             else:
                 connection.execute(text(f"CREATE DATABASE {label}"))
         if name == "postgresql":
-            engine = create_engine(
-                server_url(name), connect_args={"options": f"-csearch_path={label}"}
-            )
+            engine = _engine(server_url(name), driver, {"options": f"-csearch_path={label}"})
         else:
-            engine = create_engine(make_url(server_url(name)).set(database=label))
+            engine = _engine(make_url(server_url(name)).set(database=label), driver)
         if name == "galera":
             read_url = make_url(server_url("galera_reader")).set(database=label)
             _READERS[engine] = create_engine(read_url, connect_args=CAUSAL_READS)
@@ -266,7 +297,7 @@ def fresh_database(name: str, tmp_path: Path) -> Iterator[Engine]:
         finally:
             if engine in _READERS:
                 _READERS.pop(engine).dispose()
-            engine.dispose()
+            _dispose(engine)
             with admin.connect() as connection:
                 if name == "postgresql":
                     connection.execute(text(f"DROP SCHEMA {label} CASCADE"))

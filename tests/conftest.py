@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _pytest.runner import runtestprotocol
 from sqlalchemy import Engine
 
-from tests import backends
+from tests import asynctwin, backends
 
 #: Tests here run on no database at all (tests/unit/): no engine, no connection.
 UNIT = Path(__file__).resolve().parent / "unit"
@@ -68,6 +69,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             skipped = pytest.param(None, marks=pytest.mark.skip(reason=reason), id="none")
             metafunc.parametrize("backend", [skipped], scope="session")
             return
+        twin = metafunc.definition.get_closest_marker("async_twin")
+        if twin is not None and twin.args[:1] != (False,):
+            # Each backend, then each of its asyncio drivers (tests/asynctwin.py).
+            # async_twin("only"): on the asyncio drivers alone (a test of setwise.asyncio).
+            own = () if twin.args[:1] == ("only",) else ("sync",)
+            pairs = [
+                pytest.param(name, driver, id=name if driver == "sync" else f"{name}-{driver}")
+                for name in chosen
+                for driver in (*own, *backends.ASYNC_DRIVERS.get(name, ()))
+            ]
+            metafunc.parametrize(("backend", "driver"), pairs, scope="session")
+            return
         metafunc.parametrize("backend", chosen, scope="session")
 
 
@@ -81,12 +94,37 @@ def backend_available(name: str) -> None:
     pytest.skip(message)
 
 
+@pytest.fixture(scope="session")
+def driver() -> str:
+    """The driver of the test's engine: the URL's own, unless the test is marked
+    ``async_twin`` (then also each asyncio driver of the backend)."""
+    return "sync"
+
+
 @pytest.fixture
-def engine(backend: str, tmp_path: Path) -> Iterator[Engine]:
-    """An engine on a fresh, empty database of the test's backend."""
+def engine(
+    backend: str, driver: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Engine]:
+    """An engine on a fresh, empty database of the test's backend. On an asyncio
+    driver, setwise's functions are their setwise.asyncio twins (tests/asynctwin.py)."""
     backend_available(backend)
-    with backends.fresh_database(backend, tmp_path) as engine:
+    if driver != "sync":
+        asynctwin.use_twins(monkeypatch)
+    with backends.fresh_database(backend, tmp_path, driver) as engine:
         yield engine
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    """A test on an asyncio driver runs whole (setup, call, teardown) in a greenlet on an
+    event loop of its own."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or callspec.params.get("driver", "sync") == "sync":
+        return None
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    asynctwin.run_in_greenlet(lambda: runtestprotocol(item, nextitem=nextitem))
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

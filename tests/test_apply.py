@@ -38,6 +38,8 @@ from setwise.staging.intake import STAGE_BATCH_ROWS
 from setwise.staging.table import STAGE_NAME
 from tests.models import Base, Book, book_row, create_books, snapshot
 
+pytestmark = pytest.mark.async_twin
+
 
 class Stock(Base):
     """A table with a composite primary key."""

@@ -15,6 +15,8 @@ import setwise
 from tests.backends import reader
 from tests.models import Book, create_books, snapshot
 
+pytestmark = pytest.mark.async_twin
+
 #: The isolation levels SQLAlchemy offers a server's transactions (each server's default
 #: among them: READ COMMITTED on PostgreSQL, REPEATABLE READ on MariaDB).
 SERVER_LEVELS = ("READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE")
@@ -119,6 +121,7 @@ def test_a_stale_version_is_a_conflict_carrying_the_current_version(books: Engin
     assert snapshot(books)[0][5] == 1
 
 
+@pytest.mark.async_twin(False)  # threads: an asyncio driver's connection works in its greenlet
 def test_two_writers_with_the_same_version_exactly_one_wins(books: Engine) -> None:
     barrier = threading.Barrier(2)
     outcomes: list[object] = []

@@ -37,6 +37,8 @@ from setwise.journal.changes import Journal
 from tests import backends
 from tests.models import Book, book_row, create_books, create_stamped_items, snapshot
 
+pytestmark = pytest.mark.async_twin
+
 
 @pytest.fixture
 def books(engine: Engine) -> Engine:
@@ -172,7 +174,7 @@ def test_the_journal_packs_each_chunk_into_parts_of_a_thousand_rows(engine: Engi
         assert sorted(sizes) == [500, 1_000, 1_000]
         compression = connection.execute(
             text(
-                "SELECT attcompression FROM pg_attribute WHERE attname = 'o_stock'"
+                "SELECT attcompression::text FROM pg_attribute WHERE attname = 'o_stock'"
                 " AND attrelid = 'setwise_journal_books'::regclass"
             )
         ).scalar_one()

@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 import setwise
 from tests.models import Author, Book, book_row, create_books, snapshot
 
+pytestmark = pytest.mark.async_twin
+
 
 @pytest.fixture
 def books(engine: Engine) -> Engine:

@@ -38,8 +38,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from functools import partial
+from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from sqlalchemy import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.util import greenlet_spawn
@@ -54,7 +56,6 @@ from setwise.api.runs import run_details as _run_details
 from setwise.api.runs import runs as _runs
 from setwise.api.update import update as _update
 from setwise.detector.watch import DEFAULT_THRESHOLD, Watch
-from setwise.detector.watch import watch as _watch
 from setwise.engine.transaction import Bind
 
 AsyncBind = AsyncEngine | AsyncConnection | AsyncSession
@@ -122,18 +123,45 @@ abandon = _coroutine(_abandon)
 
 
 def watch(
-    bind: AsyncEngine | AsyncConnection | None = None, threshold: int = DEFAULT_THRESHOLD, **kw: Any
-) -> Watch:
-    """``setwise.watch`` on the sync engine behind an AsyncEngine or AsyncConnection."""
-    if isinstance(bind, AsyncEngine):
-        return _watch(bind.sync_engine, threshold, **kw)
-    if isinstance(bind, AsyncConnection):
-        return _watch(bind.sync_connection, threshold, **kw)
-    return _watch(bind, threshold, **kw)
+    bind: AsyncBind | None = None, threshold: int = DEFAULT_THRESHOLD, *, log: bool = True
+) -> AsyncWatch:
+    """``setwise.watch`` on the engine behind an AsyncEngine, AsyncConnection or
+    AsyncSession (every engine when None), used as ``async with``: its end may reflect
+    a table's keys (for a loop of text statements), which takes the database.
+    ``with`` works too, where nothing needs reflecting."""
+    if threshold < 1:
+        raise ValueError(f"threshold must be at least 1, got {threshold}")
+    target: Engine | Connection | type[Engine]
+    if bind is None:
+        target = Engine
+    elif isinstance(bind, AsyncSession):
+        target = bind.sync_session.get_bind()
+    elif isinstance(bind, AsyncConnection):
+        target = bind.sync_connection or bind.sync_engine
+    else:
+        target = bind.sync_engine
+    return AsyncWatch(target, threshold, log=log)
+
+
+class AsyncWatch(Watch):
+    """A ``Watch`` that is also an asynchronous context manager."""
+
+    async def __aenter__(self) -> AsyncWatch:
+        self.__enter__()
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await greenlet_spawn(self.__exit__, kind, error, traceback)
 
 
 __all__ = [
     "AsyncBind",
+    "AsyncWatch",
     "abandon",
     "apply",
     "init",

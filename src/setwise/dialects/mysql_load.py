@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from typing import Any, TextIO
 from sqlalchemy import Connection, Table
 
 from setwise.dialects.bulktext import MYSQL
+from setwise.dialects.drivers import awaited, call, driver_connection
 from setwise.errors import StagingError
 
 #: pymysql.constants.CLIENT.LOCAL_FILES: the client asked to send local files.
@@ -34,8 +36,10 @@ _ALLOWED: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 def load_data_allowed(connection: Connection) -> bool:
     """The client asked for LOCAL INFILE and the server allows it."""
-    raw: Any = connection.connection.dbapi_connection
-    if raw is None or not getattr(raw, "client_flag", 0) & _LOCAL_FILES:
+    if connection.connection.dbapi_connection is None:
+        return False
+    raw: Any = driver_connection(connection)  # PyMySQL's, or aiomysql's (its async twin)
+    if not getattr(raw, "client_flag", 0) & _LOCAL_FILES:
         return False
     if raw not in _ALLOWED:
         setting = connection.exec_driver_sql("SELECT @@local_infile").scalar()
@@ -82,15 +86,21 @@ def _load(connection: Connection, table: Table, path: str, count: int) -> None:
         raise StagingError(table.name, path=path)
     preparer = connection.dialect.identifier_preparer
     names = ", ".join(preparer.quote(column.name) for column in table.columns)
-    cursor: Any = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    statement = (
+        f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE {preparer.format_table(table)} "
+        f"CHARACTER SET utf8mb4 ({names})"
+    )
+    cursor: Any = call(connection, "cursor")
     try:
-        loaded = cursor.execute(
-            f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE {preparer.format_table(table)} "
-            f"CHARACTER SET utf8mb4 ({names})"
-        )
-        warnings = cursor.connection.show_warnings() if cursor.warning_count else ()
+        # aiomysql reads the server's warnings itself and tells them as Python warnings;
+        # PyMySQL counts them, to be asked for.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            loaded = awaited(connection, cursor.execute(statement))
+        said = [str(warning.message) for warning in caught]
+        if getattr(cursor, "warning_count", 0):
+            said += [str(w[2]) for w in cursor.connection.show_warnings()]
     finally:
-        cursor.close()
-    if loaded != count or warnings:
-        said = [str(w[2]) for w in warnings]
+        awaited(connection, cursor.close())
+    if loaded != count or said:
         raise StagingError(table.name, path=path, staged=loaded, expected=count, warnings=said)

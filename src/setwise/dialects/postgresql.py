@@ -285,13 +285,26 @@ class PostgreSQLStrategy(Strategy):
         return getattr(error, "sqlstate", None)
 
     def describe_integrity_error(self, error: BaseException | None) -> IntegrityFacts:
-        diag = getattr(error, "diag", None)
         kind = _KINDS.get(str(self.error_code(error)), "constraint")
-        if diag is None:
+        found = _diagnostics(error)
+        if found is None:
             return IntegrityFacts(kind=kind)
+        constraint, column, detail = found
         columns: tuple[str, ...] = ()
-        if diag.column_name:
-            columns = (diag.column_name,)
-        elif diag.message_detail and (match := _KEY_DETAIL.search(diag.message_detail)):
+        if column:
+            columns = (column,)
+        elif detail and (match := _KEY_DETAIL.search(detail)):
             columns = tuple(name.strip().strip('"') for name in match.group(1).split(","))
-        return IntegrityFacts(kind=kind, constraint=diag.constraint_name, columns=columns)
+        return IntegrityFacts(kind=kind, constraint=constraint, columns=columns)
+
+
+def _diagnostics(error: BaseException | None) -> tuple[str | None, str | None, str | None] | None:
+    """The server's constraint, column and detail of ``error``: psycopg's ``diag``, or the
+    asyncpg error SQLAlchemy's adapter error was raised from."""
+    diag = getattr(error, "diag", None)
+    if diag is not None:
+        return diag.constraint_name, diag.column_name, diag.message_detail
+    cause = getattr(error, "__cause__", None)
+    if cause is not None and hasattr(cause, "constraint_name"):
+        return cause.constraint_name, cause.column_name, cause.detail
+    return None
