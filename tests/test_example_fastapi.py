@@ -3,8 +3,13 @@
 Each test runs the app through httpx's ``AsyncClient`` (ASGI, no server) with its
 lifespan, on a fresh database of each selected backend, through each of that backend's
 asyncio drivers: ``sqlite-aiosqlite``, ``postgresql-psycopg_async``,
-``postgresql-asyncpg``, ``mariadb-aiomysql``. What the service stored is read back
-through the backend's sync driver, on a connection of its own.
+``postgresql-asyncpg``, ``mariadb-aiomysql`` (``backends.ASYNC_DRIVERS``). What the
+service stored is read back through the backend's sync driver, on a connection of its own.
+
+They are async tests, as FastAPI's documentation writes them (anyio's pytest plugin, an
+``AsyncClient`` over ``ASGITransport``), rather than ``async_twin`` tests: that harness
+runs a sync test body in a greenlet on an event loop of its own, to run setwise's sync
+behaviour tests through ``setwise.asyncio``.
 """
 
 from __future__ import annotations
@@ -24,15 +29,9 @@ from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from tests import backends
+from tests.conftest import backend_available
 
 pytestmark = pytest.mark.anyio
-
-#: The asyncio drivers of each backend the service runs on here.
-DRIVERS = {
-    "sqlite": ("aiosqlite",),
-    "postgresql": ("psycopg_async", "asyncpg"),
-    "mariadb": ("aiomysql",),
-}
 
 #: How each PostgreSQL driver is told the test's schema (libpq options; asyncpg's own).
 SEARCH_PATH = {
@@ -48,7 +47,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         pairs = [
             pytest.param((name, driver), id=f"{name}-{driver}")
             for name in backends.selected()
-            for driver in DRIVERS.get(name, ())
+            for driver in backends.ASYNC_DRIVERS.get(name, ())
         ]
         metafunc.parametrize("service", pairs)
 
@@ -62,12 +61,7 @@ def anyio_backend() -> str:
 def database(service: tuple[str, str], tmp_path: Path) -> Iterator[Engine]:
     """A fresh database of the service's backend, as a sync engine to check it through."""
     name = service[0]
-    found = backends.availability(name)
-    if not found.ok:
-        message = f"{name} server not available: {found.detail}"
-        if backends.in_ci():
-            pytest.fail(f"{message} (CI=true requires every backend)", pytrace=False)
-        pytest.skip(message)
+    backend_available(name)
     with backends.fresh_database(name, tmp_path) as engine:
         yield engine
 
