@@ -277,3 +277,18 @@ async def test_a_csv_with_bad_values_is_422_by_row_and_column(
         (4, "stock", "lots"),
     ]
     assert stored(database) == before
+
+
+async def test_a_csv_row_read_at_an_old_version_is_a_conflict_not_written(
+    client: httpx.AsyncClient, database: Engine
+) -> None:
+    seed_books(database, 2)
+    moved = await client.patch("/books/2", json={"stock": 9}, headers={"If-Match": '"1"'})
+    assert moved.status_code == 200
+    before = stored(database)
+    # Both rows were read at version 1; book 2 has moved on to version 2 since.
+    upload = {"file": ("prices.csv", "id,price,version\n1,7.00,1\n2,8.00,1\n")}
+    response = await client.post("/admin/changesets", files=upload)
+    assert response.status_code == 200, response.text
+    assert (response.json()["changed"], response.json()["conflicts"]) == (1, [2])
+    assert stored(database) == [(1, "Book 1", Decimal("7.00"), 1, 2), before[1]]
