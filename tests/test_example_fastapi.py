@@ -135,14 +135,15 @@ async def test_ten_patches_with_one_if_match_one_wins_the_rest_get_412(
 
     app.dependency_overrides[get_session] = session_once_all_arrived
     prices = [Decimal(f"{10 + i}.50") for i in range(10)]
-    responses = await asyncio.gather(
-        *(
-            client.patch(
-                f"/books/{book_id}", json={"price": float(price)}, headers={"If-Match": '"1"'}
+    async with asyncio.timeout(60):  # a request lost before the barrier: fail, not hang
+        responses = await asyncio.gather(
+            *(
+                client.patch(
+                    f"/books/{book_id}", json={"price": float(price)}, headers={"If-Match": '"1"'}
+                )
+                for price in prices
             )
-            for price in prices
         )
-    )
     statuses = sorted(response.status_code for response in responses)
     assert statuses == [200] + [412] * 9, [response.text for response in responses]
     (won,) = [response for response in responses if response.status_code == 200]
