@@ -293,3 +293,15 @@ async def test_a_csv_row_read_at_an_old_version_is_a_conflict_not_written(
     assert response.status_code == 200, response.text
     assert (response.json()["changed"], response.json()["conflicts"]) == (1, [2])
     assert stored(database) == [(1, "Book 1", Decimal("7.00"), 1, 2), before[1]]
+
+
+def test_the_openapi_schema_shows_the_patch_body_and_if_match() -> None:
+    """/docs can try every endpoint: the PATCH body, read by the endpoint itself, is in
+    the schema, and so is the If-Match header."""
+    spec = create_app().openapi()
+    patch = spec["paths"]["/books/{book_id}"]["patch"]
+    assert "application/json" in patch["requestBody"]["content"]
+    assert [parameter["name"] for parameter in patch["parameters"]] == ["book_id", "if-match"]
+    upload = spec["paths"]["/admin/changesets"]["post"]
+    assert "multipart/form-data" in upload["requestBody"]["content"]
+    assert "/admin/runs/{run_id}/revert" in spec["paths"]

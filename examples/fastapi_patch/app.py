@@ -159,6 +159,13 @@ async def json_changes(request: Request) -> dict[str, Any]:
     return body
 
 
+#: The PATCH body as the OpenAPI schema (and /docs) shows it; json_changes reads it.
+CHANGES = {"type": "object", "example": {"price": 12.5, "stock": 4}}
+CHANGES_BODY = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": CHANGES}}}
+}
+
+
 def etag(version: object) -> dict[str, str]:
     return {"ETag": f'"{version}"'}
 
@@ -206,7 +213,7 @@ async def get_book(book_id: int, session: SessionDep, response: Response) -> Boo
     return book
 
 
-@router.patch("/books/{book_id}", response_model=BookOut)
+@router.patch("/books/{book_id}", response_model=BookOut, openapi_extra=CHANGES_BODY)
 async def patch_book(
     book_id: int,
     changes: Annotated[dict[str, Any], Depends(json_changes)],
