@@ -305,3 +305,24 @@ def test_the_openapi_schema_shows_the_patch_body_and_if_match() -> None:
     upload = spec["paths"]["/admin/changesets"]["post"]
     assert "multipart/form-data" in upload["requestBody"]["content"]
     assert "/admin/runs/{run_id}/revert" in spec["paths"]
+
+
+async def test_a_revert_over_a_row_changed_since_is_409_and_writes_nothing(
+    client: httpx.AsyncClient, database: Engine
+) -> None:
+    seed_books(database, 3)
+    upload = {"file": ("prices.csv", "id,price\n1,7.00\n2,8.00\n")}
+    run = (await client.post("/admin/changesets", files=upload)).json()
+    edited = await client.patch("/books/2", json={"price": 9.5}, headers={"If-Match": '"2"'})
+    assert edited.status_code == 200
+    after_edit = stored(database)
+
+    refused = await client.post(f"/admin/runs/{run['run_id']}/revert")
+    assert refused.status_code == 409
+    detail = refused.json()["detail"]
+    assert "changed since the run wrote them" in detail["message"]
+    assert detail["conflicts"] == [
+        {"key": 2, "column": "price", "written": "8.00", "now": "9.50"},
+        {"key": 2, "column": "version", "written": 2, "now": 3},
+    ]
+    assert stored(database) == after_edit

@@ -176,7 +176,7 @@ def unprocessable(error: setwise.ValidationError) -> HTTPException:
     listed = [
         {
             "field": problem.column,
-            "value": problem.value if _is_json(problem.value) else str(problem.value),
+            "value": _json(problem.value),
             "reason": problem.reason,
             "row": problem.row,
         }
@@ -186,8 +186,9 @@ def unprocessable(error: setwise.ValidationError) -> HTTPException:
     return HTTPException(HTTPStatus.UNPROCESSABLE_ENTITY, detail)
 
 
-def _is_json(value: object) -> bool:
-    return value is None or isinstance(value, str | int | float | bool)
+def _json(value: object) -> object:
+    """A value as JSON shows it: a Decimal, a date, ... as their text."""
+    return value if value is None or isinstance(value, str | int | float | bool) else str(value)
 
 
 # -- the endpoints ---------------------------------------------------------------------
@@ -274,7 +275,14 @@ async def revert_run(run_id: str, engine: EngineDep) -> dict[str, Any]:
         report = await setwise.asyncio.revert(engine, run_id)
     except setwise.NotFoundError:
         raise HTTPException(HTTPStatus.NOT_FOUND, f"no run {run_id}") from None
-    except (setwise.ConflictError, setwise.RunStateError) as error:
+    except setwise.ConflictError as error:
+        changed = [
+            {"key": c.key, "column": c.column, "written": _json(c.written), "now": _json(c.now)}
+            for c in error.conflicts
+        ]
+        detail = {"message": str(error), "total": error.total, "conflicts": changed}
+        raise HTTPException(HTTPStatus.CONFLICT, detail) from None
+    except setwise.RunStateError as error:
         raise HTTPException(HTTPStatus.CONFLICT, str(error)) from None
     return {"run_id": report.run_id, "reverted": run_id, "changed": report.changed}
 
