@@ -111,6 +111,18 @@ def fresh_database(name: str) -> Iterator[Engine]:
         yield engine
 
 
+def each_database(option: str, servers: dict[str, str]) -> Iterator[tuple[str, Engine]]:
+    """Each chosen backend that answers (its version noted in ``servers``) with a fresh
+    database on it, dropped once the caller moves on to the next."""
+    for backend in chosen_backends(option):
+        version = server_version(backend)
+        if version is None:
+            continue
+        servers[backend] = version
+        with fresh_database(backend) as engine:
+            yield backend, engine
+
+
 # -- timing and memory ---------------------------------------------------------------------
 
 

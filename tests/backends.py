@@ -243,7 +243,7 @@ ASYNC_DRIVERS = {
 }
 
 
-def _engine(url: str | URL, driver: str, connect_args: dict[str, Any] | None = None) -> Engine:
+def engine_on(url: str | URL, driver: str, connect_args: dict[str, Any] | None = None) -> Engine:
     """An engine on ``url`` with the sync driver of its URL, or ``driver`` (an asyncio
     one): then the ``sync_engine`` of an AsyncEngine, usable in a greenlet only."""
     args = connect_args or {}
@@ -269,7 +269,7 @@ def fresh_database(name: str, tmp_path: Path, driver: str = "sync") -> Iterator[
     """An engine on an empty database (or schema) of its own, dropped afterwards;
     ``driver``: an asyncio driver of ``ASYNC_DRIVERS`` instead of the URL's."""
     if name == "sqlite":
-        engine = _engine(f"sqlite:///{tmp_path / 'test.db'}", driver)
+        engine = engine_on(f"sqlite:///{tmp_path / 'test.db'}", driver)
         event.listen(engine, "connect", _sqlite_foreign_keys)
         try:
             yield engine
@@ -286,9 +286,9 @@ def fresh_database(name: str, tmp_path: Path, driver: str = "sync") -> Iterator[
             else:
                 connection.execute(text(f"CREATE DATABASE {label}"))
         if name == "postgresql":
-            engine = _engine(server_url(name), driver, {"options": f"-csearch_path={label}"})
+            engine = engine_on(server_url(name), driver, {"options": f"-csearch_path={label}"})
         else:
-            engine = _engine(make_url(server_url(name)).set(database=label), driver)
+            engine = engine_on(make_url(server_url(name)).set(database=label), driver)
         if name == "galera":
             read_url = make_url(server_url("galera_reader")).set(database=label)
             _READERS[engine] = create_engine(read_url, connect_args=CAUSAL_READS)

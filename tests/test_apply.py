@@ -38,8 +38,6 @@ from setwise.staging.intake import STAGE_BATCH_ROWS
 from setwise.staging.table import STAGE_NAME
 from tests.models import Base, Book, book_row, create_books, snapshot
 
-pytestmark = pytest.mark.async_twin
-
 
 class Stock(Base):
     """A table with a composite primary key."""
@@ -70,6 +68,7 @@ def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> Path:
     return path
 
 
+@pytest.mark.async_twin
 def test_changes_by_primary_key_with_exact_counts(books: Engine) -> None:
     changes = [
         {"id": 1, "price": Decimal("1.50")},
@@ -89,6 +88,7 @@ def test_changes_by_primary_key_with_exact_counts(books: Engine) -> None:
     assert (versions[1], versions[2], versions[3]) == (2, 1, 2)
 
 
+@pytest.mark.async_twin
 def test_rows_that_would_not_change_are_never_written(books: Engine, backend: str) -> None:
     with books.begin() as connection:
         connection.execute(text("CREATE TABLE hits (n INTEGER)"))
@@ -131,12 +131,14 @@ def test_rows_that_would_not_change_are_never_written(books: Engine, backend: st
     assert hits == 2
 
 
+@pytest.mark.async_twin
 def test_a_natural_text_key(books: Engine) -> None:
     report = setwise.apply(books, Book, [{"isbn": "978-000007", "stock": 70}], key="isbn")
     assert report.changed == 1
     assert column(books, "stock")[7] == 70
 
 
+@pytest.mark.async_twin
 def test_a_composite_key(engine: Engine) -> None:
     Base.metadata.create_all(engine, tables=[Stock.__table__])  # type: ignore[list-item]
     with Session(engine) as session:
@@ -194,6 +196,7 @@ def assert_from_files(engine: Engine) -> None:
     assert {row[0]: tuple(row[1:]) for row in rows} == EXPECTED_FROM_FILES
 
 
+@pytest.mark.async_twin
 def test_csv_with_awkward_text_empty_cells_as_null(books: Engine, tmp_path: Path) -> None:
     path = write_csv(
         tmp_path / "changes.csv",
@@ -234,6 +237,7 @@ def test_csv_problems_name_the_line_they_are_on(books: Engine, tmp_path: Path) -
 
 
 @pytest.mark.requires("load_data_local")
+@pytest.mark.async_twin
 def test_load_data_local_stages_awkward_text_exactly(books: Engine) -> None:
     """A connection allowed LOCAL INFILE stages through LOAD DATA: escapes and NULLs."""
     loading = create_engine(books.url, connect_args={"local_infile": True})
@@ -265,6 +269,7 @@ def test_load_data_local_stages_awkward_text_exactly(books: Engine) -> None:
         loading.dispose()
 
 
+@pytest.mark.async_twin
 def test_mappings_stage_awkward_values_exactly(books: Engine, backend: str) -> None:
     """Text that looks like staging syntax, decimals written with exponents, and a
     column mixing values and NULLs arrive as they were (COPY text, LOAD DATA, INSERT)."""
@@ -464,6 +469,7 @@ def test_a_chunked_changeset_stages_in_short_transactions(engine: Engine) -> Non
     assert report.changed == count and report.chunks >= count // 1_000
 
 
+@pytest.mark.async_twin
 def test_every_problem_is_reported_and_nothing_is_written(books: Engine, tmp_path: Path) -> None:
     before = snapshot(books)
     path = write_csv(
@@ -525,6 +531,7 @@ def test_a_decimal_too_large_among_plain_decimals_is_refused_by_row(books: Engin
     assert (prices[1], prices[2], prices[4]) == (Decimal("99999999.99"), Decimal("5.1"), 0)
 
 
+@pytest.mark.async_twin
 def test_null_to_value_and_value_to_null(books: Engine) -> None:
     report = setwise.apply(
         books, Book, [{"id": 3, "genre": "found"}, {"id": 4, "genre": None}]
@@ -536,6 +543,7 @@ def test_null_to_value_and_value_to_null(books: Engine) -> None:
     assert (again.changed, again.unchanged) == (0, 2)
 
 
+@pytest.mark.async_twin
 def test_rows_whose_version_moved_are_conflicts_and_not_written(books: Engine) -> None:
     setwise.apply(books, Book, [{"id": 2, "stock": 0}])  # book 2 moves to version 2
     report = setwise.apply(
@@ -550,6 +558,7 @@ def test_rows_whose_version_moved_are_conflicts_and_not_written(books: Engine) -
     assert column(books, "version")[1] == 2
 
 
+@pytest.mark.async_twin
 def test_loaded_objects_are_refreshed(books: Engine) -> None:
     with Session(books) as session:
         book = session.get(Book, 8)
@@ -559,6 +568,7 @@ def test_loaded_objects_are_refreshed(books: Engine) -> None:
         session.commit()
 
 
+@pytest.mark.async_twin
 def test_returning_gives_matched_rows_in_key_order(books: Engine) -> None:
     report = setwise.apply(
         books, Book, [{"id": 9, "stock": 9}, {"id": 3, "stock": 3}], returning=["id", "stock"]
@@ -566,6 +576,7 @@ def test_returning_gives_matched_rows_in_key_order(books: Engine) -> None:
     assert report.rows == ({"id": 3, "stock": 3}, {"id": 9, "stock": 9})
 
 
+@pytest.mark.async_twin
 def test_guards(books: Engine) -> None:
     before = snapshot(books)
     with pytest.raises(setwise.TooManyRowsError):
@@ -575,6 +586,7 @@ def test_guards(books: Engine) -> None:
     assert snapshot(books) == before
 
 
+@pytest.mark.async_twin
 def test_a_constraint_violation_names_the_constraint(books: Engine) -> None:
     before = snapshot(books)
     with pytest.raises(setwise.ValidationError) as caught:
@@ -604,6 +616,7 @@ def test_the_keyed_path_for_databases_without_update_from(
     assert column(books, "stock")[2] == book_row(2)["stock"]
 
 
+@pytest.mark.async_twin
 def test_an_empty_changeset_does_nothing(books: Engine) -> None:
     report = setwise.apply(books, Book, [])
     assert (report.matched, report.changed) == (0, 0)

@@ -190,7 +190,8 @@ def test_a_timeout_stops_the_run_between_statements_and_it_resumes(
     books: AsyncEngine, engine: Engine
 ) -> None:
     changes = [{"id": i, "stock": -i} for i in range(1, 41)]
-    slow = setwise.asyncio.apply(books, Book, changes, chunk_rows=1, progress=lambda _: None)
+    # 40 chunks, 10 ms apart at least: the deadline comes in the middle of the run.
+    slow = setwise.asyncio.apply(books, Book, changes, chunk_rows=1, throttle_seconds=0.01)
 
     async def scenario() -> None:
         await asyncio.wait_for(slow, timeout=0.05)

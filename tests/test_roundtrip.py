@@ -27,8 +27,6 @@ from sqlalchemy import (
 
 import setwise
 
-pytestmark = pytest.mark.async_twin
-
 ROWS = 12
 names = itertools.count()
 

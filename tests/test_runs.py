@@ -37,8 +37,6 @@ from setwise.journal.changes import Journal
 from tests import backends
 from tests.models import Book, book_row, create_books, create_stamped_items, snapshot
 
-pytestmark = pytest.mark.async_twin
-
 
 @pytest.fixture
 def books(engine: Engine) -> Engine:
@@ -61,6 +59,7 @@ def stocks(engine: Engine) -> dict[int, int]:
         return dict(connection.execute(select(Book.id, Book.stock)).all())  # type: ignore[arg-type]
 
 
+@pytest.mark.async_twin
 def test_chunks_give_the_table_one_statement_gives(books: Engine) -> None:
     # The SET changes the column the WHERE reads: each row must move exactly once.
     before = stocks(books)
@@ -89,6 +88,7 @@ def test_a_chunked_update_that_reads_its_own_table_is_refused(books: Engine) -> 
         )
 
 
+@pytest.mark.async_twin
 def test_the_journal_holds_old_and_new_values_exactly(books: Engine) -> None:
     changes = [{"id": i, "stock": 1000 + i, "price": Decimal("0.01") * i} for i in (3, 7, 11)]
     report = setwise.apply(books, Book, changes, chunk_rows=2)
@@ -121,6 +121,7 @@ def test_the_journal_holds_the_values_a_random_set_wrote(
     assert all(old == book_row(key)["stock"] for key, (old, _) in journal.items())
 
 
+@pytest.mark.async_twin
 def test_revert_restores_exactly_and_can_itself_be_reverted(books: Engine) -> None:
     original = snapshot(books)
     run = setwise.update(
@@ -174,7 +175,7 @@ def test_the_journal_packs_each_chunk_into_parts_of_a_thousand_rows(engine: Engi
         assert sorted(sizes) == [500, 1_000, 1_000]
         compression = connection.execute(
             text(
-                "SELECT attcompression::text FROM pg_attribute WHERE attname = 'o_stock'"
+                "SELECT attcompression FROM pg_attribute WHERE attname = 'o_stock'"
                 " AND attrelid = 'setwise_journal_books'::regclass"
             )
         ).scalar_one()
@@ -276,6 +277,7 @@ def test_init_will_not_pack_a_journal_holding_a_column_its_table_lost(books: Eng
     assert "o_gone" in columns and "part" not in columns  # left as it was
 
 
+@pytest.mark.async_twin
 def test_revert_refuses_rows_changed_since_unless_forced(books: Engine) -> None:
     run = setwise.apply(books, Book, [{"id": i, "stock": 0} for i in (1, 2, 3)])
     with books.begin() as connection:  # someone else changes row 2 after the run
@@ -504,6 +506,7 @@ def test_a_locked_chunk_is_retried_and_the_run_completes(books: Engine) -> None:
     assert all(stocks(books)[i] == -i for i in range(1, 21))
 
 
+@pytest.mark.async_twin
 def test_a_failing_chunk_is_rolled_back_and_named(books: Engine) -> None:
     changes = [{"id": i, "price": Decimal(i)} for i in range(1, 21)]
     changes[12]["price"] = Decimal("-1")  # id 13: violates the CHECK constraint, chunk 3
@@ -518,6 +521,7 @@ def test_a_failing_chunk_is_rolled_back_and_named(books: Engine) -> None:
     assert (info.status, info.chunks, info.run_id) == ("failed", 2, caught.value.run_id)
 
 
+@pytest.mark.async_twin
 def test_ctrl_c_marks_the_run_interrupted_and_it_resumes(books: Engine) -> None:
     def interrupt(progress: setwise.Progress) -> None:
         if progress.chunk == 2:
@@ -546,6 +550,7 @@ def apply_interrupted_after_two_chunks(books: Engine, changes: list[dict[str, An
     return setwise.runs(books)[0].run_id
 
 
+@pytest.mark.async_twin
 def test_a_resumed_changeset_merges_the_rows_its_first_run_kept(
     books: Engine, backend: str
 ) -> None:
@@ -592,6 +597,7 @@ def test_a_kept_staging_table_found_empty_is_staged_again(books: Engine) -> None
     assert stocks(books) == {i: -i for i in range(1, 41)}
 
 
+@pytest.mark.async_twin
 def test_reverting_an_interrupted_changeset_ends_it(books: Engine, backend: str) -> None:
     # Its kept staging table (PostgreSQL) is dropped, and it can no longer be resumed.
     run_id = apply_interrupted_after_two_chunks(
@@ -608,6 +614,7 @@ def test_reverting_an_interrupted_changeset_ends_it(books: Engine, backend: str)
     assert [name for name in names if name.startswith("setwise_stage")] == []
 
 
+@pytest.mark.async_twin
 def test_an_abandoned_run_keeps_its_chunks_and_cannot_be_resumed(
     books: Engine, backend: str
 ) -> None:
@@ -720,6 +727,7 @@ def test_auto_chunks_grow_while_fast(books: Engine) -> None:
     assert sizer.rows == sizes[-1]  # 0.3 s is neither slow nor under half the target
 
 
+@pytest.mark.async_twin
 def test_progress_counts_every_row(books: Engine) -> None:
     # Ids 36..45: five of them are not in the table. They are rows of the changeset
     # all the same: the total counts them, as the chunks do.
@@ -803,6 +811,7 @@ def test_a_resumed_auto_run_goes_on_at_the_pace_it_had(engine: Engine) -> None:
     assert sizes == [1000, 2000]
 
 
+@pytest.mark.async_twin
 def test_a_journaled_run_inside_an_open_caller_transaction(books: Engine) -> None:
     before = snapshot(books)
     with Session(books) as session:
@@ -840,6 +849,7 @@ def test_a_packed_journal_written_from_python_reads_back_and_reverts(
     assert [row[:8] for row in snapshot(books)] == [row[:8] for row in original]
 
 
+@pytest.mark.async_twin
 def test_a_chunked_run_inside_an_open_transaction_is_refused(books: Engine) -> None:
     with books.connect() as connection:
         connection.execute(select(1))

@@ -11,8 +11,6 @@ from sqlalchemy.orm import Session
 import setwise
 from tests.models import Author, Book, book_row, create_books, snapshot
 
-pytestmark = pytest.mark.async_twin
-
 
 @pytest.fixture
 def books(engine: Engine) -> Engine:
@@ -38,6 +36,7 @@ def count_updates(engine: Engine) -> list[str]:
     return sent
 
 
+@pytest.mark.async_twin
 def test_orm_update_with_expression_runs_as_one_statement(books: Engine) -> None:
     before = prices(books)
     sent = count_updates(books)
@@ -57,6 +56,7 @@ def test_orm_update_with_expression_runs_as_one_statement(books: Engine) -> None
         assert after[i] == expected, i
 
 
+@pytest.mark.async_twin
 def test_core_update_with_several_columns_and_a_subquery_filter(books: Engine) -> None:
     table = Book.__table__
     by_author_two = select(Author.id).where(Author.name == "Author 2").scalar_subquery()
@@ -76,6 +76,7 @@ def test_core_update_with_several_columns_and_a_subquery_filter(books: Engine) -
     assert others == 7
 
 
+@pytest.mark.async_twin
 def test_update_without_where_is_refused_and_changes_nothing(books: Engine) -> None:
     before = snapshot(books)
     with pytest.raises(setwise.UnboundedUpdateError, match="no WHERE clause"):
@@ -90,6 +91,7 @@ def test_update_of_every_row_needs_all_rows(books: Engine) -> None:
         assert connection.scalar(select(func.sum(Book.stock))) == 0
 
 
+@pytest.mark.async_twin
 def test_rows_already_holding_the_value_are_matched_but_not_written(books: Engine) -> None:
     setwise.update(books, update(Book).where(Book.id <= 4).values(genre="history"))
     # ids 1..8 match; 1..4 now say "history", and so does 5 from the seed (5 % 4 == 1)
@@ -101,6 +103,7 @@ def test_rows_already_holding_the_value_are_matched_but_not_written(books: Engin
     assert versions == {1: 1, 2: 2, 3: 2, 4: 2, 5: 1, 6: 2, 7: 2, 8: 2}
 
 
+@pytest.mark.async_twin
 def test_returning_gives_every_matched_row_in_key_order(books: Engine) -> None:
     setwise.update(books, update(Book).where(Book.id == 3).values(stock=100))
     report = setwise.update(
@@ -121,6 +124,7 @@ def test_returning_an_unknown_column_suggests_the_closest(books: Engine) -> None
         setwise.update(books, update(Book).where(Book.id == 1).values(stock=1), returning=["stok"])
 
 
+@pytest.mark.async_twin
 def test_expect_rows_raises_not_found_and_rolls_back(books: Engine) -> None:
     before = snapshot(books)
     with pytest.raises(setwise.NotFoundError, match="at least 3 row") as caught:
@@ -131,6 +135,7 @@ def test_expect_rows_raises_not_found_and_rolls_back(books: Engine) -> None:
     assert snapshot(books) == before
 
 
+@pytest.mark.async_twin
 def test_max_rows_refuses_before_writing(books: Engine) -> None:
     before = snapshot(books)
     sent = count_updates(books)
@@ -172,6 +177,7 @@ def test_decimal_with_more_places_than_the_column_is_refused(books: Engine) -> N
         setwise.update(books, update(Book).where(Book.id == 1).values(price=Decimal("1.005")))
 
 
+@pytest.mark.async_twin
 def test_loaded_objects_see_new_values_and_others_stay_loaded(books: Engine) -> None:
     with Session(books) as session:
         changed = session.get(Book, 1)
@@ -188,6 +194,7 @@ def test_loaded_objects_see_new_values_and_others_stay_loaded(books: Engine) -> 
     assert snapshot(books)[0][2] == "Renamed"
 
 
+@pytest.mark.async_twin
 def test_a_session_with_an_open_transaction_keeps_control_of_it(books: Engine) -> None:
     before = snapshot(books)
     with Session(books) as session:
@@ -198,6 +205,7 @@ def test_a_session_with_an_open_transaction_keeps_control_of_it(books: Engine) -
     assert snapshot(books) == before
 
 
+@pytest.mark.async_twin
 def test_a_connection_with_an_open_transaction_keeps_control_of_it(books: Engine) -> None:
     before = snapshot(books)
     with books.connect() as connection:
@@ -209,6 +217,7 @@ def test_a_connection_with_an_open_transaction_keeps_control_of_it(books: Engine
     assert snapshot(books) == before
 
 
+@pytest.mark.async_twin
 def test_a_failure_inside_the_callers_transaction_undoes_only_setwise(books: Engine) -> None:
     with books.connect() as connection:
         connection.execute(update(Book).where(Book.id == 1).values(stock=555))
@@ -222,6 +231,7 @@ def test_a_failure_inside_the_callers_transaction_undoes_only_setwise(books: Eng
     assert snapshot(books)[0][5] == 555
 
 
+@pytest.mark.async_twin
 def test_an_idle_session_gets_its_own_committed_transaction(books: Engine) -> None:
     with Session(books) as session:
         setwise.update(session, update(Book).where(Book.id == 1).values(stock=0))
@@ -230,6 +240,7 @@ def test_an_idle_session_gets_its_own_committed_transaction(books: Engine) -> No
         assert connection.scalar(select(Book.stock).where(Book.id == 1)) == 0
 
 
+@pytest.mark.async_twin
 def test_pending_changes_in_the_session_are_flushed_not_committed(books: Engine) -> None:
     before = snapshot(books)
     with Session(books) as session:
@@ -250,6 +261,7 @@ def test_pending_changes_in_the_session_are_flushed_not_committed(books: Engine)
     ]
 
 
+@pytest.mark.async_twin
 def test_a_unique_violation_names_the_constraint(books: Engine) -> None:
     before = snapshot(books)
     with pytest.raises(setwise.ValidationError, match="uq_books_isbn") as caught:

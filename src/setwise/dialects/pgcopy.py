@@ -44,7 +44,24 @@ def copy_in(
 ) -> Iterator[CopyStream]:
     """A COPY of ``names`` into ``table`` from the client, in text format (``csv``:
     CSV without a header, an empty field NULL, quoted or not, UTF-8), in the
-    connection's transaction; it ends when the block does, and fails with it."""
+    connection's transaction; it ends when the block does, and fails with it.
+
+    Cancelled (a KeyboardInterrupt, an asyncio task's CancelledError) in the middle of
+    the driver's COPY, the connection is in no state to be used: it is invalidated, as
+    SQLAlchemy does when its own statements are cancelled, and the interrupt goes on."""
+    try:
+        with _copy_in(connection, table, names, csv=csv) as stream:
+            yield stream
+    except BaseException as exc:
+        if not isinstance(exc, Exception):
+            connection.invalidate(exc)
+        raise
+
+
+@contextmanager
+def _copy_in(
+    connection: Connection, table: Table, names: Sequence[str], *, csv: bool
+) -> Iterator[CopyStream]:
     if connection.dialect.driver == "asyncpg":
         with _asyncpg_copy(connection, table, names, csv=csv) as stream:
             yield stream
@@ -62,17 +79,16 @@ def copy_in(
             yield _PsycopgStream(connection, copy)
         return
     cursor = raw.cursor()
+    manager = cursor.copy(statement)
+    copy = await_only(manager.__aenter__())
     try:
-        manager = cursor.copy(statement)
-        copy = await_only(manager.__aenter__())
-        try:
-            yield _PsycopgStream(connection, copy)
-        except BaseException as exc:
-            await_only(manager.__aexit__(type(exc), exc, exc.__traceback__))
-            raise
-        await_only(manager.__aexit__(None, None, None))
-    finally:
+        yield _PsycopgStream(connection, copy)
+    except Exception as exc:
+        await_only(manager.__aexit__(type(exc), exc, exc.__traceback__))
         await_only(cursor.close())
+        raise
+    await_only(manager.__aexit__(None, None, None))
+    await_only(cursor.close())
 
 
 class _PsycopgStream:
@@ -115,8 +131,11 @@ def _asyncpg_copy(
     stream = _AsyncpgStream(raw, table, list(names), options)
     try:
         yield stream
-    except BaseException:
+    except Exception:
         stream.close(failed=True)
+        raise
+    except BaseException:
+        stream.abandon()  # interrupted: the connection goes, and its COPY with it
         raise
     stream.close(failed=False)
 
@@ -174,6 +193,13 @@ class _AsyncpgStream:
         with suppress(Exception):  # the caller's own error is the one to see
             await_only(task)
 
+    def abandon(self) -> None:
+        """Stop the stream without waiting for it (the caller was interrupted)."""
+        task, self.task, self.queue = self.task, None, None
+        if task is not None:
+            task.cancel()
+            task.add_done_callback(_retrieved)
+
     @staticmethod
     async def _blocks(queue: asyncio.Queue[bytes | _Stop | None]) -> AsyncIterator[bytes]:
         while True:
@@ -190,3 +216,9 @@ def is_data_error(error: BaseException) -> bool:
     record), raised by a COPY as the driver raises it."""
     code = getattr(error, "sqlstate", None)  # psycopg's errors and asyncpg's alike
     return isinstance(code, str) and code.startswith("22")
+
+
+def _retrieved(task: asyncio.Task[Any]) -> None:
+    """Take a task's outcome, so that asyncio does not log it as never retrieved."""
+    if not task.cancelled():
+        task.exception()

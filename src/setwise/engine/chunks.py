@@ -39,7 +39,7 @@ from setwise.engine.writes import ChunkWrite
 from setwise.errors import RunError, RunInterrupted, RunInUseError, RunStateError, SetwiseError
 from setwise.journal.changes import Journal
 from setwise.journal.runinfo import ChunkInfo
-from setwise.journal.states import FAILED, INTERRUPTED
+from setwise.journal.states import FAILED, INTERRUPTED, RUNNING
 from setwise.report import WRITING, ChunkResult, Progress, Report, Totals
 from setwise.writers.keys import EVERYTHING, Span
 from setwise.writers.protocol import Writer
@@ -150,23 +150,24 @@ class Executor:
         after: tuple[Any, ...] | None = None
         chunk = done = 0
         pace: ChunkInfo | None = None
-        if self.options.resume is not None:
-            after, chunk, pace = self.ledger.resume(connection)
-            # Rows the first run went through: matched or missing, as its chunks counted.
-            done = self.totals.matched + self.totals.missing
-            if self.options.progress is not None and total_rows is None:
-                with connection.begin():
-                    total_rows = done + self._rows_in(connection, Span(after))
-        else:
-            total_rows = self._open_run(connection, total_rows)
-        sizer = ChunkSizer(
-            self.options.chunk_rows,
-            self.options.chunk_seconds,
-            cap=chunk_cap(self._cap(connection), self.options.chunk_rows),
-        )
-        if pace is not None:
-            sizer.start_from(pace.rows, pace.seconds)
+        # From the run's start on: a run recorded as it was interrupted is marked too.
         try:
+            if self.options.resume is not None:
+                after, chunk, pace = self.ledger.resume(connection)
+                # Rows the first run went through: matched or missing, as its chunks counted.
+                done = self.totals.matched + self.totals.missing
+                if self.options.progress is not None and total_rows is None:
+                    with connection.begin():
+                        total_rows = done + self._rows_in(connection, Span(after))
+            else:
+                total_rows = self._open_run(connection, total_rows)
+            sizer = ChunkSizer(
+                self.options.chunk_rows,
+                self.options.chunk_seconds,
+                cap=chunk_cap(self._cap(connection), self.options.chunk_rows),
+            )
+            if pace is not None:
+                sizer.start_from(pace.rows, pace.seconds)
             while True:
                 chunk += 1
                 span, result, seconds, _ = self._chunk_with_retries(
@@ -187,6 +188,7 @@ class Executor:
                 raise
             release_frames(exc)
             try:
+                self._count_if_committed(connection, chunk)
                 unmarked = self.ledger.mark(connection, INTERRUPTED)
             except INTERRUPTS:  # a second Ctrl-C: stop waiting for the database
                 unmarked = f"a second interrupt; run {self.run_id} still says running"
@@ -202,6 +204,21 @@ class Executor:
                 exc.add_note(str(stopped))
                 raise exc from stopped
             raise stopped from exc
+
+    def _count_if_committed(self, connection: Connection, chunk: int) -> None:
+        """Count chunk ``chunk``, interrupted at its COMMIT, when the database committed
+        it all the same: a cancelled task stops waiting for the COMMIT, not the server."""
+        if self.run_id is None or self.totals.chunks >= chunk:
+            return
+        try:
+            if connection.in_transaction():
+                connection.rollback()
+            with connection.begin():
+                info = self.journal.get(connection, self.run_id)
+        except Exception:  # marking the run says what is wrong with the database
+            return
+        if info.status == RUNNING and info.chunks == chunk:
+            self.totals.chunks = chunk
 
     def _open_run(self, connection: Connection, total_rows: int | None) -> int | None:
         """Count, guard and record the run, retrying like a chunk when the database is busy.
