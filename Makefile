@@ -41,8 +41,8 @@ demo: $(STAMP)
 	$(BIN)/setwise demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests $(wildcard benchmarks)
-	$(BIN)/ruff format --check src tests $(wildcard benchmarks)
+	$(BIN)/ruff check src tests $(wildcard benchmarks) examples
+	$(BIN)/ruff format --check src tests $(wildcard benchmarks) examples
 	$(BIN)/vulture
 
 typecheck: $(STAMP)
