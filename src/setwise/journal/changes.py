@@ -141,7 +141,7 @@ class Journal(RunRecords):
         """
         if changes is None:
             changes = self.changes_table(target, strategy)
-        tables = [self.runs, self.chunks, changes]
+        tables = [self.runs, self.chunks, self.control, changes]
 
         def create(connection: Connection) -> bool:
             return self._create(
