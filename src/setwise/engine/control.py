@@ -65,6 +65,7 @@ class Controller:
         """The pause between chunks: as given, until a ``tune`` changes it."""
         self.applied: dict[str, float | int] = {}
         self.last: Progress | None = None
+        self.total_said = False
 
     def progress(self, step: Progress) -> None:
         """Report ``step`` to the run's progress callback, and keep it for a pause."""
@@ -77,6 +78,14 @@ class Controller:
         ``sizer`` and the throttle, wait while paused, raise ``StopRequested`` to stop."""
         if self.throttle_seconds:
             time.sleep(self.throttle_seconds)
+        if not self.total_said and self.last is not None and self.last.rows_total is not None:
+            total = self.last.rows_total
+            self.total_said = True
+            self.retried(
+                connection,
+                f"noting run {run_id}'s rows",
+                lambda c: controls.note_total(c, self.records, run_id, total),
+            )
         found = self._read(connection, run_id)
         if found is None:
             return
@@ -100,7 +109,7 @@ class Controller:
             self._tune(run_id, found, sizer)
         self._say_paused(connection, run_id, None)
         if found is None:  # the row is gone: nothing holds the run any more
-            return RunControl(run_id, None, None, None, None, None, None, None)
+            return RunControl(run_id, None, None, None, None, None, None, None, None)
         self._tune(run_id, found, sizer)
         if found.command is None:
             log.info("run %s goes on", run_id)

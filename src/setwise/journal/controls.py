@@ -43,6 +43,8 @@ class RunControl:
     """Tuned values (``setwise tune``); None: as the run was started."""
     paused: str | None
     """Why the run waits now, as the run itself wrote it; None while it writes."""
+    rows_total: int | None
+    """The rows the run goes through in all, when it counted them (for an ETA)."""
     verified: dict[str, Any] | None
     """What verifying the run found: ``rows`` compared, ``mismatched`` rows, ``at``."""
     changed_at: dt.datetime | None
@@ -85,6 +87,7 @@ def read(connection: Connection, tables: RunTables, run_id: str) -> RunControl |
         chunk_seconds=found["chunk_seconds"],
         throttle_seconds=found["throttle_seconds"],
         paused=found["paused"],
+        rows_total=None if found["rows_total"] is None else int(found["rows_total"]),
         verified=json.loads(found["verified"]) if found["verified"] else None,
         changed_at=found["changed_at"],
     )
@@ -138,6 +141,12 @@ def note_paused(connection: Connection, tables: RunTables, run_id: str, reason: 
     connection.execute(
         update(control).where(control.c.run_id == run_id).values(paused=kept, changed_at=_now())
     )
+
+
+def note_total(connection: Connection, tables: RunTables, run_id: str, rows: int) -> None:
+    """Say how many rows run ``run_id`` goes through in all, for ``setwise show --follow``."""
+    control = tables.control
+    connection.execute(update(control).where(control.c.run_id == run_id).values(rows_total=rows))
 
 
 def note_verified(

@@ -119,6 +119,7 @@ class RunTables:
             Column("chunk_seconds", Float),
             Column("throttle_seconds", Float),
             Column("paused", String(255)),
+            Column("rows_total", BigInteger),
             Column("verified", Text),
             Column("changed_at", DateTime),
         )
