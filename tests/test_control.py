@@ -260,3 +260,13 @@ def test_a_database_whose_runs_table_predates_control_gets_it_on_the_next_run(
         wait_until(lambda: control(engine, outcome["run_id"]).paused is not None, "the pause")
         setwise.continue_(engine, outcome["run_id"])
     assert outcome["report"].changed == 10
+
+
+def test_the_control_table_is_refused_as_a_target(engine: Engine) -> None:
+    create_books(engine, 10)
+    statement = update(Book).where(Book.id > 0).values(stock=Book.stock + 1)
+    run = setwise.update(engine, statement, chunk_rows=5)
+    with pytest.raises(setwise.SchemaError, match="one of setwise's own tables"):
+        setwise.apply(engine, "setwise_control", [{"run_id": run.run_id, "command": "stop"}])
+    found = setwise.run_control(engine, run.run_id or "")
+    assert found is not None and found.command is None
