@@ -270,3 +270,15 @@ def test_the_control_table_is_refused_as_a_target(engine: Engine) -> None:
         setwise.apply(engine, "setwise_control", [{"run_id": run.run_id, "command": "stop"}])
     found = setwise.run_control(engine, run.run_id or "")
     assert found is not None and found.command is None
+
+
+def test_a_paused_run_abandoned_from_another_process_stops(engine: Engine) -> None:
+    create_books(engine, 40)
+    with running(engine, chunk_rows=5, throttle_seconds=0.2) as outcome:
+        run_id = outcome["run_id"]
+        setwise.pause(engine, run_id)
+        wait_until(lambda: control(engine, run_id).paused is not None, "the pause")
+        at = setwise.abandon(engine, run_id).chunks
+    assert isinstance(outcome["error"], setwise.RunInUseError)
+    info, chunks = setwise.run_details(engine, run_id)
+    assert info.status == "abandoned" and info.chunks == len(chunks) == at

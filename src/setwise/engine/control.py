@@ -27,7 +27,7 @@ from setwise.engine.sizing import ChunkSizer
 from setwise.journal import controls
 from setwise.journal.controls import RunControl
 from setwise.journal.records import RunRecords
-from setwise.journal.states import PAUSE, STOP
+from setwise.journal.states import PAUSE, RUNNING, STOP
 from setwise.report import Progress
 
 log = logging.getLogger("setwise")
@@ -103,8 +103,9 @@ class Controller:
         found: RunControl | None
         while True:
             time.sleep(PAUSE_POLL_SECONDS)
-            found = self._read(connection, run_id)
-            if found is None or found.command != PAUSE:
+            found, status = self._read_waiting(connection, run_id)
+            if found is None or found.command != PAUSE or status != RUNNING:
+                # Abandoned while paused: its next chunk's claim finds it so, and stops.
                 break
             self._tune(run_id, found, sizer)
         self._say_paused(connection, run_id, None)
@@ -131,6 +132,16 @@ class Controller:
             lambda c: controls.read(c, self.records, run_id),
         )
         assert found is None or isinstance(found, RunControl)
+        return found
+
+    def _read_waiting(self, connection: Connection, run_id: str) -> tuple[RunControl | None, str]:
+        """The control row, and the run's status: a paused run may be abandoned."""
+
+        def read(c: Connection) -> tuple[RunControl | None, str]:
+            return controls.read(c, self.records, run_id), self.records.get(c, run_id).status
+
+        found = self.retried(connection, f"reading the commands to run {run_id}", read)
+        assert isinstance(found, tuple)
         return found
 
     def _tune(self, run_id: str, found: RunControl, sizer: ChunkSizer) -> None:
