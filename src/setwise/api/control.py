@@ -94,8 +94,9 @@ def _send(
     journal = Journal(journal_prefix)
     strategy = dialect_of(bind)
     engine = engine_of(bind)
-    with engine.begin() as connection:  # a run of an earlier setwise has no such table
-        journal._create(connection, [journal.control])
+    with engine.begin() as connection:
+        journal.get(connection, run_id)  # NotFoundError for an unknown run, before any DDL
+        journal._create(connection, [journal.control])  # an earlier setwise made none
     work: Callable[[Connection], RunControl] = lambda c: controls.send(  # noqa: E731
         c, journal, run_id, action, **tuned
     )

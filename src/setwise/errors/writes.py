@@ -208,5 +208,5 @@ class VerificationError(SetwiseError):
         super().__init__(
             f"verify failed: {total} row(s) of {table!r} that run {run_id} wrote do not hold "
             f"what it wrote ({said}). The run is committed; `setwise show {run_id}` shows "
-            "it, and revert refuses these rows unless forced"
+            "it, and a revert refuses the rows changed since unless forced"
         )
