@@ -77,8 +77,7 @@ def apply(
     rows for which it holds are written, a found row outside it counts as matched and
     unchanged (``plan`` counts them as ``outside``).
     Chunking, journal, resume, progress, stamps, ``tag`` and ``verify`` work as for
-    ``setwise.update``. On
-    PostgreSQL a chunked run stages into a table named for the run
+    ``setwise.update``. On PostgreSQL a chunked run stages into a table named for the run
     (``{journal_prefix}stage_…``), dropped when the run finishes, so a resumed run
     merges what its first run staged without reading ``changes`` again. Elsewhere (a
     temporary staging table), a resumed changeset is read and checked again and

@@ -110,7 +110,7 @@ class Controller:
     def _wait(self, connection: Connection, run_id: str, sizer: ChunkSizer) -> RunControl:
         """Wait while the row says pause; the row that ended the wait."""
         log.info("run %s paused by `setwise pause`; `setwise continue %s` goes on", run_id, run_id)
-        self._say_paused(connection, run_id, PAUSED_BY_COMMAND)
+        self.say_paused(connection, run_id, PAUSED_BY_COMMAND)
         found: RunControl | None
         while True:
             time.sleep(PAUSE_POLL_SECONDS)
@@ -119,7 +119,7 @@ class Controller:
                 # Abandoned while paused: its next chunk's claim finds it so, and stops.
                 break
             self._tune(run_id, found, sizer)
-        self._say_paused(connection, run_id, None)
+        self.say_paused(connection, run_id, None)
         if found is None:  # the row is gone: nothing holds the run any more
             return RunControl(run_id, None, None, None, None, None, None, None, None)
         self._tune(run_id, found, sizer)
@@ -127,7 +127,10 @@ class Controller:
             log.info("run %s goes on", run_id)
         return found
 
-    def _say_paused(self, connection: Connection, run_id: str, reason: str | None) -> None:
+    def say_paused(self, connection: Connection, run_id: str, reason: str | None) -> None:
+        """Say why run ``run_id`` waits now (None: it goes on): in its control row, for
+        ``setwise show --follow`` in another terminal, and in its progress
+        (``Progress.paused``). For any wait between chunks: a pause, a health signal."""
         self.retried(
             connection,
             f"noting run {run_id} paused",
