@@ -4,6 +4,7 @@ run gives."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import threading
 import time
@@ -282,3 +283,30 @@ def test_a_paused_run_abandoned_from_another_process_stops(engine: Engine) -> No
     assert isinstance(outcome["error"], setwise.RunInUseError)
     info, chunks = setwise.run_details(engine, run_id)
     assert info.status == "abandoned" and info.chunks == len(chunks) == at
+
+
+def test_ctrl_c_ends_following_and_leaves_the_run_alone(engine: Engine) -> None:
+    create_books(engine, 40)
+    with running(engine, chunk_rows=2, throttle_seconds=0.1) as outcome:
+        run_id = outcome["run_id"]
+        follower = subprocess.Popen(
+            [str(SETWISE), "show", run_id, "--follow", "--db", cli_url(engine)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert follower.stdout is not None
+            first = follower.stdout.readline()  # the follower is up and reading
+            follower.send_signal(signal.SIGINT)
+            followed, _ = follower.communicate(timeout=PATIENCE)
+            followed = first + followed
+        finally:
+            if follower.poll() is None:
+                follower.kill()
+                follower.wait()
+        assert follower.returncode == 130, followed
+        assert f"Stopped following; run {run_id} goes on as it was." in followed
+        assert f"run {run_id}: running" in followed
+    assert outcome["report"].changed == 40
+    assert setwise.run_details(engine, run_id)[0].status == "done"

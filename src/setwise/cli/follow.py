@@ -51,6 +51,7 @@ def follow(engine: Engine, run_id: str) -> None:
                 seen = summary(info, control, rate=False)
                 if seen != said:
                     out.print(summary(info, control), markup=False, soft_wrap=True)
+                    out.file.flush()  # a pipe or a log sees each line as it is said
                     said = seen
             if info.status != RUNNING:
                 break
