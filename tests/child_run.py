@@ -70,7 +70,7 @@ def install_holds() -> None:
 
 def _reads_the_table(statement: str) -> bool:
     """A chunk's read, not one of its run record's."""
-    journal = ("setwise_runs", "setwise_chunks")
+    journal = ("setwise_runs", "setwise_chunks", "setwise_control")
     return statement.startswith("SELECT") and not any(name in statement for name in journal)
 
 

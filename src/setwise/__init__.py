@@ -15,6 +15,7 @@ from setwise.errors import (
     ConflictError,
     InvalidArgumentError,
     JournalTableError,
+    Mismatch,
     MissingExtraError,
     NotFoundError,
     PlanTimeoutError,
@@ -31,20 +32,23 @@ from setwise.errors import (
     TransactionTooLargeError,
     UnboundedUpdateError,
     ValidationError,
+    VerificationError,
     WriteCheckError,
 )
 from setwise.problems import Problem, ProblemKind
 
 if TYPE_CHECKING:
     from setwise.api.apply import apply
+    from setwise.api.control import continue_, pause, run_control, stop, tune
     from setwise.api.patch import patch
     from setwise.api.plan import plan
     from setwise.api.revert import revert
     from setwise.api.runs import abandon, init, run_details, runs
     from setwise.api.update import update
     from setwise.detector.watch import watch
+    from setwise.journal.controls import RunControl
     from setwise.journal.runinfo import ChunkInfo, RunInfo
-    from setwise.report import Plan, Progress, Report
+    from setwise.report import Plan, Progress, Report, Verification
 
 __version__ = "0.2.0.dev0"
 
@@ -54,15 +58,22 @@ _LAZY = {
     "Plan": "setwise.report",
     "Progress": "setwise.report",
     "Report": "setwise.report",
+    "RunControl": "setwise.journal.controls",
     "RunInfo": "setwise.journal.runinfo",
+    "Verification": "setwise.report",
     "abandon": "setwise.api.runs",
     "apply": "setwise.api.apply",
+    "continue_": "setwise.api.control",
     "init": "setwise.api.runs",
     "patch": "setwise.api.patch",
+    "pause": "setwise.api.control",
     "plan": "setwise.api.plan",
     "revert": "setwise.api.revert",
+    "run_control": "setwise.api.control",
     "run_details": "setwise.api.runs",
     "runs": "setwise.api.runs",
+    "stop": "setwise.api.control",
+    "tune": "setwise.api.control",
     "update": "setwise.api.update",
     "watch": "setwise.detector.watch",
 }
@@ -86,6 +97,7 @@ __all__ = [
     "ConflictError",
     "InvalidArgumentError",
     "JournalTableError",
+    "Mismatch",
     "MissingExtraError",
     "NotFoundError",
     "Plan",
@@ -95,6 +107,7 @@ __all__ = [
     "Progress",
     "Report",
     "RowConflict",
+    "RunControl",
     "RunError",
     "RunInUseError",
     "RunInfo",
@@ -108,15 +121,22 @@ __all__ = [
     "TransactionTooLargeError",
     "UnboundedUpdateError",
     "ValidationError",
+    "Verification",
+    "VerificationError",
     "WriteCheckError",
     "abandon",
     "apply",
+    "continue_",
     "init",
     "patch",
+    "pause",
     "plan",
     "revert",
+    "run_control",
     "run_details",
     "runs",
+    "stop",
+    "tune",
     "update",
     "watch",
 ]

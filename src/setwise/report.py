@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from setwise.errors import Mismatch
+
 #: The phases a run reports through its progress callback (``Progress.phase``).
 READING = "reading and checking"
 """A changeset's rows read and checked, and sent to the staging table: ``rows_done``
@@ -33,6 +35,9 @@ class Progress:
     chunk_seconds: float
     phase: str = "merging"
     table: str = ""
+    paused: str | None = None
+    """Why the run waits between chunks now (``"setwise pause"``, a health signal's
+    reason); None while it writes."""
 
     @property
     def chunks_about(self) -> int | None:
@@ -139,6 +144,24 @@ class Report:
     rollbacks: int = 0
     slowest_chunk_s: float = 0.0
     rows: tuple[dict[str, Any], ...] = ()
+    verified: Verification | None = None
+    """What ``verify=True`` found after the run; None when the run was not verified."""
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The rows a run wrote, read again after it and compared, byte for byte, with the
+    values it wrote (the journal's new values): ``rows`` compared, ``mismatched`` of them
+    that differ or are gone (exact), and ``mismatches`` by key and column (bounded)."""
+
+    rows: int
+    mismatched: int
+    mismatches: tuple[Mismatch, ...] = ()
+
+    @property
+    def clean(self) -> bool:
+        """Every row the run wrote holds what it wrote."""
+        return self.mismatched == 0
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from setwise.dialects.integrity import integrity_to_validation
 from setwise.engine.options import RunOptions
 from setwise.engine.run import run
 from setwise.engine.transaction import Bind, dialect_of, reading_connection
+from setwise.engine.verify import refuse_unjournaled, verified
 from setwise.errors import SchemaError, SetwiseError
 from setwise.journal.changes import Journal, tagged
 from setwise.journal.records import new_run_id
@@ -63,6 +64,7 @@ def apply(
     stamp_column: str | None = None,
     actor_column: str | None = None,
     tag: str | None = None,
+    verify: bool = False,
 ) -> Report:
     """Apply per-row ``changes`` to ``target``, matching rows by ``key``.
 
@@ -74,8 +76,8 @@ def apply(
     ``where``: a condition on the target's columns (``books.c.genre == "poetry"``); only
     rows for which it holds are written, a found row outside it counts as matched and
     unchanged (``plan`` counts them as ``outside``).
-    Chunking, journal, resume, progress, stamps and ``tag`` work as for ``setwise.update``. On
-    PostgreSQL a chunked run stages into a table named for the run
+    Chunking, journal, resume, progress, stamps, ``tag`` and ``verify`` work as for
+    ``setwise.update``. On PostgreSQL a chunked run stages into a table named for the run
     (``{journal_prefix}stage_…``), dropped when the run finishes, so a resumed run
     merges what its first run staged without reading ``changes`` again. Elsewhere (a
     temporary staging table), a resumed changeset is read and checked again and
@@ -91,6 +93,7 @@ def apply(
     when they are not ISO 8601 (``"%d/%m/%Y"``). A bare number in a date column (an
     Excel serial date) is refused as a bad value.
     """
+    refuse_unjournaled(verify, journal)
     strategy = dialect_of(bind)
     journal_tables = Journal(journal_prefix)
     with reading_connection(bind) as connection:
@@ -176,7 +179,7 @@ def apply(
         writer.drop(connection, strategy)
 
     try:
-        return run(
+        report = run(
             bind,
             resolved,
             build,
@@ -193,6 +196,7 @@ def apply(
         raise integrity_to_validation(exc, resolved.table, strategy, {}) from exc
     finally:
         source.close()
+    return verified(bind, report, journal_prefix=journal_prefix) if verify else report
 
 
 def _merge(staged: Stage | None) -> Merge | None:

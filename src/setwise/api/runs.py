@@ -40,7 +40,7 @@ def init(bind: Bind, *targets: TargetLike, journal_prefix: str = "setwise_") -> 
         journal.ensure(engine, strategy, target, convert=True)
     if not resolved:
         with engine.begin() as connection:
-            journal._create(connection, [journal.runs, journal.chunks])
+            journal._create(connection, [journal.runs, journal.chunks, journal.control])
     if strategy.kept_stage_prefixes is None:
         return []
     with engine.begin() as connection:

@@ -16,6 +16,7 @@ from setwise.dialects.integrity import integrity_to_validation
 from setwise.engine.options import RunOptions
 from setwise.engine.run import run
 from setwise.engine.transaction import Bind, dialect_of
+from setwise.engine.verify import refuse_unjournaled, verified
 from setwise.errors import SchemaError, UnboundedUpdateError, ValidationError
 from setwise.journal.changes import Journal, tagged
 from setwise.report import ProgressCallback, Report
@@ -51,6 +52,7 @@ def update(
     stamp_column: str | None = None,
     actor_column: str | None = None,
     tag: str | None = None,
+    verify: bool = False,
     source: str | None = None,
 ) -> Report:
     """Run ``statement`` (an ORM or Core UPDATE) as set-based SQL.
@@ -73,7 +75,12 @@ def update(
     Alembic revision (``setwise.alembic``); a resume must give the same tag.
     ``source``: what the statement was written as (the command line passes its
     ``--set``/``--where`` text), kept with the run beside its SQL (``RunInfo.source``).
+    ``verify``: after the run, read the rows it wrote again and compare them with what
+    it wrote (``Report.verified``; ``VerificationError`` when one differs or is gone;
+    needs the journal). A running chunked run can be paused, stopped or tuned from
+    another process: ``setwise.pause``, ``setwise.stop``, ``setwise.tune``.
     """
+    refuse_unjournaled(verify, journal)
     plan = prepare(statement, all_rows=all_rows, journal=journal)
     target = plan.target
     returned = [_returning_column(target, ref) for ref in returning]
@@ -98,7 +105,7 @@ def update(
     if options.chunked:
         _check_chunkable(plan, returned)
     try:
-        return run(
+        report = run(
             bind,
             target,
             lambda connection, strategy: plan.with_comparison(
@@ -119,6 +126,7 @@ def update(
             if isinstance(value, BindParameter)
         }
         raise integrity_to_validation(exc, target.table, strategy, literals) from exc
+    return verified(bind, report, journal_prefix=journal_prefix) if verify else report
 
 
 def prepare(statement: Update, *, all_rows: bool, journal: bool) -> SetUpdate:

@@ -4,7 +4,7 @@ Every decision lives in the library; a command parses its options (``options``),
 one library call (``job``), renders the result (``render``), and turns any error into an
 exit code in one place (``exits.guard``). The commands are grouped by what they work
 on: ``commands_change`` (plan, apply), ``commands_runs`` (runs, show, revert, abandon,
-init), ``commands_tools`` (bench, demo).
+init, pause, continue, stop, tune), ``commands_tools`` (bench, demo).
 
 A command is a function whose body runs inside ``with guard(ctx, debug, db) as
 database:``; it is registered below with ``cls=Command`` (``help``). ``--db`` is taken
@@ -65,10 +65,14 @@ for _command in (
     commands_runs.revert,
     commands_runs.abandon,
     commands_runs.init,
+    commands_runs.pause,
+    commands_runs.continue_,
+    commands_runs.stop,
+    commands_runs.tune,
     commands_tools.bench,
     commands_tools.demo,
 ):
-    app.command(cls=Command)(_command)
+    app.command(cls=Command, name=_command.__name__.rstrip("_"))(_command)
 
 
 def main() -> None:

@@ -39,6 +39,7 @@ from setwise.cli.options import (
     TableName,
     Throttle,
     UsageError,
+    Verify,
     Where,
     Yes,
     guard_options,
@@ -120,6 +121,7 @@ def apply(
     chunk_seconds: ChunkSeconds = 0.5,
     throttle: Throttle = 0.0,
     no_journal: NoJournal = False,
+    verify: Verify = False,
     resume: Resume = None,
     max_rows: MaxRows = None,
     expect_rows: ExpectRows = None,
@@ -152,6 +154,8 @@ def apply(
     with guard(ctx, debug, db, as_json) as database:
         options = run_options(chunk_rows, chunk_seconds, throttle, no_journal, resume, actor)
         options |= guard_options(max_rows, expect_rows, stamp_column, actor_column)
+        if verify:
+            options["verify"] = True
         timeout = timeout_of(plan_timeout)
         reading = reading_options(csv_null, file_format, delimiter, encoding, date_format)
         if dry_run:  # the plan, exactly as `setwise plan` shows it

@@ -10,7 +10,10 @@ from typing import Annotated
 import typer
 
 import setwise
+from setwise.cli.dburl import DatabaseURL
 from setwise.cli.exits import guard
+from setwise.cli.follow import follow as follow_run
+from setwise.cli.follow import state, verified_fact
 from setwise.cli.job import confirm_run, connect
 from setwise.cli.options import (
     Actor,
@@ -35,7 +38,7 @@ from setwise.cli.render import (
     show_report,
     show_run,
 )
-from setwise.journal.states import ENDED, OPEN
+from setwise.journal.states import ENDED, OPEN, RUNNING
 
 
 def runs(
@@ -123,6 +126,14 @@ def since_of(text: str | None) -> dt.datetime | dt.timedelta | None:
 def show(
     ctx: typer.Context,
     run_id: RunId,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            help="Redraw the run live until it ends (exit 0 done, 1 failed, 130 stopped); "
+            "Ctrl-C stops following, not the run.",
+        ),
+    ] = False,
     as_json: AsJson = False,
     db: Db = None,
     debug: Debug = False,
@@ -133,13 +144,116 @@ def show(
 
       setwise show 20260101-120000-1a2b3c4d
       setwise show 20260101-120000-1a2b3c4d --json
+      setwise show 20260101-120000-1a2b3c4d --follow
     """
     with guard(ctx, debug, db, as_json) as database, connect(database) as engine:
+        if follow:
+            if as_json:
+                raise UsageError("--follow draws the run as it goes: drop --json")
+            follow_run(engine, run_id)
         info, chunks = setwise.run_details(engine, run_id)
+        control = setwise.run_control(engine, run_id)
         if as_json:
-            print_json({"run": info, "chunks": chunks})
+            print_json({"run": info, "chunks": chunks, "control": control})
             return
-        show_run(info, chunks)
+        more = [("state", state(info, control))] if info.status == RUNNING else []
+        verified = verified_fact(control)
+        show_run(info, chunks, [*more, *([verified] if verified else [])])
+
+
+def pause(ctx: typer.Context, run_id: RunId, db: Db = None, debug: Debug = False) -> None:
+    """Pause a running run after its current chunk.
+
+    The run runs in another process (another terminal); it waits, holding no lock,
+    until `setwise continue RUN` (or `setwise stop RUN`).
+
+    Examples:
+
+      setwise pause 20260101-120000-1a2b3c4d
+    """
+    with guard(ctx, debug, db) as database, connect(database) as engine:
+        setwise.pause(engine, run_id)
+        _said(
+            f"Run {run_id} pauses after its current chunk; go on with", database, "continue", run_id
+        )
+
+
+def continue_(ctx: typer.Context, run_id: RunId, db: Db = None, debug: Debug = False) -> None:
+    """Let a paused run go on.
+
+    Examples:
+
+      setwise continue 20260101-120000-1a2b3c4d
+    """
+    with guard(ctx, debug, db) as database, connect(database) as engine:
+        setwise.continue_(engine, run_id)
+        out.print(f"Run {run_id} goes on.", markup=False)
+
+
+def stop(ctx: typer.Context, run_id: RunId, db: Db = None, debug: Debug = False) -> None:
+    """Stop a running run after its current chunk; it can be resumed later.
+
+    The run is marked interrupted, as after Ctrl-C in its own terminal, which prints
+    the command that resumes it.
+
+    Examples:
+
+      setwise stop 20260101-120000-1a2b3c4d
+    """
+    with guard(ctx, debug, db) as database, connect(database) as engine:
+        setwise.stop(engine, run_id)
+        _said(
+            f"Run {run_id} stops after its current chunk; follow it with",
+            database,
+            *("show", run_id, "--follow"),
+        )
+
+
+def tune(
+    ctx: typer.Context,
+    run_id: RunId,
+    chunk_seconds: Annotated[
+        float | None,
+        typer.Option(
+            "--chunk-seconds",
+            metavar="SECONDS",
+            help="Size the next chunks to take about SECONDS each (as --chunk-rows auto).",
+        ),
+    ] = None,
+    throttle: Annotated[
+        float | None,
+        typer.Option("--throttle", metavar="SECONDS", help="Seconds to pause between chunks."),
+    ] = None,
+    chunk_rows: Annotated[
+        int | None,
+        typer.Option("--chunk-rows", metavar="N", help="Chunks of N rows from the next on."),
+    ] = None,
+    db: Db = None,
+    debug: Debug = False,
+) -> None:
+    """Change a running run's chunk time, throttle or chunk size, from its next chunk.
+
+    Examples:
+
+      setwise tune 20260101-120000-1a2b3c4d --chunk-seconds 0.2 --throttle 1
+      setwise tune 20260101-120000-1a2b3c4d --chunk-rows 500
+    """
+    with guard(ctx, debug, db) as database, connect(database) as engine:
+        found = setwise.tune(
+            engine,
+            run_id,
+            chunk_seconds=chunk_seconds,
+            throttle_seconds=throttle,
+            chunk_rows=chunk_rows,
+        )
+        tuned = ", ".join(f"{name} {value:g}" for name, value in found.tuned().items())
+        out.print(f"Run {run_id} goes on from its next chunk with {tuned}.", markup=False)
+
+
+def _said(message: str, database: DatabaseURL, *words: str) -> None:
+    """``message`` and the command of ``words`` it names, for this database."""
+    out.print(f"{message} `{database.command(list(words))}`.", markup=False, soft_wrap=True)
+    say_left_out(database)
 
 
 def revert(

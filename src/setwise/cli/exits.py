@@ -113,6 +113,8 @@ def guard(
             _traceback(exc, database)
         message = "Interrupted; the transaction in progress was rolled back."
         commands: dict[str, str] = {}
+        if isinstance(exc, RunInterrupted) and exc.by is not None:
+            message = f"Stopped by `{exc.by} {exc.run_id}` after chunk {exc.chunks}."
         if isinstance(exc, RunInterrupted):
             if exc.unmarked is not None:
                 message += f" The journal could not record it: {exc.unmarked}."

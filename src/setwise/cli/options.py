@@ -116,6 +116,14 @@ Throttle = Annotated[
     float,
     typer.Option("--throttle", metavar="SECONDS", help="Seconds to pause between chunks."),
 ]
+Verify = Annotated[
+    bool,
+    typer.Option(
+        "--verify",
+        help="After the run, read the rows it wrote again and compare them with what it "
+        "wrote; exit 1 when one differs.",
+    ),
+]
 NoJournal = Annotated[
     bool,
     typer.Option(

@@ -91,6 +91,8 @@ def progress_label(step: setwise.Progress, label: str = "rows") -> str:
     """What the bar says the run is doing: its table, its phase, the chunk of about how
     many (``books: merging, chunk 3 of about 40``)."""
     where = f"{step.table}: " if step.table else ""
+    if step.paused is not None:
+        return f"{where}paused: {step.paused}"
     if not step.chunk:
         return f"{where}{step.phase}"
     about = step.chunks_about
@@ -186,9 +188,17 @@ def show_report(report: setwise.Report, database: DatabaseURL, as_json: bool) ->
         f"Changed {counted(report.changed, 'row')} in {counted(report.chunks, 'chunk')} "
         f"({report.elapsed_s:.2f} s)."
     )
+    if report.verified is not None and report.verified.clean:
+        rows = counted(report.verified.rows, "row")
+        out.print(f"Verified: the {rows} it wrote hold what it wrote.")
 
 
-def show_run(info: setwise.RunInfo, chunks: Sequence[setwise.ChunkInfo]) -> None:
+def show_run(
+    info: setwise.RunInfo,
+    chunks: Sequence[setwise.ChunkInfo],
+    more: Sequence[tuple[str, str]] = (),
+) -> None:
+    """One run (``setwise show``); ``more``: facts of its control row (state, verify)."""
     out.print(f"Run {info.run_id}: {info.kind} of {info.table!r}, {info.status}", markup=False)
     facts = [
         ("started", f"{info.started_at:%Y-%m-%d %H:%M:%S}"),
@@ -203,6 +213,7 @@ def show_run(info: setwise.RunInfo, chunks: Sequence[setwise.ChunkInfo]) -> None
         facts.append(("reverted by", info.reverted_by))
     if info.error:
         facts.append(("error", info.error))
+    facts += more
     for name, value in facts:
         out.print(f"  {name:<12} {value}", markup=False, soft_wrap=True)
     counts = rich_table(

@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Select, Table
 from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects import RowCap, Strategy
+from setwise.engine.control import STOPPED_BY, Controller, StopRequested
 from setwise.engine.guards import chunk_cap, confirm_committed, guard
 from setwise.engine.ledger import Ledger
 from setwise.engine.options import RunOptions
@@ -88,6 +89,7 @@ class Executor:
         # run does when its runner says so (and retries whole).
         snapshot = strategy.snapshot_chunks is not None and (options.chunked or on_snapshot)
         self.on_snapshot = snapshot
+        self.control = Controller(journal, options, self.ledger.retried)
         self.write = ChunkWrite(
             strategy,
             writer,
@@ -179,8 +181,7 @@ class Executor:
                 if span.upper is None:
                     return
                 after = span.upper
-                if self.options.throttle_seconds:
-                    time.sleep(self.options.throttle_seconds)
+                self.control.between_chunks(connection, self.run_id or "", sizer)
         except INTERRUPTS as exc:
             # Inside a chunk, its transaction was rolled back; between chunks, all
             # committed chunks stand. Either way the run can go on from its checkpoint.
@@ -192,7 +193,8 @@ class Executor:
                 unmarked = self.ledger.mark(connection, INTERRUPTED)
             except INTERRUPTS:  # a second Ctrl-C: stop waiting for the database
                 unmarked = f"a second interrupt; run {self.run_id} still says running"
-            stopped = RunInterrupted(self.run_id, self.totals.chunks, unmarked=unmarked)
+            by = STOPPED_BY if isinstance(exc, StopRequested) else None
+            stopped = RunInterrupted(self.run_id, self.totals.chunks, unmarked=unmarked, by=by)
             # INFO: the caller gets the interrupt with this note, and the journal lists the
             # run as interrupted; a WARNING would be printed again, in Python's words,
             # under the command line's own message while logging is unconfigured.
@@ -394,7 +396,7 @@ class Executor:
         self, done: int, total: int | None, chunk: int, result: ChunkResult, seconds: float
     ) -> None:
         if self.options.progress is not None:
-            self.options.progress(
+            self.control.progress(
                 Progress(
                     done,
                     total,

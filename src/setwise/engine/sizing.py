@@ -62,3 +62,14 @@ class ChunkSizer:
             self.rows = min(AUTO_MAX_ROWS, self.rows * 2, int(fitted))
         if self.cap is not None:
             self.rows = min(self.rows, self.cap)
+
+    def fixed(self, rows: int) -> None:
+        """From now on, chunks of ``rows`` (``setwise tune --chunk-rows``), under the cap."""
+        self.auto = False
+        self.rows = rows if self.cap is None else min(rows, self.cap)
+
+    def aim(self, seconds: float) -> None:
+        """From now on, chunks sized to take about ``seconds`` each
+        (``setwise tune --chunk-seconds``), from the size they have now."""
+        self.auto = True
+        self.seconds = seconds

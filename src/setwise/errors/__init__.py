@@ -17,12 +17,14 @@
     ├── PlanTimeoutError       a statement of a plan ran past its time limit
     ├── InvalidArgumentError   an argument missing or unusable; nothing was run
     ├── WriteCheckError        the database wrote other rows than it was given to write
+    ├── VerificationError      rows a run wrote do not hold what it wrote (``verify=True``)
     ├── JournalTableError      a journal table kept in another layout, or missing columns
     └── MissingExtraError      an optional dependency is not installed; names the extra to add
                                (also an ``ImportError``)
 
     KeyboardInterrupt
-    └── RunInterrupted         Ctrl-C stopped a chunked run; carries the run to resume
+    └── RunInterrupted         Ctrl-C (or ``setwise stop``) stopped a chunked run; carries
+                               the run to resume
 
 Errors carry data (the table, the key, the versions, the problems) as attributes, so a
 program can act on them without parsing the message. A message shows keys and values
@@ -49,11 +51,13 @@ from setwise.errors.runs import (
 )
 from setwise.errors.writes import (
     ConflictError,
+    Mismatch,
     NotFoundError,
     RowConflict,
     TooManyRowsError,
     TransactionTooLargeError,
     UnboundedUpdateError,
+    VerificationError,
     WriteCheckError,
 )
 
@@ -61,6 +65,7 @@ __all__ = [
     "ConflictError",
     "InvalidArgumentError",
     "JournalTableError",
+    "Mismatch",
     "MissingExtraError",
     "NotFoundError",
     "PlanTimeoutError",
@@ -77,5 +82,6 @@ __all__ = [
     "TransactionTooLargeError",
     "UnboundedUpdateError",
     "ValidationError",
+    "VerificationError",
     "WriteCheckError",
 ]

@@ -67,21 +67,27 @@ class RunInUseError(RunStateError):
 
 
 class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C stopped a chunked run: the chunk in progress was rolled back, the chunks
-    before it stay committed. A KeyboardInterrupt still (not an error: ``except
-    Exception`` does not catch it), carrying what resuming the run takes.
+    """Ctrl-C (or ``setwise stop`` from another terminal, ``by``) stopped a chunked run:
+    the chunk in progress was rolled back, the chunks before it stay committed. A
+    KeyboardInterrupt still (not an error: ``except Exception`` does not catch it),
+    carrying what resuming the run takes.
 
     ``unmarked`` says why the journal does not record the stop, when it does not: the
     database stayed locked past every retry (the run then still says ``running``, and
     resumes or is abandoned all the same), or another process changed the run first."""
 
-    def __init__(self, run_id: str, chunks: int, *, unmarked: str | None = None) -> None:
+    def __init__(
+        self, run_id: str, chunks: int, *, unmarked: str | None = None, by: str | None = None
+    ) -> None:
         self.run_id = run_id
         self.chunks = chunks
         self.unmarked = unmarked
+        self.by = by
+        """What stopped the run when not Ctrl-C: ``"setwise stop"`` from another process."""
         state = "" if unmarked is None else f" (not recorded in the journal: {unmarked})"
+        how = "interrupted" if by is None else f"stopped by `{by} {run_id}`"
         super().__init__(
-            f"run {run_id} interrupted after {chunks} chunk(s){state}; resume it with "
+            f"run {run_id} {how} after {chunks} chunk(s){state}; resume it with "
             f"resume={run_id!r} or undo its chunks with revert({run_id!r})"
         )
 

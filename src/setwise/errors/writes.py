@@ -161,3 +161,52 @@ class WriteCheckError(SetwiseError):
         self.table = table
         self.expected = expected
         self.found = found
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """A row a run wrote that does not hold what the run wrote, found by its verify."""
+
+    key: Any
+    column: str | None
+    """The column that differs; None when the row is gone."""
+    meant: Any
+    """The value the run wrote (the journal's new value)."""
+    found: Any
+    """The value the row holds now (None when the row is gone)."""
+
+
+class VerificationError(SetwiseError):
+    """Verifying a run (``verify=True``) found rows it wrote that do not hold what it
+    wrote: changed behind its back, or gone. The run itself is committed; ``report`` is
+    its Report (``report.verified`` the verify's findings), ``mismatches`` a bounded
+    list by key and column, ``total`` the exact count of rows that differ."""
+
+    def __init__(
+        self,
+        table: str,
+        *,
+        run_id: str,
+        mismatches: Sequence[Mismatch],
+        total: int,
+        report: Any = None,
+    ) -> None:
+        self.table = table
+        self.run_id = run_id
+        self.mismatches = tuple(mismatches)
+        self.total = total
+        self.report = report
+        said = "; ".join(
+            f"key {shown(m.key)}: gone"
+            if m.column is None
+            else f"key {shown(m.key)} {m.column}: wrote {shown(m.meant)}, found {shown(m.found)}"
+            for m in self.mismatches[:SHOWN_PROBLEMS]
+        )
+        more = len(self.mismatches) - SHOWN_PROBLEMS
+        if more > 0:
+            said += f"; and {more} more"
+        super().__init__(
+            f"verify failed: {total} row(s) of {table!r} that run {run_id} wrote do not hold "
+            f"what it wrote ({said}). The run is committed; `setwise show {run_id}` shows "
+            "it, and a revert refuses the rows changed since unless forced"
+        )

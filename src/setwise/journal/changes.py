@@ -71,10 +71,10 @@ class Journal(RunRecords):
 
     def refuse_own(self, target: Target) -> None:
         """Refuse a run whose target is one of setwise's own tables under this prefix
-        (run records, journals, kept staging tables): writing one by hand would make the
-        journal lie about what runs did."""
+        (run records and controls, journals, kept staging tables): writing one by hand
+        would make the journal lie about what runs did."""
         name = target.table.name
-        own = name in (self.runs.name, self.chunks.name) or name.startswith(
+        own = name in (self.runs.name, self.chunks.name, self.control.name) or name.startswith(
             (f"{self.prefix}journal_", f"{self.prefix}stage_")
         )
         if own:
@@ -141,7 +141,7 @@ class Journal(RunRecords):
         """
         if changes is None:
             changes = self.changes_table(target, strategy)
-        tables = [self.runs, self.chunks, changes]
+        tables = [self.runs, self.chunks, self.control, changes]
 
         def create(connection: Connection) -> bool:
             return self._create(

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, select, update
 
 from setwise.errors import RunInUseError
-from setwise.journal import states
+from setwise.journal import controls, states
 from setwise.journal.runinfo import RunInfo, run_info
 from setwise.journal.runtables import RunTables
 from setwise.journal.states import ABANDONED, DONE, OPEN, REVERTED, RUNNING
@@ -68,6 +68,8 @@ class RunRecords(RunTables):
                 **tally,
             )
         )
+        if status == RUNNING:  # from now on it takes commands from other processes
+            controls.opened(connection, self, run_id)
         return run_id
 
     def record_chunk(
@@ -160,6 +162,7 @@ class RunRecords(RunTables):
             status=RUNNING,
             finished_at=None,
         )
+        controls.opened(connection, self, info.run_id)
 
     def stop(
         self,

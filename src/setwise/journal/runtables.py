@@ -4,7 +4,12 @@ Created with the journal's tables (``Journal.ensure``), under its prefix:
 
 - ``{prefix}runs``: one row per run: table, kind, arguments, actor, times, status,
   counts, checkpoint (the last key of the last finished chunk);
-- ``{prefix}chunks``: one row per finished chunk: rows, seconds, retries.
+- ``{prefix}chunks``: one row per finished chunk: rows, seconds, retries;
+- ``{prefix}control``: one row per chunked run (and per verified run): the command
+  another terminal gave it (pause, stop), the chunk sizes and throttle it was tuned
+  to, why it is paused now, and what its verify found (``setwise.journal.controls``).
+  A table apart, so that a runs table an earlier setwise made needs no ALTER: it is
+  created beside it on the first run.
 
 What changes a run's record, and when it may, is ``setwise.journal.records``'s.
 """
@@ -60,6 +65,11 @@ class RunTables:
         """``{prefix}chunks``: one row per finished chunk."""
         return shared_table(("chunks", self.prefix), self._build_chunks)
 
+    @cached_property
+    def control(self) -> Table:
+        """``{prefix}control``: commands to a running run, and what it says back."""
+        return shared_table(("control", self.prefix), self._build_control)
+
     def _build_runs(self) -> Table:
         return Table(
             f"{self.prefix}runs",
@@ -97,6 +107,21 @@ class RunTables:
             Column("seconds", Float, nullable=False),
             Column("retries", Integer, nullable=False),
             PrimaryKeyConstraint("run_id", "chunk"),
+        )
+
+    def _build_control(self) -> Table:
+        return Table(
+            f"{self.prefix}control",
+            MetaData(),
+            Column("run_id", String(40), primary_key=True),
+            Column("command", String(16)),
+            Column("chunk_rows", BigInteger),
+            Column("chunk_seconds", Float),
+            Column("throttle_seconds", Float),
+            Column("paused", String(255)),
+            Column("rows_total", BigInteger),
+            Column("verified", Text),
+            Column("changed_at", DateTime),
         )
 
     # -- reading ----------------------------------------------------------------

@@ -4,9 +4,14 @@ A run's status moves only so (a run in one transaction is recorded ``done`` at o
 
     running ── each chunk ──► running ── its last chunk ──► done
     running ── Ctrl-C, a failed chunk ──► interrupted, failed
+    running ── setwise stop, after a chunk ──► interrupted
     running, interrupted, failed ── resume ──► running
     running, interrupted, failed ── abandon ──► abandoned
     any run not reverted yet ── revert ──► reverted
+
+A running run also takes commands from other processes (``setwise pause``, ``continue``,
+``stop``, ``tune``; ``setwise.journal.controls``): only while it is running, a pause
+or a tuning not while it is stopping, a continue only while it is paused.
 
 The moves themselves, each a compare-and-set of the run's record, are
 ``setwise.journal.records``'s; every refusal they make, or anyone makes of a run's
@@ -29,6 +34,12 @@ INTERRUPTED = "interrupted"
 FAILED = "failed"
 ABANDONED = "abandoned"
 REVERTED = "reverted"
+
+#: Commands another process gives a running run (``setwise.journal.controls``).
+PAUSE = "pause"
+CONTINUE = "continue"
+STOP = "stop"
+TUNE = "tune"
 
 #: A run that has not ended: it may be resumed or abandoned (``running`` also when the
 #: process running it was killed: nothing can tell that from a live one).
@@ -76,6 +87,23 @@ def refusal(info: RunInfo, action: str) -> str | None:
     if action == "revert" and info.arguments.get("journal") is False:
         return f"run {run_id} kept no journal (journal=False): it cannot be reverted"
     return None
+
+
+def control_refusal(info: RunInfo, action: str, command: str | None) -> str:
+    """Why run ``info``, whose pending command is ``command``, does not take the command
+    ``action`` (pause, continue, stop, tune)."""
+    run_id = info.run_id
+    if info.status != RUNNING:
+        then = ": resume it, then give the command" if info.status in OPEN else ""
+        return f"run {run_id} is {describe(info)}, not running: it takes no {action}{then}"
+    if command == STOP:
+        return f"run {run_id} is stopping after its current chunk: it takes no {action}"
+    if action == CONTINUE:
+        return f"run {run_id} is not paused: there is nothing to continue"
+    return (
+        f"run {run_id} takes no commands: the process running it keeps no control row "
+        "(an earlier setwise started it); stop it with Ctrl-C in its own terminal"
+    )
 
 
 def refuse_resume(info: RunInfo, *, table: str, kind: str, arguments: Mapping[str, Any]) -> None:
