@@ -220,3 +220,20 @@ def test_a_delete_and_its_revert_inside_the_callers_transaction(engine: Engine) 
             undo = setwise.revert(connection, report.run_id or "", force=True)
             assert undo.changed == 4
     assert contents(engine, table) == original
+
+
+def test_a_plan_of_a_delete_counts_what_the_delete_deletes(engine: Engine) -> None:
+    table = simple(engine, 30)
+    statement = delete(table).where(table.c.qty >= 12)
+    planned = setwise.plan(engine, statement, chunk_rows=5)
+    assert (planned.deletes, planned.matched, planned.would_change) == (True, 18, 18)
+    assert planned.chunks == 4
+    assert planned.sample and planned.sample[0].key == 13
+    assert {c.column: c.new for c in planned.sample[0].changes}["qty"] is None
+    assert len(contents(engine, table)) == 30
+    with pytest.raises(setwise.UnboundedUpdateError):
+        setwise.plan(engine, delete(table))
+    every = setwise.plan(engine, delete(table), all_rows=True)
+    assert "no-where" in {warning.kind for warning in every.warnings}
+    report = setwise.delete(engine, statement, chunk_rows=5)
+    assert (report.matched, report.changed, report.chunks) == (18, 18, 4)
