@@ -11,9 +11,12 @@ from hypothesis import strategies as st
 from sqlalchemy import (
     Column,
     Engine,
+    Enum,
     ForeignKey,
     Integer,
     MetaData,
+    Numeric,
+    String,
     Table,
     delete,
     func,
@@ -237,3 +240,50 @@ def test_a_plan_of_a_delete_counts_what_the_delete_deletes(engine: Engine) -> No
     assert "no-where" in {warning.kind for warning in every.warnings}
     report = setwise.delete(engine, statement, chunk_rows=5)
     assert (report.matched, report.changed, report.chunks) == (18, 18, 4)
+
+
+def test_a_composite_key_an_enum_and_a_subquery_filter_come_back_exactly(
+    engine: Engine,
+) -> None:
+    metadata = MetaData()
+    kinds = Table("del_kinds", metadata, Column("name", String(10), primary_key=True))
+    items = Table(
+        "del_items",
+        metadata,
+        Column("shelf", Integer, primary_key=True, autoincrement=False),
+        Column("slot", String(5), primary_key=True),
+        Column("kind", String(10)),
+        Column("state", Enum("new", "old", "gone", name="del_state")),
+        Column("weight", Numeric(12, 4)),
+    )
+    metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(insert(kinds), [{"name": "tool"}])
+        connection.execute(
+            insert(items),
+            [
+                {
+                    "shelf": shelf,
+                    "slot": slot,
+                    "kind": "tool" if (shelf + len(slot)) % 2 else "toy",
+                    "state": ("new", "old", None)[shelf % 3],
+                    "weight": Decimal(f"{shelf}.{len(slot):04d}"),
+                }
+                for shelf in range(1, 8)
+                for slot in ("a", "bb", "ccc")
+            ],
+        )
+    before = contents_of(engine, items)
+    statement = delete(items).where(items.c.kind.in_(select(kinds.c.name)))
+    report = setwise.delete(engine, statement, chunk_rows=4)
+    gone = [row for row in before if row[2] == "tool"]
+    assert report.deleted == len(gone) and report.chunks > 1
+    assert contents_of(engine, items) == [row for row in before if row not in gone]
+    setwise.revert(engine, report.run_id or "", chunk_rows=3)
+    assert contents_of(engine, items) == before
+
+
+def contents_of(engine: Engine, table: Table) -> list[tuple[Any, ...]]:
+    with engine.connect() as connection:
+        ordered = select(table).order_by(*table.primary_key.columns)
+        return [tuple(row) for row in connection.execute(ordered)]
