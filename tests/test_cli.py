@@ -310,6 +310,7 @@ def test_help_lists_every_command() -> None:
 COMMANDS = (
     "plan",
     "apply",
+    "delete",
     "runs",
     "show",
     "revert",

@@ -40,6 +40,7 @@ from setwise.problems import Problem, ProblemKind
 if TYPE_CHECKING:
     from setwise.api.apply import apply
     from setwise.api.control import continue_, pause, run_control, stop, tune
+    from setwise.api.delete import delete
     from setwise.api.patch import patch
     from setwise.api.plan import plan
     from setwise.api.revert import revert
@@ -64,6 +65,7 @@ _LAZY = {
     "abandon": "setwise.api.runs",
     "apply": "setwise.api.apply",
     "continue_": "setwise.api.control",
+    "delete": "setwise.api.delete",
     "init": "setwise.api.runs",
     "patch": "setwise.api.patch",
     "pause": "setwise.api.control",
@@ -127,6 +129,7 @@ __all__ = [
     "abandon",
     "apply",
     "continue_",
+    "delete",
     "init",
     "patch",
     "pause",

@@ -15,7 +15,7 @@ counts the rows read so far, ``rows_total`` is None."""
 STAGING = "staging"
 """The staged rows made ready (indexed, checked for duplicate keys; or loaded by the
 database from the file itself): ``rows_done`` is every row read."""
-WRITING = {"apply": "merging", "update": "updating", "revert": "reverting"}
+WRITING = {"apply": "merging", "update": "updating", "revert": "reverting", "delete": "deleting"}
 """The phase of a run's chunks, by the kind of run: ``chunk`` is the chunk just done."""
 
 
@@ -144,6 +144,8 @@ class Report:
     rollbacks: int = 0
     slowest_chunk_s: float = 0.0
     rows: tuple[dict[str, Any], ...] = ()
+    deleted: int = 0
+    """Rows deleted (``setwise.delete``: as many as ``matched`` and ``changed``)."""
     verified: Verification | None = None
     """What ``verify=True`` found after the run; None when the run was not verified."""
 
@@ -231,3 +233,6 @@ class Plan:
     sample_key: tuple[str, ...] = ()
     """The names of the columns of each ``sample`` row's key."""
     outside: int = 0
+    deletes: bool = False
+    """The run deletes the rows it matches (``setwise.delete``): ``would_change`` rows
+    would be deleted, and each ``sample`` row shows the values it would lose."""

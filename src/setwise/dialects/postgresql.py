@@ -289,22 +289,26 @@ class PostgreSQLStrategy(Strategy):
         found = _diagnostics(error)
         if found is None:
             return IntegrityFacts(kind=kind)
-        constraint, column, detail = found
+        constraint, column, detail, referring = found
         columns: tuple[str, ...] = ()
         if column:
             columns = (column,)
         elif detail and (match := _KEY_DETAIL.search(detail)):
             columns = tuple(name.strip().strip('"') for name in match.group(1).split(","))
-        return IntegrityFacts(kind=kind, constraint=constraint, columns=columns)
+        # A foreign key refusing a delete reports the referring table as the table.
+        table = referring if kind == "foreign key" else None
+        return IntegrityFacts(kind=kind, constraint=constraint, columns=columns, table=table)
 
 
-def _diagnostics(error: BaseException | None) -> tuple[str | None, str | None, str | None] | None:
-    """The server's constraint, column and detail of ``error``: psycopg's ``diag``, or the
-    asyncpg error SQLAlchemy's adapter error was raised from."""
+def _diagnostics(
+    error: BaseException | None,
+) -> tuple[str | None, str | None, str | None, str | None] | None:
+    """The server's constraint, column, detail and table of ``error``: psycopg's ``diag``,
+    or the asyncpg error SQLAlchemy's adapter error was raised from."""
     diag = getattr(error, "diag", None)
     if diag is not None:
-        return diag.constraint_name, diag.column_name, diag.message_detail
+        return diag.constraint_name, diag.column_name, diag.message_detail, diag.table_name
     cause = getattr(error, "__cause__", None)
     if cause is not None and hasattr(cause, "constraint_name"):
-        return cause.constraint_name, cause.column_name, cause.detail
+        return cause.constraint_name, cause.column_name, cause.detail, cause.table_name
     return None
