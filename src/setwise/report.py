@@ -33,6 +33,9 @@ class Progress:
     chunk_seconds: float
     phase: str = "merging"
     table: str = ""
+    paused: str | None = None
+    """Why the run waits before its next chunk ("replica lag 4.2 s > 1 s"), while it
+    does; None while it runs."""
 
     @property
     def chunks_about(self) -> int | None:

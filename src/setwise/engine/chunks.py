@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Connection, Select, Table
@@ -30,12 +31,20 @@ from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects import RowCap, Strategy
 from setwise.engine.guards import chunk_cap, confirm_committed, guard
+from setwise.engine.health import Unwatched, Watch, watching
 from setwise.engine.ledger import Ledger
 from setwise.engine.options import RunOptions
 from setwise.engine.retry import first_line, retrying
 from setwise.engine.sizing import ChunkSizer
 from setwise.engine.writes import ChunkWrite
-from setwise.errors import RunError, RunInterrupted, RunInUseError, RunStateError, SetwiseError
+from setwise.errors import (
+    PausedTooLongError,
+    RunError,
+    RunInterrupted,
+    RunInUseError,
+    RunStateError,
+    SetwiseError,
+)
 from setwise.journal.changes import Journal
 from setwise.journal.runinfo import ChunkInfo
 from setwise.journal.states import FAILED, INTERRUPTED
@@ -74,6 +83,8 @@ class Executor:
         self.journal = journal
         self.journal_table = journal_table
         self.in_callers_transaction = in_callers_transaction
+        self.shown: Progress | None = None
+        """The progress last reported."""
         written = tuple(writer.written_columns())  # asked once, for the record and the writes
         self.ledger = Ledger(
             strategy, writer, options, journal, journaled=journal_table is not None, written=written
@@ -145,6 +156,8 @@ class Executor:
         after: tuple[Any, ...] | None = None
         chunk = done = 0
         pace: ChunkInfo | None = None
+        table = self.writer.target.table
+        watch = watching(self.options.health, self.strategy, connection, table)
         if self.options.resume is not None:
             after, chunk, pace = self.ledger.resume(connection)
             # Rows the first run went through: matched or missing, as its chunks counted.
@@ -163,6 +176,7 @@ class Executor:
             sizer.start_from(pace.rows, pace.seconds)
         try:
             while True:
+                self._wait_healthy(connection, watch, (done, total_rows, chunk))
                 chunk += 1
                 span, result, seconds, _ = self._chunk_with_retries(
                     connection, after, sizer.rows, chunk
@@ -192,6 +206,31 @@ class Executor:
             log.info("%s", stopped)
             stopped.add_note(str(stopped))
             raise stopped from exc
+        finally:
+            watch.close()
+
+    def _wait_healthy(
+        self, connection: Connection, watch: Watch | Unwatched, at: tuple[int, int | None, int]
+    ) -> None:
+        """Wait while a health signal says so (``engine.health``), showing why in the
+        progress (``at``: rows done, rows in all, chunks done, before any chunk reported
+        it); past ``max_wait`` the run is interrupted, resumable."""
+        kind, table = WRITING.get(self.writer.kind, "writing"), self.writer.target.name
+        done, total, chunk = at
+        shown = self.shown or Progress(done, total, 0, chunk, 0, 0.0, phase=kind, table=table)
+
+        def show(paused: str | None) -> None:
+            if self.options.progress is not None:
+                self.options.progress(replace(shown, paused=paused))
+
+        try:
+            watch.wait(self.run_id or "", self.totals.chunks, show)
+        except PausedTooLongError:
+            self.ledger.mark(connection, INTERRUPTED)
+            raise
+        except (DBAPIError, SetwiseError) as exc:
+            self.ledger.mark(connection, FAILED, error=first_line(exc))
+            raise
 
     def _open_run(self, connection: Connection, total_rows: int | None) -> int | None:
         """Count, guard and record the run, retrying like a chunk when the database is busy.
@@ -367,18 +406,17 @@ class Executor:
         self, done: int, total: int | None, chunk: int, result: ChunkResult, seconds: float
     ) -> None:
         if self.options.progress is not None:
-            self.options.progress(
-                Progress(
-                    done,
-                    total,
-                    self.totals.changed,
-                    chunk,
-                    result.rows,
-                    seconds,
-                    phase=WRITING.get(self.writer.kind, "writing"),
-                    table=self.writer.target.name,
-                )
+            self.shown = Progress(
+                done,
+                total,
+                self.totals.changed,
+                chunk,
+                result.rows,
+                seconds,
+                phase=WRITING.get(self.writer.kind, "writing"),
+                table=self.writer.target.name,
             )
+            self.options.progress(self.shown)
 
 
 def release_frames(error: BaseException) -> None:

@@ -66,6 +66,29 @@ class RunInUseError(RunStateError):
         self.chunk = chunk
 
 
+class PausedTooLongError(SetwiseError):
+    """A chunked run waited longer than ``max_wait`` for a health signal to say go on
+    (replica lag, load, a throttle query...). Every chunk before the wait is committed;
+    the run is marked interrupted and resumes with ``resume=run_id``. Carries the
+    ``run_id``, the ``chunks`` committed, the ``signal`` as last read ("replica lag 4.2 s
+    > 1 s"), the seconds ``waited`` and ``max_wait``."""
+
+    def __init__(
+        self, run_id: str, chunks: int, *, signal: str, waited: float, max_wait: float
+    ) -> None:
+        self.run_id = run_id
+        self.chunks = chunks
+        self.signal = signal
+        self.waited = waited
+        self.max_wait = max_wait
+        super().__init__(
+            f"run {run_id} waited {waited:.1f} s (max_wait={max_wait:g}) while {signal}, "
+            f"and stopped after {chunks} chunk(s), all committed; it is marked interrupted: "
+            f"resume it with resume={run_id!r} once the database is healthy, or undo its "
+            f"chunks with revert({run_id!r})"
+        )
+
+
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C stopped a chunked run: the chunk in progress was rolled back, the chunks
     before it stay committed. A KeyboardInterrupt still (not an error: ``except
