@@ -80,7 +80,7 @@ def _run(user: str, command: Sequence[str | Path]) -> None:
 
 
 def _wait_for(url: str, what: str, log: Path) -> None:
-    engine = create_engine(url, poolclass=None)
+    engine = create_engine(url)
     deadline = time.monotonic() + START_SECONDS
     try:
         while True:
@@ -92,7 +92,7 @@ def _wait_for(url: str, what: str, log: Path) -> None:
                 if time.monotonic() > deadline:
                     tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
                     raise Unavailable(f"{what} did not start: {exc}\n{tail}") from exc
-                time.sleep(0.2)
+            time.sleep(0.2)
     finally:
         engine.dispose()
 
@@ -126,7 +126,7 @@ def postgresql_pair() -> Iterator[Pair]:
         _append(primary / "pg_hba.conf", "host replication all 127.0.0.1/32 trust\n")
         _pg_start(primary, ports[0], stack)
         primary_url = f"postgresql+psycopg://postgres@127.0.0.1:{ports[0]}/postgres"
-        _wait_for(primary_url, "the PostgreSQL primary", primary / "server.log")
+        _pg_ready(ports[0], "the PostgreSQL primary", primary / "server.log")
         _run(
             "postgres",
             [
@@ -137,8 +137,21 @@ def postgresql_pair() -> Iterator[Pair]:
         )
         _pg_start(replica, ports[1], stack)
         replica_url = f"postgresql+psycopg://postgres@127.0.0.1:{ports[1]}/postgres"
-        _wait_for(replica_url, "the PostgreSQL replica", replica / "server.log")
+        _pg_ready(ports[1], "the PostgreSQL replica", replica / "server.log")
         yield Pair(primary_url, replica_url)
+
+
+def _pg_ready(port: int, what: str, log: Path) -> None:
+    """Wait until the server on ``port`` accepts connections, asked with pg_isready: a
+    connection psycopg tries while the server starts is left to the garbage collector,
+    which warns."""
+    deadline = time.monotonic() + START_SECONDS
+    ready = [PG_BIN / "pg_isready", "-q", "-h", "127.0.0.1", "-p", str(port)]
+    while subprocess.run(ready, check=False).returncode != 0:
+        if time.monotonic() > deadline:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise Unavailable(f"{what} did not start\n{tail}")
+        time.sleep(0.2)
 
 
 def _append(path: Path, text_: str) -> None:

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, text, update
 
 import setwise
+from setwise.dialects import get_strategy
 from tests.models import Book, create_books, snapshot
 
 ROWS = 40
@@ -177,3 +178,29 @@ def test_a_failing_throttle_query_is_refused_before_any_write(engine: Engine) ->
         setwise.update(engine, STATEMENT, chunk_rows=2, throttle_query="SELECT nope FROM nowhere")
     assert snapshot(engine) == before
     assert setwise.runs(engine) == []
+
+
+@pytest.mark.backends("mariadb")
+def test_flow_control_is_refused_where_the_server_is_no_galera_node(engine: Engine) -> None:
+    create_books(engine, 6)
+    before = snapshot(engine)
+    with pytest.raises(setwise.InvalidArgumentError, match="no Galera node") as raised:
+        setwise.update(engine, STATEMENT, chunk_rows=2, max_flow_control=0.1)
+    assert raised.value.argument == "max_flow_control"
+    assert snapshot(engine) == before
+    assert setwise.runs(engine) == []
+
+
+@pytest.mark.backends("galera")
+def test_galera_flow_control_is_read_from_status_only(engine: Engine) -> None:
+    # Reads wsrep_flow_control_paused_ns and wsrep_local_recv_queue; sets nothing.
+    create_books(engine, ROWS)
+    want = expected(engine)
+    with engine.connect() as connection:
+        found = get_strategy(engine.dialect).flow_control(connection)
+    assert found is not None and found.paused_ns >= 0 and found.recv_queue >= 0
+    report = setwise.update(
+        engine, STATEMENT, chunk_rows=CHUNK, max_flow_control=0.5, check_interval=0
+    )
+    assert report.changed == ROWS
+    assert snapshot(engine) == want

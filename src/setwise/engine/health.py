@@ -206,8 +206,9 @@ class Watch:
     """Reads a run's health signals and waits while one says wait."""
 
     def __init__(self, health: Health, strategy: Strategy, connection: Connection, table: Table):
-        """Reads the database's own signals once: a throttle query that fails, or flow
-        control asked of a server that is no Galera node, is refused before any write."""
+        """Reads the signals once: a throttle query that fails, flow control asked of a
+        server that is no Galera node, a replica URL of a server that is no replica,
+        are refused before any write."""
         self.health = health
         self.strategy = strategy
         self.connection = connection
@@ -224,6 +225,11 @@ class Watch:
             )
         if health.reads_target:
             self._target_reasons()
+        try:  # a URL that reaches no replica is refused
+            for url in health.replica_urls:
+                self._replica_reasons(url)
+        finally:
+            self.close()
 
     def wait(self, run_id: str, chunks: int, show: Callable[[str | None], None]) -> None:
         """Return when no signal says wait (read again if ``check_interval`` has passed
@@ -358,7 +364,9 @@ def _lagging(lag: ReplicaLag, most: float) -> list[str]:
     if lag.stopped is not None or lag.seconds is None:
         return [f"replica {lag.name} not replicating: {lag.stopped}"]
     if lag.seconds > most:
-        return [f"replica lag {lag.seconds:.1f} s > {most:g} s ({lag.name})"]
+        # Rounded up: a lag of 0.53 s over a limit of 0.5 s shows as 0.6 s, not 0.5 s.
+        shown = math.ceil(lag.seconds * 10) / 10
+        return [f"replica lag {shown:.1f} s > {most:g} s ({lag.name})"]
     return []
 
 
