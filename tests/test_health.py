@@ -74,9 +74,9 @@ def test_throttle_query_pauses_the_run_until_its_flag_is_cleared(engine: Engine)
     pauses = Pauses(flip)
     report = run_paused(engine, pauses, throttle_query="SELECT busy FROM maintenance")
 
-    # Chunk 2 done, two pauses shown, chunk 2 shown again without the pause, then on.
+    # Chunk 2 done, two pauses shown, then chunks 3 to 8.
     assert pauses.shown == ["throttle query returned 1"] * 2
-    assert pauses.chunks_seen == [1, 2, 2, *range(3, 9)]
+    assert pauses.chunks_seen == list(range(1, 9))
     assert (report.changed, report.chunks) == (ROWS, 8)
     assert snapshot(engine) == want
 

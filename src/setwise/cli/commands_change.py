@@ -15,6 +15,7 @@ from setwise.cli.options import (
     ActorColumn,
     AllRows,
     AsJson,
+    CheckInterval,
     ChunkRows,
     ChunkSeconds,
     CsvNull,
@@ -28,9 +29,14 @@ from setwise.cli.options import (
     Format,
     From,
     Keys,
+    MaxActiveSessions,
+    MaxFlowControl,
+    MaxLag,
     MaxRows,
+    MaxWait,
     NoJournal,
     PlanTimeout,
+    Replicas,
     Resume,
     Sample,
     Sets,
@@ -38,10 +44,14 @@ from setwise.cli.options import (
     StampColumn,
     TableName,
     Throttle,
+    ThrottleFile,
+    ThrottleQuery,
     UsageError,
+    WaitForAutovacuum,
     Where,
     Yes,
     guard_options,
+    health_options,
     reading_options,
     run_options,
     timeout_of,
@@ -119,6 +129,15 @@ def apply(
     chunk_rows: ChunkRows = None,
     chunk_seconds: ChunkSeconds = 0.5,
     throttle: Throttle = 0.0,
+    max_lag: MaxLag = None,
+    replicas: Replicas = None,
+    max_active_sessions: MaxActiveSessions = None,
+    max_flow_control: MaxFlowControl = None,
+    wait_for_autovacuum: WaitForAutovacuum = False,
+    throttle_query: ThrottleQuery = None,
+    throttle_file: ThrottleFile = None,
+    max_wait: MaxWait = None,
+    check_interval: CheckInterval = None,
     no_journal: NoJournal = False,
     resume: Resume = None,
     max_rows: MaxRows = None,
@@ -152,6 +171,7 @@ def apply(
     with guard(ctx, debug, db, as_json) as database:
         options = run_options(chunk_rows, chunk_seconds, throttle, no_journal, resume, actor)
         options |= guard_options(max_rows, expect_rows, stamp_column, actor_column)
+        options |= health_options(ctx.params)
         timeout = timeout_of(plan_timeout)
         reading = reading_options(csv_null, file_format, delimiter, encoding, date_format)
         if dry_run:  # the plan, exactly as `setwise plan` shows it

@@ -219,7 +219,7 @@ class Executor:
         done, total, chunk = at
         shown = self.shown or Progress(done, total, 0, chunk, 0, 0.0, phase=kind, table=table)
 
-        def show(paused: str | None) -> None:
+        def show(paused: str) -> None:
             if self.options.progress is not None:
                 self.options.progress(replace(shown, paused=paused))
 

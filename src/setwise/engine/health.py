@@ -27,7 +27,6 @@ its own. The queries are the dialects' (``Strategy.replica_lags`` and the other 
 
 from __future__ import annotations
 
-import difflib
 import logging
 import math
 import os
@@ -44,6 +43,7 @@ from setwise.dialects import Strategy, get_strategy
 from setwise.dialects.health import ReplicaLag
 from setwise.engine.retry import first_line
 from setwise.errors import InvalidArgumentError, PausedTooLongError
+from setwise.messages import closest
 
 log = logging.getLogger("setwise")
 
@@ -107,8 +107,8 @@ def health_of(strategy: Strategy, options: Mapping[str, Any], *, chunked: bool) 
     name that is no option."""
     unknown = sorted(set(options) - set(HealthOptions.__annotations__))
     if unknown:
-        close = difflib.get_close_matches(unknown[0], HealthOptions.__annotations__, 1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        close = closest(unknown[0], HealthOptions.__annotations__)
+        hint = f"; did you mean {close!r}?" if close else ""
         raise TypeError(f"got an unexpected keyword argument {unknown[0]!r}{hint}")
     given = {k: v for k, v in options.items() if v is not None and v is not False}
     if not given.keys() - {"max_wait", "check_interval"}:
@@ -129,19 +129,25 @@ def health_of(strategy: Strategy, options: Mapping[str, Any], *, chunked: bool) 
     return health
 
 
+#: What each number takes: its lowest value, whether that value itself is refused, its
+#: highest (refused itself), and the rule in words.
+_RANGES: dict[str, tuple[float, bool, float, str]] = {
+    "max_lag_seconds": (0, True, math.inf, "a number above 0"),
+    "max_active_sessions": (0, False, math.inf, "0 or more"),
+    "max_flow_control": (0, False, 1, "a share from 0 up to 1"),
+    "max_wait": (0, True, math.inf, "a number above 0"),
+    "check_interval": (0, False, math.inf, "0 or more"),
+}
+
+
 def _check_values(health: Health) -> None:
-    ranges: list[tuple[str, float | None, bool]] = [
-        ("max_lag_seconds", health.max_lag_seconds, (health.max_lag_seconds or 1) > 0),
-        ("max_active_sessions", health.max_active_sessions, (health.max_active_sessions or 0) >= 0),
-        ("max_flow_control", health.max_flow_control, 0 <= (health.max_flow_control or 0) < 1),
-        ("max_wait", health.max_wait, (health.max_wait or 1) > 0),
-        ("check_interval", health.check_interval, 0 <= health.check_interval < math.inf),
-    ]
-    for name, value, fine in ranges:
-        if not fine:
-            rule = "a fraction from 0 up to 1" if name == "max_flow_control" else "a number above 0"
-            if name in ("max_active_sessions", "check_interval"):
-                rule = "0 or more"
+    for name, (lowest, above, highest, rule) in _RANGES.items():
+        value = getattr(health, name)
+        if value is None:
+            continue
+        if not isinstance(value, int | float) or not (
+            (value > lowest if above else value >= lowest) and value < highest
+        ):
             raise InvalidArgumentError(
                 f"{name} takes {rule}, not {value!r}", argument=name, value=value
             )
@@ -231,9 +237,9 @@ class Watch:
         finally:
             self.close()
 
-    def wait(self, run_id: str, chunks: int, show: Callable[[str | None], None]) -> None:
+    def wait(self, run_id: str, chunks: int, show: Callable[[str], None]) -> None:
         """Return when no signal says wait (read again if ``check_interval`` has passed
-        since the last reading); meanwhile ``show`` each reason (None when it ends).
+        since the last reading); meanwhile ``show`` the reasons at every reading.
         ``PausedTooLongError`` (naming run ``run_id`` after ``chunks`` chunks) when
         waiting passes ``max_wait``."""
         health = self.health
@@ -257,8 +263,8 @@ class Watch:
                 poll = min(poll, max(health.max_wait - waited, 0.0))
             time.sleep(poll)
             reasons = self.reasons()
+        # No report that the wait ended: the next chunk's, without ``paused``, says it.
         log.info("run %s goes on after waiting %.1f s", run_id, time.monotonic() - started)
-        show(None)
 
     def reasons(self) -> list[str]:
         """Every signal that says wait now, as a person reads it ("replica lag 4.2 s >
@@ -373,7 +379,7 @@ def _lagging(lag: ReplicaLag, most: float) -> list[str]:
 class Unwatched:
     """No health signal: nothing to read, nothing to wait for."""
 
-    def wait(self, run_id: str, chunks: int, show: Callable[[str | None], None]) -> None:
+    def wait(self, run_id: str, chunks: int, show: Callable[[str], None]) -> None:
         """Return at once."""
 
     def close(self) -> None:

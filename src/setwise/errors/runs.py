@@ -4,6 +4,7 @@ the journal's own tables."""
 from __future__ import annotations
 
 from setwise.errors.base import SetwiseError
+from setwise.messages import Spelling, as_argument
 
 
 class RunError(SetwiseError):
@@ -81,11 +82,14 @@ class PausedTooLongError(SetwiseError):
         self.signal = signal
         self.waited = waited
         self.max_wait = max_wait
-        super().__init__(
-            f"run {run_id} waited {waited:.1f} s (max_wait={max_wait:g}) while {signal}, "
-            f"and stopped after {chunks} chunk(s), all committed; it is marked interrupted: "
-            f"resume it with resume={run_id!r} once the database is healthy, or undo its "
-            f"chunks with revert({run_id!r})"
+        super().__init__(self._say(as_argument))
+
+    def _say(self, spell: Spelling) -> str:
+        return (
+            f"run {self.run_id} waited {self.waited:.1f} s "
+            f"({spell('max_wait', self.max_wait)}) while {self.signal}, and stopped after "
+            f"{self.chunks} chunk(s), all committed; it is marked interrupted: resume it with "
+            f"{spell('resume', self.run_id)} once the database is healthy"
         )
 
 
