@@ -38,6 +38,7 @@ from typing import Any, TypedDict
 
 from sqlalchemy import Connection, Engine, Table, create_engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.pool import NullPool
 
 from setwise.dialects import Strategy, get_strategy
 from setwise.dialects.health import ReplicaLag
@@ -219,7 +220,7 @@ class Watch:
         self.strategy = strategy
         self.connection = connection
         self.table = table
-        self._replicas: dict[str, tuple[Engine, Connection | None]] = {}
+        self._replicas: dict[str, Connection] = {}
         self._flow: tuple[float, int] | None = None
         self._checked = -math.inf
         if health.max_flow_control is not None and strategy.flow_control(connection) is None:
@@ -229,13 +230,10 @@ class Watch:
                 argument="max_flow_control",
                 value=health.max_flow_control,
             )
-        if health.reads_target:
-            self._target_reasons()
         try:  # a URL that reaches no replica is refused
-            for url in health.replica_urls:
-                self._replica_reasons(url)
+            self._last = self.reasons()
         finally:
-            self.close()
+            self.close()  # nothing held while the run starts: the next reading reconnects
 
     def wait(self, run_id: str, chunks: int, show: Callable[[str], None]) -> None:
         """Return when no signal says wait (read again if ``check_interval`` has passed
@@ -243,7 +241,7 @@ class Watch:
         ``PausedTooLongError`` (naming run ``run_id`` after ``chunks`` chunks) when
         waiting passes ``max_wait``."""
         health = self.health
-        if time.monotonic() - self._checked < health.check_interval:
+        if time.monotonic() - self._checked < health.check_interval and not self._last:
             return
         reasons = self.reasons()
         if not reasons:
@@ -263,6 +261,7 @@ class Watch:
                 poll = min(poll, max(health.max_wait - waited, 0.0))
             time.sleep(poll)
             reasons = self.reasons()
+        self._last = []
         # No report that the wait ended: the next chunk's, without ``paused``, says it.
         log.info("run %s goes on after waiting %.1f s", run_id, time.monotonic() - started)
 
@@ -334,36 +333,48 @@ class Watch:
                 f"throttle_query failed: {first_line(exc)}", argument="throttle_query", value=query
             ) from exc
         value = None if row is None or not len(row) else row[0]
-        return (
-            [f"throttle query returned {value!r}"]
-            if value not in (None, 0, "", "0") and value
-            else []
-        )
+        return [f"throttle query returned {value!r}"] if value and value != "0" else []
 
     def _replica_reasons(self, url: str) -> list[str]:
-        engine, connection = self._replicas.get(url) or (create_engine(url), None)
+        engine = replica_engine(url)
         parsed = engine.url
         name = f"{parsed.host or 'localhost'}:{parsed.port}" if parsed.port else str(parsed.host)
+        connection = self._replicas.pop(url, None)
         try:
             if connection is None:
                 connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            self._replicas[url] = (engine, connection)
             lag = get_strategy(engine.dialect).lag_as_replica(connection, name)
         except DBAPIError as exc:
             if connection is not None:
                 connection.invalidate()
                 connection.close()
-            self._replicas[url] = (engine, None)
             return [f"replica {name} unreachable: {first_line(exc)}"]
+        except BaseException:
+            if connection is not None:
+                connection.close()
+            raise
+        self._replicas[url] = connection
         return _lagging(lag, self.health.max_lag_seconds or 0.0)
 
     def close(self) -> None:
         """Let go of the replicas' connections."""
-        for engine, connection in self._replicas.values():
-            if connection is not None:
-                connection.close()
-            engine.dispose()
+        for connection in self._replicas.values():
+            connection.close()
         self._replicas.clear()
+
+
+#: One engine per replica URL for the process, without a pool: a run keeps its own
+#: connection to each replica and closes it when it ends; the engine keeps only what
+#: SQLAlchemy learns on the first connection (the server's version and settings),
+#: which a new engine per run would ask again, a few milliseconds each time.
+_REPLICA_ENGINES: dict[str, Engine] = {}
+
+
+def replica_engine(url: str) -> Engine:
+    """The engine that reads the replica at ``url``."""
+    if url not in _REPLICA_ENGINES:
+        _REPLICA_ENGINES[url] = create_engine(url, poolclass=NullPool)
+    return _REPLICA_ENGINES[url]
 
 
 def _lagging(lag: ReplicaLag, most: float) -> list[str]:
