@@ -49,3 +49,8 @@ stock
 
 # decimal reads the context's precision.
 _.prec
+
+# Typer fills these health options of apply and revert; the command reads them all
+# through ctx.params (cli.options.health_options), by name.
+max_lag
+replicas

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, make_url, text, update
 
 import setwise
+from setwise.dialects import get_strategy
 from tests import backends
 from tests.models import Book, create_books, snapshot
 from tests.replicas import Pair, Unavailable, mariadb_pair, postgresql_pair
@@ -194,16 +195,20 @@ def test_mariadb_run_pauses_while_the_replica_sql_thread_is_stopped(maria_pair: 
     }
 
 
-def test_postgresql_run_waits_while_another_session_is_busy(pg_pair: Pair) -> None:
-    primary, replica = _database(pg_pair, 'CREATE DATABASE "{name}"')
+def _waits_while_busy(primary: Engine, sleep: str, **health: Any) -> list[str]:
+    """Run the update while another session sleeps for a second from chunk 2; the
+    pauses shown. The run takes that second at least: it waited it out."""
     create_books(primary, 40)
     want = _expected(primary)
+    limit = get_strategy(primary.dialect)
+    with primary.connect() as connection:  # the server's own threads, if it counts any
+        idle = limit.active_sessions(connection)
     shown: list[str] = []
     sleeper: list[threading.Thread] = []
 
     def busy() -> None:
         with primary.connect() as connection:
-            connection.execute(text("SELECT pg_sleep(1)"))
+            connection.execute(text(sleep))
 
     def progress(step: setwise.Progress) -> None:
         if step.paused is not None:
@@ -213,25 +218,40 @@ def test_postgresql_run_waits_while_another_session_is_busy(pg_pair: Pair) -> No
             sleeper[0].start()
             time.sleep(0.2)  # the statement is running when the next chunk checks
 
+    started = time.monotonic()
+    setwise.update(
+        primary,
+        STATEMENT,
+        chunk_rows=CHUNK,
+        progress=progress,
+        max_active_sessions=idle,
+        check_interval=0.1,
+        **health,
+    )
+    took = time.monotonic() - started
+    sleeper[0].join()
+    assert snapshot(primary) == want
+    assert took >= 0.9
+    assert shown and set(shown) == {f"active sessions {idle + 1} > {idle}"}
+    return shown
+
+
+def test_postgresql_run_waits_while_another_session_is_busy(pg_pair: Pair) -> None:
+    primary, replica = _database(pg_pair, 'CREATE DATABASE "{name}"')
     try:
-        started = time.monotonic()
-        setwise.update(
-            primary,
-            STATEMENT,
-            chunk_rows=CHUNK,
-            progress=progress,
-            max_active_sessions=0,
-            wait_for_autovacuum=True,
-            check_interval=0.1,
-        )
-        took = time.monotonic() - started
-        sleeper[0].join()
-        assert snapshot(primary) == want
+        _waits_while_busy(primary, "SELECT pg_sleep(1)", wait_for_autovacuum=True)
     finally:
         primary.dispose()
         replica.dispose()
-    assert shown and set(shown) == {"active sessions 1 > 0"}
-    assert took >= 0.9
+
+
+def test_mariadb_run_waits_while_another_session_is_busy(maria_pair: Pair) -> None:
+    primary, replica = _database(maria_pair, "CREATE DATABASE `{name}`")
+    try:
+        _waits_while_busy(primary, "SELECT SLEEP(1)")
+    finally:
+        primary.dispose()
+        replica.dispose()
 
 
 def test_replica_url_of_a_primary_is_refused_before_any_write(pg_pair: Pair) -> None:

@@ -215,12 +215,12 @@ class Executor:
         """Wait while a health signal says so (``engine.health``), showing why in the
         progress (``at``: rows done, rows in all, chunks done, before any chunk reported
         it); past ``max_wait`` the run is interrupted, resumable."""
-        kind, table = WRITING.get(self.writer.kind, "writing"), self.writer.target.name
-        done, total, chunk = at
-        shown = self.shown or Progress(done, total, 0, chunk, 0, 0.0, phase=kind, table=table)
 
         def show(paused: str) -> None:
             if self.options.progress is not None:
+                kind, table = WRITING.get(self.writer.kind, "writing"), self.writer.target.name
+                done, total, chunk = at
+                shown = self.shown or Progress(done, total, 0, chunk, 0, 0, kind, table)
                 self.options.progress(replace(shown, paused=paused))
 
         try:
