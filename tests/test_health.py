@@ -204,3 +204,42 @@ def test_galera_flow_control_is_read_from_status_only(engine: Engine) -> None:
     )
     assert report.changed == ROWS
     assert snapshot(engine) == want
+
+
+def test_apply_and_its_revert_wait_on_signals_too(engine: Engine, tmp_path: Path) -> None:
+    create_books(engine, ROWS)
+    before = snapshot(engine)
+    flag = tmp_path / "hold"
+
+    def flip(on: bool) -> None:
+        if on:
+            flag.touch()
+        else:
+            flag.unlink()
+
+    changes = [{"id": i, "stock": 1000 + i} for i in range(1, ROWS + 1)]
+    applying = Pauses(flip)
+    report = setwise.apply(
+        engine,
+        Book,
+        changes,
+        chunk_rows=CHUNK,
+        progress=applying,
+        throttle_file=flag,
+        check_interval=0,
+    )
+    assert applying.shown == [f"throttle file {flag} exists"] * 2
+    assert report.changed == ROWS
+
+    reverting = Pauses(flip)
+    undone = setwise.revert(
+        engine,
+        report.run_id or "",
+        chunk_rows=CHUNK,
+        progress=reverting,
+        throttle_file=flag,
+        check_interval=0,
+    )
+    assert reverting.shown == [f"throttle file {flag} exists"] * 2
+    assert undone.changed == ROWS
+    assert [row[:8] for row in snapshot(engine)] == [row[:8] for row in before]
