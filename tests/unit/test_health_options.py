@@ -66,8 +66,16 @@ def test_unusable_signals_are_refused_naming_the_option(
 
 
 def test_a_run_in_one_transaction_takes_no_signal() -> None:
-    with pytest.raises(setwise.InvalidArgumentError, match="give chunk_rows"):
-        health_of(PG, {"throttle_query": "SELECT 0"}, chunked=False)
+    with pytest.raises(setwise.InvalidArgumentError, match="give chunk_rows") as raised:
+        health_of(PG, {"max_wait": 9, "throttle_query": "SELECT 0"}, chunked=False)
+    assert (raised.value.argument, raised.value.value) == ("throttle_query", "SELECT 0")
+
+
+def test_one_replica_url_may_be_given_alone() -> None:
+    found = health_of(
+        PG, {"max_lag_seconds": 1, "replica_urls": "postgresql://replica/db"}, chunked=True
+    )
+    assert found is not None and found.replica_urls == ("postgresql://replica/db",)
 
 
 def test_a_misspelt_option_suggests_the_right_one() -> None:

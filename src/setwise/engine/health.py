@@ -112,18 +112,20 @@ def health_of(strategy: Strategy, options: Mapping[str, Any], *, chunked: bool) 
         hint = f"; did you mean {close!r}?" if close else ""
         raise TypeError(f"got an unexpected keyword argument {unknown[0]!r}{hint}")
     given = {k: v for k, v in options.items() if v is not None and v is not False}
-    if not given.keys() - {"max_wait", "check_interval"}:
+    signals = [k for k in given if k not in ("max_wait", "check_interval")]
+    if not signals:
         return None
+    urls = given.get("replica_urls", ())
     health = Health(
         **{k: v for k, v in given.items() if k not in ("replica_urls", "throttle_file")},
-        replica_urls=tuple(given.get("replica_urls", ())),
+        replica_urls=(urls,) if isinstance(urls, str) else tuple(urls),
         throttle_file=Path(given["throttle_file"]) if "throttle_file" in given else None,
     )
     if not chunked:
         raise InvalidArgumentError(
             "health signals are read between chunks: give chunk_rows (a number or 'auto')",
-            argument=next(iter(given)),
-            value=next(iter(given.values())),
+            argument=signals[0],
+            value=given[signals[0]],
         )
     _check_values(health)
     _check_signals(strategy, health)
