@@ -49,3 +49,14 @@ stock
 
 # decimal reads the context's precision.
 _.prec
+
+# Typer fills these health options of apply and revert; the command reads them all
+# through ctx.params (cli.options.health_options), by name.
+max_lag
+replicas
+
+# The coroutine twins of setwise.asyncio take the sync function's names for repr and docs.
+_.__qualname__
+
+# A control row's last change, read with the row (journal.controls.RunControl).
+_.changed_at

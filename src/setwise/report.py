@@ -36,8 +36,8 @@ class Progress:
     phase: str = "merging"
     table: str = ""
     paused: str | None = None
-    """Why the run waits between chunks now (``"setwise pause"``, a health signal's
-    reason); None while it writes."""
+    """Why the run waits before its next chunk now (``"setwise pause"``, a health
+    signal's reason: ``"replica lag 4.2 s > 1 s"``); None while it writes."""
 
     @property
     def chunks_about(self) -> int | None:

@@ -11,7 +11,7 @@ set-based UPDATE that skips rows already holding the new values.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 from sqlalchemy import ColumnElement, Connection, types
 from sqlalchemy.exc import DBAPIError
@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from setwise.api.stamps import stamp_values
 from setwise.dialects import Strategy
 from setwise.dialects.integrity import integrity_to_validation
+from setwise.engine.health import HealthOptions, health_of
 from setwise.engine.options import RunOptions
 from setwise.engine.run import run
 from setwise.engine.transaction import Bind, dialect_of, reading_connection
@@ -65,6 +66,7 @@ def apply(
     actor_column: str | None = None,
     tag: str | None = None,
     verify: bool = False,
+    **health: Unpack[HealthOptions],
 ) -> Report:
     """Apply per-row ``changes`` to ``target``, matching rows by ``key``.
 
@@ -92,6 +94,7 @@ def apply(
     ``date_format``, the ``strptime`` form of the dates and timestamps in the text
     when they are not ISO 8601 (``"%d/%m/%Y"``). A bare number in a date column (an
     Excel serial date) is refused as a bad value.
+    ``**health``: the health signals a chunked run waits on, as for ``setwise.update``.
     """
     refuse_unjournaled(verify, journal)
     strategy = dialect_of(bind)
@@ -125,6 +128,7 @@ def apply(
         stamps=stamp_values(resolved, stamp_column, actor_column, actor),
         arguments=tagged({"key": [c.name for c in resolved.key]}, tag),
         run_id=new_run_id() if chunk_rows is not None and resume is None else None,
+        health=health_of(strategy, health, chunked=chunk_rows is not None or resume is not None),
     )
     returned = [resolved.column(_name_of(ref)) for ref in returning]
     if returned and options.chunked:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 from sqlalchemy import (
     Column,
@@ -40,10 +40,11 @@ from setwise.api.stamps import stamp_values
 from setwise.api.update import prepare
 from setwise.engine.chunks import KEY_SAMPLE, Executor
 from setwise.engine.guards import guard
+from setwise.engine.health import HealthOptions, health_of
 from setwise.engine.options import RunOptions
 from setwise.engine.run import reads_on_snapshot
 from setwise.engine.sizing import ChunkSizer
-from setwise.engine.transaction import Bind, Scope, peek
+from setwise.engine.transaction import Bind, Scope, dialect_of, peek
 from setwise.errors import InvalidArgumentError, PlanTimeoutError
 from setwise.journal.changes import Journal
 from setwise.operations import DELETED
@@ -128,6 +129,7 @@ def plan(
     warn_share: float | None = DEFAULT_WARN_SHARE,
     timeout_seconds: float | None = DEFAULT_TIMEOUT_SECONDS,
     sample: int = DEFAULT_SAMPLE,
+    **health: Unpack[HealthOptions],
 ) -> Plan:
     """What ``update(bind, statement, ...)``, ``delete(bind, statement, ...)`` or
     ``apply(bind, target, changes, key, ...)`` would do; nothing is written. For a
@@ -144,9 +146,11 @@ def plan(
     changeset is not limited). ``sample``: how many of the rows that would change
     ``Plan.sample`` shows, old and new value per column (0: none).
     changeset is not limited). ``format``, ``csv_delimiter``, ``encoding``,
-    ``csv_null`` and ``date_format`` read the changes as ``apply`` reads them.
+    ``csv_null`` and ``date_format`` read the changes as ``apply`` reads them. The
+    health signals (``**health``) are checked as the run checks them, and not read.
     """
-    del returning, throttle_seconds, retries, progress, resume, tag
+    del returning, throttle_seconds, retries, progress, tag
+    health_of(dialect_of(bind), health, chunked=chunk_rows is not None or resume is not None)
     options = RunOptions(
         chunk_rows=chunk_rows,
         chunk_seconds=chunk_seconds,

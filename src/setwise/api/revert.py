@@ -11,12 +11,13 @@ rows under the lock in any case when not forced.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Literal
+from typing import Literal, Unpack
 
 from sqlalchemy import Connection, MetaData, Table
 
 from setwise.api.runs import drop_stage_of
 from setwise.dialects import Strategy
+from setwise.engine.health import HealthOptions, health_of
 from setwise.engine.options import RunOptions
 from setwise.engine.run import run
 from setwise.engine.transaction import Bind, atomic, dialect_of, reading_connection
@@ -43,6 +44,7 @@ def revert(
     actor: str | None = None,
     tag: str | None = None,
     resume: str | None = None,
+    **health: Unpack[HealthOptions],
 ) -> Report:
     """Restore the values run ``run_id`` overwrote; returns the revert's own Report.
 
@@ -57,6 +59,7 @@ def revert(
     revert is a run like any other: ``resume=`` the revert's own run id goes on after
     its checkpoint, checking for conflicts only the rows it has not restored yet; a new
     revert is refused while one has not ended.
+    ``**health``: the health signals a chunked run waits on, as for ``setwise.update``.
     """
     journal = Journal(journal_prefix)
     strategy = dialect_of(bind)
@@ -94,6 +97,7 @@ def revert(
         actor=actor,
         resume=resume,
         arguments=tagged({"reverts": run_id, "force": force}, tag),
+        health=health_of(strategy, health, chunked=chunk_rows is not None or resume is not None),
     )
     unpack = options.chunked and not layout_of(table).rows_by_key
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 from sqlalchemy import Column, Table, Update
 from sqlalchemy.exc import DBAPIError
@@ -13,6 +13,7 @@ from sqlalchemy.sql.visitors import iterate
 from setwise.api.stamps import stamp_values
 from setwise.dialects import Strategy
 from setwise.dialects.integrity import integrity_to_validation
+from setwise.engine.health import HealthOptions, health_of
 from setwise.engine.options import RunOptions
 from setwise.engine.run import run
 from setwise.engine.transaction import Bind, dialect_of
@@ -54,6 +55,7 @@ def update(
     tag: str | None = None,
     verify: bool = False,
     source: str | None = None,
+    **health: Unpack[HealthOptions],
 ) -> Report:
     """Run ``statement`` (an ORM or Core UPDATE) as set-based SQL.
 
@@ -79,6 +81,11 @@ def update(
     it wrote (``Report.verified``; ``VerificationError`` when one differs or is gone;
     needs the journal). A running chunked run can be paused, stopped or tuned from
     another process: ``setwise.pause``, ``setwise.stop``, ``setwise.tune``.
+    ``**health``: the health signals a chunked run reads between chunks, waiting while
+    one says the database is busy (``max_lag_seconds``, ``replica_urls``,
+    ``max_active_sessions``, ``max_flow_control``, ``wait_for_autovacuum``,
+    ``throttle_query``, ``throttle_file``, ``throttle_check``, ``max_wait``,
+    ``check_interval``: see ``setwise.engine.health``).
     """
     refuse_unjournaled(verify, journal)
     plan = prepare(statement, all_rows=all_rows, journal=journal)
@@ -101,6 +108,7 @@ def update(
         stamps=stamp_values(target, stamp_column, actor_column, actor),
         # What a run's record keeps: no compiling for a run that keeps none.
         arguments=tagged(_arguments(plan, strategy, source), tag) if journal or chunked else {},
+        health=health_of(strategy, health, chunked=chunked),
     )
     if options.chunked:
         _check_chunkable(plan, returned)

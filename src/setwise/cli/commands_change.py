@@ -15,6 +15,7 @@ from setwise.cli.options import (
     ActorColumn,
     AllRows,
     AsJson,
+    CheckInterval,
     ChunkRows,
     ChunkSeconds,
     CsvNull,
@@ -29,9 +30,14 @@ from setwise.cli.options import (
     Format,
     From,
     Keys,
+    MaxActiveSessions,
+    MaxFlowControl,
+    MaxLag,
     MaxRows,
+    MaxWait,
     NoJournal,
     PlanTimeout,
+    Replicas,
     Resume,
     Sample,
     Sets,
@@ -39,11 +45,15 @@ from setwise.cli.options import (
     StampColumn,
     TableName,
     Throttle,
+    ThrottleFile,
+    ThrottleQuery,
     UsageError,
     Verify,
+    WaitForAutovacuum,
     Where,
     Yes,
     guard_options,
+    health_options,
     reading_options,
     run_options,
     timeout_of,
@@ -130,6 +140,15 @@ def apply(
     chunk_rows: ChunkRows = None,
     chunk_seconds: ChunkSeconds = 0.5,
     throttle: Throttle = 0.0,
+    max_lag: MaxLag = None,
+    replicas: Replicas = None,
+    max_active_sessions: MaxActiveSessions = None,
+    max_flow_control: MaxFlowControl = None,
+    wait_for_autovacuum: WaitForAutovacuum = False,
+    throttle_query: ThrottleQuery = None,
+    throttle_file: ThrottleFile = None,
+    max_wait: MaxWait = None,
+    check_interval: CheckInterval = None,
     no_journal: NoJournal = False,
     verify: Verify = False,
     resume: Resume = None,
@@ -166,6 +185,7 @@ def apply(
         options |= guard_options(max_rows, expect_rows, stamp_column, actor_column)
         if verify:
             options["verify"] = True
+        options |= health_options(ctx.params)
         timeout = timeout_of(plan_timeout)
         reading = reading_options(csv_null, file_format, delimiter, encoding, date_format)
         if dry_run:  # the plan, exactly as `setwise plan` shows it

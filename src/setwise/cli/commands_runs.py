@@ -18,15 +18,25 @@ from setwise.cli.job import confirm_run, connect
 from setwise.cli.options import (
     Actor,
     AsJson,
+    CheckInterval,
     ChunkRows,
     ChunkSeconds,
     Db,
     Debug,
+    MaxActiveSessions,
+    MaxFlowControl,
+    MaxLag,
+    MaxWait,
+    Replicas,
     RunId,
     Throttle,
+    ThrottleFile,
+    ThrottleQuery,
     UsageError,
+    WaitForAutovacuum,
     Yes,
     chunk_options,
+    health_options,
 )
 from setwise.cli.render import (
     counted,
@@ -265,6 +275,15 @@ def revert(
     chunk_rows: ChunkRows = None,
     chunk_seconds: ChunkSeconds = 0.5,
     throttle: Throttle = 0.0,
+    max_lag: MaxLag = None,
+    replicas: Replicas = None,
+    max_active_sessions: MaxActiveSessions = None,
+    max_flow_control: MaxFlowControl = None,
+    wait_for_autovacuum: WaitForAutovacuum = False,
+    throttle_query: ThrottleQuery = None,
+    throttle_file: ThrottleFile = None,
+    max_wait: MaxWait = None,
+    check_interval: CheckInterval = None,
     resume: Annotated[
         str | None,
         typer.Option(
@@ -291,6 +310,7 @@ def revert(
     """
     with guard(ctx, debug, db, as_json) as database:
         options = chunk_options(chunk_rows, chunk_seconds, throttle)
+        options |= health_options(ctx.params)
         if actor is not None:
             options["actor"] = actor
         if resume is not None:

@@ -23,6 +23,7 @@ from setwise.cli.dburl import DatabaseURL
 from setwise.cli.options import DEFAULT_DB, UsageError
 from setwise.cli.render import err, print_json, say_left_out
 from setwise.errors import (
+    PausedTooLongError,
     RunError,
     RunInterrupted,
     SchemaError,
@@ -76,7 +77,9 @@ OPTIONS = {
     "format": ("--format", "FORMAT"),
     "force": ("--force", ""),
     "key": ("--key", "COLUMN"),
+    "max_lag_seconds": ("--max-lag", "SECONDS"),
     "max_rows": ("--max-rows", "N"),
+    "replica_urls": ("--replica", "URL"),
     "resume": ("--resume", "RUN"),
     "timeout_seconds": ("--plan-timeout", "SECONDS"),
 }
@@ -129,7 +132,7 @@ def guard(
             _traceback(exc, database)
         code, message = _explain(ctx, exc, database)
         commands = {}
-        if isinstance(exc, RunError) and exc.run_id is not None:
+        if isinstance(exc, RunError | PausedTooLongError) and exc.run_id is not None:
             commands = _commands(ctx, exc.run_id, database)
         _fail(code, message, _details(exc), commands, database, as_json)
 
@@ -227,6 +230,8 @@ def _explain(ctx: typer.Context, exc: Exception, database: DatabaseURL) -> tuple
             f"{said}.\nResume with:\n  {_again(ctx, exc.run_id, database)}\n"
             f"or undo the committed chunks with:\n  {database.command(['revert', exc.run_id])}"
         )
+    if isinstance(exc, PausedTooLongError):
+        return 1, f"{said}:\n  {_again(ctx, exc.run_id, database)}"
     if isinstance(exc, SetwiseError):
         return 1, said
     if isinstance(exc, ArgumentError):

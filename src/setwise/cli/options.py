@@ -208,6 +208,94 @@ DryRun = Annotated[
     typer.Option("--dry-run", help="Show the plan (as `setwise plan` does) and write nothing."),
 ]
 
+# -- health signals, read between chunks (issue 25) ------------------------------------
+MaxLag = Annotated[
+    float | None,
+    typer.Option(
+        "--max-lag",
+        metavar="SECONDS",
+        help="Wait before a chunk while a replica lags more than this: as the primary "
+        "reports it (PostgreSQL), or read on each --replica.",
+    ),
+]
+Replicas = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--replica",
+        metavar="URL",
+        help="A replica to read --max-lag on (repeat it for more); MariaDB needs it.",
+    ),
+]
+MaxActiveSessions = Annotated[
+    int | None,
+    typer.Option(
+        "--max-active-sessions",
+        metavar="N",
+        min=0,
+        help="Wait while more than N other sessions are running a statement.",
+    ),
+]
+MaxFlowControl = Annotated[
+    float | None,
+    typer.Option(
+        "--max-flow-control",
+        metavar="SHARE",
+        help="Galera: wait while flow control paused replication more than this share "
+        "(0 to 1) of the time since the last check.",
+    ),
+]
+WaitForAutovacuum = Annotated[
+    bool,
+    typer.Option(
+        "--wait-for-autovacuum", help="PostgreSQL: wait while autovacuum works on the table."
+    ),
+]
+ThrottleQuery = Annotated[
+    str | None,
+    typer.Option(
+        "--throttle-query",
+        metavar="SQL",
+        help="Wait while this query's first value is not 0 (nor NULL, nor empty).",
+    ),
+]
+ThrottleFile = Annotated[
+    str | None,
+    typer.Option("--throttle-file", metavar="FILE", help="Wait while this file exists."),
+]
+MaxWait = Annotated[
+    float | None,
+    typer.Option(
+        "--max-wait",
+        metavar="SECONDS",
+        help="Stop the run (interrupted, resumable) when one wait lasts this long.",
+    ),
+]
+CheckInterval = Annotated[
+    float | None,
+    typer.Option(
+        "--check-interval",
+        metavar="SECONDS",
+        help="Read the signals at most this often, and this often while waiting (default 1).",
+    ),
+]
+
+
+def health_options(params: dict[str, Any]) -> dict[str, Any]:
+    """The health signals a chunked run waits on (``setwise.update``'s ``**health``),
+    from a command's parsed ``params`` (the options above, under their names there)."""
+    given = {
+        "max_lag_seconds": params["max_lag"],
+        "replica_urls": params["replicas"] or None,
+        "max_active_sessions": params["max_active_sessions"],
+        "max_flow_control": params["max_flow_control"],
+        "wait_for_autovacuum": params["wait_for_autovacuum"],
+        "throttle_query": params["throttle_query"],
+        "throttle_file": params["throttle_file"],
+        "max_wait": params["max_wait"],
+        "check_interval": params["check_interval"],
+    }
+    return {k: v for k, v in given.items() if v is not None and v is not False}
+
 
 def guard_options(
     max_rows: int | None,

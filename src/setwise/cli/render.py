@@ -89,15 +89,15 @@ def progress_bar(
 
 def progress_label(step: setwise.Progress, label: str = "rows") -> str:
     """What the bar says the run is doing: its table, its phase, the chunk of about how
-    many (``books: merging, chunk 3 of about 40``)."""
+    many (``books: merging, chunk 3 of about 40``), and why it waits while it does
+    (``, paused: replica lag 4.2 s > 1 s``)."""
     where = f"{step.table}: " if step.table else ""
-    if step.paused is not None:
-        return f"{where}paused: {step.paused}"
+    paused = f", paused: {step.paused}" if step.paused is not None else ""
     if not step.chunk:
-        return f"{where}{step.phase}"
+        return f"{where}{step.phase}{paused}"
     about = step.chunks_about
     of = f" of about {about:,}" if about is not None else ""
-    return f"{where}{step.phase}, chunk {step.chunk:,}{of}"
+    return f"{where}{step.phase}, chunk {step.chunk:,}{of}{paused}"
 
 
 class _CountColumn(ProgressColumn):

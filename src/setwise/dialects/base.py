@@ -22,6 +22,8 @@ from sqlalchemy.sql.elements import ClauseElement, ColumnElement
 
 from setwise.dialects.compare import StoredComparison
 from setwise.dialects.explain import Explain
+from setwise.dialects.health import FlowControl, ReplicaLag
+from setwise.errors import InvalidArgumentError
 
 StageLoader = Callable[[Sequence[Sequence[Any]]], None]
 """Loads one batch into a staging table: one sequence of values per column, in order."""
@@ -396,6 +398,41 @@ class Strategy:
         (Galera, after a statement passed the write-set cap), so the executor checks that
         each chunk's record is there after its commit."""
         return False
+
+    health_signals: ClassVar[frozenset[str]] = frozenset()
+    """The health signals (``engine.health``) this database reports: "replicas" (its
+    replicas' lag, as a primary sees it), "replica" (its own lag, read through its URL),
+    "sessions" (statements running), "autovacuum" (on a table), "flow_control" (Galera's,
+    on a node). A signal asked for where it is not listed is refused before any write."""
+
+    def replica_lags(self, connection: Connection) -> list[ReplicaLag]:
+        """Each replica's lag, as this primary reports it ("replicas")."""
+        raise self.no_signal("replicas", "max_lag_seconds")
+
+    def lag_as_replica(self, connection: Connection, name: str) -> ReplicaLag:
+        """The lag of the replica ``connection`` reaches, shown as ``name`` ("replica")."""
+        raise self.no_signal("replica", "replica_urls")
+
+    def active_sessions(self, connection: Connection) -> int:
+        """Sessions running a statement now, the caller's left out ("sessions")."""
+        raise self.no_signal("sessions", "max_active_sessions")
+
+    def autovacuum_running(self, connection: Connection, table: Table) -> bool:
+        """Whether autovacuum works on ``table`` now ("autovacuum")."""
+        raise self.no_signal("autovacuum", "wait_for_autovacuum")
+
+    def flow_control(self, connection: Connection) -> FlowControl | None:
+        """Galera's flow control on this node so far; None where it is no node."""
+        return None
+
+    def no_signal(self, signal: str, argument: str) -> InvalidArgumentError:
+        """The error of health signal ``signal``, asked for by ``argument``, where this
+        database does not report it."""
+        return InvalidArgumentError(
+            f"{argument} is not available on {self.name}: it reports no {signal} signal "
+            f"(setwise reads {', '.join(sorted(self.health_signals)) or 'none'} here)",
+            argument=argument,
+        )
 
     @contextmanager
     def causal_reads(self, connection: Connection) -> Iterator[None]:

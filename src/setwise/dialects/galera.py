@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Table, bindparam, func, literal, select, text
 
 from setwise.dialects.base import RowCap
+from setwise.dialects.health import FlowControl
 
 log = logging.getLogger("setwise")
 
@@ -107,6 +108,19 @@ def row_cap(connection: Connection, table: Table, *, journaled: bool) -> RowCap 
         basis = f"about {row_bytes} bytes of write set per changed row"
         caps.append(RowCap(max(rows, 1), f"wsrep_max_ws_size = {found.max_ws_size}", basis))
     return min(caps, key=lambda cap: cap.rows, default=None)
+
+
+def flow_control(connection: Connection) -> FlowControl | None:
+    """This node's flow control so far; None when ``connection`` reaches no Galera node."""
+    if not is_galera(connection):
+        return None
+    statement = text("SHOW GLOBAL STATUS WHERE Variable_name IN :names").bindparams(
+        bindparam("names", expanding=True)
+    )
+    names = ["wsrep_flow_control_paused_ns", "wsrep_local_recv_queue"]
+    with _transaction(connection):
+        found = {str(k): v for k, v in connection.execute(statement, {"names": names})}
+    return FlowControl(int(found.get(names[0]) or 0), int(found.get(names[1]) or 0))
 
 
 def _average_row_bytes(connection: Connection, table: Table) -> int:

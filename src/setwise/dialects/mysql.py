@@ -15,9 +15,10 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from setwise.dialects import galera
+from setwise.dialects import galera, health
 from setwise.dialects.base import IdentifierUnits, IntegrityFacts, RowCap, StageLoader, Strategy
 from setwise.dialects.compare import StoredComparison
+from setwise.dialects.health import FlowControl, ReplicaLag
 from setwise.dialects.mysql_load import load_data_allowed, load_data_file
 
 # 1062: "Duplicate entry '978-0' for key 'isbn'" (MySQL 8 writes 'books.isbn')
@@ -190,6 +191,18 @@ class MySQLStrategy(Strategy):
 
     def confirms_commits(self, connection: Connection) -> bool:
         return galera.is_galera(connection)
+
+    # A primary does not know its replicas' lag: each replica is read through its URL.
+    health_signals: ClassVar[frozenset[str]] = frozenset({"replica", "sessions", "flow_control"})
+
+    def lag_as_replica(self, connection: Connection, name: str) -> ReplicaLag:
+        return health.mysql_lag_as_replica(connection, name)
+
+    def active_sessions(self, connection: Connection) -> int:
+        return health.mysql_active_sessions(connection)
+
+    def flow_control(self, connection: Connection) -> FlowControl | None:
+        return galera.flow_control(connection)
 
     @contextmanager
     def causal_reads(self, connection: Connection) -> Iterator[None]:

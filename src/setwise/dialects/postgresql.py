@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 
+from setwise.dialects import health
 from setwise.dialects.base import (
     FileLoader,
     FileRefused,
@@ -33,6 +34,7 @@ from setwise.dialects.base import (
 )
 from setwise.dialects.bulktext import POSTGRESQL
 from setwise.dialects.compare import StoredComparison
+from setwise.dialects.health import ReplicaLag
 from setwise.dialects.pgcopy import copy_in, is_data_error
 
 # The DETAIL of unique and foreign-key violations: "Key (isbn)=(978-0) already exists."
@@ -161,6 +163,22 @@ class PostgreSQLStrategy(Strategy):
     # A heap tuple and an index entry per changed row were half a journaled backfill's
     # time; arrays per part of a chunk cost a half to a third of that (dialects/packed.py).
     packs_journal: ClassVar[bool] = True
+
+    health_signals: ClassVar[frozenset[str]] = frozenset(
+        {"replicas", "replica", "sessions", "autovacuum"}
+    )
+
+    def replica_lags(self, connection: Connection) -> list[ReplicaLag]:
+        return health.pg_replica_lags(connection)
+
+    def lag_as_replica(self, connection: Connection, name: str) -> ReplicaLag:
+        return health.pg_lag_as_replica(connection, name)
+
+    def active_sessions(self, connection: Connection) -> int:
+        return health.pg_active_sessions(connection)
+
+    def autovacuum_running(self, connection: Connection, table: Table) -> bool:
+        return health.pg_autovacuum_running(connection, table)
 
     def journal_created(self, connection: Connection, table: Table) -> None:
         # Each part's arrays are compressed as they are stored: with lz4 rather than the

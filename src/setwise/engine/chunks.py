@@ -32,12 +32,20 @@ from sqlalchemy.exc import DBAPIError
 from setwise.dialects import RowCap, Strategy
 from setwise.engine.control import STOPPED_BY, Controller, StopRequested
 from setwise.engine.guards import chunk_cap, confirm_committed, guard
+from setwise.engine.health import Unwatched, Watch, watching
 from setwise.engine.ledger import Ledger
 from setwise.engine.options import RunOptions
 from setwise.engine.retry import first_line, retrying
 from setwise.engine.sizing import ChunkSizer
 from setwise.engine.writes import ChunkWrite
-from setwise.errors import RunError, RunInterrupted, RunInUseError, RunStateError, SetwiseError
+from setwise.errors import (
+    PausedTooLongError,
+    RunError,
+    RunInterrupted,
+    RunInUseError,
+    RunStateError,
+    SetwiseError,
+)
 from setwise.journal.changes import Journal
 from setwise.journal.runinfo import ChunkInfo
 from setwise.journal.states import FAILED, INTERRUPTED, RUNNING
@@ -81,6 +89,7 @@ class Executor:
         self.journal = journal
         self.journal_table = journal_table
         self.in_callers_transaction = in_callers_transaction
+        """The progress last reported."""
         written = tuple(writer.written_columns())  # asked once, for the record and the writes
         self.ledger = Ledger(
             strategy, writer, options, journal, journaled=journal_table is not None, written=written
@@ -153,6 +162,7 @@ class Executor:
         after: tuple[Any, ...] | None = None
         chunk = done = 0
         pace: ChunkInfo | None = None
+        watch = watching(self.options.health, self.strategy, connection, self.writer.target.table)
         # From the run's start on: a run recorded as it was interrupted is marked too.
         try:
             if self.options.resume is not None:
@@ -172,6 +182,7 @@ class Executor:
             if pace is not None:
                 sizer.start_from(pace.rows, pace.seconds)
             while True:
+                self._wait_healthy(connection, watch, (done, total_rows, chunk))
                 chunk += 1
                 span, result, seconds, _ = self._chunk_with_retries(
                     connection, after, sizer.rows, chunk
@@ -207,6 +218,39 @@ class Executor:
                 exc.add_note(str(stopped))
                 raise exc from stopped
             raise stopped from exc
+        finally:
+            watch.close()
+
+    def _wait_healthy(
+        self, connection: Connection, watch: Watch | Unwatched, at: tuple[int, int | None, int]
+    ) -> None:
+        """Wait while a health signal says so (``engine.health``), showing why in the
+        progress (``at``: rows done, rows in all, chunks done, before any chunk reported
+        it); past ``max_wait`` the run is interrupted, resumable."""
+
+        said: list[str] = []
+
+        def show(paused: str) -> None:
+            said.append(paused)
+            if self.run_id is not None:  # for `setwise show --follow`, and the progress
+                self.control.say_paused(connection, self.run_id, paused)
+            if self.options.progress is not None and self.control.last is None:
+                kind, table = WRITING.get(self.writer.kind, "writing"), self.writer.target.name
+                done, total, chunk = at
+                waiting = Progress(done, total, 0, chunk, 0, 0, kind, table, paused=paused)
+                self.options.progress(waiting)
+
+        try:
+            watch.wait(self.run_id or "", self.totals.chunks, show)
+            if said and self.run_id is not None:
+                # The progress goes on with the next chunk's report, not a repeat of this one.
+                self.control.say_paused(connection, self.run_id, None, report=False)
+        except PausedTooLongError:
+            self.ledger.mark(connection, INTERRUPTED)
+            raise
+        except (DBAPIError, SetwiseError) as exc:
+            self.ledger.mark(connection, FAILED, error=first_line(exc))
+            raise
 
     def _count_if_committed(self, connection: Connection, chunk: int) -> None:
         """Count chunk ``chunk``, interrupted at its COMMIT, when the database committed

@@ -127,16 +127,18 @@ class Controller:
             log.info("run %s goes on", run_id)
         return found
 
-    def say_paused(self, connection: Connection, run_id: str, reason: str | None) -> None:
+    def say_paused(
+        self, connection: Connection, run_id: str, reason: str | None, *, report: bool = True
+    ) -> None:
         """Say why run ``run_id`` waits now (None: it goes on): in its control row, for
-        ``setwise show --follow`` in another terminal, and in its progress
+        ``setwise show --follow`` in another terminal, and (``report``) in its progress
         (``Progress.paused``). For any wait between chunks: a pause, a health signal."""
         self.retried(
             connection,
             f"noting run {run_id} paused",
             lambda c: controls.note_paused(c, self.records, run_id, reason),
         )
-        if self.last is not None:
+        if report and self.last is not None:
             self.progress(replace(self.last, paused=reason))
 
     def _read(self, connection: Connection, run_id: str) -> RunControl | None:

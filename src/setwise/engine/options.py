@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Column
 
+from setwise.engine.health import Health
 from setwise.engine.retry import RETRIES
 from setwise.report import ProgressCallback
 
@@ -28,6 +29,8 @@ class RunOptions:
     max_rows: int | None = None
     stamps: dict[Column[Any], Any] = field(default_factory=dict)
     arguments: dict[str, Any] = field(default_factory=dict)
+    health: Health | None = None
+    """The health signals a chunked run waits on between chunks (``engine.health``)."""
     run_id: str | None = None
     """The id a new chunked run records, when its writer was named for it beforehand."""
     chunked: bool = field(init=False)

@@ -7,6 +7,7 @@
     ├── NotFoundError          a row that must exist does not, or fewer rows matched than required
     ├── ConflictError          a version moved under an optimistic lock, or rows changed since a run
     ├── RunError               a chunk failed: that chunk was rolled back, earlier ones are kept
+    ├── PausedTooLongError     a chunked run waited past ``max_wait`` for a health signal
     ├── RunStateError          a run's state refuses the change, or another process changed it first
     │   └── RunInUseError      another process went on with the same run (a second resume)
     ├── ValidationError        values that do not fit their columns: a bounded list of
@@ -44,6 +45,7 @@ from setwise.errors.inputs import (
 )
 from setwise.errors.runs import (
     JournalTableError,
+    PausedTooLongError,
     RunError,
     RunInterrupted,
     RunInUseError,
@@ -68,6 +70,7 @@ __all__ = [
     "Mismatch",
     "MissingExtraError",
     "NotFoundError",
+    "PausedTooLongError",
     "PlanTimeoutError",
     "RowConflict",
     "RunError",

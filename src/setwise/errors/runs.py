@@ -4,6 +4,7 @@ the journal's own tables."""
 from __future__ import annotations
 
 from setwise.errors.base import SetwiseError
+from setwise.messages import Spelling, as_argument
 
 
 class RunError(SetwiseError):
@@ -64,6 +65,32 @@ class RunInUseError(RunStateError):
             action="chunk",
         )
         self.chunk = chunk
+
+
+class PausedTooLongError(SetwiseError):
+    """A chunked run waited longer than ``max_wait`` for a health signal to say go on
+    (replica lag, load, a throttle query...). Every chunk before the wait is committed;
+    the run is marked interrupted and resumes with ``resume=run_id``. Carries the
+    ``run_id``, the ``chunks`` committed, the ``signal`` as last read ("replica lag 4.2 s
+    > 1 s"), the seconds ``waited`` and ``max_wait``."""
+
+    def __init__(
+        self, run_id: str, chunks: int, *, signal: str, waited: float, max_wait: float
+    ) -> None:
+        self.run_id = run_id
+        self.chunks = chunks
+        self.signal = signal
+        self.waited = waited
+        self.max_wait = max_wait
+        super().__init__(self._say(as_argument))
+
+    def _say(self, spell: Spelling) -> str:
+        return (
+            f"run {self.run_id} waited {self.waited:.1f} s "
+            f"({spell('max_wait', self.max_wait)}) while {self.signal}, and stopped after "
+            f"{self.chunks} chunk(s), all committed; it is marked interrupted: resume it with "
+            f"{spell('resume', self.run_id)} once the database is healthy"
+        )
 
 
 class RunInterrupted(KeyboardInterrupt):
