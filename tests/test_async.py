@@ -210,6 +210,47 @@ def test_a_timeout_stops_the_run_between_statements_and_it_resumes(
     assert stocks == {i: -i for i in range(1, 41)}
 
 
+def test_a_throttled_run_lets_other_tasks_go_on_and_stops_at_once_when_cancelled(
+    books: AsyncEngine, engine: Engine
+) -> None:
+    """The throttle between chunks waits on the event loop, not in time.sleep: a task
+    beside the run keeps ticking, and a cancellation in the middle of a 30 s throttle
+    stops the run in well under a second, marked interrupted after its chunk."""
+    changes = [{"id": i, "stock": -i} for i in range(1, 41)]
+
+    async def scenario() -> tuple[int, float]:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        run = asyncio.create_task(
+            setwise.asyncio.apply(books, Book, changes, chunk_rows=20, throttle_seconds=30)
+        )
+        await asyncio.sleep(1.0)  # the first chunk is written; the run waits its throttle
+        before = ticks
+        began = asyncio.get_running_loop().time()
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        stopped_in = asyncio.get_running_loop().time() - began
+        ticker.cancel()
+        return before, stopped_in
+
+    ticked, stopped_in = wait(scenario())
+    assert ticked >= 20  # about 100 ticks in the second; none if the loop were blocked
+    assert stopped_in < 5  # not the 29 s left of the throttle
+    (info,) = wait(setwise.asyncio.runs(books, status="interrupted"))
+    assert info.chunks == 1
+    with engine.connect() as connection:
+        stocks = dict(connection.execute(select(Book.id, Book.stock)).all())
+    assert [i for i in stocks if stocks[i] == -i] == list(range(1, 21))
+
+
 # -- COPY on the asyncio drivers of PostgreSQL --------------------------------------
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 
 from setwise.engine.options import RunOptions
 from setwise.engine.sizing import ChunkSizer
+from setwise.engine.waiting import wait
 from setwise.journal import controls
 from setwise.journal.controls import RunControl
 from setwise.journal.records import RunRecords
@@ -86,7 +87,7 @@ class Controller:
         """Sleep the throttle, then do what run ``run_id``'s control row says: tune
         ``sizer`` and the throttle, wait while paused, raise ``StopRequested`` to stop."""
         if self.throttle_seconds:
-            time.sleep(self.throttle_seconds)
+            wait(self.throttle_seconds)
         if not self.total_said and self.last is not None and self.last.rows_total is not None:
             total = self.last.rows_total
             self.total_said = True
@@ -113,7 +114,7 @@ class Controller:
         self.say_paused(connection, run_id, PAUSED_BY_COMMAND)
         found: RunControl | None
         while True:
-            time.sleep(PAUSE_POLL_SECONDS)
+            wait(PAUSE_POLL_SECONDS)
             found, status = self._read_waiting(connection, run_id)
             if found is None or found.command != PAUSE or status != RUNNING:
                 # Abandoned while paused: its next chunk's claim finds it so, and stops.

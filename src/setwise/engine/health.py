@@ -43,6 +43,7 @@ from sqlalchemy.pool import NullPool
 from setwise.dialects import Strategy, get_strategy
 from setwise.dialects.health import ReplicaLag
 from setwise.engine.retry import first_line
+from setwise.engine.waiting import wait
 from setwise.errors import InvalidArgumentError, PausedTooLongError
 from setwise.messages import closest
 
@@ -261,7 +262,7 @@ class Watch:
             poll = max(health.check_interval, SHORTEST_POLL)
             if health.max_wait is not None:
                 poll = min(poll, max(health.max_wait - waited, 0.0))
-            time.sleep(poll)
+            wait(poll)
             reasons = self.reasons()
         self._last = []
         # No report that the wait ended: the next chunk's, without ``paused``, says it.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -17,6 +16,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects import Strategy
+from setwise.engine.waiting import wait
 
 log = logging.getLogger("setwise")
 
@@ -64,7 +64,7 @@ def retrying(
                 retries,
                 delay,
             )
-            time.sleep(delay)
+            wait(delay)
 
 
 def retried(
