@@ -37,7 +37,7 @@ in the journal and resumes with ``resume=run_id``. The caller gets
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from functools import partial
+from functools import partial, update_wrapper
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -103,7 +103,7 @@ def _coroutine(
     async def twin(bind: AsyncBind, /, *args: P.args, **kwargs: P.kwargs) -> R:
         return await run_sync(bind, function, *args, **kwargs)
 
-    twin.__name__ = twin.__qualname__ = function.__name__
+    update_wrapper(twin, function)  # its name, and the signature help() shows
     twin.__doc__ = (
         f"``setwise.{function.__name__}`` as a coroutine, on an AsyncEngine, "
         f"AsyncConnection or AsyncSession.\n\n{function.__doc__ or ''}"
