@@ -36,7 +36,7 @@ in the journal and resumes with ``resume=run_id``. The caller gets
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from functools import partial, update_wrapper
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.util import greenlet_spawn
 
 from setwise.api.apply import apply as _apply
+from setwise.api.patch import Model, Validator
 from setwise.api.patch import patch as _patch
 from setwise.api.plan import plan as _plan
 from setwise.api.revert import revert as _revert
@@ -113,13 +114,36 @@ def _coroutine(
 
 update = _coroutine(_update)
 apply = _coroutine(_apply)
-patch = _coroutine(_patch)  # type: ignore[arg-type]
 plan = _coroutine(_plan)
 revert = _coroutine(_revert)
 runs = _coroutine(_runs)
 run_details = _coroutine(_run_details)
 init = _coroutine(_init)
 abandon = _coroutine(_abandon)
+
+
+async def patch(
+    session: AsyncSession,
+    model: type[Model],
+    key: Any,
+    changes: Mapping[str, Any],
+    *,
+    expected_version: Any = None,
+    validate: Validator | None = None,
+    version_column: str | None = None,
+) -> Model:
+    """``setwise.patch`` as a coroutine, on an AsyncSession: the object it returns is
+    loaded with the values stored (no attribute of it needs an await)."""
+    return await run_sync(
+        session,
+        _patch,
+        model,
+        key,
+        changes,
+        expected_version=expected_version,
+        validate=validate,
+        version_column=version_column,
+    )
 
 
 def watch(
