@@ -210,6 +210,29 @@ def test_a_timeout_stops_the_run_between_statements_and_it_resumes(
     assert stocks == {i: -i for i in range(1, 41)}
 
 
+def test_the_event_loop_runs_other_tasks_while_a_throttled_run_waits(books: AsyncEngine) -> None:
+    async def scenario() -> tuple[int, int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.005)
+                ticks += 1
+
+        running = asyncio.create_task(ticker())
+        changes = [{"id": i, "stock": -i} for i in range(1, 41)]
+        report = await setwise.asyncio.apply(
+            books, Book, changes, chunk_rows=10, throttle_seconds=0.2
+        )
+        running.cancel()
+        return report.chunks, ticks
+
+    chunks, ticks = wait(scenario())
+    # 0.6 s of throttle between the 4 chunks: some 120 ticks; a blocking sleep, none.
+    assert chunks == 4 and ticks >= 40
+
+
 # -- COPY on the asyncio drivers of PostgreSQL --------------------------------------
 
 

@@ -33,7 +33,7 @@ from setwise.dialects import RowCap, Strategy
 from setwise.engine.guards import chunk_cap, confirm_committed, guard
 from setwise.engine.ledger import Ledger
 from setwise.engine.options import RunOptions
-from setwise.engine.retry import first_line, retrying
+from setwise.engine.retry import first_line, retrying, wait
 from setwise.engine.sizing import ChunkSizer
 from setwise.engine.writes import ChunkWrite
 from setwise.errors import RunError, RunInterrupted, RunInUseError, RunStateError, SetwiseError
@@ -180,7 +180,7 @@ class Executor:
                     return
                 after = span.upper
                 if self.options.throttle_seconds:
-                    time.sleep(self.options.throttle_seconds)
+                    wait(self.options.throttle_seconds)
         except INTERRUPTS as exc:
             # Inside a chunk, its transaction was rolled back; between chunks, all
             # committed chunks stand. Either way the run can go on from its checkpoint.

@@ -7,6 +7,7 @@ through it, with the same backoff and the same warning.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -14,7 +15,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, MissingGreenlet
+from sqlalchemy.util import await_only
 
 from setwise.dialects import Strategy
 
@@ -64,7 +66,18 @@ def retrying(
                 retries,
                 delay,
             )
-            time.sleep(delay)
+            wait(delay)
+
+
+def wait(seconds: float) -> None:
+    """Sleep ``seconds``; inside setwise.asyncio's greenlet, by awaiting asyncio.sleep,
+    so that the event loop goes on meanwhile and a cancelled task stops the wait."""
+    pause = asyncio.sleep(seconds)
+    try:
+        await_only(pause)
+    except MissingGreenlet:  # a sync caller: no event loop to hand the time to
+        pause.close()  # never awaited, and said so (older SQLAlchemy leaves it open)
+        time.sleep(seconds)
 
 
 def retried(
