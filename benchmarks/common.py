@@ -231,6 +231,11 @@ class CpuClock:
             and engine.url.host in (None, "", "localhost", "127.0.0.1", "::1")
             and Path("/proc/self/schedstat").exists()
         )
+        self.follow(engine)
+
+    def follow(self, engine: Engine) -> None:
+        """Count the server processes of ``engine``'s connections too (another engine on
+        the same database: an asyncio driver's, say)."""
         if engine.dialect.name == "postgresql":
             event.listen(engine, "connect", self._record_backend)
 

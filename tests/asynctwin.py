@@ -27,7 +27,10 @@ import setwise
 import setwise.asyncio
 
 #: The coroutines of setwise.asyncio that stand in for setwise's functions.
-TWINS = ("update", "apply", "patch", "plan", "revert", "runs", "run_details", "init", "abandon")
+TWINS = (
+    *("update", "apply", "delete", "patch", "plan", "revert", "runs", "run_details", "init"),
+    *("abandon", "pause", "continue_", "stop", "tune", "run_control"),
+)
 
 
 def as_async(bind: Any) -> Any:

@@ -46,6 +46,7 @@ def simple(engine: Engine, count: int = 10) -> Table:
     return filled(engine, rows)
 
 
+@pytest.mark.async_twin
 def test_a_delete_without_where_is_refused_and_deletes_nothing(engine: Engine) -> None:
     table = simple(engine)
     with pytest.raises(setwise.UnboundedUpdateError) as refused:
@@ -90,6 +91,7 @@ def test_delete_then_revert_gives_back_the_table(
         table.drop(engine)
 
 
+@pytest.mark.async_twin
 def test_a_chunked_delete_gives_the_table_one_statement_gives(engine: Engine) -> None:
     one, chunked = simple(engine, 40), simple(engine, 40)
     a = setwise.delete(engine, delete(one).where(one.c.qty % 3 != 1))
@@ -99,6 +101,7 @@ def test_a_chunked_delete_gives_the_table_one_statement_gives(engine: Engine) ->
     assert contents(engine, one) == contents(engine, chunked)
 
 
+@pytest.mark.async_twin
 def test_a_revert_over_a_key_taken_again_is_a_conflict(engine: Engine) -> None:
     table = simple(engine)
     original = contents(engine, table)
@@ -121,6 +124,7 @@ def test_a_revert_over_a_key_taken_again_is_a_conflict(engine: Engine) -> None:
     assert now[0][1] == 99
 
 
+@pytest.mark.async_twin
 def test_max_rows_refuses_before_anything_is_deleted(engine: Engine) -> None:
     table = simple(engine)
     for chunk_rows in (None, 2):
@@ -135,6 +139,7 @@ def test_max_rows_refuses_before_anything_is_deleted(engine: Engine) -> None:
     assert report.changed == 8
 
 
+@pytest.mark.async_twin
 def test_a_delete_a_foreign_key_refuses_names_it(engine: Engine) -> None:
     metadata = MetaData()
     parent = Table("fk_parent", metadata, Column("id", Integer, primary_key=True))
@@ -225,6 +230,7 @@ def test_a_delete_and_its_revert_inside_the_callers_transaction(engine: Engine) 
     assert contents(engine, table) == original
 
 
+@pytest.mark.async_twin
 def test_a_plan_of_a_delete_counts_what_the_delete_deletes(engine: Engine) -> None:
     table = simple(engine, 30)
     statement = delete(table).where(table.c.qty >= 12)

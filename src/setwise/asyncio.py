@@ -36,8 +36,8 @@ in the journal and resumes with ``resume=run_id``. The caller gets
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from functools import partial
+from collections.abc import Callable, Coroutine, Mapping
+from functools import partial, update_wrapper
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -47,6 +47,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.util import greenlet_spawn
 
 from setwise.api.apply import apply as _apply
+from setwise.api.control import continue_ as _continue
+from setwise.api.control import pause as _pause
+from setwise.api.control import run_control as _run_control
+from setwise.api.control import stop as _stop
+from setwise.api.control import tune as _tune
+from setwise.api.delete import delete as _delete
+from setwise.api.patch import Model, Validator
 from setwise.api.patch import patch as _patch
 from setwise.api.plan import plan as _plan
 from setwise.api.revert import revert as _revert
@@ -103,7 +110,7 @@ def _coroutine(
     async def twin(bind: AsyncBind, /, *args: P.args, **kwargs: P.kwargs) -> R:
         return await run_sync(bind, function, *args, **kwargs)
 
-    twin.__name__ = twin.__qualname__ = function.__name__
+    update_wrapper(twin, function)  # its name, and the signature help() shows
     twin.__doc__ = (
         f"``setwise.{function.__name__}`` as a coroutine, on an AsyncEngine, "
         f"AsyncConnection or AsyncSession.\n\n{function.__doc__ or ''}"
@@ -113,13 +120,42 @@ def _coroutine(
 
 update = _coroutine(_update)
 apply = _coroutine(_apply)
-patch = _coroutine(_patch)  # type: ignore[arg-type]
+delete = _coroutine(_delete)
 plan = _coroutine(_plan)
 revert = _coroutine(_revert)
 runs = _coroutine(_runs)
 run_details = _coroutine(_run_details)
 init = _coroutine(_init)
 abandon = _coroutine(_abandon)
+pause = _coroutine(_pause)
+continue_ = _coroutine(_continue)
+stop = _coroutine(_stop)
+tune = _coroutine(_tune)
+run_control = _coroutine(_run_control)
+
+
+async def patch(
+    session: AsyncSession,
+    model: type[Model],
+    key: Any,
+    changes: Mapping[str, Any],
+    *,
+    expected_version: Any = None,
+    validate: Validator | None = None,
+    version_column: str | None = None,
+) -> Model:
+    """``setwise.patch`` as a coroutine, on an AsyncSession: the object it returns is
+    loaded with the values stored (no attribute of it needs an await)."""
+    return await run_sync(
+        session,
+        _patch,
+        model,
+        key,
+        changes,
+        expected_version=expected_version,
+        validate=validate,
+        version_column=version_column,
+    )
 
 
 def watch(
@@ -164,13 +200,19 @@ __all__ = [
     "AsyncWatch",
     "abandon",
     "apply",
+    "continue_",
+    "delete",
     "init",
     "patch",
+    "pause",
     "plan",
     "revert",
+    "run_control",
     "run_details",
     "run_sync",
     "runs",
+    "stop",
+    "tune",
     "update",
     "watch",
 ]

@@ -2,7 +2,7 @@
 
 One stream per COPY, written block by block while Python formats the next (the server
 parses one while the client converts another). The caller formats the text
-(``bulktext``) or hands rows the driver adapts itself (``write_row``), and sees one
+(``bulktext``) or hands rows the driver adapts itself (``write_rows``), and sees one
 ``CopyStream`` whatever the driver:
 
 - psycopg: ``cursor.copy(statement)``, as it is;

@@ -26,7 +26,7 @@ import traceback
 from asyncio import CancelledError
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table
+from sqlalchemy import Connection, Select, Table, select
 from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects import RowCap, Strategy
@@ -260,11 +260,14 @@ class Executor:
         try:
             if connection.in_transaction():
                 connection.rollback()
+            runs = self.journal.runs.c
             with connection.begin():
-                info = self.journal.get(connection, self.run_id)
+                found = connection.execute(
+                    select(runs.status, runs.chunks).where(runs.run_id == self.run_id)
+                ).first()
         except Exception:  # marking the run says what is wrong with the database
             return
-        if info.status == RUNNING and info.chunks == chunk:
+        if found is not None and tuple(found) == (RUNNING, chunk):
             self.totals.chunks = chunk
 
     def _open_run(self, connection: Connection, total_rows: int | None) -> int | None:

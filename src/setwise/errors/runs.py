@@ -99,6 +99,9 @@ class RunInterrupted(KeyboardInterrupt):
     KeyboardInterrupt still (not an error: ``except Exception`` does not catch it),
     carrying what resuming the run takes.
 
+    In asyncio code (``setwise.asyncio``) a cancelled task stops the run the same way;
+    the task's ``CancelledError`` goes on to the caller, with this as its ``__cause__``.
+
     ``unmarked`` says why the journal does not record the stop, when it does not: the
     database stayed locked past every retry (the run then still says ``running``, and
     resumes or is abandoned all the same), or another process changed the run first."""
