@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text, update
+from sqlalchemy import Engine, delete, text, update
 
 import setwise
 from setwise.dialects import get_strategy
@@ -243,3 +243,29 @@ def test_apply_and_its_revert_wait_on_signals_too(engine: Engine, tmp_path: Path
     assert reverting.shown == [f"throttle file {flag} exists"] * 2
     assert undone.changed == ROWS
     assert [row[:8] for row in snapshot(engine)] == [row[:8] for row in before]
+
+
+def test_a_chunked_delete_waits_on_the_callable_and_journal_off_runs_show_it_too(
+    engine: Engine,
+) -> None:
+    """A delete takes the health options as update does; a run without a journal (no
+    run record to note the pause in) still shows it in its progress."""
+    create_books(engine, ROWS)
+    busy = {"now": False}
+
+    def flip(on: bool) -> None:
+        busy["now"] = on
+
+    pauses = Pauses(flip)
+    report = setwise.delete(
+        engine,
+        delete(Book).where(Book.id > 4),
+        chunk_rows=CHUNK,
+        progress=pauses,
+        throttle_check=lambda: "batch job running" if busy["now"] else None,
+        check_interval=0,
+        journal=False,
+    )
+    assert pauses.shown == ["throttle check: batch job running"] * 2
+    assert report.deleted == ROWS - 4
+    assert [row[0] for row in snapshot(engine)] == [1, 2, 3, 4]

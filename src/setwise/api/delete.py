@@ -4,7 +4,7 @@ session sync."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 from sqlalchemy import Delete, Table
 from sqlalchemy.exc import DBAPIError
@@ -13,6 +13,7 @@ from sqlalchemy.sql.visitors import iterate
 from setwise.api.update import statement_arguments
 from setwise.dialects import Strategy
 from setwise.dialects.integrity import delete_refused
+from setwise.engine.health import HealthOptions, health_of
 from setwise.engine.options import RunOptions
 from setwise.engine.run import run
 from setwise.engine.transaction import Bind, dialect_of, engine_of
@@ -40,6 +41,7 @@ def delete(
     actor: str | None = None,
     tag: str | None = None,
     source: str | None = None,
+    **health: Unpack[HealthOptions],
 ) -> Report:
     """Run ``statement`` (an ORM or Core DELETE) as set-based SQL.
 
@@ -58,7 +60,9 @@ def delete(
     the delete: that is a ``ValidationError`` naming the foreign key and the referring
     table, and nothing of the statement is deleted; in a chunked run, nothing of the
     failed chunk, and its note says which chunk and how to resume or revert the run.
-    ``tag`` and ``source`` are kept with the run, as for ``setwise.update``.
+    ``tag`` and ``source`` are kept with the run, as for ``setwise.update``, and a
+    chunked delete waits on the database's health between chunks as an update does
+    (``**health``: ``max_lag_seconds``, ``throttle_query``, ... see ``setwise.update``).
     """
     plan = prepare(statement, all_rows=all_rows, journal=journal)
     target = plan.target
@@ -77,6 +81,7 @@ def delete(
         expect_rows=expect_rows,
         max_rows=max_rows,
         arguments=tagged(_arguments(plan, strategy, source), tag) if journal or chunked else {},
+        health=health_of(strategy, health, chunked=chunked),
     )
     if options.chunked:
         _check_chunkable(plan)

@@ -13,24 +13,34 @@ from setwise.cli.options import (
     Actor,
     AllRows,
     AsJson,
+    CheckInterval,
     ChunkRows,
     ChunkSeconds,
     Db,
     Debug,
     DryRun,
     ExpectRows,
+    MaxActiveSessions,
+    MaxFlowControl,
+    MaxLag,
     MaxRows,
+    MaxWait,
     NoJournal,
     PlanTimeout,
+    Replicas,
     Resume,
     Sample,
     ShowSql,
     TableName,
     Throttle,
+    ThrottleFile,
+    ThrottleQuery,
     UsageError,
+    WaitForAutovacuum,
     Where,
     Yes,
     guard_options,
+    health_options,
     run_options,
     timeout_of,
 )
@@ -46,6 +56,15 @@ def delete(
     chunk_rows: ChunkRows = None,
     chunk_seconds: ChunkSeconds = 0.5,
     throttle: Throttle = 0.0,
+    max_lag: MaxLag = None,
+    replicas: Replicas = None,
+    max_active_sessions: MaxActiveSessions = None,
+    max_flow_control: MaxFlowControl = None,
+    wait_for_autovacuum: WaitForAutovacuum = False,
+    throttle_query: ThrottleQuery = None,
+    throttle_file: ThrottleFile = None,
+    max_wait: MaxWait = None,
+    check_interval: CheckInterval = None,
     no_journal: NoJournal = False,
     resume: Resume = None,
     max_rows: MaxRows = None,
@@ -66,7 +85,8 @@ def delete(
     puts the rows back exactly; a run cut into
     chunks that stops prints the command that resumes it. --max-rows refuses a delete
     of more rows before anything is deleted; a row another table still refers to is
-    refused, naming the foreign key.
+    refused, naming the foreign key. A chunked delete waits on the database's health
+    between chunks, as `apply` does (--max-lag, --throttle-query, ...).
 
     Examples:
 
@@ -76,6 +96,7 @@ def delete(
     with guard(ctx, debug, db, as_json) as database:
         options = run_options(chunk_rows, chunk_seconds, throttle, no_journal, resume, actor)
         options |= guard_options(max_rows, expect_rows, None, None)
+        options |= health_options(ctx.params)
         del options["stamp_column"], options["actor_column"]  # a deleted row keeps no stamp
         timeout = timeout_of(plan_timeout)
         if dry_run:  # the plan, exactly as `setwise plan --delete` shows it

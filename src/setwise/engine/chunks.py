@@ -24,6 +24,7 @@ import logging
 import time
 import traceback
 from asyncio import CancelledError
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Connection, Select, Table, select
@@ -232,13 +233,15 @@ class Executor:
 
         def show(paused: str) -> None:
             said.append(paused)
-            if self.run_id is not None:  # for `setwise show --follow`, and the progress
-                self.control.say_paused(connection, self.run_id, paused)
-            if self.options.progress is not None and self.control.last is None:
-                kind, table = WRITING.get(self.writer.kind, "writing"), self.writer.target.name
-                done, total, chunk = at
-                waiting = Progress(done, total, 0, chunk, 0, 0, kind, table, paused=paused)
-                self.options.progress(waiting)
+            if self.run_id is not None:  # for `setwise show --follow`
+                self.control.say_paused(connection, self.run_id, paused, report=False)
+            if self.options.progress is not None:
+                last = self.control.last
+                if last is None:
+                    kind, table = WRITING.get(self.writer.kind, "writing"), self.writer.target.name
+                    done, total, chunk = at
+                    last = Progress(done, total, 0, chunk, 0, 0, kind, table)
+                self.options.progress(replace(last, paused=paused))
 
         try:
             watch.wait(self.run_id or "", self.totals.chunks, show)
