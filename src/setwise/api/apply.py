@@ -19,15 +19,16 @@ from sqlalchemy.exc import DBAPIError
 from setwise.api.stamps import stamp_values
 from setwise.dialects import Strategy
 from setwise.dialects.integrity import integrity_to_validation
-from setwise.engine.options import RunOptions
+from setwise.engine.options import MISSING_MODES, Missing, RunOptions
 from setwise.engine.run import run
 from setwise.engine.transaction import Bind, dialect_of, reading_connection
-from setwise.errors import SchemaError, SetwiseError
+from setwise.errors import InvalidArgumentError, SchemaError, SetwiseError
 from setwise.journal.changes import Journal, tagged
 from setwise.journal.records import new_run_id
 from setwise.report import ProgressCallback, Report
 from setwise.staging.dates import check_date_format
 from setwise.staging.loading import stage, stage_in_steps
+from setwise.staging.required import insert_problems
 from setwise.staging.sources import open_source
 from setwise.staging.sources.described import described
 from setwise.staging.table import Stage
@@ -63,6 +64,7 @@ def apply(
     stamp_column: str | None = None,
     actor_column: str | None = None,
     tag: str | None = None,
+    missing: Missing = "report",
 ) -> Report:
     """Apply per-row ``changes`` to ``target``, matching rows by ``key``.
 
@@ -74,6 +76,15 @@ def apply(
     ``where``: a condition on the target's columns (``books.c.genre == "poetry"``); only
     rows for which it holds are written, a found row outside it counts as matched and
     unchanged (``plan`` counts them as ``outside``).
+    ``missing``: what rows whose keys have no row do. "report" (the default): nothing,
+    they are counted in ``Report.missing`` and listed in ``missing_keys``. "error":
+    ``NotFoundError`` listing them, before anything is written (in a chunked run, before
+    the first chunk). "insert": they are inserted, in the chunks and transactions of
+    their keys, after the chunk's updates; ``Report.inserted`` counts them, and a revert
+    deletes them. Each must carry every NOT NULL column without a default, or the call
+    fails with a ``ValidationError`` naming row and column before anything is written.
+    An inserted row with a version column starts at version 1 (as the ORM starts it).
+    Not with ``where`` (it says which found rows are written, not which new ones).
     Chunking, journal, resume, progress, stamps and ``tag`` work as for ``setwise.update``. On
     PostgreSQL a chunked run stages into a table named for the run
     (``{journal_prefix}stage_…``), dropped when the run finishes, so a resumed run
@@ -91,6 +102,7 @@ def apply(
     when they are not ISO 8601 (``"%d/%m/%Y"``). A bare number in a date column (an
     Excel serial date) is refused as a bad value.
     """
+    check_missing(missing, where)
     strategy = dialect_of(bind)
     journal_tables = Journal(journal_prefix)
     with reading_connection(bind) as connection:
@@ -120,8 +132,9 @@ def apply(
         expect_rows=expect_rows,
         max_rows=max_rows,
         stamps=stamp_values(resolved, stamp_column, actor_column, actor),
-        arguments=tagged({"key": [c.name for c in resolved.key]}, tag),
+        arguments=tagged(missing_argument({"key": [c.name for c in resolved.key]}, missing), tag),
         run_id=new_run_id() if chunk_rows is not None and resume is None else None,
+        missing=missing,
     )
     returned = [resolved.column(_name_of(ref)) for ref in returning]
     if returned and options.chunked:
@@ -146,7 +159,7 @@ def apply(
                 progress=progress,
             )
             options.arguments["source"] = described(changes, source.label, options=recorded)
-            merge = _merge(staged)
+            merge = _merge(checked_inserts(connection, strategy, staged, missing))
             return None if merge is None else merge.within(where)
         run_id = options.resume or options.run_id
         assert run_id is not None
@@ -169,7 +182,7 @@ def apply(
         # Recorded as the run starts, after its changes were read and staged (a resume
         # keeps the record its run started with).
         options.arguments["source"] = described(changes, source.label, options=recorded)
-        merge = _merge(staged)
+        merge = _merge(checked_inserts(connection, strategy, staged, missing, committed=True))
         return None if merge is None else merge.within(where)
 
     def cleanup(connection: Connection, strategy: Strategy, writer: Any) -> None:
@@ -193,6 +206,50 @@ def apply(
         raise integrity_to_validation(exc, resolved.table, strategy, {}) from exc
     finally:
         source.close()
+
+
+def check_missing(missing: Any, where: ColumnElement[bool] | None) -> None:
+    """Refuse a ``missing`` that is none of the modes, or "insert" with ``where``."""
+    if missing not in MISSING_MODES:
+        modes = ", ".join(repr(mode) for mode in MISSING_MODES)
+        raise InvalidArgumentError(
+            f"missing must be one of {modes}, not {missing!r}", argument="missing"
+        )
+    if missing == "insert" and where is not None:
+        raise InvalidArgumentError(
+            "missing='insert' with where=: where says which found rows are written, and a "
+            "row with a new key is found by none; apply the new rows apart, without where",
+            argument="where",
+        )
+
+
+def missing_argument(arguments: dict[str, Any], missing: str) -> dict[str, Any]:
+    """A run's recorded ``arguments`` with its ``missing`` mode, unless the default
+    (the record of a run that reports missing keys stays as it always was)."""
+    return arguments if missing == "report" else {**arguments, "missing": missing}
+
+
+def checked_inserts(
+    connection: Connection,
+    strategy: Strategy,
+    staged: Stage | None,
+    missing: str,
+    *,
+    committed: bool = False,
+) -> Stage | None:
+    """``staged``, once the rows it would insert (``missing="insert"``) are checked:
+    a ValidationError names each row and column an insert lacks (``staging.required``),
+    and takes the staging table away when it was ``committed``."""
+    if staged is None or missing != "insert":
+        return staged
+    problems = insert_problems(connection, staged)
+    if not problems:
+        return staged
+    if committed:
+        connection.rollback()
+        staged.drop(connection, strategy)
+        connection.commit()
+    raise problems.error(staged.target.name)
 
 
 def _merge(staged: Stage | None) -> Merge | None:

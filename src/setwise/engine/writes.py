@@ -33,6 +33,7 @@ from setwise.errors import WriteCheckError
 from setwise.journal.changes import JournalShape
 from setwise.journal.layout import JournalLayout
 from setwise.writers.keys import Span
+from setwise.writers.merge import Merge
 from setwise.writers.protocol import Writer
 
 log = logging.getLogger("setwise")
@@ -99,6 +100,27 @@ class ChunkWrite:
             return [copy_rows, direct]
         return [copy_rows, self.update_from_journal(span, chunk, run_id)]
 
+    def insert(
+        self, connection: Connection, span: Span, chunk: int, run_id: str | None, missing: int
+    ) -> int:
+        """Insert the rows of ``span`` whose keys have no row (``missing="insert"``), the
+        ``missing`` rows the chunk counted; the rows inserted. Fewer inserted means another
+        writer inserted one of those keys in between: the chunk is rolled back."""
+        statement = self.insert_statements(span, chunk, run_id)[-1]
+        inserted = int(connection.execute(statement).rowcount)
+        table = self.writer.target.name
+        said = f"{missing} row(s) of {table!r} were to be inserted, but the database reported"
+        self._check_written(chunk, missing, inserted, f"{said} {inserted}")
+        return inserted
+
+    def insert_statements(self, span: Span, chunk: int, run_id: str | None) -> list[Executable]:
+        """The statements that insert a chunk's rows whose keys have no row."""
+        del chunk, run_id
+        merge = self.writer
+        assert isinstance(merge, Merge)
+        statement = merge.insert(span, self.stamps)
+        return [statement.execution_options(preserve_rowcount=True)]
+
     def update_from_journal(self, span: Span, chunk: int, run_id: str) -> Update:
         """The UPDATE that writes a chunk's rows from its journal rows: exactly what the
         journal recorded, whatever changed since the INSERT."""
@@ -143,16 +165,22 @@ class ChunkWrite:
             log.info("chunk %d: rows changed under it; writing it through its journal", chunk)
             apply_rows = self.update_from_journal(span, chunk, run_id)
         inserted, written = self._copy_and_apply(connection, copy_rows, apply_rows)
-        if self.strategy.supports_sane_rowcount and written != inserted:
-            table = self.writer.target.name
-            raise WriteCheckError(
-                f"chunk {chunk}: the journal holds {inserted} row(s) but the database reported "
-                f"{written} updated in {table!r}; the chunk was rolled back",
-                table=table,
-                expected=inserted,
-                found=written,
-            )
+        table = self.writer.target.name
+        said = f"the journal holds {inserted} row(s) but the database reported {written}"
+        self._check_written(chunk, inserted, written, f"{said} updated in {table!r}")
         return inserted
+
+    def _check_written(self, chunk: int, expected: int, found: int, said: str) -> None:
+        """``WriteCheckError`` (the chunk rolls back) when the database reports ``found``
+        rows written, not the ``expected``, where its row counts can be trusted."""
+        if found == expected or not self.strategy.supports_sane_rowcount:
+            return
+        raise WriteCheckError(
+            f"chunk {chunk}: {said}; the chunk was rolled back",
+            table=self.writer.target.name,
+            expected=expected,
+            found=found,
+        )
 
     def _copy_and_apply(
         self, connection: Connection, copy_rows: Executable, apply_rows: Executable

@@ -1,0 +1,159 @@
+"""apply(..., missing=...) on every backend: keys with no row reported, refused, or inserted."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+import setwise
+from tests.models import Base, Book, book_row, create_books, snapshot
+
+
+@pytest.fixture
+def books(engine: Engine) -> Engine:
+    create_books(engine, 20)
+    return engine
+
+
+def new_book(i: int, **values: Any) -> dict[str, Any]:
+    """A whole row for a book the table does not have yet."""
+    row = {k: v for k, v in book_row(i).items() if k != "version"}
+    return row | values
+
+
+def book_count(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(Book)).scalar_one())
+
+
+UPSERT = [
+    {**new_book(30), "price": Decimal("30.30")},
+    {"id": 2, "isbn": "978-000002", "title": "Book 2", "price": Decimal("2.22")},
+    {"id": 3, **{k: v for k, v in book_row(3).items() if k in ("isbn", "title", "price")}},
+    {**new_book(25)},
+    {"id": 5, "isbn": "978-000005", "title": "Renamed", "price": book_row(5)["price"]},
+]
+
+
+@pytest.mark.parametrize("chunk_rows", [None, 2])
+def test_an_upsert_inserts_new_keys_and_updates_old_ones(
+    books: Engine, chunk_rows: int | None
+) -> None:
+    changes = [
+        {k: v for k, v in row.items() if k in ("id", "isbn", "title", "price")} for row in UPSERT
+    ]
+    report = setwise.apply(books, Book, changes, missing="insert", chunk_rows=chunk_rows)
+    assert (report.matched, report.changed, report.unchanged) == (3, 2, 1)
+    assert (report.inserted, report.missing, report.missing_keys) == (2, 0, ())
+    assert book_count(books) == 22
+    with books.connect() as connection:
+        rows = {r.id: r for r in connection.execute(select(Book.__table__)).all()}
+    assert rows[30].title == "Book 30" and rows[30].price == Decimal("30.30")
+    assert rows[30].stock == 0  # the model's default
+    assert rows[30].genre is None  # not in the changes: NULL, as the column allows
+    assert rows[30].version == 1  # a new row starts at the first version, as the ORM's
+    assert rows[25].isbn == "978-000025"
+    assert rows[2].price == Decimal("2.22") and rows[2].version == 2
+    assert rows[5].title == "Renamed"
+    assert rows[3].version == 1  # unchanged: not written
+
+
+def test_missing_report_is_the_default_and_inserts_nothing(books: Engine) -> None:
+    before = snapshot(books)
+    report = setwise.apply(books, Book, [{"id": 404, "price": Decimal("4.04")}])
+    assert (report.missing, report.missing_keys, report.inserted) == (1, (404,), 0)
+    assert snapshot(books) == before
+
+
+@pytest.mark.parametrize("chunk_rows", [None, 3])
+def test_missing_error_lists_the_keys_and_writes_nothing(
+    books: Engine, chunk_rows: int | None
+) -> None:
+    before = snapshot(books)
+    # Chunk 1 (ids 1-3) changes rows and finds every key; the missing ones come later.
+    changes = [{"id": i, "price": Decimal("1.11")} for i in range(1, 8)]
+    changes += [{"id": 100 + i, "price": Decimal("1.11")} for i in range(30)]
+    with pytest.raises(setwise.NotFoundError) as raised:
+        setwise.apply(books, Book, changes, missing="error", chunk_rows=chunk_rows)
+    assert raised.value.count == 30
+    assert raised.value.keys == tuple(100 + i for i in range(30))
+    assert raised.value.table == "books"
+    message = str(raised.value)
+    assert "30 key(s)" in message and "nothing was written" in message
+    assert "... and 10 more" in message
+    assert snapshot(books) == before
+    with books.connect() as connection:
+        assert setwise.runs(connection) == []
+
+
+def test_an_unknown_missing_mode_is_refused(books: Engine) -> None:
+    with pytest.raises(setwise.InvalidArgumentError, match="missing must be one of"):
+        setwise.apply(books, Book, [{"id": 1, "price": 1}], missing="upsert")  # type: ignore[arg-type]
+
+
+def test_insert_with_where_is_refused(books: Engine) -> None:
+    with pytest.raises(setwise.InvalidArgumentError, match="where"):
+        setwise.apply(
+            books, Book, [{"id": 1}], missing="insert", where=Book.__table__.c.genre == "x"
+        )
+
+
+@pytest.mark.parametrize("chunk_rows", [None, 2])
+def test_an_inserted_row_lacking_a_not_null_column_is_refused(
+    books: Engine, chunk_rows: int | None
+) -> None:
+    before = snapshot(books)
+    changes = [
+        {"id": 1, "price": Decimal("9.99")},
+        {"id": 40, "price": Decimal("4.00")},  # new: lacks isbn and title
+        {"id": 2, "price": Decimal("9.99")},
+        {"id": 41, "price": Decimal("4.10")},
+    ]
+    with pytest.raises(setwise.ValidationError) as raised:
+        setwise.apply(books, Book, changes, missing="insert", chunk_rows=chunk_rows)
+    found = {(p.row, p.column) for p in raised.value.problems}
+    assert found == {(2, "isbn"), (2, "title"), (4, "isbn"), (4, "title")}
+    assert raised.value.total == 4
+    assert "would be inserted" in str(raised.value)
+    assert snapshot(books) == before
+    with books.connect() as connection:
+        assert setwise.runs(connection) == []
+
+
+def test_a_sparse_row_leaving_out_a_required_column_is_refused(books: Engine) -> None:
+    before = snapshot(books)
+    changes = [
+        {"id": 40, "isbn": "978-040", "title": "Forty", "price": Decimal("4")},
+        {"id": 41, "isbn": "978-041", "price": Decimal("4")},  # no title
+        {"id": 3, "stock": 5},  # found: may leave anything out
+    ]
+    with pytest.raises(setwise.ValidationError) as raised:
+        setwise.apply(books, Book, changes, missing="insert")
+    assert [(p.row, p.column) for p in raised.value.problems] == [(2, "title")]
+    assert snapshot(books) == before
+
+
+def test_a_null_in_a_not_null_column_of_a_new_row_is_refused(books: Engine) -> None:
+    before = snapshot(books)
+    changes = [new_book(40, title=None)]
+    with pytest.raises(setwise.ValidationError) as raised:
+        setwise.apply(books, Book, changes, missing="insert")
+    assert [(p.row, p.column) for p in raised.value.problems] == [(1, "title")]
+    assert snapshot(books) == before
+
+
+def test_chunked_upsert_equals_unchunked(engine: Engine) -> None:
+    create_books(engine, 40)
+    changes = [new_book(i, price=Decimal(i)) for i in range(30, 60)]
+    changes = [{k: v for k, v in row.items() if k != "author_id"} for row in changes]
+    setwise.apply(engine, Book, changes, missing="insert")
+    once = snapshot(engine)
+    Base.metadata.drop_all(engine)
+    create_books(engine, 40)
+    chunked = setwise.apply(engine, Book, changes, missing="insert", chunk_rows=7)
+    assert snapshot(engine) == once
+    assert (chunked.inserted, chunked.changed, chunked.matched) == (19, 11, 11)
+    assert chunked.chunks == 5
