@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, func, insert, select
 
 import setwise
 from tests.models import Base, Book, book_row, create_books, snapshot
@@ -157,3 +157,33 @@ def test_chunked_upsert_equals_unchunked(engine: Engine) -> None:
     assert snapshot(engine) == once
     assert (chunked.inserted, chunked.changed, chunked.matched) == (19, 11, 11)
     assert chunked.chunks == 5
+
+
+def test_a_journaled_insert_needs_the_primary_key(books: Engine) -> None:
+    before = snapshot(books)
+    changes = [{"isbn": "978-777", "title": "New", "price": Decimal("7")}]
+    with pytest.raises(setwise.SchemaError, match=r"primary key.*journal=False"):
+        setwise.apply(books, Book, changes, key="isbn", missing="insert")
+    assert snapshot(books) == before
+
+
+def test_an_unjournaled_insert_by_another_key_lets_the_database_fill_the_rest(
+    engine: Engine,
+) -> None:
+    table = Table(
+        "tagged",
+        MetaData(),
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("code", String(10), nullable=False, unique=True),
+        Column("label", String(20), nullable=False, server_default="none"),
+        Column("qty", Integer, nullable=False),
+    )
+    table.create(engine)
+    with engine.begin() as connection:
+        connection.execute(insert(table), [{"code": "a", "label": "A", "qty": 1}])
+    changes = [{"code": "a", "qty": 2}, {"code": "b", "qty": 3}]
+    report = setwise.apply(engine, table, changes, key="code", missing="insert", journal=False)
+    assert (report.changed, report.inserted, report.run_id) == (1, 1, None)
+    with engine.connect() as connection:
+        rows = connection.execute(select(table).order_by(table.c.id)).all()
+    assert [tuple(row) for row in rows] == [(1, "a", "A", 2), (2, "b", "none", 3)]

@@ -159,7 +159,7 @@ def apply(
                 progress=progress,
             )
             options.arguments["source"] = described(changes, source.label, options=recorded)
-            merge = _merge(checked_inserts(connection, strategy, staged, missing))
+            merge = _merge(checked_inserts(connection, strategy, staged, missing, journal=journal))
             return None if merge is None else merge.within(where)
         run_id = options.resume or options.run_id
         assert run_id is not None
@@ -182,7 +182,9 @@ def apply(
         # Recorded as the run starts, after its changes were read and staged (a resume
         # keeps the record its run started with).
         options.arguments["source"] = described(changes, source.label, options=recorded)
-        merge = _merge(checked_inserts(connection, strategy, staged, missing, committed=True))
+        merge = _merge(
+            checked_inserts(connection, strategy, staged, missing, journal=journal, committed=True)
+        )
         return None if merge is None else merge.within(where)
 
     def cleanup(connection: Connection, strategy: Strategy, writer: Any) -> None:
@@ -235,21 +237,37 @@ def checked_inserts(
     staged: Stage | None,
     missing: str,
     *,
+    journal: bool,
     committed: bool = False,
 ) -> Stage | None:
     """``staged``, once the rows it would insert (``missing="insert"``) are checked:
     a ValidationError names each row and column an insert lacks (``staging.required``),
-    and takes the staging table away when it was ``committed``."""
+    a SchemaError says when the journal could not name them; either takes the staging
+    table away when it was ``committed``."""
     if staged is None or missing != "insert":
         return staged
-    problems = insert_problems(connection, staged)
-    if not problems:
+    target = staged.target
+    given = {c.name for c in (*target.key, *staged.columns)}
+    unnamed = [c.name for c in target.identity if c.name not in given]
+    error: SetwiseError | None = None
+    if journal and unnamed:
+        # The journal keeps a row by its primary key, written before the row is.
+        error = SchemaError(
+            f"missing='insert' journals each inserted row by the primary key of "
+            f"{target.name!r} ({', '.join(unnamed)}), which the changes do not give: give "
+            "its values, or go without a journal (no revert)",
+            argument=("journal", False),
+        )
+    else:
+        problems = insert_problems(connection, staged)
+        error = problems.error(target.name) if problems else None
+    if error is None:
         return staged
     if committed:
         connection.rollback()
         staged.drop(connection, strategy)
         connection.commit()
-    raise problems.error(staged.target.name)
+    raise error
 
 
 def _merge(staged: Stage | None) -> Merge | None:

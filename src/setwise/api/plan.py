@@ -32,13 +32,18 @@ from sqlalchemy.sql.elements import ClauseElement, ColumnClause
 from sqlalchemy.sql.expression import Executable
 from sqlalchemy.sql.selectable import ScalarSelect, SelectBase, TableClause
 
-from setwise.api.apply import readable_again, resolve_changes_target
+from setwise.api.apply import (
+    check_missing,
+    checked_inserts,
+    readable_again,
+    resolve_changes_target,
+)
 from setwise.api.sample import outside_count, sample_key, sample_rows
 from setwise.api.stamps import stamp_values
 from setwise.api.update import prepare
 from setwise.engine.chunks import KEY_SAMPLE, Executor
 from setwise.engine.guards import guard
-from setwise.engine.options import RunOptions
+from setwise.engine.options import Missing, RunOptions
 from setwise.engine.run import reads_on_snapshot
 from setwise.engine.sizing import ChunkSizer
 from setwise.engine.transaction import Bind, Scope, peek
@@ -124,6 +129,7 @@ def plan(
     warn_share: float | None = DEFAULT_WARN_SHARE,
     timeout_seconds: float | None = DEFAULT_TIMEOUT_SECONDS,
     sample: int = DEFAULT_SAMPLE,
+    missing: Missing = "report",
 ) -> Plan:
     """What ``update(bind, statement, ...)`` or ``apply(bind, target, changes, key, ...)``
     would do; nothing is written.
@@ -140,8 +146,12 @@ def plan(
     ``Plan.sample`` shows, old and new value per column (0: none).
     changeset is not limited). ``format``, ``csv_delimiter``, ``encoding``,
     ``csv_null`` and ``date_format`` read the changes as ``apply`` reads them.
+    ``missing``: as for ``apply``; with "insert" the plan counts the rows it would insert
+    (``Plan.would_insert``) and shows their INSERT, with "error" it raises the
+    ``NotFoundError`` the run would.
     """
     del returning, throttle_seconds, retries, progress, resume, tag
+    check_missing(missing, where)
     options = RunOptions(
         chunk_rows=chunk_rows,
         chunk_seconds=chunk_seconds,
@@ -149,12 +159,15 @@ def plan(
         journal_prefix=journal_prefix,
         expect_rows=expect_rows,
         max_rows=max_rows,
+        missing=missing,
     )
     stamps = (stamp_column, actor_column, actor)
     journal_tables = Journal(journal_prefix)
     if sample < 0:
         raise InvalidArgumentError(f"sample must be 0 or more, not {sample}", argument="sample")
     if isinstance(statement, Update):
+        if missing != "report":
+            raise InvalidArgumentError("missing= is for changesets", argument="missing")
         if where is not None:
             raise InvalidArgumentError(
                 "where= filters a changeset; an UPDATE statement carries its own .where()",
@@ -190,6 +203,7 @@ def plan(
         staged = stage(
             connection, strategy, target, source.rows, source.lenient, date_format=date_format
         )
+        staged = checked_inserts(connection, strategy, staged, missing, journal=journal)
         if staged is None:
             return Plan(target.name, "nothing to do", 0, 0, 0, (), chunks=0)
         merge = Merge.of(staged).within(where)
@@ -255,10 +269,12 @@ def _plan(
     matched, would_change, conflicted, staged = (
         int(n) for n in connection.execute(writer.counts(EVERYTHING)).one()
     )
+    inserting = options.missing == "insert"
+    would_insert = staged - matched if inserting else 0
     guard(
         target.name,
         matched,
-        would_change,
+        would_change + would_insert,
         expect_rows=options.expect_rows,
         max_rows=options.max_rows,
     )
@@ -268,6 +284,10 @@ def _plan(
     )
     span = _first_span(connection, writer, options)
     statements = executor.write.statements(span, 1, PLANNED_RUN_ID)
+    if inserting:
+        statements += executor.write.insert_statements(span, 1, PLANNED_RUN_ID)
+    else:
+        executor.refuse_missing(connection, EVERYTHING, (matched, would_change, 0, staged))
     explain = scope.strategy.explain(connection, writer.direct_update(EVERYTHING, options.stamps))
     indexes = _indexes(connection, target.table)
     total = int(connection.execute(select(func.count()).select_from(target.table)).scalar_one())
@@ -293,12 +313,15 @@ def _plan(
         chunks=chunks,
         chunks_estimated=estimated,
         staged=0 if set_based else staged,
-        missing=staged - matched,
-        missing_keys=_keys(connection, writer.missing_keys(EVERYTHING, KEY_SAMPLE)),
+        missing=staged - matched - would_insert,
+        missing_keys=()
+        if inserting
+        else _keys(connection, writer.missing_keys(EVERYTHING, KEY_SAMPLE)),
         conflicts=_keys(connection, writer.conflict_keys(EVERYTHING, KEY_SAMPLE)),
         sample=sample_rows(connection, writer, sample),
         sample_key=tuple(column.name for column in sample_key(writer)),
         outside=outside_count(connection, writer),
+        would_insert=would_insert,
     )
 
 

@@ -29,6 +29,7 @@ from setwise.cli.options import (
     From,
     Keys,
     MaxRows,
+    MissingKeys,
     NoJournal,
     PlanTimeout,
     Resume,
@@ -42,6 +43,7 @@ from setwise.cli.options import (
     Where,
     Yes,
     guard_options,
+    missing_options,
     reading_options,
     run_options,
     timeout_of,
@@ -58,6 +60,7 @@ def plan(
     all_rows: AllRows = False,
     source: From = None,
     keys: Keys = None,
+    missing: MissingKeys = "report",
     csv_null: CsvNull = "",
     file_format: Format = None,
     delimiter: Delimiter = None,
@@ -80,21 +83,24 @@ def plan(
 ) -> None:
     """Show what a change would do; writes nothing.
 
-    Counts (matched, would change, unchanged, missing), the first rows that would
-    change (old -> new), the keys not found and warnings; with --sql, the SQL of a
-    chunk and the database's EXPLAIN. For --set with --where or --all-rows, or --from FILE.
+    Counts (matched, would change, unchanged, missing; with --missing insert, would
+    insert), the first rows that would change (old -> new), the keys not found and
+    warnings; with --sql, the SQL of a chunk and the database's EXPLAIN. For --set with
+    --where or --all-rows, or --from FILE.
 
     Examples:
 
       setwise plan books --set "price = price * 1.10" --where "genre = 'poetry'"
       setwise plan books --from fixes.csv --where "genre = 'poetry'" --sample 3
       setwise plan books --from fixes.csv --key isbn --chunk-rows auto --sql
+      setwise plan books --from new_and_fixed.csv --missing insert
       setwise plan books --from fixes.txt --format csv --delimiter ';'
     """
     with guard(ctx, debug, db, as_json) as database:
         timeout = timeout_of(plan_timeout)  # a usage error before the database is opened
         options = run_options(chunk_rows, chunk_seconds, 0.0, no_journal, None, actor)
         options |= guard_options(max_rows, expect_rows, stamp_column, actor_column)
+        options |= missing_options(missing, source)
         reading = reading_options(csv_null, file_format, delimiter, encoding, date_format)
         with connect(database) as engine:
             job = job_for(engine, table, sets, where, all_rows, source, keys, reading)
@@ -111,6 +117,7 @@ def apply(
     all_rows: AllRows = False,
     source: From = None,
     keys: Keys = None,
+    missing: MissingKeys = "report",
     csv_null: CsvNull = "",
     file_format: Format = None,
     delimiter: Delimiter = None,
@@ -146,12 +153,14 @@ def apply(
       setwise apply books --set "stock = 0" --where "id < 500" --max-rows 500
       setwise apply books --from fixes.csv --where "genre = 'poetry'" --dry-run
       setwise apply books --from fixes.csv --chunk-rows auto --throttle 0.1 --yes
+      setwise apply books --from new_and_fixed.csv --missing insert --yes
       setwise apply books --from fixes.csv --chunk-rows auto --resume RUN --yes
       setwise apply books --from - --format jsonl --yes < fixes.jsonl
     """
     with guard(ctx, debug, db, as_json) as database:
         options = run_options(chunk_rows, chunk_seconds, throttle, no_journal, resume, actor)
         options |= guard_options(max_rows, expect_rows, stamp_column, actor_column)
+        options |= missing_options(missing, source)
         timeout = timeout_of(plan_timeout)
         reading = reading_options(csv_null, file_format, delimiter, encoding, date_format)
         if dry_run:  # the plan, exactly as `setwise plan` shows it

@@ -75,6 +75,7 @@ OPTIONS = {
     "encoding": ("--encoding", "NAME"),
     "format": ("--format", "FORMAT"),
     "force": ("--force", ""),
+    "journal": ("--no-journal", ""),
     "key": ("--key", "COLUMN"),
     "max_rows": ("--max-rows", "N"),
     "resume": ("--resume", "RUN"),

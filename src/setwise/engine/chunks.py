@@ -131,7 +131,7 @@ class Executor:
         cap = self._cap(connection)
         counted = self._count(connection, EVERYTHING, would_change=cap is not None)
         self._guard(counted[0], self._would_write(counted), cap=cap)
-        self._refuse_missing(connection, EVERYTHING, counted)
+        self.refuse_missing(connection, EVERYTHING, counted)
         matched_keys: list[tuple[Any, ...]] = []
         if lock_matched:
             statement = self.strategy.lock_rows(
@@ -219,7 +219,7 @@ class Executor:
                 self._guard(found[0], self._would_write(found))
                 # Every key checked before the first chunk writes: a chunked run never
                 # commits chunks and then finds a missing key.
-                self._refuse_missing(connection, EVERYTHING, found)
+                self.refuse_missing(connection, EVERYTHING, found)
                 counted = counted if counted is not None else found[3]
             elif totalling:
                 counted = self._rows_in(connection, EVERYTHING)
@@ -343,7 +343,7 @@ class Executor:
         matched, would_change, _, total = counted
         return would_change + (total - matched if self.options.missing == "insert" else 0)
 
-    def _refuse_missing(
+    def refuse_missing(
         self, connection: Connection, span: Span, counted: tuple[int, int, int, int]
     ) -> None:
         """With ``missing="error"``, raise ``NotFoundError`` for the keys of ``span`` that
@@ -363,7 +363,7 @@ class Executor:
     ) -> ChunkResult:
         matched, _would_change, conflicted, total = counted
         inserting = self.options.missing == "insert"
-        self._refuse_missing(connection, span, counted)  # a row deleted since the run began
+        self.refuse_missing(connection, span, counted)  # a row deleted since the run began
         # Samples first: once written, a row's version no longer shows what it was.
         if total > matched and not inserting:
             self._sample(connection, self.writer.missing_keys(span, KEY_SAMPLE), "missing_keys")

@@ -156,8 +156,12 @@ def _log(
     counting = select(func.count()).select_from(staged).where(condition)
     total = int(connection.execute(counting).scalar_one())
     kind = ProblemKind.NULL
+    # Rows the database's own CSV reader staged are numbered by it, not by their lines
+    # in the file (``filestage``): the key alone names them.
+    numbered = staged.c[ROW].identity is None
     for number, *values in rows:
         value = values[0] if len(values) == 1 else tuple(values)
+        row = number if numbered else None
         for column in columns:
-            problems.add(Problem(column.name, None, f"{reason} (key {shown(value)})", number, kind))
+            problems.add(Problem(column.name, None, f"{reason} (key {shown(value)})", row, kind))
     problems.count(kind, (total - len(rows)) * len(columns))
