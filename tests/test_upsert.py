@@ -187,3 +187,20 @@ def test_an_unjournaled_insert_by_another_key_lets_the_database_fill_the_rest(
     with engine.connect() as connection:
         rows = connection.execute(select(table).order_by(table.c.id)).all()
     assert [tuple(row) for row in rows] == [(1, "a", "A", 2), (2, "b", "none", 3)]
+
+
+@pytest.mark.parametrize("chunk_rows", [None, 2])
+def test_max_rows_counts_the_rows_to_insert(books: Engine, chunk_rows: int | None) -> None:
+    before = snapshot(books)
+    changes = [
+        {"id": 1, "price": Decimal("1.01")},
+        {"id": 2, "price": Decimal("1.02")},
+        new_book(30),
+        new_book(31),
+    ]
+    with pytest.raises(setwise.TooManyRowsError) as raised:
+        setwise.apply(books, Book, changes, missing="insert", max_rows=3, chunk_rows=chunk_rows)
+    assert raised.value.would_change == 4
+    assert snapshot(books) == before
+    plan = setwise.plan(books, Book, changes, missing="insert", max_rows=4)
+    assert (plan.would_change, plan.would_insert) == (2, 2)
