@@ -131,6 +131,11 @@ CAPABILITIES = {
         "(probed per connection: dialects/mysql_load.py)",
         names=("mariadb",),
     ),
+    "foreign_keys_always": Capability(
+        "enforces foreign keys on every connection, where SQLite does only on a connection "
+        "that turns them on (the tests' engines do; the command line's do not)",
+        names=("postgresql", "mariadb", "galera"),
+    ),
     "cluster": Capability(
         "is a Galera cluster: certification aborts, a cap on rows per transaction "
         "(probed per connection: dialects/galera.py)",

@@ -3,9 +3,9 @@
     python -m tests.child_run URL SCHEMA KIND SOURCE [RESUME]
     python -m tests.child_run cli SETWISE-ARGUMENTS...
 
-KIND is ``apply`` (SOURCE: a file of changes), ``update`` (SOURCE unused) or
-``revert`` (SOURCE: the run to revert), in chunks of 5 rows 0.25 s apart; RESUME
-resumes that run instead. ``cli`` runs the ``setwise`` command itself.
+KIND is ``apply`` (SOURCE: a file of changes), ``update`` or ``delete`` (SOURCE
+unused: every book) or ``revert`` (SOURCE: the run to revert), in chunks of 5 rows
+0.25 s apart; RESUME resumes that run instead. ``cli`` runs the ``setwise`` command itself.
 
 Two holds stop the process at a chosen statement, so that a test can act at that very
 moment (each writes the file ``SETWISE_TEST_READY`` names when it is reached):
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, update
+from sqlalchemy import Engine, create_engine, delete, event, update
 
 import setwise
 from setwise.cli.app import main as cli_main
@@ -91,6 +91,8 @@ def main() -> None:
         setwise.apply(engine, Book, source, **chunked)
     elif kind == "revert":
         setwise.revert(engine, source, **chunked)
+    elif kind == "delete":
+        setwise.delete(engine, delete(Book).where(Book.id > 0), **chunked)
     else:
         statement = update(Book).where(Book.id > 0).values(stock=Book.stock + 1)
         setwise.update(engine, statement, **chunked)

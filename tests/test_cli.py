@@ -307,7 +307,10 @@ def test_help_lists_every_command() -> None:
         assert command in done.stdout
 
 
-COMMANDS = ("plan", "apply", "runs", "show", "revert", "abandon", "init", "bench", "demo")
+COMMANDS = (
+    *("plan", "apply", "delete", "runs", "show", "revert", "abandon", "init", "bench"),
+    "demo",
+)
 
 
 # -- changesets from files ------------------------------------------------------------

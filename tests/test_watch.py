@@ -221,7 +221,7 @@ def test_a_delete_loop_suggests_one_delete(shop: Engine) -> None:
     found = only(seen.findings)
     assert (found.kind, found.count) == ("DELETE", 15)
     assert found.suggestion == (
-        "connection.execute(delete(books).where(books.c.id.in_([16, 17, 18, ...])))"
+        "setwise.delete(bind, delete(books).where(books.c.id.in_([16, 17, 18, ...])))"
     )
 
 

@@ -37,6 +37,7 @@ from setwise.problems import Problem, ProblemKind
 
 if TYPE_CHECKING:
     from setwise.api.apply import apply
+    from setwise.api.delete import delete
     from setwise.api.patch import patch
     from setwise.api.plan import plan
     from setwise.api.revert import revert
@@ -57,6 +58,7 @@ _LAZY = {
     "RunInfo": "setwise.journal.runinfo",
     "abandon": "setwise.api.runs",
     "apply": "setwise.api.apply",
+    "delete": "setwise.api.delete",
     "init": "setwise.api.runs",
     "patch": "setwise.api.patch",
     "plan": "setwise.api.plan",
@@ -111,6 +113,7 @@ __all__ = [
     "WriteCheckError",
     "abandon",
     "apply",
+    "delete",
     "init",
     "patch",
     "plan",

@@ -13,7 +13,7 @@ counts the rows read so far, ``rows_total`` is None."""
 STAGING = "staging"
 """The staged rows made ready (indexed, checked for duplicate keys; or loaded by the
 database from the file itself): ``rows_done`` is every row read."""
-WRITING = {"apply": "merging", "update": "updating", "revert": "reverting"}
+WRITING = {"apply": "merging", "update": "updating", "revert": "reverting", "delete": "deleting"}
 """The phase of a run's chunks, by the kind of run: ``chunk`` is the chunk just done."""
 
 
@@ -148,6 +148,8 @@ class Report:
     rows: tuple[dict[str, Any], ...] = ()
     inserted: int = 0
     """Rows inserted for keys that had none (``missing="insert"``)."""
+    deleted: int = 0
+    """Rows deleted (``setwise.delete``: as many as ``matched`` and ``changed``)."""
 
 
 @dataclass(frozen=True)
@@ -220,3 +222,6 @@ class Plan:
     would_insert: int = 0
     """Rows of a changeset whose keys have no row, that the run would insert
     (``missing="insert"``); ``missing`` is then 0."""
+    deletes: bool = False
+    """The run deletes the rows it matches (``setwise.delete``): ``would_change`` rows
+    would be deleted, and each ``sample`` row shows the values it would lose."""

@@ -16,19 +16,19 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Connection, types
 from sqlalchemy.exc import DBAPIError
 
+from setwise.api.missing import check_missing, checked_inserts, missing_argument
 from setwise.api.stamps import stamp_values
 from setwise.dialects import Strategy
 from setwise.dialects.integrity import integrity_to_validation
-from setwise.engine.options import MISSING_MODES, Missing, RunOptions
+from setwise.engine.options import Missing, RunOptions
 from setwise.engine.run import run
 from setwise.engine.transaction import Bind, dialect_of, reading_connection
-from setwise.errors import InvalidArgumentError, SchemaError, SetwiseError
+from setwise.errors import SchemaError, SetwiseError
 from setwise.journal.changes import Journal, tagged
 from setwise.journal.records import new_run_id
 from setwise.report import ProgressCallback, Report
 from setwise.staging.dates import check_date_format
 from setwise.staging.loading import stage, stage_in_steps
-from setwise.staging.required import insert_problems
 from setwise.staging.sources import open_source
 from setwise.staging.sources.described import described
 from setwise.staging.table import Stage
@@ -208,66 +208,6 @@ def apply(
         raise integrity_to_validation(exc, resolved.table, strategy, {}) from exc
     finally:
         source.close()
-
-
-def check_missing(missing: Any, where: ColumnElement[bool] | None) -> None:
-    """Refuse a ``missing`` that is none of the modes, or "insert" with ``where``."""
-    if missing not in MISSING_MODES:
-        modes = ", ".join(repr(mode) for mode in MISSING_MODES)
-        raise InvalidArgumentError(
-            f"missing must be one of {modes}, not {missing!r}", argument="missing"
-        )
-    if missing == "insert" and where is not None:
-        raise InvalidArgumentError(
-            "missing='insert' with where=: where says which found rows are written, and a "
-            "row with a new key is found by none; apply the new rows apart, without where",
-            argument="where",
-        )
-
-
-def missing_argument(arguments: dict[str, Any], missing: str) -> dict[str, Any]:
-    """A run's recorded ``arguments`` with its ``missing`` mode, unless the default
-    (the record of a run that reports missing keys stays as it always was)."""
-    return arguments if missing == "report" else {**arguments, "missing": missing}
-
-
-def checked_inserts(
-    connection: Connection,
-    strategy: Strategy,
-    staged: Stage | None,
-    missing: str,
-    *,
-    journal: bool,
-    committed: bool = False,
-) -> Stage | None:
-    """``staged``, once the rows it would insert (``missing="insert"``) are checked:
-    a ValidationError names each row and column an insert lacks (``staging.required``),
-    a SchemaError says when the journal could not name them; either takes the staging
-    table away when it was ``committed``."""
-    if staged is None or missing != "insert":
-        return staged
-    target = staged.target
-    given = {c.name for c in (*target.key, *staged.columns)}
-    unnamed = [c.name for c in target.identity if c.name not in given]
-    error: SetwiseError | None = None
-    if journal and unnamed:
-        # The journal keeps a row by its primary key, written before the row is.
-        error = SchemaError(
-            f"missing='insert' journals each inserted row by the primary key of "
-            f"{target.name!r} ({', '.join(unnamed)}), which the changes do not give: give "
-            "its values, or go without a journal (no revert)",
-            argument=("journal", False),
-        )
-    else:
-        problems = insert_problems(connection, staged)
-        error = problems.error(target.name) if problems else None
-    if error is None:
-        return staged
-    if committed:
-        connection.rollback()
-        staged.drop(connection, strategy)
-        connection.commit()
-    raise error
 
 
 def _merge(staged: Stage | None) -> Merge | None:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
+    Delete,
     Select,
     Table,
     Update,
@@ -32,12 +33,9 @@ from sqlalchemy.sql.elements import ClauseElement, ColumnClause
 from sqlalchemy.sql.expression import Executable
 from sqlalchemy.sql.selectable import ScalarSelect, SelectBase, TableClause
 
-from setwise.api.apply import (
-    check_missing,
-    checked_inserts,
-    readable_again,
-    resolve_changes_target,
-)
+from setwise.api import delete as deleting
+from setwise.api.apply import readable_again, resolve_changes_target
+from setwise.api.missing import check_missing, checked_inserts
 from setwise.api.sample import outside_count, sample_key, sample_rows
 from setwise.api.stamps import stamp_values
 from setwise.api.update import prepare
@@ -49,11 +47,13 @@ from setwise.engine.sizing import ChunkSizer
 from setwise.engine.transaction import Bind, Scope, peek
 from setwise.errors import InvalidArgumentError, PlanTimeoutError
 from setwise.journal.changes import Journal
+from setwise.operations import DELETED
 from setwise.report import Plan, PlanWarning, ProgressCallback
 from setwise.staging.dates import check_date_format
 from setwise.staging.loading import stage
 from setwise.staging.sources import open_source
 from setwise.target import Target, TargetLike
+from setwise.writers.delete import SetDelete
 from setwise.writers.keys import EVERYTHING, Span
 from setwise.writers.merge import Merge
 from setwise.writers.protocol import Writer
@@ -99,7 +99,7 @@ class _Index:
 
 def plan(
     bind: Bind,
-    statement: Update | TargetLike,
+    statement: Update | Delete | TargetLike,
     changes: Any = None,
     key: Sequence[str] | str | None = None,
     *,
@@ -131,8 +131,9 @@ def plan(
     sample: int = DEFAULT_SAMPLE,
     missing: Missing = "report",
 ) -> Plan:
-    """What ``update(bind, statement, ...)`` or ``apply(bind, target, changes, key, ...)``
-    would do; nothing is written.
+    """What ``update(bind, statement, ...)``, ``delete(bind, statement, ...)`` or
+    ``apply(bind, target, changes, key, ...)`` would do; nothing is written. For a
+    DELETE, ``would_change`` counts the rows it would delete.
 
     Takes the arguments of ``update`` or ``apply`` (``returning``,
     ``throttle_seconds``, ``retries``, ``progress``, ``resume`` and ``tag`` only steer
@@ -151,7 +152,7 @@ def plan(
     ``NotFoundError`` the run would.
     """
     del returning, throttle_seconds, retries, progress, resume, tag
-    check_missing(missing, where)
+    check_missing(missing, where, changeset=not isinstance(statement, Update | Delete))
     options = RunOptions(
         chunk_rows=chunk_rows,
         chunk_seconds=chunk_seconds,
@@ -165,14 +166,20 @@ def plan(
     journal_tables = Journal(journal_prefix)
     if sample < 0:
         raise InvalidArgumentError(f"sample must be 0 or more, not {sample}", argument="sample")
+    if isinstance(statement, Update | Delete) and where is not None:
+        raise InvalidArgumentError(
+            "where= filters a changeset; an UPDATE or DELETE carries its own .where()",
+            argument="where",
+        )
+    if isinstance(statement, Delete):
+        removal = deleting.prepare(statement, all_rows=all_rows, journal=journal)
+        with peek(bind) as scope:
+            snapshot = reads_on_snapshot(bind, scope.strategy, options, repeatable=True)
+            with _time_limit(scope, removal.target, timeout_seconds):
+                return _plan(
+                    scope, journal_tables, removal, options, warn_share, sample, snapshot=snapshot
+                )
     if isinstance(statement, Update):
-        if missing != "report":
-            raise InvalidArgumentError("missing= is for changesets", argument="missing")
-        if where is not None:
-            raise InvalidArgumentError(
-                "where= filters a changeset; an UPDATE statement carries its own .where()",
-                argument="where",
-            )
         update = prepare(statement, all_rows=all_rows, journal=journal)
         options.stamps.update(stamp_values(update.target, *stamps))
         with peek(bind) as scope:
@@ -284,18 +291,17 @@ def _plan(
     )
     span = _first_span(connection, writer, options)
     statements = executor.write.statements(span, 1, PLANNED_RUN_ID)
+    executor.refuse_missing(connection, EVERYTHING, (matched, would_change, 0, staged))
     if inserting:
         statements += executor.write.insert_statements(span, 1, PLANNED_RUN_ID)
-    else:
-        executor.refuse_missing(connection, EVERYTHING, (matched, would_change, 0, staged))
     explain = scope.strategy.explain(connection, writer.direct_update(EVERYTHING, options.stamps))
     indexes = _indexes(connection, target.table)
     total = int(connection.execute(select(func.count()).select_from(target.table)).scalar_one())
-    set_based = isinstance(writer, SetUpdate)
+    set_based = isinstance(writer, SetUpdate | SetDelete)
     # A set-based run's chunks range over the rows that change; a changeset's over its keys.
     chunks, estimated = _chunks(would_change if set_based else staged, options)
     warnings = [
-        *(_filter_warnings(writer, indexes) if isinstance(writer, SetUpdate) else []),
+        *(_filter_warnings(writer, indexes) if isinstance(writer, SetUpdate | SetDelete) else []),
         *([] if set_based else _key_warnings(target, indexes)),
         *_unique_warnings(writer, indexes),
         *_share_warnings(target, would_change, total, warn_share),
@@ -314,14 +320,15 @@ def _plan(
         chunks_estimated=estimated,
         staged=0 if set_based else staged,
         missing=staged - matched - would_insert,
-        missing_keys=()
-        if inserting
-        else _keys(connection, writer.missing_keys(EVERYTHING, KEY_SAMPLE)),
+        missing_keys=_keys(
+            connection, None if inserting else writer.missing_keys(EVERYTHING, KEY_SAMPLE)
+        ),
         conflicts=_keys(connection, writer.conflict_keys(EVERYTHING, KEY_SAMPLE)),
         sample=sample_rows(connection, writer, sample),
         sample_key=tuple(column.name for column in sample_key(writer)),
         outside=outside_count(connection, writer),
         would_insert=would_insert,
+        deletes=DELETED in writer.operations,
     )
 
 
@@ -369,7 +376,7 @@ def _keys(connection: Connection, statement: Select[Any] | None) -> tuple[Any, .
 # -- warnings -------------------------------------------------------------------------
 
 
-def _filter_warnings(update: SetUpdate, indexes: Iterable[_Index]) -> list[PlanWarning]:
+def _filter_warnings(update: SetUpdate | SetDelete, indexes: Iterable[_Index]) -> list[PlanWarning]:
     table = update.table.fullname
     if update.where is None:
         return [PlanWarning("no-where", f"no WHERE clause: every row of {table!r} is matched")]
@@ -403,7 +410,9 @@ def _key_warnings(target: Target, indexes: Iterable[_Index]) -> list[PlanWarning
 
 
 def _unique_warnings(writer: Writer, indexes: Iterable[_Index]) -> list[PlanWarning]:
-    warnings = []
+    warnings: list[PlanWarning] = []
+    if DELETED in writer.operations:  # a delete makes no two rows equal
+        return warnings
     key = {column.name for column in writer.target.key}
     columns: list[Column[Any]] = writer.written_columns()
     for column in columns:

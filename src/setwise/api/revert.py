@@ -26,7 +26,7 @@ from setwise.report import ProgressCallback, Report
 from setwise.target import resolve_target
 from setwise.writers.keys import EVERYTHING, Span
 from setwise.writers.protocol import Writer
-from setwise.writers.reversal import Reversal, refuse_conflicts, unpack_journal
+from setwise.writers.reversal import Reversal, operations_of, refuse_conflicts, unpack_journal
 
 
 def revert(
@@ -46,9 +46,13 @@ def revert(
 ) -> Report:
     """Restore the values run ``run_id`` overwrote; returns the revert's own Report.
 
+    Rows the run updated get their old values back; rows it deleted are inserted again
+    exactly as they were; rows it inserted are deleted (``setwise.operations``).
     Rows changed by someone else since the run raise ``ConflictError`` listing them
     (key, column, the value the run wrote, the value now) and nothing is written,
-    unless ``force=True``. The revert is journaled: revert its ``run_id`` to redo.
+    unless ``force=True``; so do deleted rows whose key has been taken again since
+    (a row with that key exists now), which ``force=True`` replaces with the old row.
+    The revert is journaled: revert its ``run_id`` to redo.
     ``tag`` is kept with the revert's own run, as for ``setwise.update``. A chunked
     revert is a run like any other: ``resume=`` the revert's own run id goes on after
     its checkpoint, checking for conflicts only the rows it has not restored yet; a new
@@ -63,14 +67,16 @@ def revert(
         target = resolve_target(info.table, connection)
         name = journal.changes_table(target, strategy).name
         table = Table(name, MetaData(), autoload_with=connection, schema=target.table.schema)
+        changes = Journal.changes(table)
         reversal = Reversal(
             target=target,
-            journal=Journal.changes(table),
+            journal=changes,
             run=info,
             columns=tuple(target.column(c) for c in info.columns),
             force=force,
             strategy=strategy,
             compare=strategy.stored_comparison(connection, target.table),
+            done=operations_of(connection, changes, info.run_id),
         )
         unrestored = EVERYTHING  # a resumed revert's rows after its checkpoint
         if resumed is not None:

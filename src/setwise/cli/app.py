@@ -19,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from setwise.cli import commands_change, commands_runs, commands_tools
+from setwise.cli import commands_change, commands_delete, commands_runs, commands_tools
 from setwise.cli.help import Command, Group
 from setwise.cli.options import Db
 from setwise.cli.render import err, print_json
@@ -60,6 +60,7 @@ def _setwise(
 for _command in (
     commands_change.plan,
     commands_change.apply,
+    commands_delete.delete,
     commands_runs.runs,
     commands_runs.show,
     commands_runs.revert,

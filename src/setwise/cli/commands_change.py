@@ -9,7 +9,7 @@ import typer
 
 from setwise.api.plan import DEFAULT_SAMPLE, DEFAULT_TIMEOUT_SECONDS
 from setwise.cli.exits import guard
-from setwise.cli.job import confirm, connect, job_for
+from setwise.cli.job import Job, confirm, connect, delete_job, job_for
 from setwise.cli.options import (
     Actor,
     ActorColumn,
@@ -21,6 +21,7 @@ from setwise.cli.options import (
     DateFormat,
     Db,
     Debug,
+    DeleteRows,
     Delimiter,
     DryRun,
     Encoding,
@@ -78,6 +79,7 @@ def plan(
     sql: ShowSql = False,
     plan_timeout: PlanTimeout = DEFAULT_TIMEOUT_SECONDS,
     as_json: AsJson = False,
+    delete_rows: DeleteRows = False,
     db: Db = None,
     debug: Debug = False,
 ) -> None:
@@ -86,7 +88,8 @@ def plan(
     Counts (matched, would change, unchanged, missing; with --missing insert, would
     insert), the first rows that would change (old -> new), the keys not found and
     warnings; with --sql, the SQL of a chunk and the database's EXPLAIN. For --set with
-    --where or --all-rows, or --from FILE.
+    --where or --all-rows, --from FILE, or --delete with --where or --all-rows (the rows
+    `setwise delete` would delete).
 
     Examples:
 
@@ -95,6 +98,7 @@ def plan(
       setwise plan books --from fixes.csv --key isbn --chunk-rows auto --sql
       setwise plan books --from new_and_fixed.csv --missing insert
       setwise plan books --from fixes.txt --format csv --delimiter ';'
+      setwise plan books --delete --where "stock = 0" --chunk-rows auto
     """
     with guard(ctx, debug, db, as_json) as database:
         timeout = timeout_of(plan_timeout)  # a usage error before the database is opened
@@ -102,8 +106,14 @@ def plan(
         options |= guard_options(max_rows, expect_rows, stamp_column, actor_column)
         options |= missing_options(missing, source)
         reading = reading_options(csv_null, file_format, delimiter, encoding, date_format)
+        if delete_rows and (sets or source is not None or keys):
+            raise UsageError("--delete goes with --where or --all-rows, not --set, --from or --key")
         with connect(database) as engine:
-            job = job_for(engine, table, sets, where, all_rows, source, keys, reading)
+            job: Job
+            if delete_rows:
+                job = delete_job(engine, table, where, all_rows)
+            else:
+                job = job_for(engine, table, sets, where, all_rows, source, keys, reading)
             found = job.plan(engine, options, timeout, sample)
             show_plan(found, database, as_json, sql=sql)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from sqlalchemy import ColumnElement, Engine, Update
+from sqlalchemy import ColumnElement, Delete, Engine, Update
 
 import setwise
 from setwise.api.plan import DEFAULT_SAMPLE
@@ -50,7 +50,7 @@ def connect(database: DatabaseURL, *, exists: bool = True) -> Iterator[Engine]:
 class Job:
     """One change, as the arguments of ``plan`` and of ``update`` or ``apply``."""
 
-    statement: Update | None = None
+    statement: Update | Delete | None = None
     all_rows: bool = False
     table: str = ""
     source: str = ""
@@ -75,6 +75,10 @@ class Job:
         return setwise.plan(engine, self.table, self.source, **self._changeset(planned))
 
     def run(self, engine: Engine, options: dict[str, Any]) -> setwise.Report:
+        if isinstance(self.statement, Delete):
+            return setwise.delete(
+                engine, self.statement, all_rows=self.all_rows, source=self.text, **options
+            )
         if self.statement is not None:
             return setwise.update(
                 engine, self.statement, all_rows=self.all_rows, source=self.text, **options
@@ -129,6 +133,19 @@ def job_for(
     written.append(f"--where {_quoted(where)}" if where is not None else "--all-rows")
     statement = parse_update(engine, table, sets, where)
     return Job(statement=statement, all_rows=all_rows, text=" ".join(written))
+
+
+def delete_job(engine: Engine, table: str, where: str | None, all_rows: bool) -> Job:
+    """The DELETE the options ask for: of the rows ``where`` finds, or of every row."""
+    if where is not None and all_rows:
+        raise UsageError("give --where or --all-rows, not both")
+    if where is None and not all_rows:
+        raise UsageError("say which rows to delete: --where EXPR, or --all-rows for every row")
+    from setwise.sqltext import parse_delete  # sqlglot loads only for --where
+
+    written = f"--where {_quoted(where)}" if where is not None else "--all-rows"
+    statement = parse_delete(engine, table, where)
+    return Job(statement=statement, all_rows=all_rows, text=written)
 
 
 def _quoted(text: str) -> str:

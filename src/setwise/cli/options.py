@@ -44,6 +44,10 @@ Where = Annotated[
     ),
 ]
 AllRows = Annotated[bool, typer.Option("--all-rows", help="Every row of the table (no --where).")]
+DeleteRows = Annotated[
+    bool,
+    typer.Option("--delete", help="Plan the DELETE of the rows --where finds (or --all-rows)."),
+]
 From = Annotated[
     str | None,
     typer.Option(

@@ -119,7 +119,8 @@ def show_plan(
         print_json(found)
         return
     out.print(f"Plan for {found.table!r} on {database.shown}", markup=False, soft_wrap=True)
-    counts = {"matched": found.matched, "would change": found.would_change}
+    changing = "would delete" if found.deletes else "would change"
+    counts = {"matched": found.matched, changing: found.would_change}
     counts["unchanged"] = found.unchanged
     if found.staged:
         counts |= {"missing": found.missing, "conflicts": len(found.conflicts)}
@@ -142,10 +143,9 @@ def show_plan(
         _section("SQL of the first chunk" if found.chunks > 1 else "SQL, each chunk", found.sql)
         _section("EXPLAIN", found.explain)
     _section("Warnings", [f"! {warning.message}" for warning in found.warnings], style="yellow")
+    verb = "Would delete" if found.deletes else "Would change"
     inserts = f" and insert {found.would_insert:,}" if found.would_insert else ""
-    out.print(
-        f"Would change {counted(found.would_change, 'row')}{inserts} in {_chunk_count(found)}."
-    )
+    out.print(f"{verb} {counted(found.would_change, 'row')}{inserts} in {_chunk_count(found)}.")
 
 
 def _show_sample(found: setwise.Plan) -> None:
@@ -160,7 +160,7 @@ def _show_sample(found: setwise.Plan) -> None:
     for row in found.sample:
         changes = ", ".join(f"{c.column}: {shown(c.old)} → {shown(c.new)}" for c in row.changes)
         rows.append(f"{names} {shown(row.key)}  {changes}")
-    _section(f"Rows that would change ({of})", rows)
+    _section(f"Rows that would {'be deleted' if found.deletes else 'change'} ({of})", rows)
 
 
 def _chunk_count(found: setwise.Plan) -> str:
@@ -185,9 +185,10 @@ def show_report(report: setwise.Report, database: DatabaseURL, as_json: bool) ->
         undo = database.command(["revert", report.run_id])
         out.print(f"Run {report.run_id}: undo it with `{undo}`", markup=False, soft_wrap=True)
         say_left_out(database)
+    verb = "Deleted" if report.deleted else "Changed"
     inserted = f", inserted {report.inserted:,}," if report.inserted else ""
     out.print(
-        f"Changed {counted(report.changed, 'row')}{inserted} in "
+        f"{verb} {counted(report.changed, 'row')}{inserted} in "
         f"{counted(report.chunks, 'chunk')} ({report.elapsed_s:.2f} s)."
     )
 

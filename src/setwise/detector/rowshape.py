@@ -342,7 +342,7 @@ def suggest(
     keys = [tuple(pinned[i] for i in positions) for pinned in sample]
     where = _key_in(name, key, keys, rows)
     if shape.kind == "DELETE":
-        return f"connection.execute(delete({name}).where({where}))"
+        return f"setwise.delete(bind, delete({name}).where({where}))"
     assignments = _assignments(parse(sql, paramstyle), name, values, ignored=set(shape.pinned))
     if same_values:
         listed = ", ".join(f"{column}={python}" for column, python, _ in assignments) or "..."

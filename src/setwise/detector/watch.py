@@ -348,7 +348,7 @@ class _Group:
         except Exception:  # a detector must never break the program it watches
             logger.debug("setwise.watch could not write a suggestion", exc_info=True)
             if self.shape.kind == "DELETE":
-                call = "connection.execute(delete(...))"
+                call = "setwise.delete(bind, delete(...))"
             else:
                 call = "setwise.update(bind, ...)" if self.same else "setwise.apply(bind, ...)"
             return f"{call}  # keyed by {', '.join(key)}"

@@ -79,6 +79,10 @@ class IntegrityFacts:
     columns: tuple[str, ...] = ()
     """The columns involved, when the database reports them."""
 
+    table: str | None = None
+    """For a foreign key that refused a delete: the referring table, when the database
+    reports it."""
+
 
 @dataclass(frozen=True)
 class RowCap:

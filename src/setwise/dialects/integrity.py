@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Index, Table
+from sqlalchemy import Connection, Index, Table, inspect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
 
@@ -68,3 +68,46 @@ def _complete(
             if candidate_columns == columns and isinstance(candidate.name, str):
                 name = candidate.name
     return name, columns
+
+
+def delete_refused(
+    error: DBAPIError, table: Table, strategy: Strategy, connection: Connection
+) -> ValidationError:
+    """A ValidationError for a DELETE of rows of ``table`` the database refused: for a
+    foreign key, naming it and the referring table. Where the database names neither
+    (SQLite), the foreign keys of other tables that refer to ``table`` are looked up on
+    ``connection``: the one there is, or each of them."""
+    facts = strategy.describe_integrity_error(error.orig)
+    if facts.kind != "foreign key":
+        return integrity_to_validation(error, table, strategy, {})
+    found = [(facts.constraint, facts.table, facts.columns)]
+    if facts.table is None:
+        found = referring_keys(connection, table) or found
+    named = [
+        (f"foreign key {name!r}" if name else "an unnamed foreign key")
+        + (f" of table {referring!r}" if referring else "")
+        + (f" ({', '.join(columns)})" if columns else "")
+        for name, referring, columns in found
+    ]
+    reason = (
+        f"rows of {table.fullname!r} that the DELETE would remove are still referred to"
+        f" through {' or '.join(named)}: delete or repoint the referring rows first"
+    )
+    problem = Problem(column=None, value=None, reason=reason, kind=ProblemKind.CONSTRAINT)
+    name, referring, _ = found[0] if len(found) == 1 else (None, None, ())
+    return ValidationError(table.fullname, [problem], constraint=name, referenced_by=referring)
+
+
+def referring_keys(
+    connection: Connection, table: Table
+) -> list[tuple[str | None, str | None, tuple[str, ...]]]:
+    """The foreign keys of other tables (in ``table``'s schema) that refer to ``table``:
+    name, table and columns of each."""
+    inspector = inspect(connection)
+    found: list[tuple[str | None, str | None, tuple[str, ...]]] = []
+    for name in inspector.get_table_names(schema=table.schema):
+        for key in inspector.get_foreign_keys(name, schema=table.schema):
+            if key.get("referred_table") == table.name:
+                columns = tuple(key.get("constrained_columns") or ())
+                found.append((key.get("name"), name, columns))
+    return found

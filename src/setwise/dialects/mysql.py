@@ -24,6 +24,9 @@ from setwise.dialects.mysql_load import load_data_allowed, load_data_file
 _DUPLICATE = re.compile(r"for key '(?:[^'.]+\.)?([^']+)'")
 # 1451/1452: "... CONSTRAINT `fk_author` FOREIGN KEY (`author_id`) REFERENCES ..."
 _FOREIGN_KEY = re.compile(r"CONSTRAINT `([^`]+)` FOREIGN KEY \(([^)]+)\)")
+# 1451/1452: "... a foreign key constraint fails (`test`.`child`, CONSTRAINT ...": the
+# table that holds the foreign key.
+_REFERRING = re.compile(r"fails \((?:`[^`]+`\.)?`([^`]+)`, CONSTRAINT")
 # 4025 (MariaDB) "CONSTRAINT `ck_price` failed for ..."; 3819 (MySQL) "Check constraint 'ck' is"
 _CHECK = re.compile(r"CONSTRAINT `([^`]+)` failed|Check constraint '([^']+)'")
 # 1048: "Column 'title' cannot be null"
@@ -259,7 +262,11 @@ class MySQLStrategy(Strategy):
             return IntegrityFacts(kind="unique", constraint=match.group(1))
         if code in (1451, 1452) and (match := _FOREIGN_KEY.search(message)):
             columns = tuple(part.strip().strip("`") for part in match.group(2).split(","))
-            return IntegrityFacts(kind="foreign key", constraint=match.group(1), columns=columns)
+            referring = _REFERRING.search(message)
+            table = referring.group(1) if referring else None
+            return IntegrityFacts(
+                kind="foreign key", constraint=match.group(1), columns=columns, table=table
+            )
         if match := _CHECK.search(message):
             return IntegrityFacts(kind="check", constraint=match.group(1) or match.group(2))
         if match := _NOT_NULL.search(message):

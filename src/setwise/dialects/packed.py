@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from setwise.dialects.base import shorten
+from setwise.operations import OP, UPDATED
 
 #: Changed rows per table row: small enough that no array nears PostgreSQL's 1 GB limit
 #: on a value, however wide the rows; large enough that a chunk writes few table rows.
@@ -65,6 +66,9 @@ def packed_table(
         Column("chunk", Integer, nullable=False),
         Column("part", Integer, nullable=False),
         *(Column(n, ARRAY(kind)) for n, kind in columns),
+        # Each row's operation (``setwise.operations``), an array like the others; NULL in
+        # parts an earlier setwise packed, which ``unpacked`` reads as every row updated.
+        Column(OP, ARRAY(String(1))),
         PrimaryKeyConstraint("run_id", "chunk", "part"),
         schema=schema,
     )
@@ -160,6 +164,11 @@ def unpacked(table: Table) -> Subquery:
         .table_valued(*(column(n, _element_type(table, n)) for n in names))
         .render_derived(name="changed")
     )
-    rows = select(table.c.run_id, table.c.chunk, *elements.c).join_from(table, elements, true())
+    values = [c for c in elements.c if c.name != OP]
+    # A part packed before the operation was kept (its ``op`` NULL, or no such column in
+    # a table read before anything added it) is a part of updated rows.
+    op = func.coalesce(elements.c[OP], UPDATED) if OP in names else literal(UPDATED)
+    marked = [*values, op.label(OP)]
+    rows = select(table.c.run_id, table.c.chunk, *marked).join_from(table, elements, true())
     # Named within the statement only: the shortest limit serves every database.
     return rows.subquery(shorten(f"{table.name}_rows"))

@@ -306,4 +306,8 @@ class PostgreSQLStrategy(Strategy):
             columns = (diag.column_name,)
         elif diag.message_detail and (match := _KEY_DETAIL.search(diag.message_detail)):
             columns = tuple(name.strip().strip('"') for name in match.group(1).split(","))
-        return IntegrityFacts(kind=kind, constraint=diag.constraint_name, columns=columns)
+        # A foreign key refusing a delete reports the referring table as the table.
+        table = diag.table_name if kind == "foreign key" else None
+        return IntegrityFacts(
+            kind=kind, constraint=diag.constraint_name, columns=columns, table=table
+        )

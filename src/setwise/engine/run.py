@@ -21,6 +21,7 @@ from setwise.engine.retry import retrying
 from setwise.engine.session import loaded_objects, read_back, sync
 from setwise.engine.transaction import Bind, atomic, dialect_of, engine_of, owned_connection
 from setwise.journal.changes import Journal
+from setwise.operations import DELETED
 from setwise.report import Report
 from setwise.target import Target
 from setwise.writers.protocol import Writer
@@ -156,7 +157,8 @@ def _run_once(
         if returning:
             rows = tuple(read_back(connection, target, keys, list(returning)))
         if loaded:
-            sync(connection, target, loaded, [k for k in keys if k in loaded])
+            deleting = DELETED in writer.operations
+            sync(connection, target, loaded, [k for k in keys if k in loaded], deleting=deleting)
         if cleanup is not None:
             cleanup(connection, strategy, writer)
         return executor, rows
@@ -211,7 +213,8 @@ def _run_chunked(
             loaded = loaded_objects(session, target)
             if loaded:
                 with connection.begin():
-                    sync(connection, target, loaded, list(loaded))
+                    deleting = DELETED in writer.operations
+                    sync(connection, target, loaded, list(loaded), deleting=deleting)
         return executor
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Column, Connection, inspect, select
-from sqlalchemy.orm import Mapper, Session
+from sqlalchemy.orm import Mapper, Session, object_session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from setwise.target import Target
@@ -76,10 +76,23 @@ def sync(
     target: Target,
     loaded: dict[tuple[Any, ...], Any],
     keys: Sequence[tuple[Any, ...]],
+    *,
+    deleting: bool = False,
 ) -> None:
-    """Give the loaded objects of ``keys`` the values their rows hold now."""
+    """Give the loaded objects of ``keys`` the values their rows hold now; after a run
+    that deletes (``deleting``), expunge those whose rows are gone, so that the Session
+    neither shows them nor writes them back."""
     rows = read_back(connection, target, keys, list(target.table.columns))
     synchronize(loaded, target, rows)
+    if not deleting:
+        return
+    names = [column.name for column in target.key]
+    there = {tuple(row[name] for name in names) for row in rows}
+    for key in keys:
+        obj = loaded.get(key)
+        session = object_session(obj) if obj is not None else None
+        if key not in there and session is not None:
+            session.expunge(obj)
 
 
 def _mapped_table(mapper: Mapper[Any], target: Target) -> Any:

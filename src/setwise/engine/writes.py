@@ -10,6 +10,11 @@ With a journal, two set-based statements in the chunk's transaction:
    its row count says it wrote other rows) ``UPDATE target … FROM journal``, which
    writes exactly what the journal recorded.
 
+A writer that deletes (``operations``: ``setwise.operations``) journals each row whole
+and runs its own DELETE, or ``DELETE … WHERE EXISTS`` (the chunk's journal rows); one
+that inserts writes ``INSERT … SELECT`` of its journal rows; one that does several
+journals each row with its operation, and writes each operation from the journal.
+
 Where the database has no UPDATE … FROM, or the caller's transaction cannot read a
 journal table created after it began, the rows are read into Python under their locks,
 journaled, and written by key. Without a journal the writer's own UPDATE runs alone.
@@ -21,8 +26,24 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, Select, Table, Update, bindparam
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    FromClause,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    cast,
+    exists,
+    literal,
+    select,
+)
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import insert as sql_insert
 from sqlalchemy import update as sql_update
+from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.expression import Executable
 from sqlalchemy.sql.functions import FunctionElement
@@ -32,6 +53,8 @@ from setwise.dialects import Strategy
 from setwise.errors import WriteCheckError
 from setwise.journal.changes import JournalShape
 from setwise.journal.layout import JournalLayout
+from setwise.operations import DELETED, INSERTED, OP, UPDATED, WRITE_ORDER
+from setwise.tables import staging_type
 from setwise.writers.keys import Span
 from setwise.writers.merge import Merge
 from setwise.writers.protocol import Writer
@@ -61,6 +84,10 @@ class ChunkWrite:
         """The columns the writer writes (``Writer.written_columns``), asked once."""
         self.shape = JournalShape.of(journal_table) if journal_table is not None else None
         """The journal table's layout (``journal.layout``) and column names."""
+        self.operations = tuple(op for op in WRITE_ORDER if op in writer.operations)
+        """What the writer does, in the order a chunk does it (``setwise.operations``)."""
+        self.marked = len(self.operations) > 1
+        """The writer's journal rows end with their own operation."""
         self.on_snapshot = on_snapshot
         """Chunks run on a snapshot (``Strategy.snapshot_chunks``): their own
         transactions, which retry when a row they write changed since the snapshot."""
@@ -88,17 +115,72 @@ class ChunkWrite:
         """The statements one chunk sends, in order: what a run executes and what a plan
         shows (a keyed path sends the locked SELECT, then an executemany UPDATE by key)."""
         if self.by_key:
-            return [self._locked(self.writer.journal_rows(span)), self._update_by_key()]
+            locked = self._locked(self.writer.journal_rows(span))
+            return [locked, *(self._by_key(op) for op in self.operations)]
         direct = self.writer.direct_update(span, self.stamps)
         if self.journal_table is None:
             return [direct]
         assert run_id is not None
         rows = self._locked(self.writer.journal_rows(span))
         names = self._journal_names()
-        copy_rows = self._layout.copy(self.journal_table, rows, names, run_id, chunk)
-        if self._rewrites_journaled_rows(direct):
+        op = self.operations[0]
+        copy_rows = self._layout.copy(self.journal_table, rows, names, run_id, chunk, op)
+        if not self.marked and op != INSERTED and self._rewrites_journaled_rows(direct):
             return [copy_rows, direct]
-        return [copy_rows, self.update_from_journal(span, chunk, run_id)]
+        return [copy_rows, *self.from_journal(span, chunk, run_id)]
+
+    def from_journal(self, span: Span, chunk: int, run_id: str) -> list[UpdateBase]:
+        """The statements that write a chunk's rows from its journal rows, an operation
+        at a time: exactly what the journal recorded."""
+        writes = {
+            UPDATED: self.update_from_journal,
+            DELETED: self.delete_from_journal,
+            INSERTED: self.insert_from_journal,
+        }
+        return [writes[op](span, chunk, run_id) for op in self.operations]
+
+    def _chunk_rows(
+        self, span: Span, chunk: int, run_id: str, op: str
+    ) -> tuple[FromClause, list[ColumnElement[Any]], list[ColumnElement[bool]]]:
+        """The journal read one row per change, its key columns, and the conditions that
+        find the journal rows of chunk ``chunk`` with operation ``op``."""
+        assert self.journal_table is not None
+        assert self.shape is not None
+        table = self.shape.layout.changes(self.journal_table)
+        journal_key: list[ColumnElement[Any]] = [
+            table.c[self.shape.key[c.name]] for c in self.writer.target.identity
+        ]
+        found = [
+            table.c.run_id == run_id,
+            # The span finds the chunk's rows by the journal's primary key (run, key…):
+            # no index of its own on (run, chunk) to keep up on every journal row.
+            *span.criteria(journal_key),
+            table.c.chunk == chunk,
+        ]
+        if self.marked:
+            found.append(table.c[OP] == op)
+        return table, journal_key, found
+
+    def delete_from_journal(self, span: Span, chunk: int, run_id: str) -> UpdateBase:
+        """The DELETE of the rows a chunk journaled as deleted."""
+        target = self.writer.target
+        _, journal_key, found = self._chunk_rows(span, chunk, run_id, DELETED)
+        same = [c == k for c, k in zip(target.identity, journal_key, strict=True)]
+        return sql_delete(target.table).where(exists().where(*found, *same))
+
+    def insert_from_journal(self, span: Span, chunk: int, run_id: str) -> UpdateBase:
+        """The INSERT … SELECT of the rows a chunk journaled as inserted: the key and the
+        new value of each column written, typed as the target's columns."""
+        assert self.shape is not None
+        target = self.writer.target
+        table, journal_key, found = self._chunk_rows(span, chunk, run_id, INSERTED)
+        values: list[ColumnElement[Any]] = [*journal_key]
+        values += [_as_stored(c, table.c[self.shape.new[c.name]]) for c in self.written]
+        stamped = [c for c in self.stamps if c not in self.written]
+        values += [literal(self.stamps[c], c.type) for c in stamped]
+        columns = [*target.identity, *self.written, *stamped]
+        rows = select(*values).where(*found)
+        return sql_insert(target.table).from_select([c.name for c in columns], rows)
 
     def insert(
         self, connection: Connection, span: Span, chunk: int, run_id: str | None, missing: int
@@ -124,22 +206,13 @@ class ChunkWrite:
     def update_from_journal(self, span: Span, chunk: int, run_id: str) -> Update:
         """The UPDATE that writes a chunk's rows from its journal rows: exactly what the
         journal recorded, whatever changed since the INSERT."""
-        assert self.journal_table is not None
         assert self.shape is not None
-        shape, table = self.shape, self.shape.layout.changes(self.journal_table)
-        target = self.writer.target
+        shape, target = self.shape, self.writer.target
+        table, journal_key, found = self._chunk_rows(span, chunk, run_id, UPDATED)
         values: dict[Column[Any], Any] = {c: table.c[shape.new[c.name]] for c in self.written}
-        journal_key = [table.c[shape.key[c.name]] for c in target.identity]
         return (
             sql_update(target.table)
-            .where(
-                table.c.run_id == run_id,
-                # The span finds the chunk's rows by the journal's primary key (run, key…):
-                # no index of its own on (run, chunk) to keep up on every journal row.
-                *span.criteria(journal_key),
-                table.c.chunk == chunk,
-                *(c == k for c, k in zip(target.identity, journal_key, strict=True)),
-            )
+            .where(*found, *(c == k for c, k in zip(target.identity, journal_key, strict=True)))
             .values({**values, **self.stamps})
         )
 
@@ -149,11 +222,13 @@ class ChunkWrite:
             rows = self._locked_rows(connection, span)
             if rows:
                 names = self._journal_names()
-                self._layout.insert(connection, self.journal_table, rows, names, run_id, chunk)
+                op = self.operations[0]
+                self._layout.insert(connection, self.journal_table, rows, names, run_id, chunk, op)
             return self._write_by_key(connection, rows)
-        copy_rows, apply_rows = self.statements(span, chunk, run_id)
+        copy_rows, *applied = self.statements(span, chunk, run_id)
+        apply_rows: Sequence[Executable] = applied
         consistent = self.strategy.single_writer or self.on_snapshot
-        if isinstance(apply_rows, Update) and not consistent:
+        if not self.marked and not consistent:
             # The rows the INSERT locked still match, so the UPDATE writes all of them;
             # it writes more only when another writer made new rows match in between.
             # Then the savepoint takes both statements back and the journal join runs.
@@ -163,11 +238,11 @@ class ChunkWrite:
                     return inserted
                 savepoint.rollback()
             log.info("chunk %d: rows changed under it; writing it through its journal", chunk)
-            apply_rows = self.update_from_journal(span, chunk, run_id)
+            apply_rows = self.from_journal(span, chunk, run_id)
         inserted, written = self._copy_and_apply(connection, copy_rows, apply_rows)
         table = self.writer.target.name
         said = f"the journal holds {inserted} row(s) but the database reported {written}"
-        self._check_written(chunk, inserted, written, f"{said} updated in {table!r}")
+        self._check_written(chunk, inserted, written, f"{said} written in {table!r}")
         return inserted
 
     def _check_written(self, chunk: int, expected: int, found: int, said: str) -> None:
@@ -183,13 +258,19 @@ class ChunkWrite:
         )
 
     def _copy_and_apply(
-        self, connection: Connection, copy_rows: Executable, apply_rows: Executable
+        self, connection: Connection, copy_rows: Executable, apply_rows: Sequence[Executable]
     ) -> tuple[int, int]:
-        """Run the journal INSERT and the UPDATE; the rows each wrote."""
+        """Run the journal INSERT and the writes; the rows the INSERT journaled, and the
+        rows the writes wrote together."""
         inserted = self._layout.copied(connection, copy_rows)
-        return inserted, connection.execute(apply_rows).rowcount
+        written = 0
+        for statement in apply_rows:
+            # SQLAlchemy keeps an INSERT's rowcount only when asked to.
+            rowcount = statement.execution_options(preserve_rowcount=True)
+            written += connection.execute(rowcount).rowcount
+        return inserted, written
 
-    def _rewrites_journaled_rows(self, direct: Update) -> bool:
+    def _rewrites_journaled_rows(self, direct: UpdateBase) -> bool:
         """True when the writer's own UPDATE, sent right after the journal INSERT, writes
         the rows and values the INSERT recorded: then it runs instead of a join of the
         journal, which cost a third of the UPDATE on SQLite and a sixth on PostgreSQL
@@ -219,27 +300,34 @@ class ChunkWrite:
     def _locked_rows(self, connection: Connection, span: Span) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in connection.execute(self._locked(self.writer.journal_rows(span)))]
 
-    def _update_by_key(self) -> Update:
+    def _by_key(self, op: str) -> UpdateBase:
+        """The executemany statement that writes rows of operation ``op`` by key."""
         target = self.writer.target
-        return (
-            sql_update(target.table)
-            .where(*(c == bindparam(f"k_{c.name}") for c in target.identity))
-            .values({c: bindparam(f"v_{c.name}") for c in self.written} | dict(self.stamps))
-        )
+        by_key = [c == bindparam(f"k_{c.name}") for c in target.identity]
+        if op == DELETED:
+            return sql_delete(target.table).where(*by_key)
+        values: dict[Column[Any], Any] = {c: bindparam(f"v_{c.name}") for c in self.written}
+        values |= self.stamps
+        if op == INSERTED:
+            keys: dict[Column[Any], Any] = {c: bindparam(f"k_{c.name}") for c in target.identity}
+            return sql_insert(target.table).values(keys | values)
+        return sql_update(target.table).where(*by_key).values(values)
 
     def _write_by_key(self, connection: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
-        """Without UPDATE … FROM: one executemany by key of the rows' new values."""
-        if not rows:
-            return 0
+        """Without UPDATE … FROM: one executemany by key per operation, of the rows' new
+        values (nothing but the key for a delete)."""
         target = self.writer.target
         columns = self.written
         width = len(target.identity)
-        params = []
+        params: dict[str, list[dict[str, Any]]] = {op: [] for op in self.operations}
         for row in rows:
-            keys = {f"k_{c.name}": row[i] for i, c in enumerate(target.identity)}
+            op = row[-1] if self.marked else self.operations[0]
+            keys: dict[str, Any] = {f"k_{c.name}": row[i] for i, c in enumerate(target.identity)}
             news = {f"v_{c.name}": row[width + 2 * i + 1] for i, c in enumerate(columns)}
-            params.append(keys | news)
-        connection.execute(self._update_by_key(), params)
+            params[op].append(keys if op == DELETED else keys | news)
+        for op in self.operations:
+            if params[op]:
+                connection.execute(self._by_key(op), params[op])
         return len(rows)
 
     @property
@@ -249,7 +337,16 @@ class ChunkWrite:
 
     def _journal_names(self) -> list[str]:
         assert self.shape is not None
-        return self.shape.names(self.writer.target.identity, self.written)
+        names = self.shape.names(self.writer.target.identity, self.written)
+        return [*names, OP] if self.marked else names
+
+
+def _as_stored(column: Column[Any], value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A journal column's ``value`` as ``column`` stores it: the journal keeps an ENUM's
+    values as text (``staging_type``), which an INSERT … SELECT must cast back."""
+    if staging_type(column.type) is column.type:
+        return value
+    return cast(value, column.type)
 
 
 #: Functions that give the same result for the same arguments in every statement. Any
@@ -262,7 +359,7 @@ DETERMINISTIC_FUNCTIONS = frozenset(
 )
 
 
-def repeatable(statement: Update) -> bool:
+def repeatable(statement: UpdateBase) -> bool:
     """True when ``statement`` finds the same rows and computes the same values each
     time it runs over the same data."""
     for element in iterate(statement):
@@ -274,7 +371,7 @@ def repeatable(statement: Update) -> bool:
     return True
 
 
-def reads_only(statement: Update, target: Table, private_schema: str | None) -> bool:
+def reads_only(statement: UpdateBase, target: Table, private_schema: str | None) -> bool:
     """True when ``statement`` reads no table but ``target`` (and setwise's own, in
     ``private_schema``), and no subquery: nothing another writer could change once the
     rows of ``target`` it reads are locked."""

@@ -29,10 +29,14 @@ class ValidationError(SetwiseError):
         *,
         constraint: str | None = None,
         counts: Mapping[ProblemKind, int] | None = None,
+        referenced_by: str | None = None,
     ) -> None:
         self.table = table
         self.constraint = constraint
         """The violated constraint's name, when the database refused the values."""
+        self.referenced_by = referenced_by
+        """For a delete a foreign key refused: the table whose rows still refer to the
+        rows it would remove."""
         self.problems: tuple[Problem, ...] = sample(problems, MAX_PROBLEMS)
         found = Counter(p.kind for p in problems) if counts is None else Counter(counts)
         self.counts: dict[ProblemKind, int] = {k: found[k] for k in ProblemKind if found[k]}

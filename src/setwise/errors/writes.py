@@ -13,13 +13,16 @@ from setwise.shown import shown
 
 
 class UnboundedUpdateError(SetwiseError):
-    """An UPDATE without a WHERE clause, refused because ``all_rows=True`` was not given."""
+    """An UPDATE (or a DELETE: ``statement``) without a WHERE clause, refused because
+    ``all_rows=True`` was not given."""
 
-    def __init__(self, table: str) -> None:
+    def __init__(self, table: str, *, statement: str = "UPDATE") -> None:
         self.table = table
+        self.statement = statement
+        """The kind of statement refused: ``"UPDATE"`` or ``"DELETE"``."""
         super().__init__(
-            f"refusing to UPDATE every row of {table!r}: the statement has no WHERE clause. "
-            "Add .where(...) or pass all_rows=True if you mean every row."
+            f"refusing to {statement} every row of {table!r}: the statement has no WHERE "
+            "clause. Add .where(...) or pass all_rows=True if you mean every row."
         )
 
 

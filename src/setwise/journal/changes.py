@@ -9,6 +9,10 @@
   (PostgreSQL), the same values as arrays, a row per part of a chunk
   (``journal.layout``); ``Journal.changes`` reads either layout one row per change,
   and ``setwise.init`` packs a journal an earlier setwise kept a row per change.
+- in each journal row, ``op``: what the run did to the row (``setwise.operations``:
+  updated, deleted with every old value kept, or inserted with its new values). A
+  journal table an earlier setwise made without it reads as every row updated, and
+  gets the column (with that default) the next time a run or ``setwise.init`` opens it.
 
 A chunk's journal rows, its ``chunks`` row and the run's checkpoint are written in the
 same transaction as the chunk's change, so the data and the journal never disagree.
@@ -34,10 +38,17 @@ from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects import Strategy
 from setwise.errors import JournalTableError, SchemaError
-from setwise.journal.layout import JournalLayout, layout_for, layout_named, layout_of
+from setwise.journal.layout import (
+    JournalLayout,
+    add_marker,
+    layout_for,
+    layout_named,
+    layout_of,
+)
 from setwise.journal.records import RunRecords, default_actor, new_run_id
 from setwise.journal.runinfo import ChunkInfo, RunInfo
 from setwise.journal.runtables import DEFAULT_PREFIX
+from setwise.operations import OP
 from setwise.tables import column_shape, shared_table, staging_type
 from setwise.target import Target
 
@@ -113,7 +124,8 @@ class Journal(RunRecords):
     @staticmethod
     def changes(table: Table) -> FromClause:
         """The journal table ``table`` one row per changed row, whatever its layout:
-        ``run_id``, ``chunk``, then ``k_``, ``o_`` and ``n_`` columns."""
+        ``run_id``, ``chunk``, then ``k_``, ``o_`` and ``n_`` columns, and ``op``
+        (``setwise.operations``: ``u``pdated, ``d``eleted or ``i``nserted)."""
         return layout_of(table).changes(table)
 
     def stage_name(self, run_id: str, strategy: Strategy) -> str:
@@ -189,6 +201,8 @@ class Journal(RunRecords):
                 if not (convert and strategy is not None and layout.converts):
                     raise _layout_refused(changes, kept, layout, journals)
                 layout.convert(connection, changes, strategy)
+            elif OP not in found:
+                add_marker(connection, changes)
         elif changes is not None and strategy is not None:
             strategy.journal_created(connection, changes)
         return bool(missing)
@@ -230,7 +244,7 @@ def _refuse_foreign(inspector: Any, changes: Table, found: set[str]) -> None:
     strangers = sorted(
         name
         for name in found
-        if name not in ("run_id", "chunk", "part") and not name.startswith(("k_", "o_", "n_"))
+        if name not in ("run_id", "chunk", "part", OP) and not name.startswith(("k_", "o_", "n_"))
     )
     comment = None
     if inspector.dialect.supports_comments:

@@ -27,12 +27,16 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    text,
 )
+from sqlalchemy.schema import CreateColumn
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import Executable
 
 from setwise.dialects import Strategy
 from setwise.dialects.packed import can_pack, pack, pack_rows, pack_values, packed_table, unpacked
 from setwise.errors import JournalTableError
+from setwise.operations import OP, UPDATED
 from setwise.tables import temporary_copy
 
 log = logging.getLogger("setwise")
@@ -57,7 +61,13 @@ class JournalLayout(Protocol):
     ) -> Table: ...
     def changes(self, table: Table) -> FromClause: ...
     def copy(
-        self, table: Table, rows: Select[Any], names: Sequence[str], run_id: str, chunk: int
+        self,
+        table: Table,
+        rows: Select[Any],
+        names: Sequence[str],
+        run_id: str,
+        chunk: int,
+        op: str = UPDATED,
     ) -> Executable: ...
     def copied(self, connection: Connection, copy: Executable) -> int: ...
     def insert(
@@ -68,6 +78,7 @@ class JournalLayout(Protocol):
         names: Sequence[str],
         run_id: str,
         chunk: int,
+        op: str = UPDATED,
     ) -> None: ...
     def convert(self, connection: Connection, table: Table, strategy: Strategy) -> None: ...
 
@@ -90,6 +101,7 @@ class RowLayout:
             Column("run_id", String(40), nullable=False),
             Column("chunk", Integer, nullable=False),
             *(Column(n, kind) for n, kind in columns),
+            Column(OP, String(1), nullable=False, server_default=UPDATED),
             # No index on (run_id, chunk): a chunk's rows are found by key range within
             # the run, through this primary key, and the index cost a tenth of a
             # journaled write (benchmarks/README.md).
@@ -100,16 +112,30 @@ class RowLayout:
 
     def changes(self, table: Table) -> FromClause:
         """The journal ``table`` one row per changed row: ``run_id``, ``chunk``, then
-        ``k_``, ``o_`` and ``n_`` columns."""
-        return table
+        ``k_``, ``o_`` and ``n_`` columns, and ``op``. A table an earlier setwise made,
+        read before anything added its ``op``, reads as every row updated."""
+        if OP in table.c:
+            return table
+        return select(table, literal(UPDATED, String(1)).label(OP)).subquery(f"{table.name}_u")
 
     def copy(
-        self, table: Table, rows: Select[Any], names: Sequence[str], run_id: str, chunk: int
+        self,
+        table: Table,
+        rows: Select[Any],
+        names: Sequence[str],
+        run_id: str,
+        chunk: int,
+        op: str = UPDATED,
     ) -> Executable:
         """The INSERT … SELECT that journals ``rows`` (a value for each column of
-        ``names``) as chunk ``chunk`` of run ``run_id``."""
-        source = rows.add_columns(literal(run_id), literal(chunk))
-        return insert(table).from_select([*names, "run_id", "chunk"], source)
+        ``names``) as chunk ``chunk`` of run ``run_id``, each row's operation ``op``
+        unless ``names`` has the rows' own ``op``."""
+        lead: list[ColumnElement[Any]] = [literal(run_id), literal(chunk)]
+        if OP not in names:
+            lead.append(literal(op, String(1)))
+        source = rows.add_columns(*lead)
+        into = [*names, "run_id", "chunk", *([] if OP in names else [OP])]
+        return insert(table).from_select(into, source)
 
     def copied(self, connection: Connection, copy: Executable) -> int:
         """Run ``copy`` (from ``copy``); the changed rows it journaled."""
@@ -124,10 +150,13 @@ class RowLayout:
         names: Sequence[str],
         run_id: str,
         chunk: int,
+        op: str = UPDATED,
     ) -> None:
-        """Journal ``rows`` read into Python (a value for each of ``names``)."""
+        """Journal ``rows`` read into Python (a value for each of ``names``), each row's
+        operation ``op`` unless ``names`` has the rows' own."""
         params = [dict(zip(names, row, strict=True)) for row in rows]
-        connection.execute(insert(table).values(run_id=run_id, chunk=chunk), params)
+        lead = {"run_id": run_id, "chunk": chunk} | ({} if OP in names else {OP: op})
+        connection.execute(insert(table).values(**lead), params)
 
     def convert(self, connection: Connection, table: Table, strategy: Strategy) -> None:
         """Rebuild the journal table of ``table``'s name, kept in the other layout, in
@@ -159,9 +188,17 @@ class PackedLayout:
         return unpacked(table)
 
     def copy(
-        self, table: Table, rows: Select[Any], names: Sequence[str], run_id: str, chunk: int
+        self,
+        table: Table,
+        rows: Select[Any],
+        names: Sequence[str],
+        run_id: str,
+        chunk: int,
+        op: str = UPDATED,
     ) -> Executable:
         """The INSERT … SELECT that packs ``rows`` as parts of chunk ``chunk``."""
+        if OP not in names:
+            rows, names = rows.add_columns(literal(op, String(1)).label(OP)), [*names, OP]
         return pack(table, rows, names, run_id, chunk)
 
     def copied(self, connection: Connection, copy: Executable) -> int:
@@ -176,8 +213,11 @@ class PackedLayout:
         names: Sequence[str],
         run_id: str,
         chunk: int,
+        op: str = UPDATED,
     ) -> None:
         """Journal ``rows`` read into Python, packed in parts."""
+        if OP not in names:
+            rows, names = [(*row, op) for row in rows], [*names, OP]
         connection.execute(insert(table), pack_values(rows, names, run_id, chunk))
 
     def convert(self, connection: Connection, table: Table, strategy: Strategy) -> None:
@@ -202,6 +242,20 @@ class PackedLayout:
         moved = pack_rows(connection, held, table)
         strategy.drop_stage(connection, held)
         log.info("journal table %s packed: %d row(s) of its runs", table.name, moved)
+
+
+def add_marker(connection: Connection, table: Table) -> None:
+    """Add the ``op`` column to the journal ``table`` an earlier setwise made without it
+    (``table``: as setwise builds it now): ALTER TABLE … ADD COLUMN with its default, so
+    every row it holds reads as updated, which is what the run did."""
+    column = table.c[OP]
+    dialect = connection.dialect
+    spec = CreateColumn(column).compile(dialect=dialect)
+    # DDL: the default is part of the column's definition, not a value to bind.
+    connection.execute(
+        text(f"ALTER TABLE {dialect.identifier_preparer.format_table(table)} ADD {spec}")
+    )
+    log.info("journal table %s: added its %s column", table.name, OP)
 
 
 ROWS: JournalLayout = RowLayout()

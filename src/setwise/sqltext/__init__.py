@@ -18,6 +18,7 @@ from setwise.sqltext.allowed import ALLOWED_FUNCTIONS, CHAIN_TERMS
 from setwise.sqltext.names import TableLookup
 from setwise.sqltext.statement import (
     parse_assignment,
+    parse_delete,
     parse_filter,
     parse_update,
     parse_where,
@@ -28,6 +29,7 @@ __all__ = [
     "CHAIN_TERMS",
     "TableLookup",
     "parse_assignment",
+    "parse_delete",
     "parse_filter",
     "parse_update",
     "parse_where",

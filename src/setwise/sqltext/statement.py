@@ -7,7 +7,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Connection, Engine, Table, Update
+from sqlalchemy import Column, ColumnElement, Connection, Delete, Engine, Table, Update
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
 from sqlalchemy.engine import Dialect
 from sqlglot import exp
@@ -88,6 +89,20 @@ def parse_update(
             values[column] = value
         statement = sql_update(target).values(values)
         if where is not None:
+            statement = statement.where(
+                parse_where(where, target, connection.dialect, tables=lookup)
+            )
+    return statement
+
+
+def parse_delete(bind: Engine | Connection, table: str, where: str | None = None) -> Delete:
+    """A DELETE of ``table``, reflected from the database, from a ``--where`` text (none:
+    every row, which ``setwise.delete`` refuses without ``all_rows``)."""
+    with _connection(bind) as connection:
+        target = resolve_target(table, connection).table
+        statement = sql_delete(target)
+        if where is not None:
+            lookup = _reflecting(connection)
             statement = statement.where(
                 parse_where(where, target, connection.dialect, tables=lookup)
             )

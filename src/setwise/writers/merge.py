@@ -41,6 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.visitors import replacement_traverse
 
+from setwise.operations import UPDATED
 from setwise.staging.required import absent, fill_in, first_version, version_supplied
 from setwise.staging.table import PRESENT, ROW, Stage
 from setwise.writers.keys import EVERYTHING, Span
@@ -150,6 +151,7 @@ class Merge(Stage):
     # -- the writer interface the executor runs (see writers.protocol.Writer) ------------
 
     kind = "apply"
+    operations = (UPDATED,)
 
     def written_columns(self) -> list[Column[Any]]:
         return list(self._assignments())

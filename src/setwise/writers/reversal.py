@@ -1,15 +1,24 @@
-"""What a revert writes: the old values of a run's journal rows, back into their rows.
+"""What a revert writes: the inverse of what a run did to each row it journaled.
 
 ``Reversal`` joins the target's rows to the run's journal rows on the key (the journal
-read one row per change, ``Journal.changes``) and writes each row's old values back. A
-row someone changed after the run (a column the run wrote no longer holds what the run
-wrote) is a conflict: ``refuse_conflicts`` lists such rows before a revert writes, and
-the statements skip them under the lock unless the revert is forced.
+read one row per change, ``Journal.changes``) and undoes each by its operation
+(``setwise.operations``):
+
+- a row the run updated gets its old values back. A row someone changed after the
+  run (a column the run wrote no longer holds what the run wrote) is a conflict;
+- a row the run deleted is inserted again, every column as it was. One whose key is
+  taken again (a row with that key exists now) is a conflict; forced, the row there
+  now is replaced by the old one (an update of every column, journaled as such);
+- a row the run inserted is deleted, unless it changed since (a conflict); forced, it
+  is deleted all the same.
+
+``refuse_conflicts`` lists conflicts before a revert writes, and the statements skip
+them under the lock unless the revert is forced.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -19,9 +28,9 @@ from sqlalchemy import (
     FromClause,
     Select,
     Table,
-    Update,
     and_,
     case,
+    exists,
     false,
     func,
     or_,
@@ -29,7 +38,9 @@ from sqlalchemy import (
     true,
     types,
 )
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
+from sqlalchemy.sql.dml import UpdateBase
 
 from setwise.dialects import Strategy
 from setwise.dialects.compare import StoredComparison
@@ -37,6 +48,7 @@ from setwise.errors import ConflictError, RowConflict
 from setwise.journal.changes import key_column, new_column, old_column
 from setwise.journal.runinfo import RunInfo
 from setwise.journal.states import REVERT_KIND
+from setwise.operations import DELETED, INSERTED, INVERSE, OP, UPDATED, WRITE_ORDER
 from setwise.tables import temporary_copy
 from setwise.target import Target
 from setwise.writers.keys import EVERYTHING, Span
@@ -62,8 +74,71 @@ class Reversal:
     """The database's strategy, which names the journal's columns."""
     compare: StoredComparison = field(default_factory=StoredComparison)
     """Tells whether a row holds a journaled value, byte for byte."""
+    done: tuple[str, ...] = (UPDATED,)
+    """What the run did to the rows it journaled (``operations_of``)."""
 
     kind = REVERT_KIND
+
+    @property
+    def operations(self) -> tuple[str, ...]:
+        """What the revert does: the inverse of each operation of the run; forced over
+        deleted rows whose key is taken again, updates too (the row replaced)."""
+        undone = {INVERSE[op] for op in self.done}
+        if DELETED in self.done and self.force:
+            undone.add(UPDATED)
+        return tuple(op for op in WRITE_ORDER if op in undone)
+
+    @property
+    def _updates_only(self) -> bool:
+        """The run only updated rows: every journal row has its target row to join."""
+        return self.done == (UPDATED,)
+
+    def _did(self, op: str) -> ColumnElement[bool]:
+        """The journal row is of a row the run did ``op`` to."""
+        if op not in self.done:
+            return false()
+        if len(self.done) == 1:
+            return true()
+        return self.journal.c[OP] == op
+
+    def _found(self) -> ColumnElement[bool]:
+        """The journal row's key has a row in the target now."""
+        return self.target.key[0].is_not(None)
+
+    def _acts(self) -> ColumnElement[bool]:
+        """The revert writes the row."""
+        found = self._found()
+        return or_(
+            and_(self._did(UPDATED), found, self._differs(), self._allowed()),
+            and_(self._did(DELETED), ~found),
+            and_(self._did(DELETED), found, self._differs(), true() if self.force else false()),
+            and_(self._did(INSERTED), found, self._allowed()),
+        )
+
+    def _conflicts(self) -> ColumnElement[bool]:
+        """The row changed since the run (or its key was taken again), and the revert is
+        not forced."""
+        if self.force:
+            return false()
+        found = self._found()
+        return or_(
+            and_(self._did(UPDATED), found, ~self._allowed()),
+            and_(self._did(DELETED), found, self._differs()),
+            and_(self._did(INSERTED), found, ~self._allowed()),
+        )
+
+    def _matched(self) -> ColumnElement[bool]:
+        """The journal row's row is there to undo: a deleted row always is."""
+        return or_(self._did(DELETED), self._found())
+
+    def _inverse(self) -> ColumnElement[Any]:
+        """The revert's operation on the row (see ``operations``)."""
+        return case(
+            (self._did(UPDATED), UPDATED),
+            (self._did(INSERTED), DELETED),
+            (~self._found(), INSERTED),
+            else_=UPDATED,
+        )
 
     # -- pieces -----------------------------------------------------------------
 
@@ -119,10 +194,17 @@ class Reversal:
         }
         version = self.target.version
         if version is not None and version in self.columns:
+            old = self.compare.kept(version, self._old(version))
             if isinstance(version.type, types.Integer):
-                values[version] = version + 1
+                # An updated row's version moves on; a deleted row comes back as it was.
+                bumped = version + 1
+                values[version] = (
+                    bumped
+                    if self._updates_only
+                    else case((and_(self._did(UPDATED), self._found()), bumped), else_=old)
+                )
             else:
-                values[version] = self.compare.kept(version, self._old(version))
+                values[version] = old
         return values
 
     # -- the writer interface ---------------------------------------------------
@@ -140,6 +222,8 @@ class Reversal:
         )
 
     def counts(self, span: Span, *, would_change: bool = True) -> Select[Any]:
+        if not self._updates_only:
+            return self._counts_by_operation(span)
         found = self.target.key[0].is_not(None)
         changes = and_(found, self._differs(), self._allowed())
         conflicts = and_(found, ~self._allowed())
@@ -154,6 +238,17 @@ class Reversal:
             .where(self._of_run(), *span.criteria(self._journal_key()))
         )
 
+    def _counts_by_operation(self, span: Span) -> Select[Any]:
+        def count(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+            return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+        return (
+            select(count(self._matched()), count(self._acts()), count(self._conflicts()))
+            .add_columns(func.count())
+            .select_from(self.journal.outerjoin(self.target.table, self._joined(span)))
+            .where(self._of_run(), *span.criteria(self._journal_key()))
+        )
+
     def rows_in(self, span: Span) -> Select[Any]:
         """The run's journal rows in the span, their target rows still there or not."""
         key = self._journal_key()
@@ -163,6 +258,17 @@ class Reversal:
         new = self._new_values()
         # Labelled anew: see ``Merge.journal_rows``.
         pairs = [part for column in new for part in (column, new[column].label(None))]
+        if not self._updates_only:
+            # A deleted row has no target row to join: its key and every value come from
+            # the journal, its old values (the target's) are NULL.
+            key = self._journal_key()
+            marked = [self._inverse().label(OP)] if len(self.operations) > 1 else []
+            return (
+                select(*key, *pairs, *marked)
+                .select_from(self.journal.outerjoin(self.target.table, self._joined(span)))
+                .where(self._of_run(), self._acts(), *span.criteria(key))
+                .order_by(*key)
+            )
         return (
             select(*self.target.key, *pairs)
             .select_from(self.journal.join(self.target.table, self._joined(span)))
@@ -175,16 +281,18 @@ class Reversal:
             .order_by(*self.target.key)
         )
 
-    def direct_update(self, span: Span, stamps: dict[Column[Any], Any]) -> Update:
+    def direct_update(self, span: Span, stamps: dict[Column[Any], Any]) -> UpdateBase:
+        """The UPDATE of the updated rows; for a run that only inserted rows, their
+        DELETE. (A revert that inserts, or does several things, writes each from its own
+        journal rows: ``ChunkWrite.from_journal``.)"""
+        found = [self._of_run(), *span.criteria(self._journal_key()), self._joined(span)]
+        if self.operations == (DELETED,):
+            return sql_delete(self.target.table).where(
+                exists().where(*found, self._did(INSERTED), self._allowed())
+            )
         return (
             sql_update(self.target.table)
-            .where(
-                self._joined(span),
-                self._of_run(),
-                self._differs(),
-                self._allowed(),
-                *span.criteria(self._journal_key()),
-            )
+            .where(*found, self._did(UPDATED), self._differs(), self._allowed())
             .values({**self._new_values(), **stamps})
         )
 
@@ -201,17 +309,18 @@ class Reversal:
         return (
             select(*key)
             .select_from(self.journal.outerjoin(self.target.table, self._joined(span)))
-            .where(self._of_run(), self.target.key[0].is_(None), *span.criteria(key))
+            .where(self._of_run(), ~self._matched(), *span.criteria(key))
             .order_by(*key)
             .limit(limit)
         )
 
     def conflict_keys(self, span: Span, limit: int) -> Select[Any]:
         key = self._journal_key()
+        conflicts = ~self._allowed() if self._updates_only else self._conflicts()
         return (
             select(*key)
             .select_from(self.journal.join(self.target.table, self._joined(span)))
-            .where(self._of_run(), ~self._allowed(), *span.criteria(key))
+            .where(self._of_run(), conflicts, *span.criteria(key))
             .order_by(*key)
             .limit(limit)
         )
@@ -219,7 +328,7 @@ class Reversal:
     def conflict_details(self, limit: int, span: Span = EVERYTHING) -> Select[Any]:
         """Key, then (written, now) for each column, of rows in ``span`` changed since
         the run."""
-        pairs = [part for c in self.columns for part in (self._new(c), c)]
+        pairs = [part for c in self.columns for part in (self._written(c), c)]
         return (
             self._moved_rows(*self._journal_key(), *pairs, span=span)
             .order_by(*self._journal_key())
@@ -230,12 +339,23 @@ class Reversal:
         """How many rows in ``span`` changed since the run."""
         return self._moved_rows(func.count(), span=span)
 
+    def _written(self, column: Column[Any]) -> ColumnElement[Any]:
+        """What a conflict says the row held after the run: what the run wrote, or for
+        a row it deleted, what the row held when the run deleted it."""
+        if DELETED not in self.done:
+            return self._new(column)
+        return case((self._did(DELETED), self._old(column)), else_=self._new(column))
+
     def _moved_rows(self, *columns: Any, span: Span = EVERYTHING) -> Select[Any]:
+        moved = self._moved() if self._updates_only else self._conflicts_ignoring_force()
         return (
             select(*columns)
             .select_from(self.journal.join(self.target.table, self._joined(span)))
-            .where(self._of_run(), self._moved(), *span.criteria(self._journal_key()))
+            .where(self._of_run(), moved, *span.criteria(self._journal_key()))
         )
+
+    def _conflicts_ignoring_force(self) -> ColumnElement[bool]:
+        return replace(self, force=False)._conflicts()
 
 
 def unpack_journal(connection: Connection, strategy: Strategy, reversal: Reversal) -> Table:
@@ -278,3 +398,13 @@ def refuse_conflicts(
                 conflicts.append(RowConflict(key=key, column=column.name, written=written, now=now))
     total = connection.execute(current(reversal.conflict_count(span))).scalar_one()
     raise ConflictError(reversal.target.name, conflicts=conflicts, total=int(total))
+
+
+def operations_of(connection: Connection, journal: FromClause, run_id: str) -> tuple[str, ...]:
+    """What run ``run_id`` did to the rows it journaled (``setwise.operations``), in
+    the order a chunk writes them; a run with no journal rows only updated."""
+    found = connection.execute(
+        select(journal.c[OP]).where(journal.c.run_id == run_id).distinct()
+    ).scalars()
+    done = set(found) or {UPDATED}
+    return tuple(op for op in WRITE_ORDER if op in done)

@@ -26,6 +26,7 @@ from sqlalchemy.sql.elements import BindParameter, ClauseElement
 
 from setwise.dialects.compare import StoredComparison
 from setwise.errors import SchemaError
+from setwise.operations import UPDATED
 from setwise.target import Target, resolve_target
 from setwise.writers.keys import Span
 
@@ -49,15 +50,7 @@ class SetUpdate:
     @classmethod
     def from_statement(cls, statement: Update) -> SetUpdate:
         """Read an ORM (``update(Book)``) or Core (``update(books)``) UPDATE."""
-        entity = statement.table._annotations.get("parententity")
-        found = getattr(entity, "mapper", None)
-        mapper = found if isinstance(found, Mapper) else None
-        if mapper is not None:
-            target = resolve_target(mapper.class_)
-        elif isinstance(statement.table, Table):
-            target = resolve_target(statement.table)
-        else:
-            raise SchemaError(f"setwise.update needs a single table, got {statement.table!r}")
+        target, mapper = statement_target(statement.table, "setwise.update")
         table = target.table
 
         assignments: dict[Column[Any], ColumnElement[Any]] = {}
@@ -67,10 +60,7 @@ class SetUpdate:
         if not assignments:
             raise SchemaError(f"the UPDATE of {table.fullname!r} sets no columns")
 
-        where = statement.whereclause
-        if mapper is not None and mapper.single and mapper._single_table_criterion is not None:
-            # Core execution skips the discriminator filter the ORM adds for subclasses.
-            where = and_(mapper._single_table_criterion, where if where is not None else true())
+        where = with_subclass_filter(mapper, statement.whereclause)
 
         bumps: dict[Column[Any], ColumnElement[Any]] = {}
         version = target.version
@@ -117,6 +107,7 @@ class SetUpdate:
     # -- the writer interface the executor runs (see writers.protocol.Writer) ------------
 
     kind = "update"
+    operations = (UPDATED,)
 
     def written_columns(self) -> list[Column[Any]]:
         """Columns a changed row gets new values for: the journal keeps old and new."""
@@ -185,6 +176,30 @@ class SetUpdate:
 
     def conflict_keys(self, span: Span, limit: int) -> None:
         return None
+
+
+def statement_target(table: Any, function: str) -> tuple[Target, Mapper[Any] | None]:
+    """The target of an ORM (``update(Book)``) or Core (``update(books)``) statement's
+    ``table``, and its mapper when it names a mapped class; ``function`` is the setwise
+    call that refuses anything but a single table."""
+    entity = table._annotations.get("parententity")
+    found = getattr(entity, "mapper", None)
+    mapper = found if isinstance(found, Mapper) else None
+    if mapper is not None:
+        return resolve_target(mapper.class_), mapper
+    if isinstance(table, Table):
+        return resolve_target(table), None
+    raise SchemaError(f"{function} needs a single table, got {table!r}")
+
+
+def with_subclass_filter(
+    mapper: Mapper[Any] | None, where: ColumnElement[bool] | None
+) -> ColumnElement[bool] | None:
+    """``where`` with the discriminator filter of a single-table-inheritance subclass,
+    which the ORM adds and Core execution skips."""
+    if mapper is not None and mapper.single and mapper._single_table_criterion is not None:
+        return and_(mapper._single_table_criterion, where if where is not None else true())
+    return where
 
 
 def _column_of(target: Target, key: Any) -> Column[Any]:
