@@ -186,22 +186,44 @@ class ChunkWrite:
         self, connection: Connection, span: Span, chunk: int, run_id: str | None, missing: int
     ) -> int:
         """Insert the rows of ``span`` whose keys have no row (``missing="insert"``), the
-        ``missing`` rows the chunk counted; the rows inserted. Fewer inserted means another
-        writer inserted one of those keys in between: the chunk is rolled back."""
-        statement = self.insert_statements(span, chunk, run_id)[-1]
-        inserted = int(connection.execute(statement).rowcount)
+        ``missing`` rows the chunk counted, journaled first (``INSERTED``) when the run
+        keeps a journal; the rows inserted. Another count means another writer inserted
+        one of those keys in between: the chunk is rolled back."""
         table = self.writer.target.name
+        *journaled, inserting = self.insert_statements(span, chunk, run_id)
+        if self.by_key and journaled:  # read into Python: see ``by_key``
+            assert self.journal_table is not None and run_id is not None
+            rows = [tuple(row) for row in connection.execute(journaled[0])]
+            names = self._journal_names()
+            self._layout.insert(
+                connection, self.journal_table, rows, names, run_id, chunk, INSERTED
+            )
+            self._check_written(chunk, missing, len(rows), f"{len(rows)} journaled as inserted")
+        elif journaled:
+            copied = self._layout.copied(connection, journaled[0])
+            self._check_written(chunk, missing, copied, f"{copied} journaled as inserted")
+        inserted = int(connection.execute(inserting).rowcount)
         said = f"{missing} row(s) of {table!r} were to be inserted, but the database reported"
         self._check_written(chunk, missing, inserted, f"{said} {inserted}")
         return inserted
 
     def insert_statements(self, span: Span, chunk: int, run_id: str | None) -> list[Executable]:
-        """The statements that insert a chunk's rows whose keys have no row."""
-        del chunk, run_id
+        """The statements that insert a chunk's rows whose keys have no row: with a
+        journal, the journal's INSERT … SELECT of them first (by key: the SELECT whose
+        rows are journaled from Python), then the target's INSERT … SELECT."""
         merge = self.writer
         assert isinstance(merge, Merge)
-        statement = merge.insert(span, self.stamps)
-        return [statement.execution_options(preserve_rowcount=True)]
+        statement = merge.insert(span, self.stamps).execution_options(preserve_rowcount=True)
+        if self.journal_table is None or run_id is None:
+            return [statement]
+        rows = merge.inserted_journal_rows(span)
+        if self.by_key:
+            return [rows, statement]
+        names = self._journal_names()
+        return [
+            self._layout.copy(self.journal_table, rows, names, run_id, chunk, INSERTED),
+            statement,
+        ]
 
     def update_from_journal(self, span: Span, chunk: int, run_id: str) -> Update:
         """The UPDATE that writes a chunk's rows from its journal rows: exactly what the

@@ -33,6 +33,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    null,
     or_,
     select,
     true,
@@ -273,6 +274,20 @@ class Merge(Stage):
         values = self._inserted_values()
         return (
             select(*(value.label(None) for value in values.values()))
+            .select_from(self.stage)
+            .where(absent(self), *span.criteria(self.staged_key))
+            .order_by(*self.staged_key)
+        )
+
+    def inserted_journal_rows(self, span: Span) -> Select[Any]:
+        """The journal rows of ``insert_rows``: the primary key, then (old, new) for each
+        of ``written_columns``, old NULL (``staging.required`` refused an insert whose
+        primary key the changes do not give, when journaled)."""
+        values = self._inserted_values()
+        key = [values[column].label(None) for column in self.target.identity]
+        new = [values.get(column, null()).label(None) for column in self.written_columns()]
+        return (
+            select(*key, *(part for value in new for part in (null(), value)))
             .select_from(self.stage)
             .where(absent(self), *span.criteria(self.staged_key))
             .order_by(*self.staged_key)
