@@ -6,9 +6,22 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, func, insert, select
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    func,
+    insert,
+    select,
+)
 
 import setwise
+from setwise.alembic_offline import print_apply
 from setwise.dialects import get_strategy
 from tests.models import Base, Book, book_row, create_books, snapshot
 
@@ -252,3 +265,40 @@ def test_an_upsert_in_the_callers_transaction(books: Engine) -> None:
     assert book_count(books) == 22
     setwise.revert(books, report.run_id or "")
     assert snapshot(books) == before
+
+
+def test_an_offline_migration_refuses_missing_it_cannot_write() -> None:
+    """Offline, setwise.alembic writes UPDATEs by key: it cannot tell new keys, so it
+    refuses rather than leave them out of the script unsaid."""
+    context = MigrationContext.configure(dialect_name="sqlite", opts={"as_sql": True})
+    for mode in ("insert", "error"):
+        with pytest.raises(setwise.SchemaError, match=f"missing='{mode}'.*online"):
+            print_apply(context, Book, [new_book(1)], None, "t", "", {"missing": mode})
+
+
+def test_inserted_rows_get_the_runs_stamps(engine: Engine) -> None:
+    table = Table(
+        "stamped",
+        MetaData(),
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("qty", Integer, nullable=False),
+        Column("changed_at", DateTime),
+        Column("changed_by", String(20)),
+    )
+    table.create(engine)
+    with engine.begin() as connection:
+        connection.execute(insert(table), [{"id": 1, "qty": 1}])
+    report = setwise.apply(
+        engine,
+        table,
+        [{"id": 1, "qty": 2}, {"id": 2, "qty": 3}],
+        missing="insert",
+        stamp_column="changed_at",
+        actor_column="changed_by",
+        actor="ops",
+    )
+    assert (report.changed, report.inserted) == (1, 1)
+    with engine.connect() as connection:
+        rows = connection.execute(select(table).order_by(table.c.id)).all()
+    assert [(r.id, r.qty, r.changed_by) for r in rows] == [(1, 2, "ops"), (2, 3, "ops")]
+    assert rows[0].changed_at is not None and rows[1].changed_at == rows[0].changed_at
