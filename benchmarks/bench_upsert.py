@@ -35,6 +35,8 @@ from bench_apply import driver_connection
 from books import SEED, Book, book_row, reset, seed
 from common import (
     Case,
+    CpuClock,
+    Timing,
     arguments,
     chosen_backends,
     fresh_database,
@@ -172,7 +174,8 @@ def table_state(engine: Engine) -> tuple[int, int]:
     return int(count), int(moved)
 
 
-def measure(engine: Engine, rows: int, repeats: int) -> dict[str, Any]:
+def measure(engine: Engine, rows: int, repeats: int) -> dict[str, Timing]:
+    clock = CpuClock(engine)  # before any connection: it records each one's backend
     seed(engine, rows)
     dicts = changes(rows)
     dialect = engine.dialect.name
@@ -194,9 +197,9 @@ def measure(engine: Engine, rows: int, repeats: int) -> dict[str, Any]:
     def fresh() -> None:
         reset(engine)
 
-    timings = time_rounds({name: Case(run, fresh) for name, run in runs.items()}, repeats)
+    timings = time_rounds({name: Case(run, fresh) for name, run in runs.items()}, repeats, clock)
     driver.close()
-    return {name: timing.samples for name, timing in timings.items()}
+    return timings
 
 
 def main() -> None:
@@ -212,25 +215,31 @@ def main() -> None:
             continue
         servers[name] = version
         with fresh_database(name) as engine:
-            samples = measure(engine, rows, repeats)
-        medians = {case: sorted(found)[len(found) // 2] for case, found in samples.items()}
-        for case, median in medians.items():
+            timings = measure(engine, rows, repeats)
+        raw = timings[RAW]
+        for case, timing in timings.items():
+            cpu = timing.cpu
+            cpu_ratio = cpu / raw.cpu if cpu is not None and raw.cpu else None
             results.append(
                 {
                     "backend": name,
                     "case": case,
-                    "seconds": samples[case],
-                    "median_s": median,
-                    "ratio_to_raw": median / medians[RAW],
+                    "seconds": timing.samples,
+                    "median_s": timing.median,
+                    "ratio_to_raw": timing.median / raw.median,
+                    "cpu_s": timing.cpu_samples,
+                    "cpu_ratio_to_raw": cpu_ratio,
                 }
             )
             table.append(
                 [
                     name,
                     case,
-                    seconds(median),
-                    per_second(rows, median),
-                    ratio(median, medians[RAW]),
+                    seconds(timing.median),
+                    f"{timing.spread:.0%}",
+                    per_second(rows, timing.median),
+                    ratio(timing.median, raw.median),
+                    "-" if cpu_ratio is None else f"{cpu_ratio:.2f}x",
                 ]
             )
     changed, inserted = expected(rows)
@@ -238,7 +247,12 @@ def main() -> None:
         f"upsert of {rows:,} rows into {rows:,} ({changed:,} changed, {inserted:,} inserted),"
         f" median of {repeats}"
     )
-    printed = print_table(title, ["backend", "case", "seconds", "rows/s", "vs raw"], table)
+    columns = ["backend", "case", "seconds", "spread", "rows/s", "vs raw", "CPU vs raw"]
+    caption = (
+        "CPU: this process and its PostgreSQL backends (MariaDB's threads cannot be told"
+        " apart: -); steadier than the wall clock on a shared machine."
+    )
+    printed = print_table(title, columns, table, caption)
     publish(
         options,
         NAME,
