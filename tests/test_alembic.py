@@ -300,9 +300,9 @@ def test_upgrade_runs_chunked_tagged_runs_and_skips_them_after(
         assert price == Decimal(f"{book_id}.99")
         assert title == (f"Book {book_id}, 100% revised" if book_id % 3 else f"Book {book_id}")
         assert stock == max(first[book_id][3] - 1, 0)
-    # chunk, key, then old and new title (not written), price and stock
+    # chunk, key, then old and new title (not written), price and stock; updated
     assert journal(engine, update_run.run_id)[0] == (
-        1, 1, None, None, Decimal("1.25"), Decimal("1.38"), 1, 0,
+        1, 1, None, None, Decimal("1.25"), Decimal("1.38"), 1, 0, "u",
     )  # fmt: skip
 
     # Stamped at an older revision again, an upgrade skips the steps that finished.

@@ -205,3 +205,18 @@ def test_a_journal_an_earlier_setwise_made_reads_as_updates_and_gets_the_marker(
     second = setwise.delete(engine, delete(table).where(table.c.id == 5))
     assert setwise.revert(engine, second.run_id or "").changed == 1
     assert len(contents(engine, table)) == 10
+
+
+def test_a_delete_and_its_revert_inside_the_callers_transaction(engine: Engine) -> None:
+    table = simple(engine)
+    original = contents(engine, table)
+    with engine.connect() as connection:
+        with connection.begin():
+            connection.execute(select(func.count()).select_from(table)).scalar_one()
+            report = setwise.delete(connection, delete(table).where(table.c.id > 6))
+            assert report.deleted == 4
+        with connection.begin():
+            connection.execute(insert(table), [{"id": 8, "qty": 80}])
+            undo = setwise.revert(connection, report.run_id or "", force=True)
+            assert undo.changed == 4
+    assert contents(engine, table) == original

@@ -240,6 +240,10 @@ class ChunkWrite:
 
     def _write_journaled(self, connection: Connection, span: Span, chunk: int, run_id: str) -> int:
         assert self.journal_table is not None
+        if self._locks_apart:
+            target = self.writer.target
+            present = self.strategy.lock_rows(self.writer.matched_keys(span), target.table)
+            connection.execute(present).all()
         if self.by_key:
             rows = self._locked_rows(connection, span)
             if rows:
@@ -317,7 +321,17 @@ class ChunkWrite:
             # by a plain scan rather than its key index (0.36 s of 0.64 s at 1,000,000
             # rows on PostgreSQL).
             return statement.order_by(None)
+        if self._locks_apart:
+            return statement
         return self.strategy.lock_rows(statement, self.writer.target.table)
+
+    @property
+    def _locks_apart(self) -> bool:
+        """The writer inserts rows, whose journal rows join no target row: a row lock
+        on the target's side of that outer join is refused (PostgreSQL's FOR UPDATE
+        OF), so the rows that are there (``matched_keys``) are locked first, in key
+        order, and the journal read locks nothing."""
+        return INSERTED in self.operations and not self.on_snapshot
 
     def _locked_rows(self, connection: Connection, span: Span) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in connection.execute(self._locked(self.writer.journal_rows(span)))]

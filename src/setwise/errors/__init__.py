@@ -1,7 +1,7 @@
 """Every error setwise raises, importable from ``setwise``.
 
     SetwiseError
-    ├── UnboundedUpdateError   an UPDATE with no WHERE clause and no ``all_rows=True``
+    ├── UnboundedUpdateError   an UPDATE or DELETE with no WHERE and no ``all_rows=True``
     ├── TooManyRowsError       more rows would change than ``max_rows`` allows
     ├── TransactionTooLargeError  one transaction would pass the server's cap (Galera's write set)
     ├── NotFoundError          a row that must exist does not, or fewer rows matched than required
