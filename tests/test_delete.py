@@ -11,9 +11,12 @@ from hypothesis import strategies as st
 from sqlalchemy import (
     Column,
     Engine,
+    Enum,
     ForeignKey,
     Integer,
     MetaData,
+    Numeric,
+    String,
     Table,
     delete,
     func,
@@ -220,3 +223,67 @@ def test_a_delete_and_its_revert_inside_the_callers_transaction(engine: Engine) 
             undo = setwise.revert(connection, report.run_id or "", force=True)
             assert undo.changed == 4
     assert contents(engine, table) == original
+
+
+def test_a_plan_of_a_delete_counts_what_the_delete_deletes(engine: Engine) -> None:
+    table = simple(engine, 30)
+    statement = delete(table).where(table.c.qty >= 12)
+    planned = setwise.plan(engine, statement, chunk_rows=5)
+    assert (planned.deletes, planned.matched, planned.would_change) == (True, 18, 18)
+    assert planned.chunks == 4
+    assert planned.sample and planned.sample[0].key == 13
+    assert {c.column: c.new for c in planned.sample[0].changes}["qty"] is None
+    assert len(contents(engine, table)) == 30
+    with pytest.raises(setwise.UnboundedUpdateError):
+        setwise.plan(engine, delete(table))
+    every = setwise.plan(engine, delete(table), all_rows=True)
+    assert "no-where" in {warning.kind for warning in every.warnings}
+    report = setwise.delete(engine, statement, chunk_rows=5)
+    assert (report.matched, report.changed, report.chunks) == (18, 18, 4)
+
+
+def test_a_composite_key_an_enum_and_a_subquery_filter_come_back_exactly(
+    engine: Engine,
+) -> None:
+    metadata = MetaData()
+    kinds = Table("del_kinds", metadata, Column("name", String(10), primary_key=True))
+    items = Table(
+        "del_items",
+        metadata,
+        Column("shelf", Integer, primary_key=True, autoincrement=False),
+        Column("slot", String(5), primary_key=True),
+        Column("kind", String(10)),
+        Column("state", Enum("new", "old", "gone", name="del_state")),
+        Column("weight", Numeric(12, 4)),
+    )
+    metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(insert(kinds), [{"name": "tool"}])
+        connection.execute(
+            insert(items),
+            [
+                {
+                    "shelf": shelf,
+                    "slot": slot,
+                    "kind": "tool" if (shelf + len(slot)) % 2 else "toy",
+                    "state": ("new", "old", None)[shelf % 3],
+                    "weight": Decimal(f"{shelf}.{len(slot):04d}"),
+                }
+                for shelf in range(1, 8)
+                for slot in ("a", "bb", "ccc")
+            ],
+        )
+    before = contents_of(engine, items)
+    statement = delete(items).where(items.c.kind.in_(select(kinds.c.name)))
+    report = setwise.delete(engine, statement, chunk_rows=4)
+    gone = [row for row in before if row[2] == "tool"]
+    assert report.deleted == len(gone) and report.chunks > 1
+    assert contents_of(engine, items) == [row for row in before if row not in gone]
+    setwise.revert(engine, report.run_id or "", chunk_rows=3)
+    assert contents_of(engine, items) == before
+
+
+def contents_of(engine: Engine, table: Table) -> list[tuple[Any, ...]]:
+    with engine.connect() as connection:
+        ordered = select(table).order_by(*table.primary_key.columns)
+        return [tuple(row) for row in connection.execute(ordered)]

@@ -35,7 +35,6 @@ from sqlalchemy import (
     Table,
     Update,
     bindparam,
-    cast,
     exists,
     literal,
     select,
@@ -54,7 +53,6 @@ from setwise.errors import WriteCheckError
 from setwise.journal.changes import JournalShape
 from setwise.journal.layout import JournalLayout
 from setwise.operations import DELETED, INSERTED, OP, UPDATED, WRITE_ORDER
-from setwise.tables import staging_type
 from setwise.writers.keys import Span
 from setwise.writers.merge import Merge
 from setwise.writers.protocol import Writer
@@ -175,7 +173,10 @@ class ChunkWrite:
         target = self.writer.target
         table, journal_key, found = self._chunk_rows(span, chunk, run_id, INSERTED)
         values: list[ColumnElement[Any]] = [*journal_key]
-        values += [_as_stored(c, table.c[self.shape.new[c.name]]) for c in self.written]
+        # The journal keeps an ENUM's values as text (``staging_type``): cast back where
+        # the database has no assignment cast from text (``StoredComparison.kept``).
+        kept = self.strategy.offline_comparison(target.table).kept
+        values += [kept(c, table.c[self.shape.new[c.name]]) for c in self.written]
         stamped = [c for c in self.stamps if c not in self.written]
         values += [literal(self.stamps[c], c.type) for c in stamped]
         columns = [*target.identity, *self.written, *stamped]
@@ -375,14 +376,6 @@ class ChunkWrite:
         assert self.shape is not None
         names = self.shape.names(self.writer.target.identity, self.written)
         return [*names, OP] if self.marked else names
-
-
-def _as_stored(column: Column[Any], value: ColumnElement[Any]) -> ColumnElement[Any]:
-    """A journal column's ``value`` as ``column`` stores it: the journal keeps an ENUM's
-    values as text (``staging_type``), which an INSERT … SELECT must cast back."""
-    if staging_type(column.type) is column.type:
-        return value
-    return cast(value, column.type)
 
 
 #: Functions that give the same result for the same arguments in every statement. Any

@@ -30,7 +30,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.schema import CreateColumn
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, Label, Null
 from sqlalchemy.sql.expression import Executable
 
 from setwise.dialects import Strategy
@@ -198,7 +198,21 @@ class PackedLayout:
     ) -> Executable:
         """The INSERT … SELECT that packs ``rows`` as parts of chunk ``chunk``. Inserted
         rows are journaled after a chunk's updated rows, by a statement of their own
-        (``ChunkWrite.insert``): their parts are numbered apart."""
+        (``ChunkWrite.insert``): their parts are numbered apart.
+
+        A column ``rows`` selects as a plain NULL (a deleted row's new values, an
+        inserted row's old ones) is left out: its array stays NULL, which ``unpacked``
+        reads as NULL in every row, and a delete's chunk aggregates half the arrays
+        (the journal INSERT took 0.6 s of a 1.4 s delete of 250,000 rows on PostgreSQL
+        with them; benchmarks/bench_delete.py)."""
+        kept = [
+            (name, value)
+            for name, value in zip(names, rows.selected_columns, strict=True)
+            if not isinstance(_unlabelled(value), Null)
+        ]
+        if len(kept) < len(names):
+            names = [name for name, _ in kept]
+            rows = rows.with_only_columns(*(value for _, value in kept), maintain_column_froms=True)
         if OP not in names:
             rows, names = rows.add_columns(literal(op, String(1)).label(OP)), [*names, OP]
         return pack(table, rows, names, run_id, chunk, apart=op == INSERTED)
@@ -245,6 +259,11 @@ class PackedLayout:
         moved = pack_rows(connection, held, table)
         strategy.drop_stage(connection, held)
         log.info("journal table %s packed: %d row(s) of its runs", table.name, moved)
+
+
+def _unlabelled(value: Any) -> Any:
+    """``value`` without the label a SELECT gave it."""
+    return getattr(value, "element", value) if isinstance(value, Label) else value
 
 
 def add_marker(connection: Connection, table: Table) -> None:
