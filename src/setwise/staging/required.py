@@ -26,7 +26,7 @@ from sqlalchemy import (
     select,
     types,
 )
-from sqlalchemy.sql.schema import ColumnElementColumnDefault, ScalarElementColumnDefault
+from sqlalchemy.sql.schema import ColumnDefault
 
 from setwise.problems import MAX_PROBLEMS, Problem, ProblemKind
 from setwise.shown import shown
@@ -66,9 +66,11 @@ def fill_in(column: Column[Any]) -> ColumnElement[Any] | None:
         return null() if column.nullable and not has_default(column) else None
     if column.server_default is not None or column.identity is not None:
         return None
-    if isinstance(default, ScalarElementColumnDefault):
+    if not isinstance(default, ColumnDefault):
+        return None
+    if default.is_scalar:
         return literal(default.arg, column.type)
-    if isinstance(default, ColumnElementColumnDefault):
+    if default.is_clause_element:
         return cast("ColumnElement[Any]", default.arg)
     return None
 
