@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Enum,
     Integer,
     MetaData,
     String,
@@ -302,3 +303,29 @@ def test_inserted_rows_get_the_runs_stamps(engine: Engine) -> None:
         rows = connection.execute(select(table).order_by(table.c.id)).all()
     assert [(r.id, r.qty, r.changed_by) for r in rows] == [(1, 2, "ops"), (2, 3, "ops")]
     assert rows[0].changed_at is not None and rows[1].changed_at == rows[0].changed_at
+
+
+def test_an_upsert_writes_and_reverts_enum_values(engine: Engine) -> None:
+    """ENUM values are staged as text and go back through the column's type when
+    inserted (PostgreSQL has no implicit cast from text to an enum)."""
+    table = Table(
+        "legs",
+        MetaData(),
+        Column("kind", Enum("bus", "rail", name="upsert_kind"), primary_key=True),
+        Column("state", Enum("open", "shut", name="upsert_state"), nullable=False),
+    )
+    table.create(engine)
+    try:
+        with engine.begin() as connection:
+            connection.execute(insert(table), [{"kind": "bus", "state": "open"}])
+        changes = [{"kind": "bus", "state": "shut"}, {"kind": "rail", "state": "open"}]
+        report = setwise.apply(engine, table, changes, missing="insert")
+        assert (report.changed, report.inserted) == (1, 1)
+        with engine.connect() as connection:
+            rows = connection.execute(select(table).order_by(table.c.kind)).all()
+        assert [tuple(r) for r in rows] == [("bus", "shut"), ("rail", "open")]
+        setwise.revert(engine, report.run_id or "")
+        with engine.connect() as connection:
+            assert [tuple(r) for r in connection.execute(select(table))] == [("bus", "open")]
+    finally:
+        table.drop(engine)

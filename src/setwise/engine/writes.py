@@ -163,7 +163,9 @@ class ChunkWrite:
         """The DELETE of the rows a chunk journaled as deleted."""
         target = self.writer.target
         _, journal_key, found = self._chunk_rows(span, chunk, run_id, DELETED)
-        same = [c == k for c, k in zip(target.identity, journal_key, strict=True)]
+        # An ENUM key kept as text, cast back to match (``StoredComparison.kept``).
+        kept = self.strategy.offline_comparison(target.table).kept
+        same = [c == kept(c, k) for c, k in zip(target.identity, journal_key, strict=True)]
         return sql_delete(target.table).where(exists().where(*found, *same))
 
     def insert_from_journal(self, span: Span, chunk: int, run_id: str) -> UpdateBase:
@@ -172,10 +174,10 @@ class ChunkWrite:
         assert self.shape is not None
         target = self.writer.target
         table, journal_key, found = self._chunk_rows(span, chunk, run_id, INSERTED)
-        values: list[ColumnElement[Any]] = [*journal_key]
         # The journal keeps an ENUM's values as text (``staging_type``): cast back where
         # the database has no assignment cast from text (``StoredComparison.kept``).
         kept = self.strategy.offline_comparison(target.table).kept
+        values = [kept(c, k) for c, k in zip(target.identity, journal_key, strict=True)]
         values += [kept(c, table.c[self.shape.new[c.name]]) for c in self.written]
         stamped = [c for c in self.stamps if c not in self.written]
         values += [literal(self.stamps[c], c.type) for c in stamped]
@@ -232,12 +234,13 @@ class ChunkWrite:
         assert self.shape is not None
         shape, target = self.shape, self.writer.target
         table, journal_key, found = self._chunk_rows(span, chunk, run_id, UPDATED)
-        values: dict[Column[Any], Any] = {c: table.c[shape.new[c.name]] for c in self.written}
-        return (
-            sql_update(target.table)
-            .where(*found, *(c == k for c, k in zip(target.identity, journal_key, strict=True)))
-            .values({**values, **self.stamps})
-        )
+        # ENUM values kept as text, cast back to match and be written (``kept``).
+        kept = self.strategy.offline_comparison(target.table).kept
+        values: dict[Column[Any], Any] = {
+            c: kept(c, table.c[shape.new[c.name]]) for c in self.written
+        }
+        same = [c == kept(c, k) for c, k in zip(target.identity, journal_key, strict=True)]
+        return sql_update(target.table).where(*found, *same).values({**values, **self.stamps})
 
     def _write_journaled(self, connection: Connection, span: Span, chunk: int, run_id: str) -> int:
         assert self.journal_table is not None
