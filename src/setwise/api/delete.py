@@ -10,7 +10,7 @@ from sqlalchemy import Delete, Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.visitors import iterate
 
-from setwise.api.update import _kept
+from setwise.api.update import statement_arguments
 from setwise.dialects import Strategy
 from setwise.dialects.integrity import delete_refused
 from setwise.engine.options import RunOptions
@@ -140,11 +140,5 @@ def _tables_read(element: Any) -> set[Any]:
 
 
 def _arguments(plan: SetDelete, strategy: Strategy, source: str | None = None) -> dict[str, Any]:
-    """What identifies the run's statement, so that a resume can check it is the same,
-    and what it was written as (see ``setwise.api.update``)."""
-    compiled = plan.delete().compile(dialect=strategy.dialect)
-    params = {name: repr(value) for name, value in sorted(compiled.params.items())}
-    named_style: Any = type(strategy.dialect)
-    named = str(plan.delete().compile(dialect=named_style(paramstyle="named")))
-    written = {"sql": _kept(named)} | ({"text": _kept(source)} if source is not None else {})
-    return {"sql": str(compiled), "params": params, "source": written}
+    """What identifies the run's statement (``update.statement_arguments``)."""
+    return statement_arguments(plan.delete(), strategy, source)

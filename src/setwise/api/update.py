@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Column, Table, Update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.elements import BindParameter, ClauseElement
 from sqlalchemy.sql.visitors import iterate
 
 from setwise.api.stamps import stamp_values
@@ -178,15 +178,22 @@ def _tables_read(element: Any) -> set[Any]:
 
 
 def _arguments(plan: SetUpdate, strategy: Strategy, source: str | None = None) -> dict[str, Any]:
-    """What identifies the run's statement, so that a resume can check it is the same,
-    and what it was written as (``RunInfo.source``: the SQL with its placeholders'
-    names, the values apart in ``params``)."""
-    compiled = plan.update().compile(dialect=strategy.dialect)
+    """What identifies the run's statement (see ``statement_arguments``)."""
+    return statement_arguments(plan.update(), strategy, source)
+
+
+def statement_arguments(
+    statement: ClauseElement, strategy: Strategy, source: str | None = None
+) -> dict[str, Any]:
+    """What identifies a run's ``statement``, so that a resume can check it is the
+    same, and what it was written as (``RunInfo.source``: the SQL with its
+    placeholders' names, the values apart in ``params``)."""
+    compiled = statement.compile(dialect=strategy.dialect)
     params = {name: repr(value) for name, value in sorted(compiled.params.items())}
     # The SQL kept as written: placeholders by name (``:price_1``), whatever style the
     # driver takes (``?``, ``%s``), the values apart.
     named_style: Any = type(strategy.dialect)
-    named = str(plan.update().compile(dialect=named_style(paramstyle="named")))
+    named = str(statement.compile(dialect=named_style(paramstyle="named")))
     written = {"sql": _kept(named)} | ({"text": _kept(source)} if source is not None else {})
     return {"sql": str(compiled), "params": params, "source": written}
 
