@@ -3,8 +3,9 @@
     python -m tests.child_run URL SCHEMA KIND SOURCE [RESUME]
     python -m tests.child_run cli SETWISE-ARGUMENTS...
 
-KIND is ``apply`` (SOURCE: a file of changes), ``update`` or ``delete`` (SOURCE
-unused: every book) or ``revert`` (SOURCE: the run to revert), in chunks of 5 rows
+KIND is ``apply`` or ``upsert`` (``missing="insert"``) (SOURCE: a file of changes),
+``update`` or ``delete`` (SOURCE unused: every book) or ``revert`` (SOURCE: the run to
+revert), in chunks of 5 rows
 0.25 s apart; RESUME resumes that run instead. ``cli`` runs the ``setwise`` command itself.
 
 Two holds stop the process at a chosen statement, so that a test can act at that very
@@ -89,6 +90,8 @@ def main() -> None:
         chunked["resume"] = resume
     if kind == "apply":
         setwise.apply(engine, Book, source, **chunked)
+    elif kind == "upsert":
+        setwise.apply(engine, Book, source, missing="insert", **chunked)
     elif kind == "revert":
         setwise.revert(engine, source, **chunked)
     elif kind == "delete":

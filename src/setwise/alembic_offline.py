@@ -108,6 +108,12 @@ def print_apply(
     target = resolve_target(
         target_like, key=key_names, version_column=options.get("version_column")
     )
+    if options.get("missing", "report") != "report":
+        raise SchemaError(
+            f"offline, missing={options['missing']!r} is not written for {target.name!r}: a"
+            " script of UPDATEs by key cannot tell which keys have no row; run the"
+            " migration online"
+        )
     checked = checked_rows(target, changes, csv_null=csv_null)
     if checked.expects_version:
         raise SchemaError(

@@ -54,14 +54,16 @@ ProgressCallback = Callable[[Progress], None]
 
 @dataclass(frozen=True)
 class ChunkResult:
-    """What one chunk did: the rows it matched, changed, found in conflict or missing,
-    and the rows it went through."""
+    """What one chunk did: the rows it matched, changed, found in conflict or missing
+    (keys with no row, inserted or not), the rows it went through, and of the missing
+    the rows it inserted."""
 
     matched: int
     changed: int
     conflicted: int
     missing: int
     rows: int
+    inserted: int = 0
 
 
 @dataclass
@@ -72,6 +74,8 @@ class Totals:
     changed: int = 0
     conflicted: int = 0
     missing: int = 0
+    """Keys with no row, not inserted."""
+    inserted: int = 0
     missing_keys: list[Any] = field(default_factory=list)
     conflicts: list[Any] = field(default_factory=list)
     chunks: int = 0
@@ -108,6 +112,7 @@ class Totals:
             elapsed_s=elapsed_s,
             run_id=run_id,
             missing=self.missing,
+            inserted=self.inserted,
             missing_keys=tuple(self.missing_keys),
             conflicts=tuple(self.conflicts),
             chunks=self.chunks,
@@ -125,7 +130,9 @@ class Report:
     ``matched`` rows satisfied the filter (or had a key in the changeset); of those,
     ``changed`` were written and ``unchanged`` already held the new values and were
     left alone. ``rows`` holds the ``returning`` columns of every matched row, in key
-    order, when they were asked for.
+    order, when they were asked for. ``inserted``: rows of a changeset whose keys had
+    no row, inserted (``apply(..., missing="insert")``); they count in neither
+    ``matched`` nor ``missing``.
     """
 
     table: str
@@ -144,6 +151,8 @@ class Report:
     rollbacks: int = 0
     slowest_chunk_s: float = 0.0
     rows: tuple[dict[str, Any], ...] = ()
+    inserted: int = 0
+    """Rows inserted for keys that had none (``missing="insert"``)."""
     deleted: int = 0
     """Rows deleted (``setwise.delete``: as many as ``matched`` and ``changed``)."""
     verified: Verification | None = None
@@ -233,6 +242,9 @@ class Plan:
     sample_key: tuple[str, ...] = ()
     """The names of the columns of each ``sample`` row's key."""
     outside: int = 0
+    would_insert: int = 0
+    """Rows of a changeset whose keys have no row, that the run would insert
+    (``missing="insert"``); ``missing`` is then 0."""
     deletes: bool = False
     """The run deletes the rows it matches (``setwise.delete``): ``would_change`` rows
     would be deleted, and each ``sample`` row shows the values it would lose."""

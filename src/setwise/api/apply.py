@@ -16,11 +16,12 @@ from typing import Any, Literal, Unpack
 from sqlalchemy import ColumnElement, Connection, types
 from sqlalchemy.exc import DBAPIError
 
+from setwise.api.missing import check_missing, checked_inserts, missing_argument
 from setwise.api.stamps import stamp_values
 from setwise.dialects import Strategy
 from setwise.dialects.integrity import integrity_to_validation
 from setwise.engine.health import HealthOptions, health_of
-from setwise.engine.options import RunOptions
+from setwise.engine.options import Missing, RunOptions
 from setwise.engine.run import run
 from setwise.engine.transaction import Bind, dialect_of, reading_connection
 from setwise.engine.verify import refuse_unjournaled, verified
@@ -65,6 +66,7 @@ def apply(
     stamp_column: str | None = None,
     actor_column: str | None = None,
     tag: str | None = None,
+    missing: Missing = "report",
     verify: bool = False,
     **health: Unpack[HealthOptions],
 ) -> Report:
@@ -78,6 +80,15 @@ def apply(
     ``where``: a condition on the target's columns (``books.c.genre == "poetry"``); only
     rows for which it holds are written, a found row outside it counts as matched and
     unchanged (``plan`` counts them as ``outside``).
+    ``missing``: what rows whose keys have no row do. "report" (the default): nothing,
+    they are counted in ``Report.missing`` and listed in ``missing_keys``. "error":
+    ``NotFoundError`` listing them, before anything is written (in a chunked run, before
+    the first chunk). "insert": they are inserted, in the chunks and transactions of
+    their keys, after the chunk's updates; ``Report.inserted`` counts them, and a revert
+    deletes them. Each must carry every NOT NULL column without a default, or the call
+    fails with a ``ValidationError`` naming row and column before anything is written.
+    An inserted row with a version column starts at version 1 (as the ORM starts it).
+    Not with ``where`` (it says which found rows are written, not which new ones).
     Chunking, journal, resume, progress, stamps, ``tag`` and ``verify`` work as for
     ``setwise.update``. On PostgreSQL a chunked run stages into a table named for the run
     (``{journal_prefix}stage_…``), dropped when the run finishes, so a resumed run
@@ -97,6 +108,7 @@ def apply(
     ``**health``: the health signals a chunked run waits on, as for ``setwise.update``.
     """
     refuse_unjournaled(verify, journal)
+    check_missing(missing, where)
     strategy = dialect_of(bind)
     journal_tables = Journal(journal_prefix)
     with reading_connection(bind) as connection:
@@ -126,9 +138,10 @@ def apply(
         expect_rows=expect_rows,
         max_rows=max_rows,
         stamps=stamp_values(resolved, stamp_column, actor_column, actor),
-        arguments=tagged({"key": [c.name for c in resolved.key]}, tag),
+        arguments=tagged(missing_argument({"key": [c.name for c in resolved.key]}, missing), tag),
         run_id=new_run_id() if chunk_rows is not None and resume is None else None,
         health=health_of(strategy, health, chunked=chunk_rows is not None or resume is not None),
+        missing=missing,
     )
     returned = [resolved.column(_name_of(ref)) for ref in returning]
     if returned and options.chunked:
@@ -153,7 +166,7 @@ def apply(
                 progress=progress,
             )
             options.arguments["source"] = described(changes, source.label, options=recorded)
-            merge = _merge(staged)
+            merge = _merge(checked_inserts(connection, strategy, staged, missing, journal=journal))
             return None if merge is None else merge.within(where)
         run_id = options.resume or options.run_id
         assert run_id is not None
@@ -176,7 +189,9 @@ def apply(
         # Recorded as the run starts, after its changes were read and staged (a resume
         # keeps the record its run started with).
         options.arguments["source"] = described(changes, source.label, options=recorded)
-        merge = _merge(staged)
+        merge = _merge(
+            checked_inserts(connection, strategy, staged, missing, journal=journal, committed=True)
+        )
         return None if merge is None else merge.within(where)
 
     def cleanup(connection: Connection, strategy: Strategy, writer: Any) -> None:

@@ -11,44 +11,48 @@ transaction that is rolled back (``transaction.peek``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Literal, Unpack
 
 from sqlalchemy import (
-    Column,
     ColumnElement,
     Connection,
     Delete,
     Select,
-    Table,
     Update,
     func,
-    inspect,
     select,
 )
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql.elements import ClauseElement, ColumnClause
 from sqlalchemy.sql.expression import Executable
-from sqlalchemy.sql.selectable import ScalarSelect, SelectBase, TableClause
 
 from setwise.api import delete as deleting
 from setwise.api.apply import readable_again, resolve_changes_target
+from setwise.api.missing import check_missing, checked_inserts
+from setwise.api.plan_warnings import (
+    ESTIMATED_ROWS_PER_SECOND,
+    filter_warnings,
+    indexes_of,
+    key_warnings,
+    lock_warnings,
+    share_warnings,
+    unique_warnings,
+)
 from setwise.api.sample import outside_count, sample_key, sample_rows
 from setwise.api.stamps import stamp_values
 from setwise.api.update import prepare
 from setwise.engine.chunks import KEY_SAMPLE, Executor
 from setwise.engine.guards import guard
 from setwise.engine.health import HealthOptions, health_of
-from setwise.engine.options import RunOptions
+from setwise.engine.options import Missing, RunOptions
 from setwise.engine.run import reads_on_snapshot
 from setwise.engine.sizing import ChunkSizer
 from setwise.engine.transaction import Bind, Scope, dialect_of, peek
 from setwise.errors import InvalidArgumentError, PlanTimeoutError
 from setwise.journal.changes import Journal
 from setwise.operations import DELETED
-from setwise.report import Plan, PlanWarning, ProgressCallback
+from setwise.report import Plan, ProgressCallback
 from setwise.staging.dates import check_date_format
 from setwise.staging.loading import stage
 from setwise.staging.sources import open_source
@@ -63,13 +67,6 @@ from setwise.writers.setbased import SetUpdate
 #: a filter that catches more than that is more often a mistake than a targeted fix,
 #: and one UPDATE over most of a table locks most of it.
 DEFAULT_WARN_SHARE = 0.5
-
-#: Rows per second a journaled run writes, for estimates made before anything runs: how
-#: long one transaction would hold its locks, and how many chunks an "auto" run takes.
-#: 50,000 is about the slowest journaled rate benchmarks/bench_update.py measured
-#: (PostgreSQL, 46,000 rows changed/s on the 2-core VM under load), so an estimate
-#: errs towards a longer lock rather than a shorter one.
-ESTIMATED_ROWS_PER_SECOND = 50_000
 
 #: Seconds each statement a plan sends to count and read rows may run. An honest
 #: plan's slowest statement reads the table about once: the whole plan of a
@@ -86,15 +83,6 @@ DEFAULT_SAMPLE = 10
 #: Stands in for the run's id in a plan's SQL: the id is a bound value, so the text
 #: shows a placeholder whatever it is.
 PLANNED_RUN_ID = "planned"
-
-
-@dataclass(frozen=True)
-class _Index:
-    """An index or constraint that orders rows by ``columns``."""
-
-    name: str
-    columns: tuple[str, ...]
-    unique: bool
 
 
 def plan(
@@ -129,6 +117,7 @@ def plan(
     warn_share: float | None = DEFAULT_WARN_SHARE,
     timeout_seconds: float | None = DEFAULT_TIMEOUT_SECONDS,
     sample: int = DEFAULT_SAMPLE,
+    missing: Missing = "report",
     **health: Unpack[HealthOptions],
 ) -> Plan:
     """What ``update(bind, statement, ...)``, ``delete(bind, statement, ...)`` or
@@ -144,13 +133,16 @@ def plan(
     ``timeout_seconds``: how long each statement that counts or reads rows may run
     before the plan stops with ``PlanTimeoutError`` (None: no limit; staging a
     changeset is not limited). ``sample``: how many of the rows that would change
-    ``Plan.sample`` shows, old and new value per column (0: none).
-    changeset is not limited). ``format``, ``csv_delimiter``, ``encoding``,
-    ``csv_null`` and ``date_format`` read the changes as ``apply`` reads them. The
-    health signals (``**health``) are checked as the run checks them, and not read.
+    ``Plan.sample`` shows, old and new value per column (0: none). ``format``,
+    ``csv_delimiter``, ``encoding``, ``csv_null`` and ``date_format`` read the changes as
+    ``apply`` reads them. ``missing``: as for ``apply``; with "insert" the plan counts
+    the rows it would insert (``Plan.would_insert``) and shows their INSERT, with "error"
+    it raises the ``NotFoundError`` the run would. The health signals (``**health``) are
+    checked as the run checks them, and not read.
     """
     del returning, throttle_seconds, retries, progress, tag
     health_of(dialect_of(bind), health, chunked=chunk_rows is not None or resume is not None)
+    check_missing(missing, where, changeset=not isinstance(statement, Update | Delete))
     options = RunOptions(
         chunk_rows=chunk_rows,
         chunk_seconds=chunk_seconds,
@@ -158,6 +150,7 @@ def plan(
         journal_prefix=journal_prefix,
         expect_rows=expect_rows,
         max_rows=max_rows,
+        missing=missing,
     )
     stamps = (stamp_column, actor_column, actor)
     journal_tables = Journal(journal_prefix)
@@ -207,6 +200,7 @@ def plan(
         staged = stage(
             connection, strategy, target, source.rows, source.lenient, date_format=date_format
         )
+        staged = checked_inserts(connection, strategy, staged, missing, journal=journal)
         if staged is None:
             return Plan(target.name, "nothing to do", 0, 0, 0, (), chunks=0)
         merge = Merge.of(staged).within(where)
@@ -272,10 +266,12 @@ def _plan(
     matched, would_change, conflicted, staged = (
         int(n) for n in connection.execute(writer.counts(EVERYTHING)).one()
     )
+    inserting = options.missing == "insert"
+    would_insert = staged - matched if inserting else 0
     guard(
         target.name,
         matched,
-        would_change,
+        would_change + would_insert,
         expect_rows=options.expect_rows,
         max_rows=options.max_rows,
     )
@@ -285,18 +281,21 @@ def _plan(
     )
     span = _first_span(connection, writer, options)
     statements = executor.write.statements(span, 1, PLANNED_RUN_ID)
+    executor.refuse_missing(connection, EVERYTHING, (matched, would_change, 0, staged))
+    if inserting:
+        statements += executor.write.insert_statements(span, 1, PLANNED_RUN_ID)
     explain = scope.strategy.explain(connection, writer.direct_update(EVERYTHING, options.stamps))
-    indexes = _indexes(connection, target.table)
+    indexes = indexes_of(connection, target.table)
     total = int(connection.execute(select(func.count()).select_from(target.table)).scalar_one())
     set_based = isinstance(writer, SetUpdate | SetDelete)
     # A set-based run's chunks range over the rows that change; a changeset's over its keys.
     chunks, estimated = _chunks(would_change if set_based else staged, options)
     warnings = [
-        *(_filter_warnings(writer, indexes) if isinstance(writer, SetUpdate | SetDelete) else []),
-        *([] if set_based else _key_warnings(target, indexes)),
-        *_unique_warnings(writer, indexes),
-        *_share_warnings(target, would_change, total, warn_share),
-        *_lock_warnings(target, would_change, options),
+        *(filter_warnings(writer, indexes) if isinstance(writer, SetUpdate | SetDelete) else []),
+        *([] if set_based else key_warnings(target, indexes)),
+        *unique_warnings(writer, indexes),
+        *share_warnings(target, would_change, total, warn_share),
+        *lock_warnings(target, would_change, options),
     ]
     return Plan(
         table=target.name,
@@ -310,12 +309,15 @@ def _plan(
         chunks=chunks,
         chunks_estimated=estimated,
         staged=0 if set_based else staged,
-        missing=staged - matched,
-        missing_keys=_keys(connection, writer.missing_keys(EVERYTHING, KEY_SAMPLE)),
+        missing=staged - matched - would_insert,
+        missing_keys=_keys(
+            connection, None if inserting else writer.missing_keys(EVERYTHING, KEY_SAMPLE)
+        ),
         conflicts=_keys(connection, writer.conflict_keys(EVERYTHING, KEY_SAMPLE)),
         sample=sample_rows(connection, writer, sample),
         sample_key=tuple(column.name for column in sample_key(writer)),
         outside=outside_count(connection, writer),
+        would_insert=would_insert,
         deletes=DELETED in writer.operations,
     )
 
@@ -362,126 +364,3 @@ def _keys(connection: Connection, statement: Select[Any] | None) -> tuple[Any, .
 
 
 # -- warnings -------------------------------------------------------------------------
-
-
-def _filter_warnings(update: SetUpdate | SetDelete, indexes: Iterable[_Index]) -> list[PlanWarning]:
-    table = update.table.fullname
-    if update.where is None:
-        return [PlanWarning("no-where", f"no WHERE clause: every row of {table!r} is matched")]
-    names = _columns_of(update.where, update.table)
-    leading = {index.columns[0] for index in indexes if index.columns}
-    if leading & set(names):
-        return []
-    if not names:
-        message = f"the filter names no column of {table!r}: every row is read to find matches"
-    else:
-        message = (
-            f"no index of {table!r} starts with {', '.join(names)}: "
-            "every row is read to find matches"
-        )
-    return [PlanWarning("unindexed-filter", message)]
-
-
-def _key_warnings(target: Target, indexes: Iterable[_Index]) -> list[PlanWarning]:
-    """A changeset's key with no unique index behind it may match several rows each."""
-    key = {column.name for column in target.key}
-    if any(index.unique and set(index.columns) <= key for index in indexes):
-        return []
-    names = ", ".join(column.name for column in target.key)
-    return [
-        PlanWarning(
-            "key-not-unique",
-            f"no primary key or unique index of {target.name!r} is on ({names}): a key may "
-            "match several rows, and each of them would be written",
-        )
-    ]
-
-
-def _unique_warnings(writer: Writer, indexes: Iterable[_Index]) -> list[PlanWarning]:
-    warnings: list[PlanWarning] = []
-    if DELETED in writer.operations:  # a delete makes no two rows equal
-        return warnings
-    key = {column.name for column in writer.target.key}
-    columns: list[Column[Any]] = writer.written_columns()
-    for column in columns:
-        for index in indexes:
-            if index.unique and column.name in index.columns and column.name not in key:
-                warnings.append(
-                    PlanWarning(
-                        "unique-column",
-                        f"{column.name!r} is in the unique {index.name} "
-                        f"({', '.join(index.columns)}): if two rows end up equal, "
-                        "the whole run fails",
-                    )
-                )
-    return warnings
-
-
-def _share_warnings(
-    target: Target, would_change: int, total: int, warn_share: float | None
-) -> list[PlanWarning]:
-    if warn_share is None or not total or would_change <= warn_share * total:
-        return []
-    return [
-        PlanWarning(
-            "large-share",
-            f"would change {would_change:,} of the {total:,} rows of {target.name!r} "
-            f"({would_change / total:.0%}), more than {warn_share:.0%}",
-        )
-    ]
-
-
-def _lock_warnings(target: Target, would_change: int, options: RunOptions) -> list[PlanWarning]:
-    """One transaction holds the lock of every row it writes until it commits: its
-    length is estimated from the rows it writes at ``ESTIMATED_ROWS_PER_SECOND``."""
-    seconds = would_change / ESTIMATED_ROWS_PER_SECOND
-    if options.chunked or seconds <= options.chunk_seconds:
-        return []
-    return [
-        PlanWarning(
-            "long-lock",
-            f"one transaction would write {would_change:,} rows of {target.name!r}, holding "
-            f"their locks for about {seconds:.1f} s (at {ESTIMATED_ROWS_PER_SECOND:,} rows/s), "
-            f"over the {options.chunk_seconds:g} s chunk target: chunk the run "
-            "(chunk_rows='auto', --chunk-rows auto) to keep each lock short",
-        )
-    ]
-
-
-def _indexes(connection: Connection, table: Table) -> list[_Index]:
-    """The indexes the database has on ``table`` (primary key and unique constraints
-    included), as it reports them rather than as a model declares them."""
-    inspector = inspect(connection)
-    name, schema = table.name, table.schema
-    # By columns: PostgreSQL lists a unique constraint's index as an index too.
-    found: dict[tuple[tuple[str, ...], bool], _Index] = {}
-
-    def add(label: str | None, columns: Iterable[Any], unique: bool, kind: str) -> None:
-        names = tuple(str(column) for column in columns if column)
-        title = f"{kind} {label!r}" if label else kind
-        if names:
-            found.setdefault((names, unique), _Index(title, names, unique))
-
-    primary = inspector.get_pk_constraint(name, schema)
-    add(None, primary.get("constrained_columns") or (), True, "primary key")
-    for index in inspector.get_indexes(name, schema):
-        add(index.get("name"), index.get("column_names") or (), bool(index.get("unique")), "index")
-    for constraint in inspector.get_unique_constraints(name, schema):
-        add(constraint.get("name"), constraint.get("column_names") or (), True, "constraint")
-    return list(found.values())
-
-
-def _columns_of(where: ClauseElement, table: Table) -> list[str]:
-    """The columns of ``table`` the filter reads itself, not inside subqueries."""
-    names: list[str] = []
-    pending = [where]
-    while pending:
-        element = pending.pop()
-        if isinstance(element, SelectBase | ScalarSelect):
-            continue
-        if isinstance(element, ColumnClause) and element.name not in names:
-            owner = element.table
-            if isinstance(owner, TableClause) and owner.name == table.name:
-                names.append(element.name)
-        pending.extend(element.get_children())
-    return sorted(names)

@@ -35,6 +35,7 @@ from setwise.cli.options import (
     MaxLag,
     MaxRows,
     MaxWait,
+    MissingKeys,
     NoJournal,
     PlanTimeout,
     Replicas,
@@ -54,6 +55,7 @@ from setwise.cli.options import (
     Yes,
     guard_options,
     health_options,
+    missing_options,
     reading_options,
     run_options,
     timeout_of,
@@ -70,6 +72,7 @@ def plan(
     all_rows: AllRows = False,
     source: From = None,
     keys: Keys = None,
+    missing: MissingKeys = "report",
     csv_null: CsvNull = "",
     file_format: Format = None,
     delimiter: Delimiter = None,
@@ -93,16 +96,18 @@ def plan(
 ) -> None:
     """Show what a change would do; writes nothing.
 
-    Counts (matched, would change, unchanged, missing), the first rows that would
-    change (old -> new), the keys not found and warnings; with --sql, the SQL of a
-    chunk and the database's EXPLAIN. For --set with --where or --all-rows, --from FILE,
-    or --delete with --where or --all-rows (the rows `setwise delete` would delete).
+    Counts (matched, would change, unchanged, missing; with --missing insert, would
+    insert), the first rows that would change (old -> new), the keys not found and
+    warnings; with --sql, the SQL of a chunk and the database's EXPLAIN. For --set with
+    --where or --all-rows, --from FILE, or --delete with --where or --all-rows (the rows
+    `setwise delete` would delete).
 
     Examples:
 
       setwise plan books --set "price = price * 1.10" --where "genre = 'poetry'"
       setwise plan books --from fixes.csv --where "genre = 'poetry'" --sample 3
       setwise plan books --from fixes.csv --key isbn --chunk-rows auto --sql
+      setwise plan books --from new_and_fixed.csv --missing insert
       setwise plan books --from fixes.txt --format csv --delimiter ';'
       setwise plan books --delete --where "stock = 0" --chunk-rows auto
     """
@@ -110,6 +115,7 @@ def plan(
         timeout = timeout_of(plan_timeout)  # a usage error before the database is opened
         options = run_options(chunk_rows, chunk_seconds, 0.0, no_journal, None, actor)
         options |= guard_options(max_rows, expect_rows, stamp_column, actor_column)
+        options |= missing_options(missing, source)
         reading = reading_options(csv_null, file_format, delimiter, encoding, date_format)
         if delete_rows and (sets or source is not None or keys):
             raise UsageError("--delete goes with --where or --all-rows, not --set, --from or --key")
@@ -132,6 +138,7 @@ def apply(
     all_rows: AllRows = False,
     source: From = None,
     keys: Keys = None,
+    missing: MissingKeys = "report",
     csv_null: CsvNull = "",
     file_format: Format = None,
     delimiter: Delimiter = None,
@@ -177,6 +184,7 @@ def apply(
       setwise apply books --set "stock = 0" --where "id < 500" --max-rows 500
       setwise apply books --from fixes.csv --where "genre = 'poetry'" --dry-run
       setwise apply books --from fixes.csv --chunk-rows auto --throttle 0.1 --yes
+      setwise apply books --from new_and_fixed.csv --missing insert --yes
       setwise apply books --from fixes.csv --chunk-rows auto --resume RUN --yes
       setwise apply books --from - --format jsonl --yes < fixes.jsonl
     """
@@ -186,6 +194,7 @@ def apply(
         if verify:
             options["verify"] = True
         options |= health_options(ctx.params)
+        options |= missing_options(missing, source)
         timeout = timeout_of(plan_timeout)
         reading = reading_options(csv_null, file_format, delimiter, encoding, date_format)
         if dry_run:  # the plan, exactly as `setwise plan` shows it

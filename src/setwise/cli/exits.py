@@ -76,6 +76,7 @@ OPTIONS = {
     "encoding": ("--encoding", "NAME"),
     "format": ("--format", "FORMAT"),
     "force": ("--force", ""),
+    "journal": ("--no-journal", ""),
     "key": ("--key", "COLUMN"),
     "max_lag_seconds": ("--max-lag", "SECONDS"),
     "max_rows": ("--max-rows", "N"),

@@ -80,6 +80,15 @@ Format = Annotated[
         help="How --from is written (default: told by the file's name; CSV for -).",
     ),
 ]
+MissingKeys = Annotated[
+    str,
+    typer.Option(
+        "--missing",
+        metavar="insert|error|report",
+        help="What rows of --from whose keys have no row do: insert them, fail before "
+        "writing anything (listing them), or report them (the default).",
+    ),
+]
 Delimiter = Annotated[
     str | None,
     typer.Option(
@@ -306,6 +315,17 @@ def guard_options(
     """The guards and audit stamps of a run, from their options."""
     options: dict[str, Any] = {"max_rows": max_rows, "expect_rows": expect_rows}
     return options | {"stamp_column": stamp_column, "actor_column": actor_column}
+
+
+def missing_options(missing: str, source: str | None) -> dict[str, Any]:
+    """``missing`` for a changeset's run (--missing goes with --from)."""
+    if missing not in ("insert", "error", "report"):
+        raise UsageError(f"--missing {missing}: say insert, error or report")
+    if missing == "report":
+        return {}
+    if source is None:
+        raise UsageError("--missing goes with --from FILE: --set changes rows that exist")
+    return {"missing": missing}
 
 
 class UsageError(Exception):

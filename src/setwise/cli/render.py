@@ -129,6 +129,8 @@ def show_plan(
         counts["rows read"] = found.staged
     if found.outside:
         counts["outside --where"] = found.outside
+    if found.would_insert:
+        counts["would insert"] = found.would_insert
     listing = rich_table("rows", "count")
     for name, number in counts.items():
         listing.add_row(name, f"{number:,}")
@@ -144,7 +146,8 @@ def show_plan(
         _section("EXPLAIN", found.explain)
     _section("Warnings", [f"! {warning.message}" for warning in found.warnings], style="yellow")
     verb = "Would delete" if found.deletes else "Would change"
-    out.print(f"{verb} {counted(found.would_change, 'row')} in {_chunk_count(found)}.")
+    inserts = f" and insert {found.would_insert:,}" if found.would_insert else ""
+    out.print(f"{verb} {counted(found.would_change, 'row')}{inserts} in {_chunk_count(found)}.")
 
 
 def _show_sample(found: setwise.Plan) -> None:
@@ -170,14 +173,12 @@ def show_report(report: setwise.Report, database: DatabaseURL, as_json: bool) ->
     if as_json:
         print_json(report)
         return
-    counts = rich_table("matched", "changed", "unchanged", "missing", "strategy")
-    counts.add_row(
-        f"{report.matched:,}",
-        f"{report.changed:,}",
-        f"{report.unchanged:,}",
-        f"{report.missing:,}",
-        report.strategy,
-    )
+    numbers = {"matched": report.matched, "changed": report.changed}
+    numbers |= {"unchanged": report.unchanged, "missing": report.missing}
+    if report.inserted:
+        numbers["inserted"] = report.inserted
+    counts = rich_table(*numbers, "strategy")
+    counts.add_row(*(f"{n:,}" for n in numbers.values()), report.strategy)
     out.print(counts)
     if report.conflicts:
         keys = ", ".join(shown(k) for k in report.conflicts[:10])
@@ -187,9 +188,10 @@ def show_report(report: setwise.Report, database: DatabaseURL, as_json: bool) ->
         out.print(f"Run {report.run_id}: undo it with `{undo}`", markup=False, soft_wrap=True)
         say_left_out(database)
     verb = "Deleted" if report.deleted else "Changed"
+    inserted = f", inserted {report.inserted:,}," if report.inserted else ""
     out.print(
-        f"{verb} {counted(report.changed, 'row')} in {counted(report.chunks, 'chunk')} "
-        f"({report.elapsed_s:.2f} s)."
+        f"{verb} {counted(report.changed, 'row')}{inserted} in "
+        f"{counted(report.chunks, 'chunk')} ({report.elapsed_s:.2f} s)."
     )
     if report.verified is not None and report.verified.clean:
         rows = counted(report.verified.rows, "row")
@@ -219,23 +221,13 @@ def show_run(
     facts += more
     for name, value in facts:
         out.print(f"  {name:<12} {value}", markup=False, soft_wrap=True)
-    counts = rich_table(
-        "matched", "changed", "unchanged", "missing", "conflicts", "chunks", "retries"
-    )
-    counts.add_row(
-        *(
-            f"{n:,}"
-            for n in (
-                info.matched,
-                info.changed,
-                info.unchanged,
-                info.missing,
-                info.conflicts,
-                info.chunks,
-                info.retries,
-            )
-        )
-    )
+    numbers = {"matched": info.matched, "changed": info.changed, "unchanged": info.unchanged}
+    numbers |= {"missing": info.missing, "conflicts": info.conflicts}
+    if info.inserted:
+        numbers["inserted"] = info.inserted
+    numbers |= {"chunks": info.chunks, "retries": info.retries}
+    counts = rich_table(*numbers)
+    counts.add_row(*(f"{n:,}" for n in numbers.values()))
     out.print(counts)
     if chunks:
         seconds = [c.seconds for c in chunks]

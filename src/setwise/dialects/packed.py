@@ -84,14 +84,24 @@ def _names(table: Table) -> list[str]:
     return [c.name for c in table.columns if c.name not in ("run_id", "chunk", "part")]
 
 
-def pack(table: Table, rows: Select[Any], names: Sequence[str], run_id: str, chunk: int) -> Insert:
+def pack(
+    table: Table,
+    rows: Select[Any],
+    names: Sequence[str],
+    run_id: str,
+    chunk: int,
+    *,
+    apart: bool = False,
+) -> Insert:
     """The INSERT that packs ``rows`` (one per changed row, a column for each of the
     arrays ``names``; the others stay NULL) as parts of chunk ``chunk``; it returns each
-    part's row count."""
+    part's row count. ``apart``: a second set of parts of the chunk (its inserted rows,
+    journaled after its updated ones), numbered below zero (-1, -2…)."""
     source = rows.subquery("journaled")
     # Parts are any PART_ROWS rows, not key ranges: numbering needs no sort, and the
     # arrays of one part are aggregated in one order, so their elements stay in step.
-    numbered = select(*source.c, _part(func.row_number().over())).subquery("numbered")
+    part = _part(func.row_number().over(), apart=apart)
+    numbered = select(*source.c, part).subquery("numbered")
     values = list(numbered.c)[: len(names)]  # the last is the part
     lead: list[ColumnElement[Any]] = [literal(run_id, String(40)), literal(chunk, Integer)]
     return _insert_parts(table, lead, numbered.c.part, names, values, group=[numbered.c.part])
@@ -111,9 +121,10 @@ def pack_rows(connection: Connection, rows: Table, table: Table) -> int:
     return sum(connection.execute(copy).scalars())
 
 
-def _part(row_number: ColumnElement[Any]) -> ColumnElement[Any]:
+def _part(row_number: ColumnElement[Any], *, apart: bool = False) -> ColumnElement[Any]:
     # PostgreSQL divides integers as integers: (0..999) / 1000 is part 0.
-    return (row_number - 1).self_group().op("/")(PART_ROWS).label("part")
+    part = (row_number - 1).self_group().op("/")(PART_ROWS)
+    return (-1 - part if apart else part).label("part")
 
 
 def _insert_parts(
@@ -143,15 +154,21 @@ def _insert_parts(
 
 
 def pack_values(
-    rows: Sequence[Sequence[Any]], names: Sequence[str], run_id: str, chunk: int
+    rows: Sequence[Sequence[Any]],
+    names: Sequence[str],
+    run_id: str,
+    chunk: int,
+    *,
+    apart: bool = False,
 ) -> list[dict[str, Any]]:
     """Rows read into Python (a value for each of the arrays ``names``), as the
-    parameters of an INSERT of their parts."""
+    parameters of an INSERT of their parts (``apart``: see ``pack``)."""
     parts = []
     for number, start in enumerate(range(0, len(rows), PART_ROWS)):
         part = rows[start : start + PART_ROWS]
         arrays = {name: [row[i] for row in part] for i, name in enumerate(names)}
-        parts.append({"run_id": run_id, "chunk": chunk, "part": number, **arrays})
+        numbered = -1 - number if apart else number
+        parts.append({"run_id": run_id, "chunk": chunk, "part": numbered, **arrays})
     return parts
 
 

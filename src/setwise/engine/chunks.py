@@ -40,6 +40,7 @@ from setwise.engine.retry import first_line, retrying
 from setwise.engine.sizing import ChunkSizer
 from setwise.engine.writes import ChunkWrite
 from setwise.errors import (
+    NotFoundError,
     PausedTooLongError,
     RunError,
     RunInterrupted,
@@ -141,7 +142,8 @@ class Executor:
         """
         cap = self._cap(connection)
         counted = self._count(connection, EVERYTHING, would_change=cap is not None)
-        self._guard(*counted[:2], cap=cap)
+        self._guard(counted[0], self._would_write(counted), cap=cap)
+        self.refuse_missing(connection, EVERYTHING, counted)
         matched_keys: list[tuple[Any, ...]] = []
         if lock_matched:
             statement = self.strategy.lock_rows(
@@ -169,7 +171,7 @@ class Executor:
             if self.options.resume is not None:
                 after, chunk, pace = self.ledger.resume(connection)
                 # Rows the first run went through: matched or missing, as its chunks counted.
-                done = self.totals.matched + self.totals.missing
+                done = self.totals.matched + self.totals.missing + self.totals.inserted
                 if self.options.progress is not None and total_rows is None:
                     with connection.begin():
                         total_rows = done + self._rows_in(connection, Span(after))
@@ -281,14 +283,18 @@ class Executor:
         (``rows_in``: a changeset's staged rows). Each chunk counts its own rows."""
         options = self.options
         guarded = options.expect_rows is not None or options.max_rows is not None
+        guarded = guarded or options.missing == "error"
         totalling = options.progress is not None and total_rows is None
 
         def open_run(connection: Connection) -> int | None:
             counted = total_rows
             if guarded:
-                matched, would_change, _, covered = self._count(connection, EVERYTHING)
-                self._guard(matched, would_change)
-                counted = counted if counted is not None else covered
+                found = self._count(connection, EVERYTHING)
+                self._guard(found[0], self._would_write(found))
+                # Every key checked before the first chunk writes: a chunked run never
+                # commits chunks and then finds a missing key.
+                self.refuse_missing(connection, EVERYTHING, found)
+                counted = counted if counted is not None else found[3]
             elif totalling:
                 counted = self._rows_in(connection, EVERYTHING)
             self.ledger.start(connection, run_id=self.options.run_id)
@@ -412,17 +418,43 @@ class Executor:
             cap=cap,
         )
 
+    def _would_write(self, counted: tuple[int, int, int, int]) -> int:
+        """Rows a run of these counts would write: the rows that change, and the rows
+        it would insert (``missing="insert"``)."""
+        matched, would_change, _, total = counted
+        return would_change + (total - matched if self.options.missing == "insert" else 0)
+
+    def refuse_missing(
+        self, connection: Connection, span: Span, counted: tuple[int, int, int, int]
+    ) -> None:
+        """With ``missing="error"``, raise ``NotFoundError`` for the keys of ``span`` that
+        have no row (the first ``KEY_SAMPLE`` listed, all counted), before any write."""
+        matched, _, _, total = counted
+        if self.options.missing != "error" or total <= matched:
+            return
+        keys: list[Any] = []
+        statement = self.writer.missing_keys(span, KEY_SAMPLE)
+        if statement is not None:
+            rows = connection.execute(self._current(statement))
+            keys = [row[0] if len(row) == 1 else tuple(row) for row in rows]
+        raise NotFoundError(self.writer.target.name, keys=keys, count=total - matched)
+
     def _write_chunk(
         self, connection: Connection, span: Span, chunk: int, counted: tuple[int, int, int, int]
     ) -> ChunkResult:
         matched, _would_change, conflicted, total = counted
+        inserting = self.options.missing == "insert"
+        self.refuse_missing(connection, span, counted)  # a row deleted since the run began
         # Samples first: once written, a row's version no longer shows what it was.
-        if total > matched:
+        if total > matched and not inserting:
             self._sample(connection, self.writer.missing_keys(span, KEY_SAMPLE), "missing_keys")
         if conflicted:
             self._sample(connection, self.writer.conflict_keys(span, KEY_SAMPLE), "conflicts")
         changed = self.write.write(connection, span, chunk, self.run_id)
-        return ChunkResult(matched, changed, conflicted, total - matched, total)
+        inserted = 0
+        if inserting and total > matched:  # after the UPDATE: no inserted row counts as updated
+            inserted = self.write.insert(connection, span, chunk, self.run_id, total - matched)
+        return ChunkResult(matched, changed, conflicted, total - matched, total, inserted)
 
     def _sample(self, connection: Connection, statement: Select[Any] | None, into: str) -> None:
         found: list[Any] = getattr(self.totals, into)

@@ -82,7 +82,9 @@ class Ledger:
                 "matched": totals.matched,
                 "changed": totals.changed,
                 "unchanged": totals.unchanged,
-                "missing": totals.missing,
+                # The record keeps every key with no row; ``RunInfo`` tells the inserted
+                # from the others by the run's ``missing`` argument.
+                "missing": totals.missing + totals.inserted,
                 "conflicts": totals.conflicted,
                 "chunks": 1,
             },
@@ -103,7 +105,8 @@ class Ledger:
         totals.matched += result.matched
         totals.changed += result.changed
         totals.conflicted += result.conflicted
-        totals.missing += result.missing
+        totals.missing += result.missing - result.inserted
+        totals.inserted += result.inserted
         totals.chunks += 1
         totals.slowest_s = max(totals.slowest_s, seconds)
 
@@ -190,6 +193,7 @@ class Ledger:
         totals = self.totals
         totals.matched, totals.changed = info.matched, info.changed
         totals.conflicted, totals.missing = info.conflicts, info.missing
+        totals.inserted = info.inserted
         totals.chunks, totals.retries = info.chunks, info.retries
         checkpoint = info.checkpoint_of(target.key)
         log.info("resuming run %s after chunk %d (key %r)", run_id, info.chunks, checkpoint)

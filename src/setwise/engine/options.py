@@ -11,6 +11,10 @@ from setwise.engine.health import Health
 from setwise.engine.retry import RETRIES
 from setwise.report import ProgressCallback
 
+Missing = Literal["report", "error", "insert"]
+"""What a changeset's keys with no row do; see ``RunOptions.missing``."""
+MISSING_MODES: tuple[Missing, ...] = ("report", "error", "insert")
+
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -33,6 +37,10 @@ class RunOptions:
     """The health signals a chunked run waits on between chunks (``engine.health``)."""
     run_id: str | None = None
     """The id a new chunked run records, when its writer was named for it beforehand."""
+    missing: Missing = "report"
+    """What a changeset's keys with no row do (``apply(missing=...)``): "report" (listed
+    in ``Report.missing_keys``), "error" (``NotFoundError`` before anything is written)
+    or "insert" (inserted, in the chunks of their keys)."""
     chunked: bool = field(init=False)
     """The run goes chunk by chunk (``chunk_rows`` given, or a resume)."""
 

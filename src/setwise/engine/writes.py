@@ -54,6 +54,7 @@ from setwise.journal.changes import JournalShape
 from setwise.journal.layout import JournalLayout
 from setwise.operations import DELETED, INSERTED, OP, UPDATED, WRITE_ORDER
 from setwise.writers.keys import Span
+from setwise.writers.merge import Merge
 from setwise.writers.protocol import Writer
 
 log = logging.getLogger("setwise")
@@ -162,7 +163,9 @@ class ChunkWrite:
         """The DELETE of the rows a chunk journaled as deleted."""
         target = self.writer.target
         _, journal_key, found = self._chunk_rows(span, chunk, run_id, DELETED)
-        same = [c == k for c, k in zip(target.identity, journal_key, strict=True)]
+        # An ENUM key kept as text, cast back to match (``StoredComparison.kept``).
+        kept = self.strategy.offline_comparison(target.table).kept
+        same = [c == kept(c, k) for c, k in zip(target.identity, journal_key, strict=True)]
         return sql_delete(target.table).where(exists().where(*found, *same))
 
     def insert_from_journal(self, span: Span, chunk: int, run_id: str) -> UpdateBase:
@@ -171,10 +174,10 @@ class ChunkWrite:
         assert self.shape is not None
         target = self.writer.target
         table, journal_key, found = self._chunk_rows(span, chunk, run_id, INSERTED)
-        values: list[ColumnElement[Any]] = [*journal_key]
         # The journal keeps an ENUM's values as text (``staging_type``): cast back where
         # the database has no assignment cast from text (``StoredComparison.kept``).
         kept = self.strategy.offline_comparison(target.table).kept
+        values = [kept(c, k) for c, k in zip(target.identity, journal_key, strict=True)]
         values += [kept(c, table.c[self.shape.new[c.name]]) for c in self.written]
         stamped = [c for c in self.stamps if c not in self.written]
         values += [literal(self.stamps[c], c.type) for c in stamped]
@@ -182,18 +185,62 @@ class ChunkWrite:
         rows = select(*values).where(*found)
         return sql_insert(target.table).from_select([c.name for c in columns], rows)
 
+    def insert(
+        self, connection: Connection, span: Span, chunk: int, run_id: str | None, missing: int
+    ) -> int:
+        """Insert the rows of ``span`` whose keys have no row (``missing="insert"``), the
+        ``missing`` rows the chunk counted, journaled first (``INSERTED``) when the run
+        keeps a journal; the rows inserted. Another count means another writer inserted
+        one of those keys in between: the chunk is rolled back."""
+        table = self.writer.target.name
+        *journaled, inserting = self.insert_statements(span, chunk, run_id)
+        if self.by_key and journaled:  # read into Python: see ``by_key``
+            assert self.journal_table is not None and run_id is not None
+            rows = [tuple(row) for row in connection.execute(journaled[0])]
+            names = self._journal_names()
+            self._layout.insert(
+                connection, self.journal_table, rows, names, run_id, chunk, INSERTED
+            )
+            self._check_written(chunk, missing, len(rows), f"{len(rows)} journaled as inserted")
+        elif journaled:
+            copied = self._layout.copied(connection, journaled[0])
+            self._check_written(chunk, missing, copied, f"{copied} journaled as inserted")
+        inserted = int(connection.execute(inserting).rowcount)
+        said = f"{missing} row(s) of {table!r} were to be inserted, but the database reported"
+        self._check_written(chunk, missing, inserted, f"{said} {inserted}")
+        return inserted
+
+    def insert_statements(self, span: Span, chunk: int, run_id: str | None) -> list[Executable]:
+        """The statements that insert a chunk's rows whose keys have no row: with a
+        journal, the journal's INSERT … SELECT of them first (by key: the SELECT whose
+        rows are journaled from Python), then the target's INSERT … SELECT."""
+        merge = self.writer
+        assert isinstance(merge, Merge)
+        statement = merge.insert(span, self.stamps).execution_options(preserve_rowcount=True)
+        if self.journal_table is None or run_id is None:
+            return [statement]
+        rows = merge.inserted_journal_rows(span)
+        if self.by_key:
+            return [rows, statement]
+        names = self._journal_names()
+        return [
+            self._layout.copy(self.journal_table, rows, names, run_id, chunk, INSERTED),
+            statement,
+        ]
+
     def update_from_journal(self, span: Span, chunk: int, run_id: str) -> Update:
         """The UPDATE that writes a chunk's rows from its journal rows: exactly what the
         journal recorded, whatever changed since the INSERT."""
         assert self.shape is not None
         shape, target = self.shape, self.writer.target
         table, journal_key, found = self._chunk_rows(span, chunk, run_id, UPDATED)
-        values: dict[Column[Any], Any] = {c: table.c[shape.new[c.name]] for c in self.written}
-        return (
-            sql_update(target.table)
-            .where(*found, *(c == k for c, k in zip(target.identity, journal_key, strict=True)))
-            .values({**values, **self.stamps})
-        )
+        # ENUM values kept as text, cast back to match and be written (``kept``).
+        kept = self.strategy.offline_comparison(target.table).kept
+        values: dict[Column[Any], Any] = {
+            c: kept(c, table.c[shape.new[c.name]]) for c in self.written
+        }
+        same = [c == kept(c, k) for c, k in zip(target.identity, journal_key, strict=True)]
+        return sql_update(target.table).where(*found, *same).values({**values, **self.stamps})
 
     def _write_journaled(self, connection: Connection, span: Span, chunk: int, run_id: str) -> int:
         assert self.journal_table is not None
@@ -223,16 +270,22 @@ class ChunkWrite:
             log.info("chunk %d: rows changed under it; writing it through its journal", chunk)
             apply_rows = self.from_journal(span, chunk, run_id)
         inserted, written = self._copy_and_apply(connection, copy_rows, apply_rows)
-        if self.strategy.supports_sane_rowcount and written != inserted:
-            table = self.writer.target.name
-            raise WriteCheckError(
-                f"chunk {chunk}: the journal holds {inserted} row(s) but the database reported "
-                f"{written} written in {table!r}; the chunk was rolled back",
-                table=table,
-                expected=inserted,
-                found=written,
-            )
+        table = self.writer.target.name
+        said = f"the journal holds {inserted} row(s) but the database reported {written}"
+        self._check_written(chunk, inserted, written, f"{said} written in {table!r}")
         return inserted
+
+    def _check_written(self, chunk: int, expected: int, found: int, said: str) -> None:
+        """``WriteCheckError`` (the chunk rolls back) when the database reports ``found``
+        rows written, not the ``expected``, where its row counts can be trusted."""
+        if found == expected or not self.strategy.supports_sane_rowcount:
+            return
+        raise WriteCheckError(
+            f"chunk {chunk}: {said}; the chunk was rolled back",
+            table=self.writer.target.name,
+            expected=expected,
+            found=found,
+        )
 
     def _copy_and_apply(
         self, connection: Connection, copy_rows: Executable, apply_rows: Sequence[Executable]

@@ -68,7 +68,9 @@ class TransactionTooLargeError(SetwiseError):
 
 
 class NotFoundError(SetwiseError):
-    """A row that must exist is missing, or fewer rows matched than the caller required."""
+    """A row that must exist is missing, or fewer rows matched than the caller required,
+    or keys of a changeset have no row (``apply(..., missing="error")``: ``keys``, the
+    first of them in input order, and ``count``, how many there are)."""
 
     def __init__(
         self,
@@ -77,19 +79,34 @@ class NotFoundError(SetwiseError):
         key: Any = None,
         expected: int | None = None,
         matched: int | None = None,
+        keys: Sequence[Any] = (),
+        count: int | None = None,
     ) -> None:
         self.table = table
         self.key = key
         self.expected = expected
         self.matched = matched
-        if expected is not None:
-            message = (
-                f"expected at least {expected} row(s) of {table!r} to match, found {matched}; "
-                "nothing was changed"
+        self.keys = tuple(keys)
+        """Keys with no row, a bounded sample in input order (``count`` is exact)."""
+        self.count = count if count is not None else len(self.keys)
+        """How many keys of the changeset have no row."""
+        super().__init__(self._say(as_argument))
+
+    def _say(self, spell: Spelling) -> str:
+        table = self.table
+        if self.keys:
+            heading = (
+                f"{self.count} key(s) of the changes have no row in {table!r}; nothing was "
+                f"written. Pass {spell('missing', 'insert')} to insert them, or "
+                f"{spell('missing', 'report')} to skip and list them:"
             )
-        else:
-            message = f"no row of {table!r} has key {shown(key)}"
-        super().__init__(message)
+            return listed(heading, [shown(key) for key in self.keys], self.count)
+        if self.expected is not None:
+            return (
+                f"expected at least {self.expected} row(s) of {table!r} to match, found "
+                f"{self.matched}; nothing was changed"
+            )
+        return f"no row of {table!r} has key {shown(self.key)}"
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from sqlalchemy.sql.expression import Executable
 from setwise.dialects import Strategy
 from setwise.dialects.packed import can_pack, pack, pack_rows, pack_values, packed_table, unpacked
 from setwise.errors import JournalTableError
-from setwise.operations import OP, UPDATED
+from setwise.operations import INSERTED, OP, UPDATED
 from setwise.tables import temporary_copy
 
 log = logging.getLogger("setwise")
@@ -196,7 +196,9 @@ class PackedLayout:
         chunk: int,
         op: str = UPDATED,
     ) -> Executable:
-        """The INSERT … SELECT that packs ``rows`` as parts of chunk ``chunk``.
+        """The INSERT … SELECT that packs ``rows`` as parts of chunk ``chunk``. Inserted
+        rows are journaled after a chunk's updated rows, by a statement of their own
+        (``ChunkWrite.insert``): their parts are numbered apart.
 
         A column ``rows`` selects as a plain NULL (a deleted row's new values, an
         inserted row's old ones) is left out: its array stays NULL, which ``unpacked``
@@ -213,7 +215,7 @@ class PackedLayout:
             rows = rows.with_only_columns(*(value for _, value in kept), maintain_column_froms=True)
         if OP not in names:
             rows, names = rows.add_columns(literal(op, String(1)).label(OP)), [*names, OP]
-        return pack(table, rows, names, run_id, chunk)
+        return pack(table, rows, names, run_id, chunk, apart=op == INSERTED)
 
     def copied(self, connection: Connection, copy: Executable) -> int:
         """Run ``copy``; the changed rows it journaled (it returns each part's)."""
@@ -232,7 +234,8 @@ class PackedLayout:
         """Journal ``rows`` read into Python, packed in parts."""
         if OP not in names:
             rows, names = [(*row, op) for row in rows], [*names, OP]
-        connection.execute(insert(table), pack_values(rows, names, run_id, chunk))
+        parts = pack_values(rows, names, run_id, chunk, apart=op == INSERTED)
+        connection.execute(insert(table), parts)
 
     def convert(self, connection: Connection, table: Table, strategy: Strategy) -> None:
         """Rebuild the journal table of ``table``'s name, kept one row per changed row,

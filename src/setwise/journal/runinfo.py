@@ -37,6 +37,8 @@ class RunInfo:
     reverts: str | None
     reverted_by: str | None
     error: str | None
+    inserted: int = 0
+    """Rows inserted for keys that had none (``apply(..., missing="insert")``)."""
 
     @property
     def tag(self) -> str | None:
@@ -79,6 +81,13 @@ class ChunkInfo:
 def run_info(row: Any) -> RunInfo:
     """The ``RunInfo`` of a row of ``{prefix}runs`` (its mapping)."""
     checkpoint = json.loads(row["checkpoint"]) if row["checkpoint"] else None
+    arguments = json.loads(row["arguments"])
+    # The record's ``missing`` counts every key that had no row; a run that inserted
+    # them (``missing="insert"``: each chunk inserts exactly its missing rows, or fails)
+    # inserted all of them.
+    missing, inserted = int(row["missing"]), 0
+    if arguments.get("missing") == "insert":
+        missing, inserted = 0, missing
     return RunInfo(
         run_id=row["run_id"],
         table=row["table_name"],
@@ -90,16 +99,17 @@ def run_info(row: Any) -> RunInfo:
         matched=int(row["matched"]),
         changed=int(row["changed"]),
         unchanged=int(row["unchanged"]),
-        missing=int(row["missing"]),
+        missing=missing,
         conflicts=int(row["conflicts"]),
         chunks=int(row["chunks"]),
         retries=int(row["retries"]),
         columns=tuple(json.loads(row["columns"])),
         checkpoint=tuple(checkpoint) if checkpoint is not None else None,
-        arguments=json.loads(row["arguments"]),
+        arguments=arguments,
         reverts=row["reverts"],
         reverted_by=row["reverted_by"],
         error=row["error"],
+        inserted=inserted,
     )
 
 

@@ -6,7 +6,10 @@ statements that join the staging table to the target on the key:
 
 - ``tally``: matched, would change, version conflicts, and total, in one scan;
 - ``missing_keys`` / ``conflict_keys`` / ``duplicate_rows``: bounded samples;
-- ``merge``: one UPDATE … FROM (MySQL: multi-table UPDATE) of the rows that change.
+- ``merge``: one UPDATE … FROM (MySQL: multi-table UPDATE) of the rows that change;
+- ``insert``: with ``missing="insert"``, one INSERT … SELECT of the staged rows whose
+  keys have no target row (sent after the UPDATE, so no inserted row counts as
+  updated), each checked beforehand by ``staging.required``.
 
 When some rows leave some columns out (JSONL, mappings), a bit mask per row says
 which columns it carries, and an absent column keeps the target's value.
@@ -20,6 +23,7 @@ from typing import Any
 from sqlalchemy import (
     Column,
     ColumnElement,
+    Insert,
     Select,
     Table,
     Update,
@@ -27,7 +31,9 @@ from sqlalchemy import (
     case,
     false,
     func,
+    insert,
     literal,
+    null,
     or_,
     select,
     true,
@@ -37,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.visitors import replacement_traverse
 
 from setwise.operations import UPDATED
+from setwise.staging.required import absent, fill_in, first_version, version_supplied
 from setwise.staging.table import PRESENT, ROW, Stage
 from setwise.writers.keys import EVERYTHING, Span
 
@@ -234,6 +241,68 @@ class Merge(Stage):
             .where(self._joined(span), self._differs(), self._version_ok())
             .values(self._assignments())
         )
+
+    # -- rows whose keys have no target row (``missing="insert"``) --------------------
+
+    def _inserted_values(self) -> dict[Column[Any], ColumnElement[Any]]:
+        """The value of each column an inserted row is given: key, the changes' columns
+        (where a sparse row leaves one out, its default or NULL: ``staging.required``
+        refused the rows that leave out a column neither stands in for), and the first
+        version."""
+        staged = self.stage.c
+        values = {c: self.compare.kept(c, staged[c.name]) for c in self.target.key}
+        for index, column in enumerate(self.columns):
+            value = self.compare.kept(column, staged[column.name])
+            fallback = fill_in(column)
+            if self.sparse and fallback is not None:
+                value = case((self._present(index), value), else_=fallback)
+            values[column] = value
+        version = self.target.version
+        if version is not None and version_supplied(self.target):
+            values[version] = literal(first_version(self.target), version.type)
+        elif version is not None and self.expects_version:
+            values[version] = self.compare.kept(version, staged[version.name])
+        return values
+
+    def inserted_columns(self) -> list[Column[Any]]:
+        """The columns an INSERT of missing rows names (others get their defaults)."""
+        return list(self._inserted_values())
+
+    def insert_rows(self, span: Span) -> Select[Any]:
+        """The staged rows in ``span`` whose keys have no target row: a value for each of
+        ``inserted_columns``, in key order (the order the rows are written and locked)."""
+        values = self._inserted_values()
+        return (
+            select(*(value.label(None) for value in values.values()))
+            .select_from(self.stage)
+            .where(absent(self), *span.criteria(self.staged_key))
+            .order_by(*self.staged_key)
+        )
+
+    def inserted_journal_rows(self, span: Span) -> Select[Any]:
+        """The journal rows of ``insert_rows``: the primary key, then (old, new) for each
+        of ``written_columns``, old NULL (``staging.required`` refused an insert whose
+        primary key the changes do not give, when journaled)."""
+        values = self._inserted_values()
+        key = [values[column].label(None) for column in self.target.identity]
+        new = [values.get(column, null()).label(None) for column in self.written_columns()]
+        return (
+            select(*key, *(part for value in new for part in (null(), value)))
+            .select_from(self.stage)
+            .where(absent(self), *span.criteria(self.staged_key))
+            .order_by(*self.staged_key)
+        )
+
+    def insert(self, span: Span, stamps: dict[Column[Any], Any]) -> Insert:
+        """The INSERT … SELECT of the rows of ``insert_rows``, with the run's stamps;
+        columns the rows do not name get their client defaults in the SELECT (SQLAlchemy
+        calls a Python default once per statement) or their server defaults."""
+        columns = self.inserted_columns()
+        rows = self.insert_rows(span)
+        stamped = {c: v for c, v in stamps.items() if c not in columns}
+        if stamped:
+            rows = rows.add_columns(*(literal(v, c.type) for c, v in stamped.items()))
+        return insert(self.table).from_select([*columns, *stamped], rows)
 
 
 def _count_where(condition: ColumnElement[bool]) -> ColumnElement[Any]:
