@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import time
-import traceback
 from asyncio import CancelledError
 from dataclasses import replace
 from typing import Any
@@ -34,6 +33,7 @@ from setwise.dialects import RowCap, Strategy
 from setwise.engine.control import STOPPED_BY, Controller, StopRequested
 from setwise.engine.guards import chunk_cap, confirm_committed, guard
 from setwise.engine.health import Unwatched, Watch, watching
+from setwise.engine.interrupts import INTERRUPTS, release_frames
 from setwise.engine.ledger import Ledger
 from setwise.engine.options import RunOptions
 from setwise.engine.retry import first_line, retrying
@@ -57,10 +57,6 @@ from setwise.writers.keys import EVERYTHING, Span
 from setwise.writers.protocol import Writer
 
 log = logging.getLogger("setwise")
-
-#: What stops a chunked run as Ctrl-C does: a cancelled asyncio task (setwise.asyncio)
-#: gets its CancelledError inside the driver call it was waiting for.
-INTERRUPTS = (KeyboardInterrupt, CancelledError)
 
 #: Keys listed in ``Report.missing_keys`` and ``Report.conflicts``; the counts are exact.
 KEY_SAMPLE = 1_000
@@ -498,20 +494,3 @@ class Executor:
                     table=self.writer.target.name,
                 )
             )
-
-
-def release_frames(error: BaseException) -> None:
-    """Let go of what the frames of ``error``'s traceback (and of the errors it chains)
-    hold in their local variables; the traceback still shows where each line was.
-
-    A KeyboardInterrupt inside a statement leaves SQLAlchemy closing the connection
-    without closing the statement's cursor. Since Python 3.11, sqlite3 then keeps the
-    database open behind the closed connection, its transaction and write lock with it,
-    until that cursor is freed, and the traceback's frames hold it: until then no other
-    connection could write (mark the run interrupted) and gets "database is locked"."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        traceback.clear_frames(current.__traceback__)
-        current = current.__cause__ or current.__context__
