@@ -89,8 +89,8 @@ def test_a_journaled_chunk_packs_the_rows_it_reads_then_updates_them(
     assert (
         typed(
             "FROM (SELECT books.id AS id, books.price AS price, books.price * %(price_1)s{int} "
-            "AS anon_3, books.version AS version, books.version + %(version_1)s{int} AS anon_4, "
-            "%(param_5)s{str} AS op FROM books WHERE books.genre = %(genre_1)s{str} "
+            "AS anon_3, books.version AS version, books.version + %(version_1)s{int} AS anon_4 "
+            "FROM books WHERE books.genre = %(genre_1)s{str} "
             "AND books.price IS DISTINCT FROM books.price * %(price_1)s{int} "
             "AND books.id <= %(id_1)s{int}" + lock + ") AS journaled",
             dialect,
@@ -104,7 +104,7 @@ def test_a_journaled_chunk_packs_the_rows_it_reads_then_updates_them(
         "o_version, n_version, op) SELECT "
     )
     assert (
-        typed("(row_number() OVER () - %(param_3)s{int}) / %(param_4)s{int} AS part", dialect)
+        typed("(row_number() OVER () - %(param_4)s{int}) / %(param_5)s{int} AS part", dialect)
         in copied
     )
     assert "array_agg(CAST(numbered.anon_3 AS NUMERIC(10, 2)))" in copied

@@ -12,7 +12,8 @@ Everything that reads the journal reads it through ``unpacked``: the same column
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import (
@@ -27,6 +28,7 @@ from sqlalchemy import (
     String,
     Subquery,
     Table,
+    case,
     cast,
     column,
     func,
@@ -36,6 +38,7 @@ from sqlalchemy import (
     true,
     types,
 )
+from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.sql.elements import ColumnElement
 
 from setwise.dialects.base import shorten
@@ -44,6 +47,8 @@ from setwise.operations import OP, UPDATED
 #: Changed rows per table row: small enough that no array nears PostgreSQL's 1 GB limit
 #: on a value, however wide the rows; large enough that a chunk writes few table rows.
 PART_ROWS = 1_000
+#: The memory a packing INSERT may sort or hash its parts in (``packing_memory``).
+PACKING_MEMORY = "32MB"
 
 
 def can_pack(columns: Iterable[Column[Any]]) -> bool:
@@ -90,13 +95,17 @@ def pack(
     names: Sequence[str],
     run_id: str,
     chunk: int,
+    op: str | None = None,
     *,
     apart: bool = False,
 ) -> Insert:
     """The INSERT that packs ``rows`` (one per changed row, a column for each of the
     arrays ``names``; the others stay NULL) as parts of chunk ``chunk``; it returns each
-    part's row count. ``apart``: a second set of parts of the chunk (its inserted rows,
-    journaled after its updated ones), numbered below zero (-1, -2…)."""
+    part's row count. ``op``, when ``rows`` has no column for it, is every row's
+    operation: its array is filled to the part's length rather than aggregated (5% of
+    a delete's journal INSERT on PostgreSQL, benchmarks/README.md). ``apart``: a second
+    set of parts of the chunk (its inserted rows, journaled after its updated ones),
+    numbered below zero (-1, -2…)."""
     source = rows.subquery("journaled")
     # Parts are any PART_ROWS rows, not key ranges: numbering needs no sort, and the
     # arrays of one part are aggregated in one order, so their elements stay in step.
@@ -104,7 +113,12 @@ def pack(
     numbered = select(*source.c, part).subquery("numbered")
     values = list(numbered.c)[: len(names)]  # the last is the part
     lead: list[ColumnElement[Any]] = [literal(run_id, String(40)), literal(chunk, Integer)]
-    return _insert_parts(table, lead, numbered.c.part, names, values, group=[numbered.c.part])
+    filled: dict[str, ColumnElement[Any]] = {}
+    if op is not None:
+        filled[OP] = literal(op, _element_type(table, OP))
+    return _insert_parts(
+        table, lead, numbered.c.part, names, values, group=[numbered.c.part], filled=filled
+    )
 
 
 def pack_rows(connection: Connection, rows: Table, table: Table) -> int:
@@ -135,9 +149,13 @@ def _insert_parts(
     values: Sequence[ColumnElement[Any]],
     *,
     group: Sequence[ColumnElement[Any]],
+    filled: dict[str, ColumnElement[Any]] | None = None,
 ) -> Insert:
     """INSERT … SELECT of ``lead`` (run id, chunk), ``part`` and an array of each of
-    ``values`` (into the arrays ``names``) per ``group``; it returns each part's rows."""
+    ``values`` (into the arrays ``names``) per ``group``, and of each of ``filled``
+    (array name: the one value of every element); it returns each part's rows."""
+    filled = filled or {}
+    length = array([cast(func.count(), Integer)])
     packed = select(
         *lead,
         part,
@@ -145,12 +163,32 @@ def _insert_parts(
             func.array_agg(cast(value, _element_type(table, name)))
             for name, value in zip(names, values, strict=True)
         ),
+        *(func.array_fill(value, length) for value in filled.values()),
     ).group_by(*group)
     return (
         insert(table)
-        .from_select(["run_id", "chunk", "part", *names], packed)
+        .from_select(["run_id", "chunk", "part", *names, *filled], packed)
         .returning(func.cardinality(table.c[names[0]]))  # a key: never NULL
     )
+
+
+@contextmanager
+def packing_memory(connection: Connection) -> Iterator[None]:
+    """Let the statements inside sort or hash in ``PACKING_MEMORY`` (never less than
+    the session's own ``work_mem``), as ``SET LOCAL``, then put the setting back.
+
+    The parts are grouped by a number the planner cannot know is in order: at the
+    default 4 MB a chunk of 125,000 deleted rows sorted 8.8 MB on disk to group them,
+    0.19 s; with room, a hash of the parts, 0.16 s (benchmarks/README.md)."""
+    setting = func.current_setting("work_mem")
+    wanted = literal(PACKING_MEMORY)
+    roomier = case(
+        (func.pg_size_bytes(setting) < func.pg_size_bytes(wanted), wanted), else_=setting
+    )
+    before = connection.execute(select(setting, func.set_config("work_mem", roomier, True)))
+    kept = before.one()[0]
+    yield
+    connection.execute(select(func.set_config("work_mem", kept, True)))
 
 
 def pack_values(

@@ -34,7 +34,15 @@ from sqlalchemy.sql.elements import ColumnElement, Label, Null
 from sqlalchemy.sql.expression import Executable
 
 from setwise.dialects import Strategy
-from setwise.dialects.packed import can_pack, pack, pack_rows, pack_values, packed_table, unpacked
+from setwise.dialects.packed import (
+    can_pack,
+    pack,
+    pack_rows,
+    pack_values,
+    packed_table,
+    packing_memory,
+    unpacked,
+)
 from setwise.errors import JournalTableError
 from setwise.operations import INSERTED, OP, UPDATED
 from setwise.tables import temporary_copy
@@ -213,13 +221,15 @@ class PackedLayout:
         if len(kept) < len(names):
             names = [name for name, _ in kept]
             rows = rows.with_only_columns(*(value for _, value in kept), maintain_column_froms=True)
-        if OP not in names:
-            rows, names = rows.add_columns(literal(op, String(1)).label(OP)), [*names, OP]
-        return pack(table, rows, names, run_id, chunk, apart=op == INSERTED)
+        # Without a column of its own, every row's operation is ``op``.
+        return pack(
+            table, rows, names, run_id, chunk, None if OP in names else op, apart=op == INSERTED
+        )
 
     def copied(self, connection: Connection, copy: Executable) -> int:
         """Run ``copy``; the changed rows it journaled (it returns each part's)."""
-        return sum(connection.execute(copy).scalars())
+        with packing_memory(connection):
+            return sum(connection.execute(copy).scalars())
 
     def insert(
         self,
