@@ -415,6 +415,9 @@ def case_child(url: str, connect_args: str, name: str, rows: str, trace: str) ->
     """Run in a subprocess: one run of one case, printed as JSON (seconds and CPU seconds,
     or with ``trace`` the peak Python memory under tracemalloc)."""
     engine = create_engine(url, connect_args=json.loads(connect_args))
+    # ``import setwise`` defers its submodules to first use: the modules setwise.apply
+    # needs are imported here, outside the clock, as ``from setwise import apply`` would.
+    setwise.apply  # noqa: B018
     clock = CpuClock(engine)  # before any connection: it records each one's backend
     run = case_runner(name, engine, changes(int(rows)))
     if trace == "1":
