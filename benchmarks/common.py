@@ -50,6 +50,17 @@ if str(ROOT) not in sys.path:
 from tests import backends  # noqa: E402
 
 BACKENDS = ("sqlite", "postgresql", "mariadb")
+
+#: Backends a benchmark may name beyond ``BACKENDS``: another server of a test backend,
+#: reached by pointing that backend's URL elsewhere while it is measured. postgresql18:
+#: the PostgreSQL 18 server `.ci/pg18.sh up` starts (the tests' fifth backend).
+OTHER_SERVERS = {
+    "postgresql18": (
+        "postgresql",
+        "SETWISE_BENCH_POSTGRESQL18",
+        "postgresql+psycopg://root@127.0.0.1:5439/test",
+    ),
+}
 RESULTS = Path(__file__).resolve().parent / "results"
 
 # Wide enough for a table of a dozen columns; fixed so the saved .txt does not depend
@@ -82,18 +93,42 @@ def arguments(description: str, *, rows: int, repeats: int) -> argparse.Argument
 
 def chosen_backends(option: str) -> list[str]:
     names = [name.strip() for name in option.split(",") if name.strip()]
-    unknown = [name for name in names if name not in BACKENDS]
+    known = (*BACKENDS, *OTHER_SERVERS)
+    unknown = [name for name in names if name not in known]
     if unknown:
-        raise SystemExit(f"unknown backend(s) {unknown}; choose from {', '.join(BACKENDS)}")
+        raise SystemExit(f"unknown backend(s) {unknown}; choose from {', '.join(known)}")
     return names
 
 
 # -- databases -----------------------------------------------------------------------------
 
 
+@contextmanager
+def as_test_backend(name: str) -> Iterator[str]:
+    """The tests' backend that ``name`` is, with its URL pointed at ``name``'s server
+    while the block runs (``OTHER_SERVERS``); ``name`` itself for the tests' own."""
+    if name not in OTHER_SERVERS:
+        yield name
+        return
+    base, variable, default = OTHER_SERVERS[name]
+    key = f"SETWISE_TEST_{base.upper()}"
+    before = os.environ.get(key)
+    os.environ[key] = os.environ.get(variable, default)
+    try:
+        yield base
+    finally:
+        if before is None:
+            del os.environ[key]
+        else:
+            os.environ[key] = before
+
+
 def server_version(name: str) -> str | None:
     """The backend's version, or None (with a notice printed) when it does not answer."""
-    found = backends.availability(name)
+    with as_test_backend(name) as base:
+        # Asked anew for another server: the tests' answer is cached per backend name.
+        ask = backends.availability if base == name else backends.availability.__wrapped__
+        found = ask(base)
     if not found.ok:
         print(f"NOTICE: skipping {name}: {found.detail}")
         return None
@@ -105,8 +140,9 @@ def fresh_database(name: str) -> Iterator[Engine]:
     """An engine on an empty database of its own (a file, a schema, a database), dropped
     afterwards: the tests' own (``tests.backends.fresh_database``)."""
     with (
+        as_test_backend(name) as base,
         tempfile.TemporaryDirectory(prefix="setwise-bench-") as folder,
-        backends.fresh_database(name, Path(folder)) as engine,
+        backends.fresh_database(base, Path(folder)) as engine,
     ):
         yield engine
 
