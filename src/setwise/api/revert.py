@@ -71,15 +71,9 @@ def revert(
         name = journal.changes_table(target, strategy).name
         table = Table(name, MetaData(), autoload_with=connection, schema=target.table.schema)
         changes = Journal.changes(table)
-        reversal = Reversal(
-            target=target,
-            journal=changes,
-            run=info,
-            columns=tuple(target.column(c) for c in info.columns),
-            force=force,
-            strategy=strategy,
-            compare=strategy.stored_comparison(connection, target.table),
-            done=operations_of(connection, changes, info.run_id),
+        done = operations_of(connection, changes, info.run_id)
+        reversal = Reversal.of_run(
+            connection, target, changes, info, strategy, force=force, done=done
         )
         unrestored = EVERYTHING  # a resumed revert's rows after its checkpoint
         if resumed is not None:

@@ -81,15 +81,7 @@ def compare(
     info = journal.get(connection, run_id)
     target = resolve_target(info.table, connection)
     changes = Journal.changes(journal.changes_table(target, strategy))
-    reversal = Reversal(
-        target=target,
-        journal=changes,
-        run=info,
-        columns=tuple(target.column(c) for c in info.columns),
-        force=False,
-        strategy=strategy,
-        compare=strategy.stored_comparison(connection, target.table),
-    )
+    reversal = Reversal.of_run(connection, target, changes, info, strategy)
     rows = connection.execute(
         select(func.count()).select_from(changes).where(changes.c.run_id == run_id)
     ).scalar_one()

@@ -79,6 +79,31 @@ class Reversal:
 
     kind = REVERT_KIND
 
+    @classmethod
+    def of_run(
+        cls,
+        connection: Connection,
+        target: Target,
+        journal: FromClause,
+        run: RunInfo,
+        strategy: Strategy,
+        *,
+        force: bool = False,
+        done: tuple[str, ...] = (UPDATED,),
+    ) -> Reversal:
+        """The reversal of ``run``: the columns it journaled, compared as ``target``'s
+        table stores them on this connection's database."""
+        return cls(
+            target=target,
+            journal=journal,
+            run=run,
+            columns=tuple(target.column(c) for c in run.columns),
+            force=force,
+            strategy=strategy,
+            compare=strategy.stored_comparison(connection, target.table),
+            done=done,
+        )
+
     @property
     def operations(self) -> tuple[str, ...]:
         """What the revert does: the inverse of each operation of the run; forced over
