@@ -3,7 +3,8 @@
 The packages the extras bring are installed here (``make test`` installs ``.[all,dev]``),
 so these tests use packages that are really absent: a made-up module, a broken package
 written to a temporary folder, drivers setwise brings no extra for (psycopg2, pyodbc),
-and mysqlclient's MySQLdb hidden from the import system. ``make check-dist`` checks the real extras against a wheel installed without them.
+and mysqlclient's MySQLdb hidden from the import system. ``make check-dist`` checks the
+real extras against a wheel installed without them.
 """
 
 from __future__ import annotations
