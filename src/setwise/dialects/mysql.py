@@ -1,4 +1,5 @@
-"""MySQL and MariaDB through PyMySQL. MariaDB is MySQL with a few more features."""
+"""MySQL and MariaDB through PyMySQL or mysqlclient (and aiomysql, PyMySQL's asyncio twin).
+MariaDB is MySQL with a few more features."""
 
 from __future__ import annotations
 
