@@ -16,7 +16,15 @@ OLDEST_STAMP := $(OLDEST)/.installed
 NEWER_PYTHON ?= $(lastword $(sort $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.1[2-9].*/bin/python3)))
 
 # The dev install brings every extra, so `make test` reaches every backend and format.
+# mysqlclient (the mysqlclient extra, in all) builds against MariaDB's C client library:
+# there are no Linux wheels. Debian's libmariadb-dev (and pkg-config, which finds it) are
+# installed first when missing; CI runs as root.
 define install
+	pkg-config --exists libmariadb 2>/dev/null || { \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -qq libmariadb-dev pkg-config >/dev/null 2>&1 || { \
+			apt-get update -qq && apt-get install -y -qq libmariadb-dev pkg-config >/dev/null; }; } \
+		|| { echo "mysqlclient needs libmariadb-dev and pkg-config (apt-get install as root)"; exit 1; }
 	$(1)/bin/python -m pip install --quiet --upgrade pip
 	$(1)/bin/python -m pip install --quiet -e ".[all,dev]" $(2)
 	# CockroachDB's and YugabyteDB's dialects, for the compile-only tests in tests/dialects:

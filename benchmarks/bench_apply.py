@@ -44,6 +44,7 @@ each backend at the largest size of at least ``--csv-rows``, ``setwise.apply`` o
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import resource
@@ -337,6 +338,33 @@ RAW_PATHS: dict[str, dict[str, Callable[[Any, Sequence[tuple[Any, ...]]], None]]
 """The database's bulk path driven through the driver, per dialect name."""
 
 
+# -- mysqlclient beside PyMySQL (MariaDB, MySQL) ----------------------------------------------
+
+MYSQLCLIENT = "mysqlclient: "
+"""The prefix of a MySQL case run through mysqlclient (the C driver of ``mysql://``): its
+raw INSERT (mysqlclient's executemany) and LOAD DATA paths, and setwise on an engine on
+it. Never a "raw best", which stays PyMySQL's: compare each driver with its own raws."""
+
+
+def mysqlclient_cases(dialect: str) -> dict[str, int | None]:
+    """The mysqlclient cases on this backend: none when mysqlclient is not installed."""
+    if dialect not in ("mysql", "mariadb") or importlib.util.find_spec("MySQLdb") is None:
+        return {}
+    names = ("raw INSERT stage + JOIN", "raw LOAD DATA + JOIN", "setwise, no journal")
+    return dict.fromkeys(MYSQLCLIENT + name for name in (*names, LOCAL_INFILE))
+
+
+def mysqlclient_runner(
+    name: str, engine: Engine, dicts: Sequence[dict[str, Any]]
+) -> Callable[[], None] | None:
+    """The work of a mysqlclient case: the PyMySQL case of the same name on a mysqlclient
+    engine; None for any other case."""
+    if not name.startswith(MYSQLCLIENT):
+        return None
+    url = engine.url.set(drivername=f"{engine.dialect.name}+mysqldb")
+    return case_runner(name.removeprefix(MYSQLCLIENT), create_engine(url), dicts)
+
+
 def driver_connection(engine: Engine) -> Any:
     """The driver's own connection, outside SQLAlchemy's pool (MariaDB: allowed LOCAL
     INFILE, which the server must allow too)."""
@@ -380,12 +408,15 @@ def case_names(
     cases["setwise, no journal"] = None
     if dialect in ("mysql", "mariadb"):
         cases[LOCAL_INFILE] = None
+    cases |= mysqlclient_cases(dialect)
     cases["setwise"] = None
     return cases, notes
 
 
 def case_runner(name: str, engine: Engine, dicts: Sequence[dict[str, Any]]) -> Callable[[], None]:
     """The work of case ``name``, ready to call: connections open, nothing timed yet."""
+    if (mysqlclient := mysqlclient_runner(name, engine, dicts)) is not None:
+        return mysqlclient
     dialect = engine.dialect.name
     if name in RAW_PATHS[dialect]:
         path, driver = RAW_PATHS[dialect][name], driver_connection(engine)

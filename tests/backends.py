@@ -25,6 +25,7 @@ SQL or settings (CITEXT, a latin1 column, pysqlite's busy timeout).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import uuid
 import weakref
@@ -248,13 +249,36 @@ ASYNC_DRIVERS = {
 }
 
 
+#: Other sync drivers a backend's tests marked ``driver_twin`` run on too, with the module
+#: each imports: mysqlclient, the C driver of SQLAlchemy's ``mysql://`` URLs.
+SYNC_DRIVERS = {"mariadb": {"mysqldb": "MySQLdb"}}
+
+
+def is_async_driver(driver: str) -> bool:
+    return any(driver in drivers for drivers in ASYNC_DRIVERS.values())
+
+
+def missing_driver(driver: str) -> str | None:
+    """The module of a ``SYNC_DRIVERS`` driver when it is not installed, else None."""
+    for drivers in SYNC_DRIVERS.values():
+        module = drivers.get(driver)
+        if module is not None and importlib.util.find_spec(module) is None:
+            return module
+    return None
+
+
 def engine_on(url: str | URL, driver: str, connect_args: dict[str, Any] | None = None) -> Engine:
-    """An engine on ``url`` with the sync driver of its URL, or ``driver`` (an asyncio
-    one): then the ``sync_engine`` of an AsyncEngine, usable in a greenlet only."""
+    """An engine on ``url`` with the sync driver of its URL, another sync ``driver`` of
+    ``SYNC_DRIVERS``, or an asyncio one: then the ``sync_engine`` of an AsyncEngine,
+    usable in a greenlet only."""
     args = connect_args or {}
     if driver == "sync":
         return create_engine(url, connect_args=args)
     found = make_url(url)
+    if not is_async_driver(driver):
+        return create_engine(
+            found.set(drivername=f"{found.get_backend_name()}+{driver}"), connect_args=args
+        )
     if driver == "asyncpg" and "options" in args:  # asyncpg takes no libpq options
         path = args["options"].removeprefix("-csearch_path=")
         args = {"server_settings": {"search_path": path}}

@@ -70,14 +70,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             metafunc.parametrize("backend", [skipped], scope="session")
             return
         twin = metafunc.definition.get_closest_marker("async_twin")
-        if twin is not None and twin.args[:1] != (False,):
-            # Each backend, then each of its asyncio drivers (tests/asynctwin.py).
+        if twin is not None and twin.args[:1] == (False,):
+            twin = None
+        driver_twin = metafunc.definition.get_closest_marker("driver_twin") is not None
+        if twin is not None or driver_twin:
+            # Each backend, then each of its asyncio drivers (tests/asynctwin.py), and
+            # with driver_twin its other sync drivers (backends.SYNC_DRIVERS).
             # async_twin("only"): on the asyncio drivers alone (a test of setwise.asyncio).
-            own = () if twin.args[:1] == ("only",) else ("sync",)
+            own = () if twin is not None and twin.args[:1] == ("only",) else ("sync",)
             pairs = [
                 pytest.param(name, driver, id=name if driver == "sync" else f"{name}-{driver}")
                 for name in chosen
-                for driver in (*own, *backends.ASYNC_DRIVERS.get(name, ()))
+                for driver in (
+                    *own,
+                    *(backends.ASYNC_DRIVERS.get(name, ()) if twin is not None else ()),
+                    *(backends.SYNC_DRIVERS.get(name, {}) if driver_twin else ()),
+                )
             ]
             metafunc.parametrize(("backend", "driver"), pairs, scope="session")
             return
@@ -94,10 +102,21 @@ def backend_available(name: str) -> None:
     pytest.skip(message)
 
 
+def driver_available(driver: str) -> None:
+    module = backends.missing_driver(driver)
+    if module is None:
+        return
+    message = f"driver {driver} not installed (no module {module}: make .venv/.installed)"
+    if backends.in_ci():
+        pytest.fail(f"{message} (CI=true requires every driver)", pytrace=False)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def driver() -> str:
     """The driver of the test's engine: the URL's own, unless the test is marked
-    ``async_twin`` (then also each asyncio driver of the backend)."""
+    ``async_twin`` (then also each asyncio driver of the backend) or ``driver_twin``
+    (then also each other sync driver of ``backends.SYNC_DRIVERS``)."""
     return "sync"
 
 
@@ -108,7 +127,8 @@ def engine(
     """An engine on a fresh, empty database of the test's backend. On an asyncio
     driver, setwise's functions are their setwise.asyncio twins (tests/asynctwin.py)."""
     backend_available(backend)
-    if driver != "sync":
+    driver_available(driver)
+    if backends.is_async_driver(driver):
         asynctwin.use_twins(monkeypatch)
     with backends.fresh_database(backend, tmp_path, driver) as engine:
         yield engine
@@ -119,7 +139,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     """A test on an asyncio driver runs whole (setup, call, teardown) in a greenlet on an
     event loop of its own."""
     callspec = getattr(item, "callspec", None)
-    if callspec is None or callspec.params.get("driver", "sync") == "sync":
+    if callspec is None or not backends.is_async_driver(callspec.params.get("driver", "sync")):
         return None
     item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
     asynctwin.run_in_greenlet(lambda: runtestprotocol(item, nextitem=nextitem))

@@ -69,6 +69,7 @@ def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> Path:
 
 
 @pytest.mark.async_twin
+@pytest.mark.driver_twin
 def test_changes_by_primary_key_with_exact_counts(books: Engine) -> None:
     changes = [
         {"id": 1, "price": Decimal("1.50")},
@@ -89,6 +90,7 @@ def test_changes_by_primary_key_with_exact_counts(books: Engine) -> None:
 
 
 @pytest.mark.async_twin
+@pytest.mark.driver_twin
 def test_rows_that_would_not_change_are_never_written(books: Engine, backend: str) -> None:
     with books.begin() as connection:
         connection.execute(text("CREATE TABLE hits (n INTEGER)"))
@@ -238,6 +240,7 @@ def test_csv_problems_name_the_line_they_are_on(books: Engine, tmp_path: Path) -
 
 @pytest.mark.requires("load_data_local")
 @pytest.mark.async_twin
+@pytest.mark.driver_twin
 def test_load_data_local_stages_awkward_text_exactly(books: Engine) -> None:
     """A connection allowed LOCAL INFILE stages through LOAD DATA: escapes and NULLs."""
     loading = create_engine(books.url, connect_args={"local_infile": True})
@@ -270,6 +273,7 @@ def test_load_data_local_stages_awkward_text_exactly(books: Engine) -> None:
 
 
 @pytest.mark.async_twin
+@pytest.mark.driver_twin
 def test_mappings_stage_awkward_values_exactly(books: Engine, backend: str) -> None:
     """Text that looks like staging syntax, decimals written with exponents, and a
     column mixing values and NULLs arrive as they were (COPY text, LOAD DATA, INSERT)."""
@@ -405,6 +409,7 @@ def test_problems_deep_in_a_large_changeset_are_all_found(engine: Engine) -> Non
     assert (report.changed, report.missing) == (7_000, 0)
 
 
+@pytest.mark.driver_twin
 def test_a_changeset_over_many_staging_statements_arrives_whole(engine: Engine) -> None:
     """Staging sends many rows per statement (SQLite: multi-row VALUES lists): a count
     that fills no statement or batch evenly, with values that differ on every row, NULLs
@@ -435,6 +440,7 @@ def test_a_changeset_over_many_staging_statements_arrives_whole(engine: Engine) 
             assert after[book_id] == before[book_id]
 
 
+@pytest.mark.driver_twin
 def test_a_chunked_changeset_stages_in_short_transactions(engine: Engine) -> None:
     """A chunked run commits its staging on the way (no long transaction before the
     first chunk); a problem found late still writes nothing and leaves no staging table."""
@@ -504,6 +510,7 @@ def test_every_problem_is_reported_and_nothing_is_written(books: Engine, tmp_pat
     assert snapshot(books) == before
 
 
+@pytest.mark.driver_twin
 def test_null_for_a_not_null_column_is_refused(books: Engine) -> None:
     with pytest.raises(setwise.ValidationError, match="NOT NULL"):
         setwise.apply(books, Book, [{"id": 1, "title": None}])
@@ -587,6 +594,7 @@ def test_guards(books: Engine) -> None:
 
 
 @pytest.mark.async_twin
+@pytest.mark.driver_twin
 def test_a_constraint_violation_names_the_constraint(books: Engine) -> None:
     before = snapshot(books)
     with pytest.raises(setwise.ValidationError) as caught:

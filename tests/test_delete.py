@@ -69,6 +69,7 @@ def test_a_delete_without_where_is_refused_and_deletes_nothing(engine: Engine) -
     cut=st.integers(min_value=-1, max_value=13),
     chunked=st.sampled_from([None, 1, 3]),
 )
+@pytest.mark.driver_twin
 def test_delete_then_revert_gives_back_the_table(
     engine: Engine, rows: list[dict[str, Any]], cut: int, chunked: int | None
 ) -> None:
@@ -140,6 +141,7 @@ def test_max_rows_refuses_before_anything_is_deleted(engine: Engine) -> None:
 
 
 @pytest.mark.async_twin
+@pytest.mark.driver_twin
 def test_a_delete_a_foreign_key_refuses_names_it(engine: Engine) -> None:
     metadata = MetaData()
     parent = Table("fk_parent", metadata, Column("id", Integer, primary_key=True))

@@ -148,6 +148,7 @@ def test_two_writers_with_the_same_version_exactly_one_wins(books: Engine) -> No
     assert row[5] == winners[0] and row[8] == 2
 
 
+@pytest.mark.driver_twin
 def test_a_unique_violation_names_the_constraint_and_changes_nothing(books: Engine) -> None:
     before = snapshot(books)
     with Session(books) as session, pytest.raises(setwise.ValidationError) as caught:
@@ -158,6 +159,7 @@ def test_a_unique_violation_names_the_constraint_and_changes_nothing(books: Engi
     assert snapshot(books) == before
 
 
+@pytest.mark.driver_twin
 def test_a_foreign_key_violation_names_the_constraint(books: Engine) -> None:
     with Session(books) as session, pytest.raises(setwise.ValidationError) as caught:
         setwise.patch(session, Book, 1, {"author_id": 99})
@@ -165,6 +167,7 @@ def test_a_foreign_key_violation_names_the_constraint(books: Engine) -> None:
     assert caught.value.problems[0].column == "author_id"
 
 
+@pytest.mark.driver_twin
 def test_a_check_violation_names_the_constraint(books: Engine) -> None:
     with Session(books) as session, pytest.raises(setwise.ValidationError) as caught:
         setwise.patch(session, Book, 1, {"price": Decimal("-1.00")})

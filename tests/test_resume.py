@@ -77,6 +77,7 @@ def write_changes(path: Path) -> Path:
 
 
 @pytest.mark.parametrize("kind", ["apply", "update"])
+@pytest.mark.driver_twin
 def test_a_killed_run_resumes_to_the_uninterrupted_result(
     engine: Engine, backend: str, tmp_path: Path, kind: str
 ) -> None:
@@ -354,6 +355,7 @@ def test_two_processes_resuming_one_killed_run_finish_it_once(
         setwise.apply(engine, Book, changes, chunk_rows=5, resume=killed.run_id)
 
 
+@pytest.mark.driver_twin
 def test_a_killed_revert_resumes_to_what_an_uninterrupted_revert_gives(
     engine: Engine, backend: str, tmp_path: Path
 ) -> None:

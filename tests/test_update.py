@@ -37,6 +37,7 @@ def count_updates(engine: Engine) -> list[str]:
 
 
 @pytest.mark.async_twin
+@pytest.mark.driver_twin
 def test_orm_update_with_expression_runs_as_one_statement(books: Engine) -> None:
     before = prices(books)
     sent = count_updates(books)
@@ -218,6 +219,7 @@ def test_a_connection_with_an_open_transaction_keeps_control_of_it(books: Engine
 
 
 @pytest.mark.async_twin
+@pytest.mark.driver_twin
 def test_a_failure_inside_the_callers_transaction_undoes_only_setwise(books: Engine) -> None:
     with books.connect() as connection:
         connection.execute(update(Book).where(Book.id == 1).values(stock=555))
@@ -262,6 +264,7 @@ def test_pending_changes_in_the_session_are_flushed_not_committed(books: Engine)
 
 
 @pytest.mark.async_twin
+@pytest.mark.driver_twin
 def test_a_unique_violation_names_the_constraint(books: Engine) -> None:
     before = snapshot(books)
     with pytest.raises(setwise.ValidationError, match="uq_books_isbn") as caught:

@@ -5,6 +5,8 @@ command on SQLite with CSV and JSONL files. The rest comes with an extra:
 
     postgresql  psycopg 3            postgresql+psycopg:// URLs
     mysql       PyMySQL              mysql+pymysql:// and mariadb+pymysql:// URLs
+    mysqlclient mysqlclient (C)      mysql:// and mariadb+mysqldb:// URLs (needs
+                                     libmariadb-dev to build)
     parquet     pyarrow              Parquet files, Arrow tables and DataFrames as changes
     chart       matplotlib           ``setwise bench --chart``
     asyncio     greenlet and the     SQLAlchemy's asyncio engines
@@ -26,7 +28,7 @@ from sqlalchemy.engine import URL, make_url
 from setwise.errors import MissingExtraError
 
 #: The extra that brings each driver module SQLAlchemy imports for a URL.
-DRIVER_EXTRAS = {"psycopg": "postgresql", "pymysql": "mysql"}
+DRIVER_EXTRAS = {"psycopg": "postgresql", "pymysql": "mysql", "MySQLdb": "mysqlclient"}
 
 #: The extra for a URL's database when its driver is not one an extra brings, with the
 #: URL that uses that extra's driver.

@@ -1,4 +1,5 @@
-"""MySQL and MariaDB through PyMySQL. MariaDB is MySQL with a few more features."""
+"""MySQL and MariaDB through PyMySQL or mysqlclient (and aiomysql, PyMySQL's asyncio twin).
+MariaDB is MySQL with a few more features."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from setwise.dialects.base import IdentifierUnits, IntegrityFacts, RowCap, Stage
 from setwise.dialects.compare import StoredComparison
 from setwise.dialects.health import FlowControl, ReplicaLag
 from setwise.dialects.mysql_load import load_data_allowed, load_data_file
+from setwise.dialects.mysql_values import Session, insert_values
 
 # 1062: "Duplicate entry '978-0' for key 'isbn'" (MySQL 8 writes 'books.isbn')
 _DUPLICATE = re.compile(r"for key '(?:[^'.]+\.)?([^']+)'")
@@ -225,24 +227,45 @@ class MySQLStrategy(Strategy):
 
     @contextmanager
     def stage_loader(self, connection: Connection, table: Table) -> Iterator[StageLoader]:
+        session = Session(connection)
         if not load_data_allowed(connection):
-            yield partial(self.insert_batch, connection, table)
+            yield partial(self._insert_laid_out, connection, table, session)
             return
         with load_data_file(connection, table) as file:
 
             def load(columns: Sequence[Sequence[Any]]) -> None:
                 columns = self.driver_columns(table, columns)
                 if not file.write(columns):
-                    self.insert_many(connection, table, list(zip(*columns, strict=True)), "%s")
+                    self._insert_driver_columns(connection, table, columns, session)
 
             yield load
 
     def insert_batch(
         self, connection: Connection, table: Table, columns: Sequence[Sequence[Any]]
     ) -> None:
-        columns = self.driver_columns(table, columns)
-        # PyMySQL sends an executemany INSERT … VALUES as multi-row INSERTs of up to 1 MB.
-        self.insert_many(connection, table, list(zip(*columns, strict=True)), "%s")
+        self._insert_laid_out(connection, table, Session(connection), columns)
+
+    def _insert_laid_out(
+        self,
+        connection: Connection,
+        table: Table,
+        session: Session,
+        columns: Sequence[Sequence[Any]],
+    ) -> None:
+        self._insert_driver_columns(connection, table, self.driver_columns(table, columns), session)
+
+    def _insert_driver_columns(
+        self,
+        connection: Connection,
+        table: Table,
+        columns: Sequence[Sequence[Any]],
+        session: Session,
+    ) -> None:
+        # Laid out a column at a time (dialects/mysql_values.py) where exact; else the
+        # driver's executemany, which PyMySQL and mysqlclient send as multi-row INSERTs
+        # of up to 1 MB, escaping each value.
+        if not insert_values(connection, table, columns, session):
+            self.insert_many(connection, table, list(zip(*columns, strict=True)), "%s")
 
     def drop_stage(self, connection: Connection, table: Table) -> None:
         # TEMPORARY: never a real table of the same name. A temporary table survives a

@@ -1,12 +1,13 @@
 """Staging rows on MySQL and MariaDB: LOAD DATA LOCAL INFILE when the connection may,
-else multi-row INSERTs.
+else multi-row INSERTs (dialects/mysql_values.py).
 
 LOAD DATA reads a tab-separated file in one statement, the server's bulk path, and
 stages about a fifth faster than PyMySQL's multi-row INSERTs (benchmarks/README.md).
 It needs both ends to allow it: the client connected with ``local_infile=True``
-and the server's ``local_infile`` on. Only plain values go that way (numbers, text,
-booleans, naive dates and times, NULL; ``bulktext``); a batch with anything else is
-INSERTed. The batches of a changeset go to one file, loaded by one statement at the end.
+(PyMySQL, aiomysql; mysqlclient: ``local_infile=1``) and the server's ``local_infile``
+on. Only plain values go that way (numbers, text, booleans, naive dates and times,
+NULL; ``bulktext``); a batch with anything else is INSERTed. The batches of a
+changeset go to one file, loaded by one statement at the end.
 The server turns a LOAD DATA LOCAL error into a warning and goes on, so a load that
 reports a warning or a row count other than the file's fails instead.
 """
@@ -27,7 +28,9 @@ from setwise.dialects.bulktext import MYSQL
 from setwise.dialects.drivers import awaited, call, driver_connection
 from setwise.errors import StagingError
 
-#: pymysql.constants.CLIENT.LOCAL_FILES: the client asked to send local files.
+#: CLIENT.LOCAL_FILES: the client asked to send local files. PyMySQL sets it in its
+#: ``client_flag`` for ``local_infile=True``; mysqlclient's ``client_flag`` has it too
+#: when connected with ``local_infile=1`` (libmariadb's MYSQL_OPT_LOCAL_INFILE).
 _LOCAL_FILES = 128
 
 #: Whether each DBAPI connection may LOAD DATA LOCAL: asked once per connection.
@@ -38,7 +41,7 @@ def load_data_allowed(connection: Connection) -> bool:
     """The client asked for LOCAL INFILE and the server allows it."""
     if connection.connection.dbapi_connection is None:
         return False
-    raw: Any = driver_connection(connection)  # PyMySQL's, or aiomysql's (its async twin)
+    raw: Any = driver_connection(connection)  # PyMySQL's, mysqlclient's or aiomysql's
     if not getattr(raw, "client_flag", 0) & _LOCAL_FILES:
         return False
     if raw not in _ALLOWED:
@@ -93,7 +96,7 @@ def _load(connection: Connection, table: Table, path: str, count: int) -> None:
     cursor: Any = call(connection, "cursor")
     try:
         # aiomysql reads the server's warnings itself and tells them as Python warnings;
-        # PyMySQL counts them, to be asked for.
+        # PyMySQL and mysqlclient count them (cursor.warning_count), to be asked for.
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             loaded = awaited(connection, cursor.execute(statement))

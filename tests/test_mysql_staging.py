@@ -1,0 +1,151 @@
+"""MariaDB stages a changeset byte for byte, whichever way its rows go to the server.
+
+Rows go as INSERT text setwise lays out a column at a time (dialects/mysql_values.py),
+through the driver's executemany when the session reads no backslash escapes
+(NO_BACKSLASH_ESCAPES), or by LOAD DATA LOCAL when the connection allows it; each
+with PyMySQL and, as a driver twin, mysqlclient. Hostile text (quotes, backslashes,
+NUL, CR/LF, Ctrl-Z, printf markers, emoji), a latin1 column and binary columns must
+come back exactly as given, and a revert must bring back exactly what was there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, Double, Engine, MetaData, Table, create_engine, event, select, text
+
+import setwise
+from setwise.dialects.mysql_load import load_data_allowed
+
+pytestmark = [pytest.mark.backends("mariadb"), pytest.mark.driver_twin]
+
+DDL = (
+    "CREATE TABLE awkward (id INT PRIMARY KEY, txt VARCHAR(200) COLLATE utf8mb4_bin,"
+    " lat VARCHAR(200) CHARACTER SET latin1 COLLATE latin1_bin, bin VARBINARY(300),"
+    " doc BLOB, price DECIMAL(14, 4), at DATETIME(6), day DATE, tm TIME(6), flag BOOL,"
+    " ratio DOUBLE, n BIGINT) DEFAULT CHARSET utf8mb4"
+)
+
+TEXTS = [
+    "O'Brien",
+    'say "hi"',
+    "back\\slash\\",
+    "\\N",
+    "\\'; DROP TABLE awkward; -- ",
+    "nul\0byte\0",
+    "line\nbreak\r\nand\rreturn",
+    "tab\there",
+    "ctrl-z \x1a end",
+    "emoji 🦆 and 𝄞",
+    "%s %d %(x)s %%",
+    "",
+    " trailing ",
+    "\\\\0 \\Z \\n",
+]
+LATIN = ["café naïve ÿ", "O'Brien\\", "£ ¤ ¥ §", "tab\tnul\0", ""]
+BINARY = [bytes(range(256)), b"", b"'\\\0\"", b"\xff\xfe\x00\x1a", b"%s"]
+
+
+def changes() -> list[dict[str, Any]]:
+    rows = []
+    for i, txt in enumerate(TEXTS, start=1):
+        rows.append(
+            {
+                "id": i,
+                "txt": txt,
+                "lat": LATIN[i % len(LATIN)],
+                "bin": BINARY[i % len(BINARY)],
+                "doc": BINARY[(i + 1) % len(BINARY)] * 3,
+                "price": Decimal(f"-{i}.0001") if i % 2 else Decimal("12345678.9999"),
+                "at": dt.datetime(2026, 1, i, 23, 59, 59, i if i % 3 else 0),
+                "day": dt.date(1000 + i, 2, 28),
+                "tm": dt.time(i, 0, 1, 999999),
+                "flag": i % 2,
+                "ratio": 0.1 * i if i % 4 else -1e-300,
+                "n": -(2**63) if i == 1 else 2**63 - i,
+            }
+        )
+    # A row of NULLs: None beside values in every column of the batch.
+    rows.append(dict.fromkeys(rows[0], None) | {"id": len(rows) + 1})
+    return rows
+
+
+def before() -> list[dict[str, Any]]:
+    return [
+        {"id": row["id"], "txt": "old", "lat": "old", "bin": b"old", "price": Decimal(1)}
+        for row in changes()
+    ]
+
+
+@pytest.fixture
+def awkward(engine: Engine) -> Table:
+    with engine.begin() as connection:
+        connection.execute(text(DDL))
+    # DOUBLE read back as a float, not reflected as a Decimal of ten places.
+    table = Table("awkward", MetaData(), Column("ratio", Double()), autoload_with=engine)
+    with engine.begin() as connection:
+        connection.execute(table.insert(), before())
+    return table
+
+
+def stored(engine: Engine, table: Table) -> list[dict[str, Any]]:
+    with engine.connect() as connection:
+        found = connection.execute(select(table).order_by(table.c.id)).mappings()
+        return [dict(row) for row in found]
+
+
+def with_defaults(row: dict[str, Any]) -> dict[str, Any]:
+    return dict.fromkeys(("doc", "at", "day", "tm", "flag", "ratio", "n"), None) | row
+
+
+def no_backslash_escapes(dbapi_connection: Any, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')")
+    cursor.close()
+
+
+@pytest.fixture(params=["laid out", "no backslash escapes", "load data"])
+def staging(request: pytest.FixtureRequest, engine: Engine) -> Iterator[tuple[str, Engine]]:
+    """An engine on the test's database whose changesets stage the way named."""
+    way = request.param
+    options: dict[str, Any] = {"local_infile": True} if way == "load data" else {}
+    staged = create_engine(engine.url, connect_args=options)
+    if way == "no backslash escapes":
+        event.listen(staged, "connect", no_backslash_escapes)
+    with staged.connect() as connection:
+        allowed = load_data_allowed(connection)
+    if way == "load data" and not allowed:
+        pytest.skip("the server does not allow LOAD DATA LOCAL (local_infile off)")
+    try:
+        yield way, staged
+    finally:
+        staged.dispose()
+
+
+def test_hostile_values_are_staged_and_reverted_byte_for_byte(
+    engine: Engine, awkward: Table, staging: tuple[str, Engine]
+) -> None:
+    way, staged = staging
+    inserts: list[str] = []
+
+    @event.listens_for(staged, "before_cursor_execute")
+    def seen(*args: Any) -> None:
+        statement = args[2]
+        if statement.startswith("INSERT INTO setwise_stage"):
+            inserts.append(statement)
+
+    given = changes()
+    report = setwise.apply(staged, "awkward", given)
+    assert report.changed == len(given)
+    assert stored(engine, awkward) == given
+    if way == "laid out":
+        # The values went as text setwise wrote, not as the driver's parameters.
+        assert inserts and all("VALUES (%s" not in statement for statement in inserts)
+    if way == "no backslash escapes":
+        assert inserts and all("VALUES (%s" in statement for statement in inserts)
+    setwise.revert(staged, report.run_id)
+    assert stored(engine, awkward) == [with_defaults(row) for row in before()]
