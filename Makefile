@@ -16,7 +16,7 @@ OLDEST_STAMP := $(OLDEST)/.installed
 NEWER_PYTHON ?= $(lastword $(sort $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.1[2-9].*/bin/python3)))
 
 # The dev install brings every extra, so `make test` reaches every backend and format.
-# mysqlclient (the mysqlclient extra, in all) builds against MariaDB's C client library:
+# mysqlclient (the mysqlclient extra, in dev) builds against MariaDB's C client library:
 # there are no Linux wheels. Debian's libmariadb-dev (and pkg-config, which finds it) are
 # installed first when missing; CI runs as root.
 define install
