@@ -52,7 +52,7 @@ def test_unordered_keys_apply_with_exact_counts(books: Engine, chunk_rows: int |
     assert report.changed + report.unchanged == BOOKS
     assert report.missing_keys == (BOOKS + 7,)
     with books.connect() as connection:
-        stocks = dict(connection.execute(text("SELECT id, stock FROM books")).all())
+        stocks: dict[int, int] = dict(connection.execute(text("SELECT id, stock FROM books")).all())
     assert stocks == {i: i % 7 for i in range(1, BOOKS + 1)}
 
 
