@@ -309,8 +309,9 @@ class Strategy:
 
     keyed_stage_options: ClassVar[dict[str, Any] | None] = None
     """Where set, staged rows whose keys did not come increasing are copied in key order
-    into a staging table whose primary key is the key (made with these ``Table``
-    options): the database's own unique index judges which keys are the same, the
+    into a temporary staging table whose primary key is the key (made with these
+    ``Table`` options; not with ``kept_stage_prefixes``, whose kept table a resumed
+    run merges): the database's own unique index judges which keys are the same, the
     search for duplicates runs only when it refuses one, and the count and the merge
     read the target in key order. A refused copy must leave the transaction usable
     (SQLite undoes the statement alone). None: the staged keys are grouped to find
