@@ -130,3 +130,15 @@ def test_keys_a_case_blind_collation_calls_equal_are_one_key(
         assert connection.execute(text("SELECT n FROM codes ORDER BY n")).scalars().all() == [1, 2]
     report = setwise.apply(engine, "codes", rows[:2])
     assert (report.matched, report.changed) == (2, 2)
+
+
+def test_plan_and_the_row_guard_count_unordered_keys(books: Engine) -> None:
+    rows = shuffled_rows()
+    changing = sum(1 for row in rows if row["stock"] != row["id"] * 3)
+    found = setwise.plan(books, Book, rows)
+    assert (found.matched, found.would_change) == (BOOKS, changing)
+    before = snapshot(books)
+    with pytest.raises(setwise.TooManyRowsError):
+        setwise.apply(books, Book, rows, max_rows=changing - 1)
+    assert snapshot(books) == before
+    assert setwise.apply(books, Book, rows, max_rows=changing).changed == changing
