@@ -307,6 +307,24 @@ class Strategy:
         """Drop the staging table if a run left it on this connection."""
         connection.execute(DropTable(table, if_exists=True))
 
+    keyed_stage_options: ClassVar[dict[str, Any] | None] = None
+    """Where set, staged rows whose keys did not come increasing are copied in key order
+    into a temporary staging table whose primary key is the key (made with these
+    ``Table`` options; not with ``kept_stage_prefixes``, whose kept table a resumed
+    run merges): the database's own unique index judges which keys are the same, the
+    search for duplicates runs only when it refuses one, and the count and the merge
+    read the target in key order. A refused copy must leave the transaction usable
+    (SQLite undoes the statement alone). None: the staged keys are grouped to find
+    duplicates (``staging.loading.find_duplicates``)."""
+
+    def key_collations(
+        self, connection: Connection, table: Table, key: Sequence[Column[Any]]
+    ) -> dict[str, str]:
+        """The collation of each key column whose reflected type does not carry it, by
+        column name: a staging table's key column takes it, so that the staged keys are
+        the same or differ as the target's do."""
+        return {}
+
     kept_stage_prefixes: ClassVar[tuple[str, ...] | None] = None
     """The ``CREATE … TABLE`` prefixes of a staging table a chunked changeset keeps for
     its run: a real table that outlives the process, so that a resumed run merges it

@@ -34,6 +34,11 @@ class StoredComparison:
         ENUM's value as text), as ``column``'s own type: to match a key or be written."""
         return value
 
+    def key_match(self, column: Column[Any], staged: ColumnElement[Any]) -> ColumnElement[bool]:
+        """A target row's key ``column`` equals the ``staged`` key, by the column's own
+        rules (its collation)."""
+        return column == self.kept(column, staged)
+
     def differs(
         self, column: Column[Any], value: ColumnElement[Any], *, typed: bool = False
     ) -> ColumnElement[bool]:

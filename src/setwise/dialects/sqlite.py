@@ -12,6 +12,8 @@ from urllib.parse import unquote
 
 from sqlalchemy import URL, Column, ColumnElement, Connection, Table, event, func, types
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from setwise.dialects.base import IdentifierUnits, IntegrityFacts, Strategy
 from setwise.dialects.compare import StoredComparison
@@ -45,6 +47,17 @@ class SQLiteComparison(StoredComparison):
 
     def stored(self, column: Column[Any], value: ColumnElement[Any]) -> ColumnElement[Any]:
         return self.assigned(column, value)
+
+    def key_match(self, column: Column[Any], staged: ColumnElement[Any]) -> ColumnElement[bool]:
+        # A unary + keeps the staged key from being looked up by the staging table's
+        # primary key (``keyed_stage_options``): the planner then reads the staged rows
+        # and finds each target row by its key. Without it, an UPDATE … FROM read the
+        # whole target (1,000,000 rows) to merge ten staged ones. A column under + is
+        # still a column to SQLite: the target column's collation decides.
+        plus: ColumnElement[Any] = UnaryExpression(
+            self.kept(column, staged), operator=custom_op("+")
+        )
+        return column == plus
 
     def differs(
         self, column: Column[Any], value: ColumnElement[Any], *, typed: bool = False
@@ -92,6 +105,12 @@ class SQLiteStrategy(Strategy):
     # characters on every database; so does this one here, so that a journal table an
     # earlier version created keeps its name.
     identifier_units: ClassVar[IdentifierUnits] = "characters"
+    # Staged rows whose keys came unordered are copied in key order into a table kept
+    # in its primary key's b-tree: the copy refuses a key given twice, and the count and
+    # the UPDATE then read the target in key order. 500,000 shuffled rows against
+    # 1,000,000 (sqlite3 alone): GROUP BY 0.30-0.42 s, count 1.2-1.8 s, UPDATE 3.9-7.6 s;
+    # keyed copy 0.65-0.77 s, count 0.20 s, UPDATE 1.0-1.3 s.
+    keyed_stage_options: ClassVar[dict[str, Any] | None] = {"sqlite_with_rowid": False}
 
     def missing_database(self, url: URL) -> str | None:
         # sqlite3 creates a file it is asked to open, unless a URI says mode=ro or rw.
@@ -115,6 +134,23 @@ class SQLiteStrategy(Strategy):
 
     def offline_comparison(self, table: Table) -> StoredComparison:
         return SQLiteComparison()
+
+    def key_collations(
+        self, connection: Connection, table: Table, key: Sequence[Column[Any]]
+    ) -> dict[str, str]:
+        # SQLAlchemy reflects no collation on SQLite; the unique index that backs the key
+        # (a text primary key's own) names each column's.
+        names = {column.name for column in key}
+        quote = connection.dialect.identifier_preparer.quote
+        schema = f"{quote(table.schema)}." if table.schema else ""
+        for index in connection.exec_driver_sql(f"PRAGMA {schema}index_list({quote(table.name)})"):
+            if not index.unique or index.partial:
+                continue
+            info = f"PRAGMA {schema}index_xinfo({quote(index.name)})"
+            columns = [row for row in connection.exec_driver_sql(info) if row.key]
+            if {row.name for row in columns} == names:
+                return {row.name: row.coll for row in columns if row.coll.upper() != "BINARY"}
+        return {}
 
     @contextmanager
     def statement_timeout(self, connection: Connection, seconds: float) -> Iterator[None]:

@@ -19,6 +19,7 @@ from operator import lt
 from typing import Any, cast
 
 from sqlalchemy import Column, Connection, types
+from sqlalchemy.exc import IntegrityError
 
 from setwise.dialects import Strategy
 from setwise.errors import SchemaError
@@ -128,7 +129,7 @@ def stage(
                     began = time.perf_counter()
         report(STAGING, read)
         if not order.increasing:
-            find_duplicates(connection, merge, intake)
+            merge = refuse_duplicates(connection, strategy, merge, intake)
         if intake.problems:
             raise intake.problems.error(target.name)
     except BaseException:
@@ -235,6 +236,23 @@ class KeyOrder:
             keys.insert(0, self.last)
         self.increasing = all(map(lt, keys, islice(keys, 1, None)))
         self.last = keys[-1]
+
+
+def refuse_duplicates(
+    connection: Connection, strategy: Strategy, merge: Stage, intake: Intake
+) -> Stage:
+    """Log every staged row whose key an earlier row has (``find_duplicates``). Where
+    the strategy keys its staging table, the rows are first copied in key order into
+    one whose primary key is the key (``Stage.keyed_copy``), which is returned: the
+    search runs only when the copy refuses a key. Not with problems already found:
+    the changeset fails either way, and the search is what lists the duplicates."""
+    if strategy.keyed_stage_options is not None and not intake.problems:
+        try:
+            return merge.keyed_copy(connection, strategy)
+        except IntegrityError:
+            pass  # a key given twice: find them all, in the table as it was loaded
+    find_duplicates(connection, merge, intake)
+    return merge
 
 
 def find_duplicates(connection: Connection, merge: Stage, intake: Intake) -> None:

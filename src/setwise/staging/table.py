@@ -9,7 +9,7 @@ row (``setwise_present``) says which columns it carries. ``writers.merge.Merge``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Self
@@ -21,13 +21,17 @@ from sqlalchemy import (
     Identity,
     Index,
     MetaData,
+    PrimaryKeyConstraint,
     Select,
     Table,
     func,
+    insert,
     inspect,
     literal,
     select,
+    types,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.schema import DropTable
 
 from setwise.dialects import Strategy
@@ -44,6 +48,7 @@ from setwise.target import Target
 ROW = "setwise_row"
 PRESENT = "setwise_present"
 STAGE_NAME = "setwise_stage"
+KEYED_NAME = "setwise_keyed"
 
 #: The presence mask is a BIGINT: one bit per column, 63 usable bits.
 MAX_SPARSE_COLUMNS = 63
@@ -87,7 +92,12 @@ class Stage:
         for the database's own CSV reader, with ``loose_staging_type`` columns and row
         numbers it counts itself."""
         staged = _staged_columns(
-            target, columns, sparse=sparse, expects_version=expects_version, loose=loose
+            target,
+            columns,
+            sparse=sparse,
+            expects_version=expects_version,
+            loose=loose,
+            collations=strategy.key_collations(connection, target.table, target.key),
         )
         if kept_name is not None:
             stage = Table(
@@ -149,6 +159,35 @@ class Stage:
         else:
             strategy.drop_stage(connection, self.stage)
 
+    def keyed_copy(self, connection: Connection, strategy: Strategy) -> Self:
+        """The staged rows copied in key order into a temporary table whose primary key
+        is the key (``Strategy.keyed_stage_options``), this table dropped; raises
+        IntegrityError, with nothing changed, when a key is staged twice."""
+        options = strategy.keyed_stage_options or {}
+        columns = [Column(c.name, c.type) for c in self.stage.columns]
+        key = [column.name for column in self.target.key]
+        shape = ("keyed", strategy.stage_schema, column_shape(columns), tuple(key))
+
+        def build() -> Table:
+            keyed = PrimaryKeyConstraint(*key)
+            schema = strategy.stage_schema
+            prefixes = ["TEMPORARY"]
+            return Table(
+                KEYED_NAME, MetaData(), *columns, keyed, prefixes=prefixes, schema=schema, **options
+            )
+
+        keyed = shared_table(shape, build)
+        strategy.drop_stage(connection, keyed)
+        keyed.create(connection)
+        try:
+            rows = select(self.stage).order_by(*self.staged_key)
+            connection.execute(insert(keyed).from_select(list(keyed.c.keys()), rows))
+        except IntegrityError:
+            strategy.drop_stage(connection, keyed)
+            raise
+        self.drop(connection, strategy)
+        return replace(self, stage=keyed, indexed=True, kept=False)
+
     def index_stage(
         self, connection: Connection, strategy: Strategy, *, unique: bool = False
     ) -> Self:
@@ -201,6 +240,15 @@ class Stage:
         return select(func.coalesce(func.sum(repeats.c.rows - 1), 0))
 
 
+def collated(kind: types.TypeEngine[Any], collation: str | None) -> types.TypeEngine[Any]:
+    """``kind`` with ``collation``, if it is text and one is given."""
+    if collation is None or not isinstance(kind, types.String):
+        return kind
+    copy = kind.copy()
+    copy.collation = collation
+    return copy
+
+
 def drop_kept_stage(connection: Connection, target: Target, kept_name: str) -> None:
     """Drop the staging table ``kept_name`` a run kept beside ``target``, if it is there."""
     stage = Table(kept_name, MetaData(), schema=target.table.schema)
@@ -214,14 +262,18 @@ def _staged_columns(
     sparse: bool,
     expects_version: bool,
     loose: bool = False,
+    collations: Mapping[str, str] | None = None,
 ) -> list[Column[Any]]:
-    """The staging table's columns: row number, presence mask, key, values, version."""
+    """The staging table's columns: row number, presence mask, key, values, version;
+    the key's text columns in ``collations`` (by name) given that collation."""
     typed = loose_staging_type if loose else staging_type
     # Loose: rows come in input order from a reader that numbers nothing.
     staged = [Column(ROW, BigInteger, Identity()) if loose else Column(ROW, BigInteger)]
     if sparse:
         staged.append(Column(PRESENT, BigInteger))
-    staged += [Column(c.name, typed(c.type)) for c in target.key]
+    staged += [
+        Column(c.name, collated(typed(c.type), (collations or {}).get(c.name))) for c in target.key
+    ]
     staged += [Column(c.name, typed(c.type)) for c in columns]
     if expects_version and target.version is not None:
         staged.append(Column(target.version.name, typed(target.version.type)))

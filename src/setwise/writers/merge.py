@@ -100,7 +100,7 @@ class Merge(Stage):
     def _joined(self, span: Span = EVERYTHING) -> ColumnElement[bool]:
         """Staged row and target row by key, both inside ``span``: the same rows either
         way, but a chunk's planner then reads the target by a key range, not whole."""
-        equal = [c == self.compare.kept(c, self.stage.c[c.name]) for c in self.target.key]
+        equal = [self.compare.key_match(c, self.stage.c[c.name]) for c in self.target.key]
         return and_(*equal, *span.criteria(self.target.key))
 
     def _present(self, index: int) -> ColumnElement[bool]:
