@@ -36,6 +36,7 @@ from sqlalchemy import (
     Update,
     bindparam,
     exists,
+    func,
     literal,
     select,
 )
@@ -49,6 +50,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import iterate
 
 from setwise.dialects import Strategy
+from setwise.dialects.pgreturning import returned_rows
 from setwise.errors import WriteCheckError
 from setwise.journal.changes import JournalShape
 from setwise.journal.layout import JournalLayout
@@ -109,9 +111,13 @@ class ChunkWrite:
             return int(connection.execute(self.writer.direct_update(span, self.stamps)).rowcount)
         return self._write_by_key(connection, self._locked_rows(connection, span))
 
-    def statements(self, span: Span, chunk: int, run_id: str | None) -> list[Executable]:
-        """The statements one chunk sends, in order: what a run executes and what a plan
-        shows (a keyed path sends the locked SELECT, then an executemany UPDATE by key)."""
+    def statements(
+        self, span: Span, chunk: int, run_id: str | None, connection: Connection | None = None
+    ) -> list[Executable]:
+        """The statements one chunk sends on ``connection``, in order: what a run executes
+        and what a plan shows (a keyed path sends the locked SELECT, then an executemany
+        UPDATE by key). Without a connection, those of a server that cannot return an
+        UPDATE's old values (``_in_one_statement``)."""
         if self.by_key:
             locked = self._locked(self.writer.journal_rows(span))
             return [locked, *(self._by_key(op) for op in self.operations)]
@@ -119,6 +125,10 @@ class ChunkWrite:
         if self.journal_table is None:
             return [direct]
         assert run_id is not None
+        if connection is not None:
+            one = self._in_one_statement(connection, direct, span, chunk, run_id)
+            if one is not None:
+                return one
         rows = self._locked(self.writer.journal_rows(span))
         names = self._journal_names()
         op = self.operations[0]
@@ -242,8 +252,44 @@ class ChunkWrite:
         same = [c == kept(c, k) for c, k in zip(target.identity, journal_key, strict=True)]
         return sql_update(target.table).where(*found, *same).values({**values, **self.stamps})
 
+    def _in_one_statement(
+        self, connection: Connection, direct: UpdateBase, span: Span, chunk: int, run_id: str
+    ) -> list[Executable] | None:
+        """Where the server returns the values an UPDATE overwrote (PostgreSQL 18), the
+        writer's own UPDATE journaling the rows it writes in the same statement: the
+        target is read once. Off a snapshot, the SELECT … FOR UPDATE of the rows the
+        journal's INSERT would read locks them first, in key order (two runs never
+        deadlock each other), counted where they are, not read into Python. None where
+        it cannot: a writer that deletes or inserts, or a statement with a table called
+        ``old`` or ``new``."""
+        assert self.journal_table is not None
+        if self.operations != (UPDATED,) or not isinstance(direct, Update):
+            return None
+        if not self.strategy.returns_old_values(connection):
+            return None
+        target = self.writer.target
+        rows = returned_rows(direct, target.identity, self.written)
+        if rows is None:
+            return None
+        names = self._journal_names()
+        journaled = self._layout.copy(self.journal_table, rows, names, run_id, chunk, UPDATED)
+        if self.on_snapshot:
+            return [journaled]
+        locking = self._locked(self.writer.journal_rows(span))
+        return [select(func.count()).select_from(locking.subquery()), journaled]
+
     def _write_journaled(self, connection: Connection, span: Span, chunk: int, run_id: str) -> int:
         assert self.journal_table is not None
+        direct = self.writer.direct_update(span, self.stamps)
+        one = (
+            None if self.by_key else self._in_one_statement(connection, direct, span, chunk, run_id)
+        )
+        if one is not None:
+            *locks, journaled = one
+            for lock in locks:
+                connection.execute(lock)
+            # One row per row the UPDATE wrote: its count is the chunk's.
+            return self._layout.copied(connection, journaled)
         if self._locks_apart:
             target = self.writer.target
             present = self.strategy.lock_rows(self.writer.matched_keys(span), target.table)
