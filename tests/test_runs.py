@@ -347,14 +347,19 @@ def test_a_writer_between_chunks_loses_nothing(books: Engine) -> None:
     assert {c.key for c in caught.value.conflicts} == {2}
 
 
+JOURNAL_INSERT = "INSERT INTO setwise_journal_books"
+
+
 @contextmanager
 def a_writer_before_journal_insert(engine: Engine, nth: int) -> Iterator[list[str]]:
     """Another connection sets book 6's stock to 5000, and commits, just before the
-    run's ``nth`` journal INSERT. Yields the journal INSERTs the run sends."""
+    run's ``nth`` journal INSERT (on PostgreSQL 18, on a snapshot, the UPDATE that
+    journals its rows: ``WITH … AS (UPDATE …) INSERT INTO journal …``). Yields the
+    journal INSERTs the run sends."""
     journal_inserts: list[str] = []
 
     def meddle(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.startswith("INSERT INTO setwise_journal_books"):
+        if JOURNAL_INSERT in statement:
             journal_inserts.append(statement)
             if len(journal_inserts) == nth:
                 with engine.begin() as connection:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -23,14 +24,18 @@ def prices(engine: Engine) -> dict[int, Decimal]:
         return dict(connection.execute(select(Book.id, Book.price)).all())  # type: ignore[arg-type]
 
 
+SENT_UPDATE = re.compile(r"\s*(?:WITH\s+\w+\s+AS\s*\(\s*)?UPDATE\s+books\b", re.IGNORECASE)
+
+
 def count_updates(engine: Engine) -> list[str]:
-    """Every UPDATE of the books table the engine sends from now on."""
+    """Every UPDATE of the books table the engine sends from now on, also as the CTE
+    that journals its rows (PostgreSQL 18: ``WITH … AS (UPDATE books …) INSERT …``)."""
     sent: list[str] = []
 
     @event.listens_for(engine, "before_cursor_execute")
     def record(*args: object) -> None:
         statement = str(args[2])
-        if statement.lstrip().upper().startswith("UPDATE BOOKS"):
+        if SENT_UPDATE.match(statement):
             sent.append(statement)
 
     return sent

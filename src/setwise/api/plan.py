@@ -280,7 +280,7 @@ def _plan(
         scope.strategy, shown or writer, options, journal, journal_table, on_snapshot=snapshot
     )
     span = _first_span(connection, writer, options)
-    statements = executor.write.statements(span, 1, PLANNED_RUN_ID)
+    statements = executor.write.statements(span, 1, PLANNED_RUN_ID, connection)
     executor.refuse_missing(connection, EVERYTHING, (matched, would_change, 0, staged))
     if inserting:
         statements += executor.write.insert_statements(span, 1, PLANNED_RUN_ID)

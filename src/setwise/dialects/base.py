@@ -472,6 +472,12 @@ class Strategy:
         """``statement`` locking the rows it reads from ``table`` until the transaction ends."""
         return statement.with_for_update()
 
+    def returns_old_values(self, connection: Connection) -> bool:
+        """Whether the server on ``connection`` returns the values an UPDATE overwrote,
+        so that a journaled chunk journals its rows in its UPDATE
+        (``dialects.pgreturning``); elsewhere the journal's INSERT reads them first."""
+        return False
+
     def prepare_savepoint(self, connection: Connection) -> None:
         """Make sure a real transaction is open before a SAVEPOINT is emitted."""
 

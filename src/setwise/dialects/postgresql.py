@@ -36,6 +36,7 @@ from setwise.dialects.bulktext import POSTGRESQL
 from setwise.dialects.compare import StoredComparison
 from setwise.dialects.health import ReplicaLag
 from setwise.dialects.pgcopy import copy_in, is_data_error
+from setwise.dialects.pgreturning import returns_old
 
 # The DETAIL of unique and foreign-key violations: "Key (isbn)=(978-0) already exists."
 _KEY_DETAIL = re.compile(r"Key \((.+?)\)=")
@@ -232,6 +233,9 @@ class PostgreSQLStrategy(Strategy):
     @property
     def supports_update_from(self) -> bool:
         return True
+
+    def returns_old_values(self, connection: Connection) -> bool:
+        return returns_old(connection)  # PostgreSQL 18, asked of the server
 
     @contextmanager
     def stage_loader(self, connection: Connection, table: Table) -> Iterator[StageLoader]:
