@@ -106,7 +106,9 @@ def test_a_column_of_one_number_throughout_is_on_every_line(form: TextFormat) ->
     texts = ["a%s", "%d", "100%"]
     block = form.block([[1, 2, 3], [7, 7, 7], texts, [-2, -2, -2]])
     assert block is not None
-    assert read_back(block) == [[str(n), "7", t, "-2"] for n, t in zip([1, 2, 3], texts)]
+    assert read_back(block) == [
+        [str(n), "7", t, "-2"] for n, t in zip([1, 2, 3], texts, strict=True)
+    ]
     assert form.block([[7, 7], [0, 0]]) == "7\t0\n7\t0\n"
     # A boolean is no number here, though True == 1: each is written in its own words.
     assert form.block([[1, True], [5, 5]]) == form.block([[1, True]]).replace("\n", "\t5\n")  # type: ignore[union-attr]
