@@ -97,3 +97,18 @@ def test_a_value_this_text_cannot_carry_exactly_sends_the_batch_another_way(
 def test_columns_of_one_plain_type_are_written_as_they_are() -> None:
     block = POSTGRESQL.block([[1, 2, 3], ["a", "b", "c"], [Decimal("1.50"), Decimal(2), None]])
     assert block == "1\ta\t1.50\n2\tb\t2\n3\tc\t\\N\n"
+
+
+@pytest.mark.parametrize("form", [POSTGRESQL, MYSQL], ids=["COPY", "LOAD-DATA"])
+def test_a_column_of_one_number_throughout_is_on_every_line(form: TextFormat) -> None:
+    # The presence masks of rows that carry every field: one number on every line, next
+    # to texts that look like printf conversions.
+    texts = ["a%s", "%d", "100%"]
+    block = form.block([[1, 2, 3], [7, 7, 7], texts, [-2, -2, -2]])
+    assert block is not None
+    assert read_back(block) == [
+        [str(n), "7", t, "-2"] for n, t in zip([1, 2, 3], texts, strict=True)
+    ]
+    assert form.block([[7, 7], [0, 0]]) == "7\t0\n7\t0\n"
+    # A boolean is no number here, though True == 1: each is written in its own words.
+    assert form.block([[1, True], [5, 5]]) == form.block([[1, True]]).replace("\n", "\t5\n")  # type: ignore[union-attr]

@@ -299,6 +299,11 @@ class Strategy:
     def analyze_stage(self, connection: Connection, table: Table) -> None:
         """Give the planner statistics of a loaded staging table, where it has none."""
 
+    index_stage_rows: ClassVar[int | None] = None
+    """A one-transaction run whose changeset stages at least this many rows indexes
+    their keys and analyzes the staging table before it counts and merges them (a
+    chunked run always does); None: never."""
+
     stage_schema: ClassVar[str | None] = None
     """The schema that holds this session's temporary tables, named so that dropping a
     staging table can never reach a user's table of the same name."""

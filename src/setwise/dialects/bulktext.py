@@ -69,11 +69,16 @@ class TextFormat:
             return None if self.nul is None else text.replace("\0", self.nul)
         return text
 
-    def column(self, values: Sequence[Any]) -> tuple[str, Sequence[Any]] | None:
+    def column(self, values: Sequence[Any]) -> tuple[str, Sequence[Any] | None] | None:
         """One column as a printf conversion and the values it formats, or None when a
-        value cannot go this way."""
+        value cannot go this way. A column of one integer throughout (the presence
+        masks of rows that carry every field) is its text alone, with no values: each
+        line holds it as it is, and the format has one field fewer to convert."""
         kinds = set(map(type, values))
         if kinds == {int}:
+            first = values[0]
+            if values[-1] == first and values.count(first) == len(values):
+                return int.__repr__(first), None
             return "%d", values
         if kinds == {str}:
             joined = "".join(values)
@@ -106,9 +111,13 @@ class TextFormat:
             found = self.column(values)
             if found is None:
                 return None
-            specs.append(found[0])
-            fields.append(found[1])
+            spec, formatted = found
+            specs.append(spec)
+            if formatted is not None:
+                fields.append(formatted)
         line = "\t".join(specs) + "\n"
+        if not fields:  # every column one integer throughout
+            return line * len(columns[0]) if columns else ""
         return "".join(map(line.__mod__, zip(*fields, strict=True)))
 
 

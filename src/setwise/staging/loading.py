@@ -140,6 +140,10 @@ def stage(
         raise
     if not intake.sparse:
         merge = replace(merge, sparse=False)
+    large = strategy.index_stage_rows
+    if commit_seconds is None and large is not None and read >= large:
+        merge = merge.index_stage(connection, strategy)
+        strategy.analyze_stage(connection, merge.stage)
     return merge
 
 
