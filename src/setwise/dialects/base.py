@@ -252,50 +252,6 @@ class Strategy:
             for process, values in zip(processors, columns, strict=True)
         ]
 
-    def insert_many(
-        self, connection: Connection, table: Table, rows: Sequence[Sequence[Any]], marker: str
-    ) -> None:
-        """One executemany of a plain INSERT with ``marker`` as the driver's positional
-        placeholder: no SQLAlchemy parameter processing per row, so ``rows`` must hold
-        ``driver_columns`` values already."""
-        preparer = connection.dialect.identifier_preparer
-        names = ", ".join(preparer.quote(column.name) for column in table.columns)
-        markers = ", ".join([marker] * len(table.columns))
-        statement = f"INSERT INTO {preparer.format_table(table)} ({names}) VALUES ({markers})"
-        connection.exec_driver_sql(statement, list(rows))
-
-    def insert_rows_per_statement(
-        self,
-        connection: Connection,
-        table: Table,
-        columns: Sequence[Sequence[Any]],
-        marker: str,
-        rows_per_statement: int,
-    ) -> None:
-        """INSERT ``columns`` (``driver_columns`` values, one sequence per column of
-        ``table``) as multi-row ``VALUES`` lists of up to ``rows_per_statement`` rows, and
-        never more bound parameters than ``max_bind_params``: one statement step per list
-        instead of one per row, for a driver whose executemany steps once a row."""
-        width = len(columns)
-        per = max(1, min(rows_per_statement, self.max_bind_params // width))
-        preparer = connection.dialect.identifier_preparer
-        names = ", ".join(preparer.quote(column.name) for column in table.columns)
-        head = f"INSERT INTO {preparer.format_table(table)} ({names}) VALUES "
-        row = "(" + ", ".join([marker] * width) + ")"
-        full = head + ", ".join([row] * per)
-        count = len(columns[0])
-        # Row-major, laid out by slice assignment: one C-level copy per column, where
-        # zipping makes a tuple per row (0.7 ms against 1.5 ms per 10,000 rows).
-        values: list[Any] = [None] * (count * width)
-        for index, column in enumerate(columns):
-            values[index::width] = column
-        for start in range(0, count, per):
-            size = min(per, count - start)
-            statement = full if size == per else head + ", ".join([row] * size)
-            connection.exec_driver_sql(
-                statement, tuple(values[start * width : (start + size) * width])
-            )
-
     def analyze_stage(self, connection: Connection, table: Table) -> None:
         """Give the planner statistics of a loaded staging table, where it has none."""
 

@@ -20,6 +20,7 @@ from setwise.dialects import galera, health
 from setwise.dialects.base import IdentifierUnits, IntegrityFacts, RowCap, StageLoader, Strategy
 from setwise.dialects.compare import StoredComparison
 from setwise.dialects.health import FlowControl, ReplicaLag
+from setwise.dialects.inserts import insert_many
 from setwise.dialects.mysql_load import load_data_allowed, load_data_file
 from setwise.dialects.mysql_values import Session, insert_values
 
@@ -265,7 +266,7 @@ class MySQLStrategy(Strategy):
         # driver's executemany, which PyMySQL and mysqlclient send as multi-row INSERTs
         # of up to 1 MB, escaping each value.
         if not insert_values(connection, table, columns, session):
-            self.insert_many(connection, table, list(zip(*columns, strict=True)), "%s")
+            insert_many(connection, table, list(zip(*columns, strict=True)), "%s")
 
     def drop_stage(self, connection: Connection, table: Table) -> None:
         # TEMPORARY: never a real table of the same name. A temporary table survives a

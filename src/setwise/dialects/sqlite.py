@@ -18,6 +18,7 @@ from sqlalchemy.sql.operators import custom_op
 from setwise.dialects.base import IdentifierUnits, IntegrityFacts, Strategy
 from setwise.dialects.compare import StoredComparison
 from setwise.dialects.drivers import call, driver_connection
+from setwise.dialects.inserts import insert_rows_per_statement
 
 # "UNIQUE constraint failed: books.isbn, books.title"
 _COLUMNS_FAILED = re.compile(r"^(UNIQUE|NOT NULL) constraint failed: (.+)$")
@@ -130,7 +131,9 @@ class SQLiteStrategy(Strategy):
         self, connection: Connection, table: Table, columns: Sequence[Sequence[Any]]
     ) -> None:
         values = self.driver_columns(table, columns)
-        self.insert_rows_per_statement(connection, table, values, "?", STAGE_ROWS_PER_INSERT)
+        insert_rows_per_statement(
+            connection, table, values, "?", STAGE_ROWS_PER_INSERT, self.max_bind_params
+        )
 
     def offline_comparison(self, table: Table) -> StoredComparison:
         return SQLiteComparison()
