@@ -188,6 +188,17 @@ def needs(requires: Iterable[str] = (), lacks: Iterable[str] = ()) -> str:
     return "; ".join(parts)
 
 
+def journals_in_update(engine: Engine) -> bool:
+    """Whether a journaled chunk on ``engine`` journals its rows in its UPDATE
+    (``WITH setwise_changed AS (UPDATE …) INSERT INTO journal …``): PostgreSQL 18 and
+    later, read off the server here, not from setwise."""
+    if engine.dialect.name != "postgresql":
+        return False
+    with engine.connect() as connection:
+        number = connection.exec_driver_sql("SHOW server_version_num").scalar_one()
+    return int(number) >= 180000
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 
