@@ -56,15 +56,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The tests run on TEST_WORKERS processes (pytest-xdist); the tests of one server run on one
+# of them (tests/conftest.py), so two servers' tests run side by side.
+TEST_WORKERS ?= 2
+PARALLEL := -n $(TEST_WORKERS) --dist loadgroup
+
 # With CI=true the Galera cluster backend is started first and stopped afterwards
 # (.ci/galera.sh; ../shared/galera beside the clone); without it, a cluster that is
 # not running is a visible skip.
 test: lint typecheck docs check-dist test-oldest test-pg18
 ifeq ($(CI),true)
 	bash .ci/galera.sh up
-	$(BIN)/pytest; status=$$?; bash .ci/galera.sh down; exit $$status
+	$(BIN)/pytest $(PARALLEL); status=$$?; bash .ci/galera.sh down; exit $$status
 else
-	$(BIN)/pytest
+	$(BIN)/pytest $(PARALLEL)
 endif
 
 # The behaviour tests on the Galera cluster only, starting and stopping it as CI does.
@@ -88,7 +93,7 @@ endif
 
 # The tests that need no server but SQLite, on the oldest SQLAlchemy setwise supports.
 test-oldest: $(OLDEST_STAMP)
-	SETWISE_TEST_BACKENDS=sqlite $(OLDEST)/bin/pytest -q -p no:cacheprovider
+	SETWISE_TEST_BACKENDS=sqlite $(OLDEST)/bin/pytest -q -p no:cacheprovider $(PARALLEL)
 
 # The wheel and the sdist, in dist/.
 dist: $(STAMP)

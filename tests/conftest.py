@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,9 @@ from tests import asynctwin, backends
 #: Tests here run on no database at all (tests/unit/): no engine, no connection.
 UNIT = Path(__file__).resolve().parent / "unit"
 
+#: The backends whose tests share one server: their tests never run side by side.
+SHARED_SERVERS = frozenset(backends.NAMES) - {"sqlite"}
+
 #: The backends some collected test runs on: only those are asked for their version.
 _USED: set[str] = set()
 
@@ -23,12 +26,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and callspec.params.get("backend") in backends.NAMES:
-            _USED.add(callspec.params["backend"])
+            name = callspec.params["backend"]
+            _USED.add(name)
+            if name in SHARED_SERVERS:
+                # Under pytest-xdist (``--dist loadgroup``) one worker runs every test
+                # of a server: each test has a database of its own, but the health
+                # signals (running threads, long transactions, flow control) are the
+                # whole server's, and another worker's tests would move them.
+                item.add_marker(pytest.mark.xdist_group(name))
 
 
-def used() -> list[str]:
-    """The selected backends the collected tests run on, in the usual order."""
-    return [name for name in backends.selected() if name in _USED]
+def used(nodeids: Iterable[str] = ()) -> list[str]:
+    """The selected backends the collected tests run on, in the usual order; under
+    pytest-xdist (whose controller collects nothing) those the ``nodeids`` name."""
+    found = _USED | {name for nodeid in nodeids for name in backends_of(nodeid)}
+    return [name for name in backends.selected() if name in found]
+
+
+def backends_of(nodeid: str) -> list[str]:
+    """The backends a test id names: ``[sqlite]``, ``[postgresql-asyncpg]``, ``[x-mariadb]``."""
+    return [name for name in backends.NAMES if f"[{name}" in nodeid or f"-{name}]" in nodeid]
 
 
 def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
@@ -150,19 +167,21 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     counts = dict.fromkeys(backends.NAMES, 0)
     for report in terminalreporter.stats.get("passed", []):
-        for name in backends.NAMES:
-            if f"[{name}" in report.nodeid or f"-{name}]" in report.nodeid:
-                counts[name] += 1
+        for name in backends_of(report.nodeid):
+            counts[name] += 1
+    kinds = ("passed", "failed", "skipped", "error")
+    reports = [r for kind in kinds for r in terminalreporter.stats.get(kind, [])]
+    ran = used(getattr(report, "nodeid", "") for report in reports)
     summary = ", ".join(f"{name} {count}" for name, count in counts.items())
     terminalreporter.write_line(f"setwise: tests passed per backend: {summary}")
     servers = [
         f"{name}: {backends.availability(name).detail}"
-        for name in used()
+        for name in ran
         if backends.availability(name).ok
     ]
     if servers:
         terminalreporter.write_line(f"setwise: servers: {'; '.join(servers)}")
-    missing = [name for name in used() if not backends.availability(name).ok]
+    missing = [name for name in ran if not backends.availability(name).ok]
     for name in missing:
         terminalreporter.write_line(
             f"NOTICE: backend {name} was not tested: {backends.availability(name).detail}",
