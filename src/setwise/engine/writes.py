@@ -13,7 +13,7 @@ With a journal, two set-based statements in the chunk's transaction:
 On a snapshot, where the server returns the values an UPDATE overwrote (PostgreSQL
 18), a writer that only updates sends one statement instead: its UPDATE, whose
 ``RETURNING old.c, new.c`` the journal's INSERT takes in the same statement
-(``_in_one_statement``, ``dialects.pgreturning``).
+(``_in_one_statement``, ``Strategy.journaling_update``).
 
 A writer that deletes (``operations``: ``setwise.operations``) journals each row whole
 and runs its own DELETE, or ``DELETE … WHERE EXISTS`` (the chunk's journal rows); one
@@ -54,7 +54,6 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import iterate
 
 from setwise.dialects import Strategy
-from setwise.dialects.pgreturning import returned_rows
 from setwise.errors import WriteCheckError
 from setwise.journal.changes import JournalShape
 from setwise.journal.layout import JournalLayout
@@ -271,9 +270,10 @@ class ChunkWrite:
         assert self.journal_table is not None
         if not self.on_snapshot or self.operations != (UPDATED,):
             return None
-        if not isinstance(direct, Update) or not self.strategy.returns_old_values(connection):
+        if not isinstance(direct, Update):
             return None
-        rows = returned_rows(direct, self.writer.target.identity, self.written)
+        identity = self.writer.target.identity
+        rows = self.strategy.journaling_update(connection, direct, identity, self.written)
         if rows is None:
             return None
         names = self._journal_names()
