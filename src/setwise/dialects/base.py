@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar, Literal
 
-from sqlalchemy import URL, Column, Connection, Select, Table, insert
+from sqlalchemy import URL, Column, Connection, Select, Table, Update, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.schema import DropTable
@@ -30,6 +30,9 @@ StageLoader = Callable[[Sequence[Sequence[Any]]], None]
 
 FileLoader = Callable[[bytes], None]
 """Loads one block of whole CSV records, as bytes, into a staging table."""
+
+Columns = Sequence[Column[Any]]
+"""Columns of a table, in the order a statement reads or writes them."""
 
 
 IdentifierUnits = Literal["bytes", "characters"]
@@ -433,11 +436,15 @@ class Strategy:
         """``statement`` locking the rows it reads from ``table`` until the transaction ends."""
         return statement.with_for_update()
 
-    def returns_old_values(self, connection: Connection) -> bool:
-        """Whether the server on ``connection`` returns the values an UPDATE overwrote,
-        so that a journaled chunk journals its rows in its UPDATE
-        (``dialects.pgreturning``); elsewhere the journal's INSERT reads them first."""
-        return False
+    def journaling_update(
+        self, connection: Connection, update: Update, key: Columns, written: Columns
+    ) -> Select[Any] | None:
+        """``update`` returning the journal rows of what it writes as it writes them
+        (``key``, then old and new of each of ``written``; one row per row written), for
+        the journal's INSERT to take in the same statement: where the server on
+        ``connection`` returns the values an UPDATE overwrote. None where it does not
+        (everywhere but PostgreSQL 18): the journal's INSERT reads them first."""
+        return None
 
     def prepare_savepoint(self, connection: Connection) -> None:
         """Make sure a real transaction is open before a SAVEPOINT is emitted."""

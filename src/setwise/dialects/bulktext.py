@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
+
+from setwise.dialects.columntext import ColumnForms, Format
 
 NULL = "\\N"
 
-Format = Callable[[Any], "str | None"]
-"""One value as text, or None when the value cannot go this way."""
-
-#: Characters that always need a backslash escape. A NUL is escaped for MySQL
-#: (``\\0``) and refused for PostgreSQL, whose text cannot hold it.
-_SPECIAL = ("\\", "\t", "\n", "\r")
+#: Characters that need a backslash escape. A NUL is escaped for MySQL (``\\0``) and
+#: refused for PostgreSQL, whose text cannot hold it.
+_SPECIAL = "\\\t\n\r\0"
 
 
 def _decimal(value: Decimal) -> str | None:
@@ -51,7 +50,7 @@ class TextFormat:
     def __init__(self, *, true: str, false: str, nul: str | None) -> None:
         self.nul = nul
         """The escape of a NUL character; None: a text with a NUL cannot go this way."""
-        self.forms: dict[type, Format] = {
+        forms: dict[type, Format] = {
             int: int.__repr__,
             str: self.escaped,
             Decimal: _decimal,
@@ -61,6 +60,10 @@ class TextFormat:
             dt.datetime: _naive_datetime,
             dt.time: _naive_time,
         }
+        self.forms = ColumnForms(
+            forms, null=NULL, text="%s", special=_SPECIAL, escape=self._escaped_column
+        )
+        """How a column's values are written (``columntext``)."""
 
     def escaped(self, text: str) -> str | None:
         text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
@@ -69,38 +72,21 @@ class TextFormat:
             return None if self.nul is None else text.replace("\0", self.nul)
         return text
 
+    def _escaped_column(self, values: Sequence[str]) -> list[str] | None:
+        escaped = list(map(self.escaped, values))
+        return None if None in escaped else cast("list[str]", escaped)
+
     def column(self, values: Sequence[Any]) -> tuple[str, Sequence[Any] | None] | None:
         """One column as a printf conversion and the values it formats, or None when a
         value cannot go this way. A column of one integer throughout (the presence
         masks of rows that carry every field) is its text alone, with no values: each
         line holds it as it is, and the format has one field fewer to convert."""
-        kinds = set(map(type, values))
-        if kinds == {int}:
+        found = self.forms.column(values)
+        if found is not None and found[0] == "%d":  # integers throughout
             first = values[0]
             if values[-1] == first and values.count(first) == len(values):
                 return int.__repr__(first), None
-            return "%d", values
-        if kinds == {str}:
-            joined = "".join(values)
-            if "\0" not in joined and not any(c in joined for c in _SPECIAL):
-                return "%s", values
-        if kinds == {Decimal}:
-            # str() is plain notation unless an exponent, NaN or Infinity shows up.
-            texts = list(map(str, values))
-            if not any(c in "".join(texts) for c in "EIN"):
-                return "%s", texts
-        forms = self.forms
-        found: list[str] = []
-        for value in values:
-            if value is None:
-                found.append(NULL)
-                continue
-            form = forms.get(type(value))
-            text = form(value) if form is not None else None
-            if text is None:
-                return None
-            found.append(text)
-        return "%s", found
+        return found
 
     def block(self, columns: Sequence[Sequence[Any]]) -> str | None:
         """The rows of ``columns`` as lines of tab-separated fields, each line ended by a

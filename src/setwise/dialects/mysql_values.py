@@ -21,20 +21,21 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from bisect import bisect_right
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from itertools import accumulate
 from typing import Any
 
 from sqlalchemy import Connection, Table
 
+from setwise.dialects.columntext import ColumnForms
+
 #: MySQL's string escapes (mysql_real_escape_string; PyMySQL's converters._escape_table).
 _ESCAPES = str.maketrans(
     {"\0": "\\0", "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\x1a": "\\Z", '"': '\\"', "'": "\\'"}
 )
-_SPECIAL = re.compile("[\0\\\\\n\r\x1a\"']")
+_SPECIAL = "\0\\\n\r\x1a\"'"
 
 #: Client character sets whose bytes hold a backslash only as the character itself.
 _UTF8 = frozenset({"utf8mb4", "utf8mb3", "utf8"})
@@ -45,7 +46,9 @@ _SLACK = 1024
 #: The longest statement aimed at: larger ones stage no faster and hold more memory.
 _LONGEST = 4 * 1024 * 1024
 
-Format = Callable[[Any], "str | None"]
+
+def _escaped(values: Sequence[str]) -> list[str]:
+    return [value.translate(_ESCAPES) for value in values]
 
 
 def _text(value: str) -> str:
@@ -71,45 +74,30 @@ def _naive(value: dt.datetime | dt.time) -> str | None:
     return "'" + text + "'"
 
 
-_FORMS: dict[type, Format] = {
-    int: int.__repr__,
-    bool: lambda value: "1" if value else "0",
-    str: _text,
-    Decimal: _decimal,
-    float: _float,
-    bytes: lambda value: "_binary X'" + value.hex() + "'",
-    dt.date: lambda value: "'" + value.isoformat() + "'",
-    dt.datetime: _naive,
-    dt.time: _naive,
-}
+#: Each value as the SQL literal PyMySQL writes for it; text in quotes (``'%s'``).
+_LITERALS = ColumnForms(
+    {
+        int: int.__repr__,
+        bool: lambda value: "1" if value else "0",
+        str: _text,
+        Decimal: _decimal,
+        float: _float,
+        bytes: lambda value: "_binary X'" + value.hex() + "'",
+        dt.date: lambda value: "'" + value.isoformat() + "'",
+        dt.datetime: _naive,
+        dt.time: _naive,
+    },
+    null="NULL",
+    text="'%s'",
+    special=_SPECIAL,
+    escape=_escaped,
+)
 
 
 def column_literals(values: Sequence[Any]) -> tuple[str, Sequence[Any]] | None:
     """One column as a printf conversion and the values it formats into SQL literals,
-    or None when a value is not one written here."""
-    kinds = set(map(type, values))
-    if kinds == {int}:
-        return "%d", values
-    if kinds == {str}:
-        if _SPECIAL.search("".join(values)) is None:
-            return "'%s'", values
-        return "'%s'", [value.translate(_ESCAPES) for value in values]
-    if kinds == {Decimal}:
-        # str() is plain notation unless an exponent, NaN or Infinity shows up.
-        texts = list(map(str, values))
-        if not any(c in "".join(texts) for c in "EIN"):
-            return "%s", texts
-    found: list[str] = []
-    for value in values:
-        if value is None:
-            found.append("NULL")
-            continue
-        form = _FORMS.get(type(value))
-        text = form(value) if form is not None else None
-        if text is None:
-            return None
-        found.append(text)
-    return "%s", found
+    or None when a value is not one written here (``columntext``)."""
+    return _LITERALS.column(values)
 
 
 def row_literals(columns: Sequence[Sequence[Any]]) -> list[str] | None:

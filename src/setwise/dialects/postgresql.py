@@ -15,6 +15,7 @@ from sqlalchemy import (
     Connection,
     Select,
     Table,
+    Update,
     cast,
     func,
     literal,
@@ -25,6 +26,7 @@ from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects import health
 from setwise.dialects.base import (
+    Columns,
     FileLoader,
     FileRefused,
     IdentifierUnits,
@@ -36,7 +38,7 @@ from setwise.dialects.bulktext import POSTGRESQL
 from setwise.dialects.compare import StoredComparison
 from setwise.dialects.health import ReplicaLag
 from setwise.dialects.pgcopy import copy_in, is_data_error
-from setwise.dialects.pgreturning import returns_old
+from setwise.dialects.pgreturning import returned_rows, returns_old
 
 # The DETAIL of unique and foreign-key violations: "Key (isbn)=(978-0) already exists."
 _KEY_DETAIL = re.compile(r"Key \((.+?)\)=")
@@ -235,7 +237,18 @@ class PostgreSQLStrategy(Strategy):
         return True
 
     def returns_old_values(self, connection: Connection) -> bool:
-        return returns_old(connection)  # PostgreSQL 18, asked of the server
+        """Whether the server on ``connection`` returns the values an UPDATE overwrote
+        (PostgreSQL 18): asked of the server once per connection."""
+        return returns_old(connection)
+
+    def journaling_update(
+        self, connection: Connection, update: Update, key: Columns, written: Columns
+    ) -> Select[Any] | None:
+        # A data-modifying CTE whose RETURNING old.c, new.c the journal's INSERT takes
+        # (dialects/pgreturning.py).
+        if not self.returns_old_values(connection):
+            return None
+        return returned_rows(update, key, written)
 
     @contextmanager
     def stage_loader(self, connection: Connection, table: Table) -> Iterator[StageLoader]:

@@ -13,7 +13,7 @@ With a journal, two set-based statements in the chunk's transaction:
 On a snapshot, where the server returns the values an UPDATE overwrote (PostgreSQL
 18), a writer that only updates sends one statement instead: its UPDATE, whose
 ``RETURNING old.c, new.c`` the journal's INSERT takes in the same statement
-(``_in_one_statement``, ``dialects.pgreturning``).
+(``_in_one_statement``, ``Strategy.journaling_update``).
 
 A writer that deletes (``operations``: ``setwise.operations``) journals each row whole
 and runs its own DELETE, or ``DELETE … WHERE EXISTS`` (the chunk's journal rows); one
@@ -54,7 +54,6 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import iterate
 
 from setwise.dialects import Strategy
-from setwise.dialects.pgreturning import returned_rows
 from setwise.errors import WriteCheckError
 from setwise.journal.changes import JournalShape
 from setwise.journal.layout import JournalLayout
@@ -133,6 +132,15 @@ class ChunkWrite:
             one = self._in_one_statement(connection, direct, chunk, run_id)
             if one is not None:
                 return [one]
+        return self._journal_then_write(span, chunk, run_id, direct)
+
+    def _journal_then_write(
+        self, span: Span, chunk: int, run_id: str, direct: UpdateBase
+    ) -> list[Executable]:
+        """The two statements of a journaled chunk, given the writer's own UPDATE
+        ``direct``: the journal's INSERT, then ``direct`` where it writes what the INSERT
+        recorded, else the writes from the journal."""
+        assert self.journal_table is not None
         rows = self._locked(self.writer.journal_rows(span))
         names = self._journal_names()
         op = self.operations[0]
@@ -271,9 +279,10 @@ class ChunkWrite:
         assert self.journal_table is not None
         if not self.on_snapshot or self.operations != (UPDATED,):
             return None
-        if not isinstance(direct, Update) or not self.strategy.returns_old_values(connection):
+        if not isinstance(direct, Update):
             return None
-        rows = returned_rows(direct, self.writer.target.identity, self.written)
+        identity = self.writer.target.identity
+        rows = self.strategy.journaling_update(connection, direct, identity, self.written)
         if rows is None:
             return None
         names = self._journal_names()
@@ -281,22 +290,20 @@ class ChunkWrite:
 
     def _write_journaled(self, connection: Connection, span: Span, chunk: int, run_id: str) -> int:
         assert self.journal_table is not None
-        direct = self.writer.direct_update(span, self.stamps)
-        one = None if self.by_key else self._in_one_statement(connection, direct, chunk, run_id)
-        if one is not None:  # one journal row per row the UPDATE wrote: the chunk's count
-            return self._layout.copied(connection, one)
-        if self._locks_apart:
-            target = self.writer.target
-            present = self.strategy.lock_rows(self.writer.matched_keys(span), target.table)
-            connection.execute(present).all()
         if self.by_key:
+            self._lock_present(connection, span)
             rows = self._locked_rows(connection, span)
             if rows:
                 names = self._journal_names()
                 op = self.operations[0]
                 self._layout.insert(connection, self.journal_table, rows, names, run_id, chunk, op)
             return self._write_by_key(connection, rows)
-        copy_rows, *applied = self.statements(span, chunk, run_id)
+        direct = self.writer.direct_update(span, self.stamps)
+        one = self._in_one_statement(connection, direct, chunk, run_id)
+        if one is not None:  # one journal row per row the UPDATE wrote: the chunk's count
+            return self._layout.copied(connection, one)
+        self._lock_present(connection, span)
+        copy_rows, *applied = self._journal_then_write(span, chunk, run_id, direct)
         apply_rows: Sequence[Executable] = applied
         consistent = self.strategy.single_writer or self.on_snapshot
         if not self.marked and not consistent:
@@ -369,6 +376,14 @@ class ChunkWrite:
         if self._locks_apart:
             return statement
         return self.strategy.lock_rows(statement, self.writer.target.table)
+
+    def _lock_present(self, connection: Connection, span: Span) -> None:
+        """Where the writer inserts rows (``_locks_apart``), lock the rows of ``span``
+        that are there, in key order."""
+        if self._locks_apart:
+            target = self.writer.target
+            present = self.strategy.lock_rows(self.writer.matched_keys(span), target.table)
+            connection.execute(present).all()
 
     @property
     def _locks_apart(self) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import replace
 from itertools import chain, compress, islice
 from operator import lt
@@ -251,10 +251,10 @@ def refuse_duplicates(
     search runs only when the copy refuses a key. Not with problems already found:
     the changeset fails either way, and the search is what lists the duplicates."""
     if strategy.keyed_stage_options is not None and not intake.problems:
-        try:
+        # The copy refuses a key given twice: then the search below finds them all, in
+        # the table as it was loaded.
+        with suppress(IntegrityError):
             return merge.keyed_copy(connection, strategy)
-        except IntegrityError:
-            pass  # a key given twice: find them all, in the table as it was loaded
     find_duplicates(connection, merge, intake)
     return merge
 
