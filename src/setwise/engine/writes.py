@@ -301,7 +301,7 @@ class ChunkWrite:
         direct = self.writer.direct_update(span, self.stamps)
         one = self._in_one_statement(connection, direct, chunk, run_id)
         if one is not None:  # one journal row per row the UPDATE wrote: the chunk's count
-            return self._layout.copied(connection, one)
+            return self._layout.copied(connection, one, writes=True)
         self._lock_present(connection, span)
         copy_rows, *applied = self._journal_then_write(span, chunk, run_id, direct)
         apply_rows: Sequence[Executable] = applied
