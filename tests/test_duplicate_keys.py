@@ -217,20 +217,52 @@ def test_repeats_are_listed_beside_other_problems(books: Engine) -> None:
     assert duplicates(caught.value) == [(len(rows), rows[4]["id"], "duplicate key: also in row 5")]
 
 
+@pytest.mark.parametrize("chunk_rows", [None, 1_000])
+def test_repeats_of_text_keys_in_order_and_after_it_ends(
+    books: Engine, chunk_rows: int | None
+) -> None:
+    """Text keys in order for more than a batch, then not: a repeat of a key given while
+    they were in order, where the order ends, and a repeat among the keys after it."""
+    with books.begin() as connection:
+        connection.execute(text("CREATE UNIQUE INDEX books_isbn ON books (isbn)"))
+    at = STAGE_BATCH_ROWS + 200
+    rows = [{"isbn": f"978-{i:06d}", "stock": 1} for i in range(1, BOOKS + 1)]
+    rows.insert(at, {"isbn": "978-000010", "stock": 3})  # the order ends: repeats row 10
+    rows.append({"isbn": rows[at + 50]["isbn"], "stock": 4})  # repeats row at + 51
+    before = snapshot(books)
+    with pytest.raises(setwise.ValidationError) as caught:
+        setwise.apply(books, "books", rows, key="isbn", chunk_rows=chunk_rows, chunk_seconds=0.0)
+    assert caught.value.counts == {ProblemKind.DUPLICATE_KEY: 2}
+    assert duplicates(caught.value) == [
+        (at + 1, "978-000010", "duplicate key: also in row 10"),
+        (len(rows), rows[at + 50]["isbn"], f"duplicate key: also in row {at + 51}"),
+    ]
+    assert snapshot(books) == before
+    report = setwise.apply(books, "books", rows[:at] + rows[at + 1 : -1], key="isbn")
+    assert (report.matched, report.missing) == (BOOKS, 0)
+
+
 @pytest.mark.backends("sqlite", "mariadb")
-def test_case_blind_repeats_in_another_batch(engine: Engine, backend: str) -> None:
+@pytest.mark.parametrize("in_order", [True, False], ids=["in order", "unordered"])
+def test_case_blind_repeats_in_another_batch(engine: Engine, backend: str, in_order: bool) -> None:
+    """'abc' and 'ABC' a batch apart, in keys that come in order as Python orders them
+    ('ABC' < 'B…' < 'abc') or not."""
     with engine.begin() as connection:
         connection.execute(text(CASE_BLIND[backend]))
         connection.execute(text("INSERT INTO codes VALUES ('abc', 1), ('xyz', 2)"))
-    rows = [{"code": "abc", "n": 5}]
-    rows += [{"code": f"c{i:05d}", "n": i} for i in range(STAGE_BATCH_ROWS, 0, -1)]
-    rows += [{"code": "ABC", "n": 6}, {"code": "xyz", "n": 7}, {"code": "Abc", "n": 8}]
+    many = range(1, STAGE_BATCH_ROWS + 1)
+    if in_order:
+        rows = [{"code": "ABC", "n": 5}, *({"code": f"B{i:05d}", "n": i} for i in many)]
+        rows.append({"code": "abc", "n": 6})
+        repeats = [(len(rows), "abc")]
+    else:
+        rows = [{"code": "abc", "n": 5}, *({"code": f"c{i:05d}", "n": i} for i in reversed(many))]
+        rows += [{"code": "ABC", "n": 6}, {"code": "xyz", "n": 7}, {"code": "Abc", "n": 8}]
+        repeats = [(len(rows) - 2, "ABC"), (len(rows), "Abc")]
     with pytest.raises(setwise.ValidationError) as caught:
         setwise.apply(engine, "codes", rows)
-    assert caught.value.counts == {ProblemKind.DUPLICATE_KEY: 2}
-    assert duplicates(caught.value) == [
-        (STAGE_BATCH_ROWS + 2, "ABC", "duplicate key: also in row 1"),
-        (STAGE_BATCH_ROWS + 4, "Abc", "duplicate key: also in row 1"),
-    ]
+    assert caught.value.counts == {ProblemKind.DUPLICATE_KEY: len(repeats)}
+    reason = "duplicate key: also in row 1"
+    assert duplicates(caught.value) == [(row, code, reason) for row, code in repeats]
     with engine.connect() as connection:
         assert connection.execute(text("SELECT n FROM codes ORDER BY n")).scalars().all() == [1, 2]
