@@ -142,3 +142,127 @@ def test_plan_and_the_row_guard_count_unordered_keys(books: Engine) -> None:
         setwise.apply(books, Book, rows, max_rows=changing - 1)
     assert snapshot(books) == before
     assert setwise.apply(books, Book, rows, max_rows=changing).changed == changing
+
+
+@pytest.mark.parametrize("chunk_rows", [None, 1_000])
+def test_repeats_in_the_first_and_last_batch_of_shuffled_keys(
+    books: Engine, chunk_rows: int | None
+) -> None:
+    rows = shuffled_rows()
+    rows.insert(2, {"id": rows[0]["id"], "stock": 1})  # row 3: row 1's key, same batch
+    rows.append({"id": rows[1]["id"], "stock": 2})  # last batch: row 2's key
+    rows.append({"id": rows[-2]["id"], "stock": 3})  # last batch: a key of the last batch
+    before = snapshot(books)
+    with pytest.raises(setwise.ValidationError) as caught:
+        setwise.apply(books, Book, rows, chunk_rows=chunk_rows, chunk_seconds=0.0)
+    assert caught.value.counts == {ProblemKind.DUPLICATE_KEY: 3}
+    last = len(rows)
+    assert duplicates(caught.value) == [
+        (3, rows[0]["id"], "duplicate key: also in row 1"),
+        (last - 1, rows[1]["id"], "duplicate key: also in row 2"),
+        (last, rows[-3]["id"], f"duplicate key: also in row {last - 2}"),
+    ]
+    assert snapshot(books) == before
+
+
+@pytest.mark.parametrize("chunk_rows", [None, 1_000])
+def test_repeats_where_increasing_keys_stop_increasing(
+    books: Engine, chunk_rows: int | None
+) -> None:
+    """Keys that come increasing need no search until they stop: a repeat of the key
+    just before, in the second batch, is where they stop; the rows before it are
+    judged with every row after it."""
+    at = STAGE_BATCH_ROWS + 200
+    rows = [{"id": i, "stock": 1} for i in range(1, BOOKS + 1)]
+    rows.insert(at, {"id": at, "stock": 2})  # row at + 1 repeats row at
+    rows.append({"id": 10, "stock": 3})  # the last row repeats row 10, of the first batch
+    before = snapshot(books)
+    with pytest.raises(setwise.ValidationError) as caught:
+        setwise.apply(books, Book, rows, chunk_rows=chunk_rows, chunk_seconds=0.0)
+    assert caught.value.counts == {ProblemKind.DUPLICATE_KEY: 2}
+    assert duplicates(caught.value) == [
+        (at + 1, at, f"duplicate key: also in row {at}"),
+        (len(rows), 10, "duplicate key: also in row 10"),
+    ]
+    assert snapshot(books) == before
+
+
+def test_every_key_given_three_times_is_counted_exactly(books: Engine) -> None:
+    rows = shuffled_rows()
+    first = {row["id"]: number for number, row in enumerate(rows, start=1)}
+    before = snapshot(books)
+    with pytest.raises(setwise.ValidationError) as caught:
+        setwise.apply(books, Book, rows * 3)
+    assert caught.value.counts == {ProblemKind.DUPLICATE_KEY: 2 * len(rows)}
+    listed = duplicates(caught.value)
+    assert [row for row, _, _ in listed] == list(range(len(rows) + 1, len(rows) + MAX_PROBLEMS + 1))
+    for row, value, reason in listed:
+        assert value == rows[row - len(rows) - 1]["id"]
+        assert reason == f"duplicate key: also in row {first[value]}"
+    assert snapshot(books) == before
+
+
+def test_repeats_are_listed_beside_other_problems(books: Engine) -> None:
+    rows = shuffled_rows()
+    rows[4] = {"id": rows[4]["id"], "stock": "many"}
+    rows.append({"id": rows[4]["id"], "stock": 1})  # repeats the row with the bad value
+    with pytest.raises(setwise.ValidationError) as caught:
+        setwise.apply(books, Book, rows)
+    counts = {ProblemKind.BAD_VALUE: 1, ProblemKind.DUPLICATE_KEY: 1}
+    assert caught.value.counts == counts
+    assert [(p.row, p.kind) for p in caught.value.problems] == [
+        (5, ProblemKind.BAD_VALUE),
+        (len(rows), ProblemKind.DUPLICATE_KEY),
+    ]
+    assert duplicates(caught.value) == [(len(rows), rows[4]["id"], "duplicate key: also in row 5")]
+
+
+@pytest.mark.parametrize("chunk_rows", [None, 1_000])
+def test_repeats_of_text_keys_in_order_and_after_it_ends(
+    books: Engine, chunk_rows: int | None
+) -> None:
+    """Text keys in order for more than a batch, then not: a repeat of a key given while
+    they were in order, where the order ends, and a repeat among the keys after it."""
+    with books.begin() as connection:
+        connection.execute(text("CREATE UNIQUE INDEX books_isbn ON books (isbn)"))
+    at = STAGE_BATCH_ROWS + 200
+    rows = [{"isbn": f"978-{i:06d}", "stock": 1} for i in range(1, BOOKS + 1)]
+    rows.insert(at, {"isbn": "978-000010", "stock": 3})  # the order ends: repeats row 10
+    rows.append({"isbn": rows[at + 50]["isbn"], "stock": 4})  # repeats row at + 51
+    before = snapshot(books)
+    with pytest.raises(setwise.ValidationError) as caught:
+        setwise.apply(books, "books", rows, key="isbn", chunk_rows=chunk_rows, chunk_seconds=0.0)
+    assert caught.value.counts == {ProblemKind.DUPLICATE_KEY: 2}
+    assert duplicates(caught.value) == [
+        (at + 1, "978-000010", "duplicate key: also in row 10"),
+        (len(rows), rows[at + 50]["isbn"], f"duplicate key: also in row {at + 51}"),
+    ]
+    assert snapshot(books) == before
+    report = setwise.apply(books, "books", rows[:at] + rows[at + 1 : -1], key="isbn")
+    assert (report.matched, report.missing) == (BOOKS, 0)
+
+
+@pytest.mark.backends("sqlite", "mariadb")
+@pytest.mark.parametrize("in_order", [True, False], ids=["in order", "unordered"])
+def test_case_blind_repeats_in_another_batch(engine: Engine, backend: str, in_order: bool) -> None:
+    """'abc' and 'ABC' a batch apart, in keys that come in order as Python orders them
+    ('ABC' < 'B…' < 'abc') or not."""
+    with engine.begin() as connection:
+        connection.execute(text(CASE_BLIND[backend]))
+        connection.execute(text("INSERT INTO codes VALUES ('abc', 1), ('xyz', 2)"))
+    many = range(1, STAGE_BATCH_ROWS + 1)
+    if in_order:
+        rows = [{"code": "ABC", "n": 5}, *({"code": f"B{i:05d}", "n": i} for i in many)]
+        rows.append({"code": "abc", "n": 6})
+        repeats = [(len(rows), "abc")]
+    else:
+        rows = [{"code": "abc", "n": 5}, *({"code": f"c{i:05d}", "n": i} for i in reversed(many))]
+        rows += [{"code": "ABC", "n": 6}, {"code": "xyz", "n": 7}, {"code": "Abc", "n": 8}]
+        repeats = [(len(rows) - 2, "ABC"), (len(rows), "Abc")]
+    with pytest.raises(setwise.ValidationError) as caught:
+        setwise.apply(engine, "codes", rows)
+    assert caught.value.counts == {ProblemKind.DUPLICATE_KEY: len(repeats)}
+    reason = "duplicate key: also in row 1"
+    assert duplicates(caught.value) == [(row, code, reason) for row, code in repeats]
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT n FROM codes ORDER BY n")).scalars().all() == [1, 2]

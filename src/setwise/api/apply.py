@@ -247,8 +247,8 @@ def _resumed_through(
 ) -> tuple[Any, ...] | None:
     """The checkpoint of the changeset run being resumed, when its rows up to there need
     not be staged again: integer keys only, whose order Python and the database agree
-    on (see ``staging.loading.KeyOrder``). None otherwise, or when the run is not such a run: the
-    executor then says what is wrong with it."""
+    on (see ``staging.duplicates.KeyOrder``). None otherwise, or when the run is not such
+    a run: the executor then says what is wrong with it."""
     if not all(isinstance(column.type, types.Integer) for column in target.key):
         return None
     try:

@@ -272,14 +272,31 @@ class Strategy:
         connection.execute(DropTable(table, if_exists=True))
 
     keyed_stage_options: ClassVar[dict[str, Any] | None] = None
-    """Where set, staged rows whose keys did not come increasing are copied in key order
-    into a temporary staging table whose primary key is the key (made with these
-    ``Table`` options; not with ``kept_stage_prefixes``, whose kept table a resumed
-    run merges): the database's own unique index judges which keys are the same, the
-    search for duplicates runs only when it refuses one, and the count and the merge
-    read the target in key order. A refused copy must leave the transaction usable
-    (SQLite undoes the statement alone). None: the staged keys are grouped to find
-    duplicates (``staging.loading.find_duplicates``)."""
+    """Where set, changesets whose keys are not integers that come strictly increasing
+    are staged into a temporary table whose primary key is the key (made with these
+    ``Table`` options; not with ``kept_stage_prefixes``, whose kept table a resumed run
+    merges): the database's own unique index judges which keys are the same, and the
+    count and the merge read the target in key order (``staging.duplicates``). Rows
+    whose keys come in order go straight in (``insert_new_keys``); the others are
+    staged beside and copied in key order once all are read (``insert_new_keys_from``,
+    or for integer keys by a copy that a repeat makes fail: it must leave the
+    transaction usable, as SQLite does by undoing the statement alone). None: the
+    staged keys are grouped to find duplicates (``staging.duplicates.find_duplicates``)."""
+
+    def insert_new_keys(
+        self, connection: Connection, table: Table, columns: Sequence[Sequence[Any]]
+    ) -> int:
+        """INSERT a batch as ``insert_batch`` does into a staging table whose primary key
+        is the key (``keyed_stage_options``), leaving out every row whose key the table
+        holds already, an earlier row's of the same batch too; returns how many rows it
+        inserted. Only where ``keyed_stage_options`` is set."""
+        raise NotImplementedError(f"{self.name} stages into no table keyed by the key")
+
+    def insert_new_keys_from(self, connection: Connection, table: Table, rows: Select[Any]) -> int:
+        """INSERT ``rows`` (every column of ``table``, in order) into a staging table
+        whose primary key is the key, as ``insert_new_keys`` does; returns how many rows
+        it inserted. Only where ``keyed_stage_options`` is set."""
+        raise NotImplementedError(f"{self.name} stages into no table keyed by the key")
 
     def key_collations(
         self, connection: Connection, table: Table, key: Sequence[Column[Any]]

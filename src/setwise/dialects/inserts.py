@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import Connection, Table
 
 
-def _head(connection: Connection, table: Table) -> str:
+def _head(connection: Connection, table: Table, verb: str = "INSERT") -> str:
     preparer = connection.dialect.identifier_preparer
     names = ", ".join(preparer.quote(column.name) for column in table.columns)
-    return f"INSERT INTO {preparer.format_table(table)} ({names}) VALUES "
+    return f"{verb} INTO {preparer.format_table(table)} ({names}) VALUES "
 
 
 def insert_many(
@@ -31,14 +31,17 @@ def insert_rows_per_statement(
     marker: str,
     rows_per_statement: int,
     max_bind_params: int,
-) -> None:
+    *,
+    verb: str = "INSERT",
+) -> int:
     """INSERT ``columns`` (one sequence per column of ``table``) as multi-row ``VALUES``
     lists of up to ``rows_per_statement`` rows, and never more bound parameters than
     ``max_bind_params``: one statement step per list instead of one per row, for a
-    driver whose executemany steps once a row."""
+    driver whose executemany steps once a row. ``verb``: "INSERT", or a variant of it
+    ("INSERT OR IGNORE"). Returns the rows inserted, as the driver counts them."""
     width = len(columns)
     per = max(1, min(rows_per_statement, max_bind_params // width))
-    head = _head(connection, table)
+    head = _head(connection, table, verb)
     row = "(" + ", ".join([marker] * width) + ")"
     full = head + ", ".join([row] * per)
     count = len(columns[0])
@@ -47,7 +50,10 @@ def insert_rows_per_statement(
     values: list[Any] = [None] * (count * width)
     for index, column in enumerate(columns):
         values[index::width] = column
+    inserted = 0
     for start in range(0, count, per):
         size = min(per, count - start)
         statement = full if size == per else head + ", ".join([row] * size)
-        connection.exec_driver_sql(statement, tuple(values[start * width : (start + size) * width]))
+        chunk = tuple(values[start * width : (start + size) * width])
+        inserted += connection.exec_driver_sql(statement, chunk).rowcount
+    return inserted

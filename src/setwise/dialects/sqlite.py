@@ -10,7 +10,18 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
-from sqlalchemy import URL, Column, ColumnElement, Connection, Table, event, func, types
+from sqlalchemy import (
+    URL,
+    Column,
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    event,
+    func,
+    insert,
+    types,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
@@ -110,7 +121,10 @@ class SQLiteStrategy(Strategy):
     # in its primary key's b-tree: the copy refuses a key given twice, and the count and
     # the UPDATE then read the target in key order. 500,000 shuffled rows against
     # 1,000,000 (sqlite3 alone): GROUP BY 0.30-0.42 s, count 1.2-1.8 s, UPDATE 3.9-7.6 s;
-    # keyed copy 0.65-0.77 s, count 0.20 s, UPDATE 1.0-1.3 s.
+    # keyed copy 0.65-0.77 s, count 0.20 s, UPDATE 1.0-1.3 s. Keys that come in order
+    # (text keys) go straight into it: 500,000 text keys in order, 0.26 s against 0.19 s
+    # staged + 0.33 s copied; unordered ones do not, the b-tree outgrowing the page
+    # cache: 1.20-1.46 s against 0.21 + 0.39-0.50 s (benchmarks/README.md, issue 26).
     keyed_stage_options: ClassVar[dict[str, Any] | None] = {"sqlite_with_rowid": False}
 
     def missing_database(self, url: URL) -> str | None:
@@ -134,6 +148,27 @@ class SQLiteStrategy(Strategy):
         insert_rows_per_statement(
             connection, table, values, "?", STAGE_ROWS_PER_INSERT, self.max_bind_params
         )
+
+    def insert_new_keys(
+        self, connection: Connection, table: Table, columns: Sequence[Sequence[Any]]
+    ) -> int:
+        # OR IGNORE: a statement that met a key given twice goes on without that row, and
+        # the driver's rowcount (sqlite3_changes) counts only the rows inserted.
+        values = self.driver_columns(table, columns)
+        return insert_rows_per_statement(
+            connection,
+            table,
+            values,
+            "?",
+            STAGE_ROWS_PER_INSERT,
+            self.max_bind_params,
+            verb="INSERT OR IGNORE",
+        )
+
+    def insert_new_keys_from(self, connection: Connection, table: Table, rows: Select[Any]) -> int:
+        names = list(table.c.keys())
+        statement = insert(table).from_select(names, rows).prefix_with("OR IGNORE")
+        return connection.execute(statement).rowcount
 
     def offline_comparison(self, table: Table) -> StoredComparison:
         return SQLiteComparison()

@@ -1,8 +1,9 @@
 """Stage a changeset: its rows read, checked and loaded into the staging table.
 
 Batches from ``intake`` are loaded as they come, committed on the way for a chunked
-run; the keys are then checked for repeats (by their order when they are integers
-that came increasing, else by the database). A CSV file the database can read itself
+run; the keys are checked for repeats (``duplicates``): by their order when they are
+integers that came increasing, else by the database, where it can by a staging table
+keyed by the key. A CSV file the database can read itself
 is staged by it (``filestage``). When the whole input has been read, any problem
 fails the call with one ``ValidationError`` and the staging table is taken away.
 """
@@ -11,20 +12,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, suppress
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import replace
-from itertools import chain, compress, islice
-from operator import lt
+from itertools import chain, compress
 from typing import Any, cast
 
-from sqlalchemy import Column, Connection, types
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Column, Connection
 
 from setwise.dialects import Strategy
+from setwise.dialects.base import StageLoader
 from setwise.errors import SchemaError
-from setwise.problems import MAX_PROBLEMS, ProblemKind
 from setwise.report import READING, STAGING, Progress, ProgressCallback
+from setwise.staging.duplicates import KeyedLoad, KeyOrder, refuse_duplicates
 from setwise.staging.filestage import stage_csv_file
 from setwise.staging.intake import STAGE_BATCH_ROWS, Intake, fields_of, in_batches
 from setwise.staging.sources import Row
@@ -99,10 +99,19 @@ def stage(
         sparse=True,
         kept_name=kept_name,
     )
+    keyed: KeyedLoad | None = None
+    order = KeyOrder(target)
     try:
-        order = KeyOrder(target)
+        if strategy.keyed_stage_options is not None and kept_name is None and not order.integers:
+            keyed = KeyedLoad(connection, strategy, merge.keyed(connection, strategy), merge)
+
+        def loader(into: Stage) -> AbstractContextManager[StageLoader]:
+            if keyed is not None:
+                return nullcontext(keyed)
+            return strategy.stage_loader(connection, into.stage)
+
         with ExitStack() as loading:
-            load = loading.enter_context(strategy.stage_loader(connection, merge.stage))
+            load = loading.enter_context(loader(merge))
             began = time.perf_counter()
             read = 0
             for numbers, batch in chain([first], batches):
@@ -113,6 +122,8 @@ def stage(
                     columns = keyed_after(columns, done_through, len(target.key))
                 if columns:  # with problems too: the duplicate search needs every key
                     order.see(columns)
+                    if keyed is not None:
+                        keyed.in_order = order.ascending
                     load(columns)
                 # Whether or not the batch was staged: a resumed run reads the rows up
                 # to its checkpoint without staging them, and must not hold its
@@ -125,17 +136,22 @@ def stage(
                     # Connection unaware of the driver's transaction, and the next
                     # commit() a no-op.
                     connection.begin()
-                    load = loading.enter_context(strategy.stage_loader(connection, merge.stage))
+                    load = loading.enter_context(loader(merge))
                     began = time.perf_counter()
         report(STAGING, read)
-        if not order.increasing:
+        if keyed is not None:
+            merge = keyed.finish()
+            keyed.report(intake)
+        elif not order.increasing:
             merge = refuse_duplicates(connection, strategy, merge, intake)
         if intake.problems:
             raise intake.problems.error(target.name)
     except BaseException:
-        if commit_seconds is not None:  # rows committed on the way: take the table away
+        if commit_seconds is not None:  # rows committed on the way: take the tables away
             connection.rollback()
-            merge.drop(connection, strategy)
+            staged = [merge] if keyed is None else [merge, keyed.keyed, keyed.rest]
+            for each in {each.stage.name: each for each in staged}.values():
+                each.drop(connection, strategy)
             connection.commit()
         raise
     if not intake.sparse:
@@ -213,63 +229,3 @@ def keyed_after(
         return columns
     kept = [list(compress(column, keep)) for column in columns]
     return kept if kept[0] else []
-
-
-class KeyOrder:
-    """Whether the staged keys came strictly increasing, so that none can repeat and the
-    database need not look for duplicates (a GROUP BY over the staged rows).
-
-    Only for integer keys: two texts Python tells apart may be one key to the database
-    (a case-insensitive collation), two integers never are.
-    """
-
-    def __init__(self, target: Target) -> None:
-        self.width = len(target.key)
-        self.increasing = all(isinstance(c.type, types.Integer) for c in target.key)
-        self.last: Any = None
-
-    def see(self, columns: Sequence[Sequence[Any]]) -> None:
-        if not self.increasing:
-            return
-        # Staging columns start (row numbers, masks, key…).
-        if self.width == 1:
-            keys: list[Any] = list(columns[2])
-        else:
-            keys = list(zip(*columns[2 : 2 + self.width], strict=True))
-        if self.last is not None:
-            keys.insert(0, self.last)
-        self.increasing = all(map(lt, keys, islice(keys, 1, None)))
-        self.last = keys[-1]
-
-
-def refuse_duplicates(
-    connection: Connection, strategy: Strategy, merge: Stage, intake: Intake
-) -> Stage:
-    """Log every staged row whose key an earlier row has (``find_duplicates``). Where
-    the strategy keys its staging table, the rows are first copied in key order into
-    one whose primary key is the key (``Stage.keyed_copy``), which is returned: the
-    search runs only when the copy refuses a key. Not with problems already found:
-    the changeset fails either way, and the search is what lists the duplicates."""
-    if strategy.keyed_stage_options is not None and not intake.problems:
-        # The copy refuses a key given twice: then the search below finds them all, in
-        # the table as it was loaded.
-        with suppress(IntegrityError):
-            return merge.keyed_copy(connection, strategy)
-    find_duplicates(connection, merge, intake)
-    return merge
-
-
-def find_duplicates(connection: Connection, merge: Stage, intake: Intake) -> None:
-    """Log every staged row whose key an earlier row has: the exact number of them, and
-    the first ``MAX_PROBLEMS`` by row. One GROUP BY when there are none."""
-    repeats = int(connection.execute(merge.duplicate_count()).scalar_one())
-    if not repeats:
-        return
-    names = [column.name for column in merge.target.key]
-    listed = 0
-    for row, first_row, *key in connection.execute(merge.duplicate_rows(MAX_PROBLEMS)):
-        value = key[0] if len(key) == 1 else tuple(key)
-        reason = f"duplicate key: also in row {first_row}"
-        intake.problem(row, ", ".join(names), value, reason, ProblemKind.DUPLICATE_KEY)
-        listed += 1
-    intake.problems.count(ProblemKind.DUPLICATE_KEY, repeats - listed)

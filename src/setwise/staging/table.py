@@ -24,6 +24,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Select,
     Table,
+    and_,
     func,
     insert,
     inspect,
@@ -49,6 +50,7 @@ ROW = "setwise_row"
 PRESENT = "setwise_present"
 STAGE_NAME = "setwise_stage"
 KEYED_NAME = "setwise_keyed"
+BATCH_NAME = "setwise_batch"
 
 #: The presence mask is a BIGINT: one bit per column, 63 usable bits.
 MAX_SPARSE_COLUMNS = 63
@@ -159,10 +161,10 @@ class Stage:
         else:
             strategy.drop_stage(connection, self.stage)
 
-    def keyed_copy(self, connection: Connection, strategy: Strategy) -> Self:
-        """The staged rows copied in key order into a temporary table whose primary key
-        is the key (``Strategy.keyed_stage_options``), this table dropped; raises
-        IntegrityError, with nothing changed, when a key is staged twice."""
+    def keyed(self, connection: Connection, strategy: Strategy) -> Self:
+        """A new, empty temporary staging table of this one's columns whose primary key
+        is the key (``Strategy.keyed_stage_options``), for ``Strategy.insert_new_keys``;
+        marked ``indexed``. This table stays as it is."""
         options = strategy.keyed_stage_options or {}
         columns = [Column(c.name, c.type) for c in self.stage.columns]
         key = [column.name for column in self.target.key]
@@ -179,14 +181,61 @@ class Stage:
         keyed = shared_table(shape, build)
         strategy.drop_stage(connection, keyed)
         keyed.create(connection)
+        return replace(self, stage=keyed, indexed=True, kept=False)
+
+    def keyed_copy(self, connection: Connection, strategy: Strategy) -> Self:
+        """The staged rows copied in key order into ``keyed``, this table dropped; raises
+        IntegrityError, with nothing changed, when a key is staged twice."""
+        keyed = self.keyed(connection, strategy)
+        names = list(keyed.stage.c.keys())
         try:
             rows = select(self.stage).order_by(*self.staged_key)
-            connection.execute(insert(keyed).from_select(list(keyed.c.keys()), rows))
+            connection.execute(insert(keyed.stage).from_select(names, rows))
         except IntegrityError:
-            strategy.drop_stage(connection, keyed)
+            strategy.drop_stage(connection, keyed.stage)
             raise
         self.drop(connection, strategy)
-        return replace(self, stage=keyed, indexed=True, kept=False)
+        return keyed
+
+    def take_new_keys(self, connection: Connection, strategy: Strategy, rest: Stage) -> int:
+        """Copy into this keyed table (``keyed``) the rows of ``rest`` in key order, the
+        earlier row first among rows of one key, leaving out every row whose key the
+        table holds already (``Strategy.insert_new_keys_from``); returns how many went in."""
+        ordered = select(rest.stage).order_by(*rest.staged_key, rest.stage.c[ROW])
+        return strategy.insert_new_keys_from(connection, self.stage, ordered)
+
+    def repeats_in(
+        self, connection: Connection, strategy: Strategy, columns: Sequence[Sequence[Any]]
+    ) -> list[tuple[Any, ...]]:
+        """``repeats_of`` the rows of a batch (staging columns: row numbers, masks,
+        key…), staged apart for it and dropped again."""
+        key = self.staged_key
+        batched = [Column(ROW, BigInteger), *(Column(c.name, c.type) for c in key)]
+        shape = ("batch", strategy.stage_schema, column_shape(batched))
+        batch = shared_table(shape, lambda: temporary_table(BATCH_NAME, strategy, *batched))
+        strategy.drop_stage(connection, batch)
+        batch.create(connection)
+        try:
+            strategy.insert_batch(connection, batch, [columns[0], *columns[2 : 2 + len(key)]])
+            return [tuple(row) for row in connection.execute(self.repeats_of(batch))]
+        finally:
+            strategy.drop_stage(connection, batch)
+
+    def repeats_of(self, staged: Table, limit: int | None = None) -> Select[Any]:
+        """(row, first row with that key, key…) for each row of ``staged`` (a table of
+        row numbers and keys) whose key this keyed table (``keyed``) holds for another
+        row, in input order: the rows ``Strategy.insert_new_keys`` left out."""
+        given = [staged.c[column.name] for column in self.target.key]
+        # The keyed column on the left: SQLite compares with the left column's collation.
+        same = and_(*(kept == other for kept, other in zip(self.staged_key, given, strict=True)))
+        first = self.stage.c[ROW]
+        return (
+            select(staged.c[ROW], first, *given)
+            .select_from(staged.join(self.stage, same))
+            .where(first != staged.c[ROW])
+            .order_by(staged.c[ROW])
+            .limit(limit)
+        )
 
     def index_stage(
         self, connection: Connection, strategy: Strategy, *, unique: bool = False
