@@ -287,16 +287,19 @@ class Strategy:
         self, connection: Connection, table: Table, columns: Sequence[Sequence[Any]]
     ) -> int:
         """INSERT a batch as ``insert_batch`` does into a staging table whose primary key
-        is the key (``keyed_stage_options``), leaving out every row whose key the table
-        holds already, an earlier row's of the same batch too; returns how many rows it
-        inserted. Only where ``keyed_stage_options`` is set."""
-        raise NotImplementedError(f"{self.name} stages into no table keyed by the key")
+        is the key (``keyed_stage_options``); returns how many rows it inserted. A
+        strategy that sets ``keyed_stage_options`` leaves out every row whose key the
+        table holds already, an earlier row's of the same batch too (SQLite: INSERT OR
+        IGNORE); here every row goes in, and a repeated key fails the statement."""
+        self.insert_batch(connection, table, columns)
+        return len(columns[0]) if columns else 0
 
     def insert_new_keys_from(self, connection: Connection, table: Table, rows: Select[Any]) -> int:
         """INSERT ``rows`` (every column of ``table``, in order) into a staging table
         whose primary key is the key, as ``insert_new_keys`` does; returns how many rows
-        it inserted. Only where ``keyed_stage_options`` is set."""
-        raise NotImplementedError(f"{self.name} stages into no table keyed by the key")
+        it inserted."""
+        statement = insert(table).from_select(list(table.c.keys()), rows)
+        return int(connection.execute(statement).rowcount)
 
     def key_collations(
         self, connection: Connection, table: Table, key: Sequence[Column[Any]]

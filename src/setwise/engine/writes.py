@@ -367,11 +367,12 @@ class ChunkWrite:
         return reads_only(direct, self.writer.target.table, self.strategy.stage_schema)
 
     def _locked(self, statement: Select[Any]) -> Select[Any]:
-        if self.on_snapshot:
-            # Nothing is locked, so nothing needs the key order that keeps two runs'
-            # locks from deadlocking: without it a run over the whole table reads it
-            # by a plain scan rather than its key index (0.36 s of 0.64 s at 1,000,000
-            # rows on PostgreSQL).
+        if self.on_snapshot or self.strategy.single_writer:
+            # Nothing is locked, or no other run writes beside this one, so nothing needs
+            # the key order that keeps two runs' locks from deadlocking: without it a run
+            # over the whole table reads it by a plain scan rather than its key index
+            # (0.36 s of 0.64 s at 1,000,000 rows on PostgreSQL), and SQLite sorts
+            # nothing for it (its journal INSERT of 450,000 rows: 0.50 -> 0.37 s).
             return statement.order_by(None)
         if self._locks_apart:
             return statement
