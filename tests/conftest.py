@@ -17,6 +17,17 @@ UNIT = Path(__file__).resolve().parent / "unit"
 #: The backends whose tests share one server: their tests never run side by side.
 SHARED_SERVERS = frozenset(backends.NAMES) - {"sqlite"}
 
+
+def on_server(name: str) -> list[pytest.MarkDecorator]:
+    """The marks of a test on backend ``name``: under pytest-xdist (``--dist loadgroup``)
+    one worker runs every test of a server. Each test has a database of its own, but
+    the health signals (running threads, long transactions, flow control) and the
+    settings some tests change (``SET GLOBAL wsrep_max_ws_rows``) are the whole
+    server's. A mark given with the parameter, not added later: xdist reads the group
+    when it collects, before other hooks see the items."""
+    return [pytest.mark.xdist_group(name)] if name in SHARED_SERVERS else []
+
+
 #: The backends some collected test runs on: only those are asked for their version.
 _USED: set[str] = set()
 
@@ -26,14 +37,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and callspec.params.get("backend") in backends.NAMES:
-            name = callspec.params["backend"]
-            _USED.add(name)
-            if name in SHARED_SERVERS:
-                # Under pytest-xdist (``--dist loadgroup``) one worker runs every test
-                # of a server: each test has a database of its own, but the health
-                # signals (running threads, long transactions, flow control) are the
-                # whole server's, and another worker's tests would move them.
-                item.add_marker(pytest.mark.xdist_group(name))
+            _USED.add(callspec.params["backend"])
 
 
 def used(nodeids: Iterable[str] = ()) -> list[str]:
@@ -96,7 +100,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             # async_twin("only"): on the asyncio drivers alone (a test of setwise.asyncio).
             own = () if twin is not None and twin.args[:1] == ("only",) else ("sync",)
             pairs = [
-                pytest.param(name, driver, id=name if driver == "sync" else f"{name}-{driver}")
+                pytest.param(
+                    name,
+                    driver,
+                    id=name if driver == "sync" else f"{name}-{driver}",
+                    marks=on_server(name),
+                )
                 for name in chosen
                 for driver in (
                     *own,
@@ -106,7 +115,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             ]
             metafunc.parametrize(("backend", "driver"), pairs, scope="session")
             return
-        metafunc.parametrize("backend", chosen, scope="session")
+        grouped = [pytest.param(name, id=name, marks=on_server(name)) for name in chosen]
+        metafunc.parametrize("backend", grouped, scope="session")
 
 
 def backend_available(name: str) -> None:
