@@ -4,7 +4,9 @@
 #         .venv) on 127.0.0.1:$PG18_PORT, in a fresh data directory under $PG18_BASE,
 #         as the postgres OS user (the server refuses to run as root); user root, trust
 #         auth, database test, as the machine's PostgreSQL 15;
-#   down: stop it and remove the data directory, only if `up` started it.
+#   down: stop it and remove the data directory, only if this checkout's `up` started
+#         it (a server another checkout started, and found running by `up`, is left
+#         to that checkout, whose tests may still be using it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT=${PG18_PORT:-5439}
@@ -45,11 +47,11 @@ case "${1:-}" in
     as_server_user "$BIN/pg_ctl" -D "$BASE/data" -l "$BASE/server.log" -w -t 60 \
       -o "-p $PORT -k $BASE -c listen_addresses=127.0.0.1" start >/dev/null
     "$BIN/psql" -h 127.0.0.1 -p "$PORT" -U root -d postgres -q -c "CREATE DATABASE test"
-    touch "$MARK"
+    pwd >"$MARK"
     echo "pg18: $("$BIN/psql" -h 127.0.0.1 -p "$PORT" -U root -d test -At -c 'SHOW server_version') on port $PORT"
     ;;
   down)
-    if [ -f "$MARK" ]; then
+    if [ -f "$MARK" ] && [ "$(cat "$MARK")" = "$(pwd)" ]; then
       as_server_user "$BIN/pg_ctl" -D "$BASE/data" -m fast -w stop >/dev/null || true
       rm -rf "$BASE"
     fi

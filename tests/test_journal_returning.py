@@ -12,8 +12,7 @@ import pytest
 from sqlalchemy import Engine, delete, insert, select, update
 
 import setwise
-from setwise.dialects import get_strategy
-from setwise.dialects.postgresql import PostgreSQLStrategy
+from setwise.dialects import get_strategy, postgresql
 from setwise.journal.changes import Journal
 from setwise.target import resolve_target
 from tests.models import Book, book_row, create_books, snapshot
@@ -94,7 +93,7 @@ def test_the_journal_holds_what_the_statements_before_18_journal(
     table, rows = snapshot(books), journal(books, one.run_id or "")
     reset(books)
     with monkeypatch.context() as before_18:
-        before_18.setattr(PostgreSQLStrategy, "returns_old_values", lambda self, c: False)
+        before_18.setattr(postgresql, "returns_old", lambda connection: False)
         sent.clear()
         two = RUNS[name](books)
     assert not [s for s in sent if s.startswith("WITH setwise_changed")]

@@ -244,17 +244,12 @@ class PostgreSQLStrategy(Strategy):
     def supports_update_from(self) -> bool:
         return True
 
-    def returns_old_values(self, connection: Connection) -> bool:
-        """Whether the server on ``connection`` returns the values an UPDATE overwrote
-        (PostgreSQL 18): asked of the server once per connection."""
-        return returns_old(connection)
-
     def journaling_update(
         self, connection: Connection, update: Update, key: Columns, written: Columns
     ) -> Select[Any] | None:
         # A data-modifying CTE whose RETURNING old.c, new.c the journal's INSERT takes
-        # (dialects/pgreturning.py).
-        if not self.returns_old_values(connection):
+        # (dialects/pgreturning.py), where the server has them (PostgreSQL 18).
+        if not returns_old(connection):
             return None
         return returned_rows(update, key, written)
 

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, types
 from sqlalchemy.exc import IntegrityError
 
 from setwise.dialects import Strategy
-from setwise.problems import MAX_PROBLEMS, ProblemKind
+from setwise.problems import MAX_PROBLEMS
 from setwise.staging.intake import Intake
 from setwise.staging.table import Stage
 from setwise.target import Target
@@ -120,13 +120,8 @@ class KeyedLoad:
 
     def report(self, intake: Intake) -> None:
         """Log every repeat found, as ``find_duplicates`` does."""
-        if not self.repeats:
-            return
-        names = ", ".join(column.name for column in self.keyed.target.key)
-        for row, first_row, value in self.listed:
-            reason = f"duplicate key: also in row {first_row}"
-            intake.problem(row, names, value, reason, ProblemKind.DUPLICATE_KEY)
-        intake.problems.count(ProblemKind.DUPLICATE_KEY, self.repeats - len(self.listed))
+        if self.repeats:
+            intake.duplicate_keys(self.listed, self.repeats)
 
 
 def refuse_duplicates(
@@ -152,11 +147,8 @@ def find_duplicates(connection: Connection, merge: Stage, intake: Intake) -> Non
     repeats = int(connection.execute(merge.duplicate_count()).scalar_one())
     if not repeats:
         return
-    names = [column.name for column in merge.target.key]
-    listed = 0
-    for row, first_row, *key in connection.execute(merge.duplicate_rows(MAX_PROBLEMS)):
-        value = key[0] if len(key) == 1 else tuple(key)
-        reason = f"duplicate key: also in row {first_row}"
-        intake.problem(row, ", ".join(names), value, reason, ProblemKind.DUPLICATE_KEY)
-        listed += 1
-    intake.problems.count(ProblemKind.DUPLICATE_KEY, repeats - listed)
+    found = connection.execute(merge.duplicate_rows(MAX_PROBLEMS))
+    intake.duplicate_keys(
+        ((row, first, key[0] if len(key) == 1 else tuple(key)) for row, first, *key in found),
+        repeats,
+    )

@@ -10,7 +10,7 @@ collected, not raised one by one: a bad value, an unknown column, a missing key.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain, islice
 from operator import itemgetter
@@ -170,6 +170,18 @@ class Intake:
     ) -> None:
         self.problems.add(Problem(column, value, reason, row, kind, fix))
 
+    def duplicate_keys(self, repeats: Iterable[tuple[int, int, Any]], total: int) -> None:
+        """Log each (row, first row, key) of ``repeats`` as a duplicate key, and count
+        the rest of ``total`` repeats, found but not listed."""
+        names = ", ".join(column.name for column in self.target.key)
+        listed = 0
+        for row, first_row, value in repeats:
+            reason = f"duplicate key: also in row {first_row}"
+            self.problem(row, names, value, reason, ProblemKind.DUPLICATE_KEY)
+            listed += 1
+        if total > listed:
+            self.problems.count(ProblemKind.DUPLICATE_KEY, total - listed)
+
     def convert(self, number: int, fields: dict[str, Any] | Unreadable) -> tuple[Any, ...] | None:
         """The staging tuple for one row, or None when its key cannot be staged. A row
         with problems elsewhere is staged without its bad values (their presence bits
@@ -278,9 +290,7 @@ def checked_rows(target: Target, changes: Any, *, csv_null: str | None = "") -> 
                 key = tuple(values[:width])
                 if key in seen:
                     value = key[0] if width == 1 else key
-                    names = ", ".join(c.name for c in target.key)
-                    reason = f"duplicate key: also in row {seen[key]}"
-                    intake.problem(number, names, value, reason, ProblemKind.DUPLICATE_KEY)
+                    intake.duplicate_keys([(number, seen[key], value)], 1)
                 seen.setdefault(key, number)
                 rows.append((mask, *values))
     finally:
