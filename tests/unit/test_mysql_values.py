@@ -56,7 +56,11 @@ def test_each_literal_is_what_pymysql_writes(values: list[Any]) -> None:
     assert laid_out(values) == [pymysql(value) for value in values]
 
 
-@given(st.lists(st.text(), min_size=1, max_size=5))
+#: Text made mostly of the characters MySQL escapes, and their escaped forms.
+ESCAPE_PRONE = st.text(alphabet="\0\\\n\r\x1a\"'0nrZ é🦆")
+
+
+@given(st.lists(st.text() | ESCAPE_PRONE, min_size=1, max_size=5))
 def test_any_text_is_escaped_as_pymysql_escapes_it(values: list[str]) -> None:
     assert laid_out(values) == [pymysql(value) for value in values]
 

@@ -4,8 +4,8 @@ column at a time, without the driver's escaping of each value.
 PyMySQL's executemany escapes every value through a Python function and formats
 every row with ``%``; for 100,000 rows of six columns that is most of setwise's own
 time (benchmarks/README.md). Here a column of one plain type is written at once: its
-integers by ``%d``, its text through one ``str.translate`` per value with the escape
-table of MySQL's ``mysql_real_escape_string`` (as PyMySQL's ``escape_string``), its
+integers by ``%d``, its text escaped as MySQL's ``mysql_real_escape_string`` (and PyMySQL's
+``escape_string``) escape it, by a chain of ``str.replace`` per value, its
 finite Decimals in plain notation; then one ``%`` per row. Every value is written as
 PyMySQL writes it, so the server reads the same value.
 
@@ -31,10 +31,6 @@ from sqlalchemy import Connection, Table
 
 from setwise.dialects.columntext import ColumnForms
 
-#: MySQL's string escapes (mysql_real_escape_string; PyMySQL's converters._escape_table).
-_ESCAPES = str.maketrans(
-    {"\0": "\\0", "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\x1a": "\\Z", '"': '\\"', "'": "\\'"}
-)
 _SPECIAL = "\0\\\n\r\x1a\"'"
 
 #: Client character sets whose bytes hold a backslash only as the character itself.
@@ -47,12 +43,27 @@ _SLACK = 1024
 _LONGEST = 4 * 1024 * 1024
 
 
+def _escape(value: str) -> str:
+    """``value`` with MySQL's string escapes (mysql_real_escape_string; PyMySQL's
+    ``converters._escape_table``). A chain of ``replace`` (the backslash first): 3.5x
+    faster than ``str.translate`` on text that holds any of them (benchmarks/README.md)."""
+    return (
+        value.replace("\\", "\\\\")
+        .replace("\0", "\\0")
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace("\x1a", "\\Z")
+        .replace('"', '\\"')
+        .replace("'", "\\'")
+    )
+
+
 def _escaped(values: Sequence[str]) -> list[str]:
-    return [value.translate(_ESCAPES) for value in values]
+    return list(map(_escape, values))
 
 
 def _text(value: str) -> str:
-    return "'" + value.translate(_ESCAPES) + "'"
+    return "'" + _escape(value) + "'"
 
 
 def _decimal(value: Decimal) -> str | None:
