@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _pytest.runner import runtestprotocol
@@ -38,6 +39,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and callspec.params.get("backend") in backends.NAMES:
             _USED.add(callspec.params["backend"])
+
+
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """Under ``--dist loadgroup``, stop before any test runs unless pytest-xdist grouped
+    the tests of each server (``on_server``). It groups by a suffix (``@mariadb``) it
+    adds to ``item._nodeid``, which pytest 9.2's ``nodeid`` no longer reads: the tests
+    of one server then ran on both workers, and one test's server settings broke
+    another's."""
+    if node.config.getoption("dist") != "loadgroup":
+        return
+    for nodeid in ids:
+        shared = SHARED_SERVERS.intersection(backends_of(nodeid))
+        if shared and not any(nodeid.endswith(f"@{name}") for name in shared):
+            pytest.exit(
+                f"pytest-xdist did not put {nodeid} in its server's group: this pytest"
+                " and pytest-xdist do not group tests together (pyproject.toml pins pytest)",
+                returncode=pytest.ExitCode.USAGE_ERROR,
+            )
 
 
 def used(nodeids: Iterable[str] = ()) -> list[str]:
