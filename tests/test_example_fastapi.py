@@ -28,8 +28,9 @@ from fastapi import FastAPI, Request
 from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
+import setwise
 from tests import backends
-from tests.conftest import backend_available
+from tests.conftest import backend_available, on_server
 
 pytestmark = pytest.mark.anyio
 
@@ -45,7 +46,7 @@ RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{8}")
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "service" in metafunc.fixturenames:
         pairs = [
-            pytest.param((name, driver), id=f"{name}-{driver}")
+            pytest.param((name, driver), id=f"{name}-{driver}", marks=on_server(name))
             for name in backends.selected()
             for driver in backends.ASYNC_DRIVERS.get(name, ())
         ]
@@ -278,6 +279,19 @@ async def test_a_csv_with_bad_values_is_422_by_row_and_column(
         (4, "stock", "lots"),
     ]
     assert stored(database) == before
+
+
+@pytest.mark.parametrize("body", ["", "id,price\n"], ids=["empty", "header-only"])
+async def test_a_csv_without_rows_is_422_not_a_run(
+    client: httpx.AsyncClient, database: Engine, body: str
+) -> None:
+    seed_books(database, 2)
+    before = stored(database)
+    response = await client.post("/admin/changesets", files={"file": ("prices.csv", body)})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == {"message": "prices.csv holds no rows", "problems": []}
+    assert stored(database) == before
+    assert setwise.runs(database) == []
 
 
 async def test_a_csv_row_read_at_an_old_version_is_a_conflict_not_written(

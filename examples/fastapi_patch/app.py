@@ -245,7 +245,7 @@ async def apply_changeset(
     """Apply a CSV of corrections keyed by ``id``, chunk by chunk, each chunk in a
     transaction of its own, journaled. A ``version`` column, if the file has one, holds
     the version each row was read at: a row whose version moved is skipped and listed
-    in ``conflicts``."""
+    in ``conflicts``. A file with no rows is 422: there is no run to report or revert."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "changes.csv"
         with path.open("wb") as copy:
@@ -255,6 +255,9 @@ async def apply_changeset(
             report = await setwise.asyncio.apply(engine, Book, path, chunk_rows=chunk_rows)
         except setwise.ValidationError as error:
             raise unprocessable(error) from None
+    if report.run_id is None:  # setwise starts no run for a changeset of no rows
+        detail = {"message": f"{file.filename or 'the file'} holds no rows", "problems": []}
+        raise HTTPException(HTTPStatus.UNPROCESSABLE_ENTITY, detail)
     return {
         "run_id": report.run_id,
         "matched": report.matched,
