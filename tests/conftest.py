@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -67,8 +68,10 @@ def used(nodeids: Iterable[str] = ()) -> list[str]:
 
 
 def backends_of(nodeid: str) -> list[str]:
-    """The backends a test id names: ``[sqlite]``, ``[postgresql-asyncpg]``, ``[x-mariadb]``."""
-    return [name for name in backends.NAMES if f"[{name}" in nodeid or f"-{name}]" in nodeid]
+    """The backends a test id names as a parameter of its own: ``[sqlite]``,
+    ``[postgresql-asyncpg]``, ``[x-mariadb]``; not inside another value, such as a URL
+    (``[mariadb+mysqldb://…]``)."""
+    return [name for name in backends.NAMES if re.search(rf"[\[-]{name}[\]-]", nodeid)]
 
 
 def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:

@@ -103,7 +103,7 @@ def _sizes(name: str) -> tuple[int, int]:
     return len(name), len(name.encode())
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: s.name)
+@pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: f"{s.name} strategy")
 def test_a_derived_name_fits_its_database_and_two_long_ones_stay_apart(
     strategy: type[Strategy],
 ) -> None:
