@@ -26,6 +26,9 @@ from sqlalchemy import (
     String,
     Table,
     insert,
+    select,
+    table,
+    text,
     types,
 )
 from sqlalchemy.schema import SchemaItem
@@ -46,6 +49,15 @@ def shared_table(shape: Hashable, build: Callable[[], Table]) -> Table:
             if found is None:
                 found = _TABLES[shape] = build()
     return found
+
+
+def column_names(connection: Connection, name: str, schema: str | None = None) -> list[str]:
+    """The names of table ``name``'s columns, in the table's order, read from an empty
+    SELECT: one statement, without the types, defaults and comments that
+    ``Inspector.get_columns`` reflects (8-9 ms of a fresh process on PostgreSQL,
+    against about 1 ms; benchmarks/README.md)."""
+    empty = select(text("*")).select_from(table(name, schema=schema)).limit(0)
+    return list(connection.execute(empty).keys())
 
 
 def column_shape(columns: Iterable[Column[Any]]) -> tuple[tuple[str, str], ...]:

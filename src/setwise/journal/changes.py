@@ -49,7 +49,7 @@ from setwise.journal.records import RunRecords, default_actor, new_run_id
 from setwise.journal.runinfo import ChunkInfo, RunInfo
 from setwise.journal.runtables import DEFAULT_PREFIX
 from setwise.operations import OP
-from setwise.tables import column_shape, shared_table, staging_type
+from setwise.tables import column_names, column_shape, shared_table, staging_type
 from setwise.target import Target
 
 log = logging.getLogger("setwise")
@@ -194,7 +194,7 @@ class Journal(RunRecords):
         for table in missing:
             table.create(connection, checkfirst=True)
         if changes is not None and changes not in missing:
-            found = {c["name"] for c in inspector.get_columns(changes.name, schema=changes.schema)}
+            found = set(column_names(connection, changes.name, changes.schema))
             _refuse_foreign(inspector, changes, found)
             kept, layout = layout_named(found), JournalShape.of(changes).layout
             if kept is not layout:

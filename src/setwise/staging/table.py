@@ -38,6 +38,7 @@ from sqlalchemy.schema import DropTable
 from setwise.dialects import Strategy
 from setwise.dialects.compare import StoredComparison
 from setwise.tables import (
+    column_names,
     column_shape,
     loose_staging_type,
     shared_table,
@@ -131,7 +132,7 @@ class Stage:
         if not inspector.has_table(kept_name, schema=schema):
             return None
         # In the table's order, which is the order of the presence bits.
-        names = [column["name"] for column in inspector.get_columns(kept_name, schema=schema)]
+        names = column_names(connection, kept_name, schema)
         version = target.version
         expects_version = version is not None and version.name in names
         skipped = {ROW, PRESENT, *(column.name for column in target.key)}
