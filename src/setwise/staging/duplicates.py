@@ -84,7 +84,7 @@ class KeyedLoad:
         self.rest = rest
         self.in_order = True
         self.rest_rows = 0
-        self.listed: list[tuple[int, int, Any]] = []
+        self.listed: list[tuple[Any, ...]] = []
         self.repeats = 0
 
     def __call__(self, columns: Sequence[Sequence[Any]]) -> None:
@@ -102,8 +102,7 @@ class KeyedLoad:
         """Count ``left_out`` repeats; keep those of ``found`` (row, first row, key…) that
         fit among the first ``MAX_PROBLEMS``."""
         self.repeats += left_out
-        for row, first_row, *key in islice(found, max(0, MAX_PROBLEMS - len(self.listed))):
-            self.listed.append((row, first_row, key[0] if len(key) == 1 else tuple(key)))
+        self.listed += map(tuple, islice(found, max(0, MAX_PROBLEMS - len(self.listed))))
 
     def finish(self) -> Stage:
         """The keyed staging table with the ``rest`` copied in and dropped."""
@@ -120,8 +119,7 @@ class KeyedLoad:
 
     def report(self, intake: Intake) -> None:
         """Log every repeat found, as ``find_duplicates`` does."""
-        if self.repeats:
-            intake.duplicate_keys(self.listed, self.repeats)
+        intake.duplicate_keys(self.listed, self.repeats)
 
 
 def refuse_duplicates(
@@ -147,8 +145,4 @@ def find_duplicates(connection: Connection, merge: Stage, intake: Intake) -> Non
     repeats = int(connection.execute(merge.duplicate_count()).scalar_one())
     if not repeats:
         return
-    found = connection.execute(merge.duplicate_rows(MAX_PROBLEMS))
-    intake.duplicate_keys(
-        ((row, first, key[0] if len(key) == 1 else tuple(key)) for row, first, *key in found),
-        repeats,
-    )
+    intake.duplicate_keys(connection.execute(merge.duplicate_rows(MAX_PROBLEMS)), repeats)

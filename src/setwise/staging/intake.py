@@ -170,12 +170,13 @@ class Intake:
     ) -> None:
         self.problems.add(Problem(column, value, reason, row, kind, fix))
 
-    def duplicate_keys(self, repeats: Iterable[tuple[int, int, Any]], total: int) -> None:
-        """Log each (row, first row, key) of ``repeats`` as a duplicate key, and count
+    def duplicate_keys(self, repeats: Iterable[Sequence[Any]], total: int) -> None:
+        """Log each (row, first row, key…) of ``repeats`` as a duplicate key, and count
         the rest of ``total`` repeats, found but not listed."""
         names = ", ".join(column.name for column in self.target.key)
         listed = 0
-        for row, first_row, value in repeats:
+        for row, first_row, *key in repeats:
+            value = key[0] if len(key) == 1 else tuple(key)
             reason = f"duplicate key: also in row {first_row}"
             self.problem(row, names, value, reason, ProblemKind.DUPLICATE_KEY)
             listed += 1
@@ -289,8 +290,7 @@ def checked_rows(target: Target, changes: Any, *, csv_null: str | None = "") -> 
             for number, mask, *values in zip(*columns, strict=True):
                 key = tuple(values[:width])
                 if key in seen:
-                    value = key[0] if width == 1 else key
-                    intake.duplicate_keys([(number, seen[key], value)], 1)
+                    intake.duplicate_keys([(number, seen[key], *key)], 1)
                 seen.setdefault(key, number)
                 rows.append((mask, *values))
     finally:

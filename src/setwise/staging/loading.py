@@ -149,8 +149,8 @@ def stage(
     except BaseException:
         if commit_seconds is not None:  # rows committed on the way: take the tables away
             connection.rollback()
-            staged = [merge] if keyed is None else [merge, keyed.keyed, keyed.rest]
-            for each in {each.stage.name: each for each in staged}.values():
+            # ``merge`` is one of a keyed load's two tables, before and after ``finish``.
+            for each in [merge] if keyed is None else [keyed.keyed, keyed.rest]:
                 each.drop(connection, strategy)
             connection.commit()
         raise
