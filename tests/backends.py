@@ -330,8 +330,7 @@ def fresh_database(name: str, tmp_path: Path, driver: str = "sync") -> Iterator[
         else:
             engine = engine_on(make_url(server_url(name)).set(database=label), driver)
         if name == "galera":
-            read_url = make_url(server_url("galera_reader")).set(database=label)
-            _READERS[engine] = create_engine(read_url, connect_args=CAUSAL_READS)
+            _READERS[engine] = _galera_reader(label)
         try:
             yield engine
         finally:
@@ -345,6 +344,28 @@ def fresh_database(name: str, tmp_path: Path, driver: str = "sync") -> Iterator[
                     connection.execute(text(f"DROP DATABASE {label}"))
     finally:
         admin.dispose()
+
+
+def _galera_reader(database: str) -> Engine:
+    """An engine on ``database`` through the reading node, once that node has it.
+
+    A connection names its database before ``wsrep_sync_wait`` applies, so right
+    after CREATE DATABASE on the writing node it can fail with "Unknown database";
+    one causal read with no database named waits for the node to catch up first.
+    """
+    url = make_url(server_url("galera_reader"))
+    waiter = create_engine(url._replace(database=None), connect_args=CAUSAL_READS)
+    try:
+        with waiter.connect() as connection:
+            known = connection.execute(
+                text("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = :name"),
+                {"name": database},
+            ).scalar_one()
+    finally:
+        waiter.dispose()
+    if known != 1:
+        raise RuntimeError(f"the Galera reading node lacks {database} after a causal read")
+    return create_engine(url.set(database=database), connect_args=CAUSAL_READS)
 
 
 def _sqlite_foreign_keys(dbapi_connection: object, _record: object) -> None:
