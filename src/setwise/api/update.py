@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from typing import Any, Literal, Unpack
 
@@ -31,6 +33,10 @@ ColumnRef = str | Column[Any] | Any
 #: statement of a thousand ORed terms is 70 KB, and MariaDB's TEXT column for the
 #: record's arguments holds 64 KB in all.
 SOURCE_CHARS = 4_000
+
+#: Characters of the parameters' JSON a record keeps whole (an IN list of 12,000 ids
+#: is 100 KB); longer, they are kept as ``_identifying`` keeps a statement.
+PARAMS_CHARS = 16_000
 
 
 def update(
@@ -205,13 +211,28 @@ def statement_arguments(
     same, and what it was written as (``RunInfo.source``: the SQL with its
     placeholders' names, the values apart in ``params``)."""
     compiled = statement.compile(dialect=strategy.dialect)
-    params = {name: repr(value) for name, value in sorted(compiled.params.items())}
+    params = {name: _identifying(repr(value)) for name, value in sorted(compiled.params.items())}
+    listed = json.dumps(params)
     # The SQL kept as written: placeholders by name (``:price_1``), whatever style the
     # driver takes (``?``, ``%s``), the values apart.
     named_style: Any = type(strategy.dialect)
     named = str(statement.compile(dialect=named_style(paramstyle="named")))
     written = {"sql": _kept(named)} | ({"text": _kept(source)} if source is not None else {})
-    return {"sql": str(compiled), "params": params, "source": written}
+    return {
+        "sql": _identifying(str(compiled)),
+        "params": params if len(listed) <= PARAMS_CHARS else _identifying(listed),
+        "source": written,
+    }
+
+
+def _identifying(text: str) -> str:
+    """``text`` as a run's record keeps it to tell statements apart: whole up to
+    ``SOURCE_CHARS``, else its start, its length and its SHA-256, so that two
+    statements that differ anywhere still differ."""
+    if len(text) <= SOURCE_CHARS:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return f"{text[:SOURCE_CHARS]} ... ({len(text):,} characters in all, sha256 {digest})"
 
 
 def _kept(text: str) -> str:
