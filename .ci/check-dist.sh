@@ -14,6 +14,10 @@ fail() {
     exit 1
 }
 
+# The license travels in both: pyproject's "MIT" and the LICENSE file with its text.
+"$python" -m zipfile -l "$wheel" | grep 'dist-info/licenses/LICENSE ' >/dev/null || fail "the wheel holds no LICENSE"
+tar -tzf dist/setwise-*.tar.gz | grep '/LICENSE$' >/dev/null || fail "the sdist holds no LICENSE"
+
 "$python" -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install --quiet "$wheel"
 echo "check-dist: $("$work/venv/bin/python" --version), $(basename "$wheel") installed with no extras"
