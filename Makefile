@@ -1,5 +1,5 @@
-# Two entry points: `make demo` and `make test`. Each builds its own virtual
-# environment (.venv) on first use and reinstalls when pyproject.toml changes.
+# Two entry points: `make demo` and `make test`. Each builds the virtual environment
+# (.venv) on first use, with what it needs, and reinstalls when pyproject.toml changes.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -45,7 +45,17 @@ $(OLDEST_STAMP): pyproject.toml
 	$(call install,$(OLDEST),"sqlalchemy==$(OLDEST_SQLALCHEMY)")
 	touch $(OLDEST_STAMP)
 
-demo: $(STAMP)
+# The demo runs on the core alone (SQLite): it installs no extra, so it needs no C
+# library and no root; `make test` adds the rest to the same .venv.
+DEMO_STAMP := $(VENV)/.core-installed
+
+$(DEMO_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(BIN)/setwise demo
 
 lint: $(STAMP)
