@@ -61,6 +61,12 @@ class Target:
         return values
 
 
+def key_value(values: Sequence[Any]) -> Any:
+    """A key as reports and problems name it: a one-column key's value, else the tuple
+    of its columns' values (the inverse of ``Target.key_tuple``)."""
+    return values[0] if len(values) == 1 else tuple(values)
+
+
 def resolve_target(
     target: TargetLike,
     connection: Connection | None = None,

@@ -56,7 +56,7 @@ from setwise.report import Plan, ProgressCallback
 from setwise.staging.dates import check_date_format
 from setwise.staging.loading import stage
 from setwise.staging.sources import open_source
-from setwise.target import Target, TargetLike
+from setwise.target import Target, TargetLike, key_value
 from setwise.writers.delete import SetDelete
 from setwise.writers.keys import EVERYTHING, Span
 from setwise.writers.merge import Merge
@@ -360,7 +360,7 @@ def _compiled(connection: Connection, statement: Executable) -> str:
 def _keys(connection: Connection, statement: Select[Any] | None) -> tuple[Any, ...]:
     if statement is None:
         return ()
-    return tuple(row[0] if len(row) == 1 else tuple(row) for row in connection.execute(statement))
+    return tuple(key_value(row) for row in connection.execute(statement))
 
 
 # -- warnings -------------------------------------------------------------------------

@@ -53,6 +53,7 @@ from setwise.journal.runinfo import ChunkInfo
 from setwise.journal.states import FAILED, INTERRUPTED, RUNNING
 from setwise.operations import DELETED
 from setwise.report import WRITING, ChunkResult, Progress, Report, Totals
+from setwise.target import key_value
 from setwise.writers.keys import EVERYTHING, Span
 from setwise.writers.protocol import Writer
 
@@ -432,7 +433,7 @@ class Executor:
         statement = self.writer.missing_keys(span, KEY_SAMPLE)
         if statement is not None:
             rows = connection.execute(self._current(statement))
-            keys = [row[0] if len(row) == 1 else tuple(row) for row in rows]
+            keys = [key_value(row) for row in rows]
         raise NotFoundError(self.writer.target.name, keys=keys, count=total - matched)
 
     def _write_chunk(
@@ -457,7 +458,7 @@ class Executor:
         if statement is None or len(found) >= KEY_SAMPLE:
             return
         for row in connection.execute(self._current(statement.limit(KEY_SAMPLE - len(found)))):
-            found.append(row[0] if len(row) == 1 else tuple(row))
+            found.append(key_value(row))
 
     def _current(self, statement: Select[Any]) -> Select[Any]:
         """``statement`` reading the rows the write will find. In the caller's transaction

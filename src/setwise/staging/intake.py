@@ -25,7 +25,7 @@ from setwise.staging.sources import Row, Unreadable, open_source
 from setwise.staging.sources.rows import FieldColumns, Fields
 from setwise.staging.validation import ANYWHERE, Storable, Unfit
 from setwise.staging.values import Coercer, column_check
-from setwise.target import Target
+from setwise.target import Target, key_value
 
 #: Rows converted and staged per round trip. 5,000 rows keeps the Python objects of
 #: one batch to a few MB whatever the width, and larger batches staged no faster
@@ -176,7 +176,7 @@ class Intake:
         names = ", ".join(column.name for column in self.target.key)
         listed = 0
         for row, first_row, *key in repeats:
-            value = key[0] if len(key) == 1 else tuple(key)
+            value = key_value(key)
             reason = f"duplicate key: also in row {first_row}"
             self.problem(row, names, value, reason, ProblemKind.DUPLICATE_KEY)
             listed += 1

@@ -32,7 +32,7 @@ from setwise.problems import MAX_PROBLEMS, Problem, ProblemKind
 from setwise.shown import shown
 from setwise.staging.intake import ProblemLog
 from setwise.staging.table import PRESENT, ROW, Stage
-from setwise.target import Target
+from setwise.target import Target, key_value
 
 
 def absent(stage: Stage) -> ColumnElement[bool]:
@@ -162,7 +162,7 @@ def _log(
     # in the file (``filestage``): the key alone names them.
     numbered = staged.c[ROW].identity is None
     for number, *values in rows:
-        value = values[0] if len(values) == 1 else tuple(values)
+        value = key_value(values)
         row = number if numbered else None
         for column in columns:
             problems.add(Problem(column.name, None, f"{reason} (key {shown(value)})", row, kind))
