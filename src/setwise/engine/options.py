@@ -9,6 +9,8 @@ from sqlalchemy import Column
 
 from setwise.engine.health import Health
 from setwise.engine.retry import RETRIES
+from setwise.errors import InvalidArgumentError
+from setwise.journal.runtables import LABEL_CHARS
 from setwise.report import ProgressCallback
 
 Missing = Literal["report", "error", "insert"]
@@ -47,3 +49,11 @@ class RunOptions:
     def __post_init__(self) -> None:
         chunked = self.chunk_rows is not None or self.resume is not None
         object.__setattr__(self, "chunked", chunked)
+        for name, value in (("actor", self.actor), ("tag", self.arguments.get("tag"))):
+            if isinstance(value, str) and len(value) > LABEL_CHARS:
+                raise InvalidArgumentError(
+                    f"{name} is {len(value):,} characters: a run's record keeps at most "
+                    f"{LABEL_CHARS} ({value[:40]!r}...)",
+                    argument=name,
+                    value=value,
+                )

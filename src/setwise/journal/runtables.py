@@ -44,6 +44,9 @@ from setwise.tables import shared_table
 #: The prefix of setwise's own tables unless a caller names another.
 DEFAULT_PREFIX = "setwise_"
 
+#: Characters of a run's actor its record keeps (a VARCHAR), and of its tag.
+LABEL_CHARS = 255
+
 
 class RunTables:
     """The run and chunk tables of one database, under one prefix, and their reads."""
@@ -78,7 +81,7 @@ class RunTables:
             Column("table_name", String(255), nullable=False),
             Column("kind", String(16), nullable=False),
             Column("status", String(16), nullable=False),
-            Column("actor", String(255)),
+            Column("actor", String(LABEL_CHARS)),
             Column("started_at", DateTime, nullable=False),
             Column("finished_at", DateTime),
             Column("matched", BigInteger, nullable=False, default=0),
