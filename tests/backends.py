@@ -373,3 +373,20 @@ def _sqlite_foreign_keys(dbapi_connection: object, _record: object) -> None:
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.close()
+
+
+def short_lock_waits(engine: Engine) -> None:
+    """Make lock waits fail fast, as a busy production database would, to provoke retries."""
+    dialect = engine.dialect.name
+
+    @event.listens_for(engine, "connect")
+    def short_waits(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        if dialect == "postgresql":
+            cursor.execute("SET SESSION lock_timeout = '300ms'")
+        elif dialect in ("mysql", "mariadb"):
+            cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
+        else:
+            cursor.execute("PRAGMA busy_timeout = 100")
+        cursor.close()
+        dbapi_connection.commit()  # psycopg runs SET in a transaction: keep it

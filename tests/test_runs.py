@@ -419,23 +419,6 @@ def test_a_writer_inside_a_one_transaction_run_loses_nothing(books: Engine) -> N
         setwise.revert(books, run.run_id or "")
 
 
-def lock_timeouts(engine: Engine) -> None:
-    """Make lock waits fail fast, as a busy production database would, to provoke retries."""
-    dialect = engine.dialect.name
-
-    @event.listens_for(engine, "connect")
-    def short_waits(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        if dialect == "postgresql":
-            cursor.execute("SET SESSION lock_timeout = '300ms'")
-        elif dialect in ("mysql", "mariadb"):
-            cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
-        else:
-            cursor.execute("PRAGMA busy_timeout = 100")
-        cursor.close()
-        dbapi_connection.commit()  # psycopg runs SET in a transaction: keep it
-
-
 @pytest.mark.backends("postgresql")
 def test_a_row_that_comes_to_match_after_the_journal_is_journaled_before_it_is_written(
     books: Engine, caplog: pytest.LogCaptureFixture
@@ -490,7 +473,7 @@ def test_a_savepoint_lost_with_its_transaction_retries_the_chunk(books: Engine) 
 def test_a_locked_chunk_is_retried_and_the_run_completes(books: Engine) -> None:
     setwise.init(books, Book)  # journal tables first: the lock below blocks DDL on SQLite
     books.dispose()
-    lock_timeouts(books)
+    backends.short_lock_waits(books)
     holder = books.connect()
     holder.begin()
     if books.dialect.name == "sqlite":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -16,14 +18,20 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    create_engine,
+    event,
     func,
     insert,
+    inspect,
     select,
 )
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 
 import setwise
 from setwise.alembic_offline import print_apply
 from setwise.dialects import get_strategy
+from tests import backends
 from tests.models import Base, Book, book_row, create_books, snapshot
 
 
@@ -331,3 +339,105 @@ def test_an_upsert_writes_and_reverts_enum_values(engine: Engine) -> None:
             assert [tuple(r) for r in connection.execute(select(table))] == [("bus", "open")]
     finally:
         table.drop(engine)
+
+
+OTHER_ROW = {**new_book(30), "title": "By another writer"}
+OUR_ROW = {**new_book(30), "title": "By setwise"}
+
+
+@contextmanager
+def another_writer_inserts_key_30(engine: Engine) -> Iterator[list[bool]]:
+    """Between a chunk's count and its first INSERT of rows of books (journal or table),
+    another connection inserts ``OTHER_ROW`` and commits. Yields a list that then holds
+    whether it could: False when the run held a lock on the key, where no race can be."""
+    writer = create_engine(engine.url, poolclass=NullPool)
+    backends.short_lock_waits(writer)  # where the run holds a lock on the key, give up
+    schema = inspect(engine).default_schema_name  # PostgreSQL's tests: a search_path
+    other = writer.execution_options(schema_translate_map={None: schema})
+    written: list[bool] = []
+    counted: list[str] = []
+
+    def insert_first(_c: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        head = sql.split("(", maxsplit=1)[0].lstrip().upper()
+        if head.startswith("SELECT COUNT") and "BOOKS" in sql.upper():
+            counted.append(sql)
+        if written or not counted or not head.startswith("INSERT INTO") or "BOOKS" not in head:
+            return
+        try:
+            with other.begin() as connection:
+                connection.execute(insert(Book).values(**OTHER_ROW))
+            written.append(True)
+        except OperationalError:
+            written.append(False)
+
+    event.listen(engine, "before_cursor_execute", insert_first)
+    try:
+        yield written
+    finally:
+        event.remove(engine, "before_cursor_execute", insert_first)
+        writer.dispose()
+
+
+def title_30(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return connection.execute(select(Book.title).where(Book.id == 30)).scalar()
+
+
+@pytest.mark.lacks("single_writer")
+@pytest.mark.parametrize("journal", [True, False])
+@pytest.mark.parametrize("chunk_rows", [None, 10])
+def test_a_key_another_writer_inserts_mid_run_is_updated_not_refused(
+    books: Engine, chunk_rows: int | None, journal: bool
+) -> None:
+    # PostgreSQL failed on the primary key (a ValidationError blaming the values, or a
+    # RunError); MariaDB with a WriteCheckError ("0 journaled as inserted"). The run now
+    # starts that transaction again, finds the row and updates it.
+    with another_writer_inserts_key_30(books) as written:
+        report = setwise.apply(
+            books, Book, [OUR_ROW], missing="insert", chunk_rows=chunk_rows, journal=journal
+        )
+    raced = written[0]
+    assert (report.inserted, report.changed) == ((0, 1) if raced else (1, 0))
+    assert report.retries == (1 if raced else 0)
+    assert title_30(books) == "By setwise"
+    if journal:
+        setwise.revert(books, report.run_id)
+        assert title_30(books) == ("By another writer" if raced else None)
+
+
+@pytest.mark.lacks("single_writer")
+def test_a_key_taken_in_the_callers_transaction_is_a_keys_taken_error(books: Engine) -> None:
+    # setwise cannot start the caller's transaction again: it says what happened, where
+    # PostgreSQL reported a WriteCheckError ("were to be inserted, but ... reported 0").
+    with (
+        another_writer_inserts_key_30(books) as written,
+        books.connect() as connection,
+        connection.begin(),
+    ):
+        try:
+            report = setwise.apply(connection, Book, [OUR_ROW], missing="insert")
+        except setwise.KeysTakenError as error:
+            assert (error.table, error.expected, error.found) == ("books", 1, 0)
+            assert "another writer inserted 1 of the 1 key(s)" in str(error)
+            report = None
+    if written[0]:
+        assert report is None
+        assert title_30(books) == "By another writer"
+    else:
+        assert report is not None and report.inserted == 1
+        assert title_30(books) == "By setwise"
+
+
+@pytest.mark.parametrize("chunk_rows", [None, 10])
+def test_a_new_row_whose_other_unique_column_is_taken_is_a_validation_error(
+    books: Engine, chunk_rows: int | None
+) -> None:
+    # A unique constraint on another column than the key is the values' fault, not a
+    # race: it is refused as before, not retried as keys another writer took.
+    before = snapshot(books)
+    taken_isbn = {**new_book(30), "isbn": book_row(3)["isbn"]}
+    # One transaction: a ValidationError naming the constraint; a chunk: a RunError.
+    refused = setwise.ValidationError if chunk_rows is None else setwise.RunError
+    with pytest.raises(refused, match="isbn"):
+        setwise.apply(books, Book, [taken_isbn], missing="insert", chunk_rows=chunk_rows)
+    assert snapshot(books) == before

@@ -36,6 +36,11 @@ def integrity_to_validation(
     return ValidationError(table.fullname, [problem], constraint=name)
 
 
+def violated_columns(facts: IntegrityFacts, table: Table) -> tuple[str, ...]:
+    """The columns of the constraint ``facts`` describe, named or found by its name."""
+    return _complete(facts, table, set())[1]
+
+
 def _complete(
     facts: IntegrityFacts, table: Table, sent: set[str]
 ) -> tuple[str | None, tuple[str, ...]]:

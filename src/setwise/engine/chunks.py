@@ -36,7 +36,7 @@ from setwise.engine.health import Unwatched, Watch, watching
 from setwise.engine.interrupts import INTERRUPTS, release_frames
 from setwise.engine.ledger import Ledger
 from setwise.engine.options import RunOptions
-from setwise.engine.retry import first_line, retrying
+from setwise.engine.retry import after_rollback, first_line, retrying
 from setwise.engine.sizing import ChunkSizer
 from setwise.engine.writes import ChunkWrite
 from setwise.errors import (
@@ -311,7 +311,7 @@ class Executor:
         try:
             return retrying(
                 lambda attempt: self._chunk(connection, after, rows, chunk, attempt),
-                retryable=self.strategy.is_retryable,
+                retryable=after_rollback(self.strategy),
                 retries=self.options.retries,
                 rolled_back=f"chunk {chunk} of run {self.run_id} rolled back",
                 on_retry=count_retry,

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects import Strategy
 from setwise.engine.waiting import wait
+from setwise.errors import KeysTakenError
 
 log = logging.getLogger("setwise")
 
@@ -34,22 +35,33 @@ def backoff(attempt: int) -> float:
     return float(BACKOFF_S * 2**attempt * (1 + random.random() / 2))
 
 
+Retryable = Callable[[DBAPIError | KeysTakenError], bool]
+"""Whether work that failed with this error may succeed when run again."""
+
+
+def after_rollback(strategy: Strategy) -> Retryable:
+    """What a chunk runs again after: a rollback the database resolves by itself
+    (``Strategy.is_retryable``), or keys another writer inserted since the chunk
+    counted them (``engine.taken``)."""
+    return lambda exc: isinstance(exc, KeysTakenError) or strategy.is_retryable(exc)
+
+
 def retrying(
     attempt_once: Callable[[int], T],
     *,
-    retryable: Callable[[DBAPIError], bool],
+    retryable: Retryable,
     retries: int,
     rolled_back: str,
     on_retry: Callable[[], None] | None = None,
 ) -> T:
     """``attempt_once(attempt)`` (0, then the number of the retry), run again after a
-    DBAPIError that ``retryable`` accepts, up to ``retries`` times with backoff; each
-    retry is logged as ``"{rolled_back} (the error); retry n of N in s"``."""
+    DBAPIError or ``KeysTakenError`` that ``retryable`` accepts, up to ``retries`` times
+    with backoff; each retry is logged as ``"{rolled_back} (the error); retry n of N in s"``."""
     attempt = 0
     while True:
         try:
             return attempt_once(attempt)
-        except DBAPIError as exc:
+        except (DBAPIError, KeysTakenError) as exc:
             if not retryable(exc) or attempt >= retries:
                 raise
             attempt += 1
@@ -86,7 +98,7 @@ def retried(
 
     return retrying(
         once,
-        retryable=strategy.is_retryable,
+        retryable=lambda exc: isinstance(exc, DBAPIError) and strategy.is_retryable(exc),
         retries=retries,
         rolled_back=f"{what} was rolled back",
         on_retry=on_retry,

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Column, Connection, Engine, Table
+from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects import Strategy
 from setwise.engine.chunks import Executor
@@ -20,6 +21,7 @@ from setwise.engine.options import RunOptions
 from setwise.engine.retry import retrying
 from setwise.engine.session import loaded_objects, read_back, sync
 from setwise.engine.transaction import Bind, atomic, dialect_of, engine_of, owned_connection
+from setwise.errors import KeysTakenError
 from setwise.journal.changes import Journal
 from setwise.operations import DELETED
 from setwise.report import Report
@@ -88,10 +90,19 @@ def run(
         )
         return executor, rows, attempt
 
-    # Only a run on a snapshot starts again: any other holds its locks to the end.
+    # Only a run on a snapshot starts again after a rollback: any other holds its locks
+    # to the end. Keys another writer took can be met by any run in a transaction of
+    # setwise's own whose writer can be made again.
+    own = repeatable and isinstance(bind, Engine)
+
+    def retryable(exc: DBAPIError | KeysTakenError) -> bool:
+        if isinstance(exc, KeysTakenError):
+            return own
+        return snapshot and strategy.is_retryable(exc)
+
     executor, rows, retries = retrying(
         run_once,
-        retryable=lambda exc: snapshot and strategy.is_retryable(exc),
+        retryable=retryable,
         retries=options.retries,
         rolled_back="the run's transaction was rolled back",
     )

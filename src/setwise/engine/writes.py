@@ -47,6 +47,7 @@ from sqlalchemy import (
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import insert as sql_insert
 from sqlalchemy import update as sql_update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.expression import Executable
@@ -54,6 +55,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import iterate
 
 from setwise.dialects import Strategy
+from setwise.engine.taken import keys_taken, taken_by_constraint, taken_error
 from setwise.errors import WriteCheckError
 from setwise.journal.changes import JournalShape
 from setwise.journal.layout import JournalLayout
@@ -223,14 +225,32 @@ class ChunkWrite:
             self._layout.insert(
                 connection, self.journal_table, rows, names, run_id, chunk, INSERTED
             )
-            self._check_written(chunk, missing, len(rows), f"{len(rows)} journaled as inserted")
+            said = f"{len(rows)} journaled as inserted"
+            self._check_inserted(connection, span, chunk, missing, len(rows), said)
         elif journaled:
             copied = self._layout.copied(connection, journaled[0])
-            self._check_written(chunk, missing, copied, f"{copied} journaled as inserted")
-        inserted = int(connection.execute(inserting).rowcount)
+            said = f"{copied} journaled as inserted"
+            self._check_inserted(connection, span, chunk, missing, copied, said)
+        try:
+            inserted = int(connection.execute(inserting).rowcount)
+        except IntegrityError as exc:
+            if taken_by_constraint(exc, self.strategy, self.writer, self.writer.target.key):
+                raise taken_error(chunk, table, missing, 1) from exc
+            raise
         said = f"{missing} row(s) of {table!r} were to be inserted, but the database reported"
-        self._check_written(chunk, missing, inserted, f"{said} {inserted}")
+        self._check_inserted(connection, span, chunk, missing, inserted, f"{said} {inserted}")
         return inserted
+
+    def _check_inserted(
+        self, connection: Connection, span: Span, chunk: int, expected: int, found: int, said: str
+    ) -> None:
+        """As ``_check_written``, but ``KeysTakenError`` when fewer rows went in because
+        another writer inserted some of their keys since the chunk counted them."""
+        if found < expected and self.strategy.supports_sane_rowcount:
+            taken = keys_taken(connection, self.strategy, self.writer, span, expected)
+            if taken:
+                raise taken_error(chunk, self.writer.target.name, expected, taken)
+        self._check_written(chunk, expected, found, said)
 
     def insert_statements(self, span: Span, chunk: int, run_id: str | None) -> list[Executable]:
         """The statements that insert a chunk's rows whose keys have no row: with a

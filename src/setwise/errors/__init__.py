@@ -18,6 +18,7 @@
     ├── PlanTimeoutError       a statement of a plan ran past its time limit
     ├── InvalidArgumentError   an argument missing or unusable; nothing was run
     ├── WriteCheckError        the database wrote other rows than it was given to write
+    │   └── KeysTakenError     another writer inserted keys a run was inserting
     ├── VerificationError      rows a run wrote do not hold what it wrote (``verify=True``)
     ├── JournalTableError      a journal table kept in another layout, or missing columns
     └── MissingExtraError      an optional dependency is not installed; names the extra to add
@@ -53,6 +54,7 @@ from setwise.errors.runs import (
 )
 from setwise.errors.writes import (
     ConflictError,
+    KeysTakenError,
     Mismatch,
     NotFoundError,
     RowConflict,
@@ -67,6 +69,7 @@ __all__ = [
     "ConflictError",
     "InvalidArgumentError",
     "JournalTableError",
+    "KeysTakenError",
     "Mismatch",
     "MissingExtraError",
     "NotFoundError",

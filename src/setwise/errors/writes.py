@@ -183,6 +183,14 @@ class WriteCheckError(SetwiseError):
         self.found = found
 
 
+class KeysTakenError(WriteCheckError):
+    """Another writer inserted rows for keys a run was inserting (``missing="insert"``),
+    after the run counted them missing: ``expected`` rows to insert, ``found`` keys
+    still free. The chunk, or the one transaction, was rolled back. setwise runs it
+    again as after a deadlock; this reaches the caller when the retries run out, or in
+    the caller's own transaction, which only the caller can start again."""
+
+
 @dataclass(frozen=True)
 class Mismatch:
     """A row a run wrote that does not hold what the run wrote, found by its verify."""
