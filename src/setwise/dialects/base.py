@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar, Literal
 
-from sqlalchemy import URL, Column, Connection, Select, Table, Update, insert
+from sqlalchemy import URL, Column, Connection, Select, Table, Update, insert, type_coerce, types
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.schema import DropTable
@@ -455,6 +455,18 @@ class Strategy:
     def lock_rows(self, statement: Select[Any], table: Table) -> Select[Any]:
         """``statement`` locking the rows it reads from ``table`` until the transaction ends."""
         return statement.with_for_update()
+
+    def read_exactly(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
+        """``value`` selected so that the Python value a row brings back, bound again,
+        writes exactly what ``value`` is: for a run that journals and writes rows read
+        into Python (the by-key path). A type whose result processor has no bind
+        processor to undo it (MySQL's DOUBLE read as a Decimal of 10 places, its TIME
+        as a time of day) is read as the driver gives it."""
+        kind = value.type.dialect_impl(self.dialect)
+        reads = kind.result_processor(self.dialect, None) is not None
+        if reads and kind.bind_processor(self.dialect) is None:
+            return type_coerce(value, types.NullType())
+        return value
 
     def journaling_update(
         self, connection: Connection, update: Update, key: Columns, written: Columns

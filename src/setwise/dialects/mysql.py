@@ -9,7 +9,17 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Any, ClassVar
 
-from sqlalchemy import Column, ColumnElement, Connection, Table, cast, func, text, types
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Table,
+    cast,
+    func,
+    text,
+    type_coerce,
+    types,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -80,12 +90,20 @@ class _CastFloat(FunctionElement[Any]):
     name = "cast"
     inherit_cache = True
     type = types.Float()
+    target = "FLOAT"
+
+
+class _CastDouble(_CastFloat):
+    """``CAST(value AS DOUBLE)``: a FLOAT's value widened exactly."""
+
+    inherit_cache = True
+    target = "DOUBLE"
 
 
 @compiles(_CastFloat)
 def _cast_float(element: _CastFloat, compiler: SQLCompiler, **kw: Any) -> str:
     (value,) = element.clauses
-    return f"CAST({compiler.process(value, **kw)} AS FLOAT)"
+    return f"CAST({compiler.process(value, **kw)} AS {element.target})"
 
 
 class MySQLComparison(StoredComparison):
@@ -177,6 +195,18 @@ class MySQLStrategy(Strategy):
     def supports_update_from(self) -> bool:
         # SQLAlchemy renders UPDATE … FROM as MySQL's multi-table UPDATE t, s SET … WHERE …
         return True
+
+    def read_exactly(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
+        # The text protocol sends a FLOAT with 6 digits (1234567 as 1234570): a DOUBLE
+        # holds it exactly. SQLAlchemy turns a TIME below zero or past a day into a
+        # time of day, and mysqlclient reads a zero date as None: as text, dates and
+        # times come back as stored.
+        kind = value.type
+        if isinstance(kind, types.Float) and not isinstance(kind, types.Double | types.REAL):
+            return type_coerce(_CastDouble(value), types.NullType())
+        if isinstance(kind, types.Date | types.DateTime | types.Time):
+            return type_coerce(cast(value, types.CHAR()), types.NullType())
+        return super().read_exactly(value)
 
     def stored_comparison(self, connection: Connection, table: Table) -> StoredComparison:
         found = connection.execute(_CHARSETS, {"schema": table.schema, "name": table.name})
