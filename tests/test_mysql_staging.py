@@ -195,3 +195,53 @@ def test_a_run_in_the_callers_transaction_writes_what_it_read_exactly(engine: En
     assert contents() == [(*row[:2], doubled[row[0]], *row[3:5], 1) for row in before]
     setwise.revert(engine, report.run_id or "")
     assert contents() == before
+
+
+@pytest.mark.parametrize("collation", ["utf8mb4_unicode_ci", "utf8mb4_bin"])
+def test_a_table_of_another_collation_than_the_database_is_journaled_and_reverted(
+    engine: Engine, collation: str
+) -> None:
+    # The journal's and the staging table's key columns took the database's collation
+    # (utf8mb4_general_ci), not the table's: a revert's join of a utf8mb4_unicode_ci key
+    # failed (1267, "Illegal mix of collations") after the run had written, so did a
+    # changeset, and under utf8mb4_bin the keys 'a' and 'A' were one key of the journal
+    # (the run refused as a duplicate).
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE tagged (name VARCHAR(10) PRIMARY KEY, note VARCHAR(10))"
+                f" DEFAULT CHARSET utf8mb4 COLLATE {collation}"
+            )
+        )
+        names = ["a", "b ", "é"] + (["A"] if collation.endswith("_bin") else [])
+        connection.execute(
+            text("INSERT INTO tagged VALUES (:name, :note)"),
+            [{"name": name, "note": f"n{i}"} for i, name in enumerate(names)],
+        )
+    table = Table("tagged", MetaData(), autoload_with=engine)
+    shown = text("SELECT HEX(name), HEX(note) FROM tagged ORDER BY HEX(name)")
+
+    def contents() -> list[tuple[Any, ...]]:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(shown)]
+
+    before = contents()
+    for chunk_rows in (None, 2):
+        report = setwise.update(
+            engine,
+            table.update().where(table.c.note != "x").values(note="x"),
+            chunk_rows=chunk_rows,
+        )
+        assert report.changed == len(names)
+        setwise.revert(engine, report.run_id or "", chunk_rows=chunk_rows)
+        assert contents() == before
+        gone = setwise.delete(engine, table.delete().where(table.c.note != "x"))
+        assert gone.deleted == len(names)
+        setwise.revert(engine, gone.run_id or "")
+        assert contents() == before
+        # A changeset's staging table takes the key's collation too.
+        rows = [{"name": name, "note": "y"} for name in names]
+        applied = setwise.apply(engine, "tagged", rows, chunk_rows=chunk_rows)
+        assert applied.changed == len(names)
+        setwise.revert(engine, applied.run_id or "")
+        assert contents() == before

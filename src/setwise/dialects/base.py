@@ -323,6 +323,10 @@ class Strategy:
     journal_table_options: ClassVar[dict[str, Any]] = {}
     """Dialect options of the journal table of changes (``Table`` keyword arguments)."""
 
+    def journal_options(self, table: Table) -> dict[str, Any]:
+        """``journal_table_options``, and what ``table``'s journal needs to match it."""
+        return dict(self.journal_table_options)
+
     packs_journal: ClassVar[bool] = False
     """Journal rows are kept as arrays, a table row per part of a chunk
     (``dialects.packed``), instead of a table row per changed row."""
@@ -457,16 +461,12 @@ class Strategy:
         return statement.with_for_update()
 
     def read_exactly(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
-        """``value`` selected so that the Python value a row brings back, bound again,
-        writes exactly what ``value`` is: for a run that journals and writes rows read
-        into Python (the by-key path). A type whose result processor has no bind
-        processor to undo it (MySQL's DOUBLE read as a Decimal of 10 places, its TIME
-        as a time of day) is read as the driver gives it."""
-        kind = value.type.dialect_impl(self.dialect)
-        reads = kind.result_processor(self.dialect, None) is not None
-        if reads and kind.bind_processor(self.dialect) is None:
-            return type_coerce(value, types.NullType())
-        return value
+        """``value`` selected so that, read into Python and bound again, it writes what it
+        was (the by-key path): as the driver gives it where a result processor has no
+        bind processor to undo it (MySQL's DOUBLE to a Decimal of 10 places)."""
+        kind, dialect = value.type.dialect_impl(self.dialect), self.dialect
+        undone = kind.result_processor(dialect, None) is None or kind.bind_processor(dialect)
+        return value if undone else type_coerce(value, types.NullType())
 
     def journaling_update(
         self, connection: Connection, update: Update, key: Columns, written: Columns
