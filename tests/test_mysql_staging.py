@@ -149,3 +149,99 @@ def test_hostile_values_are_staged_and_reverted_byte_for_byte(
         assert inserts and all("VALUES (%s" in statement for statement in inserts)
     setwise.revert(staged, report.run_id)
     assert stored(engine, awkward) == [with_defaults(row) for row in before()]
+
+
+def test_a_run_in_the_callers_transaction_writes_what_it_read_exactly(engine: Engine) -> None:
+    # The caller's transaction began before setwise created its journal table, which
+    # MariaDB's snapshot cannot read (1412): the rows are read into Python, journaled and
+    # written by key. A FLOAT came back with 6 digits, a DOUBLE through a Decimal of 10
+    # places (1e300 as 1e65, 2.5e-320 as 0), a TIME as a time of day (-00:00:01 as
+    # 23:59:59): the run wrote those, and the revert put them back.
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE exact (id INT PRIMARY KEY, fl FLOAT, db DOUBLE, tm TIME(6),"
+                " at DATETIME(6), n INT)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO exact VALUES (1, 1234567, 1.5e300, '-00:00:01', "
+                "'2024-02-29 23:59:59.000001', 0), (2, 0.1, 2.5e-320, '-838:59:59', NULL, 0),"
+                " (3, NULL, 4.25, '838:59:59.999999', '1000-01-01 00:00:00', 0)"
+            )
+        )
+    table = Table("exact", MetaData(), autoload_with=engine)
+    shown = text(
+        "SELECT id, CAST(CAST(fl AS DOUBLE) AS CHAR), CAST(db AS CHAR), CAST(tm AS CHAR),"
+        " CAST(at AS CHAR), n FROM exact ORDER BY id"
+    )
+
+    def contents() -> list[tuple[Any, ...]]:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(shown)]
+
+    before = contents()
+    with engine.begin() as connection:
+        connection.execute(select(1))  # the caller's snapshot begins here
+        statement = (
+            table.update()
+            .where(table.c.id > 0)
+            .values(n=1, fl=table.c.fl, db=table.c.db * 2, tm=table.c.tm, at=table.c.at)
+        )
+        report = setwise.update(connection, statement)
+    assert report.changed == 3 and report.strategy.endswith("by key")
+    doubled = {1: "3e300", 2: "5e-320", 3: "8.5"}
+    assert contents() == [(*row[:2], doubled[row[0]], *row[3:5], 1) for row in before]
+    setwise.revert(engine, report.run_id or "")
+    assert contents() == before
+
+
+@pytest.mark.parametrize("collation", ["utf8mb4_unicode_ci", "utf8mb4_bin"])
+def test_a_table_of_another_collation_than_the_database_is_journaled_and_reverted(
+    engine: Engine, collation: str
+) -> None:
+    # The journal's and the staging table's key columns took the database's collation
+    # (utf8mb4_general_ci), not the table's: a revert's join of a utf8mb4_unicode_ci key
+    # failed (1267, "Illegal mix of collations") after the run had written, so did a
+    # changeset, and under utf8mb4_bin the keys 'a' and 'A' were one key of the journal
+    # (the run refused as a duplicate).
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE tagged (name VARCHAR(10) PRIMARY KEY, note VARCHAR(10))"
+                f" DEFAULT CHARSET utf8mb4 COLLATE {collation}"
+            )
+        )
+        names = ["a", "b ", "é"] + (["A"] if collation.endswith("_bin") else [])
+        connection.execute(
+            text("INSERT INTO tagged VALUES (:name, :note)"),
+            [{"name": name, "note": f"n{i}"} for i, name in enumerate(names)],
+        )
+    table = Table("tagged", MetaData(), autoload_with=engine)
+    shown = text("SELECT HEX(name), HEX(note) FROM tagged ORDER BY HEX(name)")
+
+    def contents() -> list[tuple[Any, ...]]:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(shown)]
+
+    before = contents()
+    for chunk_rows in (None, 2):
+        report = setwise.update(
+            engine,
+            table.update().where(table.c.note != "x").values(note="x"),
+            chunk_rows=chunk_rows,
+        )
+        assert report.changed == len(names)
+        setwise.revert(engine, report.run_id or "", chunk_rows=chunk_rows)
+        assert contents() == before
+        gone = setwise.delete(engine, table.delete().where(table.c.note != "x"))
+        assert gone.deleted == len(names)
+        setwise.revert(engine, gone.run_id or "")
+        assert contents() == before
+        # A changeset's staging table takes the key's collation too.
+        rows = [{"name": name, "note": "y"} for name in names]
+        applied = setwise.apply(engine, "tagged", rows, chunk_rows=chunk_rows)
+        assert applied.changed == len(names)
+        setwise.revert(engine, applied.run_id or "")
+        assert contents() == before

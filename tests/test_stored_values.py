@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     create_engine,
+    delete,
     literal,
     select,
     text,
@@ -287,3 +288,47 @@ def test_a_changeset_value_the_column_stores_as_it_is_changes_nothing(
         again = setwise.apply(engine, "planes", [rows[2]])
         assert (again.changed, again.unchanged) == (0, 1)
         assert stored(engine, planes, "seen")[1] == moment
+
+
+@pytest.mark.backends("postgresql")
+def test_json_arrays_and_intervals_compare_as_they_are_stored(engine: Engine) -> None:
+    # JSONB and arrays call 1.0 equal to 1 and an INTERVAL '1 day' equal to '24 hours',
+    # though each keeps what it was given; JSON has no equality at all (an error).
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE docs (id INTEGER PRIMARY KEY, doc JSONB, raw JSON,"
+                " amounts NUMERIC[], wait INTERVAL)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO docs VALUES (1, '{\"a\": 1}', '{\"a\": 1}', '{1.5}', '1 day'),"
+                " (2, '{\"a\": 1}', '{\"a\": 1}', '{1.5}', '1 day')"
+            )
+        )
+    shown = text("SELECT doc::text, raw::text, amounts::text, wait::text FROM docs ORDER BY id")
+
+    def contents() -> list[tuple[Any, ...]]:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(shown)]
+
+    before = contents()
+    changes = {"doc": '{"a": 1.0}', "raw": '{"a":  1}', "amounts": "{1.50}", "wait": "24 hours"}
+    rows = [{"id": 1, **changes}, {"id": 2, "doc": '{"a":1}', "raw": '{"a": 1}'}]
+    report = setwise.apply(engine, "docs", rows)
+    assert (report.changed, report.unchanged) == (1, 1)
+    assert contents() == [('{"a": 1.0}', '{"a":  1}', "{1.50}", "24:00:00"), before[1]]
+    # A row changed since the run only in a way that equality ignores is a conflict.
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE docs SET doc = '{\"a\": 1.00}' WHERE id = 1"))
+    with pytest.raises(setwise.ConflictError):
+        setwise.revert(engine, report.run_id or "")
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE docs SET doc = '{\"a\": 1.0}' WHERE id = 1"))
+    setwise.revert(engine, report.run_id or "")
+    assert contents() == before
+    docs = Table("docs", MetaData(), autoload_with=engine)
+    gone = setwise.delete(engine, delete(docs).where(docs.c.id == 2))
+    setwise.revert(engine, gone.run_id or "")
+    assert contents() == before

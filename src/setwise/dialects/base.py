@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar, Literal
 
-from sqlalchemy import URL, Column, Connection, Select, Table, Update, insert
+from sqlalchemy import URL, Column, Connection, Select, Table, Update, insert, type_coerce, types
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.schema import DropTable
@@ -323,6 +323,10 @@ class Strategy:
     journal_table_options: ClassVar[dict[str, Any]] = {}
     """Dialect options of the journal table of changes (``Table`` keyword arguments)."""
 
+    def journal_options(self, table: Table) -> dict[str, Any]:
+        """``journal_table_options``, and what ``table``'s journal needs to match it."""
+        return dict(self.journal_table_options)
+
     packs_journal: ClassVar[bool] = False
     """Journal rows are kept as arrays, a table row per part of a chunk
     (``dialects.packed``), instead of a table row per changed row."""
@@ -455,6 +459,14 @@ class Strategy:
     def lock_rows(self, statement: Select[Any], table: Table) -> Select[Any]:
         """``statement`` locking the rows it reads from ``table`` until the transaction ends."""
         return statement.with_for_update()
+
+    def read_exactly(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
+        """``value`` selected so that, read into Python and bound again, it writes what it
+        was (the by-key path): as the driver gives it where a result processor has no
+        bind processor to undo it (MySQL's DOUBLE to a Decimal of 10 places)."""
+        kind, dialect = value.type.dialect_impl(self.dialect), self.dialect
+        undone = kind.result_processor(dialect, None) is None or kind.bind_processor(dialect)
+        return value if undone else type_coerce(value, types.NullType())
 
     def journaling_update(
         self, connection: Connection, update: Update, key: Columns, written: Columns

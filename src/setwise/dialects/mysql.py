@@ -9,7 +9,17 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Any, ClassVar
 
-from sqlalchemy import Column, ColumnElement, Connection, Table, cast, func, text, types
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Table,
+    cast,
+    func,
+    text,
+    type_coerce,
+    types,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -44,8 +54,18 @@ _CHARSET = re.compile(r"^[A-Za-z0-9_]+$")
 #: converts into it without loss.
 _EVERY_CHARACTER = "utf8mb4"
 
-_CHARSETS = text(
-    "SELECT column_name, character_set_name FROM information_schema.columns"
+#: A table's default character set and collation, as reflection names them (and as a
+#: Table declares them), and the option of a CREATE TABLE that sets each.
+_TABLE_TEXT_OPTIONS = (
+    ("default charset", "default_charset"),
+    ("charset", "default_charset"),
+    ("default_charset", "default_charset"),
+    ("collate", "collate"),
+)
+
+#: Each column's character set and collation (NULL where it holds no text).
+_TEXT_OF_COLUMNS = text(
+    "SELECT column_name, character_set_name, collation_name FROM information_schema.columns"
     " WHERE table_schema = COALESCE(:schema, DATABASE()) AND table_name = :name"
 )
 
@@ -80,12 +100,20 @@ class _CastFloat(FunctionElement[Any]):
     name = "cast"
     inherit_cache = True
     type = types.Float()
+    target = "FLOAT"
+
+
+class _CastDouble(_CastFloat):
+    """``CAST(value AS DOUBLE)``: a FLOAT's value widened exactly."""
+
+    inherit_cache = True
+    target = "DOUBLE"
 
 
 @compiles(_CastFloat)
 def _cast_float(element: _CastFloat, compiler: SQLCompiler, **kw: Any) -> str:
     (value,) = element.clauses
-    return f"CAST({compiler.process(value, **kw)} AS FLOAT)"
+    return f"CAST({compiler.process(value, **kw)} AS {element.target})"
 
 
 class MySQLComparison(StoredComparison):
@@ -178,9 +206,46 @@ class MySQLStrategy(Strategy):
         # SQLAlchemy renders UPDATE … FROM as MySQL's multi-table UPDATE t, s SET … WHERE …
         return True
 
+    def read_exactly(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
+        # The text protocol sends a FLOAT with 6 digits (1234567 as 1234570): a DOUBLE
+        # holds it exactly. SQLAlchemy turns a TIME below zero or past a day into a
+        # time of day, and mysqlclient reads a zero date as None: as text, dates and
+        # times come back as stored.
+        kind = value.type
+        if isinstance(kind, types.Float) and not isinstance(kind, types.Double | types.REAL):
+            return type_coerce(_CastDouble(value), types.NullType())
+        if isinstance(kind, types.Date | types.DateTime | types.Time):
+            return type_coerce(cast(value, types.CHAR()), types.NullType())
+        return super().read_exactly(value)
+
+    def journal_options(self, table: Table) -> dict[str, Any]:
+        # A text column without a character set or collation of its own takes its
+        # table's: the journal's took the database's, so a revert's join of a key of a
+        # utf8mb4_unicode_ci table failed ("Illegal mix of collations"), and a
+        # utf8mb4_bin table's keys 'a' and 'A' were one key of the journal.
+        options = super().journal_options(table)
+        prefix = self.dialect.name
+        for found, option in _TABLE_TEXT_OPTIONS:
+            for known in ("mysql", "mariadb"):
+                value = table.dialect_kwargs.get(f"{known}_{found}")
+                if value is not None:
+                    options[f"{prefix}_{option}"] = value
+        return options
+
+    def key_collations(
+        self, connection: Connection, table: Table, key: Sequence[Column[Any]]
+    ) -> dict[str, str]:
+        # A text key without a collation of its own has its table's, which a staging
+        # table in the database's would not share ("Illegal mix of collations").
+        names = {c.name for c in key if isinstance(c.type, types.String) and not c.type.collation}
+        if not names:
+            return {}
+        found = connection.execute(_TEXT_OF_COLUMNS, {"schema": table.schema, "name": table.name})
+        return {str(name): str(kind) for name, _, kind in found if name in names and kind}
+
     def stored_comparison(self, connection: Connection, table: Table) -> StoredComparison:
-        found = connection.execute(_CHARSETS, {"schema": table.schema, "name": table.name})
-        return MySQLComparison({str(name): charset for name, charset in found})
+        found = connection.execute(_TEXT_OF_COLUMNS, {"schema": table.schema, "name": table.name})
+        return MySQLComparison({str(name): charset for name, charset, _ in found})
 
     def offline_comparison(self, table: Table) -> StoredComparison:
         return MySQLComparison(None)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     select,
     types,
 )
+from sqlalchemy.dialects.postgresql import INTERVAL
 from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects import health
@@ -71,21 +72,28 @@ log = logging.getLogger("setwise")
 #: (A CAST to VARCHAR(n) or CHAR(n) would cut a long text where the UPDATE refuses it.)
 _STORED_BY_CAST = (types.Integer, types.Numeric, types.Float, types.DateTime, types.Time)
 
+#: Types whose equality is looser than what they store, compared by their text: JSONB
+#: and arrays call 1.0 equal to 1, an INTERVAL '1 day' equal to '24 hours'; JSON has
+#: no equality at all.
+_COMPARED_AS_TEXT = (types.JSON, types.ARRAY, types.Interval, INTERVAL)
+
 
 class PostgreSQLComparison(StoredComparison):
     """Text compares in the "C" collation, byte for byte, as text: citext and
     nondeterministic ICU collations would call 'Boeing' equal to 'BOEING'. A CHAR(n)
     stores its value padded, so trailing spaces never make it differ. Numbers, times
     and timestamps compare as the column's type stores them (CAST), and an unconstrained
-    NUMERIC by its text, which keeps its scale (1.5 and 1.50 are stored apart)."""
+    NUMERIC by its text, which keeps its scale (1.5 and 1.50 are stored apart), as do
+    JSON, JSONB, arrays and intervals (``_COMPARED_AS_TEXT``)."""
 
     def assigned(self, column: Column[Any], value: ColumnElement[Any]) -> ColumnElement[Any]:
         # A bound value is sent as text: an ENUM column takes it only as the ENUM.
         return self.kept(column, value)
 
     def stored(self, column: Column[Any], value: ColumnElement[Any]) -> ColumnElement[Any]:
-        if isinstance(column.type, _STORED_BY_CAST) or _native_enum(column.type):
-            return cast(value, column.type)
+        kind = column.type
+        if isinstance(kind, _STORED_BY_CAST + _COMPARED_AS_TEXT) or _native_enum(kind):
+            return cast(value, kind)
         return value
 
     def kept(self, column: Column[Any], value: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -106,7 +114,7 @@ class PostgreSQLComparison(StoredComparison):
             if isinstance(kind, types.CHAR):
                 text = func.rtrim(text, " ")
             return _as_text(column).is_distinct_from(text.collate("C"))
-        if _unconstrained_numeric(kind):
+        if _unconstrained_numeric(kind) or isinstance(kind, _COMPARED_AS_TEXT):
             return _as_text(column).is_distinct_from(cast(new, types.Text()))
         return column.is_distinct_from(new)
 

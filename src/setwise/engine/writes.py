@@ -124,7 +124,7 @@ class ChunkWrite:
         UPDATE by key). Without a connection, those of a server that cannot return an
         UPDATE's old values (``_in_one_statement``)."""
         if self.by_key:
-            locked = self._locked(self.writer.journal_rows(span))
+            locked = self._locked(self._in_python(self.writer.journal_rows(span)))
             return [locked, *(self._by_key(op) for op in self.operations)]
         direct = self.writer.direct_update(span, self.stamps)
         if self.journal_table is None:
@@ -263,7 +263,7 @@ class ChunkWrite:
             return [statement]
         rows = merge.inserted_journal_rows(span)
         if self.by_key:
-            return [rows, statement]
+            return [self._in_python(rows), statement]
         names = self._journal_names()
         return [
             self._layout.copy(self.journal_table, rows, names, run_id, chunk, INSERTED),
@@ -415,7 +415,21 @@ class ChunkWrite:
         return INSERTED in self.operations and not self.on_snapshot
 
     def _locked_rows(self, connection: Connection, span: Span) -> list[tuple[Any, ...]]:
-        return [tuple(r) for r in connection.execute(self._locked(self.writer.journal_rows(span)))]
+        rows = self._locked(self._in_python(self.writer.journal_rows(span)))
+        return [tuple(r) for r in connection.execute(rows)]
+
+    def _in_python(self, rows: Select[Any]) -> Select[Any]:
+        """The journal ``rows`` of the by-key path, each old and new value selected so
+        that, read into Python and bound again, it is written exactly as it was read
+        (``Strategy.read_exactly``): else MariaDB's DOUBLE 1e300 came back as 1e65 and a
+        TIME of -00:00:01 as 23:59:59, in the journal and in the rows written."""
+        width = len(self.writer.target.identity)
+        values = range(width, width + 2 * len(self.written))
+        columns = [
+            self.strategy.read_exactly(column) if i in values else column
+            for i, column in enumerate(rows.selected_columns)
+        ]
+        return rows.with_only_columns(*columns, maintain_column_froms=True)
 
     def _by_key(self, op: str) -> UpdateBase:
         """The executemany statement that writes rows of operation ``op`` by key."""

@@ -67,17 +67,18 @@ class Journal(RunRecords):
         key_names = {column.name for column in target.identity}
         values = [column for column in target.table.columns if column.name not in key_names]
         layout = layout_for(strategy, target.table.columns)
+        options = strategy.journal_options(target.table)
         shape = (
             "journal",
             name,
             target.table.schema,
             layout.description,
-            tuple(sorted(strategy.journal_table_options.items())),
+            tuple(sorted(options.items())),
             len(target.identity),  # the key's columns come first, the values' after them
             column_shape([*target.identity, *values]),
         )
         return shared_table(
-            shape, lambda: self._build_changes(name, target, values, strategy, layout)
+            shape, lambda: self._build_changes(name, target, values, strategy, layout, options)
         )
 
     def refuse_own(self, target: Target) -> None:
@@ -102,6 +103,7 @@ class Journal(RunRecords):
         values: Sequence[Column[Any]],
         strategy: Strategy,
         layout: JournalLayout,
+        options: dict[str, Any],
     ) -> Table:
         shape = JournalShape(
             layout,
@@ -114,7 +116,7 @@ class Journal(RunRecords):
             columns.append((shape.old[column.name], staging_type(column.type)))
             columns.append((shape.new[column.name], staging_type(column.type)))
         keys = len(target.identity)
-        table = layout.table(name, target.table.schema, columns, keys, strategy)
+        table = layout.table(name, target.table.schema, columns, keys, options)
         # What tells the journal from a user's table of the same name (``_refuse_foreign``),
         # where the database keeps table comments.
         table.comment = f"{JOURNAL_MARK} of {target.table.name}"

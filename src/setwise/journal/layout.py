@@ -52,6 +52,9 @@ log = logging.getLogger("setwise")
 JournalColumns = Sequence[tuple[str, Any]]
 """A journal table's value columns: name and type of each, the key's first."""
 
+Options = dict[str, Any]
+"""A journal table's dialect options (``Table`` keyword arguments)."""
+
 
 class JournalLayout(Protocol):
     """What every layout does: shape the table, write a chunk's rows, read them back."""
@@ -65,7 +68,7 @@ class JournalLayout(Protocol):
     """A journal kept in the other layout can be converted to this one (``convert``)."""
 
     def table(
-        self, name: str, schema: str | None, columns: JournalColumns, keys: int, strategy: Strategy
+        self, name: str, schema: str | None, columns: JournalColumns, keys: int, options: Options
     ) -> Table: ...
     def changes(self, table: Table) -> FromClause: ...
     def copy(
@@ -99,9 +102,10 @@ class RowLayout:
     converts = False
 
     def table(
-        self, name: str, schema: str | None, columns: JournalColumns, keys: int, strategy: Strategy
+        self, name: str, schema: str | None, columns: JournalColumns, keys: int, options: Options
     ) -> Table:
-        """The journal table ``name``: ``columns`` (the first ``keys`` of them the key's)."""
+        """The journal table ``name``: ``columns`` (the first ``keys`` of them the key's),
+        with the dialect ``options`` (``Strategy.journal_options``)."""
         key = [column_name for column_name, _ in columns[:keys]]
         return Table(
             name,
@@ -115,7 +119,7 @@ class RowLayout:
             # journaled write (benchmarks/README.md).
             PrimaryKeyConstraint("run_id", *key),
             schema=schema,
-            **strategy.journal_table_options,
+            **options,
         )
 
     def changes(self, table: Table) -> FromClause:
@@ -187,7 +191,7 @@ class PackedLayout:
     converts = True
 
     def table(
-        self, name: str, schema: str | None, columns: JournalColumns, keys: int, strategy: Strategy
+        self, name: str, schema: str | None, columns: JournalColumns, keys: int, options: Options
     ) -> Table:
         """The journal table ``name``: run, chunk, part, an array per column of ``columns``."""
         return packed_table(name, schema, columns)

@@ -193,8 +193,11 @@ class Reversal:
         return self.journal.c.run_id == self.run.run_id
 
     def _restored(self) -> list[Column[Any]]:
-        """Columns whose old values come back (the version column moves on instead)."""
-        return [c for c in self.columns if c is not self.target.version]
+        """Columns whose old values come back (the version column moves on instead). A
+        generated column is not written: the database computes it again from the rest
+        of the row, and refuses a value for it (a delete journals it with the row)."""
+        version = self.target.version
+        return [c for c in self.columns if c is not version and c.computed is None]
 
     def _moved(self) -> ColumnElement[bool]:
         """The row no longer holds what the run wrote."""
