@@ -49,12 +49,10 @@ from sqlalchemy import insert as sql_insert
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.dml import UpdateBase
-from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.expression import Executable
-from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.sql.visitors import iterate
 
 from setwise.dialects import Strategy
+from setwise.engine.statements import reads_only, repeatable
 from setwise.engine.taken import keys_taken, taken_by_constraint, taken_error
 from setwise.errors import WriteCheckError
 from setwise.journal.changes import JournalShape
@@ -470,38 +468,3 @@ class ChunkWrite:
         assert self.shape is not None
         names = self.shape.names(self.writer.target.identity, self.written)
         return [*names, OP] if self.marked else names
-
-
-#: Functions that give the same result for the same arguments in every statement. Any
-#: other (now(), random(), a user's function) might not, and text setwise cannot read
-#: might hold one: an UPDATE with those is not run twice in the hope of one result.
-DETERMINISTIC_FUNCTIONS = frozenset(
-    {"abs", "coalesce", "ifnull", "nullif", "lower", "upper", "length", "substr", "trim"}
-    | {"ltrim", "rtrim", "replace", "round", "max", "min", "count", "sum", "avg"}
-    | {"cast", "convert"}  # the stored-value comparisons of dialects/ (MySQL's CONVERT … USING)
-)
-
-
-def repeatable(statement: UpdateBase) -> bool:
-    """True when ``statement`` finds the same rows and computes the same values each
-    time it runs over the same data."""
-    for element in iterate(statement):
-        if isinstance(element, TextClause):
-            return False
-        name = str(getattr(element, "name", "")).lower()
-        if isinstance(element, FunctionElement) and name not in DETERMINISTIC_FUNCTIONS:
-            return False
-    return True
-
-
-def reads_only(statement: UpdateBase, target: Table, private_schema: str | None) -> bool:
-    """True when ``statement`` reads no table but ``target`` (and setwise's own, in
-    ``private_schema``), and no subquery: nothing another writer could change once the
-    rows of ``target`` it reads are locked."""
-    for element in iterate(statement):
-        if isinstance(element, Table):
-            if element._deannotate() is not target and element.schema != private_schema:
-                return False
-        elif getattr(element, "is_selectable", False) and not isinstance(element, FunctionElement):
-            return False
-    return True
