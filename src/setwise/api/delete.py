@@ -10,13 +10,14 @@ from sqlalchemy import Delete, Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.visitors import iterate
 
+from setwise.api.cascades import refuse_cascades
 from setwise.api.update import statement_arguments
 from setwise.dialects import Strategy
 from setwise.dialects.integrity import delete_refused
 from setwise.engine.health import HealthOptions, health_of
 from setwise.engine.options import RunOptions
 from setwise.engine.run import run
-from setwise.engine.transaction import Bind, dialect_of, engine_of
+from setwise.engine.transaction import Bind, dialect_of, engine_of, reading_connection
 from setwise.errors import RunError, SchemaError, UnboundedUpdateError
 from setwise.journal.changes import Journal, tagged
 from setwise.report import ProgressCallback, Report
@@ -60,6 +61,11 @@ def delete(
     the delete: that is a ``ValidationError`` naming the foreign key and the referring
     table, and nothing of the statement is deleted; in a chunked run, nothing of the
     failed chunk, and its note says which chunk and how to resume or revert the run.
+    With a journal, rows that another table's rows refer to through a foreign key with
+    ON DELETE CASCADE, SET NULL or SET DEFAULT are refused before anything is written
+    (``ValidationError`` naming the key, its table and how many rows): the journal would
+    not keep the rows the database deletes or changes for them. Delete those first, or
+    pass ``journal=False``.
     ``tag`` and ``source`` are kept with the run, as for ``setwise.update``, and a
     chunked delete waits on the database's health between chunks as an update does
     (``**health``: ``max_lag_seconds``, ``throttle_query``, ... see ``setwise.update``).
@@ -85,6 +91,9 @@ def delete(
     )
     if options.chunked:
         _check_chunkable(plan)
+    if journal:
+        with reading_connection(bind) as connection:
+            refuse_cascades(connection, strategy, plan)
     try:
         report = run(
             bind,

@@ -29,6 +29,7 @@ from sqlalchemy.sql.expression import Executable
 
 from setwise.api import delete as deleting
 from setwise.api.apply import readable_again, resolve_changes_target
+from setwise.api.cascades import refuse_cascades
 from setwise.api.missing import check_missing, checked_inserts
 from setwise.api.plan_warnings import (
     ESTIMATED_ROWS_PER_SECOND,
@@ -166,6 +167,8 @@ def plan(
         with peek(bind) as scope:
             snapshot = reads_on_snapshot(bind, scope.strategy, options, repeatable=True)
             with _time_limit(scope, removal.target, timeout_seconds):
+                if journal:
+                    refuse_cascades(scope.connection, scope.strategy, removal)
                 return _plan(
                     scope, journal_tables, removal, options, warn_share, sample, snapshot=snapshot
                 )

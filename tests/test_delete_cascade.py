@@ -1,0 +1,129 @@
+"""A journaled ``setwise.delete`` refuses rows that a foreign key's ON DELETE CASCADE,
+SET NULL or SET DEFAULT would carry into other rows: the journal keeps only the rows the
+DELETE matched, so a revert could not give the others back."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Column, Engine, ForeignKey, Integer, MetaData, Table, delete, insert, select
+
+import setwise
+from tests.test_cli import cli_url
+from tests.test_cli import setwise as run_cli
+
+
+def family(engine: Engine) -> tuple[Table, Table, Table]:
+    """par (ids 1..4); kid (CASCADE) refers to par 1 and 2, kid2 (SET NULL) to par 2."""
+    metadata = MetaData()
+    par = Table("par", metadata, Column("id", Integer, primary_key=True))
+    kid = Table(
+        "kid",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("pid", Integer, ForeignKey("par.id", name="fk_kid_par", ondelete="CASCADE")),
+    )
+    kid2 = Table(
+        "kid2",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("pid", Integer, ForeignKey("par.id", name="fk_kid2_par", ondelete="SET NULL")),
+    )
+    metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(insert(par), [{"id": i} for i in (1, 2, 3, 4)])
+        connection.execute(insert(kid), [{"id": 10, "pid": 1}, {"id": 11, "pid": 2}])
+        connection.execute(insert(kid2), [{"id": 20, "pid": 2}, {"id": 21, "pid": 4}])
+    return par, kid, kid2
+
+
+def contents(engine: Engine, *tables: Table) -> list[list[tuple[object, ...]]]:
+    with engine.connect() as connection:
+        return [
+            [tuple(row) for row in connection.execute(select(t).order_by(t.c.id))] for t in tables
+        ]
+
+
+@pytest.mark.async_twin
+def test_a_cascade_or_set_null_delete_is_refused_and_writes_nothing(engine: Engine) -> None:
+    par, kid, kid2 = family(engine)
+    before = contents(engine, par, kid, kid2)
+    for chunk_rows in (None, 1):
+        with pytest.raises(setwise.ValidationError) as refused:
+            setwise.delete(engine, delete(par).where(par.c.id <= 2), chunk_rows=chunk_rows)
+        message = str(refused.value)
+        assert refused.value.total == 2
+        assert "2 of the rows" in message and "'kid' (pid)" in message
+        assert "'fk_kid_par' with ON DELETE CASCADE" in message
+        assert "1 of the rows" in message and "'kid2' (pid)" in message
+        assert "ON DELETE SET NULL" in message and "set their (pid) to NULL" in message
+        assert "journal=False" in message
+        assert contents(engine, par, kid, kid2) == before
+    for parent, referring, key in ((1, "kid", "fk_kid_par"), (4, "kid2", "fk_kid2_par")):
+        with pytest.raises(setwise.ValidationError) as refused:
+            setwise.delete(engine, delete(par).where(par.c.id == parent))
+        assert (refused.value.referenced_by, refused.value.constraint) == (referring, key)
+    assert contents(engine, par, kid, kid2) == before
+    assert setwise.runs(engine) == []
+
+
+def test_a_cascade_that_touches_nothing_does_not_refuse(engine: Engine) -> None:
+    par, *_ = family(engine)
+    report = setwise.delete(engine, delete(par).where(par.c.id == 3))
+    assert report.deleted == 1
+    assert contents(engine, par)[0] == [(1,), (2,), (4,)]
+    setwise.revert(engine, report.run_id)
+    assert contents(engine, par)[0] == [(1,), (2,), (3,), (4,)]
+
+
+def test_deleting_the_referring_rows_first_makes_it_revertible(engine: Engine) -> None:
+    par, kid, kid2 = family(engine)
+    before = contents(engine, par, kid, kid2)
+    kids = setwise.delete(engine, delete(kid).where(kid.c.pid <= 2))
+    parents = setwise.delete(engine, delete(par).where(par.c.id == 1))
+    setwise.revert(engine, parents.run_id)
+    setwise.revert(engine, kids.run_id)
+    assert contents(engine, par, kid, kid2) == before
+
+
+def test_without_a_journal_the_database_cascades_as_before(engine: Engine) -> None:
+    par, kid, kid2 = family(engine)
+    report = setwise.delete(engine, delete(par).where(par.c.id <= 2), journal=False)
+    assert report.deleted == 2
+    assert contents(engine, par, kid, kid2) == [[(3,), (4,)], [], [(20, None), (21, 4)]]
+
+
+def test_a_plan_of_a_cascading_delete_raises_what_the_run_would(engine: Engine) -> None:
+    par, *_ = family(engine)
+    with pytest.raises(setwise.ValidationError) as refused:
+        setwise.plan(engine, delete(par).where(par.c.id <= 2))
+    assert refused.value.total == 2 and "'kid2' (pid)" in str(refused.value)
+    planned = setwise.plan(engine, delete(par).where(par.c.id <= 2), journal=False)
+    assert planned.would_change == 2
+    assert setwise.plan(engine, delete(par).where(par.c.id == 3)).would_change == 1
+
+
+def test_a_self_reference_that_cascades_is_refused(engine: Engine) -> None:
+    metadata = MetaData()
+    node = Table(
+        "node",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("up", Integer, ForeignKey("node.id", ondelete="CASCADE")),
+    )
+    metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(insert(node), [{"id": 1, "up": None}, {"id": 2, "up": 1}])
+    with pytest.raises(setwise.ValidationError) as refused:
+        setwise.delete(engine, delete(node).where(node.c.id == 1))
+    assert "'node' (up)" in str(refused.value)
+    assert len(contents(engine, node)[0]) == 2
+
+
+@pytest.mark.requires("foreign_keys_always")
+def test_the_cli_refuses_a_cascading_delete_with_exit_1(engine: Engine) -> None:
+    par, kid, kid2 = family(engine)
+    before = contents(engine, par, kid, kid2)
+    refused = run_cli("delete", "par", "--where", "id <= 2", "--yes", "--db", cli_url(engine))
+    assert refused.returncode == 1
+    assert "'kid' (pid)" in refused.stderr and "ON DELETE CASCADE" in refused.stderr
+    assert contents(engine, par, kid, kid2) == before
