@@ -12,22 +12,18 @@ from tests.test_cli import cli_url
 from tests.test_cli import setwise as run_cli
 
 
+def referring(metadata: MetaData, name: str, column: str, to: str, action: str) -> Table:
+    """A table ``name`` whose ``column`` refers to ``to`` (its key ``fk_<name>_<to>``)."""
+    key = ForeignKey(f"{to}.id", name=f"fk_{name}_{to}", ondelete=action)
+    return Table(name, metadata, Column("id", Integer, primary_key=True), Column(column, key))
+
+
 def family(engine: Engine) -> tuple[Table, Table, Table]:
     """par (ids 1..4); kid (CASCADE) refers to par 1 and 2, kid2 (SET NULL) to par 2."""
     metadata = MetaData()
     par = Table("par", metadata, Column("id", Integer, primary_key=True))
-    kid = Table(
-        "kid",
-        metadata,
-        Column("id", Integer, primary_key=True),
-        Column("pid", Integer, ForeignKey("par.id", name="fk_kid_par", ondelete="CASCADE")),
-    )
-    kid2 = Table(
-        "kid2",
-        metadata,
-        Column("id", Integer, primary_key=True),
-        Column("pid", Integer, ForeignKey("par.id", name="fk_kid2_par", ondelete="SET NULL")),
-    )
+    kid = referring(metadata, "kid", "pid", "par", "CASCADE")
+    kid2 = referring(metadata, "kid2", "pid", "par", "SET NULL")
     metadata.create_all(engine)
     with engine.begin() as connection:
         connection.execute(insert(par), [{"id": i} for i in (1, 2, 3, 4)])
@@ -92,6 +88,26 @@ def test_without_a_journal_the_database_cascades_as_before(engine: Engine) -> No
     assert contents(engine, par, kid, kid2) == [[(3,), (4,)], [], [(20, None), (21, 4)]]
 
 
+#: What makes a connection leave foreign keys alone (PostgreSQL has no such switch).
+FOREIGN_KEYS_OFF = {"sqlite": "PRAGMA foreign_keys = OFF", "mariadb": "SET foreign_key_checks = 0"}
+
+
+@pytest.mark.backends("sqlite", "mariadb")
+def test_where_the_connection_leaves_foreign_keys_alone_the_delete_runs(
+    engine: Engine, backend: str
+) -> None:
+    par, kid, kid2 = family(engine)
+    before = contents(engine, par, kid, kid2)
+    with engine.connect() as connection:
+        connection.exec_driver_sql(FOREIGN_KEYS_OFF[backend])
+        connection.commit()
+        report = setwise.delete(connection, delete(par).where(par.c.id <= 2))
+        assert report.deleted == 2
+        assert contents(engine, kid, kid2) == before[1:]  # nothing cascaded
+        setwise.revert(connection, report.run_id)
+    assert contents(engine, par, kid, kid2) == before
+
+
 def test_a_plan_of_a_cascading_delete_raises_what_the_run_would(engine: Engine) -> None:
     par, *_ = family(engine)
     with pytest.raises(setwise.ValidationError) as refused:
@@ -104,12 +120,7 @@ def test_a_plan_of_a_cascading_delete_raises_what_the_run_would(engine: Engine) 
 
 def test_a_self_reference_that_cascades_is_refused(engine: Engine) -> None:
     metadata = MetaData()
-    node = Table(
-        "node",
-        metadata,
-        Column("id", Integer, primary_key=True),
-        Column("up", Integer, ForeignKey("node.id", ondelete="CASCADE")),
-    )
+    node = referring(metadata, "node", "up", "node", "CASCADE")
     metadata.create_all(engine)
     with engine.begin() as connection:
         connection.execute(insert(node), [{"id": 1, "up": None}, {"id": 2, "up": 1}])
