@@ -4,8 +4,21 @@ DELETE matched, so a revert could not give the others back."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
-from sqlalchemy import Column, Engine, ForeignKey, Integer, MetaData, Table, delete, insert, select
+from sqlalchemy import (
+    Column,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+)
 
 import setwise
 from tests.test_cli import cli_url
@@ -86,6 +99,46 @@ def test_without_a_journal_the_database_cascades_as_before(engine: Engine) -> No
     report = setwise.delete(engine, delete(par).where(par.c.id <= 2), journal=False)
     assert report.deleted == 2
     assert contents(engine, par, kid, kid2) == [[(3,), (4,)], [], [(20, None), (21, 4)]]
+
+
+#: What makes a schema of its own, and drops it: MariaDB's are databases.
+OTHER_SCHEMA = {
+    "postgresql": ("CREATE SCHEMA {}", "DROP SCHEMA {} CASCADE"),
+    "mariadb": ("CREATE DATABASE {}", "DROP DATABASE {}"),
+}
+
+
+@pytest.mark.backends("postgresql", "mariadb")
+def test_a_cascade_from_a_table_of_another_schema_is_refused(engine: Engine, backend: str) -> None:
+    par, *_ = family(engine)
+    other = f"other_{uuid.uuid4().hex[:12]}"
+    create, drop = OTHER_SCHEMA[backend]
+    with engine.begin() as connection:
+        home = connection.execute(
+            select(func.current_schema() if backend == "postgresql" else func.database())
+        ).scalar_one()
+        connection.exec_driver_sql(create.format(other))
+    try:
+        metadata = MetaData()
+        Table("par", metadata, Column("id", Integer, primary_key=True), schema=home)
+        far = Table(
+            "far",
+            metadata,
+            Column("id", Integer, primary_key=True),
+            Column("pid", ForeignKey(f"{home}.par.id", ondelete="CASCADE")),
+            schema=other,
+        )
+        far.create(engine)
+        with engine.begin() as connection:
+            connection.execute(insert(far), [{"id": 1, "pid": 3}])
+        with pytest.raises(setwise.ValidationError) as refused:
+            setwise.delete(engine, delete(par).where(par.c.id == 3))
+        assert refused.value.referenced_by == f"{other}.far"
+        assert f"'{other}.far' (pid)" in str(refused.value)
+        assert contents(engine, par)[0] == [(1,), (2,), (3,), (4,)]
+    finally:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(drop.format(other))
 
 
 #: What makes a connection leave foreign keys alone (PostgreSQL has no such switch).

@@ -35,7 +35,7 @@ def refuse_cascades(connection: Connection, strategy: Strategy, plan: SetDelete)
             plan.target.name,
             problems,
             constraint=first.name if first else None,
-            referenced_by=first.table if first else None,
+            referenced_by=_shown(first) if first else None,
         )
 
 
@@ -65,7 +65,7 @@ def _referred_rows(connection: Connection, plan: SetDelete, key: WritingKey) -> 
 def _problem(plan: SetDelete, key: WritingKey, referred: int) -> Problem:
     rows = f"at least {referred:,}" if referred >= COUNTED else f"{referred:,}"
     name = f"foreign key {key.name!r}" if key.name else "a foreign key"
-    referring = f"{key.schema}.{key.table}" if key.schema else key.table
+    referring = _shown(key)
     reason = (
         f"{rows} of the rows the DELETE would remove are referred to by rows of "
         f"{referring!r} ({', '.join(key.columns)}) through {name} with ON DELETE "
@@ -81,6 +81,11 @@ def _problem(plan: SetDelete, key: WritingKey, referred: int) -> Problem:
         kind=ProblemKind.CONSTRAINT,
         fix=("journal", False),
     )
+
+
+def _shown(key: WritingKey) -> str:
+    """The referring table's name, with its schema when that is not the deleted one's."""
+    return f"{key.schema}.{key.table}" if key.schema else key.table
 
 
 def _done(key: WritingKey) -> str:
