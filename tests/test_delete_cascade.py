@@ -175,12 +175,22 @@ def test_a_self_reference_that_cascades_is_refused(engine: Engine) -> None:
     metadata = MetaData()
     node = referring(metadata, "node", "up", "node", "CASCADE")
     metadata.create_all(engine)
+    tree = [(1, None), (2, 1), (3, 2), (4, None), (5, 4)]
     with engine.begin() as connection:
-        connection.execute(insert(node), [{"id": 1, "up": None}, {"id": 2, "up": 1}])
+        connection.execute(insert(node), [{"id": i, "up": up} for i, up in tree])
     with pytest.raises(setwise.ValidationError) as refused:
         setwise.delete(engine, delete(node).where(node.c.id == 1))
-    assert "'node' (up)" in str(refused.value)
-    assert len(contents(engine, node)[0]) == 2
+    assert "1 of the rows" in str(refused.value) and "'node' (up)" in str(refused.value)
+    # A whole subtree too: in chunks, node 1's would cascade to 2 and 3 before theirs
+    # journal them; in one statement SQLite and MariaDB cascade before the DELETE
+    # reaches 2 and 3, and count them as not deleted by it.
+    for chunk_rows in (None, 1):
+        with pytest.raises(setwise.ValidationError) as refused:
+            setwise.delete(engine, delete(node).where(node.c.id <= 3), chunk_rows=chunk_rows)
+        assert "2 of the rows" in str(refused.value)
+    assert contents(engine, node)[0] == tree
+    report = setwise.delete(engine, delete(node).where(node.c.id == 5))  # a leaf
+    assert report.deleted == 1
 
 
 @pytest.mark.requires("foreign_keys_always")

@@ -42,7 +42,9 @@ def refuse_cascades(connection: Connection, strategy: Strategy, plan: SetDelete)
 def _referred_rows(connection: Connection, plan: SetDelete, key: WritingKey) -> int:
     """How many rows the DELETE matches that rows of ``key``'s table refer to, counted
     up to ``COUNTED``. On a key of the table to itself every referring row counts, even
-    one the DELETE matches too: a chunk may delete its parent before it is journaled."""
+    one the DELETE matches too: a chunk may delete its parent, and with it the row,
+    before the row's chunk journals it; and SQLite and MariaDB cascade within one DELETE
+    before it reaches the row, so that it counts fewer rows than the journal holds."""
     parent = plan.table
     child = table(key.table, *(column(name) for name in key.columns), schema=key.schema)
     child_alias = child.alias("setwise_referring")
