@@ -69,10 +69,10 @@ def _problem(plan: SetDelete, key: WritingKey, referred: int) -> Problem:
     name = f"foreign key {key.name!r}" if key.name else "a foreign key"
     referring = _shown(key)
     reason = (
-        f"{rows} of the rows the DELETE would remove are referred to by rows of "
-        f"{referring!r} ({', '.join(key.columns)}) through {name} with ON DELETE "
-        f"{key.action}: the database would {_done(key)}, which the journal does not keep, "
-        "and a revert could not give back. Delete the referring rows of "
+        f"{rows} of the rows the DELETE would remove {'is' if referred == 1 else 'are'} "
+        f"referred to by rows of {referring!r} ({', '.join(key.columns)}) through {name} "
+        f"with ON DELETE {key.action}: the database would {_done(key)}, which the journal "
+        "does not keep, and a revert could not give back. Delete the referring rows of "
         f"{referring!r} first with setwise.delete (journaled, revertible), or delete "
         "without a journal, which cannot be reverted"
     )
