@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterator, Sequence
@@ -22,6 +23,7 @@ from sqlalchemy import (
     select,
     types,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError
 
 from setwise.dialects import health
@@ -106,7 +108,7 @@ class PostgreSQLComparison(StoredComparison):
             if isinstance(kind, types.CHAR):
                 text = func.rtrim(text, " ")
             return _as_text(column).is_distinct_from(text.collate("C"))
-        if _unconstrained_numeric(kind):
+        if _unconstrained_numeric(kind) or _plain_json(kind):
             return _as_text(column).is_distinct_from(cast(new, types.Text()))
         return column.is_distinct_from(new)
 
@@ -118,6 +120,11 @@ def _native_enum(kind: types.TypeEngine[Any]) -> bool:
 def _as_text(column: Column[Any]) -> ColumnElement[Any]:
     text = cast(column, types.Text())
     return text.collate("C") if isinstance(column.type, types.String) else text
+
+
+def _plain_json(kind: types.TypeEngine[Any]) -> bool:
+    # JSON (not JSONB) keeps its text as written and has no equality operator.
+    return isinstance(kind, types.JSON) and not isinstance(kind, JSONB)
 
 
 def _unconstrained_numeric(kind: types.TypeEngine[Any]) -> bool:
@@ -261,9 +268,16 @@ class PostgreSQLStrategy(Strategy):
         # column at a time (bulktext), or, holding a value that module does not format,
         # row by row through psycopg's own adapters.
         # On each driver, asyncio ones too (pgcopy).
+        # A JSON column's values go as their JSON text: psycopg adapts no dict, and a
+        # string (a JSON string) or a number would otherwise go as the bare text.
+        documents = [i for i, c in enumerate(table.columns) if isinstance(c.type, types.JSON)]
         with copy_in(connection, table, [column.name for column in table.columns]) as copy:
 
             def load(columns: Sequence[Sequence[Any]]) -> None:
+                if documents:
+                    columns = list(columns)
+                    for i in documents:
+                        columns[i] = [None if v is None else json.dumps(v) for v in columns[i]]
                 text = POSTGRESQL.block(columns)
                 if text is not None:
                     copy.write(text)

@@ -23,6 +23,8 @@ database reads as numbers.
 A whole number written as a decimal (``1.0``, ``5.00``, ``1e3``) is the integer it
 is for an integer column, in either kind of source; so ``1`` and ``1.0`` are one key.
 
+A JSON column's value is JSON: text is read as a JSON document (``jsonvalues``).
+
 Time zones: a column with ``timezone=True`` needs an offset on every value; a
 column without one stores naive times, and an aware value is converted to UTC first.
 """
@@ -49,6 +51,7 @@ from setwise.staging.batches import (
     TextBatch,
 )
 from setwise.staging.dates import dated, excel_serial
+from setwise.staging.jsonvalues import parse_json
 from setwise.staging.validation import (
     ANYWHERE,
     Storable,
@@ -165,6 +168,8 @@ def _parser_for(
 ) -> Callable[[Any], Any] | None:
     if isinstance(kind, types.Boolean):
         return _parse_bool
+    if isinstance(kind, types.JSON):
+        return parse_json
     if isinstance(kind, types.Integer):
         return _parse_int
     if isinstance(kind, types.Float):  # first: from SQLAlchemy 2.1 a Float is no Numeric
