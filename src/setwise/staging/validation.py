@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import math
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -115,6 +116,8 @@ def _checker_for_type(kind: types.TypeEngine[Any], storable: Storable) -> Checke
         return _check_date
     if isinstance(kind, types.Time):
         return lambda v: None if isinstance(v, dt.time) else f"expected a time, got {_kind(v)}"
+    if isinstance(kind, types.Uuid):
+        return partial(_check_uuid, bool(kind.as_uuid))
     return lambda v: None
 
 
@@ -167,6 +170,20 @@ def _check_datetime(aware: bool, value: Any) -> str | None:
         return f"expected a datetime, got {_kind(value)}"
     if aware and value.tzinfo is None:
         return "no time zone, and the column stores one; give an offset such as +00:00"
+    return None
+
+
+def _check_uuid(as_uuid: bool, value: Any) -> str | None:
+    # SQLAlchemy's Uuid takes a uuid.UUID (as_uuid) or its text, and sends neither
+    # checked: SQLite would fail on text in the driver, or store text that is no UUID.
+    if as_uuid:
+        return None if isinstance(value, uuid.UUID) else f"expected a UUID, got {_kind(value)}"
+    if not isinstance(value, str):
+        return f"expected a UUID's text, got {_kind(value)}"
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return f"not a UUID: {shown(value)}"
     return None
 
 

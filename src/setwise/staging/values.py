@@ -34,6 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -170,6 +171,8 @@ def _parser_for(
         return _parse_bool
     if isinstance(kind, types.JSON):
         return parse_json
+    if isinstance(kind, types.Uuid):
+        return _parse_uuid if kind.as_uuid else _parse_uuid_text
     if isinstance(kind, types.Integer):
         return _parse_int
     if isinstance(kind, types.Float):  # first: from SQLAlchemy 2.1 a Float is no Numeric
@@ -200,6 +203,23 @@ def _parse_bool(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
         return bool(value)
     return value
+
+
+def _parse_uuid(value: Any) -> Any:
+    """A UUID from its text in any form Python reads (braces, no dashes, upper case)."""
+    if isinstance(value, str):
+        try:
+            return uuid.UUID(value.strip())
+        except ValueError:
+            raise Unfit(f"not a UUID: {shown(value)}") from None
+    return value
+
+
+def _parse_uuid_text(value: Any) -> Any:
+    # A column of UUIDs as text: the text as its database writes it, lower case with
+    # dashes, so that a key written in upper case still finds its row.
+    parsed = _parse_uuid(value)
+    return str(parsed) if isinstance(parsed, uuid.UUID) else parsed
 
 
 def _parse_int(value: Any) -> Any:
