@@ -115,7 +115,7 @@ def _checker_for_type(kind: types.TypeEngine[Any], storable: Storable) -> Checke
     if isinstance(kind, types.Date):
         return _check_date
     if isinstance(kind, types.Time):
-        return lambda v: None if isinstance(v, dt.time) else f"expected a time, got {_kind(v)}"
+        return partial(_check_time, bool(kind.timezone))
     if isinstance(kind, types.Uuid):
         return partial(_check_uuid, bool(kind.as_uuid))
     return lambda v: None
@@ -170,6 +170,16 @@ def _check_datetime(aware: bool, value: Any) -> str | None:
         return f"expected a datetime, got {_kind(value)}"
     if aware and value.tzinfo is None:
         return "no time zone, and the column stores one; give an offset such as +00:00"
+    return None
+
+
+def _check_time(aware: bool, value: Any) -> str | None:
+    if not isinstance(value, dt.time):
+        return f"expected a time, got {_kind(value)}"
+    if not aware and value.tzinfo is not None:
+        # The drivers send the time with its offset and the column drops it: 10:00+02:00
+        # would be stored as 10:00, a time two hours from the one given.
+        return "a time with an offset, and the column stores none; give the time without it"
     return None
 
 

@@ -186,7 +186,7 @@ def _parser_for(
     if isinstance(kind, types.Date):
         return dated(date_format, timestamp=False) if date_format is not None else _parse_date
     if isinstance(kind, types.Time):
-        return _parse_time
+        return _parse_time if kind.timezone else _parse_naive_time
     if isinstance(kind, types.String):
         return _parse_text
     return None
@@ -288,13 +288,30 @@ def _iso(read: Callable[[str], Any], form: str, dates: bool = False) -> Callable
             raise unfit
         if isinstance(value, str):
             try:
-                return read(value.strip())
+                parsed = read(value.strip())
             except ValueError:
                 reason = f"not an ISO 8601 {form}: {shown(value)}"
                 raise Unfit(reason, fix=("date_format",)) from None
+            _whole_microseconds(value)
+            return parsed
         return value
 
     return parse
+
+
+#: The fraction of a second in ISO 8601 text: a point or a comma, then its digits.
+_FRACTION = re.compile(r"[.,]([0-9]+)")
+
+
+def _whole_microseconds(text: str) -> None:
+    """Refuse a fraction of a second finer than a microsecond: Python's ``fromisoformat``
+    reads ``.1234567`` as ``.123456``, cutting the digits a datetime cannot keep."""
+    fraction = _FRACTION.search(text)
+    if fraction is not None and fraction.group(1)[6:].strip("0"):
+        raise Unfit(
+            f"{len(fraction.group(1))} digits of a fraction of a second; setwise reads "
+            "microseconds (6 digits) and would cut the rest: round it first"
+        )
 
 
 _parse_date = _iso(dt.date.fromisoformat, "date (YYYY-MM-DD)", dates=True)
@@ -306,6 +323,15 @@ def _parse_naive_datetime(value: Any) -> Any:
     parsed = _parse_datetime(value)
     if isinstance(parsed, dt.datetime) and parsed.tzinfo is not None:
         return parsed.astimezone(dt.UTC).replace(tzinfo=None)
+    return parsed
+
+
+def _parse_naive_time(value: Any) -> Any:
+    # As a timestamp with an offset for a column without a time zone: converted to UTC.
+    parsed = _parse_time(value)
+    if isinstance(parsed, dt.time) and (offset := parsed.utcoffset()) is not None:
+        moment = dt.datetime.combine(dt.date(2000, 1, 1), parsed.replace(tzinfo=None))
+        return (moment - offset).time()
     return parsed
 
 
