@@ -314,8 +314,9 @@ class PostgreSQLStrategy(Strategy):
             return [func.char_length(staged) > kind.length]
         if not isinstance(kind, types.Numeric) or isinstance(kind, types.Integer | types.Float):
             return []  # Float is a Numeric on SQLAlchemy 2.0 only: neither bounds it
-        # scale() is NULL for NaN and ±Infinity, which setwise refuses as not finite.
-        places = func.scale(staged)
+        # min_scale(), not scale(): 1.500 rounds nothing away in two places (PostgreSQL
+        # 13 and later). NULL for NaN and ±Infinity, which setwise refuses as not finite.
+        places = func.min_scale(staged)
         unfit: list[ColumnElement[bool]] = [places.is_(None)]
         if kind.scale is not None:
             unfit.append(places > kind.scale)

@@ -317,7 +317,10 @@ def check_decimal_fits(kind: types.Numeric[Any], value: Decimal) -> str | None:
         return "not a finite number"
     _, digits, raw_exponent = value.as_tuple()
     exponent = int(raw_exponent)  # an int for every finite Decimal
-    places = max(0, -exponent)
+    # Zeros at the end of the fraction round nothing away: 1.500 is 1.50 in two places,
+    # and a zero has no places however it is written (0.000, 0E-9).
+    zeros = len(digits) - len(bytes(digits).rstrip(b"\0"))
+    places = max(0, -exponent - zeros) if any(digits) else 0
     if kind.scale is not None and places > kind.scale:
         return f"has {places} decimal places; the column keeps {kind.scale} and would round it"
     if kind.precision is not None:
