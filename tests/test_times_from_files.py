@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Column, DateTime, Engine, Table, Time, select
 
@@ -66,3 +68,33 @@ def test_a_fraction_finer_than_a_microsecond_is_refused(engine: Engine, tmp_path
         "7 digits of a fraction of a second; setwise reads microseconds (6 digits)"
     )
     assert stored(engine, table) == {i: START.time() for i in (1, 2, 3)}
+
+
+def test_parquet_nanoseconds_are_kept_whole_or_refused(engine: Engine, tmp_path: Path) -> None:
+    # pyarrow hands a time64[ns] over cut to microseconds, and a timestamp[ns] as a
+    # pandas Timestamp each database cut or rounded otherwise (.123456789: SQLite
+    # .123456, PostgreSQL .123457).
+    table = shifts(engine)
+    path = tmp_path / "changes.parquet"
+    at = dt.datetime(2020, 2, 29, 10, 0)
+    nanos = (at - dt.datetime(1970, 1, 1)) // dt.timedelta(microseconds=1) * 1000
+    times = pa.array([36_000_123_456_000, 36_000_123_456_789], pa.time64("ns"))
+    seen = pa.array([nanos + 123_456_789, nanos + 1_000], pa.timestamp("ns"))
+    pq.write_table(pa.table({"id": [1, 2], "starts": times, "seen": seen}), path)
+    found = problems_of(path, engine, table)
+    assert found == {
+        (1, "seen", "2020-02-29 10:00:00.123456789"): "a time in nanoseconds; setwise keeps "
+        "microseconds and would cut the rest: round it first",
+        (2, "starts", "10:00:00.123456789"): "a time in nanoseconds; setwise keeps "
+        "microseconds and would cut the rest: round it first",
+    }
+    whole = pa.array([nanos + 123_456_000, nanos + 1_000], pa.timestamp("ns"))
+    pq.write_table(pa.table({"id": [1, 2], "starts": times[:1].take([0, 0]), "seen": whole}), path)
+    assert setwise.apply(engine, table, path).changed == 2
+    with reader(engine).connect() as connection:
+        starts, seen = connection.execute(
+            select(table.c.starts, table.c.seen).where(table.c.id == 1)
+        ).one()
+    # Whole microseconds, as written (MariaDB's TIME and DATETIME keep whole seconds).
+    assert (starts.microsecond, seen.microsecond) in {(123_456, 123_456), (0, 0)}
+    assert (starts.replace(microsecond=0), seen.replace(microsecond=0)) == (dt.time(10), at)
