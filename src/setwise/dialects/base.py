@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar, Literal
 
-from sqlalchemy import URL, Column, Connection, Select, Table, Update, insert
+from sqlalchemy import URL, Column, Connection, Select, Table, Update, insert, types
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.schema import DropTable
@@ -228,6 +228,11 @@ class Strategy:
     floats_hold_nonfinite: ClassVar[bool] = False
     """A FLOAT column stores NaN and ±Infinity as given; where not (SQLite stores a NaN
     as NULL, MariaDB refuses both), setwise refuses them up front, by row and column."""
+
+    def single_precision(self, kind: types.Float[Any]) -> bool:
+        """A FLOAT column of ``kind`` keeps single precision here (at most 3.4e38), which
+        setwise checks values against up front, by row and column."""
+        return False
 
     def unfit_staged(self, staged: Column[Any], column: Column[Any]) -> list[ColumnElement[bool]]:
         """Conditions true for a value the database's CSV reader staged (into a column of

@@ -308,6 +308,12 @@ class PostgreSQLStrategy(Strategy):
                 raise
             raise FileRefused(str(exc).splitlines()[0]) from exc
 
+    def single_precision(self, kind: types.Float[Any]) -> bool:
+        # REAL and FLOAT(1) to FLOAT(24) are single precision; FLOAT alone is DOUBLE.
+        if isinstance(kind, types.Double):
+            return False
+        return isinstance(kind, types.REAL) or (kind.precision is not None and kind.precision <= 24)
+
     def unfit_staged(self, staged: Column[Any], column: Column[Any]) -> list[ColumnElement[bool]]:
         kind = column.type
         if isinstance(kind, types.String) and kind.length is not None:

@@ -66,11 +66,15 @@ class Storable:
     """A text value may hold a NUL character."""
     nonfinite_floats: bool = True
     """A FLOAT column takes NaN and ±Infinity."""
+    single_floats: Callable[[types.Float[Any]], bool] | None = None
+    """Whether a FLOAT column of a type keeps single precision (``Strategy.single_precision``)."""
 
     @classmethod
     def on(cls, strategy: Strategy) -> Storable:
         """What ``strategy``'s database stores."""
-        return cls(strategy.text_holds_nul, strategy.floats_hold_nonfinite)
+        return cls(
+            strategy.text_holds_nul, strategy.floats_hold_nonfinite, strategy.single_precision
+        )
 
 
 ANYWHERE = Storable()
@@ -103,7 +107,10 @@ def _checker_for_type(kind: types.TypeEngine[Any], storable: Storable) -> Checke
         return partial(_check_integer, kind)
     # Float before Numeric: from SQLAlchemy 2.1 a Float is no Numeric.
     if isinstance(kind, types.Float) or (isinstance(kind, types.Numeric) and not kind.asdecimal):
-        return partial(_check_float, storable.nonfinite_floats)
+        single = isinstance(kind, types.Float) and bool(
+            storable.single_floats and storable.single_floats(kind)
+        )
+        return partial(_check_float, storable.nonfinite_floats, single)
     if isinstance(kind, types.Numeric):
         return partial(_check_numeric, kind)
     if isinstance(kind, types.Enum):
@@ -291,7 +298,11 @@ def _check_numeric(kind: types.Numeric[Any], value: Any) -> str | None:
     return check_decimal_fits(kind, Decimal(value))
 
 
-def _check_float(nonfinite_ok: bool, value: Any) -> str | None:
+#: The largest single-precision float: a REAL or FLOAT(24) column refuses more.
+_SINGLE_MAX = 3.4028234663852886e38
+
+
+def _check_float(nonfinite_ok: bool, single: bool, value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return f"expected a number, got {_kind(value)}"
     if isinstance(value, Decimal):
@@ -308,6 +319,8 @@ def _check_float(nonfinite_ok: bool, value: Any) -> str | None:
         stored = math.inf
     if math.isinf(stored):
         return "too large for a FLOAT column (at most 1.8e308)"
+    if single and abs(stored) > _SINGLE_MAX:
+        return "too large for this single-precision FLOAT column (at most 3.4e38)"
     return None
 
 
