@@ -9,7 +9,18 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import JSON, Column, DateTime, Engine, MetaData, Table, event, select, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Engine,
+    MetaData,
+    Table,
+    Time,
+    event,
+    select,
+    update,
+)
 
 import setwise
 from setwise.dialects import get_strategy
@@ -419,13 +430,22 @@ def test_set_text_writes_json_and_utc_as_a_file_would(engine: Engine) -> None:
         "notes",
         Column("doc", JSON),
         Column("seen", DateTime),
-        rows=[{"doc": {"a": 1}, "seen": dt.datetime(2000, 1, 1)}],
+        Column("starts", Time),
+        rows=[{"doc": {"a": 1}, "seen": dt.datetime(2000, 1, 1), "starts": dt.time(1)}],
     )
-    texts = ["""doc = '{"a": 3}'""", "seen = '2020-02-29T10:00:00+02:00'"]
+    texts = [
+        """doc = '{"a": 3}'""",
+        "seen = '2020-02-29T10:00:00+02:00'",
+        "starts = '01:30:00+02:00'",
+    ]
     setwise.update(engine, parse_update(engine, "notes", texts, "id = 1"))
     with engine.connect() as connection:
         row = connection.execute(select(notes)).one()
-    assert (row.doc, row.seen) == ({"a": 3}, dt.datetime(2020, 2, 29, 8, 0))
+    assert (row.doc, row.seen, row.starts) == (
+        {"a": 3},
+        dt.datetime(2020, 2, 29, 8, 0),
+        dt.time(23, 30),
+    )
     reflected = Table("notes", MetaData(), autoload_with=engine).c.doc.type
     if isinstance(reflected, JSON):  # MariaDB's JSON is a LONGTEXT: its text is kept as written
         with pytest.raises(setwise.SQLTextError, match="not JSON"):

@@ -39,6 +39,7 @@ from setwise.sqltext.names import NameResolver, Scope
 from setwise.sqltext.nodes import NOT_LITERAL, chain, describe, literal_value
 from setwise.staging.jsonvalues import parse_json
 from setwise.staging.validation import Unfit
+from setwise.staging.values import in_utc
 
 
 class Builder(NameResolver):
@@ -312,10 +313,12 @@ class Builder(NameResolver):
                     parsed = parse(value)
                 except ValueError:
                     self.fail(node, f"{value!r} is not {wanted}")
-                if isinstance(parsed, dt.datetime) and parsed.tzinfo and not kind.timezone:
-                    # As a file's timestamp: an offset into a column without one is UTC.
+                if isinstance(parsed, dt.date | dt.time) and getattr(kind, "timezone", True):
+                    return parsed
+                # As a file's value: an offset into a column without one is UTC.
+                if isinstance(parsed, dt.datetime) and parsed.tzinfo is not None:
                     return parsed.astimezone(dt.UTC).replace(tzinfo=None)
-                return parsed
+                return in_utc(parsed) if isinstance(parsed, dt.time) else parsed
         return value
 
     # -- subqueries ------------------------------------------------------------

@@ -329,10 +329,16 @@ def _parse_naive_datetime(value: Any) -> Any:
 def _parse_naive_time(value: Any) -> Any:
     # As a timestamp with an offset for a column without a time zone: converted to UTC.
     parsed = _parse_time(value)
-    if isinstance(parsed, dt.time) and (offset := parsed.utcoffset()) is not None:
-        moment = dt.datetime.combine(dt.date(2000, 1, 1), parsed.replace(tzinfo=None))
-        return (moment - offset).time()
-    return parsed
+    return in_utc(parsed) if isinstance(parsed, dt.time) else parsed
+
+
+def in_utc(time: dt.time) -> dt.time:
+    """``time`` in UTC, without its offset (a time without one as it is)."""
+    offset = time.utcoffset()
+    if offset is None:
+        return time
+    moment = dt.datetime.combine(dt.date(2000, 1, 1), time.replace(tzinfo=None))
+    return (moment - offset).time()
 
 
 def _parse_text(value: Any) -> Any:
