@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
+import pytest
 from sqlalchemy import (
     CheckConstraint,
+    Column,
     Engine,
     ForeignKey,
+    Integer,
+    MetaData,
     Numeric,
     String,
+    Table,
     UniqueConstraint,
     insert,
     select,
@@ -18,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+import setwise
 from tests.backends import reader
 
 
@@ -94,3 +101,25 @@ def create_stamped_items(engine: Engine) -> None:
             )
         )
         connection.execute(text("INSERT INTO items (id, qty) VALUES (1, 1), (2, 2), (3, 3)"))
+
+
+def keyed_table(
+    engine: Engine, name: str, *columns: Column[Any], rows: list[dict[str, Any]]
+) -> Table:
+    """Create table ``name``, keyed by an integer ``id``, with ``columns``, holding
+    ``rows`` (their ids 1, 2, 3… given here)."""
+    table = Table(name, MetaData(), Column("id", Integer, primary_key=True, autoincrement=False))
+    for column in columns:
+        table.append_column(column)
+    table.create(engine)
+    with engine.begin() as connection:
+        connection.execute(insert(table), [{"id": i, **row} for i, row in enumerate(rows, 1)])
+    return table
+
+
+def problems_of(changes: Any, engine: Engine, table: Table) -> dict[tuple[Any, ...], str]:
+    """The reasons of the ValidationError applying ``changes`` raises, by row, column
+    and value."""
+    with pytest.raises(setwise.ValidationError) as caught:
+        setwise.apply(engine, table, changes)
+    return {(p.row, p.column, p.value): p.reason for p in caught.value.problems}

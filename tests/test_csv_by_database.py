@@ -11,10 +11,13 @@ import logging
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine, Numeric, select
 
 import setwise
+from setwise.dialects import get_strategy
 from setwise.staging.sources.csvblocks import NotStrictCsv, header_and_blocks
 from setwise.staging.validation import check_decimal_fits
 from tests.models import Book, create_books, snapshot
@@ -176,3 +179,21 @@ def test_zero_fits_every_numeric_column_however_written() -> None:
     assert check_decimal_fits(Numeric(2, 2), Decimal("0")) is None
     assert check_decimal_fits(Numeric(10, 2), Decimal("0E+5")) is None
     assert "too large" in (check_decimal_fits(Numeric(10, 2), Decimal("1E+8")) or "")
+
+
+def test_zeros_past_the_scale_round_nothing_away(
+    books: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A NUMERIC(10, 2) column stores 1.500 as 1.50 exactly: refused, with "3 decimal
+    # places ... would round it", every value of a decimal(p, 3) export was refused.
+    text = "id,price\n1,1.500\n2,0.000\n3,12345678.990000\n"
+    report = apply_file(books, tmp_path / "changes.csv", text, caplog)
+    assert report.changed == 3
+    prices = {i: found[2] for i, found in titles_and_prices(books).items() if i <= 3}
+    assert prices == {1: Decimal("1.50"), 2: Decimal("0.00"), 3: Decimal("12345678.99")}
+    if get_strategy(books.dialect).reads_csv_files:
+        assert BY_DATABASE in caplog.text
+    values = pa.array([Decimal("4.100"), Decimal("5.120")], pa.decimal128(10, 3))
+    pq.write_table(pa.table({"id": [1, 2], "price": values}), tmp_path / "changes.parquet")
+    assert setwise.apply(books, Book, tmp_path / "changes.parquet").changed == 2
+    assert titles_and_prices(books)[2][2] == Decimal("5.12")

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Engine, Float, Integer, MetaData, Table, select
+from sqlalchemy import REAL, Column, Double, Engine, Float, Integer, MetaData, Table, select
 
 import setwise
+from setwise.dialects import get_strategy
+from tests.models import keyed_table
 
 measures = Table(
     "measures",
@@ -67,3 +69,32 @@ def test_a_float_column_reads_its_numbers_from_csv_text(
         (3, "ratio", "not a number: 'half'")
     ]
     assert ratios(engine) == {1: 0.25, 2: 1.5}
+
+
+def test_a_number_past_single_precision_is_refused_where_the_column_keeps_it(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # MariaDB's FLOAT and PostgreSQL's REAL hold at most 3.4e38: 1e39 failed mid-staging
+    # in the driver ("Out of range value", "value out of range: overflow"), no row named.
+    columns = (Column("plain", Float), Column("real", REAL), Column("double", Double))
+    halves = {"plain": 0.5, "real": 0.5, "double": 0.5}
+    floats = keyed_table(engine, "floats", *columns, rows=[halves])
+    path = tmp_path / "changes.csv"
+    path.write_text("id,plain,real,double\n1,1e39,-1e39,1e39\n")
+    try:
+        setwise.apply(engine, floats, path)
+    except setwise.ValidationError as error:
+        refused = [(p.row, p.column, p.reason) for p in error.problems]
+    else:
+        refused = []
+    single = get_strategy(engine.dialect).single_precision
+    expected = [
+        (2, c.name, "too large for this single-precision FLOAT column (at most 3.4e38)")
+        for c in (floats.c.plain, floats.c.real)
+        if single(c.type)  # type: ignore[arg-type]
+    ]
+    assert refused == expected
+    with engine.connect() as connection:
+        row = connection.execute(select(floats)).one()
+    assert row.double == (0.5 if refused else 1e39)
+    assert single(Double()) is False  # a DOUBLE is never refused at 3.4e38

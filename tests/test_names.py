@@ -12,7 +12,7 @@ from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, insert,
 
 import setwise
 from setwise.dialects import Strategy, get_strategy
-from setwise.dialects.base import shorten
+from setwise.dialects.identifiers import shorten
 from setwise.dialects.mysql import MariaDBStrategy
 from setwise.dialects.postgresql import PostgreSQLStrategy
 from setwise.dialects.sqlite import SQLiteStrategy

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, select, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Engine,
+    MetaData,
+    Table,
+    Time,
+    event,
+    select,
+    update,
+)
 
 import setwise
 from setwise.dialects import get_strategy
 from setwise.sqltext import parse_assignment, parse_update, parse_where
-from tests.models import Book, book_row, create_books, snapshot
+from tests.models import Book, book_row, create_books, keyed_table, snapshot
 
 BOOKS = Book.__table__
 IDS = range(1, 21)
@@ -408,3 +420,33 @@ def test_a_text_the_databases_read_differently_is_refused(
 def test_null_safe_comparison_and_is_null_still_match_null(books: Engine) -> None:
     assert ids_where(books, "genre IS NULL") == expected(lambda r: r["genre"] is None)
     assert ids_where(books, "NOT (genre <=> NULL)") == expected(lambda r: r["genre"] is not None)
+
+
+def test_set_text_writes_json_and_utc_as_a_file_would(engine: Engine) -> None:
+    # '{"a": 3}' for a JSON column was written as the JSON string "{\"a\": 3}", and a
+    # timestamp's offset was dropped where a file's is converted to UTC.
+    notes = keyed_table(
+        engine,
+        "notes",
+        Column("doc", JSON),
+        Column("seen", DateTime),
+        Column("starts", Time),
+        rows=[{"doc": {"a": 1}, "seen": dt.datetime(2000, 1, 1), "starts": dt.time(1)}],
+    )
+    texts = [
+        """doc = '{"a": 3}'""",
+        "seen = '2020-02-29T10:00:00+02:00'",
+        "starts = '01:30:00+02:00'",
+    ]
+    setwise.update(engine, parse_update(engine, "notes", texts, "id = 1"))
+    with engine.connect() as connection:
+        row = connection.execute(select(notes)).one()
+    assert (row.doc, row.seen, row.starts) == (
+        {"a": 3},
+        dt.datetime(2020, 2, 29, 8, 0),
+        dt.time(23, 30),
+    )
+    reflected = Table("notes", MetaData(), autoload_with=engine).c.doc.type
+    if isinstance(reflected, JSON):  # MariaDB's JSON is a LONGTEXT: its text is kept as written
+        with pytest.raises(setwise.SQLTextError, match="not JSON"):
+            parse_update(engine, "notes", ["doc = '{a: 3}'"], "id = 1")

@@ -23,9 +23,15 @@ def as_argument(name: str, *value: Any) -> str:
 
 
 def closest(name: str, candidates: Iterable[str]) -> str | None:
-    """The candidate closest to ``name``, if any is close enough to be a likely typo."""
-
-    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    """The candidate closest to ``name``, if any is close enough to be a likely typo:
+    first one that differs only in case or surrounding spaces (``ID``, `` name``, which
+    are too short for a close match by letters)."""
+    candidates = list(candidates)
+    folded = name.strip().casefold()
+    same = [candidate for candidate in candidates if candidate.casefold() == folded]
+    if same:
+        return same[0]
+    matches = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
     return matches[0] if matches else None
 
 

@@ -7,12 +7,11 @@ Everything else is written once, here or above, against the flags.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from sqlalchemy import URL, Column, Connection, Select, Table, Update, insert, type_coerce, types
 from sqlalchemy.engine import Dialect
@@ -23,6 +22,7 @@ from sqlalchemy.sql.elements import ClauseElement, ColumnElement
 from setwise.dialects.compare import StoredComparison
 from setwise.dialects.explain import Explain
 from setwise.dialects.health import FlowControl, ReplicaLag
+from setwise.dialects.identifiers import MAX_IDENTIFIER, IdentifierUnits, shorten
 from setwise.errors import InvalidArgumentError
 
 StageLoader = Callable[[Sequence[Sequence[Any]]], None]
@@ -33,36 +33,6 @@ FileLoader = Callable[[bytes], None]
 
 Columns = Sequence[Column[Any]]
 """Columns of a table, in the order a statement reads or writes them."""
-
-
-IdentifierUnits = Literal["bytes", "characters"]
-"""What an identifier limit counts: bytes of UTF-8, or characters."""
-
-#: The longest name setwise derives where it knows no other limit: PostgreSQL keeps 63
-#: bytes of a name (NAMEDATALEN - 1) and cuts the rest silently; MySQL takes 64
-#: characters. A name of 63 bytes fits both, and every database setwise knows.
-MAX_IDENTIFIER = 63
-
-#: Hex digits of the hash that ends a shortened name: 8 (32 bits) keep apart the few
-#: long names one table can have, and leave most of the name readable.
-_HASH_DIGITS = 8
-
-
-def shorten(name: str, limit: int = MAX_IDENTIFIER, units: IdentifierUnits = "bytes") -> str:
-    """``name`` if it is at most ``limit`` ``units`` long; else as much of its start as
-    fits with "_" and a hash of the whole name, so that two long names that start alike
-    stay two names. Never cuts a character in half.
-
-    For ASCII names, and counting characters, this is the rule setwise has always
-    followed: a journal table an earlier version created keeps its name."""
-    size = len(name.encode()) if units == "bytes" else len(name)
-    if size <= limit:
-        return name
-    digest = hashlib.sha1(name.encode()).hexdigest()[:_HASH_DIGITS]
-    room = limit - _HASH_DIGITS - 1
-    # Cut by bytes, a character cut in half is left out whole.
-    head = name.encode()[:room].decode(errors="ignore") if units == "bytes" else name[:room]
-    return f"{head}_{digest}"
 
 
 class FileRefused(Exception):
@@ -228,6 +198,11 @@ class Strategy:
     floats_hold_nonfinite: ClassVar[bool] = False
     """A FLOAT column stores NaN and ±Infinity as given; where not (SQLite stores a NaN
     as NULL, MariaDB refuses both), setwise refuses them up front, by row and column."""
+
+    def single_precision(self, kind: types.Float[Any]) -> bool:
+        """A FLOAT column of ``kind`` keeps single precision here (at most 3.4e38), which
+        setwise checks values against up front, by row and column."""
+        return False
 
     def unfit_staged(self, staged: Column[Any], column: Column[Any]) -> list[ColumnElement[bool]]:
         """Conditions true for a value the database's CSV reader staged (into a column of

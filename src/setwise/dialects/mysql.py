@@ -27,9 +27,10 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from setwise.dialects import galera, health
-from setwise.dialects.base import IdentifierUnits, IntegrityFacts, RowCap, StageLoader, Strategy
+from setwise.dialects.base import IntegrityFacts, RowCap, StageLoader, Strategy
 from setwise.dialects.compare import StoredComparison
 from setwise.dialects.health import FlowControl, ReplicaLag
+from setwise.dialects.identifiers import IdentifierUnits
 from setwise.dialects.inserts import insert_many
 from setwise.dialects.mysql_load import load_data_allowed, load_data_file
 from setwise.dialects.mysql_values import Session, insert_values
@@ -132,10 +133,7 @@ class MySQLComparison(StoredComparison):
     def stored(self, column: Column[Any], value: ColumnElement[Any]) -> ColumnElement[Any]:
         kind = column.type
         if isinstance(kind, types.Float):
-            # FLOAT (up to FLOAT(24)) is single precision; DOUBLE and REAL are not.
-            double = isinstance(kind, types.Double | types.REAL)
-            single = not double and (kind.precision is None or kind.precision <= 24)
-            return _CastFloat(value) if single else value
+            return _CastFloat(value) if single_float(kind) else value
         if isinstance(kind, types.Numeric) and kind.scale is not None:
             # ROUND, not CAST: a CAST past the precision gives the largest value with a
             # warning, where storing it fails; ROUND leaves it too large to be equal.
@@ -172,8 +170,18 @@ _CHECK_CODES = (4025, 3819)
 _NO_SAVEPOINT = 1305
 
 
+def single_float(kind: types.Float[Any]) -> bool:
+    """FLOAT (up to FLOAT(24)) is single precision; DOUBLE and REAL are not."""
+    double = isinstance(kind, types.Double | types.REAL)
+    return not double and (kind.precision is None or kind.precision <= 24)
+
+
 class MySQLStrategy(Strategy):
     name: ClassVar[str] = "mysql"
+
+    def single_precision(self, kind: types.Float[Any]) -> bool:
+        return single_float(kind)
+
     # The binary protocol counts parameters in a 16-bit integer.
     max_bind_params: ClassVar[int] = 65535
     sees_tables_created_later: ClassVar[bool] = False

@@ -41,7 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.sql.elements import ColumnElement
 
-from setwise.dialects.base import shorten
+from setwise.dialects.identifiers import shorten
 from setwise.operations import OP, UPDATED
 
 #: Changed rows per table row: small enough that no array nears PostgreSQL's 1 GB limit

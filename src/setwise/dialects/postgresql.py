@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterator, Sequence
@@ -30,7 +31,6 @@ from setwise.dialects.base import (
     Columns,
     FileLoader,
     FileRefused,
-    IdentifierUnits,
     IntegrityFacts,
     StageLoader,
     Strategy,
@@ -38,6 +38,7 @@ from setwise.dialects.base import (
 from setwise.dialects.bulktext import POSTGRESQL
 from setwise.dialects.compare import StoredComparison
 from setwise.dialects.health import ReplicaLag
+from setwise.dialects.identifiers import IdentifierUnits
 from setwise.dialects.pgcopy import copy_in, is_data_error
 from setwise.dialects.pgreturning import returned_rows, returns_old
 
@@ -269,9 +270,16 @@ class PostgreSQLStrategy(Strategy):
         # column at a time (bulktext), or, holding a value that module does not format,
         # row by row through psycopg's own adapters.
         # On each driver, asyncio ones too (pgcopy).
+        # A JSON column's values go as their JSON text: psycopg adapts no dict, and a
+        # string (a JSON string) or a number would otherwise go as the bare text.
+        documents = [i for i, c in enumerate(table.columns) if isinstance(c.type, types.JSON)]
         with copy_in(connection, table, [column.name for column in table.columns]) as copy:
 
             def load(columns: Sequence[Sequence[Any]]) -> None:
+                if documents:
+                    columns = list(columns)
+                    for i in documents:
+                        columns[i] = [None if v is None else json.dumps(v) for v in columns[i]]
                 text = POSTGRESQL.block(columns)
                 if text is not None:
                     copy.write(text)
@@ -302,14 +310,21 @@ class PostgreSQLStrategy(Strategy):
                 raise
             raise FileRefused(str(exc).splitlines()[0]) from exc
 
+    def single_precision(self, kind: types.Float[Any]) -> bool:
+        # REAL and FLOAT(1) to FLOAT(24) are single precision; FLOAT alone is DOUBLE.
+        if isinstance(kind, types.Double):
+            return False
+        return isinstance(kind, types.REAL) or (kind.precision is not None and kind.precision <= 24)
+
     def unfit_staged(self, staged: Column[Any], column: Column[Any]) -> list[ColumnElement[bool]]:
         kind = column.type
         if isinstance(kind, types.String) and kind.length is not None:
             return [func.char_length(staged) > kind.length]
         if not isinstance(kind, types.Numeric) or isinstance(kind, types.Integer | types.Float):
             return []  # Float is a Numeric on SQLAlchemy 2.0 only: neither bounds it
-        # scale() is NULL for NaN and ±Infinity, which setwise refuses as not finite.
-        places = func.scale(staged)
+        # min_scale(), not scale(): 1.500 rounds nothing away in two places (PostgreSQL
+        # 13 and later). NULL for NaN and ±Infinity, which setwise refuses as not finite.
+        places = func.min_scale(staged)
         unfit: list[ColumnElement[bool]] = [places.is_(None)]
         if kind.scale is not None:
             unfit.append(places > kind.scale)

@@ -26,9 +26,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
-from setwise.dialects.base import IdentifierUnits, IntegrityFacts, Strategy
+from setwise.dialects.base import IntegrityFacts, Strategy
 from setwise.dialects.compare import StoredComparison
 from setwise.dialects.drivers import call, driver_connection
+from setwise.dialects.identifiers import IdentifierUnits
 from setwise.dialects.inserts import insert_rows_per_statement
 
 # "UNIQUE constraint failed: books.isbn, books.title"

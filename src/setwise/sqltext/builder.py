@@ -37,6 +37,9 @@ from setwise.sqltext.allowed import (
 from setwise.sqltext.kinds import as_stored, balanced, family, is_null, natural_type
 from setwise.sqltext.names import NameResolver, Scope
 from setwise.sqltext.nodes import NOT_LITERAL, chain, describe, literal_value
+from setwise.staging.jsonvalues import parse_json
+from setwise.staging.validation import Unfit
+from setwise.staging.values import in_utc
 
 
 class Builder(NameResolver):
@@ -299,12 +302,23 @@ class Builder(NameResolver):
             (types.Time, dt.time.fromisoformat, "an ISO 8601 time (HH:MM[:SS])"),
             (types.Uuid, uuid.UUID, "a UUID"),
         )
+        if isinstance(kind, types.JSON):  # JSON text, as SQL reads it: never a JSON string
+            try:
+                return parse_json(value)
+            except Unfit as unfit:
+                self.fail(node, f"{value!r} is {unfit.reason}")
         for kind_of, parse, wanted in parsers:
             if isinstance(kind, kind_of):
                 try:
-                    return parse(value)
+                    parsed = parse(value)
                 except ValueError:
                     self.fail(node, f"{value!r} is not {wanted}")
+                if isinstance(parsed, dt.date | dt.time) and getattr(kind, "timezone", True):
+                    return parsed
+                # As a file's value: an offset into a column without one is UTC.
+                if isinstance(parsed, dt.datetime) and parsed.tzinfo is not None:
+                    return parsed.astimezone(dt.UTC).replace(tzinfo=None)
+                return in_utc(parsed) if isinstance(parsed, dt.time) else parsed
         return value
 
     # -- subqueries ------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import math
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -65,11 +66,15 @@ class Storable:
     """A text value may hold a NUL character."""
     nonfinite_floats: bool = True
     """A FLOAT column takes NaN and ±Infinity."""
+    single_floats: Callable[[types.Float[Any]], bool] | None = None
+    """Whether a FLOAT column of a type keeps single precision (``Strategy.single_precision``)."""
 
     @classmethod
     def on(cls, strategy: Strategy) -> Storable:
         """What ``strategy``'s database stores."""
-        return cls(strategy.text_holds_nul, strategy.floats_hold_nonfinite)
+        return cls(
+            strategy.text_holds_nul, strategy.floats_hold_nonfinite, strategy.single_precision
+        )
 
 
 ANYWHERE = Storable()
@@ -102,7 +107,10 @@ def _checker_for_type(kind: types.TypeEngine[Any], storable: Storable) -> Checke
         return partial(_check_integer, kind)
     # Float before Numeric: from SQLAlchemy 2.1 a Float is no Numeric.
     if isinstance(kind, types.Float) or (isinstance(kind, types.Numeric) and not kind.asdecimal):
-        return partial(_check_float, storable.nonfinite_floats)
+        single = isinstance(kind, types.Float) and bool(
+            storable.single_floats and storable.single_floats(kind)
+        )
+        return partial(_check_float, storable.nonfinite_floats, single)
     if isinstance(kind, types.Numeric):
         return partial(_check_numeric, kind)
     if isinstance(kind, types.Enum):
@@ -114,7 +122,9 @@ def _checker_for_type(kind: types.TypeEngine[Any], storable: Storable) -> Checke
     if isinstance(kind, types.Date):
         return _check_date
     if isinstance(kind, types.Time):
-        return lambda v: None if isinstance(v, dt.time) else f"expected a time, got {_kind(v)}"
+        return partial(_check_time, bool(kind.timezone))
+    if isinstance(kind, types.Uuid):
+        return partial(_check_uuid, bool(kind.as_uuid))
     return lambda v: None
 
 
@@ -167,6 +177,30 @@ def _check_datetime(aware: bool, value: Any) -> str | None:
         return f"expected a datetime, got {_kind(value)}"
     if aware and value.tzinfo is None:
         return "no time zone, and the column stores one; give an offset such as +00:00"
+    return None
+
+
+def _check_time(aware: bool, value: Any) -> str | None:
+    if not isinstance(value, dt.time):
+        return f"expected a time, got {_kind(value)}"
+    if not aware and value.tzinfo is not None:
+        # The drivers send the time with its offset and the column drops it: 10:00+02:00
+        # would be stored as 10:00, a time two hours from the one given.
+        return "a time with an offset, and the column stores none; give the time without it"
+    return None
+
+
+def _check_uuid(as_uuid: bool, value: Any) -> str | None:
+    # SQLAlchemy's Uuid takes a uuid.UUID (as_uuid) or its text, and sends neither
+    # checked: SQLite would fail on text in the driver, or store text that is no UUID.
+    if as_uuid:
+        return None if isinstance(value, uuid.UUID) else f"expected a UUID, got {_kind(value)}"
+    if not isinstance(value, str):
+        return f"expected a UUID's text, got {_kind(value)}"
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return f"not a UUID: {shown(value)}"
     return None
 
 
@@ -264,7 +298,11 @@ def _check_numeric(kind: types.Numeric[Any], value: Any) -> str | None:
     return check_decimal_fits(kind, Decimal(value))
 
 
-def _check_float(nonfinite_ok: bool, value: Any) -> str | None:
+#: The largest single-precision float: a REAL or FLOAT(24) column refuses more.
+_SINGLE_MAX = 3.4028234663852886e38
+
+
+def _check_float(nonfinite_ok: bool, single: bool, value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return f"expected a number, got {_kind(value)}"
     if isinstance(value, Decimal):
@@ -281,6 +319,8 @@ def _check_float(nonfinite_ok: bool, value: Any) -> str | None:
         stored = math.inf
     if math.isinf(stored):
         return "too large for a FLOAT column (at most 1.8e308)"
+    if single and abs(stored) > _SINGLE_MAX:
+        return "too large for this single-precision FLOAT column (at most 3.4e38)"
     return None
 
 
@@ -290,7 +330,10 @@ def check_decimal_fits(kind: types.Numeric[Any], value: Decimal) -> str | None:
         return "not a finite number"
     _, digits, raw_exponent = value.as_tuple()
     exponent = int(raw_exponent)  # an int for every finite Decimal
-    places = max(0, -exponent)
+    # Zeros at the end of the fraction round nothing away: 1.500 is 1.50 in two places,
+    # and a zero has no places however it is written (0.000, 0E-9).
+    zeros = len(digits) - len(bytes(digits).rstrip(b"\0"))
+    places = max(0, -exponent - zeros) if any(digits) else 0
     if kind.scale is not None and places > kind.scale:
         return f"has {places} decimal places; the column keeps {kind.scale} and would round it"
     if kind.precision is not None:

@@ -23,6 +23,8 @@ database reads as numbers.
 A whole number written as a decimal (``1.0``, ``5.00``, ``1e3``) is the integer it
 is for an integer column, in either kind of source; so ``1`` and ``1.0`` are one key.
 
+A JSON column's value is JSON: text is read as a JSON document (``jsonvalues``).
+
 Time zones: a column with ``timezone=True`` needs an offset on every value; a
 column without one stores naive times, and an aware value is converted to UTC first.
 """
@@ -32,6 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -49,6 +52,7 @@ from setwise.staging.batches import (
     TextBatch,
 )
 from setwise.staging.dates import dated, excel_serial
+from setwise.staging.jsonvalues import parse_json
 from setwise.staging.validation import (
     ANYWHERE,
     Storable,
@@ -165,6 +169,10 @@ def _parser_for(
 ) -> Callable[[Any], Any] | None:
     if isinstance(kind, types.Boolean):
         return _parse_bool
+    if isinstance(kind, types.JSON):
+        return parse_json
+    if isinstance(kind, types.Uuid):
+        return _parse_uuid if kind.as_uuid else _parse_uuid_text
     if isinstance(kind, types.Integer):
         return _parse_int
     if isinstance(kind, types.Float):  # first: from SQLAlchemy 2.1 a Float is no Numeric
@@ -178,7 +186,7 @@ def _parser_for(
     if isinstance(kind, types.Date):
         return dated(date_format, timestamp=False) if date_format is not None else _parse_date
     if isinstance(kind, types.Time):
-        return _parse_time
+        return _parse_time if kind.timezone else _parse_naive_time
     if isinstance(kind, types.String):
         return _parse_text
     return None
@@ -195,6 +203,23 @@ def _parse_bool(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
         return bool(value)
     return value
+
+
+def _parse_uuid(value: Any) -> Any:
+    """A UUID from its text in any form Python reads (braces, no dashes, upper case)."""
+    if isinstance(value, str):
+        try:
+            return uuid.UUID(value.strip())
+        except ValueError:
+            raise Unfit(f"not a UUID: {shown(value)}") from None
+    return value
+
+
+def _parse_uuid_text(value: Any) -> Any:
+    # A column of UUIDs as text: the text as its database writes it, lower case with
+    # dashes, so that a key written in upper case still finds its row.
+    parsed = _parse_uuid(value)
+    return str(parsed) if isinstance(parsed, uuid.UUID) else parsed
 
 
 def _parse_int(value: Any) -> Any:
@@ -263,13 +288,30 @@ def _iso(read: Callable[[str], Any], form: str, dates: bool = False) -> Callable
             raise unfit
         if isinstance(value, str):
             try:
-                return read(value.strip())
+                parsed = read(value.strip())
             except ValueError:
                 reason = f"not an ISO 8601 {form}: {shown(value)}"
                 raise Unfit(reason, fix=("date_format",)) from None
+            _whole_microseconds(value)
+            return parsed
         return value
 
     return parse
+
+
+#: The fraction of a second in ISO 8601 text: a point or a comma, then its digits.
+_FRACTION = re.compile(r"[.,]([0-9]+)")
+
+
+def _whole_microseconds(text: str) -> None:
+    """Refuse a fraction of a second finer than a microsecond: Python's ``fromisoformat``
+    reads ``.1234567`` as ``.123456``, cutting the digits a datetime cannot keep."""
+    fraction = _FRACTION.search(text)
+    if fraction is not None and fraction.group(1)[6:].strip("0"):
+        raise Unfit(
+            f"{len(fraction.group(1))} digits of a fraction of a second; setwise reads "
+            "microseconds (6 digits) and would cut the rest: round it first"
+        )
 
 
 _parse_date = _iso(dt.date.fromisoformat, "date (YYYY-MM-DD)", dates=True)
@@ -282,6 +324,21 @@ def _parse_naive_datetime(value: Any) -> Any:
     if isinstance(parsed, dt.datetime) and parsed.tzinfo is not None:
         return parsed.astimezone(dt.UTC).replace(tzinfo=None)
     return parsed
+
+
+def _parse_naive_time(value: Any) -> Any:
+    # As a timestamp with an offset for a column without a time zone: converted to UTC.
+    parsed = _parse_time(value)
+    return in_utc(parsed) if isinstance(parsed, dt.time) else parsed
+
+
+def in_utc(time: dt.time) -> dt.time:
+    """``time`` in UTC, without its offset (a time without one as it is)."""
+    offset = time.utcoffset()
+    if offset is None:
+        return time
+    moment = dt.datetime.combine(dt.date(2000, 1, 1), time.replace(tzinfo=None))
+    return (moment - offset).time()
 
 
 def _parse_text(value: Any) -> Any:

@@ -2,13 +2,15 @@
 
 What Arrow holds but cannot hand over is a problem of its row and column, not an
 exception: two columns of one name (the last would win silently), a date past year
-9999 (Python's dates end there), a corrupt page of a Parquet file.
+9999 (Python's dates end there), a time in nanoseconds (they hold microseconds), a
+corrupt page of a Parquet file.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from typing import Any, BinaryIO
 
 from setwise.extras import require
@@ -88,10 +90,12 @@ class _Numbered:
             if self.named_twice:
                 yield from ((self.number + 1, problem) for problem in self.named_twice)
                 self.named_twice = []
-            batch = _first_of_each_name(read)
-            try:
-                rows: list[Any] = batch.to_pylist()
-            except _READ_ERRORS:
+            batch, finer = _in_microseconds(_first_of_each_name(read))
+            rows: list[Any] | None = None
+            if not finer:
+                with suppress(*_READ_ERRORS):
+                    rows = batch.to_pylist()
+            if rows is None:
                 rows = _rows_value_by_value(batch)
             for fields in rows:
                 self.number += 1
@@ -117,16 +121,47 @@ def _first_of_each_name(batch: Any) -> Any:
     )
 
 
+def _microsecond_type(kind: Any) -> Any:
+    """The type of microseconds for a type of nanoseconds, or None."""
+    if pa.types.is_timestamp(kind) and kind.unit == "ns":
+        return pa.timestamp("us", tz=kind.tz)
+    if pa.types.is_time64(kind) and kind.unit == "ns":
+        return pa.time64("us")
+    return None
+
+
+def _in_microseconds(batch: Any) -> tuple[Any, bool]:
+    """``batch`` with its times in nanoseconds as microseconds where no digit is lost,
+    and whether some are left in nanoseconds: Python's datetime and time hold
+    microseconds, and pyarrow hands over a time of nanoseconds cut to them."""
+    columns = list(batch.columns)
+    finer = False
+    for i, column in enumerate(columns):
+        kind = _microsecond_type(column.type)
+        if kind is None:
+            continue
+        try:
+            columns[i] = column.cast(kind, safe=True)
+        except pa.ArrowInvalid:
+            finer = True
+    if columns == list(batch.columns):
+        return batch, finer
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names), finer
+
+
 def _rows_value_by_value(batch: Any) -> list[dict[str, Any] | Unreadable]:
     """The rows of a batch some value of which Python cannot hold: such a row is an
     ``Unreadable`` naming the first column at fault."""
     names = batch.schema.names
     columns: list[list[Any]] = []
     for column in batch.columns:
-        try:
-            columns.append(column.to_pylist())
-        except _READ_ERRORS:
-            columns.append([_value(column, i) for i in range(len(column))])
+        values = None
+        if _microsecond_type(column.type) is None:  # else some are not whole microseconds
+            with suppress(*_READ_ERRORS):
+                values = column.to_pylist()
+        if values is None:
+            values = [_value(column, i) for i in range(len(column))]
+        columns.append(values)
     rows: list[dict[str, Any] | Unreadable] = []
     for values in zip(*columns, strict=True):
         bad = next(
@@ -142,7 +177,18 @@ def _rows_value_by_value(batch: Any) -> list[dict[str, Any] | Unreadable]:
 
 
 def _value(column: Any, index: int) -> Any:
+    kind = _microsecond_type(column.type)
     try:
+        if kind is not None:
+            try:
+                return column.slice(index, 1).cast(kind, safe=True)[0].as_py()
+            except pa.ArrowInvalid:
+                return Unreadable(
+                    "a time in nanoseconds; setwise keeps microseconds and would cut "
+                    "the rest: round it first",
+                    value=_as_text(column, index),
+                    kind=ProblemKind.BAD_VALUE,
+                )
         return column[index].as_py()
     except OverflowError:
         return Unreadable(

@@ -31,19 +31,23 @@ _PREVIEW_CHARS = 200
 _FIELD = re.compile(r'"((?:[^"\\]|\\.)*)"\s*:\s*')
 
 
-class _FieldTwice(ValueError):
+class FieldTwice(ValueError):
+    """An object that names the field ``name`` twice."""
+
     def __init__(self, name: str) -> None:
         super().__init__(name)
         self.name = name
 
 
-def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def unique_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The object of ``pairs``; ``FieldTwice`` when a name comes twice, which ``json``
+    would keep the last of silently."""
     found = dict(pairs)
     if len(found) != len(pairs):
         seen: set[str] = set()
         for name, _ in pairs:
             if name in seen:
-                raise _FieldTwice(name)
+                raise FieldTwice(name)
             seen.add(name)
     return found
 
@@ -52,7 +56,9 @@ def _integer(text: str) -> int | Decimal:
     return int(text) if len(text) <= _INT_DIGITS else Decimal(text)
 
 
-_DECODER = json.JSONDecoder(parse_float=Decimal, parse_int=_integer, object_pairs_hook=_object)
+_DECODER = json.JSONDecoder(
+    parse_float=Decimal, parse_int=_integer, object_pairs_hook=unique_fields
+)
 
 
 def read_jsonl(path: str, encoding: str = "utf-8-sig") -> Iterator[Row]:
@@ -89,7 +95,7 @@ def read_line(line: str) -> dict[str, Any] | Unreadable:
         return Unreadable(
             f"not valid JSON: {exc.msg} at column {exc.colno}", column=column, value=text
         )
-    except _FieldTwice as exc:
+    except FieldTwice as exc:
         return Unreadable(
             f"the field {exc.name!r} is given twice in the object; keep one",
             column=exc.name,
