@@ -314,11 +314,13 @@ def test_json_arrays_and_intervals_compare_as_they_are_stored(engine: Engine) ->
             return [tuple(row) for row in connection.execute(shown)]
 
     before = contents()
-    changes = {"doc": '{"a": 1.0}', "raw": '{"a":  1}', "amounts": "{1.50}", "wait": "24 hours"}
-    rows = [{"id": 1, **changes}, {"id": 2, "doc": '{"a":1}', "raw": '{"a": 1}'}]
+    # A JSON column takes a Python value as SQLAlchemy's JSON type does (a str is a JSON
+    # string); a file's text is read as a JSON document (tests/test_json_columns.py).
+    changes = {"doc": {"a": 1.0}, "raw": {"a": 1.0}, "amounts": "{1.50}", "wait": "24 hours"}
+    rows = [{"id": 1, **changes}, {"id": 2, "doc": {"a": 1}, "raw": {"a": 1}}]
     report = setwise.apply(engine, "docs", rows)
     assert (report.changed, report.unchanged) == (1, 1)
-    assert contents() == [('{"a": 1.0}', '{"a":  1}', "{1.50}", "24:00:00"), before[1]]
+    assert contents() == [('{"a": 1.0}', '{"a": 1.0}', "{1.50}", "24:00:00"), before[1]]
     # A row changed since the run only in a way that equality ignores is a conflict.
     with engine.begin() as connection:
         connection.execute(text("UPDATE docs SET doc = '{\"a\": 1.00}' WHERE id = 1"))
