@@ -107,7 +107,8 @@ def test_a_forced_chunked_revert_writes_a_row_changed_while_it_runs(books: Engin
 def test_a_row_someone_already_put_back_is_no_conflict(books: Engine) -> None:
     run_id = ten_updated(books)
     with books.begin() as connection:  # someone else undoes row 4 by hand
-        connection.execute(update(Book).where(Book.id == 4).values(stock=book_row(4)["stock"]))
+        put_back = {"stock": book_row(4)["stock"], "version": 1}
+        connection.execute(update(Book).where(Book.id == 4).values(put_back))
     report = setwise.revert(books, run_id)
     assert (report.changed, report.conflicts) == (9, ())
     assert setwise.run_details(books, run_id)[0].status == "reverted"

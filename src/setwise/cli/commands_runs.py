@@ -62,7 +62,10 @@ def runs(
         typer.Option(
             "--status",
             metavar="STATUS",
-            help="Only runs with STATUS: running, interrupted, failed, done, reverted, abandoned.",
+            help=(
+                "Only runs with STATUS: running, interrupted, failed, done, reverted, "
+                "partly-reverted, abandoned."
+            ),
         ),
     ] = None,
     since: Annotated[
