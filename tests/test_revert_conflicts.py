@@ -94,6 +94,27 @@ def test_a_row_changed_during_a_chunked_revert_is_a_conflict_the_run_can_finish(
     assert (original.status, original.reverted_by) == ("reverted", finished.run_id)
 
 
+def test_a_resumed_revert_raises_for_a_row_its_first_process_left(books: Engine) -> None:
+    run_id = ten_updated(books)
+    meddle = meddling(books)
+
+    def meddle_then_stop(progress: setwise.Progress) -> None:
+        meddle(progress)
+        if progress.chunk == 3:  # chunk 3 (books 7 to 9) has left book 8
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        setwise.revert(books, run_id, chunk_rows=3, progress=meddle_then_stop)
+    revert_id = setwise.runs(books)[0].run_id
+    with pytest.raises(setwise.ConflictError) as caught:
+        setwise.revert(books, run_id, chunk_rows=3, resume=revert_id)
+    assert [(c.key, c.now) for c in caught.value.conflicts] == [(8, -1)]
+    assert caught.value.report is not None and caught.value.report.run_id == revert_id
+    assert setwise.run_details(books, run_id)[0].status == "partly-reverted"
+    finished = setwise.revert(books, run_id, force=True)
+    assert finished.changed == 1 and stocks(books)[8] == book_row(8)["stock"]
+
+
 def test_a_forced_chunked_revert_writes_a_row_changed_while_it_runs(books: Engine) -> None:
     before = snapshot(books)
     run_id = ten_updated(books)

@@ -130,8 +130,9 @@ def revert(
         journal=journal,
     )
     left = None  # rows another writer changed while the revert ran: skipped
-    if report.conflicts:
-        with reading_connection(bind) as connection, strategy.causal_reads(connection):
+    with reading_connection(bind) as connection, strategy.causal_reads(connection):
+        # The record counts the rows skipped by every chunk, a resumed revert's too.
+        if report.run_id is not None and journal.get(connection, report.run_id).conflicts:
             left = conflicts(connection, strategy, reversal, report=report)
     with atomic(bind, strategy) as scope:
         journal.mark_reverted(scope.connection, info, report.run_id, partly=left is not None)
