@@ -304,7 +304,9 @@ def revert(
     """Undo a run: put back the values it overwrote.
 
     Refused, and the rows listed, when rows changed since the run wrote them, unless
-    --force. A revert is a run of its own, which can be reverted in turn.
+    --force. Rows changed while it runs are left and listed (exit 1), the rest
+    restored; --force writes them. A revert is a run of its own, which can be reverted
+    in turn.
 
     Examples:
 
