@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, event, update
 
 import setwise
 from tests.models import Book, book_row, create_books, snapshot
@@ -113,6 +113,37 @@ def test_a_resumed_revert_raises_for_a_row_its_first_process_left(books: Engine)
     assert setwise.run_details(books, run_id)[0].status == "partly-reverted"
     finished = setwise.revert(books, run_id, force=True)
     assert finished.changed == 1 and stocks(books)[8] == book_row(8)["stock"]
+
+
+def test_a_row_changed_after_the_check_of_a_revert_in_one_transaction_is_a_conflict(
+    books: Engine,
+) -> None:
+    run_id = ten_updated(books)
+    checked: list[str] = []
+
+    def on_the_check(*args: object) -> None:
+        statement = str(args[2])
+        if statement.startswith("SELECT") and "n_stock, books.stock" in statement:
+            checked.append(statement)  # the revert checks for conflicts: none yet
+
+    def after_the_check(*args: object) -> None:
+        if len(checked) == 1:  # its connection is back in the pool, its locks gone
+            checked.append("changed")
+            with books.begin() as connection:
+                connection.execute(update(Book).where(Book.id == 8).values(stock=-1))
+
+    event.listen(books, "after_cursor_execute", on_the_check)
+    event.listen(books.pool, "checkin", after_the_check)
+    try:
+        with pytest.raises(setwise.ConflictError) as caught:
+            setwise.revert(books, run_id)
+    finally:
+        event.remove(books, "after_cursor_execute", on_the_check)
+        event.remove(books.pool, "checkin", after_the_check)
+    assert [(c.key, c.now) for c in caught.value.conflicts] == [(8, -1)]
+    assert caught.value.report is not None and caught.value.report.changed == 9
+    assert setwise.run_details(books, run_id)[0].status == "partly-reverted"
+    assert setwise.revert(books, run_id, force=True).changed == 1
 
 
 def test_a_forced_chunked_revert_writes_a_row_changed_while_it_runs(books: Engine) -> None:
