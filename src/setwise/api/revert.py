@@ -5,7 +5,10 @@ row's old values back: it is a changeset whose source is the journal. It is chun
 and journaled like any run, so a revert can be reverted. A row someone changed after
 the run (any column the run wrote no longer holds what the run wrote) is a conflict:
 the revert refuses before writing anything, unless ``force=True``, and skips such
-rows under the lock in any case when not forced.
+rows under the lock in any case when not forced. A row another writer changes while
+the revert runs (after that check) is skipped so: the revert writes the rest, then
+raises ``ConflictError`` for it with its Report, and the run is ``partly-reverted``,
+not reverted, so that a revert of it can write that row later.
 """
 
 from __future__ import annotations
@@ -27,7 +30,13 @@ from setwise.report import ProgressCallback, Report
 from setwise.target import resolve_target
 from setwise.writers.keys import EVERYTHING, Span
 from setwise.writers.protocol import Writer
-from setwise.writers.reversal import Reversal, operations_of, refuse_conflicts, unpack_journal
+from setwise.writers.reversal import (
+    Reversal,
+    conflicts,
+    operations_of,
+    refuse_conflicts,
+    unpack_journal,
+)
 
 
 def revert(
@@ -54,6 +63,11 @@ def revert(
     (key, column, the value the run wrote, the value now) and nothing is written,
     unless ``force=True``; so do deleted rows whose key has been taken again since
     (a row with that key exists now), which ``force=True`` replaces with the old row.
+    A row another writer changes while the revert runs is not written: the revert
+    restores the rest (each chunk committed as it goes), then raises ``ConflictError``
+    listing the rows so left, with its ``report`` (the revert's Report); the run is
+    then ``partly-reverted``, not reverted: a revert of it refuses those rows again,
+    unless ``force=True``, which writes them (and only them, with the rest restored).
     The revert is journaled: revert its ``run_id`` to redo.
     ``tag`` is kept with the revert's own run, as for ``setwise.update``. A chunked
     revert is a run like any other: ``resume=`` the revert's own run id goes on after
@@ -115,9 +129,16 @@ def revert(
         strategy=strategy,
         journal=journal,
     )
+    left = None  # rows another writer changed while the revert ran: skipped
+    with reading_connection(bind) as connection, strategy.causal_reads(connection):
+        # The record counts the rows skipped by every chunk, a resumed revert's too.
+        if report.run_id is not None and journal.get(connection, report.run_id).conflicts:
+            left = conflicts(connection, strategy, reversal, report=report)
     with atomic(bind, strategy) as scope:
-        journal.mark_reverted(scope.connection, info, report.run_id)
+        journal.mark_reverted(scope.connection, info, report.run_id, partly=left is not None)
     # An interrupted changeset run kept its staged rows for a resume that a revert
     # makes pointless.
     drop_stage_of(bind, strategy, journal, info, target)
+    if left is not None:
+        raise left
     return report

@@ -29,8 +29,8 @@ def init(bind: Bind, *targets: TargetLike, journal_prefix: str = "setwise_") -> 
     revertible; every run refuses the old layout until then.
 
     Staging tables that no run can resume any more are dropped, and their names
-    returned: a run that ended (done, reverted, abandoned) or that was never recorded
-    (killed while staging, ``states.ORPHAN_AFTER`` ago or more)."""
+    returned: a run that ended (done, reverted, partly-reverted, abandoned) or that was
+    never recorded (killed while staging, ``states.ORPHAN_AFTER`` ago or more)."""
     journal = Journal(journal_prefix)
     strategy = dialect_of(bind)
     with reading_connection(bind) as connection:
@@ -72,9 +72,9 @@ def runs(
     journal_prefix: str = "setwise_",
 ) -> list[RunInfo]:
     """The most recent runs, newest first: at most ``limit``, only those of ``table``,
-    with ``status`` (running, interrupted, failed, done, reverted, abandoned) or started
-    at ``since`` or later when given. ``since``: a time (naive: UTC, as the records
-    keep it) or how long ago (a ``timedelta``)."""
+    with ``status`` (running, interrupted, failed, done, reverted, partly-reverted,
+    abandoned) or started at ``since`` or later when given. ``since``: a time (naive:
+    UTC, as the records keep it) or how long ago (a ``timedelta``)."""
     if status is not None and status not in (*OPEN, *ENDED):
         raise InvalidArgumentError(
             f"no run has status {status!r}: one of {', '.join((*OPEN, *ENDED))}",
@@ -105,7 +105,7 @@ def abandon(bind: Bind, run_id: str, *, journal_prefix: str = "setwise_") -> Run
     The chunks it committed stay, as its journal does (``revert`` undoes them); what
     it kept for a resume, a changeset's staging table, is dropped. A process still
     running it stops before its next chunk with ``RunInUseError``. Refused
-    (``RunStateError``) for a run that has ended: done, reverted or abandoned already.
+    (``RunStateError``) for a run that has ended: done, reverted (or partly) or abandoned already.
     """
     journal = Journal(journal_prefix)
     strategy = dialect_of(bind)

@@ -62,7 +62,10 @@ def runs(
         typer.Option(
             "--status",
             metavar="STATUS",
-            help="Only runs with STATUS: running, interrupted, failed, done, reverted, abandoned.",
+            help=(
+                "Only runs with STATUS: running, interrupted, failed, done, reverted, "
+                "partly-reverted, abandoned."
+            ),
         ),
     ] = None,
     since: Annotated[
@@ -301,7 +304,9 @@ def revert(
     """Undo a run: put back the values it overwrote.
 
     Refused, and the rows listed, when rows changed since the run wrote them, unless
-    --force. A revert is a run of its own, which can be reverted in turn.
+    --force. Rows changed while it runs are left and listed (exit 1), the rest
+    restored; --force writes them. A revert is a run of its own, which can be reverted
+    in turn.
 
     Examples:
 

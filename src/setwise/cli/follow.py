@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 
 import setwise
 from setwise.cli.render import counted, out, rich_table
-from setwise.journal.states import DONE, FAILED, INTERRUPTED, REVERTED, RUNNING
+from setwise.journal.states import DONE, FAILED, INTERRUPTED, PARTLY_REVERTED, REVERTED, RUNNING
 
 #: How often the records are read again: often enough for a chunk of the default 0.5 s
 #: target to show as it commits, and two reads by key a second cost the database nothing.
@@ -32,7 +32,7 @@ LAST_CHUNKS = 5
 
 #: The exit code once the run ends with each status: 0 done (or reverted since), 1 failed
 #: or abandoned, 130 interrupted (Ctrl-C or `setwise stop`: it resumes).
-EXIT_CODES = {DONE: 0, REVERTED: 0, FAILED: 1, INTERRUPTED: 130}
+EXIT_CODES = {DONE: 0, REVERTED: 0, PARTLY_REVERTED: 0, FAILED: 1, INTERRUPTED: 130}
 
 
 def follow(engine: Engine, run_id: str) -> None:

@@ -29,6 +29,7 @@ from rich.text import Text
 
 import setwise
 from setwise.cli.dburl import DatabaseURL
+from setwise.journal.states import PARTLY_REVERTED
 from setwise.shown import plain, shown
 
 #: Output width when stdout is not a terminal: wide enough that no table column or SQL
@@ -216,6 +217,12 @@ def show_run(
         facts.append(("reverts", info.reverts))
     if info.reverted_by:
         facts.append(("reverted by", info.reverted_by))
+    if info.status == PARTLY_REVERTED:
+        left = (
+            "rows another writer changed while a revert ran were left as that writer left "
+            f"them (the revert's conflicts); `setwise revert {info.run_id} --force` writes them"
+        )
+        facts.append(("reverted", f"partly: {left}"))
     if info.error:
         facts.append(("error", info.error))
     facts += more

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from setwise.errors.base import SetwiseError
 from setwise.messages import SHOWN_PROBLEMS, Spelling, as_argument, listed
 from setwise.shown import shown
+
+if TYPE_CHECKING:
+    from setwise.report import Report
 
 
 class UnboundedUpdateError(SetwiseError):
@@ -123,7 +126,12 @@ class RowConflict:
 
 class ConflictError(SetwiseError):
     """Rows moved under the caller: a version changed since it was read (optimistic
-    locking), or rows a run wrote were changed since (``conflicts``, on revert)."""
+    locking), or rows a run wrote were changed since (``conflicts``, on revert).
+
+    On revert, ``run_id`` is the run reverted. Nothing was reverted, unless another
+    writer changed the rows while the revert ran (after its check): then ``report`` is
+    the revert's own Report, of the rows it did restore (committed), and the run is
+    ``partly-reverted``: a revert with ``force=True`` writes the rows left."""
 
     def __init__(
         self,
@@ -134,6 +142,8 @@ class ConflictError(SetwiseError):
         current_version: Any = None,
         conflicts: Sequence[RowConflict] = (),
         total: int | None = None,
+        run_id: str | None = None,
+        report: Report | None = None,
     ) -> None:
         self.table = table
         self.key = key
@@ -141,21 +151,31 @@ class ConflictError(SetwiseError):
         self.current_version = current_version
         self.conflicts = tuple(conflicts)
         self.total = total if total is not None else len(self.conflicts)
+        self.run_id = run_id
+        """The run a revert was of."""
+        self.report = report
+        """What the revert did before it found the rows changed while it ran; None when
+        it wrote nothing."""
         super().__init__(self._say(as_argument))
 
     def _say(self, spell: Spelling) -> str:
         table, key = self.table, shown(self.key)
+        if self.conflicts and self.report is not None:
+            run_id = self.run_id
+            heading = (
+                f"{self.total} row(s) of {table!r} changed while run {self.report.run_id} "
+                f"reverted run {run_id}: it restored the other {self.report.changed} row(s), "
+                f"and left these as they are now; run {run_id} is partly-reverted. Revert "
+                f"them anyway with setwise.revert(bind, {run_id!r}, force=True) "
+                f"(`setwise revert {run_id} --force`):"
+            )
+            return listed(heading, self._rows(), self.total)
         if self.conflicts:
             heading = (
                 f"{self.total} row(s) of {table!r} changed since the run wrote them; nothing "
                 f"was reverted. Pass {spell('force', True)} to overwrite them anyway:"
             )
-            rows = [
-                f"key {shown(c.key)}, {c.column}: the run wrote {shown(c.written)}, "
-                f"now {shown(c.now)}"
-                for c in self.conflicts[:SHOWN_PROBLEMS]
-            ]
-            return listed(heading, rows, self.total)
+            return listed(heading, self._rows(), self.total)
         expected, current = self.expected_version, self.current_version
         if expected is None or current == expected:
             # A serialization failure: the version does not tell what moved.
@@ -170,6 +190,12 @@ class ConflictError(SetwiseError):
             f"not the expected {shown(expected)}: someone changed it since you read it. "
             "Reload the row and apply your change again."
         )
+
+    def _rows(self) -> list[str]:
+        return [
+            f"key {shown(c.key)}, {c.column}: the run wrote {shown(c.written)}, now {shown(c.now)}"
+            for c in self.conflicts[:SHOWN_PROBLEMS]
+        ]
 
 
 class WriteCheckError(SetwiseError):

@@ -25,7 +25,7 @@ from setwise.errors import RunInUseError
 from setwise.journal import controls, states
 from setwise.journal.runinfo import RunInfo, run_info
 from setwise.journal.runtables import RunTables
-from setwise.journal.states import ABANDONED, DONE, OPEN, REVERTED, RUNNING
+from setwise.journal.states import ABANDONED, DONE, OPEN, PARTLY_REVERTED, REVERTED, RUNNING
 from setwise.target import Target
 
 
@@ -207,17 +207,27 @@ class RunRecords(RunTables):
         )
         return self.get(connection, run_id)
 
-    def mark_reverted(self, connection: Connection, info: RunInfo, reverted_by: str | None) -> None:
+    def mark_reverted(
+        self,
+        connection: Connection,
+        info: RunInfo,
+        reverted_by: str | None,
+        *,
+        partly: bool = False,
+    ) -> None:
         """Record that run ``reverted_by`` reverted the run ``info`` read, unless another
-        revert did first."""
+        revert did first; ``partly``: it left rows changed while it ran
+        (``partly-reverted``: the run is not reverted, and can be again)."""
         runs = self.runs.c
+        values: dict[str, Any] = {"status": REVERTED, "reverted_by": reverted_by}
+        if partly:
+            values = {"status": PARTLY_REVERTED}
         self._change(
             connection,
             info,
             "revert",
             (runs.reverted_by.is_(None),),
-            status=REVERTED,
-            reverted_by=reverted_by,
+            **values,
             finished_at=_now(),
         )
 

@@ -8,6 +8,8 @@ A run's status moves only so (a run in one transaction is recorded ``done`` at o
     running, interrupted, failed ── resume ──► running
     running, interrupted, failed ── abandon ──► abandoned
     any run not reverted yet ── revert ──► reverted
+    any run not reverted yet ── revert that leaves rows changed meanwhile ──► partly-reverted
+    partly-reverted ── revert (force=True, or once those rows are back) ──► reverted
 
 A running run also takes commands from other processes (``setwise pause``, ``continue``,
 ``stop``, ``tune``; ``setwise.journal.controls``): only while it is running, a pause
@@ -34,6 +36,10 @@ INTERRUPTED = "interrupted"
 FAILED = "failed"
 ABANDONED = "abandoned"
 REVERTED = "reverted"
+#: A revert restored the run's rows but those another writer changed while it ran
+#: (``ConflictError``): they stay as that writer left them, and the run can still be
+#: reverted (``force=True`` writes them); nothing resumes it.
+PARTLY_REVERTED = "partly-reverted"
 
 #: Commands another process gives a running run (``setwise.journal.controls``).
 PAUSE = "pause"
@@ -45,7 +51,7 @@ TUNE = "tune"
 #: process running it was killed: nothing can tell that from a live one).
 OPEN = (RUNNING, INTERRUPTED, FAILED)
 #: A run that has ended: nothing resumes it, nor goes on from what it kept for a resume.
-ENDED = (DONE, REVERTED, ABANDONED)
+ENDED = (DONE, REVERTED, PARTLY_REVERTED, ABANDONED)
 
 #: The kind of a revert's run (``Reversal.kind``): what a revert's resume must be.
 REVERT_KIND = "revert"
@@ -80,6 +86,12 @@ def refusal(info: RunInfo, action: str) -> str | None:
         }[action]
     if action == "resume" and info.status == DONE:
         return f"run {run_id} is finished; there is nothing to resume"
+    if action == "resume" and info.status == PARTLY_REVERTED:
+        return (
+            f"run {run_id} was partly reverted: a revert restored its rows but those changed "
+            f"while it ran; finish the revert with setwise.revert(bind, {run_id!r}, "
+            f"force=True) (`setwise revert {run_id} --force`), or start the run again"
+        )
     if action == "resume" and info.status == ABANDONED:
         return f"run {run_id} was abandoned; start it again instead of resuming it"
     if action == "abandon" and info.status not in OPEN:

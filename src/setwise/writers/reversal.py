@@ -5,7 +5,9 @@ read one row per change, ``Journal.changes``) and undoes each by its operation
 (``setwise.operations``):
 
 - a row the run updated gets its old values back. A row someone changed after the
-  run (a column the run wrote no longer holds what the run wrote) is a conflict;
+  run (a column the run wrote no longer holds what the run wrote) is a conflict,
+  unless it holds the old values again (a revert that ran before restored it, or
+  someone put it back): there is nothing to overwrite;
 - a row the run deleted is inserted again, every column as it was. One whose key is
   taken again (a row with that key exists now) is a conflict; forced, the row there
   now is replaced by the old one (an update of every column, journaled as such);
@@ -49,6 +51,7 @@ from setwise.journal.changes import key_column, new_column, old_column
 from setwise.journal.runinfo import RunInfo
 from setwise.journal.states import REVERT_KIND
 from setwise.operations import DELETED, INSERTED, INVERSE, OP, UPDATED, WRITE_ORDER
+from setwise.report import Report
 from setwise.tables import temporary_copy
 from setwise.target import Target
 from setwise.writers.keys import EVERYTHING, Span
@@ -147,7 +150,7 @@ class Reversal:
             return false()
         found = self._found()
         return or_(
-            and_(self._did(UPDATED), found, ~self._allowed()),
+            and_(self._did(UPDATED), found, ~self._allowed(), self._differs()),
             and_(self._did(DELETED), found, self._differs()),
             and_(self._did(INSERTED), found, ~self._allowed()),
         )
@@ -254,7 +257,7 @@ class Reversal:
             return self._counts_by_operation(span)
         found = self.target.key[0].is_not(None)
         changes = and_(found, self._differs(), self._allowed())
-        conflicts = and_(found, ~self._allowed())
+        conflicts = and_(found, ~self._allowed(), self._differs())
         return (
             select(
                 func.count(self.target.key[0]),
@@ -344,11 +347,10 @@ class Reversal:
 
     def conflict_keys(self, span: Span, limit: int) -> Select[Any]:
         key = self._journal_key()
-        conflicts = ~self._allowed() if self._updates_only else self._conflicts()
         return (
             select(*key)
             .select_from(self.journal.join(self.target.table, self._joined(span)))
-            .where(self._of_run(), conflicts, *span.criteria(key))
+            .where(self._of_run(), self._conflicts(), *span.criteria(key))
             .order_by(*key)
             .limit(limit)
         )
@@ -375,11 +377,14 @@ class Reversal:
         return case((self._did(DELETED), self._old(column)), else_=self._new(column))
 
     def _moved_rows(self, *columns: Any, span: Span = EVERYTHING) -> Select[Any]:
-        moved = self._moved() if self._updates_only else self._conflicts_ignoring_force()
         return (
             select(*columns)
             .select_from(self.journal.join(self.target.table, self._joined(span)))
-            .where(self._of_run(), moved, *span.criteria(self._journal_key()))
+            .where(
+                self._of_run(),
+                self._conflicts_ignoring_force(),
+                *span.criteria(self._journal_key()),
+            )
         )
 
     def _conflicts_ignoring_force(self) -> ColumnElement[bool]:
@@ -401,7 +406,21 @@ def unpack_journal(connection: Connection, strategy: Strategy, reversal: Reversa
 def refuse_conflicts(
     connection: Connection, strategy: Strategy, reversal: Reversal, span: Span
 ) -> None:
-    """Raise ``ConflictError`` for rows in ``span`` changed since the run.
+    """Raise ``ConflictError`` for rows in ``span`` changed since the run (``conflicts``)."""
+    found = conflicts(connection, strategy, reversal, span)
+    if found is not None:
+        raise found
+
+
+def conflicts(
+    connection: Connection,
+    strategy: Strategy,
+    reversal: Reversal,
+    span: Span = EVERYTHING,
+    report: Report | None = None,
+) -> ConflictError | None:
+    """The ``ConflictError`` of rows in ``span`` changed since the run, if any;
+    ``report``: what the revert had done when it found them (it has run).
 
     In the caller's transaction a plain read may show its snapshot, older than the rows
     the revert's locked writes find (``Strategy.plain_reads_lag_writes``): a row changed
@@ -415,17 +434,23 @@ def refuse_conflicts(
 
     rows = connection.execute(current(reversal.conflict_details(CONFLICT_SAMPLE, span))).all()
     if not rows:
-        return
+        return None
     width = len(reversal.target.key)
-    conflicts: list[RowConflict] = []
+    found: list[RowConflict] = []
     for row in rows:
         key = row[0] if width == 1 else tuple(row[:width])
         for i, column in enumerate(reversal.columns):
             written, now = row[width + 2 * i], row[width + 2 * i + 1]
             if written != now:
-                conflicts.append(RowConflict(key=key, column=column.name, written=written, now=now))
+                found.append(RowConflict(key=key, column=column.name, written=written, now=now))
     total = connection.execute(current(reversal.conflict_count(span))).scalar_one()
-    raise ConflictError(reversal.target.name, conflicts=conflicts, total=int(total))
+    return ConflictError(
+        reversal.target.name,
+        conflicts=found,
+        total=int(total),
+        run_id=reversal.run.run_id,
+        report=report,
+    )
 
 
 def operations_of(connection: Connection, journal: FromClause, run_id: str) -> tuple[str, ...]:
