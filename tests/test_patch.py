@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, delete, event, select, update
+from sqlalchemy import (
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    event,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, registry
+from sqlalchemy.orm.exc import StaleDataError
 
 import setwise
 from tests.backends import reader
@@ -23,6 +37,27 @@ SERVER_LEVELS = ("READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE")
 #: SQLite's: SERIALIZABLE is its default; AUTOCOMMIT leaves the driver no transaction of
 #: its own. (READ UNCOMMITTED differs only between connections sharing a cache.)
 SQLITE_LEVELS = ("SERIALIZABLE", "AUTOCOMMIT")
+
+
+#: Versioned by a UUID the mapper's generator gives, as SQLAlchemy's docs show.
+notes = Table(
+    "notes",
+    MetaData(),
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("body", String(50)),
+    Column("rev", String(32)),
+)
+
+
+class Note:
+    id: int
+    body: str
+    rev: str
+
+
+registry().map_imperatively(
+    Note, notes, version_id_col=notes.c.rev, version_id_generator=lambda _: uuid.uuid4().hex
+)
 
 
 @pytest.fixture
@@ -119,6 +154,30 @@ def test_a_stale_version_is_a_conflict_carrying_the_current_version(books: Engin
     assert caught.value.current_version == 2
     assert caught.value.expected_version == 1
     assert snapshot(books)[0][5] == 1
+
+
+def test_a_version_the_mappers_generator_gives_moves_and_is_checked(engine: Engine) -> None:
+    notes.create(engine)
+    with engine.begin() as connection:
+        connection.execute(insert(notes), [{"id": 1, "body": "first", "rev": "r1"}])
+    with Session(engine) as session:
+        note = setwise.patch(session, Note, 1, {"body": "second"}, expected_version="r1")
+        moved = note.rev
+    assert moved != "r1" and len(moved) == 32
+    with Session(engine) as session, pytest.raises(setwise.ConflictError) as caught:
+        setwise.patch(session, Note, 1, {"body": "lost"}, expected_version="r1")
+    assert (caught.value.expected_version, caught.value.current_version) == ("r1", moved)
+    # An object loaded before a patch cannot write over it.
+    with Session(engine, expire_on_commit=False) as session:
+        loaded = session.get(Note, 1)
+        assert loaded is not None
+        session.commit()
+        setwise.patch(Session(engine), Note, 1, {"body": "third"})
+        loaded.body = "stale"
+        with pytest.raises(StaleDataError):
+            session.commit()
+    with engine.connect() as connection:
+        assert connection.execute(select(notes.c.body)).scalar_one() == "third"
 
 
 @pytest.mark.async_twin(False)  # threads: an asyncio driver's connection works in its greenlet

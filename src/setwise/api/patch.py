@@ -41,9 +41,11 @@ def patch(
     Fields absent from ``changes`` are untouched; ``None`` sets NULL. With a version
     column (the mapper's ``version_id_col`` or ``version_column``), the version is
     checked in the UPDATE's WHERE clause against ``expected_version`` when given, and
-    bumped in the same statement. Raises ``ValidationError`` (nothing sent),
-    ``NotFoundError`` or ``ConflictError`` (carrying the current version), decided by
-    a locking read, never by the caller's snapshot. A write the database refuses
+    bumped in the same statement (an integer by one; another type, such as a UUID, by
+    the mapper's ``version_id_generator``, from the version read locked). Raises
+    ``ValidationError`` (nothing sent), ``NotFoundError`` or ``ConflictError``
+    (carrying the current version), decided by a locking read, never by the caller's
+    snapshot. A write the database refuses
     because the row changed after the caller's transaction began (PostgreSQL's
     REPEATABLE READ, SERIALIZABLE) is a ``ConflictError`` too. The returned object is
     read in the patch's transaction; after a failure the object shows nothing unsaved.
@@ -59,6 +61,7 @@ def patch(
     )
     where: list[ColumnElement[bool]] = [matches_key]
     assignments: dict[Column[Any], Any] = dict(values)
+    generator = _version_generator(target, target.mapper) if assignments else None
     if target.version is not None:
         if expected_version is not None:
             where.append(target.version == expected_version)
@@ -75,6 +78,14 @@ def patch(
     try:
         with atomic(session) as scope:
             hit = 0
+            if generator is not None and target.version is not None:
+                # The next version is the mapper's generator's (a UUID, a timestamp),
+                # from the version the row holds: read it locked, and write only over it.
+                now = _current_version(scope.connection, strategy, target, matches_key, key)
+                _check_version(target, key, expected_version, now)
+                assignments[target.version] = generator(now)
+                where.append(target.version == now)
+                expected_version = now  # a version moved anyway is a conflict
             if assignments:
                 statement = sql_update(target.table).where(*where).values(assignments)
                 hit = scope.connection.execute(statement).rowcount
@@ -152,6 +163,44 @@ def _patch_values(
     return values
 
 
+def _version_generator(target: Target, mapper: Mapper[Any]) -> Callable[[Any], Any] | None:
+    """The mapper's ``version_id_generator``, when setwise must call it to move the
+    target's version: a version column the SQL ``version + 1`` cannot move (a UUID, a
+    timestamp), kept by the mapper rather than by the server (``False``)."""
+    version = target.version
+    mapped = mapper.version_id_col
+    if version is None or mapped is None or mapped.name != version.name:
+        return None
+    if isinstance(version.type, types.Integer):
+        return None
+    generator = mapper.version_id_generator
+    return generator if callable(generator) else None
+
+
+def _current_version(
+    connection: Connection,
+    strategy: Strategy,
+    target: Target,
+    matches_key: ColumnElement[bool],
+    key: Any,
+) -> Any:
+    """The version the row holds now, read locked; NotFoundError when there is no row."""
+    assert target.version is not None
+    locked = strategy.lock_rows(select(target.version).where(matches_key), target.table)
+    current = connection.execute(locked).first()
+    if current is None:
+        raise NotFoundError(target.name, key=key)
+    return current[0]
+
+
+def _check_version(target: Target, key: Any, expected: Any, current: Any) -> None:
+    """ConflictError when the caller expected another version than the row's."""
+    if expected is not None and current != expected:
+        raise ConflictError(
+            target.name, key=key, expected_version=expected, current_version=current
+        )
+
+
 def _explain_miss(
     connection: Connection,
     strategy: Strategy,
@@ -172,10 +221,8 @@ def _explain_miss(
     current = connection.execute(locked).first()
     if current is None:
         raise NotFoundError(target.name, key=key)
-    if expected is not None and target.version is not None and current[0] != expected:
-        raise ConflictError(
-            target.name, key=key, expected_version=expected, current_version=current[0]
-        )
+    if target.version is not None:
+        _check_version(target, key, expected, current[0])
 
 
 def _moved(
