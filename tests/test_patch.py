@@ -39,14 +39,14 @@ SERVER_LEVELS = ("READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE")
 SQLITE_LEVELS = ("SERIALIZABLE", "AUTOCOMMIT")
 
 
+def keyed_by_id(name: str, *columns: Column[Any]) -> Table:
+    """A table of its own metadata, keyed by an integer ``id``, with ``columns``."""
+    key = Column("id", Integer, primary_key=True, autoincrement=False)
+    return Table(name, MetaData(), key, *columns)
+
+
 #: Versioned by a UUID the mapper's generator gives, as SQLAlchemy's docs show.
-notes = Table(
-    "notes",
-    MetaData(),
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("body", String(50)),
-    Column("rev", String(32)),
-)
+notes = keyed_by_id("notes", Column("body", String(50)), Column("rev", String(32)))
 
 
 class Note:
@@ -58,6 +58,28 @@ class Note:
 registry().map_imperatively(
     Note, notes, version_id_col=notes.c.rev, version_id_generator=lambda _: uuid.uuid4().hex
 )
+
+
+#: Staff of two kinds in one table (single-table inheritance).
+staff = keyed_by_id("staff", Column("name", String(50)), Column("kind", String(10)))
+
+
+class Person:
+    name: str
+
+
+class Manager(Person):
+    pass
+
+
+class Clerk(Person):
+    pass
+
+
+staff_registry = registry()
+staff_registry.map_imperatively(Person, staff, polymorphic_on=staff.c.kind)
+staff_registry.map_imperatively(Manager, inherits=Person, polymorphic_identity="manager")
+staff_registry.map_imperatively(Clerk, inherits=Person, polymorphic_identity="clerk")
 
 
 @pytest.fixture
@@ -178,6 +200,19 @@ def test_a_version_the_mappers_generator_gives_moves_and_is_checked(engine: Engi
             session.commit()
     with engine.connect() as connection:
         assert connection.execute(select(notes.c.body)).scalar_one() == "third"
+
+
+def test_a_row_of_another_class_in_the_same_table_is_not_found(engine: Engine) -> None:
+    staff.create(engine)
+    with engine.begin() as connection:
+        connection.execute(insert(staff), [{"id": 1, "name": "Ann", "kind": "clerk"}])
+    with Session(engine) as session, pytest.raises(setwise.NotFoundError, match="key 1"):
+        setwise.patch(session, Manager, 1, {"name": "Boss"})
+    with Session(engine) as session:
+        clerk = setwise.patch(session, Clerk, 1, {"name": "Anne"})
+        assert isinstance(clerk, Clerk) and clerk.name == "Anne"
+    with engine.connect() as connection:
+        assert connection.execute(select(staff.c.name)).scalar_one() == "Anne"
 
 
 @pytest.mark.async_twin(False)  # threads: an asyncio driver's connection works in its greenlet

@@ -45,10 +45,11 @@ def patch(
     the mapper's ``version_id_generator``, from the version read locked). Raises
     ``ValidationError`` (nothing sent), ``NotFoundError`` or ``ConflictError``
     (carrying the current version), decided by a locking read, never by the caller's
-    snapshot. A write the database refuses
-    because the row changed after the caller's transaction began (PostgreSQL's
-    REPEATABLE READ, SERIALIZABLE) is a ``ConflictError`` too. The returned object is
-    read in the patch's transaction; after a failure the object shows nothing unsaved.
+    snapshot. A write the database refuses because the row changed after the caller's
+    transaction began (PostgreSQL's REPEATABLE READ, SERIALIZABLE) is a
+    ``ConflictError`` too. A class sharing its table with others (single-table
+    inheritance) finds rows of its own kind only. The returned object is read in the
+    patch's transaction; after a failure the object shows nothing unsaved.
     """
     target = resolve_target(model, version_column=version_column)
     if target.mapper is None:
@@ -57,7 +58,8 @@ def patch(
     values = _patch_values(target, target.mapper, changes, validate)
 
     matches_key = and_(
-        *(column == value for column, value in zip(target.key, key_values, strict=True))
+        *(column == value for column, value in zip(target.key, key_values, strict=True)),
+        *_of_class(target.mapper),
     )
     where: list[ColumnElement[bool]] = [matches_key]
     assignments: dict[Column[Any], Any] = dict(values)
@@ -161,6 +163,15 @@ def _patch_values(
     if problems:
         raise ValidationError(target.name, problems)
     return values
+
+
+def _of_class(mapper: Mapper[Any]) -> list[ColumnElement[bool]]:
+    """A class sharing its table with others (single-table inheritance) patches rows of
+    its own kind only: another class's row of that key is not found."""
+    if not mapper.single or mapper.polymorphic_on is None:
+        return []
+    kinds = [m.polymorphic_identity for m in mapper.self_and_descendants]
+    return [mapper.polymorphic_on.in_([kind for kind in kinds if kind is not None])]
 
 
 def _version_generator(target: Target, mapper: Mapper[Any]) -> Callable[[Any], Any] | None:
