@@ -24,6 +24,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    inspect,
     select,
     text,
 )
@@ -571,6 +572,19 @@ def test_loaded_objects_are_refreshed(books: Engine) -> None:
         book = session.get(Book, 8)
         assert book is not None
         setwise.apply(session, Book, [{"id": 8, "title": "Fresh"}])
+        assert book.title == "Fresh" and book.version == 2
+        session.commit()
+
+
+@pytest.mark.async_twin
+def test_loaded_objects_are_refreshed_when_the_changes_are_keyed_otherwise(
+    books: Engine,
+) -> None:
+    with Session(books) as session:
+        book = session.get(Book, 8)  # the caller's transaction: nothing expires the object
+        assert book is not None
+        setwise.apply(session, Book, [{"isbn": "978-000008", "title": "Fresh"}], key="isbn")
+        assert inspect(book).expired_attributes == set()
         assert book.title == "Fresh" and book.version == 2
         session.commit()
 

@@ -34,7 +34,7 @@ def synchronize(
     loaded: Mapping[tuple[Any, ...], Any], target: Target, written: Iterable[Mapping[str, Any]]
 ) -> int:
     """Give loaded objects the values just written to their rows. Returns how many."""
-    key_names = [column.name for column in target.key]
+    key_names = [column.name for column in target.identity]
     refreshed = 0
     for row in written:
         obj = loaded.get(tuple(row[name] for name in key_names))
@@ -86,7 +86,7 @@ def sync(
     synchronize(loaded, target, rows)
     if not deleting:
         return
-    names = [column.name for column in target.key]
+    names = [column.name for column in target.identity]
     there = {tuple(row[name] for name in names) for row in rows}
     for key in keys:
         obj = loaded.get(key)
