@@ -201,6 +201,21 @@ def test_loaded_objects_see_new_values_and_others_stay_loaded(books: Engine) -> 
 
 
 @pytest.mark.async_twin
+def test_a_loaded_object_whose_key_the_update_moved_is_expired_not_stale(
+    books: Engine,
+) -> None:
+    with Session(books) as session:
+        moved = session.get(Book, 1)  # the caller's transaction: no commit expires it
+        assert moved is not None
+        statement = update(Book).where(Book.id == 1).values(id=100, stock=99)
+        setwise.update(session, statement, journal=False)
+        assert inspect(moved).expired  # not the stock of 3 its row no longer holds
+        found = session.get(Book, 100)
+        assert found is not None and (found.stock, found.version) == (99, 2)
+        session.commit()
+
+
+@pytest.mark.async_twin
 def test_a_session_with_an_open_transaction_keeps_control_of_it(books: Engine) -> None:
     before = snapshot(books)
     with Session(books) as session:
