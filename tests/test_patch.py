@@ -137,6 +137,19 @@ def test_none_on_a_not_null_column_and_other_bad_values_are_refused_together(
     assert snapshot(books) == before
 
 
+@pytest.mark.parametrize("key", ["2", True, 10**30])
+def test_a_key_of_another_type_than_its_column_is_refused(books: Engine, key: object) -> None:
+    # Unchecked, "2" and True patched a row on SQLite and MariaDB and failed in
+    # PostgreSQL's driver; 10**30 overflowed SQLite's driver.
+    before = snapshot(books)
+    with Session(books) as session, pytest.raises(setwise.ValidationError) as caught:
+        setwise.patch(session, Book, key, {"stock": 0})
+    problem = caught.value.problems[0]
+    assert (problem.column, problem.value) == ("id", key)
+    assert problem.reason.startswith("the key given: ")
+    assert snapshot(books) == before
+
+
 def test_a_validate_callable_rejects_before_anything_is_sent(books: Engine) -> None:
     def positive_price(changes: Any) -> dict[str, str] | None:
         if changes.get("price", 1) <= 0:

@@ -55,7 +55,7 @@ def patch(
     if target.mapper is None:
         raise SchemaError(f"patch needs an ORM mapped class, got {model!r}")
     key_values = target.key_tuple(key)
-    values = _patch_values(target, target.mapper, changes, validate)
+    values = _patch_values(target, target.mapper, key_values, changes, validate)
 
     matches_key = and_(
         *(column == value for column, value in zip(target.key, key_values, strict=True)),
@@ -124,10 +124,21 @@ def patch(
 
 
 def _patch_values(
-    target: Target, mapper: Mapper[Any], changes: Mapping[str, Any], validate: Validator | None
+    target: Target,
+    mapper: Mapper[Any],
+    key_values: tuple[Any, ...],
+    changes: Mapping[str, Any],
+    validate: Validator | None,
 ) -> dict[Column[Any], Any]:
-    """Map field names to columns, and collect every problem before anything is sent."""
-    problems: list[Problem] = []
+    """Map field names to columns, and collect every problem before anything is sent:
+    the key's values are checked against their columns as the changes are (a text key
+    for an integer column would fail in PostgreSQL's driver, and MariaDB would compare
+    it as a number)."""
+    given_key = dict(zip(target.key, key_values, strict=True))
+    problems = [
+        Problem(p.column, p.value, f"the key given: {p.reason}", kind=p.kind)
+        for p in check_values(given_key)
+    ]
     values: dict[Column[Any], Any] = {}
     fields = {prop.key: prop for prop in mapper.attrs if isinstance(prop, ColumnProperty)}
     key_names = {column.name for column in target.key}
