@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Engine, Float, Integer, MetaData, Table, select
+from sqlalchemy import Column, Engine, Float, Integer, MetaData, Table, select, update
 
 import setwise
 
@@ -67,3 +67,14 @@ def test_a_float_column_reads_its_numbers_from_csv_text(
         (3, "ratio", "not a number: 'half'")
     ]
     assert ratios(engine) == {1: 0.25, 2: 1.5}
+
+
+@pytest.mark.lacks("nonfinite_floats")
+def test_nan_in_an_update_is_refused_where_the_database_cannot_store_it(
+    engine: Engine, table: Table
+) -> None:
+    # SQLite stored NaN as NULL (here a NOT NULL violation, reported as one).
+    statement = update(measures).where(measures.c.id == 1).values(ratio=float("nan"))
+    with pytest.raises(setwise.ValidationError, match="not a finite number"):
+        setwise.update(engine, statement)
+    assert ratios(engine) == {1: 0.5, 2: 0.5}

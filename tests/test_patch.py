@@ -150,6 +150,18 @@ def test_a_key_of_another_type_than_its_column_is_refused(books: Engine, key: ob
     assert snapshot(books) == before
 
 
+@pytest.mark.lacks("nul_in_text")
+def test_text_the_database_cannot_hold_is_refused_before_anything_is_sent(
+    books: Engine,
+) -> None:
+    before = snapshot(books)
+    with Session(books) as session, pytest.raises(setwise.ValidationError) as caught:
+        setwise.patch(session, Book, 1, {"title": "a\0b"})
+    assert (caught.value.problems[0].column, caught.value.problems[0].value) == ("title", "a\0b")
+    assert "NUL character" in caught.value.problems[0].reason
+    assert snapshot(books) == before
+
+
 def test_a_validate_callable_rejects_before_anything_is_sent(books: Engine) -> None:
     def positive_price(changes: Any) -> dict[str, str] | None:
         if changes.get("price", 1) <= 0:

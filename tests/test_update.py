@@ -183,6 +183,20 @@ def test_decimal_with_more_places_than_the_column_is_refused(books: Engine) -> N
         setwise.update(books, update(Book).where(Book.id == 1).values(price=Decimal("1.005")))
 
 
+@pytest.mark.lacks("nul_in_text")
+def test_text_the_database_cannot_hold_is_refused_before_anything_is_sent(
+    books: Engine,
+) -> None:
+    before = snapshot(books)
+    statement = update(Book).where(Book.id == 1).values(title="a\0b")
+    with pytest.raises(setwise.ValidationError, match="NUL character"):
+        setwise.plan(books, statement)
+    with pytest.raises(setwise.ValidationError, match="NUL character") as caught:
+        setwise.update(books, statement)
+    assert (caught.value.problems[0].column, caught.value.problems[0].value) == ("title", "a\0b")
+    assert snapshot(books) == before
+
+
 @pytest.mark.async_twin
 def test_loaded_objects_see_new_values_and_others_stay_loaded(books: Engine) -> None:
     with Session(books) as session:

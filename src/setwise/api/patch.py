@@ -17,7 +17,7 @@ from setwise.engine.transaction import atomic, dialect_of, engine_of
 from setwise.errors import ConflictError, NotFoundError, SchemaError, SetwiseError, ValidationError
 from setwise.messages import closest
 from setwise.problems import Problem, ProblemKind
-from setwise.staging.validation import check_values
+from setwise.staging.validation import Storable, check_values
 from setwise.target import Target, resolve_target
 
 Model = TypeVar("Model")
@@ -55,7 +55,9 @@ def patch(
     if target.mapper is None:
         raise SchemaError(f"patch needs an ORM mapped class, got {model!r}")
     key_values = target.key_tuple(key)
-    values = _patch_values(target, target.mapper, key_values, changes, validate)
+    strategy = dialect_of(session)
+    storable = Storable.on(strategy)
+    values = _patch_values(target, target.mapper, key_values, changes, validate, storable)
 
     matches_key = and_(
         *(column == value for column, value in zip(target.key, key_values, strict=True)),
@@ -75,7 +77,6 @@ def patch(
             "map one with version_id_col or pass version_column="
         )
 
-    strategy = dialect_of(session)
     stored: Any = None
     try:
         with atomic(session) as scope:
@@ -129,6 +130,7 @@ def _patch_values(
     key_values: tuple[Any, ...],
     changes: Mapping[str, Any],
     validate: Validator | None,
+    storable: Storable,
 ) -> dict[Column[Any], Any]:
     """Map field names to columns, and collect every problem before anything is sent:
     the key's values are checked against their columns as the changes are (a text key
@@ -137,7 +139,7 @@ def _patch_values(
     given_key = dict(zip(target.key, key_values, strict=True))
     problems = [
         Problem(p.column, p.value, f"the key given: {p.reason}", kind=p.kind)
-        for p in check_values(given_key)
+        for p in check_values(given_key, storable=storable)
     ]
     values: dict[Column[Any], Any] = {}
     fields = {prop.key: prop for prop in mapper.attrs if isinstance(prop, ColumnProperty)}
@@ -167,7 +169,7 @@ def _patch_values(
             )
         else:
             values[column] = value
-    problems += check_values(values)
+    problems += check_values(values, storable=storable)
     if validate is not None and not problems:
         for name, reason in (validate(dict(changes)) or {}).items():
             problems.append(Problem(column=name, value=changes.get(name), reason=reason))
