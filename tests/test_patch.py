@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import (
     Column,
     Engine,
+    ForeignKey,
     Integer,
     MetaData,
     String,
@@ -80,6 +81,40 @@ staff_registry = registry()
 staff_registry.map_imperatively(Person, staff, polymorphic_on=staff.c.kind)
 staff_registry.map_imperatively(Manager, inherits=Person, polymorphic_identity="manager")
 staff_registry.map_imperatively(Clerk, inherits=Person, polymorphic_identity="clerk")
+
+
+#: Engineers are employees (joined-table inheritance); the version is the employee's.
+employees = keyed_by_id(
+    "employees",
+    Column("kind", String(10)),
+    Column("version", Integer, nullable=False),
+)
+engineers = Table(
+    "engineers",
+    employees.metadata,
+    Column("id", Integer, ForeignKey("employees.id"), primary_key=True),
+    Column("language", String(20)),
+)
+
+
+class Employee:
+    version: int
+
+
+class Engineer(Employee):
+    language: str
+
+
+staff_registry.map_imperatively(
+    Employee,
+    employees,
+    polymorphic_on=employees.c.kind,
+    polymorphic_identity="employee",
+    version_id_col=employees.c.version,
+)
+staff_registry.map_imperatively(
+    Engineer, engineers, inherits=Employee, polymorphic_identity="engineer"
+)
 
 
 @pytest.fixture
@@ -238,6 +273,44 @@ def test_a_row_of_another_class_in_the_same_table_is_not_found(engine: Engine) -
         assert isinstance(clerk, Clerk) and clerk.name == "Anne"
     with engine.connect() as connection:
         assert connection.execute(select(staff.c.name)).scalar_one() == "Anne"
+
+
+def test_a_subclass_in_a_table_of_its_own_moves_the_version_its_parent_keeps(
+    engine: Engine,
+) -> None:
+    # The ORM keeps the version in the employees row and moves it whichever table a
+    # flush writes: a patch of the engineers row alone must move it as well.
+    employees.metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(
+            insert(employees),
+            [
+                {"id": 1, "kind": "engineer", "version": 1},
+                {"id": 2, "kind": "employee", "version": 1},
+            ],
+        )
+        connection.execute(insert(engineers), [{"id": 1, "language": "py"}])
+    with Session(engine, expire_on_commit=False) as holder:
+        held = holder.get(Engineer, 1)
+        assert held is not None
+        holder.commit()
+        with Session(engine) as session:
+            patched = setwise.patch(session, Engineer, 1, {"language": "go"}, expected_version=1)
+            assert (patched.language, patched.version) == ("go", 2)
+        with Session(engine) as session, pytest.raises(setwise.ConflictError) as caught:
+            setwise.patch(session, Engineer, 1, {"language": "rs"}, expected_version=1)
+        assert (caught.value.expected_version, caught.value.current_version) == (1, 2)
+        held.language = "stale"  # loaded before the patch: its flush must not win
+        with pytest.raises(StaleDataError):
+            holder.commit()
+    with Session(engine) as session, pytest.raises(setwise.NotFoundError, match="key 2"):
+        setwise.patch(session, Engineer, 2, {"language": "go"})  # an employee, no engineer
+    with Session(engine) as session, pytest.raises(setwise.ValidationError, match="employees"):
+        setwise.patch(session, Engineer, 1, {"kind": "boss"})  # a column of the parent table
+    with engine.connect() as connection:
+        assert connection.execute(select(engineers.c.language)).scalar_one() == "go"
+        versions = connection.execute(select(employees.c.version).order_by(employees.c.id))
+        assert versions.scalars().all() == [2, 1]
 
 
 @pytest.mark.async_twin(False)  # threads: an asyncio driver's connection works in its greenlet

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Column, ColumnElement, Connection, and_, inspect, select, types
+from sqlalchemy import Column, ColumnElement, Connection, Table, and_, inspect, select, types
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import ColumnProperty, Mapper, Session
@@ -13,7 +13,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from setwise.dialects import Strategy
 from setwise.dialects.integrity import integrity_to_validation
-from setwise.engine.transaction import atomic, dialect_of, engine_of
+from setwise.engine.transaction import Scope, atomic, dialect_of, engine_of
 from setwise.errors import ConflictError, NotFoundError, SchemaError, SetwiseError, ValidationError
 from setwise.messages import closest
 from setwise.problems import Problem, ProblemKind
@@ -48,7 +48,9 @@ def patch(
     snapshot. A write the database refuses because the row changed after the caller's
     transaction began (PostgreSQL's REPEATABLE READ, SERIALIZABLE) is a
     ``ConflictError`` too. A class sharing its table with others (single-table
-    inheritance) finds rows of its own kind only. The returned object is read in the
+    inheritance) finds rows of its own kind only; a class with a table of its own under
+    a parent's (joined-table inheritance) writes its own table, and checks and moves
+    the version the parent's row keeps. The returned object is read in the
     patch's transaction; after a failure the object shows nothing unsaved.
     """
     target = resolve_target(model, version_column=version_column)
@@ -66,12 +68,13 @@ def patch(
     where: list[ColumnElement[bool]] = [matches_key]
     assignments: dict[Column[Any], Any] = dict(values)
     generator = _version_generator(target, target.mapper) if assignments else None
+    parent = _parent_version(target, target.mapper) if version_column is None else None
     if target.version is not None:
         if expected_version is not None:
             where.append(target.version == expected_version)
         if assignments and isinstance(target.version.type, types.Integer):
             assignments[target.version] = target.version + 1
-    elif expected_version is not None:
+    elif expected_version is not None and parent is None:
         raise SchemaError(
             f"{target.name!r} has no version column to check expected_version against; "
             "map one with version_id_col or pass version_column="
@@ -81,10 +84,17 @@ def patch(
     try:
         with atomic(session) as scope:
             hit = 0
+            if parent is not None:
+                moves = bool(assignments)
+                _move_parent_version(
+                    scope, target, parent, key_values, key, expected_version, moves
+                )
             if generator is not None and target.version is not None:
                 # The next version is the mapper's generator's (a UUID, a timestamp),
                 # from the version the row holds: read it locked, and write only over it.
-                now = _current_version(scope.connection, strategy, target, matches_key, key)
+                now = _current_version(
+                    scope, target, target.version, target.table, matches_key, key
+                )
                 _check_version(target, key, expected_version, now)
                 assignments[target.version] = generator(now)
                 where.append(target.version == now)
@@ -156,7 +166,10 @@ def _patch_values(
             continue
         column = target.table.columns.get(prop.columns[0].name)
         if column is None:
+            owner = getattr(prop.columns[0], "table", None)
             reason = "not a column of the table"
+            if isinstance(owner, Table):  # joined-table inheritance: a parent's column
+                reason = f"a column of {owner.fullname!r}; patch writes {target.name!r} only"
             kind = ProblemKind.UNKNOWN_COLUMN
             problems.append(Problem(column=name, value=value, reason=reason, kind=kind))
         elif column.name in key_names:
@@ -202,19 +215,63 @@ def _version_generator(target: Target, mapper: Mapper[Any]) -> Callable[[Any], A
 
 
 def _current_version(
-    connection: Connection,
-    strategy: Strategy,
+    scope: Scope,
     target: Target,
+    version: Column[Any],
+    table: Table,
     matches_key: ColumnElement[bool],
     key: Any,
 ) -> Any:
-    """The version the row holds now, read locked; NotFoundError when there is no row."""
-    assert target.version is not None
-    locked = strategy.lock_rows(select(target.version).where(matches_key), target.table)
-    current = connection.execute(locked).first()
+    """The ``version`` the row of ``table`` holds now, read locked; NotFoundError when
+    there is no row."""
+    locked = scope.strategy.lock_rows(select(version).where(matches_key), table)
+    current = scope.connection.execute(locked).first()
     if current is None:
         raise NotFoundError(target.name, key=key)
     return current[0]
+
+
+def _parent_version(target: Target, mapper: Mapper[Any]) -> Column[Any] | None:
+    """The mapper's version column when it lives in a parent class's table (joined-table
+    inheritance), where the ORM checks and moves it whatever table a flush writes."""
+    version = mapper.version_id_col
+    if version is None or target.version is not None or version.table is target.table:
+        return None
+    return cast("Column[Any]", version)
+
+
+def _move_parent_version(
+    scope: Scope,
+    target: Target,
+    version: Column[Any],
+    key_values: tuple[Any, ...],
+    key: Any,
+    expected: Any,
+    moves: bool,
+) -> None:
+    """Check the version kept in the parent's table against ``expected``, and move it
+    when the patch writes (``moves``), as a flush of the object would."""
+    assert target.mapper is not None
+    mapper, table = target.mapper, version.table
+    parent_key = []
+    for column, value in zip(target.key, key_values, strict=True):
+        same = mapper.get_property_by_column(column).columns
+        parent_key += [c == value for c in same if c.table is table]
+    matches = and_(*parent_key)
+    now = _current_version(scope, target, version, table, matches, key)
+    _check_version(target, key, expected, now)
+    if not moves:
+        return
+    generator = mapper.version_id_generator
+    moved = version + 1 if isinstance(version.type, types.Integer) else None
+    if moved is None and callable(generator):
+        moved = generator(now)
+    if moved is None:
+        return  # the server moves it (version_id_generator=False)
+    statement = sql_update(table).where(matches, version == now).values({version: moved})
+    if scope.connection.execute(statement).rowcount == 0:
+        current = _current_version(scope, target, version, table, matches, key)
+        raise ConflictError(target.name, key=key, expected_version=now, current_version=current)
 
 
 def _check_version(target: Target, key: Any, expected: Any, current: Any) -> None:
