@@ -185,6 +185,17 @@ def test_a_key_of_another_type_than_its_column_is_refused(books: Engine, key: ob
     assert snapshot(books) == before
 
 
+@pytest.mark.parametrize("expected", ["1", True])
+def test_an_expected_version_of_another_type_is_refused(books: Engine, expected: object) -> None:
+    before = snapshot(books)
+    with Session(books) as session, pytest.raises(setwise.ValidationError) as caught:
+        setwise.patch(session, Book, 1, {"stock": 0}, expected_version=expected)
+    problem = caught.value.problems[0]
+    assert (problem.column, problem.value) == ("version", expected)
+    assert problem.reason.startswith("expected_version: ")
+    assert snapshot(books) == before
+
+
 @pytest.mark.lacks("nul_in_text")
 def test_text_the_database_cannot_hold_is_refused_before_anything_is_sent(
     books: Engine,

@@ -59,7 +59,9 @@ def patch(
     key_values = target.key_tuple(key)
     strategy = dialect_of(session)
     storable = Storable.on(strategy)
-    values = _patch_values(target, target.mapper, key_values, changes, validate, storable)
+    parent = _parent_version(target, target.mapper) if version_column is None else None
+    given = _argument_problems(target, key_values, parent, expected_version, storable)
+    values = _patch_values(target, target.mapper, given, changes, validate, storable)
 
     matches_key = and_(
         *(column == value for column, value in zip(target.key, key_values, strict=True)),
@@ -68,7 +70,6 @@ def patch(
     where: list[ColumnElement[bool]] = [matches_key]
     assignments: dict[Column[Any], Any] = dict(values)
     generator = _version_generator(target, target.mapper) if assignments else None
-    parent = _parent_version(target, target.mapper) if version_column is None else None
     if target.version is not None:
         if expected_version is not None:
             where.append(target.version == expected_version)
@@ -134,23 +135,40 @@ def patch(
     return cast(Model, stored)
 
 
+def _argument_problems(
+    target: Target,
+    key_values: tuple[Any, ...],
+    parent_version: Column[Any] | None,
+    expected_version: Any,
+    storable: Storable,
+) -> list[Problem]:
+    """The key's values and ``expected_version``, checked against their columns as the
+    changes are: a text key for an integer column would fail in PostgreSQL's driver,
+    and MariaDB and SQLite would compare it as a number."""
+    problems = [
+        Problem(p.column, p.value, f"the key given: {p.reason}", kind=p.kind)
+        for p in check_values(dict(zip(target.key, key_values, strict=True)), storable=storable)
+    ]
+    version = target.version if target.version is not None else parent_version
+    if version is not None and expected_version is not None:
+        problems += [
+            Problem(p.column, p.value, f"expected_version: {p.reason}", kind=p.kind)
+            for p in check_values({version: expected_version}, storable=storable)
+        ]
+    return problems
+
+
 def _patch_values(
     target: Target,
     mapper: Mapper[Any],
-    key_values: tuple[Any, ...],
+    given: list[Problem],
     changes: Mapping[str, Any],
     validate: Validator | None,
     storable: Storable,
 ) -> dict[Column[Any], Any]:
-    """Map field names to columns, and collect every problem before anything is sent:
-    the key's values are checked against their columns as the changes are (a text key
-    for an integer column would fail in PostgreSQL's driver, and MariaDB would compare
-    it as a number)."""
-    given_key = dict(zip(target.key, key_values, strict=True))
-    problems = [
-        Problem(p.column, p.value, f"the key given: {p.reason}", kind=p.kind)
-        for p in check_values(given_key, storable=storable)
-    ]
+    """Map field names to columns, and collect every problem before anything is sent,
+    after those of the arguments (``given``)."""
+    problems = list(given)
     values: dict[Column[Any], Any] = {}
     fields = {prop.key: prop for prop in mapper.attrs if isinstance(prop, ColumnProperty)}
     key_names = {column.name for column in target.key}
