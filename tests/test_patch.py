@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     MetaData,
+    Numeric,
     String,
     Table,
     delete,
@@ -115,6 +116,17 @@ staff_registry.map_imperatively(
 staff_registry.map_imperatively(
     Engineer, engineers, inherits=Employee, polymorphic_identity="engineer"
 )
+
+
+#: A column whose key (the attribute) is not its name in the database.
+priced = keyed_by_id("priced", Column("price", Numeric(10, 2), key="cost"))
+
+
+class Priced:
+    cost: Decimal
+
+
+registry().map_imperatively(Priced, priced)
 
 
 @pytest.fixture
@@ -322,6 +334,16 @@ def test_a_subclass_in_a_table_of_its_own_moves_the_version_its_parent_keeps(
         assert connection.execute(select(engineers.c.language)).scalar_one() == "go"
         versions = connection.execute(select(employees.c.version).order_by(employees.c.id))
         assert versions.scalars().all() == [2, 1]
+
+
+def test_a_field_whose_column_is_named_otherwise_is_patched(engine: Engine) -> None:
+    priced.create(engine)
+    with engine.begin() as connection:
+        connection.execute(insert(priced), [{"id": 1, "cost": Decimal("1.50")}])
+    with Session(engine) as session:
+        assert setwise.patch(session, Priced, 1, {"cost": Decimal("2.50")}).cost == Decimal("2.50")
+    with engine.connect() as connection:
+        assert connection.execute(select(priced.c.cost)).scalar_one() == Decimal("2.50")
 
 
 @pytest.mark.async_twin(False)  # threads: an asyncio driver's connection works in its greenlet

@@ -182,7 +182,8 @@ def _patch_values(
             kind = ProblemKind.UNKNOWN_COLUMN
             problems.append(Problem(column=name, value=value, reason=reason, kind=kind))
             continue
-        column = target.table.columns.get(prop.columns[0].name)
+        mapped = [c for c in prop.columns if isinstance(c, Column)]
+        column = next((c for c in mapped if c.table is target.table), None)
         if column is None:
             owner = getattr(prop.columns[0], "table", None)
             reason = "not a column of the table"
