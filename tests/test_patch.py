@@ -118,6 +118,24 @@ staff_registry.map_imperatively(
 )
 
 
+#: Contractors are employees too, keyed by a column of another name than the parent's.
+contractors = Table(
+    "contractors",
+    employees.metadata,
+    Column("contractor_id", Integer, ForeignKey("employees.id"), primary_key=True),
+    Column("firm", String(20)),
+)
+
+
+class Contractor(Employee):
+    firm: str
+
+
+staff_registry.map_imperatively(
+    Contractor, contractors, inherits=Employee, polymorphic_identity="contractor"
+)
+
+
 #: A column whose key (the attribute) is not its name in the database.
 priced = keyed_by_id("priced", Column("price", Numeric(10, 2), key="cost"))
 
@@ -344,6 +362,19 @@ def test_a_field_whose_column_is_named_otherwise_is_patched(engine: Engine) -> N
         assert setwise.patch(session, Priced, 1, {"cost": Decimal("2.50")}).cost == Decimal("2.50")
     with engine.connect() as connection:
         assert connection.execute(select(priced.c.cost)).scalar_one() == Decimal("2.50")
+
+
+def test_a_parent_row_patch_cannot_find_by_the_key_is_refused(engine: Engine) -> None:
+    # Unguarded, no column of the parent's key matched: every employee's version moved.
+    employees.metadata.create_all(engine)
+    with engine.begin() as connection:
+        rows = [{"id": 1, "kind": "contractor", "version": 1}, {"id": 2, "kind": "employee"}]
+        connection.execute(insert(employees), [{"version": 1, **row} for row in rows])
+        connection.execute(insert(contractors), [{"contractor_id": 1, "firm": "Acme"}])
+    with Session(engine) as session, pytest.raises(setwise.SchemaError, match="employees"):
+        setwise.patch(session, Contractor, 1, {"firm": "Other"})
+    with engine.connect() as connection:
+        assert connection.execute(select(employees.c.version)).scalars().all() == [1, 1]
 
 
 @pytest.mark.async_twin(False)  # threads: an asyncio driver's connection works in its greenlet

@@ -276,6 +276,11 @@ def _move_parent_version(
     for column, value in zip(target.key, key_values, strict=True):
         same = mapper.get_property_by_column(column).columns
         parent_key += [c == value for c in same if c.table is table]
+    if len(parent_key) != len(table.primary_key.columns):
+        raise SchemaError(
+            f"the version of {target.name!r} is kept in {table.fullname!r}, whose key "
+            "columns are not those of the same attributes: patch cannot find its row"
+        )
     matches = and_(*parent_key)
     now = _current_version(scope, target, version, table, matches, key)
     _check_version(target, key, expected, now)
