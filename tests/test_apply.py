@@ -24,6 +24,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    inspect,
     select,
     text,
 )
@@ -572,6 +573,20 @@ def test_loaded_objects_are_refreshed(books: Engine) -> None:
         assert book is not None
         setwise.apply(session, Book, [{"id": 8, "title": "Fresh"}])
         assert book.title == "Fresh" and book.version == 2
+        session.commit()
+
+
+@pytest.mark.async_twin
+def test_loaded_objects_are_refreshed_when_the_changes_are_keyed_otherwise(
+    books: Engine,
+) -> None:
+    changes = [{"isbn": "978-000008", "title": "Fresh"}]
+    with Session(books) as session:
+        books_loaded = session.scalars(select(Book).where(Book.id >= 8)).all()  # no expiry
+        setwise.apply(session, Book, changes, key="isbn")
+        book = books_loaded[0]
+        assert inspect(book).expired_attributes == set()
+        assert (book.title, book.version) == ("Fresh", 2)
         session.commit()
 
 

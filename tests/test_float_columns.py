@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import REAL, Column, Double, Engine, Float, Integer, MetaData, Table, select
+from sqlalchemy import REAL, Column, Double, Engine, Float, Integer, MetaData, Table, select, update
 
 import setwise
 from setwise.dialects import get_strategy
@@ -98,3 +98,14 @@ def test_a_number_past_single_precision_is_refused_where_the_column_keeps_it(
         row = connection.execute(select(floats)).one()
     assert row.double == (0.5 if refused else 1e39)
     assert single(Double()) is False  # a DOUBLE is never refused at 3.4e38
+
+
+@pytest.mark.lacks("nonfinite_floats")
+def test_nan_in_an_update_is_refused_where_the_database_cannot_store_it(
+    engine: Engine, table: Table
+) -> None:
+    # SQLite stored NaN as NULL (here a NOT NULL violation, reported as one).
+    statement = update(measures).where(measures.c.id == 1).values(ratio=float("nan"))
+    with pytest.raises(setwise.ValidationError, match="not a finite number"):
+        setwise.update(engine, statement)
+    assert ratios(engine) == {1: 0.5, 2: 0.5}

@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, delete, event, select, update
+from sqlalchemy import (
+    Column,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    delete,
+    event,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, registry
+from sqlalchemy.orm.exc import StaleDataError
 
 import setwise
 from tests.backends import reader
@@ -23,6 +39,112 @@ SERVER_LEVELS = ("READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE")
 #: SQLite's: SERIALIZABLE is its default; AUTOCOMMIT leaves the driver no transaction of
 #: its own. (READ UNCOMMITTED differs only between connections sharing a cache.)
 SQLITE_LEVELS = ("SERIALIZABLE", "AUTOCOMMIT")
+
+
+def keyed_by_id(name: str, *columns: Column[Any]) -> Table:
+    """A table of its own metadata, keyed by an integer ``id``, with ``columns``."""
+    key = Column("id", Integer, primary_key=True, autoincrement=False)
+    return Table(name, MetaData(), key, *columns)
+
+
+#: Versioned by a UUID the mapper's generator gives, as SQLAlchemy's docs show.
+notes = keyed_by_id("notes", Column("body", String(50)), Column("rev", String(32)))
+
+
+class Note:
+    id: int
+    body: str
+    rev: str
+
+
+registry().map_imperatively(
+    Note, notes, version_id_col=notes.c.rev, version_id_generator=lambda _: uuid.uuid4().hex
+)
+
+
+#: Staff of two kinds in one table (single-table inheritance).
+staff = keyed_by_id("staff", Column("name", String(50)), Column("kind", String(10)))
+
+
+class Person:
+    name: str
+
+
+class Manager(Person):
+    pass
+
+
+class Clerk(Person):
+    pass
+
+
+staff_registry = registry()
+staff_registry.map_imperatively(Person, staff, polymorphic_on=staff.c.kind)
+staff_registry.map_imperatively(Manager, inherits=Person, polymorphic_identity="manager")
+staff_registry.map_imperatively(Clerk, inherits=Person, polymorphic_identity="clerk")
+
+
+#: Engineers are employees (joined-table inheritance); the version is the employee's.
+employees = keyed_by_id(
+    "employees",
+    Column("kind", String(10)),
+    Column("version", Integer, nullable=False),
+)
+engineers = Table(
+    "engineers",
+    employees.metadata,
+    Column("id", Integer, ForeignKey("employees.id"), primary_key=True),
+    Column("language", String(20)),
+)
+
+
+class Employee:
+    version: int
+
+
+class Engineer(Employee):
+    language: str
+
+
+staff_registry.map_imperatively(
+    Employee,
+    employees,
+    polymorphic_on=employees.c.kind,
+    polymorphic_identity="employee",
+    version_id_col=employees.c.version,
+)
+staff_registry.map_imperatively(
+    Engineer, engineers, inherits=Employee, polymorphic_identity="engineer"
+)
+
+
+#: Contractors are employees too, keyed by a column of another name than the parent's.
+contractors = Table(
+    "contractors",
+    employees.metadata,
+    Column("contractor_id", Integer, ForeignKey("employees.id"), primary_key=True),
+    Column("firm", String(20)),
+)
+
+
+class Contractor(Employee):
+    firm: str
+
+
+staff_registry.map_imperatively(
+    Contractor, contractors, inherits=Employee, polymorphic_identity="contractor"
+)
+
+
+#: A column whose key (the attribute) is not its name in the database.
+priced = keyed_by_id("priced", Column("price", Numeric(10, 2), key="cost"))
+
+
+class Priced:
+    cost: Decimal
+
+
+registry().map_imperatively(Priced, priced)
 
 
 @pytest.fixture
@@ -80,6 +202,42 @@ def test_none_on_a_not_null_column_and_other_bad_values_are_refused_together(
     assert snapshot(books) == before
 
 
+@pytest.mark.parametrize("key", ["2", True, 10**30])
+def test_a_key_of_another_type_than_its_column_is_refused(books: Engine, key: object) -> None:
+    # Unchecked, "2" and True patched a row on SQLite and MariaDB and failed in
+    # PostgreSQL's driver; 10**30 overflowed SQLite's driver.
+    before = snapshot(books)
+    with Session(books) as session, pytest.raises(setwise.ValidationError) as caught:
+        setwise.patch(session, Book, key, {"stock": 0})
+    problem = caught.value.problems[0]
+    assert (problem.column, problem.value) == ("id", key)
+    assert problem.reason.startswith("the key given: ")
+    assert snapshot(books) == before
+
+
+@pytest.mark.parametrize("expected", ["1", True])
+def test_an_expected_version_of_another_type_is_refused(books: Engine, expected: object) -> None:
+    before = snapshot(books)
+    with Session(books) as session, pytest.raises(setwise.ValidationError) as caught:
+        setwise.patch(session, Book, 1, {"stock": 0}, expected_version=expected)
+    problem = caught.value.problems[0]
+    assert (problem.column, problem.value) == ("version", expected)
+    assert problem.reason.startswith("expected_version: ")
+    assert snapshot(books) == before
+
+
+@pytest.mark.lacks("nul_in_text")
+def test_text_the_database_cannot_hold_is_refused_before_anything_is_sent(
+    books: Engine,
+) -> None:
+    before = snapshot(books)
+    with Session(books) as session, pytest.raises(setwise.ValidationError) as caught:
+        setwise.patch(session, Book, 1, {"title": "a\0b"})
+    assert (caught.value.problems[0].column, caught.value.problems[0].value) == ("title", "a\0b")
+    assert "NUL character" in caught.value.problems[0].reason
+    assert snapshot(books) == before
+
+
 def test_a_validate_callable_rejects_before_anything_is_sent(books: Engine) -> None:
     def positive_price(changes: Any) -> dict[str, str] | None:
         if changes.get("price", 1) <= 0:
@@ -119,6 +277,104 @@ def test_a_stale_version_is_a_conflict_carrying_the_current_version(books: Engin
     assert caught.value.current_version == 2
     assert caught.value.expected_version == 1
     assert snapshot(books)[0][5] == 1
+
+
+def test_a_version_the_mappers_generator_gives_moves_and_is_checked(engine: Engine) -> None:
+    notes.create(engine)
+    with engine.begin() as connection:
+        connection.execute(insert(notes), [{"id": 1, "body": "first", "rev": "r1"}])
+    with Session(engine) as session:
+        note = setwise.patch(session, Note, 1, {"body": "second"}, expected_version="r1")
+        moved = note.rev
+    assert moved != "r1" and len(moved) == 32
+    with Session(engine) as session, pytest.raises(setwise.ConflictError) as caught:
+        setwise.patch(session, Note, 1, {"body": "lost"}, expected_version="r1")
+    assert (caught.value.expected_version, caught.value.current_version) == ("r1", moved)
+    # An object loaded before a patch cannot write over it.
+    with Session(engine, expire_on_commit=False) as session:
+        loaded = session.get(Note, 1)
+        assert loaded is not None
+        session.commit()
+        setwise.patch(Session(engine), Note, 1, {"body": "third"})
+        loaded.body = "stale"
+        with pytest.raises(StaleDataError):
+            session.commit()
+    with engine.connect() as connection:
+        assert connection.execute(select(notes.c.body)).scalar_one() == "third"
+
+
+def test_a_row_of_another_class_in_the_same_table_is_not_found(engine: Engine) -> None:
+    staff.create(engine)
+    with engine.begin() as connection:
+        connection.execute(insert(staff), [{"id": 1, "name": "Ann", "kind": "clerk"}])
+    with Session(engine) as session, pytest.raises(setwise.NotFoundError, match="key 1"):
+        setwise.patch(session, Manager, 1, {"name": "Boss"})
+    with Session(engine) as session:
+        clerk = setwise.patch(session, Clerk, 1, {"name": "Anne"})
+        assert isinstance(clerk, Clerk) and clerk.name == "Anne"
+    with engine.connect() as connection:
+        assert connection.execute(select(staff.c.name)).scalar_one() == "Anne"
+
+
+def test_a_subclass_in_a_table_of_its_own_moves_the_version_its_parent_keeps(
+    engine: Engine,
+) -> None:
+    # The ORM keeps the version in the employees row and moves it whichever table a
+    # flush writes: a patch of the engineers row alone must move it as well.
+    employees.metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(
+            insert(employees),
+            [
+                {"id": 1, "kind": "engineer", "version": 1},
+                {"id": 2, "kind": "employee", "version": 1},
+            ],
+        )
+        connection.execute(insert(engineers), [{"id": 1, "language": "py"}])
+    with Session(engine, expire_on_commit=False) as holder:
+        held = holder.get(Engineer, 1)
+        assert held is not None
+        holder.commit()
+        with Session(engine) as session:
+            patched = setwise.patch(session, Engineer, 1, {"language": "go"}, expected_version=1)
+            assert (patched.language, patched.version) == ("go", 2)
+        with Session(engine) as session, pytest.raises(setwise.ConflictError) as caught:
+            setwise.patch(session, Engineer, 1, {"language": "rs"}, expected_version=1)
+        assert (caught.value.expected_version, caught.value.current_version) == (1, 2)
+        held.language = "stale"  # loaded before the patch: its flush must not win
+        with pytest.raises(StaleDataError):
+            holder.commit()
+    with Session(engine) as session, pytest.raises(setwise.NotFoundError, match="key 2"):
+        setwise.patch(session, Engineer, 2, {"language": "go"})  # an employee, no engineer
+    with Session(engine) as session, pytest.raises(setwise.ValidationError, match="employees"):
+        setwise.patch(session, Engineer, 1, {"kind": "boss"})  # a column of the parent table
+    with engine.connect() as connection:
+        assert connection.execute(select(engineers.c.language)).scalar_one() == "go"
+        versions = connection.execute(select(employees.c.version).order_by(employees.c.id))
+        assert versions.scalars().all() == [2, 1]
+
+
+def test_a_field_whose_column_is_named_otherwise_is_patched(engine: Engine) -> None:
+    priced.create(engine)
+    with engine.begin() as connection:
+        connection.execute(insert(priced), [{"id": 1, "cost": Decimal("1.50")}])
+    with Session(engine) as session:
+        assert setwise.patch(session, Priced, 1, {"cost": Decimal("2.50")}).cost == Decimal("2.50")
+    with engine.connect() as connection:
+        assert connection.execute(select(priced.c.cost)).scalar_one() == Decimal("2.50")
+
+
+def test_a_parent_row_patch_cannot_find_by_the_key_is_refused(engine: Engine) -> None:
+    # Unguarded, no column of the parent's key matched: every employee's version moved.
+    employees.metadata.create_all(engine)
+    with engine.begin() as connection:
+        rows = [{"id": 1, "kind": "contractor", "version": 1}, {"id": 2, "kind": "employee"}]
+        connection.execute(insert(employees), [{"version": 1, **row} for row in rows])
+        connection.execute(insert(contractors), [{"contractor_id": 1, "firm": "Acme"}])
+    with Session(engine) as session, pytest.raises(setwise.SchemaError, match="employees"):
+        setwise.patch(session, Contractor, 1, {"firm": "Other"})
+    with engine.connect() as connection:
+        assert connection.execute(select(employees.c.version)).scalars().all() == [1, 1]
 
 
 @pytest.mark.async_twin(False)  # threads: an asyncio driver's connection works in its greenlet

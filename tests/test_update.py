@@ -183,6 +183,20 @@ def test_decimal_with_more_places_than_the_column_is_refused(books: Engine) -> N
         setwise.update(books, update(Book).where(Book.id == 1).values(price=Decimal("1.005")))
 
 
+@pytest.mark.lacks("nul_in_text")
+def test_text_the_database_cannot_hold_is_refused_before_anything_is_sent(
+    books: Engine,
+) -> None:
+    before = snapshot(books)
+    statement = update(Book).where(Book.id == 1).values(title="a\0b")
+    with pytest.raises(setwise.ValidationError, match="NUL character"):
+        setwise.plan(books, statement)
+    with pytest.raises(setwise.ValidationError, match="NUL character") as caught:
+        setwise.update(books, statement)
+    assert (caught.value.problems[0].column, caught.value.problems[0].value) == ("title", "a\0b")
+    assert snapshot(books) == before
+
+
 @pytest.mark.async_twin
 def test_loaded_objects_see_new_values_and_others_stay_loaded(books: Engine) -> None:
     with Session(books) as session:
@@ -198,6 +212,21 @@ def test_loaded_objects_see_new_values_and_others_stay_loaded(books: Engine) -> 
         assert untouched.title == "Book 2"
         session.commit()
     assert snapshot(books)[0][2] == "Renamed"
+
+
+@pytest.mark.async_twin
+def test_a_loaded_object_whose_key_the_update_moved_is_expired_not_stale(
+    books: Engine,
+) -> None:
+    with Session(books) as session:
+        moved = session.get(Book, 1)  # the caller's transaction: no commit expires it
+        assert moved is not None
+        statement = update(Book).where(Book.id == 1).values(id=100, stock=99)
+        setwise.update(session, statement, journal=False)
+        assert inspect(moved).expired  # not the stock of 3 its row no longer holds
+        found = session.get(Book, 100)
+        assert found is not None and (found.stock, found.version) == (99, 2)
+        session.commit()
 
 
 @pytest.mark.async_twin

@@ -57,6 +57,7 @@ from setwise.report import Plan, ProgressCallback
 from setwise.staging.dates import check_date_format
 from setwise.staging.loading import stage
 from setwise.staging.sources import open_source
+from setwise.staging.validation import Storable
 from setwise.target import Target, TargetLike, key_value
 from setwise.writers.delete import SetDelete
 from setwise.writers.keys import EVERYTHING, Span
@@ -173,7 +174,8 @@ def plan(
                     scope, journal_tables, removal, options, warn_share, sample, snapshot=snapshot
                 )
     if isinstance(statement, Update):
-        update = prepare(statement, all_rows=all_rows, journal=journal)
+        storable = Storable.on(dialect_of(bind))
+        update = prepare(statement, all_rows=all_rows, journal=journal, storable=storable)
         options.stamps.update(stamp_values(update.target, *stamps))
         with peek(bind) as scope:
             compare = scope.strategy.stored_comparison(scope.connection, update.table)

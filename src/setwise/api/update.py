@@ -23,7 +23,7 @@ from setwise.engine.verify import refuse_unjournaled, verified
 from setwise.errors import SchemaError, UnboundedUpdateError, ValidationError
 from setwise.journal.changes import Journal, tagged
 from setwise.report import ProgressCallback, Report
-from setwise.staging.validation import check_assignments
+from setwise.staging.validation import ANYWHERE, Storable, check_assignments
 from setwise.target import Target
 from setwise.writers.setbased import SetUpdate
 
@@ -94,11 +94,11 @@ def update(
     ``check_interval``: see ``setwise.engine.health``).
     """
     refuse_unjournaled(verify, journal)
-    plan = prepare(statement, all_rows=all_rows, journal=journal)
+    strategy = dialect_of(bind)
+    plan = prepare(statement, all_rows=all_rows, journal=journal, storable=Storable.on(strategy))
     target = plan.target
     returned = [_returning_column(target, ref) for ref in returning]
     chunked = chunk_rows is not None or resume is not None
-    strategy = dialect_of(bind)
     options = RunOptions(
         chunk_rows=chunk_rows,
         chunk_seconds=chunk_seconds,
@@ -143,10 +143,13 @@ def update(
     return verified(bind, report, journal_prefix=journal_prefix) if verify else report
 
 
-def prepare(statement: Update, *, all_rows: bool, journal: bool) -> SetUpdate:
+def prepare(
+    statement: Update, *, all_rows: bool, journal: bool, storable: Storable = ANYWHERE
+) -> SetUpdate:
     """``statement`` taken apart and checked before anything is sent: refused without
     WHERE unless ``all_rows``, or when it changes a row's key and ``journal`` would
-    record it, and every literal value checked against its column."""
+    record it, and every literal value checked against its column (and against what
+    the database stores, ``storable``)."""
     plan = SetUpdate.from_statement(statement)
     if plan.where is None and not all_rows:
         raise UnboundedUpdateError(plan.target.name)
@@ -157,7 +160,7 @@ def prepare(statement: Update, *, all_rows: bool, journal: bool) -> SetUpdate:
             "which the journal finds each row again to revert it: run it with "
             "journal=False (--no-journal), and nothing can be reverted"
         )
-    problems = check_assignments(plan.assignments)
+    problems = check_assignments(plan.assignments, storable)
     if problems:
         raise ValidationError(plan.target.name, problems)
     return plan

@@ -34,7 +34,7 @@ def synchronize(
     loaded: Mapping[tuple[Any, ...], Any], target: Target, written: Iterable[Mapping[str, Any]]
 ) -> int:
     """Give loaded objects the values just written to their rows. Returns how many."""
-    key_names = [column.name for column in target.key]
+    key_names = [column.name for column in target.identity]
     refreshed = 0
     for row in written:
         obj = loaded.get(tuple(row[name] for name in key_names))
@@ -79,20 +79,24 @@ def sync(
     *,
     deleting: bool = False,
 ) -> None:
-    """Give the loaded objects of ``keys`` the values their rows hold now; after a run
-    that deletes (``deleting``), expunge those whose rows are gone, so that the Session
-    neither shows them nor writes them back."""
+    """Give the loaded objects of ``keys`` the values their rows hold now. Those whose
+    rows are gone are expunged after a run that deletes (``deleting``), so that the
+    Session neither shows them nor writes them back; otherwise (an UPDATE that moved
+    the key, a row deleted apart from the run) they are expired: the row they held is
+    no more, and an expired object says so when read, rather than show what it was."""
     rows = read_back(connection, target, keys, list(target.table.columns))
     synchronize(loaded, target, rows)
-    if not deleting:
-        return
-    names = [column.name for column in target.key]
+    names = [column.name for column in target.identity]
     there = {tuple(row[name] for name in names) for row in rows}
     for key in keys:
         obj = loaded.get(key)
         session = object_session(obj) if obj is not None else None
-        if key not in there and session is not None:
+        if key in there or session is None:
+            continue
+        if deleting:
             session.expunge(obj)
+        else:
+            session.expire(obj)
 
 
 def _mapped_table(mapper: Mapper[Any], target: Target) -> Any:

@@ -210,19 +210,25 @@ def _check_date(value: Any) -> str | None:
     return None
 
 
-def check_values(values: Mapping[Column[Any], Any], row: int | None = None) -> list[Problem]:
-    """Every problem with writing ``values`` (column → value) to their columns."""
+def check_values(
+    values: Mapping[Column[Any], Any], row: int | None = None, storable: Storable = ANYWHERE
+) -> list[Problem]:
+    """Every problem with writing ``values`` (column → value) to their columns, on a
+    database that stores what ``storable`` says."""
     problems = []
     for column, value in values.items():
-        reason = check_value(column, value)
+        reason = check_value(column, value, storable)
         if reason is not None:
             kind = ProblemKind.NULL if value is None else ProblemKind.BAD_VALUE
             problems.append(Problem(column.name, value, reason, row, kind))
     return problems
 
 
-def check_assignments(assignments: Mapping[Column[Any], ClauseElement]) -> list[Problem]:
-    """Problems with the literal values in the SET clause of an UPDATE.
+def check_assignments(
+    assignments: Mapping[Column[Any], ClauseElement], storable: Storable = ANYWHERE
+) -> list[Problem]:
+    """Problems with the literal values in the SET clause of an UPDATE, on a database
+    that stores what ``storable`` says.
 
     A plain literal is checked like any value. Inside an expression such as
     ``price * 1.10`` only floats are checked: combining an exact numeric column with
@@ -231,11 +237,11 @@ def check_assignments(assignments: Mapping[Column[Any], ClauseElement]) -> list[
     problems = []
     for column, expression in assignments.items():
         if isinstance(expression, Null):
-            reason = check_value(column, None)
+            reason = check_value(column, None, storable)
             if reason:
                 problems.append(Problem(column.name, None, reason, kind=ProblemKind.NULL))
         elif isinstance(expression, BindParameter) and not expression.callable:
-            reason = check_value(column, expression.value)
+            reason = check_value(column, expression.value, storable)
             if reason:
                 problems.append(Problem(column=column.name, value=expression.value, reason=reason))
         elif is_exact(column.type):
