@@ -38,6 +38,7 @@ inherit_cache
 _compile_explain
 _convert_using
 _cast_float
+_overriding
 _.isdelete
 _.isinsert
 _.isupdate

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Engine,
     Enum,
     ForeignKey,
+    Identity,
     Integer,
     MetaData,
     Numeric,
@@ -318,6 +319,37 @@ def test_a_deleted_row_with_a_generated_column_comes_back(engine: Engine) -> Non
         assert again.changed == 4 and len(contents_of(engine, table)) == 1
         setwise.revert(engine, again.run_id or "")
         assert contents_of(engine, table) == before
+
+
+@pytest.mark.backends("postgresql")
+def test_a_deleted_row_with_an_always_identity_key_comes_back(engine: Engine) -> None:
+    # GENERATED ALWAYS AS IDENTITY refuses a value for the key unless the INSERT says
+    # OVERRIDING SYSTEM VALUE: the revert of a delete failed ("cannot insert a
+    # non-DEFAULT value into column id"), and the rows could not come back.
+    metadata = MetaData()
+    table = Table(
+        "del_identity",
+        metadata,
+        Column("id", Integer, Identity(always=True), primary_key=True),
+        Column("qty", Integer),
+    )
+    metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(insert(table), [{"qty": i * 10} for i in range(1, 6)])
+    before = contents_of(engine, table)
+    reflected = Table("del_identity", MetaData(), autoload_with=engine)
+    for target, chunk_rows in ((table, None), (reflected, 2)):
+        report = setwise.delete(
+            engine, delete(target).where(target.c.id > 1), chunk_rows=chunk_rows
+        )
+        assert report.deleted == 4
+        undo = setwise.revert(engine, report.run_id or "", chunk_rows=chunk_rows)
+        assert undo.changed == 4
+        assert contents_of(engine, table) == before
+    # The identity goes on from where it was: a new row takes the next value, not 1.
+    with engine.begin() as connection:
+        added = connection.execute(insert(table).values(qty=60).returning(table.c.id)).scalar()
+    assert added == 6
 
 
 def contents_of(engine: Engine, table: Table) -> list[tuple[Any, ...]]:

@@ -17,6 +17,7 @@ from sqlalchemy import URL, Column, Connection, Select, Table, Update, insert, t
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.schema import DropTable
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ClauseElement, ColumnElement
 
 from setwise.dialects.compare import StoredComparison
@@ -434,6 +435,11 @@ class Strategy:
     def lock_rows(self, statement: Select[Any], table: Table) -> Select[Any]:
         """``statement`` locking the rows it reads from ``table`` until the transaction ends."""
         return statement.with_for_update()
+
+    def restoring_insert(self, table: Table) -> Insert:
+        """An INSERT that puts rows of ``table`` back as they were, the values of
+        columns the database generates for a new row included (a revert of a delete)."""
+        return insert(table)
 
     def read_exactly(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
         """``value`` selected so that, read into Python and bound again, it writes what it

@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import INTERVAL
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.dml import Insert
 
 from setwise.dialects import health
 from setwise.dialects.base import (
@@ -39,6 +40,7 @@ from setwise.dialects.bulktext import POSTGRESQL
 from setwise.dialects.compare import StoredComparison
 from setwise.dialects.health import ReplicaLag
 from setwise.dialects.identifiers import IdentifierUnits
+from setwise.dialects.overriding import OverridingInsert
 from setwise.dialects.pgcopy import copy_in, is_data_error
 from setwise.dialects.pgreturning import returned_rows, returns_old
 
@@ -248,6 +250,13 @@ class PostgreSQLStrategy(Strategy):
     def lock_rows(self, statement: Select[Any], table: Table) -> Select[Any]:
         # OF: lock the target's rows only, not the staging or journal rows joined to them.
         return statement.with_for_update(of=table)
+
+    def restoring_insert(self, table: Table) -> Insert:
+        # GENERATED ALWAYS AS IDENTITY takes a value only with OVERRIDING SYSTEM VALUE;
+        # the identity's sequence is left where it is, ahead of the values put back.
+        if any(c.identity is not None and c.identity.always for c in table.columns):
+            return OverridingInsert(table)
+        return super().restoring_insert(table)
 
     @property
     def supports_update_from(self) -> bool:

@@ -45,7 +45,6 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import insert as sql_insert
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.dml import UpdateBase
@@ -205,7 +204,8 @@ class ChunkWrite:
         values += [literal(self.stamps[c], c.type) for c in stamped]
         columns = [*target.identity, *self.written, *stamped]
         rows = select(*values).where(*found)
-        return sql_insert(target.table).from_select([c.name for c in columns], rows)
+        restoring = self.strategy.restoring_insert(target.table)
+        return restoring.from_select([c.name for c in columns], rows)
 
     def insert(
         self, connection: Connection, span: Span, chunk: int, run_id: str | None, missing: int
@@ -439,7 +439,7 @@ class ChunkWrite:
         values |= self.stamps
         if op == INSERTED:
             keys: dict[Column[Any], Any] = {c: bindparam(f"k_{c.name}") for c in target.identity}
-            return sql_insert(target.table).values(keys | values)
+            return self.strategy.restoring_insert(target.table).values(keys | values)
         return sql_update(target.table).where(*by_key).values(values)
 
     def _write_by_key(self, connection: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
