@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, types
 
 from setwise.report import ColumnChange, PlannedRow
+from setwise.target import key_value
 from setwise.writers.keys import EVERYTHING
 from setwise.writers.merge import Merge
 from setwise.writers.protocol import Writer
@@ -62,7 +63,7 @@ def sample_rows(connection: Connection, writer: Writer, rows: int) -> tuple[Plan
     width = len(sample_key(writer))
     found = []
     for row in connection.execute(writer.journal_rows(EVERYTHING).limit(rows)):
-        key = row[0] if width == 1 else tuple(row[:width])
+        key = key_value(row[:width])
         pairs = [
             ColumnChange(column.name, row[width + 2 * i], _stored(column, row[width + 2 * i + 1]))
             for i, column in enumerate(columns)

@@ -10,10 +10,7 @@ run again as a deadlock is, and the next try finds the row and updates it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-from sqlalchemy import Column, Connection
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from setwise.dialects import Strategy
@@ -49,9 +46,7 @@ def taken_error(chunk: int, table: str, expected: int, taken: int) -> KeysTakenE
     )
 
 
-def taken_by_constraint(
-    error: IntegrityError, strategy: Strategy, writer: Writer, key: Sequence[Column[Any]]
-) -> bool:
+def taken_by_constraint(error: IntegrityError, strategy: Strategy, writer: Writer) -> bool:
     """Whether inserting the rows whose keys had no row failed on the unique constraint
     of exactly the key columns. The rows inserted are those whose key the statement
     found no row for, one per key: only a row another writer committed after the
@@ -60,4 +55,4 @@ def taken_by_constraint(
     if facts.kind != "unique":
         return False
     columns = violated_columns(facts, writer.target.table)
-    return sorted(columns) == sorted(column.name for column in key)
+    return sorted(columns) == sorted(column.name for column in writer.target.key)

@@ -27,7 +27,7 @@ from setwise.errors import InvalidArgumentError, Mismatch, VerificationError
 from setwise.journal import controls
 from setwise.journal.changes import Journal
 from setwise.report import Report, Verification
-from setwise.target import resolve_target
+from setwise.target import key_value, resolve_target
 from setwise.writers.keys import EVERYTHING
 from setwise.writers.reversal import Reversal
 
@@ -95,7 +95,7 @@ def compare(
             mismatches += _row_mismatches(row, width, [c.name for c in reversal.columns])
     if gone:
         for row in connection.execute(reversal.missing_keys(EVERYTHING, MISMATCH_SAMPLE)):
-            mismatches.append(Mismatch(_key(row, width), None, None, None))
+            mismatches.append(Mismatch(key_value(row[:width]), None, None, None))
     return Verification(int(rows), int(differ) + int(gone), tuple(mismatches[:MISMATCH_SAMPLE]))
 
 
@@ -103,11 +103,7 @@ def _row_mismatches(row: Any, width: int, columns: list[str]) -> list[Mismatch]:
     """A differing row's mismatches: the columns whose values differ as Python reads
     them (every column, when none does as Python reads them: the database told them
     apart byte for byte, ``1.10`` from ``1.1``)."""
-    key = _key(row, width)
+    key = key_value(row[:width])
     pairs = [(name, row[width + 2 * i], row[width + 2 * i + 1]) for i, name in enumerate(columns)]
     differing = [(name, meant, now) for name, meant, now in pairs if meant != now] or pairs
     return [Mismatch(key, name, meant, now) for name, meant, now in differing]
-
-
-def _key(row: Any, width: int) -> Any:
-    return row[0] if width == 1 else tuple(row[:width])

@@ -232,7 +232,7 @@ class ChunkWrite:
         try:
             inserted = int(connection.execute(inserting).rowcount)
         except IntegrityError as exc:
-            if taken_by_constraint(exc, self.strategy, self.writer, self.writer.target.key):
+            if taken_by_constraint(exc, self.strategy, self.writer):
                 raise taken_error(chunk, table, missing, 1) from exc
             raise
         said = f"{missing} row(s) of {table!r} were to be inserted, but the database reported"

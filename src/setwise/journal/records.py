@@ -219,9 +219,8 @@ class RunRecords(RunTables):
         revert did first; ``partly``: it left rows changed while it ran
         (``partly-reverted``: the run is not reverted, and can be again)."""
         runs = self.runs.c
-        values: dict[str, Any] = {"status": REVERTED, "reverted_by": reverted_by}
-        if partly:
-            values = {"status": PARTLY_REVERTED}
+        reverted = {"status": REVERTED, "reverted_by": reverted_by}
+        values: dict[str, Any] = {"status": PARTLY_REVERTED} if partly else reverted
         self._change(
             connection,
             info,

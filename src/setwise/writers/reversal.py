@@ -53,7 +53,7 @@ from setwise.journal.states import REVERT_KIND
 from setwise.operations import DELETED, INSERTED, INVERSE, OP, UPDATED, WRITE_ORDER
 from setwise.report import Report
 from setwise.tables import temporary_copy
-from setwise.target import Target
+from setwise.target import Target, key_value
 from setwise.writers.keys import EVERYTHING, Span
 
 #: Conflicting rows listed in a ConflictError; the count is exact.
@@ -438,7 +438,7 @@ def conflicts(
     width = len(reversal.target.key)
     found: list[RowConflict] = []
     for row in rows:
-        key = row[0] if width == 1 else tuple(row[:width])
+        key = key_value(row[:width])
         for i, column in enumerate(reversal.columns):
             written, now = row[width + 2 * i], row[width + 2 * i + 1]
             if written != now:
